@@ -1,0 +1,3 @@
+"""The ``driftloop`` command line (nothing imports this package)."""
+
+__all__: list[str] = []

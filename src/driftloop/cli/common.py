@@ -1,0 +1,103 @@
+"""Shared pieces of the command line: options, output, error handling, dates."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from driftloop.errors import DriftloopError, UsageError
+
+__all__ = [
+    "JsonOption",
+    "ProjectOption",
+    "console",
+    "emit_json",
+    "err_console",
+    "handle_errors",
+    "parse_day",
+    "to_jsonable",
+]
+
+console = Console()
+err_console = Console(stderr=True)
+
+ProjectOption = Annotated[
+    Path,
+    typer.Option(
+        "--project",
+        "-p",
+        envvar="DRIFTLOOP_PROJECT",
+        help="Project folder (default: the current folder).",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@contextmanager
+def handle_errors() -> Iterator[None]:
+    """Turn driftloop errors into one clear message and the documented exit code."""
+    try:
+        yield
+    except DriftloopError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        raise typer.Exit(code=exc.exit_code) from None
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        raise typer.Exit(code=130) from None
+
+
+def parse_day(value: str | None, option: str) -> date | None:
+    """Parse ``YYYY-MM-DD`` (or an ISO timestamp) given for ``option``."""
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value).date()
+    except ValueError:
+        raise UsageError(f"{option} {value!r} is not a date: write it as YYYY-MM-DD") from None
+
+
+def to_jsonable(value: Any) -> Any:
+    """Dataclasses, dates, paths and numpy scalars as JSON-friendly values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        for name in dir(type(value)):
+            if isinstance(getattr(type(value), name, None), property):
+                out[name] = to_jsonable(getattr(value, name))
+        return out
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat() if value.tzinfo else value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, float) and value != value:  # NaN is not JSON
+        return None
+    if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        return str(value)
+    if hasattr(value, "item") and callable(value.item):
+        return to_jsonable(value.item())
+    return value
+
+
+def emit_json(payload: Any) -> None:
+    """Write ``payload`` as JSON on stdout."""
+    sys.stdout.write(json.dumps(to_jsonable(payload), indent=2) + "\n")

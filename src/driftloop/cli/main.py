@@ -1,0 +1,164 @@
+"""Entry point of the ``driftloop`` command. Heavy libraries load only inside commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from driftloop import __version__
+from driftloop.cli import features
+from driftloop.cli.common import JsonOption, console, emit_json, handle_errors
+
+if TYPE_CHECKING:
+    from driftloop.demo import DemoResult
+
+app = typer.Typer(
+    name="driftloop",
+    help="Closed-loop MLOps: features, registry, serving, drift monitoring, automatic retraining.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(features.app, name="features")
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"driftloop {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """Closed-loop MLOps on one machine."""
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="New project folder (absent or empty).")],
+    scenario: Annotated[str, typer.Option(help="Scenario to generate: retail.")] = "retail",
+    seed: Annotated[int, typer.Option(help="Seed of the generated data.")] = 1,
+    json_out: JsonOption = False,
+) -> None:
+    """Create a project: config, generated raw data, state folder."""
+    from driftloop.scaffold import create_project
+
+    with handle_errors():
+        with console.status(f"generating the {scenario} scenario"):
+            project = create_project(directory, scenario, seed)
+        cfg = project.config.scenario
+        summary = {
+            "project": project.root,
+            "scenario": scenario,
+            "seed": seed,
+            "stores": cfg.n_stores,
+            "products": cfg.n_products,
+            "days": cfg.days,
+            "first_day": cfg.start_date,
+            "last_day": cfg.end_date,
+            "shift_date": cfg.shift.date if cfg.shift.enabled else None,
+        }
+        if json_out:
+            emit_json(summary)
+            return
+        console.print(
+            f"created {project.root}: {cfg.n_stores} stores x {cfg.n_products} products, "
+            f"{cfg.start_date} to {cfg.end_date}"
+            + (f", regime shift on {cfg.shift.date}" if cfg.shift.enabled else "")
+        )
+        console.print(f"next: cd {project.root} && driftloop features apply")
+
+
+def _demo_table(result: DemoResult) -> Table:
+    table = Table(title="driftloop demo", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("result")
+    table.add_row("project", f"{result.project} ({'created' if result.created else 'reused'})")
+    table.add_row("raw events", f"{result.raw_rows:,} daily sales rows, {result.series} series")
+    table.add_row(
+        "features",
+        f"{result.applied.rows:,} rows in views {', '.join(result.applied.views)}",
+    )
+    table.add_row("online store", f"materialized with the rows valid at {result.materialized_at}")
+    table.add_row(
+        "training set",
+        f"{result.training_rows:,} rows, {result.training_window[0]} to "
+        f"{result.training_window[1]}, {result.training_complete_share:.1%} with every feature",
+    )
+    skew = result.skew
+    mismatches = sum(f.mismatches for f in skew.features)
+    table.add_row(
+        "skew check",
+        f"{skew.rows} served rows x {len(skew.features)} features: {mismatches} mismatches "
+        f"({'pass' if skew.passed else 'FAIL'})",
+    )
+    if result.shift is not None:
+        s = result.shift
+        table.add_row(
+            "regime shift",
+            f"on {s.shift_date}, mean units/day affected {s.affected_before:.1f} -> "
+            f"{s.affected_after:.1f}, unaffected {s.unaffected_before:.1f} -> "
+            f"{s.unaffected_after:.1f}",
+        )
+    return table
+
+
+@app.command()
+def demo(
+    project: Annotated[
+        Path, typer.Option("--project", "-p", help="Demo project folder, created when absent.")
+    ] = Path("driftloop-demo"),
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the generated data.")] = 1,
+    json_out: JsonOption = False,
+) -> None:
+    """The main job: a retail project through the feature store, with a summary."""
+    from driftloop.demo import DEMO_STEPS, run_demo
+
+    with handle_errors():
+        progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=console,
+            disable=json_out,
+            transient=False,
+        )
+        with progress:
+            task = progress.add_task("demo", total=len(DEMO_STEPS))
+            done: list[str] = []
+
+            def step(name: str) -> None:
+                if done:
+                    progress.advance(task)
+                done.append(name)
+                progress.update(task, description=name)
+
+            result = run_demo(project, seed=seed, progress=step)
+            progress.advance(task)
+            progress.update(task, description="done")
+        if json_out:
+            emit_json(result)
+            return
+        console.print(_demo_table(result))
+        console.print(
+            "Did: generated the scenario, computed features with one function, applied them "
+            "to Feast (DuckDB offline, SQLite online), materialized, joined a training set "
+            "point-in-time, and checked served features against offline recomputation."
+        )
+        if not result.skew.passed:
+            raise typer.Exit(code=1)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

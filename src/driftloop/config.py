@@ -1,0 +1,236 @@
+"""Typed project configuration (``driftloop.yaml``), loaded once and passed down.
+
+Every default below is a named constant; unknown keys are refused so a typo never
+silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from driftloop.errors import ConfigError
+
+__all__ = [
+    "CONFIG_FILENAME",
+    "DuckDBOfflineStoreConfig",
+    "FeaturesConfig",
+    "LabelsConfig",
+    "ProjectConfig",
+    "RetailScenarioConfig",
+    "ShiftConfig",
+    "SkewConfig",
+    "SqliteOnlineStoreConfig",
+    "dump_config",
+    "load_config",
+]
+
+CONFIG_FILENAME = "driftloop.yaml"
+
+DEFAULT_SEED = 1
+DEFAULT_START_DATE = dt.date(2018, 7, 2)
+DEFAULT_DAYS = 913  # about 2.5 years
+DEFAULT_N_STORES = 10
+DEFAULT_N_PRODUCTS = 12
+DEFAULT_SHIFT_DATE = dt.date(2020, 3, 16)
+DEFAULT_LABEL_DELAY_DAYS = 1
+DEFAULT_LAGS_DAYS = (1, 7, 14, 28)
+DEFAULT_ROLLING_WINDOWS_DAYS = (7, 28)
+DEFAULT_SKEW_SAMPLE = 200
+DEFAULT_SKEW_ABS_TOLERANCE = 1e-6
+DEFAULT_SKEW_REL_TOLERANCE = 1e-9
+DEFAULT_SKEW_MAX_MISMATCH_RATE = 0.0
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ShiftConfig(_Strict):
+    """A regime shift (the pandemic): level, product mix and price elasticity change."""
+
+    enabled: bool = True
+    date: dt.date = DEFAULT_SHIFT_DATE
+    store_share: float = Field(0.7, ge=0.0, le=1.0, description="share of stores affected")
+    product_share: float = Field(0.6, ge=0.0, le=1.0, description="share of products affected")
+    demand_up_multiplier: float = Field(1.9, gt=0.0, description="level for products that gain")
+    demand_down_multiplier: float = Field(0.45, gt=0.0, description="level for products that lose")
+    elasticity_multiplier: float = Field(
+        0.35, ge=0.0, description="price elasticity is scaled by this after the shift"
+    )
+    ramp_days: int = Field(10, ge=1, le=120, description="days over which the shift phases in")
+
+
+class RetailScenarioConfig(_Strict):
+    """The retail demand scenario: daily unit sales for stores x products."""
+
+    type: Literal["retail"] = "retail"
+    seed: int = Field(DEFAULT_SEED, ge=0)
+    start_date: dt.date = DEFAULT_START_DATE
+    days: int = Field(DEFAULT_DAYS, ge=120, le=3660)
+    n_stores: int = Field(DEFAULT_N_STORES, ge=1, le=500)
+    n_products: int = Field(DEFAULT_N_PRODUCTS, ge=1, le=500)
+    promo_start_rate: float = Field(
+        0.025, ge=0.0, le=0.5, description="daily chance that a promotion starts"
+    )
+    dispersion: float = Field(8.0, gt=0.0, description="negative-binomial shape; lower is noisier")
+    shift: ShiftConfig = ShiftConfig()
+
+    @property
+    def end_date(self) -> dt.date:
+        """Last day of generated data (inclusive)."""
+        return self.start_date + dt.timedelta(days=self.days - 1)
+
+    @model_validator(mode="after")
+    def _shift_inside_data(self) -> RetailScenarioConfig:
+        if self.shift.enabled and not (self.start_date < self.shift.date <= self.end_date):
+            raise ValueError(
+                f"shift.date {self.shift.date} must fall after start_date {self.start_date} "
+                f"and on or before the last day {self.end_date}; move it or set "
+                "shift.enabled: false"
+            )
+        return self
+
+
+class LabelsConfig(_Strict):
+    """When outcomes become known: the sales of day d are known at d + delay_days."""
+
+    delay_days: int = Field(DEFAULT_LABEL_DELAY_DAYS, ge=1, le=90)
+
+
+class DuckDBOfflineStoreConfig(_Strict):
+    """Feast's DuckDB offline store over Parquet files under the project."""
+
+    type: Literal["duckdb"] = "duckdb"
+
+
+class SqliteOnlineStoreConfig(_Strict):
+    """Feast's SQLite online store; ``path`` is relative to the project folder."""
+
+    type: Literal["sqlite"] = "sqlite"
+    path: str = ".driftloop/online_store.db"
+
+
+OfflineStoreConfig = Annotated[DuckDBOfflineStoreConfig, Field(discriminator="type")]
+OnlineStoreConfig = Annotated[SqliteOnlineStoreConfig, Field(discriminator="type")]
+
+
+class SkewConfig(_Strict):
+    """Training-serving skew check tolerances."""
+
+    sample_size: int = Field(DEFAULT_SKEW_SAMPLE, ge=1)
+    abs_tolerance: float = Field(DEFAULT_SKEW_ABS_TOLERANCE, ge=0.0)
+    rel_tolerance: float = Field(DEFAULT_SKEW_REL_TOLERANCE, ge=0.0)
+    max_mismatch_rate: float = Field(DEFAULT_SKEW_MAX_MISMATCH_RATE, ge=0.0, le=1.0)
+
+
+class FeaturesConfig(_Strict):
+    """Feature definitions (declared once) and the stores that hold them."""
+
+    lags_days: tuple[int, ...] = DEFAULT_LAGS_DAYS
+    rolling_windows_days: tuple[int, ...] = DEFAULT_ROLLING_WINDOWS_DAYS
+    ttl_days: int = Field(7, ge=1, description="a feature row older than this is not served")
+    offline_store: OfflineStoreConfig = DuckDBOfflineStoreConfig()
+    online_store: OnlineStoreConfig = SqliteOnlineStoreConfig()
+    skew: SkewConfig = SkewConfig()
+
+    @model_validator(mode="after")
+    def _positive_unique(self) -> FeaturesConfig:
+        for name in ("lags_days", "rolling_windows_days"):
+            values = getattr(self, name)
+            if not values:
+                raise ValueError(f"{name} must list at least one number of days")
+            if any(v < 1 for v in values) or len(set(values)) != len(values):
+                raise ValueError(f"{name} must hold distinct whole days >= 1, got {list(values)}")
+        if any(w < 2 for w in self.rolling_windows_days):
+            raise ValueError("rolling_windows_days must be >= 2 (a std over one day is undefined)")
+        return self
+
+
+class ProjectConfig(_Strict):
+    """The whole of ``driftloop.yaml``."""
+
+    project: str = Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")
+    scenario: RetailScenarioConfig = RetailScenarioConfig()
+    labels: LabelsConfig = LabelsConfig()
+    features: FeaturesConfig = FeaturesConfig()
+
+    @model_validator(mode="after")
+    def _lags_known_in_time(self) -> ProjectConfig:
+        too_recent = [k for k in self.features.lags_days if k < self.labels.delay_days]
+        if too_recent:
+            raise ValueError(
+                f"features.lags_days {too_recent} are shorter than labels.delay_days "
+                f"{self.labels.delay_days}: those sales are not known yet when the prediction "
+                "is made; use lags >= the label delay"
+            )
+        return self
+
+
+def _format_validation_error(path: Path, exc: ValidationError) -> str:
+    lines = [f"{path}: invalid configuration ({exc.error_count()} problem(s)):"]
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key; remove it or check its spelling against the documented keys"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        elif "input" in err and err["type"] not in ("value_error",):
+            msg = f"{msg} (got {err['input']!r})"
+        lines.append(f"  - {where}: {msg}")
+    return "\n".join(lines)
+
+
+def load_config(project_dir: Path) -> ProjectConfig:
+    """Read and validate ``driftloop.yaml`` in ``project_dir``; raise ConfigError on any problem."""
+    path = Path(project_dir) / CONFIG_FILENAME
+    if not path.is_file():
+        raise ConfigError(
+            f"no {CONFIG_FILENAME} in {Path(project_dir).resolve()}: create a project with "
+            "`driftloop init DIR`, or point at one with --project DIR"
+        )
+    try:
+        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the file: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys at the top level, got {raw!r}")
+    raw = _apply_env_overrides(raw)
+    try:
+        return ProjectConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(path, exc)) from exc
+
+
+def _apply_env_overrides(raw: dict[str, Any]) -> dict[str, Any]:
+    """``DRIFTLOOP__SECTION__KEY=value`` overrides a key (value parsed as YAML)."""
+    prefix = "DRIFTLOOP__"
+    for name, value in os.environ.items():
+        if not name.startswith(prefix):
+            continue
+        keys = [k.lower() for k in name[len(prefix) :].split("__") if k]
+        if not keys:
+            continue
+        node = raw
+        for key in keys[:-1]:
+            child = node.get(key)
+            if not isinstance(child, dict):
+                child = {}
+                node[key] = child
+            node = child
+        node[keys[-1]] = yaml.safe_load(value)
+    return raw
+
+
+def dump_config(config: ProjectConfig) -> str:
+    """Render a config as YAML, every key spelled out so users can see the defaults."""
+    data = config.model_dump(mode="json")
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=None)

@@ -1,0 +1,72 @@
+"""One exception tree for driftloop.
+
+    DriftloopError                  root; never raised itself
+    ├── UsageError                  bad input from the user: config, files, arguments (exit 2)
+    │   ├── ConfigError             driftloop.yaml missing, unreadable or invalid
+    │   ├── ProjectError            project folder missing, not empty, or not initialised
+    │   └── DataError               a data file is missing, or a query selects no rows
+    ├── BackendError                a store or service failed underneath us (exit 2)
+    │   └── FeatureStoreError       Feast failed to apply, materialize or read
+    └── CheckFailed                 a check ran and its verdict is "no" (exit 1)
+        └── SkewDetected            served features differ from offline recomputation
+
+Each message says what failed, the offending value, and what to do next.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendError",
+    "CheckFailed",
+    "ConfigError",
+    "DataError",
+    "DriftloopError",
+    "FeatureStoreError",
+    "ProjectError",
+    "SkewDetected",
+    "UsageError",
+]
+
+
+class DriftloopError(Exception):
+    """Root of every error driftloop raises on purpose."""
+
+    exit_code: int = 2
+
+
+class UsageError(DriftloopError):
+    """The user's input (config, files, arguments) cannot be used as given."""
+
+    exit_code = 2
+
+
+class ConfigError(UsageError):
+    """driftloop.yaml is missing, unreadable or fails validation."""
+
+
+class ProjectError(UsageError):
+    """The project folder is missing, not a project, or would be overwritten."""
+
+
+class DataError(UsageError):
+    """A data file is missing or a selection (entity, date range) has no rows."""
+
+
+class BackendError(DriftloopError):
+    """A backend (feature store, registry, server) failed beneath driftloop."""
+
+    exit_code = 2
+
+
+class FeatureStoreError(BackendError):
+    """Feast could not apply definitions, materialize, or read features."""
+
+
+class CheckFailed(DriftloopError):
+    """A check ran to completion and its verdict is a failure."""
+
+    exit_code = 1
+
+
+class SkewDetected(CheckFailed):
+    """Served feature values differ from their offline recomputation beyond tolerance."""

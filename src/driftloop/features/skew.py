@@ -1,0 +1,163 @@
+"""Training-serving skew: served feature values against their offline recomputation.
+
+``compare_features`` is pure (frames in, a frozen report out). ``check_skew`` feeds it
+rows from a source of served features (an online-store sample until the server's
+prediction log exists) and rows recomputed from the raw events by the one feature
+function, matched on (entity, event time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from driftloop.config import SkewConfig
+from driftloop.errors import DataError
+from driftloop.features.engineering import ENTITY_KEYS, TIMESTAMP_COLUMN
+from driftloop.features.store import FeatureStore
+
+__all__ = [
+    "FeatureSkew",
+    "OnlineSampleSource",
+    "ServedFeatureSource",
+    "SkewReport",
+    "check_skew",
+    "compare_features",
+]
+
+KEYS = [*ENTITY_KEYS, TIMESTAMP_COLUMN]
+
+
+@dataclass(frozen=True)
+class FeatureSkew:
+    """How one feature's served values compare with the recomputed ones."""
+
+    feature: str
+    compared: int
+    mismatches: int
+    max_abs_diff: float
+
+    @property
+    def mismatch_rate(self) -> float:
+        return self.mismatches / self.compared if self.compared else 0.0
+
+
+@dataclass(frozen=True)
+class SkewReport:
+    """Per-feature skew plus the rows that could not be matched at all."""
+
+    source: str
+    rows: int
+    unmatched_rows: int
+    features: tuple[FeatureSkew, ...]
+    max_mismatch_rate: float
+
+    @property
+    def worst_rate(self) -> float:
+        rates = [f.mismatch_rate for f in self.features]
+        unmatched = self.unmatched_rows / self.rows if self.rows else 0.0
+        return max([unmatched, *rates])
+
+    @property
+    def passed(self) -> bool:
+        return self.worst_rate <= self.max_mismatch_rate
+
+
+def compare_features(
+    served: pd.DataFrame,
+    recomputed: pd.DataFrame,
+    features: Sequence[str],
+    abs_tolerance: float,
+    rel_tolerance: float,
+) -> tuple[int, tuple[FeatureSkew, ...]]:
+    """Match rows on entity and event time and compare each feature.
+
+    Two values agree when both are missing, or when
+    ``|a - b| <= abs_tolerance + rel_tolerance * |b|``. Returns the number of served
+    rows with no recomputed twin, and one FeatureSkew per feature over the matched rows.
+    """
+    missing = [c for c in (*KEYS, *features) if c not in served.columns]
+    if missing:
+        raise DataError(f"served feature rows lack column(s) {missing}")
+    merged = served[[*KEYS, *features]].merge(
+        recomputed[[*KEYS, *features]],
+        on=KEYS,
+        how="left",
+        suffixes=("", "__offline"),
+        indicator=True,
+    )
+    matched = merged[merged["_merge"] == "both"]
+    unmatched = int((merged["_merge"] != "both").sum())
+    results = []
+    for name in features:
+        a = pd.to_numeric(matched[name], errors="coerce").to_numpy(dtype="float64")
+        b = pd.to_numeric(matched[f"{name}__offline"], errors="coerce").to_numpy(dtype="float64")
+        both_nan = np.isnan(a) & np.isnan(b)
+        diff = np.abs(a - b)
+        agree = both_nan | (diff <= abs_tolerance + rel_tolerance * np.abs(b))
+        one_nan = np.isnan(a) ^ np.isnan(b)
+        finite = diff[~np.isnan(diff)]
+        max_diff = float("inf") if one_nan.any() else float(finite.max()) if finite.size else 0.0
+        results.append(
+            FeatureSkew(
+                feature=name,
+                compared=len(matched),
+                mismatches=int((~agree).sum()),
+                max_abs_diff=max_diff,
+            )
+        )
+    return unmatched, tuple(results)
+
+
+class ServedFeatureSource(Protocol):
+    """Where served feature rows come from (entity keys, event time, feature values)."""
+
+    name: str
+
+    def served_rows(self) -> pd.DataFrame: ...
+
+
+class OnlineSampleSource:
+    """A seeded sample of entities looked up in the online store, as the server would."""
+
+    name = "online-store sample"
+
+    def __init__(self, store: FeatureStore, sample_size: int, seed: int = 0) -> None:
+        self.store = store
+        self.sample_size = sample_size
+        self.seed = seed
+
+    def served_rows(self) -> pd.DataFrame:
+        entities = self.store.entities()
+        rng = np.random.default_rng(self.seed)
+        take = min(self.sample_size, len(entities))
+        chosen = sorted(entities[i] for i in rng.choice(len(entities), size=take, replace=False))
+        rows = self.store.online(chosen)
+        if rows.frame.empty:
+            raise DataError(
+                "the online store has no rows for the sampled entities: "
+                "run `driftloop features materialize` first"
+            )
+        return rows.frame
+
+
+def check_skew(store: FeatureStore, source: ServedFeatureSource, cfg: SkewConfig) -> SkewReport:
+    """Compare served rows from ``source`` with their recomputation from raw events."""
+    served = source.served_rows()
+    keys = served[list(ENTITY_KEYS)].drop_duplicates().itertuples(index=False)
+    entities = sorted((int(s), int(p)) for s, p in keys)
+    recomputed = store.compute(entities)
+    unmatched, features = compare_features(
+        served, recomputed, store.layout.all_features, cfg.abs_tolerance, cfg.rel_tolerance
+    )
+    return SkewReport(
+        source=source.name,
+        rows=len(served),
+        unmatched_rows=unmatched,
+        features=features,
+        max_mismatch_rate=cfg.max_mismatch_rate,
+    )

@@ -1,0 +1,190 @@
+"""The project's feature store: Feast with a DuckDB offline store and an online store.
+
+Every Feast call goes through here and its failures become FeatureStoreError.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from driftloop.errors import DataError, FeatureStoreError
+from driftloop.features.definitions import FEATURE_SERVICE, build_definitions
+from driftloop.features.engineering import ENTITY_KEYS, TIMESTAMP_COLUMN, compute_features
+from driftloop.project import Project, atomic_write_parquet
+
+__all__ = ["ApplyResult", "FeatureStore", "OnlineRows"]
+
+# Feast writes anonymous usage statistics unless told not to; driftloop never phones home.
+os.environ.setdefault("FEAST_USAGE", "False")
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """What ``apply`` wrote."""
+
+    rows: int
+    entities: int
+    first_day: datetime
+    last_day: datetime
+    views: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OnlineRows:
+    """Feature rows read from the online store, with the time each row is valid from."""
+
+    frame: pd.DataFrame  # entity keys, TIMESTAMP_COLUMN, one column per feature
+    missing: tuple[tuple[int, int], ...]  # entities the online store has no row for
+
+
+@contextmanager
+def _feast_errors(action: str) -> Iterator[None]:
+    """Translate Feast failures, keep its progress prints off our stdout (--json)."""
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            # ibis (under Feast's DuckDB store) calls a DuckDB API that DuckDB deprecated.
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module="ibis")
+            yield
+    except (DataError, FeatureStoreError):
+        raise
+    except Exception as exc:  # Feast raises many unrelated types; name the step that failed
+        raise FeatureStoreError(f"feature store could not {action}: {exc}") from exc
+
+
+class FeatureStore:
+    """The project's features: compute, apply, materialize, read offline and online."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self.layout = project.feature_layout
+        self._store: Any = None
+
+    def _feast(self) -> Any:
+        if self._store is None:
+            from feast import FeatureStore as FeastStore
+            from feast import RepoConfig
+            from feast.infra.offline_stores.duckdb import DuckDBOfflineStoreConfig
+            from feast.infra.online_stores.sqlite import SqliteOnlineStoreConfig
+
+            self.project.state_dir.mkdir(parents=True, exist_ok=True)
+            config = RepoConfig(
+                project=self.project.config.project,
+                registry=str(self.project.feast_registry_path),
+                provider="local",
+                offline_store=DuckDBOfflineStoreConfig(),
+                online_store=SqliteOnlineStoreConfig(path=str(self.project.online_store_path)),
+                entity_key_serialization_version=3,
+            )
+            with _feast_errors("open its registry"):
+                self._store = FeastStore(config=config, repo_path=str(self.project.root))
+        return self._store
+
+    def definitions(self) -> list[Any]:
+        return build_definitions(
+            self.layout,
+            self.project.offline_features_path,
+            self.project.config.features.ttl_days,
+        )
+
+    def compute(self, entities: Sequence[tuple[int, int]] | None = None) -> pd.DataFrame:
+        """Feature rows from the raw events, through the one feature function."""
+        return compute_features(self.project.read_sales(), self.layout, entities)
+
+    def apply(self) -> ApplyResult:
+        """Compute the offline feature table and register the definitions with Feast."""
+        features = self.compute()
+        atomic_write_parquet(features, self.project.offline_features_path)
+        with _feast_errors("apply the feature definitions"):
+            self._feast().apply(self.definitions())
+        return ApplyResult(
+            rows=len(features),
+            entities=int(features.groupby(list(ENTITY_KEYS)).ngroups),
+            first_day=features[TIMESTAMP_COLUMN].min().to_pydatetime(),
+            last_day=features[TIMESTAMP_COLUMN].max().to_pydatetime(),
+            views=tuple(self.layout.views()),
+        )
+
+    def _require_applied(self) -> None:
+        if not self.project.offline_features_path.is_file():
+            raise DataError(
+                f"no offline feature table at {self.project.offline_features_path}: "
+                "run `driftloop features apply` first"
+            )
+
+    def materialize(self, until: datetime, since: datetime | None = None) -> None:
+        """Load the rows valid at ``until`` into the online store."""
+        self._require_applied()
+        start = since or until - timedelta(days=self.project.config.features.ttl_days)
+        with _feast_errors("materialize to the online store"):
+            # Feast's window excludes its end; one microsecond takes in a row stamped at `until`.
+            self._feast().materialize(start_date=start, end_date=until + timedelta(microseconds=1))
+
+    def historical(self, entity_df: pd.DataFrame) -> pd.DataFrame:
+        """Point-in-time join: for each entity row, the features valid at its timestamp."""
+        self._require_applied()
+        missing = [c for c in (*ENTITY_KEYS, TIMESTAMP_COLUMN) if c not in entity_df.columns]
+        if missing:
+            raise DataError(f"entity rows lack column(s) {missing}")
+        feast = self._feast()
+        with _feast_errors("join historical features"):
+            service = feast.get_feature_service(FEATURE_SERVICE)
+            job = feast.get_historical_features(entity_df=entity_df, features=service)
+            joined: pd.DataFrame = job.to_df()
+        order = [*entity_df.columns, *[c for c in self.layout.all_features if c not in entity_df]]
+        return joined.sort_values([TIMESTAMP_COLUMN, *ENTITY_KEYS], kind="stable")[
+            order
+        ].reset_index(drop=True)
+
+    def online(self, entities: Sequence[tuple[int, int]]) -> OnlineRows:
+        """The online store's current row for each entity."""
+        if not entities:
+            raise DataError("no entities to look up: pass at least one (store_id, product_id)")
+        feast = self._feast()
+        rows = [{ENTITY_KEYS[0]: int(s), ENTITY_KEYS[1]: int(p)} for s, p in entities]
+        with _feast_errors("read the online store"):
+            service = feast.get_feature_service(FEATURE_SERVICE)
+            response = feast.get_online_features(features=service, entity_rows=rows)
+            values: dict[str, list[Any]] = response.to_dict(include_event_timestamps=True)
+        frame = pd.DataFrame({k: [r[k] for r in rows] for k in ENTITY_KEYS})
+        stamps = np.array(
+            [values[f"{name}__ts"] for name in self.layout.all_features], dtype="float64"
+        )
+        # A row is one write: all its features share a timestamp; 0 means "no row".
+        newest = stamps.max(axis=0)
+        frame[TIMESTAMP_COLUMN] = pd.to_datetime(newest, unit="s", utc=True)
+        for name in self.layout.all_features:
+            frame[name] = pd.array(values[name], dtype="Float64").astype("float64")
+        found = newest > 0
+        missing = tuple(entities[int(i)] for i in np.flatnonzero(~found))
+        return OnlineRows(frame=frame[found].reset_index(drop=True), missing=missing)
+
+    def write_online(self, rows: pd.DataFrame) -> None:
+        """Write feature rows straight to the online store (ingestion, repair, tests)."""
+        feast = self._feast()
+        with _feast_errors("write to the online store"):
+            for view in self.layout.views():
+                feast.write_to_online_store(feature_view_name=view, df=rows)
+
+    def entities(self) -> list[tuple[int, int]]:
+        """Every (store_id, product_id) present in the raw events."""
+        sales = self.project.read_sales()
+        keys = sales[list(ENTITY_KEYS)].drop_duplicates().sort_values(list(ENTITY_KEYS))
+        return [(int(s), int(p)) for s, p in keys.itertuples(index=False)]
+
+
+def utc_midnight(day: datetime | pd.Timestamp) -> datetime:
+    """Midnight UTC of ``day``."""
+    stamp = pd.Timestamp(day)
+    stamp = stamp.tz_localize(UTC) if stamp.tzinfo is None else stamp.tz_convert(UTC)
+    return stamp.normalize().to_pydatetime()

@@ -1,0 +1,118 @@
+"""A driftloop project: a folder with ``driftloop.yaml``, data and state under it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from driftloop.config import CONFIG_FILENAME, ProjectConfig, load_config
+from driftloop.errors import DataError, ProjectError
+from driftloop.features.engineering import FeatureLayout, validate_sales
+
+__all__ = ["Project", "atomic_write_parquet", "staged_directory"]
+
+STATE_DIRNAME = ".driftloop"
+
+
+@dataclass(frozen=True)
+class Project:
+    """Paths and config of one project; nothing is written outside ``root``."""
+
+    root: Path
+    config: ProjectConfig
+
+    @classmethod
+    def load(cls, root: Path | str) -> Project:
+        """Open the project in ``root`` (reads and validates its config once)."""
+        path = Path(root).expanduser().resolve()
+        if not path.is_dir():
+            raise ProjectError(
+                f"project folder {path} does not exist: create one with `driftloop init {path}`"
+            )
+        return cls(root=path, config=load_config(path))
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / CONFIG_FILENAME
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIRNAME
+
+    @property
+    def raw_sales_path(self) -> Path:
+        return self.root / "data" / "raw" / "sales.parquet"
+
+    @property
+    def scenario_truth_path(self) -> Path:
+        return self.root / "data" / "raw" / "scenario.json"
+
+    @property
+    def offline_features_path(self) -> Path:
+        return self.root / "data" / "features" / "store_product_daily.parquet"
+
+    @property
+    def feast_registry_path(self) -> Path:
+        return self.state_dir / "feast_registry.db"
+
+    @property
+    def online_store_path(self) -> Path:
+        return self.root / self.config.features.online_store.path
+
+    @property
+    def feature_layout(self) -> FeatureLayout:
+        return FeatureLayout(
+            lags_days=self.config.features.lags_days,
+            rolling_windows_days=self.config.features.rolling_windows_days,
+            label_delay_days=self.config.labels.delay_days,
+        )
+
+    def read_sales(self) -> pd.DataFrame:
+        """The raw sales events, validated."""
+        path = self.raw_sales_path
+        if not path.is_file():
+            raise DataError(
+                f"raw sales file {path} is missing: regenerate the project with "
+                f"`driftloop init {self.root} --scenario retail`, or restore the file"
+            )
+        try:
+            sales = pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises several unrelated types for a bad file
+            raise DataError(f"{path}: not a readable Parquet file ({exc}); restore it") from exc
+        validate_sales(sales, str(path))
+        return sales
+
+
+def atomic_write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    """Write ``frame`` to ``path`` so readers see the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        frame.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def staged_directory(target: Path) -> Iterator[Path]:
+    """Yield a scratch folder that becomes ``target`` only if the block succeeds."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        yield staging
+        if target.exists():
+            target.rmdir()  # only an empty folder may be replaced; checked by the caller
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
