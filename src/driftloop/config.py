@@ -27,6 +27,7 @@ __all__ = [
     "SkewConfig",
     "SqliteOnlineStoreConfig",
     "dump_config",
+    "format_validation_error",
     "load_config",
 ]
 
@@ -172,7 +173,7 @@ class ProjectConfig(_Strict):
         return self
 
 
-def _format_validation_error(path: Path, exc: ValidationError) -> str:
+def format_validation_error(path: Path, exc: ValidationError) -> str:
     lines = [f"{path}: invalid configuration ({exc.error_count()} problem(s)):"]
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"]) or "(top level)"
@@ -207,7 +208,7 @@ def load_config(project_dir: Path) -> ProjectConfig:
     try:
         return ProjectConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_format_validation_error(path, exc)) from exc
+        raise ConfigError(format_validation_error(path, exc)) from exc
 
 
 def _apply_env_overrides(raw: dict[str, Any]) -> dict[str, Any]:

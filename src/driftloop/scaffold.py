@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from driftloop.config import CONFIG_FILENAME, ProjectConfig, RetailScenarioConfig, dump_config
-from driftloop.errors import ProjectError, UsageError
+from pydantic import ValidationError
+
+from driftloop.config import (
+    CONFIG_FILENAME,
+    ProjectConfig,
+    RetailScenarioConfig,
+    dump_config,
+    format_validation_error,
+)
+from driftloop.errors import ConfigError, ProjectError, UsageError
 from driftloop.project import Project, atomic_write_parquet, staged_directory
 from driftloop.scenarios.retail import generate_retail
 
@@ -23,8 +33,16 @@ def _project_name(folder: Path) -> str:
     return name[:63]
 
 
-def create_project(target: Path, scenario: str = "retail", seed: int = 1) -> Project:
-    """Create a project in ``target`` (absent or empty); nothing is left on failure."""
+def create_project(
+    target: Path,
+    scenario: str = "retail",
+    seed: int = 1,
+    overrides: Mapping[str, Any] | None = None,
+) -> Project:
+    """Create a project in ``target`` (absent or empty); nothing is left on failure.
+
+    ``overrides`` sets scenario keys (``n_stores``, ``days``, ``shift`` ...).
+    """
     if scenario not in SCENARIOS:
         raise UsageError(f"unknown scenario {scenario!r}: choose one of {', '.join(SCENARIOS)}")
     if seed < 0:
@@ -35,7 +53,11 @@ def create_project(target: Path, scenario: str = "retail", seed: int = 1) -> Pro
             f"{target} already exists and is not an empty folder: choose a new path, "
             "or remove it first (driftloop never overwrites a project)"
         )
-    config = ProjectConfig(project=_project_name(target), scenario=RetailScenarioConfig(seed=seed))
+    try:
+        scenario_cfg = RetailScenarioConfig.model_validate({**(overrides or {}), "seed": seed})
+        config = ProjectConfig(project=_project_name(target), scenario=scenario_cfg)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(Path("scenario options"), exc)) from exc
     with staged_directory(target) as staging:
         (staging / CONFIG_FILENAME).write_text(
             "# driftloop project configuration; every key is shown with its value.\n"

@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from driftloop.errors import DriftloopError, UsageError
 
@@ -52,7 +53,7 @@ def handle_errors() -> Iterator[None]:
     try:
         yield
     except DriftloopError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=exc.exit_code) from None
     except KeyboardInterrupt:
         err_console.print("interrupted")

@@ -18,6 +18,8 @@ from driftloop.cli.common import (
     parse_day,
 )
 
+__all__ = ["app"]
+
 app = typer.Typer(help="Feature store: apply definitions, materialize, build datasets, check skew.")
 
 

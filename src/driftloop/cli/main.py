@@ -16,6 +16,8 @@ from driftloop.cli.common import JsonOption, console, emit_json, handle_errors
 if TYPE_CHECKING:
     from driftloop.demo import DemoResult
 
+__all__ = ["app", "main"]
+
 app = typer.Typer(
     name="driftloop",
     help="Closed-loop MLOps: features, registry, serving, drift monitoring, automatic retraining.",
@@ -46,14 +48,27 @@ def init(
     directory: Annotated[Path, typer.Argument(help="New project folder (absent or empty).")],
     scenario: Annotated[str, typer.Option(help="Scenario to generate: retail.")] = "retail",
     seed: Annotated[int, typer.Option(help="Seed of the generated data.")] = 1,
+    stores: Annotated[int | None, typer.Option(help="Number of stores.")] = None,
+    products: Annotated[int | None, typer.Option(help="Number of products.")] = None,
+    days: Annotated[int | None, typer.Option(help="Days of history to generate.")] = None,
+    no_shift: Annotated[
+        bool, typer.Option("--no-shift", help="Generate without the regime shift.")
+    ] = False,
     json_out: JsonOption = False,
 ) -> None:
     """Create a project: config, generated raw data, state folder."""
     from driftloop.scaffold import create_project
 
+    overrides: dict[str, object] = {
+        key: value
+        for key, value in (("n_stores", stores), ("n_products", products), ("days", days))
+        if value is not None
+    }
+    if no_shift:
+        overrides["shift"] = {"enabled": False}
     with handle_errors():
         with console.status(f"generating the {scenario} scenario"):
-            project = create_project(directory, scenario, seed)
+            project = create_project(directory, scenario, seed, overrides)
         cfg = project.config.scenario
         summary = {
             "project": project.root,

@@ -25,6 +25,9 @@ def feature_refs(layout: FeatureLayout) -> list[str]:
 
 def build_definitions(layout: FeatureLayout, offline_path: Path, ttl_days: int) -> list[Any]:
     """Entities, source, feature views and the feature service, as Feast objects."""
+    from driftloop.features.feast_import import import_feast
+
+    import_feast()
     from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
     from feast.types import Float64, Int64
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -21,12 +20,10 @@ import pandas as pd
 from driftloop.errors import DataError, FeatureStoreError
 from driftloop.features.definitions import FEATURE_SERVICE, build_definitions
 from driftloop.features.engineering import ENTITY_KEYS, TIMESTAMP_COLUMN, compute_features
+from driftloop.features.feast_import import import_feast
 from driftloop.project import Project, atomic_write_parquet
 
-__all__ = ["ApplyResult", "FeatureStore", "OnlineRows"]
-
-# Feast writes anonymous usage statistics unless told not to; driftloop never phones home.
-os.environ.setdefault("FEAST_USAGE", "False")
+__all__ = ["ApplyResult", "FeatureStore", "OnlineRows", "utc_midnight"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +69,7 @@ class FeatureStore:
 
     def _feast(self) -> Any:
         if self._store is None:
+            import_feast()
             from feast import FeatureStore as FeastStore
             from feast import RepoConfig
             from feast.infra.offline_stores.duckdb import DuckDBOfflineStoreConfig
