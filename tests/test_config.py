@@ -77,7 +77,7 @@ def test_lag_shorter_than_label_delay_is_refused(tmp_path: Path) -> None:
 
 
 def test_shift_outside_the_data_is_refused() -> None:
-    with pytest.raises(ValueError, match="shift.date 2030-01-01 must fall after"):
+    with pytest.raises(ValueError, match=r"shift\.date 2030-01-01 must fall after"):
         RetailScenarioConfig.model_validate({"shift": {"date": date(2030, 1, 1)}})
 
 

@@ -58,7 +58,9 @@ def test_shift_is_absent_before_its_date_and_present_after() -> None:
 
 def test_shift_moves_gaining_products_up_and_the_others_down() -> None:
     data = generate_retail(scenario())
-    sales = data.sales.assign(post=data.sales["date"] >= pd.Timestamp(SHIFT) + pd.Timedelta(days=30))
+    sales = data.sales.assign(
+        post=data.sales["date"] >= pd.Timestamp(SHIFT) + pd.Timedelta(days=30)
+    )
     aff = sales[sales["store_id"].isin(data.affected_stores)]
     means = aff.groupby(["product_id", "post"])["units"].mean().unstack()
     ratio = means[True] / means[False]
@@ -70,7 +72,9 @@ def test_shift_moves_gaining_products_up_and_the_others_down() -> None:
 
 
 def test_shares_choose_how_many_series_are_affected() -> None:
-    data = generate_retail(scenario(shift={"date": SHIFT, "store_share": 0.5, "product_share": 0.4}))
+    data = generate_retail(
+        scenario(shift={"date": SHIFT, "store_share": 0.5, "product_share": 0.4})
+    )
     assert len(data.affected_stores) == 2
     assert len(data.affected_products) == 2
 

@@ -53,7 +53,9 @@ def handle_errors() -> Iterator[None]:
     try:
         yield
     except DriftloopError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+        )
         raise typer.Exit(code=exc.exit_code) from None
     except KeyboardInterrupt:
         err_console.print("interrupted")
