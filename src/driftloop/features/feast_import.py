@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
 __all__ = ["import_feast"]
@@ -27,6 +28,9 @@ def import_feast() -> Any:
     import feast
     import feast.metrics
 
+    # ibis (under Feast's DuckDB offline store) calls a DuckDB API that DuckDB deprecated;
+    # the call still works and users cannot act on the warning.
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"ibis\.")
     for name, value in before.items():
         if value is None:
             os.environ.pop(name, None)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -49,9 +48,7 @@ class OnlineRows:
 def _feast_errors(action: str) -> Iterator[None]:
     """Translate Feast failures, keep its progress prints off our stdout (--json)."""
     try:
-        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-            # ibis (under Feast's DuckDB store) calls a DuckDB API that DuckDB deprecated.
-            warnings.filterwarnings("ignore", category=DeprecationWarning, module="ibis")
+        with contextlib.redirect_stdout(io.StringIO()):
             yield
     except (DataError, FeatureStoreError):
         raise
