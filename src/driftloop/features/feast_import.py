@@ -53,7 +53,7 @@ def import_feast() -> Any:
         import feast.feature_store
         import feast.infra.offline_stores.duckdb
         import feast.infra.online_stores.sqlite
-        import feast.metrics  # noqa: F401
+        import feast.metrics
     finally:
         typeguard.typechecked = original
         for name, value in before.items():
