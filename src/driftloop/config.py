@@ -20,12 +20,17 @@ __all__ = [
     "CONFIG_FILENAME",
     "DuckDBOfflineStoreConfig",
     "FeaturesConfig",
+    "GateConfig",
     "LabelsConfig",
+    "LightGBMModelConfig",
     "ProjectConfig",
+    "RegistryConfig",
     "RetailScenarioConfig",
     "ShiftConfig",
     "SkewConfig",
+    "SklearnModelConfig",
     "SqliteOnlineStoreConfig",
+    "TrainingConfig",
     "dump_config",
     "format_validation_error",
     "load_config",
@@ -46,6 +51,25 @@ DEFAULT_SKEW_SAMPLE = 200
 DEFAULT_SKEW_ABS_TOLERANCE = 1e-6
 DEFAULT_SKEW_REL_TOLERANCE = 1e-9
 DEFAULT_SKEW_MAX_MISMATCH_RATE = 0.0
+DEFAULT_LIGHTGBM_PARAMS: dict[str, bool | int | float | str | None] = {
+    "objective": "poisson",  # unit sales are counts
+    "learning_rate": 0.05,
+    "num_leaves": 31,
+    "min_data_in_leaf": 40,
+    "feature_fraction": 0.9,
+    "lambda_l2": 1.0,
+}
+DEFAULT_NUM_BOOST_ROUND = 600
+DEFAULT_EARLY_STOPPING_ROUNDS = 40
+DEFAULT_GATE_RELATIVE_TOLERANCE = 0.02
+DEFAULT_GATE_MAX_WAPE = 0.6
+DEFAULT_GATE_MAX_ABS_BIAS = 0.25
+DEFAULT_GATE_MAX_PREDICTION_FACTOR = 10.0
+DEFAULT_WINDOW_DAYS = 365
+DEFAULT_VALIDATION_DAYS = 28
+DEFAULT_HOLDOUT_DAYS = 28
+DEFAULT_MIN_TRAIN_ROWS = 500
+DEFAULT_PROFILE_BINS = 10
 
 
 class _Strict(BaseModel):
@@ -153,6 +177,110 @@ class FeaturesConfig(_Strict):
         return self
 
 
+ParamValue = bool | int | float | str | None
+
+
+class LightGBMModelConfig(_Strict):
+    """A LightGBM booster (saved in LightGBM's own text format, never pickled)."""
+
+    type: Literal["lightgbm"] = "lightgbm"
+    params: dict[str, ParamValue] = Field(default_factory=lambda: dict(DEFAULT_LIGHTGBM_PARAMS))
+    num_boost_round: int = Field(DEFAULT_NUM_BOOST_ROUND, ge=1, le=100_000)
+    early_stopping_rounds: int = Field(DEFAULT_EARLY_STOPPING_ROUNDS, ge=1)
+
+
+class SklearnModelConfig(_Strict):
+    """Any scikit-learn-compatible estimator, named by its import path (saved with skops)."""
+
+    type: Literal["sklearn"] = "sklearn"
+    estimator: str = Field(pattern=r"^[A-Za-z_][\w.]*\.[A-Za-z_]\w*$")
+    params: dict[str, ParamValue] = Field(default_factory=dict)
+    scale_features: bool = Field(
+        False, description="standardize inputs first (MLPs and linear models need it)"
+    )
+
+
+ModelConfig = Annotated[LightGBMModelConfig | SklearnModelConfig, Field(discriminator="type")]
+GateMetric = Literal["wape", "mape", "rmse", "roc_auc", "pr_auc", "log_loss"]
+
+
+class GateConfig(_Strict):
+    """Quality gate of a candidate against the champion on the same holdout."""
+
+    metric: GateMetric = "wape"
+    relative_tolerance: float = Field(
+        DEFAULT_GATE_RELATIVE_TOLERANCE,
+        ge=0.0,
+        le=1.0,
+        description="candidate may be this much worse than the champion (0.02 = 2 %)",
+    )
+    max_metric: float | None = Field(
+        DEFAULT_GATE_MAX_WAPE, description="absolute bound for a lower-is-better metric"
+    )
+    min_metric: float | None = Field(None, description="absolute bound for higher-is-better")
+    max_abs_bias: float | None = Field(
+        DEFAULT_GATE_MAX_ABS_BIAS, ge=0.0, description="|mean error| / mean label (regression)"
+    )
+    min_prediction: float | None = Field(0.0, description="smallest plausible prediction")
+    max_prediction_factor: float = Field(
+        DEFAULT_GATE_MAX_PREDICTION_FACTOR,
+        gt=0.0,
+        description="largest plausible prediction, as a multiple of the largest training label",
+    )
+
+
+class TrainingConfig(_Strict):
+    """The training pipeline: window, time split, model and gate."""
+
+    task: Literal["regression", "classification"] = "regression"
+    window_days: int = Field(DEFAULT_WINDOW_DAYS, ge=14, le=3660)
+    validation_days: int = Field(DEFAULT_VALIDATION_DAYS, ge=1)
+    holdout_days: int = Field(DEFAULT_HOLDOUT_DAYS, ge=1)
+    min_train_rows: int = Field(DEFAULT_MIN_TRAIN_ROWS, ge=10)
+    model: ModelConfig = LightGBMModelConfig()
+    gate: GateConfig = GateConfig()
+    on_pass: Literal["champion", "challenger"] = Field(
+        "champion",
+        description="alias a passing candidate gets when a champion exists; the controller "
+        "uses challenger and lets the canary decide",
+    )
+    profile_bins: int = Field(DEFAULT_PROFILE_BINS, ge=2, le=100)
+    seed: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _split_fits(self) -> TrainingConfig:
+        if self.validation_days + self.holdout_days >= self.window_days:
+            raise ValueError(
+                f"validation_days {self.validation_days} + holdout_days {self.holdout_days} "
+                f"leave no training days in window_days {self.window_days}; widen the window"
+            )
+        if self.task == "classification" and self.gate.metric in ("wape", "mape", "rmse"):
+            raise ValueError(
+                f"gate.metric {self.gate.metric!r} is a regression metric; a classification "
+                "task gates on roc_auc, pr_auc or log_loss"
+            )
+        if self.task == "regression" and self.gate.metric in ("roc_auc", "pr_auc", "log_loss"):
+            raise ValueError(
+                f"gate.metric {self.gate.metric!r} is a classification metric; a regression "
+                "task gates on wape, mape or rmse"
+            )
+        return self
+
+
+class RegistryConfig(_Strict):
+    """Where models and runs live (MLflow); defaults keep everything under the project."""
+
+    tracking_uri: str | None = Field(
+        None, description="MLflow tracking/registry URI; default sqlite under .driftloop/"
+    )
+    artifact_location: str | None = Field(
+        None, description="artifact root for new experiments; default .driftloop/mlartifacts"
+    )
+    model_name: str | None = Field(None, description="registered model name; default the project")
+    experiment: str | None = Field(None, description="MLflow experiment; default the project")
+    request_timeout_s: int = Field(10, ge=1, le=600)
+
+
 class ProjectConfig(_Strict):
     """The whole of ``driftloop.yaml``."""
 
@@ -160,6 +288,8 @@ class ProjectConfig(_Strict):
     scenario: RetailScenarioConfig = RetailScenarioConfig()
     labels: LabelsConfig = LabelsConfig()
     features: FeaturesConfig = FeaturesConfig()
+    training: TrainingConfig = TrainingConfig()
+    registry: RegistryConfig = RegistryConfig()
 
     @model_validator(mode="after")
     def _lags_known_in_time(self) -> ProjectConfig:
@@ -234,4 +364,4 @@ def _apply_env_overrides(raw: dict[str, Any]) -> dict[str, Any]:
 def dump_config(config: ProjectConfig) -> str:
     """Render a config as YAML, every key spelled out so users can see the defaults."""
     data = config.model_dump(mode="json")
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)

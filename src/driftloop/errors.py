@@ -4,11 +4,14 @@
     ├── UsageError                  bad input from the user: config, files, arguments (exit 2)
     │   ├── ConfigError             driftloop.yaml missing, unreadable or invalid
     │   ├── ProjectError            project folder missing, not empty, or not initialised
-    │   └── DataError               a data file is missing, or a query selects no rows
+    │   ├── DataError               a data file is missing, or a query selects no rows
+    │   └── ModelNotFound           a model version or alias that does not exist
     ├── BackendError                a store or service failed underneath us (exit 2)
-    │   └── FeatureStoreError       Feast failed to apply, materialize or read
+    │   ├── FeatureStoreError       Feast failed to apply, materialize or read
+    │   └── RegistryError           the model registry cannot be reached or refused a call
     └── CheckFailed                 a check ran and its verdict is "no" (exit 1)
-        └── SkewDetected            served features differ from offline recomputation
+        ├── SkewDetected            served features differ from offline recomputation
+        └── GateFailed              a candidate model did not pass its quality gate
 
 Each message says what failed, the offending value, and what to do next.
 """
@@ -22,7 +25,10 @@ __all__ = [
     "DataError",
     "DriftloopError",
     "FeatureStoreError",
+    "GateFailed",
+    "ModelNotFound",
     "ProjectError",
+    "RegistryError",
     "SkewDetected",
     "UsageError",
 ]
@@ -62,6 +68,14 @@ class FeatureStoreError(BackendError):
     """Feast could not apply definitions, materialize, or read features."""
 
 
+class RegistryError(BackendError):
+    """The model registry (MLflow) cannot be reached or refused a call."""
+
+
+class ModelNotFound(UsageError):
+    """A model version or alias that the registry does not hold."""
+
+
 class CheckFailed(DriftloopError):
     """A check ran to completion and its verdict is a failure."""
 
@@ -70,3 +84,7 @@ class CheckFailed(DriftloopError):
 
 class SkewDetected(CheckFailed):
     """Served feature values differ from their offline recomputation beyond tolerance."""
+
+
+class GateFailed(CheckFailed):
+    """A candidate model was registered as rejected: it failed its quality gate."""

@@ -10,8 +10,9 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from driftloop import __version__
-from driftloop.cli import features
+from driftloop.cli import features, models
 from driftloop.cli.common import JsonOption, console, emit_json, handle_errors
+from driftloop.cli.train import train
 
 if TYPE_CHECKING:
     from driftloop.demo import DemoResult
@@ -26,6 +27,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(features.app, name="features")
+app.add_typer(models.app, name="models")
+app.command()(train)
 
 
 def _version(value: bool) -> None:

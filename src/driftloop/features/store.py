@@ -171,6 +171,19 @@ class FeatureStore:
             for view in self.layout.views():
                 feast.write_to_online_store(feature_view_name=view, df=rows)
 
+    def definitions_digest(self) -> str:
+        """SHA-256 of the applied feature view specs, as Feast's registry holds them."""
+        import hashlib
+
+        self._require_applied()
+        feast = self._feast()
+        digest = hashlib.sha256()
+        with _feast_errors("read the feature registry"):
+            for view in sorted(self.layout.views()):
+                spec = feast.get_feature_view(view).to_proto().spec
+                digest.update(spec.SerializeToString(deterministic=True))
+        return digest.hexdigest()
+
     def entities(self) -> list[tuple[int, int]]:
         """Every (store_id, product_id) present in the raw events."""
         sales = self.project.read_sales()

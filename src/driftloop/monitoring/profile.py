@@ -1,0 +1,157 @@
+"""Reference profiles: fixed bins and their counts, the baseline monitoring compares to.
+
+A profile is made from a model's validation data at registration. Each feature (and the
+prediction) gets bin edges and counts; counts for a live window in the same bins merge
+by addition, so drift over any window is computed from counts in one pass.
+
+Bins: for a column with at most ``bins`` distinct values every value is its own bin
+(edges at the midpoints); otherwise edges are the inner quantiles. The outer bins are
+open, so every finite value lands in exactly one bin; missing values are counted apart.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+__all__ = [
+    "PROFILE_FORMAT",
+    "ColumnProfile",
+    "ReferenceProfile",
+    "bin_counts",
+    "build_profile",
+    "profile_column",
+]
+
+PROFILE_FORMAT = 1
+
+
+def bin_counts(values: ArrayLike, edges: Sequence[float]) -> tuple[list[int], int]:
+    """Counts of ``values`` in the bins ``(-inf, e0], (e0, e1], ..., (ek, inf)`` and NaNs."""
+    v = np.asarray(values, dtype="float64").ravel()
+    missing = np.isnan(v)
+    idx = np.searchsorted(np.asarray(edges, dtype="float64"), v[~missing], side="left")
+    counts = np.bincount(idx, minlength=len(edges) + 1)
+    return [int(c) for c in counts], int(missing.sum())
+
+
+@dataclass(frozen=True)
+class ColumnProfile:
+    """Bins, counts and summary statistics of one column."""
+
+    edges: tuple[float, ...]
+    counts: tuple[int, ...]
+    missing: int
+    mean: float
+    std: float
+    minimum: float
+    maximum: float
+    discrete: bool
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts) + self.missing
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "edges": list(self.edges),
+            "counts": list(self.counts),
+            "missing": self.missing,
+            "mean": self.mean,
+            "std": self.std,
+            "min": self.minimum,
+            "max": self.maximum,
+            "discrete": self.discrete,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ColumnProfile:
+        return cls(
+            edges=tuple(float(e) for e in data["edges"]),
+            counts=tuple(int(c) for c in data["counts"]),
+            missing=int(data["missing"]),
+            mean=float(data["mean"]),
+            std=float(data["std"]),
+            minimum=float(data["min"]),
+            maximum=float(data["max"]),
+            discrete=bool(data["discrete"]),
+        )
+
+
+def profile_column(values: ArrayLike, bins: int) -> ColumnProfile:
+    """Choose bins for ``values`` and count them."""
+    v = np.asarray(values, dtype="float64").ravel()
+    finite = v[np.isfinite(v)]
+    if finite.size == 0:
+        return ColumnProfile((), (0,), int(v.size), float("nan"), float("nan"),
+                             float("nan"), float("nan"), True)  # fmt: skip
+    distinct = np.unique(finite)
+    discrete = distinct.size <= bins
+    if discrete:
+        edges = (distinct[:-1] + distinct[1:]) / 2.0
+    else:
+        qs = np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1], method="linear")
+        edges = np.unique(qs)
+    counts, missing = bin_counts(v, edges.tolist())
+    return ColumnProfile(
+        edges=tuple(float(e) for e in edges),
+        counts=tuple(counts),
+        missing=missing,
+        mean=float(finite.mean()),
+        std=float(finite.std(ddof=1)) if finite.size > 1 else 0.0,
+        minimum=float(finite.min()),
+        maximum=float(finite.max()),
+        discrete=bool(discrete),
+    )
+
+
+@dataclass(frozen=True)
+class ReferenceProfile:
+    """Per-feature and prediction profiles of one model version."""
+
+    bins: int
+    rows: int
+    features: Mapping[str, ColumnProfile]
+    prediction: ColumnProfile
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "format": PROFILE_FORMAT,
+                "bins": self.bins,
+                "rows": self.rows,
+                "features": {k: v.to_dict() for k, v in self.features.items()},
+                "prediction": self.prediction.to_dict(),
+            },
+            indent=1,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> ReferenceProfile:
+        data = json.loads(text)
+        if data.get("format") != PROFILE_FORMAT:
+            raise ValueError(
+                f"reference profile format {data.get('format')!r} is not {PROFILE_FORMAT}"
+            )
+        return cls(
+            bins=int(data["bins"]),
+            rows=int(data["rows"]),
+            features={k: ColumnProfile.from_dict(v) for k, v in data["features"].items()},
+            prediction=ColumnProfile.from_dict(data["prediction"]),
+        )
+
+
+def build_profile(
+    columns: Mapping[str, ArrayLike], predictions: ArrayLike, bins: int
+) -> ReferenceProfile:
+    """Profile every column and the predictions on ``bins`` bins."""
+    features = {name: profile_column(values, bins) for name, values in columns.items()}
+    prediction = profile_column(predictions, bins)
+    return ReferenceProfile(
+        bins=bins, rows=prediction.total, features=features, prediction=prediction
+    )

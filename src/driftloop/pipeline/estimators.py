@@ -1,0 +1,166 @@
+"""Model backends: train a configured model and predict with it.
+
+LightGBM boosters are saved in LightGBM's own text format; scikit-learn estimators
+with skops. Neither is a pickle.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from driftloop.config import LightGBMModelConfig, ModelConfig, SklearnModelConfig
+from driftloop.errors import ConfigError
+
+__all__ = ["Predictor", "TrainedModel", "resolve_estimator", "train_model"]
+
+
+class Predictor(Protocol):
+    """Anything that turns a frame of features into predictions."""
+
+    feature_names: tuple[str, ...]
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray: ...
+
+
+@dataclass
+class TrainedModel:
+    """A fitted model with what is needed to save, export and explain it."""
+
+    kind: str  # "lightgbm" | "sklearn"
+    model: Any  # lightgbm.Booster or a fitted scikit-learn estimator/pipeline
+    feature_names: tuple[str, ...]
+    task: str
+    params: dict[str, Any] = field(default_factory=dict)
+    best_iteration: int | None = None
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        x = frame[list(self.feature_names)].to_numpy(dtype="float32")
+        if self.kind == "lightgbm":
+            out = self.model.predict(x)
+        elif self.task == "classification":
+            out = self.model.predict_proba(x)[:, 1]
+        else:
+            out = self.model.predict(x)
+        return np.asarray(out, dtype="float64").ravel()
+
+
+def resolve_estimator(path: str) -> type[Any]:
+    """Import an estimator class from ``module.Class``; ConfigError names the field."""
+    module_name, _, class_name = path.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(
+            f"training.model.estimator {path!r}: module {module_name!r} cannot be imported "
+            f"({exc}); name an installed class such as "
+            "sklearn.ensemble.HistGradientBoostingRegressor"
+        ) from exc
+    cls = getattr(module, class_name, None)
+    if not isinstance(cls, type) or not callable(getattr(cls, "fit", None)):
+        raise ConfigError(
+            f"training.model.estimator {path!r}: {module_name} has no estimator class "
+            f"{class_name!r} with a fit method"
+        )
+    return cls
+
+
+def _train_lightgbm(
+    cfg: LightGBMModelConfig,
+    task: str,
+    seed: int,
+    train: tuple[pd.DataFrame, np.ndarray],
+    valid: tuple[pd.DataFrame, np.ndarray],
+) -> TrainedModel:
+    import lightgbm as lgb
+
+    features = tuple(train[0].columns)
+    params: dict[str, Any] = {
+        "verbosity": -1,
+        "seed": seed,
+        "deterministic": True,
+        "force_row_wise": True,
+        "num_threads": 2,
+        **cfg.params,
+    }
+    if task == "classification":
+        params.setdefault("objective", "binary")
+        if params["objective"] not in ("binary", "cross_entropy"):
+            raise ConfigError(
+                f"training.model.params.objective {params['objective']!r} does not fit a "
+                "classification task; use binary"
+            )
+    train_set = lgb.Dataset(train[0].to_numpy("float32"), train[1], feature_name=list(features))
+    valid_set = lgb.Dataset(valid[0].to_numpy("float32"), valid[1], reference=train_set)
+    try:
+        booster = lgb.train(
+            params,
+            train_set,
+            num_boost_round=cfg.num_boost_round,
+            valid_sets=[valid_set],
+            callbacks=[lgb.early_stopping(cfg.early_stopping_rounds, verbose=False)],
+        )
+    except lgb.basic.LightGBMError as exc:
+        raise ConfigError(f"training.model.params were refused by LightGBM: {exc}") from exc
+    best = int(booster.best_iteration) or None
+    if best is not None:
+        # Keep only the trees up to the best iteration, so every copy predicts alike.
+        booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
+    return TrainedModel(
+        kind="lightgbm",
+        model=booster,
+        feature_names=features,
+        task=task,
+        params={**params, "num_boost_round": cfg.num_boost_round},
+        best_iteration=best,
+    )
+
+
+def _train_sklearn(
+    cfg: SklearnModelConfig, task: str, seed: int, train: tuple[pd.DataFrame, np.ndarray]
+) -> TrainedModel:
+    cls = resolve_estimator(cfg.estimator)
+    params = dict(cfg.params)
+    if "random_state" in cls().get_params() and "random_state" not in params:
+        params["random_state"] = seed
+    try:
+        estimator = cls(**params)
+    except TypeError as exc:
+        raise ConfigError(f"training.model.params do not fit {cfg.estimator}: {exc}") from exc
+    model: Any = estimator
+    if cfg.scale_features:
+        from sklearn.impute import SimpleImputer
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        model = make_pipeline(SimpleImputer(strategy="median"), StandardScaler(), estimator)
+    model.fit(train[0].to_numpy("float32"), train[1])
+    if task == "classification" and not hasattr(model, "predict_proba"):
+        raise ConfigError(
+            f"training.model.estimator {cfg.estimator} has no predict_proba; "
+            "a classification task needs probabilities"
+        )
+    return TrainedModel(
+        kind="sklearn",
+        model=model,
+        feature_names=tuple(train[0].columns),
+        task=task,
+        params={"estimator": cfg.estimator, **params, "scale_features": cfg.scale_features},
+    )
+
+
+def train_model(
+    cfg: ModelConfig,
+    task: str,
+    seed: int,
+    train: tuple[pd.DataFrame, np.ndarray],
+    valid: tuple[pd.DataFrame, np.ndarray],
+) -> TrainedModel:
+    """Fit the configured model on ``train``; LightGBM early-stops on ``valid``."""
+    if isinstance(cfg, LightGBMModelConfig):
+        return _train_lightgbm(cfg, task, seed, train, valid)
+    return _train_sklearn(cfg, task, seed, train)

@@ -1,0 +1,166 @@
+"""The quality gate: a candidate against the champion on the same holdout.
+
+Pure: metrics and prediction summaries in, a frozen verdict with every check out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from driftloop.config import GateConfig
+from driftloop.pipeline.metrics import HIGHER_IS_BETTER
+
+__all__ = ["GateCheck", "GateVerdict", "PredictionSanity", "evaluate_gate", "prediction_sanity"]
+
+
+@dataclass(frozen=True)
+class PredictionSanity:
+    """What the gate needs to know about the candidate's holdout predictions."""
+
+    rows: int
+    non_finite: int
+    minimum: float
+    maximum: float
+
+
+def prediction_sanity(predictions: ArrayLike) -> PredictionSanity:
+    """Summarize predictions: count of NaN/inf and the finite range."""
+    p = np.asarray(predictions, dtype="float64").ravel()
+    finite = p[np.isfinite(p)]
+    return PredictionSanity(
+        rows=int(p.size),
+        non_finite=int(p.size - finite.size),
+        minimum=float(finite.min()) if finite.size else float("nan"),
+        maximum=float(finite.max()) if finite.size else float("nan"),
+    )
+
+
+@dataclass(frozen=True)
+class GateCheck:
+    """One condition of the gate with the numbers that decided it."""
+
+    name: str
+    passed: bool
+    value: float
+    threshold: float
+    detail: str
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    """All checks; the candidate passes only if every one passes."""
+
+    metric: str
+    candidate: float
+    champion: float | None
+    champion_version: str | None
+    checks: tuple[GateCheck, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    @property
+    def failed_checks(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.checks if not c.passed)
+
+    def summary(self) -> str:
+        head = "passed" if self.passed else f"rejected ({', '.join(self.failed_checks)})"
+        against = (
+            f" vs champion v{self.champion_version} {self.champion:.4f}"
+            if self.champion is not None
+            else " (no champion)"
+        )
+        return f"{head}: {self.metric} {self.candidate:.4f}{against}"
+
+
+def evaluate_gate(
+    cfg: GateConfig,
+    candidate: Mapping[str, float],
+    sanity: PredictionSanity,
+    max_training_label: float,
+    champion: Mapping[str, float] | None = None,
+    champion_version: str | None = None,
+) -> GateVerdict:
+    """Decide whether ``candidate`` may take an alias; every number is kept."""
+    metric = cfg.metric
+    value = float(candidate[metric])
+    higher = metric in HIGHER_IS_BETTER
+    checks: list[GateCheck] = []
+
+    checks.append(
+        GateCheck(
+            "finite_predictions", sanity.non_finite == 0, float(sanity.non_finite), 0.0,
+            f"{sanity.non_finite} of {sanity.rows} predictions are NaN or infinite",
+        )
+    )  # fmt: skip
+    if cfg.min_prediction is not None:
+        checks.append(
+            GateCheck(
+                "min_prediction", bool(sanity.minimum >= cfg.min_prediction),
+                sanity.minimum, cfg.min_prediction,
+                f"smallest prediction {sanity.minimum:.4g} (allowed >= {cfg.min_prediction:g})",
+            )
+        )  # fmt: skip
+    ceiling = cfg.max_prediction_factor * max(max_training_label, 1.0)
+    checks.append(
+        GateCheck(
+            "max_prediction", bool(sanity.maximum <= ceiling), sanity.maximum, ceiling,
+            f"largest prediction {sanity.maximum:.4g} (allowed <= {ceiling:.4g} = "
+            f"{cfg.max_prediction_factor:g} x largest training label)",
+        )
+    )  # fmt: skip
+    if not np.isfinite(value):
+        checks.append(GateCheck(metric, False, value, float("nan"), f"{metric} is not finite"))
+    if cfg.max_metric is not None and not higher:
+        checks.append(
+            GateCheck(
+                f"max_{metric}", value <= cfg.max_metric, value, cfg.max_metric,
+                f"{metric} {value:.4f} (allowed <= {cfg.max_metric:g})",
+            )
+        )  # fmt: skip
+    if cfg.min_metric is not None and higher:
+        checks.append(
+            GateCheck(
+                f"min_{metric}", value >= cfg.min_metric, value, cfg.min_metric,
+                f"{metric} {value:.4f} (required >= {cfg.min_metric:g})",
+            )
+        )  # fmt: skip
+    if cfg.max_abs_bias is not None and "bias" in candidate:
+        bias = float(candidate["bias"])
+        checks.append(
+            GateCheck(
+                "max_abs_bias", abs(bias) <= cfg.max_abs_bias, abs(bias), cfg.max_abs_bias,
+                f"bias {bias:+.4f} of total demand (allowed within +-{cfg.max_abs_bias:g})",
+            )
+        )  # fmt: skip
+    champion_value: float | None = None
+    if champion is not None:
+        champion_value = float(champion[metric])
+        tol = cfg.relative_tolerance
+        if higher:
+            limit = champion_value * (1.0 - tol)
+            ok = value >= limit
+            rel = "at least"
+        else:
+            limit = champion_value * (1.0 + tol)
+            ok = value <= limit
+            rel = "at most"
+        checks.append(
+            GateCheck(
+                "vs_champion", bool(ok), value, limit,
+                f"{metric} {value:.4f} vs champion v{champion_version} {champion_value:.4f}: "
+                f"must be {rel} {limit:.4f} (tolerance {tol:.1%})",
+            )
+        )  # fmt: skip
+    return GateVerdict(
+        metric=metric,
+        candidate=value,
+        champion=champion_value,
+        champion_version=champion_version,
+        checks=tuple(checks),
+    )

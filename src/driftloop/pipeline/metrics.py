@@ -1,0 +1,96 @@
+"""Evaluation metrics: arrays in, a frozen result out.
+
+Regression: WAPE, MAPE (over rows with a non-zero label), RMSE and relative bias.
+Classification: ROC-AUC, PR-AUC (average precision) and log loss, from scikit-learn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+__all__ = [
+    "HIGHER_IS_BETTER",
+    "ClassificationMetrics",
+    "RegressionMetrics",
+    "classification_metrics",
+    "regression_metrics",
+]
+
+HIGHER_IS_BETTER = frozenset({"roc_auc", "pr_auc"})
+
+
+@dataclass(frozen=True)
+class RegressionMetrics:
+    """Holdout metrics of a regression model."""
+
+    wape: float  # sum |y - p| / sum |y|
+    mape: float  # mean |y - p| / |y| over rows with y != 0
+    rmse: float
+    bias: float  # (sum p - sum y) / sum |y|: > 0 over-forecasts
+    rows: int
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: float(v) for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class ClassificationMetrics:
+    """Holdout metrics of a binary classifier (predictions are probabilities)."""
+
+    roc_auc: float
+    pr_auc: float
+    log_loss: float
+    positive_rate: float
+    rows: int
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: float(v) for k, v in asdict(self).items()}
+
+
+def _pair(y_true: ArrayLike, y_pred: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(y_true, dtype="float64").ravel()
+    p = np.asarray(y_pred, dtype="float64").ravel()
+    if y.shape != p.shape:
+        raise ValueError(f"labels and predictions differ in length: {y.size} vs {p.size}")
+    if y.size == 0:
+        raise ValueError("no rows to evaluate")
+    if not (np.isfinite(y).all() and np.isfinite(p).all()):
+        raise ValueError("labels and predictions must be finite")
+    return y, p
+
+
+def regression_metrics(y_true: ArrayLike, y_pred: ArrayLike) -> RegressionMetrics:
+    """WAPE, MAPE, RMSE and bias of ``y_pred`` against ``y_true``."""
+    y, p = _pair(y_true, y_pred)
+    err = p - y
+    total = float(np.abs(y).sum())
+    nonzero = y != 0
+    return RegressionMetrics(
+        wape=float(np.abs(err).sum() / total) if total > 0 else float("inf"),
+        mape=float(np.mean(np.abs(err[nonzero]) / np.abs(y[nonzero]))) if nonzero.any() else 0.0,
+        rmse=float(np.sqrt(np.mean(err**2))),
+        bias=float(err.sum() / total) if total > 0 else 0.0,
+        rows=int(y.size),
+    )
+
+
+def classification_metrics(y_true: ArrayLike, y_prob: ArrayLike) -> ClassificationMetrics:
+    """ROC-AUC, PR-AUC and log loss of probabilities ``y_prob`` for 0/1 labels."""
+    from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
+
+    y, p = _pair(y_true, y_prob)
+    if not np.isin(y, (0.0, 1.0)).all():
+        raise ValueError("classification labels must be 0 or 1")
+    if np.unique(y).size < 2:
+        raise ValueError("the holdout has only one class: AUC is undefined; widen the holdout")
+    clipped = np.clip(p, 1e-15, 1 - 1e-15)
+    return ClassificationMetrics(
+        roc_auc=float(roc_auc_score(y, p)),
+        pr_auc=float(average_precision_score(y, p)),
+        log_loss=float(log_loss(y, clipped, labels=[0, 1])),
+        positive_rate=float(y.mean()),
+        rows=int(y.size),
+    )

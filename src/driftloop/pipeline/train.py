@@ -1,0 +1,274 @@
+"""The training pipeline: point-in-time training set, time split, train, gate, register.
+
+Everything that can fail on the user's input is checked before the registry is touched,
+so a bad run leaves the registry as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
+from importlib.metadata import version as dist_version
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import driftloop
+from driftloop.errors import DataError
+from driftloop.features.definitions import FEATURE_SERVICE
+from driftloop.features.store import FeatureStore
+from driftloop.features.training_set import LABEL_COLUMN, build_training_set
+from driftloop.monitoring.profile import build_profile
+from driftloop.pipeline.estimators import TrainedModel, train_model
+from driftloop.pipeline.gate import GateVerdict, evaluate_gate, prediction_sanity
+from driftloop.pipeline.lineage import driftloop_source, frame_digest, git_commit
+from driftloop.pipeline.metrics import classification_metrics, regression_metrics
+from driftloop.pipeline.onnx_export import export_onnx
+from driftloop.pipeline.split import TimeSplit, plan_split
+from driftloop.project import Project
+from driftloop.registry.base import CHAMPION, ModelRegistry, RegistrationRequest
+
+__all__ = ["TRAIN_STEPS", "TrainingResult", "run_training"]
+
+TRAIN_STEPS = (
+    "check registry",
+    "build training set",
+    "train model",
+    "evaluate on holdout",
+    "compare with champion",
+    "export ONNX",
+    "profile reference data",
+    "register version",
+)
+FrameHook = Callable[[pd.DataFrame], pd.DataFrame]
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """What a training run produced and decided."""
+
+    version: str
+    alias: str | None
+    alias_reason: str
+    gate: GateVerdict
+    as_of: date
+    split: TimeSplit
+    rows: dict[str, int]
+    metrics: dict[str, float]
+    champion_metrics: dict[str, float] | None
+    onnx: str
+    data_digest: str
+    duration_s: float
+
+
+def _evaluate(task: str, y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    if task == "classification":
+        return classification_metrics(y, p).as_dict()
+    return regression_metrics(y, p).as_dict()
+
+
+def _parts(frame: pd.DataFrame, split: TimeSplit) -> dict[str, pd.DataFrame]:
+    day = frame["event_timestamp"].dt.tz_convert(None).dt.date
+    return {
+        "train": frame[(day >= split.train_start) & (day <= split.train_end)],
+        "validation": frame[(day >= split.validation_start) & (day <= split.validation_end)],
+        "holdout": frame[(day >= split.holdout_start) & (day <= split.holdout_end)],
+    }
+
+
+def _check_parts(parts: dict[str, pd.DataFrame], split: TimeSplit, min_train: int) -> None:
+    for name, part in parts.items():
+        floor = min_train if name == "train" else 1
+        if len(part) < floor:
+            raise DataError(
+                f"too few rows for the split: {name} has {len(part)} rows between "
+                f"{getattr(split, name + '_start')} and {getattr(split, name + '_end')} "
+                f"(needs {floor}); choose a later --as-of, widen training.window_days, "
+                "or lower training.min_train_rows"
+            )
+        labels = part[LABEL_COLUMN]
+        if labels.isna().any():
+            raise DataError(
+                f"{int(labels.isna().sum())} NaN labels ({LABEL_COLUMN}) in the {name} rows; "
+                "fix or drop those rows in the raw data"
+            )
+
+
+def _as_of(project: Project, sales: pd.DataFrame, as_of: date | None) -> date:
+    delay = project.config.labels.delay_days
+    days = pd.to_datetime(sales["date"])
+    first, last = days.min().date(), days.max().date()
+    chosen = as_of or last + timedelta(days=delay)
+    if chosen - timedelta(days=delay) < first:
+        raise DataError(
+            f"--as-of {chosen}: no labels are known yet (the data starts {first} and labels "
+            f"arrive {delay} day(s) late); choose a date after {first + timedelta(days=delay)}"
+        )
+    return chosen
+
+
+def _champion_metrics(
+    registry: ModelRegistry, holdout: pd.DataFrame, task: str
+) -> tuple[str | None, dict[str, float] | None, str | None]:
+    """(champion version, its metrics on this holdout, why it could not be compared)."""
+    champion = registry.alias(CHAMPION)
+    if champion is None:
+        return None, None, None
+    model = registry.load_model(champion.version)
+    missing = [n for n in model.feature_names if n not in holdout.columns]
+    if missing:
+        return (
+            champion.version,
+            None,
+            (
+                f"champion v{champion.version} uses features {missing} that the feature store no "
+                "longer has; review and promote by hand with `driftloop models promote`"
+            ),
+        )
+    preds = model.predict(holdout)
+    return champion.version, _evaluate(task, holdout[LABEL_COLUMN].to_numpy(), preds), None
+
+
+def _requirements(trained: TrainedModel) -> list[str]:
+    names = ["numpy", "lightgbm"] if trained.kind == "lightgbm" else ["numpy", "scikit-learn"]
+    if trained.kind == "sklearn":
+        names.append("skops")
+    return [f"{n}=={dist_version(n)}" for n in names]
+
+
+def run_training(
+    project: Project,
+    registry: ModelRegistry,
+    as_of: date | None = None,
+    *,
+    actor: str = "cli",
+    on_pass: str | None = None,
+    progress: Callable[[str], None] = lambda _step: None,
+    frame_hook: FrameHook | None = None,
+) -> TrainingResult:
+    """Train, gate against the champion on the same holdout, and register the version.
+
+    ``frame_hook`` may alter the training frame before the split (the demo uses it to
+    train a deliberately broken model).
+    """
+    started = time.perf_counter()
+    cfg = project.config.training
+    store = FeatureStore(project)
+    progress(TRAIN_STEPS[0])
+    registry.check_reachable()
+
+    progress(TRAIN_STEPS[1])
+    sales = project.read_sales()
+    chosen = _as_of(project, sales, as_of)
+    split = plan_split(
+        chosen, project.config.labels.delay_days, cfg.window_days,
+        cfg.validation_days, cfg.holdout_days,
+        first_day=pd.to_datetime(sales["date"]).min().date(),
+    )  # fmt: skip
+    frame = build_training_set(store, split.train_start, split.holdout_end)
+    if frame_hook is not None:
+        frame = frame_hook(frame)
+    parts = _parts(frame, split)
+    _check_parts(parts, split, cfg.min_train_rows)
+    features = list(store.layout.all_features)
+
+    progress(TRAIN_STEPS[2])
+    xy = {k: (v[features], v[LABEL_COLUMN].to_numpy("float64")) for k, v in parts.items()}
+    trained = train_model(cfg.model, cfg.task, cfg.seed, xy["train"], xy["validation"])
+
+    progress(TRAIN_STEPS[3])
+    holdout_pred = trained.predict(parts["holdout"])
+    metrics = _evaluate(cfg.task, xy["holdout"][1], holdout_pred)
+
+    progress(TRAIN_STEPS[4])
+    champion_version, champion_metrics, incomparable = _champion_metrics(
+        registry, parts["holdout"], cfg.task
+    )
+    verdict = evaluate_gate(
+        cfg.gate, metrics, prediction_sanity(holdout_pred), float(xy["train"][1].max()),
+        champion_metrics, champion_version,
+    )  # fmt: skip
+    if incomparable:
+        from driftloop.pipeline.gate import GateCheck
+
+        check = GateCheck("champion_comparable", False, float("nan"), float("nan"), incomparable)
+        verdict = GateVerdict(verdict.metric, verdict.candidate, None, champion_version,
+                              (*verdict.checks, check))  # fmt: skip
+
+    progress(TRAIN_STEPS[5])
+    onnx = export_onnx(trained, parts["holdout"])
+
+    progress(TRAIN_STEPS[6])
+    valid_pred = trained.predict(parts["validation"])
+    profile = build_profile(
+        {n: parts["validation"][n].to_numpy("float64") for n in features},
+        valid_pred,
+        cfg.profile_bins,
+    )
+
+    progress(TRAIN_STEPS[7])
+    digest = frame_digest(frame)
+    rows = {k: len(v) for k, v in parts.items()}
+    tags = {
+        "driftloop.as_of": chosen.isoformat(),
+        "driftloop.window_start": split.train_start.isoformat(),
+        "driftloop.window_end": split.holdout_end.isoformat(),
+        "driftloop.split": json.dumps({k: str(v) for k, v in asdict(split).items()}),
+        "driftloop.data_digest": digest,
+        "driftloop.feature_service": FEATURE_SERVICE,
+        "driftloop.feature_views": ",".join(store.layout.views()),
+        "driftloop.feature_registry_digest": store.definitions_digest(),
+        "driftloop.label_delay_days": str(project.config.labels.delay_days),
+        "driftloop.version": driftloop.__version__,
+        "driftloop.git_commit": git_commit(driftloop_source()) or "unknown",
+        "driftloop.project_git_commit": git_commit(project.root) or "none",
+        "driftloop.parent_version": champion_version or "",
+        "driftloop.gate_summary": verdict.summary()[:4000],
+        "driftloop.onnx": onnx.reason[:4000],
+        "driftloop.actor": actor,
+        "driftloop.frame_hook": getattr(frame_hook, "__name__", "") if frame_hook else "",
+    }
+    all_metrics = {f"holdout_{k}": v for k, v in metrics.items() if np.isfinite(v)}
+    if champion_metrics:
+        all_metrics.update({f"champion_holdout_{k}": v for k, v in champion_metrics.items()})
+    all_metrics.update({f"rows_{k}": float(v) for k, v in rows.items()})
+    if trained.best_iteration:
+        all_metrics["best_iteration"] = float(trained.best_iteration)
+    gate_doc: dict[str, Any] = {
+        "passed": verdict.passed, "summary": verdict.summary(), "metric": verdict.metric,
+        "candidate": verdict.candidate, "champion": verdict.champion,
+        "champion_version": verdict.champion_version,
+        "checks": [asdict(c) for c in verdict.checks],
+    }  # fmt: skip
+    registered = registry.register(
+        RegistrationRequest(
+            model_kind=trained.kind, model=trained.model, task=cfg.task,
+            feature_names=trained.feature_names, params=trained.params, metrics=all_metrics,
+            tags=tags, profile=profile, gate=gate_doc, gate_passed=verdict.passed,
+            onnx_model=onnx.model, pip_requirements=_requirements(trained),
+            run_name=f"train as of {chosen}",
+        )
+    )  # fmt: skip
+    alias, reason = _choose_alias(verdict, champion_version, on_pass or cfg.on_pass)
+    if alias is not None:
+        registry.move_alias(alias, registered.version, "train", actor, reason)
+    return TrainingResult(
+        version=registered.version, alias=alias, alias_reason=reason, gate=verdict,
+        as_of=chosen, split=split, rows=rows, metrics=metrics,
+        champion_metrics=champion_metrics, onnx=onnx.reason, data_digest=digest,
+        duration_s=time.perf_counter() - started,
+    )  # fmt: skip
+
+
+def _choose_alias(
+    verdict: GateVerdict, champion: str | None, on_pass: str
+) -> tuple[str | None, str]:
+    if not verdict.passed:
+        return None, f"gate {verdict.summary()}; no alias moved"
+    if champion is None:
+        return CHAMPION, f"first model to pass its gate: {verdict.summary()}"
+    return on_pass, f"gate {verdict.summary()}"

@@ -1,0 +1,52 @@
+"""Model registry: versions with lineage, aliases with history, artifacts."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from driftloop.registry.base import (
+    ALIASES,
+    CHALLENGER,
+    CHAMPION,
+    LoadedModel,
+    ModelRegistry,
+    ModelVersion,
+    RegistrationRequest,
+)
+from driftloop.registry.history import AliasHistory, AliasMove
+
+if TYPE_CHECKING:
+    from driftloop.clock import Clock
+    from driftloop.project import Project
+    from driftloop.registry.mlflow_registry import MlflowRegistry
+
+__all__ = [
+    "ALIASES",
+    "CHALLENGER",
+    "CHAMPION",
+    "AliasHistory",
+    "AliasMove",
+    "LoadedModel",
+    "ModelRegistry",
+    "ModelVersion",
+    "RegistrationRequest",
+    "open_registry",
+]
+
+
+def open_registry(project: Project, clock: Clock | None = None) -> MlflowRegistry:
+    """The project's registry as its config describes it (default: under .driftloop/)."""
+    from driftloop.registry.mlflow_registry import MlflowRegistry
+
+    cfg = project.config.registry
+    state = project.state_dir
+    state.mkdir(parents=True, exist_ok=True)
+    return MlflowRegistry(
+        tracking_uri=cfg.tracking_uri or f"sqlite:///{state / 'mlflow.db'}",
+        artifact_location=cfg.artifact_location or (state / "mlartifacts").as_uri(),
+        model_name=cfg.model_name or project.config.project,
+        experiment=cfg.experiment or project.config.project,
+        history=AliasHistory(state / "state.db"),
+        clock=clock,
+        timeout_s=cfg.request_timeout_s,
+    )

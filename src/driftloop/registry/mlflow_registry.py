@@ -1,0 +1,331 @@
+"""The model registry on MLflow: runs, versions, aliases, artifacts.
+
+Defaults keep everything under the project (SQLite backend, local artifacts); any
+MLflow URI works by config. Every MLflow failure becomes a RegistryError that names
+the URI (credentials masked) and what to do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from driftloop.clock import Clock, WallClock
+from driftloop.errors import ModelNotFound, RegistryError
+from driftloop.monitoring.profile import ReferenceProfile
+from driftloop.registry.base import LoadedModel, ModelVersion, RegistrationRequest
+from driftloop.registry.history import AliasHistory, AliasMove
+from driftloop.registry.predictors import BoosterPredictor, EstimatorPredictor, OnnxPredictor
+
+__all__ = ["MlflowRegistry", "mask_uri"]
+
+PROFILE_ARTIFACT = "reference_profile.json"
+GATE_ARTIFACT = "gate.json"
+ONNX_ARTIFACT = "onnx/model.onnx"
+MODEL_ARTIFACT = "model"
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+def mask_uri(uri: str) -> str:
+    """``uri`` with any password replaced by ``***``."""
+    return re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", uri)
+
+
+def _quiet_mlflow() -> None:
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    # Asked for pip's version to write conda.yaml; uv-made environments have no pip.
+    logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+class MlflowRegistry:
+    """Versions of one registered model in MLflow, with driftloop's alias history."""
+
+    def __init__(
+        self,
+        tracking_uri: str,
+        artifact_location: str,
+        model_name: str,
+        experiment: str,
+        history: AliasHistory,
+        clock: Clock | None = None,
+        timeout_s: int = 10,
+    ) -> None:
+        self.tracking_uri = tracking_uri
+        self.artifact_location = artifact_location
+        self.model_name = model_name
+        self.experiment = experiment
+        self.history = history
+        self.clock = clock or WallClock()
+        os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(timeout_s)
+        _quiet_mlflow()
+        self._client: Any = None
+
+    def __repr__(self) -> str:
+        return f"MlflowRegistry({mask_uri(self.tracking_uri)!r}, model={self.model_name!r})"
+
+    @contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except (RegistryError, ModelNotFound):
+            raise
+        except Exception as exc:  # MLflow, SQLAlchemy and requests raise many types
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise RegistryError(
+                f"model registry at {mask_uri(self.tracking_uri)} could not {action}: "
+                f"{first[:300]}; check that it is running and registry.tracking_uri in "
+                "driftloop.yaml"
+            ) from exc
+
+    def client(self) -> Any:
+        if self._client is None:
+            import mlflow
+            from mlflow import MlflowClient
+
+            _quiet_mlflow()  # after import: MLflow sets its own levels when imported
+            mlflow.set_tracking_uri(self.tracking_uri)
+            mlflow.set_registry_uri(self.tracking_uri)
+            with self._errors("open"):
+                self._client = MlflowClient(self.tracking_uri, self.tracking_uri)
+        return self._client
+
+    def check_reachable(self) -> None:
+        """Fail fast, before any work, if the registry cannot be used."""
+        with self._errors("be reached"):
+            self.client().search_registered_models(max_results=1)
+
+    # -- reading -------------------------------------------------------------------
+
+    def _aliases(self) -> dict[str, list[str]]:
+        """version -> aliases (model-version searches do not fill in aliases)."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            model = self.client().get_registered_model(self.model_name)
+        except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return {}
+            raise
+        by_version: dict[str, list[str]] = {}
+        for alias, version in (model.aliases or {}).items():
+            by_version.setdefault(str(version), []).append(alias)
+        return by_version
+
+    def _to_version(self, mv: Any, aliases: dict[str, list[str]] | None = None) -> ModelVersion:
+        run = self.client().get_run(mv.run_id)
+        if aliases is None:
+            aliases = self._aliases()
+        return ModelVersion(
+            name=mv.name,
+            version=str(mv.version),
+            created_at=datetime.fromtimestamp(mv.creation_timestamp / 1000, tz=UTC),
+            aliases=tuple(sorted(aliases.get(str(mv.version), ()))),
+            gate=mv.tags.get("driftloop.gate", "unknown"),
+            metrics=dict(run.data.metrics),
+            tags=dict(mv.tags),
+            run_id=mv.run_id,
+            source=mv.source,
+        )
+
+    def get(self, version: str) -> ModelVersion:
+        from mlflow.exceptions import MlflowException
+
+        if not str(version).isdigit():
+            raise ModelNotFound(f"model version {version!r} is not a number: use e.g. 3")
+        with self._errors(f"read version {version}"):
+            try:
+                mv = self.client().get_model_version(self.model_name, str(version))
+            except MlflowException as exc:
+                if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
+                    raise ModelNotFound(
+                        f"model {self.model_name!r} has no version {version}: "
+                        "`driftloop models list` shows the versions"
+                    ) from exc
+                raise
+            return self._to_version(mv)
+
+    def versions(self) -> list[ModelVersion]:
+        with self._errors("list versions"):
+            found = self.client().search_model_versions(f"name = '{self.model_name}'")
+            aliases = self._aliases()
+            return sorted(
+                (self._to_version(mv, aliases) for mv in found), key=lambda v: int(v.version)
+            )
+
+    def alias(self, alias: str) -> ModelVersion | None:
+        from mlflow.exceptions import MlflowException
+
+        with self._errors(f"resolve alias {alias!r}"):
+            try:
+                mv = self.client().get_model_version_by_alias(self.model_name, alias)
+            except MlflowException as exc:
+                if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                    return None
+                raise
+            return self._to_version(mv)
+
+    def alias_history(self, alias: str | None = None) -> list[AliasMove]:
+        return self.history.moves(self.model_name, alias)
+
+    # -- writing -------------------------------------------------------------------
+
+    def _experiment_id(self) -> str:
+        client = self.client()
+        found = client.get_experiment_by_name(self.experiment)
+        if found is not None:
+            return str(found.experiment_id)
+        return str(client.create_experiment(self.experiment, self.artifact_location))
+
+    def register(self, request: RegistrationRequest) -> ModelVersion:
+        """Log the run with its artifacts, then create the version (last, all or nothing)."""
+        import mlflow
+
+        with self._errors("register a new version"):
+            experiment_id = self._experiment_id()
+            with mlflow.start_run(experiment_id=experiment_id, run_name=request.run_name) as run:
+                mlflow.log_params({k: str(v)[:500] for k, v in request.params.items()})
+                mlflow.log_metrics(dict(request.metrics))
+                mlflow.set_tags(dict(request.tags))
+                info = self._log_model(request)
+                mlflow.log_text(request.profile.to_json(), PROFILE_ARTIFACT)
+                mlflow.log_dict(dict(request.gate), GATE_ARTIFACT)
+                for name, text in request.artifacts.items():
+                    mlflow.log_text(text, name)
+                onnx_tags = self._log_onnx(request.onnx_model)
+            version_tags = {
+                **request.tags,
+                **onnx_tags,
+                "driftloop.gate": "passed" if request.gate_passed else "rejected",
+                "driftloop.model_kind": request.model_kind,
+                "driftloop.task": request.task,
+                "driftloop.features": json.dumps(list(request.feature_names)),
+            }
+            client = self.client()
+            if not client.search_registered_models(f"name = '{self.model_name}'"):
+                client.create_registered_model(self.model_name)
+            mv = client.create_model_version(
+                self.model_name, source=info.model_uri, run_id=run.info.run_id, tags=version_tags
+            )
+            return self._to_version(mv)
+
+    def _log_model(self, request: RegistrationRequest) -> Any:
+        import mlflow
+
+        if request.model_kind == "lightgbm":
+            return mlflow.lightgbm.log_model(
+                request.model, name=MODEL_ARTIFACT, pip_requirements=request.pip_requirements
+            )
+        import skops.io
+
+        # The estimator was built here from configured classes: trust exactly its types.
+        trusted = skops.io.get_untrusted_types(data=skops.io.dumps(request.model))
+        return mlflow.sklearn.log_model(
+            request.model,
+            name=MODEL_ARTIFACT,
+            serialization_format="skops",
+            skops_trusted_types=trusted,
+            pip_requirements=request.pip_requirements,
+        )
+
+    def _log_onnx(self, model: bytes | None) -> dict[str, str]:
+        import mlflow
+
+        if model is None:
+            return {}
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / Path(ONNX_ARTIFACT).name
+            path.write_bytes(model)
+            mlflow.log_artifact(str(path), artifact_path=str(Path(ONNX_ARTIFACT).parent))
+        return {"driftloop.onnx_sha256": hashlib.sha256(model).hexdigest()}
+
+    def move_alias(
+        self, alias: str, version: str | None, kind: str, actor: str, reason: str
+    ) -> AliasMove:
+        """Point ``alias`` at ``version`` (None removes it) and record who, when and why."""
+        current = self.alias(alias)
+        if version is not None:
+            self.get(version)  # raises ModelNotFound for an unknown version
+        move = AliasMove(
+            model=self.model_name,
+            alias=alias,
+            from_version=current.version if current else None,
+            to_version=version,
+            kind=kind,
+            actor=actor,
+            reason=reason,
+            at=self.clock.now(),
+        )
+        with self._errors(f"move alias {alias!r}"), self.history.recording(move):
+            if version is None:
+                if current is not None:
+                    self.client().delete_registered_model_alias(self.model_name, alias)
+            else:
+                self.client().set_registered_model_alias(self.model_name, alias, version)
+        return move
+
+    # -- artifacts -----------------------------------------------------------------
+
+    def _download(self, run_id: str, artifact: str, into: str) -> Path:
+        import mlflow
+
+        with self._errors(f"download {artifact}"):
+            return Path(
+                mlflow.artifacts.download_artifacts(
+                    run_id=run_id, artifact_path=artifact, dst_path=into,
+                    tracking_uri=self.tracking_uri,
+                )
+            )  # fmt: skip
+
+    def load_profile(self, version: str) -> ReferenceProfile:
+        mv = self.get(version)
+        with tempfile.TemporaryDirectory() as tmp:
+            text = self._download(mv.run_id, PROFILE_ARTIFACT, tmp).read_text(encoding="utf-8")
+        return ReferenceProfile.from_json(text)
+
+    def load_model(self, version: str) -> LoadedModel:
+        """The ONNX copy when there is one (checksum verified), else the native model."""
+        mv = self.get(version)
+        names = tuple(json.loads(mv.tags["driftloop.features"]))
+        task = mv.tags.get("driftloop.task", "regression")
+        expected = mv.tags.get("driftloop.onnx_sha256")
+        if expected:
+            with tempfile.TemporaryDirectory() as tmp:
+                data = self._download(mv.run_id, ONNX_ARTIFACT, tmp).read_bytes()
+            actual = hashlib.sha256(data).hexdigest()
+            if actual != expected:
+                raise RegistryError(
+                    f"version {version}: ONNX artifact checksum {actual[:12]}... does not match "
+                    f"the {expected[:12]}... recorded at registration; refusing to load it"
+                )
+            return OnnxPredictor(data, names, task)
+        uri = f"models:/{self.model_name}/{version}"
+        with self._errors(f"load version {version}"):
+            if mv.tags.get("driftloop.model_kind") == "lightgbm":
+                import mlflow.lightgbm
+
+                return BoosterPredictor(mlflow.lightgbm.load_model(uri), names)
+            import mlflow.sklearn
+
+            return EstimatorPredictor(mlflow.sklearn.load_model(uri), names, task)
+
+    def artifact_text(self, version: str, artifact: str) -> Mapping[str, Any]:
+        """A JSON artifact of a version (for example the gate verdict)."""
+        mv = self.get(version)
+        with tempfile.TemporaryDirectory() as tmp:
+            loaded: Mapping[str, Any] = json.loads(
+                self._download(mv.run_id, artifact, tmp).read_text(encoding="utf-8")
+            )
+        return loaded
