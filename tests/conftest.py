@@ -41,15 +41,33 @@ def applied_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 @pytest.fixture
 def project_copy(applied_project: Any, tmp_path: Path) -> Any:
     """A private copy of the applied project that a test may change."""
+    # Feast's registry stores the offline table's absolute path: the copy re-applies.
+    return copy_project(applied_project, tmp_path / "shop")
+
+
+def copy_project(source: Any, target: Path) -> Any:
+    """Copy a project without registry state, and re-apply its features in the copy."""
     import shutil
 
+    from driftloop.features.store import FeatureStore
     from driftloop.project import Project
 
-    target = tmp_path / "shop"
-    shutil.copytree(applied_project.root, target)
+    shutil.copytree(
+        source.root,
+        target,
+        ignore=shutil.ignore_patterns("mlflow.db", "mlartifacts", "state.db"),
+    )
     copy = Project.load(target)
-    # Feast's registry stores the offline table's absolute path: re-apply in the copy.
-    from driftloop.features.store import FeatureStore
-
     FeatureStore(copy).apply()
     return copy
+
+
+@pytest.fixture(scope="session")
+def trained_project(applied_project: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A copy of the applied project with version 1 trained and registered (read-only)."""
+    from driftloop.pipeline.train import run_training
+    from driftloop.registry import open_registry
+
+    project = copy_project(applied_project, tmp_path_factory.mktemp("trained") / "shop")
+    run_training(project, open_registry(project), actor="tests")
+    return project

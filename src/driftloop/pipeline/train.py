@@ -152,8 +152,8 @@ def run_training(
 ) -> TrainingResult:
     """Train, gate against the champion on the same holdout, and register the version.
 
-    ``frame_hook`` may alter the training frame before the split (the demo uses it to
-    train a deliberately broken model).
+    ``frame_hook`` may alter the train and validation rows (the demo uses it to train a
+    deliberately broken model); the holdout is never altered.
     """
     started = time.perf_counter()
     cfg = project.config.training
@@ -170,9 +170,11 @@ def run_training(
         first_day=pd.to_datetime(sales["date"]).min().date(),
     )  # fmt: skip
     frame = build_training_set(store, split.train_start, split.holdout_end)
-    if frame_hook is not None:
-        frame = frame_hook(frame)
     parts = _parts(frame, split)
+    if frame_hook is not None:
+        # Only what the model learns from: the holdout stays as the feature store serves it.
+        parts["train"] = frame_hook(parts["train"])
+        parts["validation"] = frame_hook(parts["validation"])
     _check_parts(parts, split, cfg.min_train_rows)
     features = list(store.layout.all_features)
 

@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import tempfile
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -48,6 +49,12 @@ def _quiet_mlflow() -> None:
     # Asked for pip's version to write conda.yaml; uv-made environments have no pip.
     logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # MLflow warns that a Booster's predict has no type hints to validate against, and its
+    # SQLAlchemy models use a loader strategy SQLAlchemy deprecated: nothing a user can act on.
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\.")
+    warnings.filterwarnings(
+        "ignore", message=r".*``noload`` loader strategy", category=DeprecationWarning
+    )
 
 
 class MlflowRegistry:
@@ -86,7 +93,7 @@ class MlflowRegistry:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise RegistryError(
                 f"model registry at {mask_uri(self.tracking_uri)} could not {action}: "
-                f"{first[:300]}; check that it is running and registry.tracking_uri in "
+                f"{mask_uri(first)[:300]}; check that it is running and registry.tracking_uri in "
                 "driftloop.yaml"
             ) from exc
 
@@ -195,6 +202,9 @@ class MlflowRegistry:
 
         with self._errors("register a new version"):
             experiment_id = self._experiment_id()
+            # The fluent API logs to the process-wide URI: point it here for this run.
+            mlflow.set_tracking_uri(self.tracking_uri)
+            mlflow.set_registry_uri(self.tracking_uri)
             with mlflow.start_run(experiment_id=experiment_id, run_name=request.run_name) as run:
                 mlflow.log_params({k: str(v)[:500] for k, v in request.params.items()})
                 mlflow.log_metrics(dict(request.metrics))

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from driftloop.config import GateConfig
+from driftloop.pipeline.gate import evaluate_gate, prediction_sanity
+
+OK = prediction_sanity([1.0, 5.0, 9.0])
+GOOD = {"wape": 0.30, "bias": 0.01}
+
+
+def test_first_model_passes_on_absolute_bounds_alone() -> None:
+    verdict = evaluate_gate(GateConfig(), GOOD, OK, max_training_label=20)
+    assert verdict.passed and verdict.champion is None
+    assert verdict.summary() == "passed: wape 0.3000 (no champion)"
+
+
+@pytest.mark.parametrize(
+    ("candidate", "champion", "passed"),
+    [
+        (0.300, 0.300, True),  # equal
+        (0.306, 0.300, True),  # 2 % worse: at the tolerance
+        (0.3061, 0.300, False),  # beyond it
+        (0.250, 0.300, True),  # better
+    ],
+)
+def test_relative_tolerance_against_the_champion(
+    candidate: float, champion: float, passed: bool
+) -> None:
+    verdict = evaluate_gate(
+        GateConfig(), {"wape": candidate, "bias": 0.0}, OK, 20, {"wape": champion}, "3"
+    )
+    assert verdict.passed is passed
+    check = next(c for c in verdict.checks if c.name == "vs_champion")
+    assert check.threshold == pytest.approx(champion * 1.02)
+    assert "champion v3" in check.detail
+
+
+def test_higher_is_better_metrics_flip_the_comparison() -> None:
+    cfg = GateConfig(metric="roc_auc", max_metric=None, min_metric=0.7, max_abs_bias=None)
+    good = evaluate_gate(cfg, {"roc_auc": 0.80}, OK, 1, {"roc_auc": 0.81}, "1")
+    bad = evaluate_gate(cfg, {"roc_auc": 0.78}, OK, 1, {"roc_auc": 0.81}, "1")
+    assert good.passed and not bad.passed
+    floor = evaluate_gate(cfg, {"roc_auc": 0.65}, OK, 1)
+    assert floor.failed_checks == ("min_roc_auc",)
+
+
+def test_nan_predictions_fail_the_sanity_check() -> None:
+    verdict = evaluate_gate(GateConfig(), GOOD, prediction_sanity([1.0, math.nan]), 20)
+    assert verdict.failed_checks == ("finite_predictions",)
+
+
+def test_negative_and_absurd_predictions_fail() -> None:
+    verdict = evaluate_gate(GateConfig(), GOOD, prediction_sanity([-1.0, 5000.0]), 20)
+    assert set(verdict.failed_checks) == {"min_prediction", "max_prediction"}
+
+
+def test_absolute_bounds_on_metric_and_bias() -> None:
+    verdict = evaluate_gate(GateConfig(), {"wape": 0.7, "bias": -0.3}, OK, 20)
+    assert set(verdict.failed_checks) == {"max_wape", "max_abs_bias"}
+    assert "rejected (max_wape, max_abs_bias)" in verdict.summary()
