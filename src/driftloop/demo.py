@@ -1,13 +1,19 @@
-"""The main job, as far as it exists: a scenario project taken through the feature store.
+"""The main job, as far as it exists: a scenario project through features and registry.
 
-Steps: create (or reuse) a retail project, compute and apply the features, materialize
-the online store, build a point-in-time training set, check training-serving skew, and
-measure the regime shift in the raw data. Each step reports through ``progress``.
+Steps: create a retail project, compute and apply the features, materialize the online
+store, build a point-in-time training set, check training-serving skew, measure the
+regime shift in the raw data, train version 1 on what is known at the shift, and train
+version 2 eight weeks later, gated against version 1 on the same holdout. Each step
+reports through ``progress``.
+
+The demo owns its folder: a folder it made before (marked ``.driftloop/demo``) is
+replaced; any other non-empty folder is refused.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,7 +27,9 @@ from driftloop.features.engineering import ENTITY_KEYS
 from driftloop.features.skew import OnlineSampleSource, SkewReport, check_skew
 from driftloop.features.store import ApplyResult, FeatureStore
 from driftloop.features.training_set import LABEL_COLUMN, build_training_set
+from driftloop.pipeline.train import TrainingResult, run_training
 from driftloop.project import Project
+from driftloop.registry import open_registry
 from driftloop.scaffold import create_project
 
 __all__ = ["DEMO_STEPS", "DemoResult", "ShiftEvidence", "run_demo"]
@@ -33,7 +41,11 @@ DEMO_STEPS = (
     "build training set",
     "check training-serving skew",
     "measure the shift",
+    "train v1 at the shift",
+    "train v2 after the shift",
 )
+DEMO_MARKER = "demo"
+RETRAIN_AFTER_DAYS = 56
 SHIFT_WINDOW_DAYS = 28
 
 
@@ -51,7 +63,6 @@ class ShiftEvidence:
 @dataclass(frozen=True)
 class DemoResult:
     project: Path
-    created: bool
     series: int
     raw_rows: int
     applied: ApplyResult
@@ -61,17 +72,26 @@ class DemoResult:
     training_complete_share: float
     skew: SkewReport
     shift: ShiftEvidence | None
+    first: TrainingResult
+    second: TrainingResult
+    replaced_previous: bool
 
 
-def _open_or_create(folder: Path, seed: int) -> tuple[Project, bool]:
-    if (folder / CONFIG_FILENAME).is_file():
-        return Project.load(folder), False
+def _fresh_project(folder: Path, seed: int) -> tuple[Project, bool]:
+    """A new demo project in ``folder``; (project, whether an earlier demo was replaced)."""
+    replaced = False
     if folder.exists() and any(folder.iterdir()):
-        raise ProjectError(
-            f"{folder} exists, is not empty and holds no {CONFIG_FILENAME}: "
-            "pass another --project folder for the demo"
-        )
-    return create_project(folder, "retail", seed), True
+        marker = folder / ".driftloop" / DEMO_MARKER
+        if not ((folder / CONFIG_FILENAME).is_file() and marker.is_file()):
+            raise ProjectError(
+                f"{folder} exists, is not empty and is not an earlier demo: pass another "
+                "--project folder for the demo (it never overwrites other work)"
+            )
+        shutil.rmtree(folder)
+        replaced = True
+    project = create_project(folder, "retail", seed)
+    (project.state_dir / DEMO_MARKER).write_text("made by driftloop demo\n", encoding="utf-8")
+    return project, replaced
 
 
 def _shift_evidence(project: Project, sales: pd.DataFrame) -> ShiftEvidence | None:
@@ -106,7 +126,7 @@ def run_demo(
     """Run every step on the project in ``folder``, creating it when absent."""
     folder = folder.expanduser().resolve()
     progress(DEMO_STEPS[0])
-    project, created = _open_or_create(folder, seed)
+    project, replaced = _fresh_project(folder, seed)
     store = FeatureStore(project)
     sales = project.read_sales()
 
@@ -132,9 +152,20 @@ def run_demo(
 
     progress(DEMO_STEPS[5])
     shift = _shift_evidence(project, sales)
+
+    registry = open_registry(project)
+    progress(DEMO_STEPS[6])
+    first_as_of = scenario.shift.date if scenario.shift.enabled else end
+    first = run_training(project, registry, first_as_of, actor="demo")
+    progress(DEMO_STEPS[7])
+    second = run_training(
+        project, registry, first_as_of + timedelta(days=RETRAIN_AFTER_DAYS), actor="demo"
+    )
     return DemoResult(
         project=project.root,
-        created=created,
+        replaced_previous=replaced,
+        first=first,
+        second=second,
         series=int(sales.groupby(list(ENTITY_KEYS)).ngroups),
         raw_rows=len(sales),
         applied=applied,

@@ -99,7 +99,10 @@ def _demo_table(result: DemoResult) -> Table:
     table = Table(title="driftloop demo", show_header=False)
     table.add_column("what", style="bold")
     table.add_column("result")
-    table.add_row("project", f"{result.project} ({'created' if result.created else 'reused'})")
+    table.add_row(
+        "project",
+        f"{result.project}" + (" (replaced the previous demo)" if result.replaced_previous else ""),
+    )
     table.add_row("raw events", f"{result.raw_rows:,} daily sales rows, {result.series} series")
     table.add_row(
         "features",
@@ -126,6 +129,18 @@ def _demo_table(result: DemoResult) -> Table:
             f"{s.affected_after:.1f}, unaffected {s.unaffected_before:.1f} -> "
             f"{s.unaffected_after:.1f}",
         )
+    for label, run in (("model v1", result.first), ("model v2", result.second)):
+        champion = (
+            f", champion v{run.gate.champion_version} {run.gate.champion:.4f} on the same holdout"
+            if run.gate.champion is not None
+            else ""
+        )
+        table.add_row(
+            label,
+            f"version {run.version} as of {run.as_of}: holdout WAPE {run.metrics['wape']:.4f}"
+            f"{champion}; gate {'passed' if run.gate.passed else 'rejected'}; "
+            f"alias {run.alias or 'none'}; ONNX {run.onnx}",
+        )
     return table
 
 
@@ -137,7 +152,7 @@ def demo(
     seed: Annotated[int, typer.Option(min=0, help="Seed of the generated data.")] = 1,
     json_out: JsonOption = False,
 ) -> None:
-    """The main job: a retail project through the feature store, with a summary."""
+    """The main job: a retail project through features, training and registry."""
     from driftloop.demo import DEMO_STEPS, run_demo
 
     with handle_errors():
@@ -171,7 +186,9 @@ def demo(
         console.print(
             "Did: generated the scenario, computed features with one function, applied them "
             "to Feast (DuckDB offline, SQLite online), materialized, joined a training set "
-            "point-in-time, and checked served features against offline recomputation."
+            "point-in-time, checked served features against offline recomputation, trained "
+            "and gated two LightGBM versions and registered them in MLflow with lineage.\n"
+            f"Next: cd {result.project} && driftloop models list"
         )
         if not result.skew.passed:
             raise typer.Exit(code=1)
