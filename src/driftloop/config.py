@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from driftloop.errors import ConfigError
 
@@ -26,6 +26,7 @@ __all__ = [
     "ProjectConfig",
     "RegistryConfig",
     "RetailScenarioConfig",
+    "ServingConfig",
     "ShiftConfig",
     "SkewConfig",
     "SklearnModelConfig",
@@ -70,6 +71,11 @@ DEFAULT_VALIDATION_DAYS = 28
 DEFAULT_HOLDOUT_DAYS = 28
 DEFAULT_MIN_TRAIN_ROWS = 500
 DEFAULT_PROFILE_BINS = 10
+DEFAULT_SERVING_PORT = 8080
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+DEFAULT_MAX_BATCH_ROWS = 10_000
+DEFAULT_LOG_FLUSH_INTERVAL_S = 2.0
+DEFAULT_LOG_FLUSH_ROWS = 50_000
 
 
 class _Strict(BaseModel):
@@ -281,6 +287,25 @@ class RegistryConfig(_Strict):
     request_timeout_s: int = Field(10, ge=1, le=600)
 
 
+class ServingConfig(_Strict):
+    """The model server: limits, logging, routing defaults, admin token."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(DEFAULT_SERVING_PORT, ge=0, le=65535)
+    admin_token: SecretStr | None = Field(
+        None,
+        description="bearer token of the admin API; DRIFTLOOP_ADMIN_TOKEN overrides it; "
+        "without one the admin API is disabled",
+    )
+    max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1024)
+    max_batch_rows: int = Field(DEFAULT_MAX_BATCH_ROWS, ge=1)
+    log_flush_interval_s: float = Field(DEFAULT_LOG_FLUSH_INTERVAL_S, gt=0.0, le=3600.0)
+    log_flush_rows: int = Field(DEFAULT_LOG_FLUSH_ROWS, ge=1)
+    inline_batch_rows: int = Field(
+        256, ge=1, description="batches up to this size run on the event loop, larger in threads"
+    )
+
+
 class ProjectConfig(_Strict):
     """The whole of ``driftloop.yaml``."""
 
@@ -290,6 +315,7 @@ class ProjectConfig(_Strict):
     features: FeaturesConfig = FeaturesConfig()
     training: TrainingConfig = TrainingConfig()
     registry: RegistryConfig = RegistryConfig()
+    serving: ServingConfig = ServingConfig()
 
     @model_validator(mode="after")
     def _lags_known_in_time(self) -> ProjectConfig:
@@ -364,4 +390,6 @@ def _apply_env_overrides(raw: dict[str, Any]) -> dict[str, Any]:
 def dump_config(config: ProjectConfig) -> str:
     """Render a config as YAML, every key spelled out so users can see the defaults."""
     data = config.model_dump(mode="json")
+    if config.serving.admin_token is not None:  # never write a secret back out
+        data["serving"]["admin_token"] = None
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)

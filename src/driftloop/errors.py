@@ -5,15 +5,19 @@
     │   ├── ConfigError             driftloop.yaml missing, unreadable or invalid
     │   ├── ProjectError            project folder missing, not empty, or not initialised
     │   ├── DataError               a data file is missing, or a query selects no rows
-    │   └── ModelNotFound           a model version or alias that does not exist
+    │   ├── ModelNotFound           a model version or alias that does not exist (HTTP 404)
+    │   └── RequestError            an HTTP request the server cannot serve (HTTP 4xx)
     ├── BackendError                a store or service failed underneath us (exit 2)
     │   ├── FeatureStoreError       Feast failed to apply, materialize or read
-    │   └── RegistryError           the model registry cannot be reached or refused a call
+    │   ├── RegistryError           the model registry cannot be reached or refused a call
+    │   ├── ModelLoadError          a model version could not be loaded; the old one serves
+    │   └── PredictionError         a model raised while predicting (HTTP 500)
     └── CheckFailed                 a check ran and its verdict is "no" (exit 1)
         ├── SkewDetected            served features differ from offline recomputation
         └── GateFailed              a candidate model did not pass its quality gate
 
-Each message says what failed, the offending value, and what to do next.
+Each message says what failed, the offending value, and what to do next. Errors that
+reach HTTP carry ``http_status``; the server maps them to ``{"error": message}``.
 """
 
 from __future__ import annotations
@@ -26,9 +30,12 @@ __all__ = [
     "DriftloopError",
     "FeatureStoreError",
     "GateFailed",
+    "ModelLoadError",
     "ModelNotFound",
+    "PredictionError",
     "ProjectError",
     "RegistryError",
+    "RequestError",
     "SkewDetected",
     "UsageError",
 ]
@@ -38,12 +45,14 @@ class DriftloopError(Exception):
     """Root of every error driftloop raises on purpose."""
 
     exit_code: int = 2
+    http_status: int = 500
 
 
 class UsageError(DriftloopError):
     """The user's input (config, files, arguments) cannot be used as given."""
 
     exit_code = 2
+    http_status = 400
 
 
 class ConfigError(UsageError):
@@ -74,6 +83,28 @@ class RegistryError(BackendError):
 
 class ModelNotFound(UsageError):
     """A model version or alias that the registry does not hold."""
+
+    http_status = 404
+
+
+class RequestError(UsageError):
+    """An HTTP request the server cannot serve as sent; ``status`` is its 4xx code."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.http_status = status
+
+
+class ModelLoadError(BackendError):
+    """A model version could not be loaded; the versions already loaded keep serving."""
+
+    http_status = 409
+
+
+class PredictionError(BackendError):
+    """A model raised while predicting; counted against that version only."""
+
+    http_status = 500
 
 
 class CheckFailed(DriftloopError):

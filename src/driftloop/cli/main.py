@@ -12,6 +12,7 @@ from rich.table import Table
 from driftloop import __version__
 from driftloop.cli import features, models
 from driftloop.cli.common import JsonOption, console, emit_json, handle_errors
+from driftloop.cli.serve import serve
 from driftloop.cli.train import train
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ app = typer.Typer(
 app.add_typer(features.app, name="features")
 app.add_typer(models.app, name="models")
 app.command()(train)
+app.command()(serve)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,223 @@
+"""Everything one server process holds: service, logs, metrics, features, settings."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import anyio
+import numpy as np
+
+from driftloop.clock import Clock, WallClock
+from driftloop.config import ServingConfig
+from driftloop.errors import ModelNotFound
+from driftloop.features.engineering import ENTITY_KEYS, FeatureLayout
+from driftloop.project import Project
+from driftloop.registry.base import ModelRegistry
+from driftloop.serving.metrics import ServerMetrics
+from driftloop.serving.segments import SegmentLog
+from driftloop.serving.service import ModelService, RoutingStore, ServedModel, predict
+
+__all__ = ["ServerContext"]
+
+logger = logging.getLogger("driftloop.serving")
+FEATURE_PREFIX = "f__"
+
+
+class ServerContext:
+    """State of one server; the HTTP layer only parses, calls this, and answers."""
+
+    def __init__(
+        self,
+        project: Project,
+        registry: ModelRegistry,
+        clock: Clock | None = None,
+        admin_token: str | None = None,
+        settings: ServingConfig | None = None,
+    ) -> None:
+        self.project = project
+        self.settings = settings or project.config.serving
+        self.clock = clock or WallClock()
+        self.registry = registry
+        self.service = ModelService(
+            registry, RoutingStore(project.state_dir / "state.db", registry.model_name), self.clock
+        )
+        configured = self.settings.admin_token
+        self.admin_token = (
+            admin_token
+            or os.environ.get("DRIFTLOOP_ADMIN_TOKEN")
+            or (configured.get_secret_value() if configured else None)
+        )
+        self.layout: FeatureLayout = project.feature_layout
+        self.nullable_features = frozenset(self.layout.sales_history)
+        self.request_time_features = frozenset(self.layout.pricing + self.layout.calendar)
+        self.metrics = ServerMetrics(registry.model_name)
+        interval, rows = self.settings.log_flush_interval_s, self.settings.log_flush_rows
+        self.predictions = SegmentLog(project.state_dir / "predictions", interval, rows, self.clock)
+        self.feedback = SegmentLog(project.state_dir / "feedback", interval, rows, self.clock)
+        self._feature_store: Any = None
+        self.load_error: str | None = None
+
+    @property
+    def model_name(self) -> str:
+        return self.registry.model_name
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start(self) -> None:
+        self.predictions.start()
+        self.feedback.start()
+
+    def stop(self) -> None:
+        self.predictions.stop()
+        self.feedback.stop()
+
+    def initial_load(self) -> None:
+        """Load champion (and challenger); a failure leaves the server live but not ready."""
+        try:
+            state = self.service.reload()
+        except Exception as exc:
+            self.load_error = str(exc)
+            logger.error("no model loaded: %s", exc)
+            return
+        self.load_error = None
+        champion = state.models[state.routes.champion]
+        if champion.profile is not None and champion.profile.prediction.edges:
+            self.metrics = ServerMetrics(self.model_name, champion.profile.prediction.edges)
+        self.metrics.set_routes(state.routes)
+
+    def flush_logs(self) -> int:
+        return self.predictions.flush() + self.feedback.flush()
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "model": self.model_name,
+            "load_error": self.load_error,
+            "log_error": self.predictions.last_error or self.feedback.last_error,
+        }
+
+    def log_exception(self, exc: BaseException, request_id: str) -> None:
+        logger.error("request %s failed", request_id, exc_info=exc)
+
+    # -- models ------------------------------------------------------------------------
+    def served(self, version: str) -> ServedModel:
+        state = self.service.state
+        if version not in state.models:
+            raise ModelNotFound(
+                f"version {version!r} is not being served; serving "
+                f"{', '.join('v' + v for v in state.routes.versions())}"
+            )
+        return state.models[version]
+
+    async def run_model(self, served: ServedModel, x: np.ndarray) -> np.ndarray:
+        """Small batches on the event loop (microseconds), large ones in a worker thread."""
+        try:
+            if x.shape[0] <= self.settings.inline_batch_rows:
+                return predict(served, x)
+            return await anyio.to_thread.run_sync(predict, served, x)
+        except Exception as exc:
+            exc.version = served.version  # type: ignore[attr-defined]
+            raise
+
+    def feature_store(self) -> Any:
+        if self._feature_store is None:
+            from driftloop.features.store import FeatureStore
+
+            self._feature_store = FeatureStore(self.project)
+        return self._feature_store
+
+    # -- logging -----------------------------------------------------------------------
+    def log_rows(
+        self,
+        *,
+        request_ids: Sequence[str],
+        served: ServedModel,
+        route: str,
+        endpoint: str,
+        x: np.ndarray,
+        preds: np.ndarray,
+        seconds: float,
+        event_time: datetime | None = None,
+        entities: Sequence[tuple[int, int]] | None = None,
+        feature_times: Sequence[Any] | None = None,
+    ) -> None:
+        now = self.clock.now()
+        names = [FEATURE_PREFIX + n for n in served.feature_names]
+        latency_ms = seconds * 1000.0
+        rows = []
+        for i, values in enumerate(x.tolist()):
+            row: dict[str, Any] = {
+                "served_at": now,
+                "event_time": event_time or now,
+                "request_id": request_ids[i],
+                "endpoint": endpoint,
+                "model": self.model_name,
+                "version": served.version,
+                "route": route,
+                ENTITY_KEYS[0]: entities[i][0] if entities else None,
+                ENTITY_KEYS[1]: entities[i][1] if entities else None,
+                "feature_time": feature_times[i] if feature_times else None,
+                "prediction": float(preds[i]),
+                "latency_ms": latency_ms,
+            }
+            row.update(zip(names, values, strict=True))
+            rows.append(row)
+        self.predictions.append(rows)
+
+    def record_v2(
+        self, rid: str, served: ServedModel, route: str, x: np.ndarray, preds: np.ndarray,
+        seconds: float,
+    ) -> None:  # fmt: skip
+        ids = [rid] if len(preds) == 1 else [f"{rid}:{i}" for i in range(len(preds))]
+        self.log_rows(request_ids=ids, served=served, route=route, endpoint="v2", x=x,
+                      preds=preds, seconds=seconds)  # fmt: skip
+        self.metrics.observe(served.version, route, "v2", preds, seconds)
+
+    def shadow_v2(self, rid: str, challenger: ServedModel, x: np.ndarray) -> None:
+        """Score the challenger on a request the champion answered; log, never return."""
+        import time
+
+        started = time.perf_counter()
+        try:
+            preds = predict(challenger, x)
+        except Exception as exc:
+            self.metrics.shadow.labels(self.model_name, challenger.version, "error").inc()
+            logger.warning("shadow v%s failed on %s: %s", challenger.version, rid, exc)
+            return
+        ids = [rid] if len(preds) == 1 else [f"{rid}:{i}" for i in range(len(preds))]
+        self.log_rows(request_ids=ids, served=challenger, route="shadow", endpoint="v2", x=x,
+                      preds=preds, seconds=time.perf_counter() - started)  # fmt: skip
+        self.metrics.shadow.labels(self.model_name, challenger.version, "ok").inc(len(preds))
+
+    # -- admin -------------------------------------------------------------------------
+    def routes_payload(self) -> dict[str, Any]:
+        routes = self.service.state.routes
+        return {
+            "model": self.model_name,
+            "champion": routes.champion,
+            "challenger": routes.challenger,
+            "challenger_weight": routes.challenger_weight,
+            "shadow": routes.shadow,
+        }
+
+    def _after_change(self) -> None:
+        self.metrics.set_routes(self.service.state.routes)
+
+    def admin_weights(self, weight: float, shadow: bool | None) -> None:
+        self.service.set_weights(weight, shadow)
+        self._after_change()
+
+    def admin_reload(self) -> None:
+        self.service.reload()
+        self.load_error = None
+        self._after_change()
+
+    def admin_promote(self, version: str | None, reason: str) -> None:
+        self.service.promote("server admin API", reason, None if version is None else str(version))
+        self._after_change()
+
+    def admin_rollback(self, reason: str) -> None:
+        self.service.rollback("server admin API", reason)
+        self._after_change()

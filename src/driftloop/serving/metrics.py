@@ -1,0 +1,82 @@
+"""Prometheus metrics of one server, in a registry of its own (``/metrics``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from driftloop.serving.routing import RouteTable
+
+__all__ = ["LATENCY_BUCKETS_S", "ServerMetrics"]
+
+LATENCY_BUCKETS_S = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1,
+                     0.25, 0.5, 1.0, 2.5)  # fmt: skip
+DEFAULT_PREDICTION_BUCKETS = tuple(float(v) for v in np.geomspace(0.5, 1000.0, 12).round(3))
+
+
+class ServerMetrics:
+    """Requests, errors, latency and prediction values per version; route weights."""
+
+    def __init__(self, model: str, prediction_buckets: Sequence[float] | None = None) -> None:
+        self.model = model
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.predictions = Counter(
+            "driftloop_predictions", "Predictions answered (rows).",
+            ["model", "version", "route"], registry=r,
+        )  # fmt: skip
+        self.requests = Counter(
+            "driftloop_requests", "Requests answered.", ["model", "version", "endpoint"],
+            registry=r,
+        )  # fmt: skip
+        self.errors = Counter(
+            "driftloop_errors", "Requests that failed, by version (empty before routing).",
+            ["model", "version", "kind"], registry=r,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "driftloop_request_latency_seconds", "Server-side latency of answered requests.",
+            ["model", "version"], buckets=LATENCY_BUCKETS_S, registry=r,
+        )  # fmt: skip
+        buckets = tuple(sorted(set(prediction_buckets or DEFAULT_PREDICTION_BUCKETS)))
+        self.prediction_value = Histogram(
+            "driftloop_prediction_value", "Predicted values (bins from the champion's profile).",
+            ["model", "version"], buckets=buckets, registry=r,
+        )  # fmt: skip
+        self.route_weight = Gauge(
+            "driftloop_route_weight", "Percent of entities routed to a version.",
+            ["model", "version", "alias"], registry=r,
+        )  # fmt: skip
+        self.shadow = Counter(
+            "driftloop_shadow_predictions", "Challenger answers computed in shadow mode.",
+            ["model", "version", "outcome"], registry=r,
+        )  # fmt: skip
+        self.log_pending = Gauge(
+            "driftloop_prediction_log_pending_rows", "Rows buffered, not yet flushed.",
+            registry=r,
+        )  # fmt: skip
+
+    def set_routes(self, routes: RouteTable) -> None:
+        self.route_weight.clear()
+        self.route_weight.labels(self.model, routes.champion, "champion").set(
+            100.0 - routes.challenger_weight
+        )
+        if routes.challenger is not None:
+            self.route_weight.labels(self.model, routes.challenger, "challenger").set(
+                routes.challenger_weight
+            )
+
+    def observe(
+        self, version: str, route: str, endpoint: str, values: np.ndarray, seconds: float
+    ) -> None:
+        self.requests.labels(self.model, version, endpoint).inc()
+        self.predictions.labels(self.model, version, route).inc(len(values))
+        self.latency.labels(self.model, version).observe(seconds)
+        hist = self.prediction_value.labels(self.model, version)
+        for v in values.tolist():
+            hist.observe(v)
+
+    def render(self) -> bytes:
+        data: bytes = generate_latest(self.registry)
+        return data

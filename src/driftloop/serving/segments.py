@@ -1,0 +1,124 @@
+"""Append-only logs as Parquet segments: buffered in memory, flushed on an interval.
+
+A segment is written to a temporary name and renamed, so a reader (DuckDB) sees whole
+segments only. Rows acknowledged before a graceful stop are all flushed; a crash loses
+at most the rows of one flush interval.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from driftloop.clock import Clock, WallClock
+
+__all__ = ["SegmentLog", "read_segments"]
+
+
+class SegmentLog:
+    """A buffered writer of row dicts into ``folder/<day>/part-*.parquet``."""
+
+    def __init__(
+        self,
+        folder: Path,
+        flush_interval_s: float,
+        flush_rows: int,
+        clock: Clock | None = None,
+    ) -> None:
+        self.folder = folder
+        self.flush_interval_s = flush_interval_s
+        self.flush_rows = flush_rows
+        self.clock = clock or WallClock()
+        self._rows: list[Mapping[str, Any]] = []
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._seq = itertools.count()
+        self.rows_written = 0
+        self.last_error: str | None = None
+
+    def append(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Buffer rows; a full buffer wakes the flusher."""
+        with self._lock:
+            self._rows.extend(rows)
+            full = len(self._rows) >= self.flush_rows
+        if full:
+            self._wake.set()
+
+    @property
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._rows)
+
+    def flush(self) -> int:
+        """Write the buffered rows as one segment; returns how many were written."""
+        with self._write_lock:
+            with self._lock:
+                rows, self._rows = self._rows, []
+            if not rows:
+                return 0
+            try:
+                self._write(pd.DataFrame.from_records(rows))
+            except BaseException:
+                with self._lock:  # keep them for the next attempt, in order
+                    self._rows[:0] = rows
+                raise
+            self.rows_written += len(rows)
+            return len(rows)
+
+    def _write(self, frame: pd.DataFrame) -> None:
+        now = self.clock.now()
+        day_dir = self.folder / now.strftime("%Y-%m-%d")
+        day_dir.mkdir(parents=True, exist_ok=True)
+        name = f"part-{now:%H%M%S%f}-{os.getpid()}-{next(self._seq):06d}.parquet"
+        tmp = day_dir / f".{name}.tmp"
+        frame.to_parquet(tmp, index=False)
+        os.replace(tmp, day_dir / name)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.flush_interval_s)
+            self._wake.clear()
+            try:
+                self.flush()
+                self.last_error = None
+            except Exception as exc:  # disk full, permissions: keep serving, retry later
+                self.last_error = f"{type(exc).__name__}: {exc}"
+
+    def start(self) -> None:
+        """Start flushing in the background."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="segment-log", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the flusher and write everything still buffered."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+        self.flush()
+
+
+def read_segments(folder: Path, where: str = "") -> pd.DataFrame:
+    """All segments under ``folder`` as one frame (DuckDB; columns united by name)."""
+    import duckdb
+
+    if not folder.is_dir() or not any(folder.rglob("part-*.parquet")):
+        return pd.DataFrame()
+    pattern = str(folder / "*" / "part-*.parquet")
+    query = f"SELECT * FROM read_parquet('{pattern}', union_by_name = true)"
+    if where:
+        query += f" WHERE {where}"
+    with duckdb.connect() as con:
+        frame: pd.DataFrame = con.execute(query).df()
+    return frame

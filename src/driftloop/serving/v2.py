@@ -1,0 +1,239 @@
+"""Open Inference Protocol V2 (KServe, Triton, MLServer): request decoding, responses.
+
+JSON tensors and the binary tensor data extension. Decoding never trusts the client:
+every problem raises RequestError naming the input and what is wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+
+from driftloop.errors import RequestError
+
+__all__ = [
+    "BINARY_HEADER",
+    "DATATYPES",
+    "V2Request",
+    "decode_request",
+    "encode_response",
+    "features_matrix",
+]
+
+BINARY_HEADER = "inference-header-content-length"
+DATATYPES: Mapping[str, np.dtype[Any]] = {
+    "BOOL": np.dtype("bool"),
+    "UINT8": np.dtype("<u1"), "UINT16": np.dtype("<u2"), "UINT32": np.dtype("<u4"),
+    "UINT64": np.dtype("<u8"), "INT8": np.dtype("<i1"), "INT16": np.dtype("<i2"),
+    "INT32": np.dtype("<i4"), "INT64": np.dtype("<i8"), "FP16": np.dtype("<f2"),
+    "FP32": np.dtype("<f4"), "FP64": np.dtype("<f8"),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class V2Request:
+    """A decoded inference request."""
+
+    id: str | None
+    inputs: dict[str, np.ndarray]
+    parameters: Mapping[str, Any]
+    binary_output: bool
+    output_names: tuple[str, ...]
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise RequestError(f"request body is not valid JSON: {exc}") from None
+
+
+def _tensor(spec: Any, index: int, binary: memoryview, offset: int) -> tuple[str, np.ndarray, int]:
+    if not isinstance(spec, dict):
+        raise RequestError(f"inputs[{index}] must be an object with name, shape, datatype, data")
+    name = spec.get("name")
+    if not isinstance(name, str) or not name:
+        raise RequestError(f"inputs[{index}].name must be a non-empty string")
+    shape = spec.get("shape")
+    if (
+        not isinstance(shape, list)
+        or not shape
+        or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+    ):
+        raise RequestError(
+            f"input {name!r}: shape must be a list of whole numbers >= 0, got {shape!r}"
+        )
+    datatype = spec.get("datatype")
+    if datatype not in DATATYPES:
+        raise RequestError(
+            f"input {name!r}: datatype {datatype!r} is not supported; use one of "
+            f"{', '.join(DATATYPES)}"
+        )
+    dtype = DATATYPES[str(datatype)]
+    count = int(np.prod(shape))
+    params = spec.get("parameters") or {}
+    size = params.get("binary_data_size") if isinstance(params, dict) else None
+    if size is not None:
+        if not isinstance(size, int) or size < 0 or offset + size > len(binary):
+            raise RequestError(
+                f"input {name!r}: binary_data_size {size!r} runs past the {len(binary)} "
+                "binary bytes sent"
+            )
+        if size != count * dtype.itemsize:
+            raise RequestError(
+                f"input {name!r}: {size} binary bytes do not hold shape {shape} of {datatype} "
+                f"({count * dtype.itemsize} bytes)"
+            )
+        array = np.frombuffer(binary[offset : offset + size], dtype=dtype).reshape(shape)
+        return name, array, offset + size
+    if "data" not in spec:
+        raise RequestError(f"input {name!r}: no data (and no binary_data_size)")
+    try:
+        array = np.asarray(spec["data"], dtype=dtype)
+    except (TypeError, ValueError, OverflowError):
+        raise RequestError(f"input {name!r}: data is not all {datatype} values") from None
+    if array.size != count:
+        raise RequestError(
+            f"input {name!r}: data holds {array.size} values but shape {shape} needs {count}"
+        )
+    return name, array.reshape(shape), offset
+
+
+def decode_request(body: bytes, header_length: str | None, max_rows: int) -> V2Request:
+    """Decode a V2 infer body; ``header_length`` is the binary extension's header value."""
+    binary = memoryview(b"")
+    if header_length is not None:
+        try:
+            json_length = int(header_length)
+        except ValueError:
+            raise RequestError(
+                f"Inference-Header-Content-Length {header_length!r} is not a number"
+            ) from None
+        if not 0 < json_length <= len(body):
+            raise RequestError(
+                f"Inference-Header-Content-Length {json_length} does not fit the "
+                f"{len(body)}-byte body"
+            )
+        binary = memoryview(body)[json_length:]
+        body = body[:json_length]
+    doc = _json(body)
+    if not isinstance(doc, dict):
+        raise RequestError("request body must be a JSON object with an 'inputs' list")
+    specs = doc.get("inputs")
+    if not isinstance(specs, list) or not specs:
+        raise RequestError("'inputs' must be a non-empty list of tensors")
+    inputs: dict[str, np.ndarray] = {}
+    offset = 0
+    for i, spec in enumerate(specs):
+        name, array, offset = _tensor(spec, i, binary, offset)
+        if name in inputs:
+            raise RequestError(f"input {name!r} is given twice")
+        inputs[name] = array
+    if offset != len(binary):
+        raise RequestError(f"{len(binary) - offset} binary bytes were sent that no input claims")
+    rows = next(iter(inputs.values())).shape[0]
+    if rows > max_rows:
+        raise RequestError(
+            f"batch of {rows} rows exceeds serving.max_batch_rows {max_rows}; split it", 413
+        )
+    params = doc.get("parameters") or {}
+    if not isinstance(params, dict):
+        raise RequestError("'parameters' must be an object")
+    outputs = doc.get("outputs") or []
+    if not isinstance(outputs, list) or not all(isinstance(o, dict) for o in outputs):
+        raise RequestError("'outputs' must be a list of objects")
+    binary_output = bool(params.get("binary_data_output")) or any(
+        bool((o.get("parameters") or {}).get("binary_data")) for o in outputs
+    )
+    request_id = doc.get("id")
+    return V2Request(
+        id=str(request_id) if request_id is not None else None,
+        inputs=inputs,
+        parameters=params,
+        binary_output=binary_output,
+        output_names=tuple(str(o.get("name")) for o in outputs),
+    )
+
+
+def features_matrix(
+    request: V2Request, feature_names: Sequence[str], nullable: frozenset[str]
+) -> np.ndarray:
+    """Rows x features as float32, from one [N, F] tensor or one [N] tensor per feature."""
+    inputs = request.inputs
+    names = list(feature_names)
+    if len(inputs) == 1 and next(iter(inputs.values())).ndim == 2:
+        ((name, array),) = inputs.items()
+        if array.shape[1] != len(names):
+            raise RequestError(
+                f"input {name!r} has {array.shape[1]} columns but the model takes {len(names)} "
+                f"features, in this order: {', '.join(names)}"
+            )
+        matrix = array.astype(np.float32, copy=False)
+    else:
+        missing = [n for n in names if n not in inputs]
+        extra = [n for n in inputs if n not in names]
+        if missing or extra:
+            raise RequestError(
+                f"inputs do not match the model's features: missing {missing}, unknown {extra}; "
+                "send one tensor per feature, or one [N, F] tensor"
+            )
+        columns = []
+        rows = None
+        for n in names:
+            column = inputs[n]
+            if column.ndim == 2 and column.shape[1] == 1:
+                column = column[:, 0]
+            if column.ndim != 1:
+                raise RequestError(
+                    f"input {n!r} must have shape [N] or [N, 1], got {list(column.shape)}"
+                )
+            if rows is not None and column.shape[0] != rows:
+                raise RequestError(f"input {n!r} has {column.shape[0]} rows, others have {rows}")
+            rows = column.shape[0]
+            columns.append(column.astype(np.float32, copy=False))
+        matrix = np.column_stack(columns)
+    if matrix.shape[0] == 0:
+        raise RequestError("the request holds no rows")
+    bad = ~np.isfinite(matrix)
+    if bad.any():
+        not_allowed = [n for j, n in enumerate(names) if bad[:, j].any() and n not in nullable]
+        if not_allowed:
+            raise RequestError(
+                f"NaN or infinite values in {not_allowed}: only {sorted(nullable)} may be missing",
+                422,
+            )
+        if np.isinf(matrix).any():
+            raise RequestError("infinite values are never allowed in features", 422)
+    return np.ascontiguousarray(matrix)
+
+
+def encode_response(
+    model_name: str,
+    version: str,
+    request_id: str | None,
+    predictions: np.ndarray,
+    binary: bool,
+    parameters: Mapping[str, Any],
+) -> tuple[bytes, dict[str, str]]:
+    """Body and extra headers of a V2 infer response with one output, ``predict``."""
+    values = np.ascontiguousarray(predictions, dtype=np.float64)
+    output: dict[str, Any] = {"name": "predict", "datatype": "FP64", "shape": [len(values), 1]}
+    doc: dict[str, Any] = {
+        "model_name": model_name,
+        "model_version": version,
+        "outputs": [output],
+        "parameters": dict(parameters),
+    }
+    if request_id is not None:
+        doc["id"] = request_id
+    if not binary:
+        output["data"] = values
+        return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY), {}
+    raw = values.tobytes()
+    output["parameters"] = {"binary_data_size": len(raw)}
+    header = orjson.dumps(doc)
+    return header + raw, {"Inference-Header-Content-Length": str(len(header))}
