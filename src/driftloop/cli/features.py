@@ -131,16 +131,36 @@ def skew(
         int | None, typer.Option(min=1, help="Entities to sample (default from config).")
     ] = None,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the entity sample.")] = 0,
+    source_name: Annotated[
+        str,
+        typer.Option(
+            "--source",
+            help="log: rows the server served; online: a sample of online lookups; "
+            "auto: the log when it has rows.",
+        ),
+    ] = "auto",
     json_out: JsonOption = False,
 ) -> None:
     """Compare served feature values with their offline recomputation; exit 1 on skew."""
-    from driftloop.errors import SkewDetected
-    from driftloop.features.skew import OnlineSampleSource, check_skew
+    from driftloop.errors import SkewDetected, UsageError
+    from driftloop.features.skew import (
+        OnlineSampleSource,
+        PredictionLogSource,
+        ServedFeatureSource,
+        check_skew,
+        has_logged_predictions,
+    )
 
     with handle_errors():
+        if source_name not in ("auto", "log", "online"):
+            raise UsageError(f"--source {source_name!r}: choose auto, log or online")
         store = _store(project)
         cfg = store.project.config.features.skew
-        source = OnlineSampleSource(store, sample or cfg.sample_size, seed=seed)
+        size = sample or cfg.sample_size
+        use_log = source_name == "log" or (source_name == "auto" and has_logged_predictions(store))
+        source: ServedFeatureSource = (
+            PredictionLogSource(store, size) if use_log else OnlineSampleSource(store, size, seed)
+        )
         with console.status("recomputing served features offline"):
             report = check_skew(store, source, cfg)
         if json_out:

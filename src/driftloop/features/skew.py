@@ -23,10 +23,12 @@ from driftloop.features.store import FeatureStore
 __all__ = [
     "FeatureSkew",
     "OnlineSampleSource",
+    "PredictionLogSource",
     "ServedFeatureSource",
     "SkewReport",
     "check_skew",
     "compare_features",
+    "has_logged_predictions",
 ]
 
 KEYS = [*ENTITY_KEYS, TIMESTAMP_COLUMN]
@@ -145,14 +147,61 @@ class OnlineSampleSource:
         return rows.frame
 
 
+class PredictionLogSource:
+    """Feature rows the server actually used, from its prediction log (entity endpoint).
+
+    Each logged row carries the time of the online row it read (``feature_time``), so
+    the recomputation is for exactly that (entity, time).
+    """
+
+    name = "prediction log"
+    precision = "float32"  # the server feeds models float32
+
+    def __init__(self, store: FeatureStore, limit: int, since: str | None = None) -> None:
+        self.store = store
+        self.limit = limit
+        self.since = since
+
+    def served_rows(self) -> pd.DataFrame:
+        from driftloop.serving.segments import read_segments
+
+        # Rows where the client sent request-time values are not the store's to reproduce.
+        where = "endpoint = 'entity' AND feature_time IS NOT NULL AND overrides = ''"
+        if self.since:
+            where += f" AND served_at >= TIMESTAMP '{pd.Timestamp(self.since).isoformat()}'"
+        log = read_segments(self.store.project.state_dir / "predictions", where)
+        if log.empty:
+            raise DataError(
+                "the prediction log holds no entity predictions yet: serve some with "
+                "`driftloop serve`, or use --source online"
+            )
+        log = log.sort_values("served_at").tail(self.limit)
+        names = [n for n in self.store.layout.all_features if f"f__{n}" in log.columns]
+        frame = log[list(ENTITY_KEYS)].astype("int64")
+        frame[TIMESTAMP_COLUMN] = pd.to_datetime(log["feature_time"], utc=True)
+        for n in names:
+            frame[n] = log[f"f__{n}"].astype("float64")
+        return frame.reset_index(drop=True)
+
+
+def has_logged_predictions(store: FeatureStore) -> bool:
+    """Whether the server has logged any predictions for this project."""
+    folder = store.project.state_dir / "predictions"
+    return folder.is_dir() and any(folder.rglob("part-*.parquet"))
+
+
 def check_skew(store: FeatureStore, source: ServedFeatureSource, cfg: SkewConfig) -> SkewReport:
     """Compare served rows from ``source`` with their recomputation from raw events."""
     served = source.served_rows()
     keys = served[list(ENTITY_KEYS)].drop_duplicates().itertuples(index=False)
     entities = sorted((int(s), int(p)) for s, p in keys)
     recomputed = store.compute(entities)
+    names = [n for n in store.layout.all_features if n in served.columns]
+    if getattr(source, "precision", "float64") == "float32":
+        # Compare what the model saw: the recomputed value rounded as the server rounds it.
+        recomputed[names] = recomputed[names].astype("float32").astype("float64")
     unmatched, features = compare_features(
-        served, recomputed, store.layout.all_features, cfg.abs_tolerance, cfg.rel_tolerance
+        served, recomputed, names, cfg.abs_tolerance, cfg.rel_tolerance
     )
     return SkewReport(
         source=source.name,

@@ -142,6 +142,7 @@ class ServerContext:
         event_time: datetime | None = None,
         entities: Sequence[tuple[int, int]] | None = None,
         feature_times: Sequence[Any] | None = None,
+        overrides: Sequence[Sequence[str]] | None = None,
     ) -> None:
         now = self.clock.now()
         names = [FEATURE_PREFIX + n for n in served.feature_names]
@@ -161,6 +162,7 @@ class ServerContext:
                 "feature_time": feature_times[i] if feature_times else None,
                 "prediction": float(preds[i]),
                 "latency_ms": latency_ms,
+                "overrides": ",".join(sorted(overrides[i])) if overrides else "",
             }
             row.update(zip(names, values, strict=True))
             rows.append(row)

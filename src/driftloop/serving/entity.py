@@ -130,7 +130,8 @@ async def handle_predict(
         seconds = time.perf_counter() - started
         ctx.log_rows(request_ids=[ids[i] for i in rows], served=served, route=route,
                      endpoint="entity", x=x, preds=preds, seconds=seconds, event_time=event_time,
-                     entities=[keys[i] for i in rows], feature_times=feature_times)  # fmt: skip
+                     entities=[keys[i] for i in rows], feature_times=feature_times,
+                     overrides=[list(overrides[i]) for i in rows])  # fmt: skip
         ctx.metrics.observe(version, route, "entity", preds, seconds)
         for j, i in enumerate(rows):
             results[i] = {
@@ -192,7 +193,8 @@ def _shadow(
     times = [table.loc[k, TIMESTAMP_COLUMN] for k in keys]
     ctx.log_rows(request_ids=ids, served=challenger, route="shadow", endpoint="entity", x=x,
                  preds=preds, seconds=time.perf_counter() - started, event_time=event_time,
-                 entities=keys, feature_times=times)  # fmt: skip
+                 entities=keys, feature_times=times,
+                 overrides=[list(o) for o in overrides])  # fmt: skip
     ctx.metrics.shadow.labels(ctx.model_name, challenger.version, "ok").inc(len(preds))
 
 

@@ -120,5 +120,14 @@ def read_segments(folder: Path, where: str = "") -> pd.DataFrame:
     if where:
         query += f" WHERE {where}"
     with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
         frame: pd.DataFrame = con.execute(query).df()
+    for column in frame.columns:  # timestamps come back as UTC, always tz-aware
+        if pd.api.types.is_datetime64_any_dtype(frame[column]):
+            values = frame[column]
+            frame[column] = (
+                values.dt.tz_localize("UTC")
+                if values.dt.tz is None
+                else values.dt.tz_convert("UTC")
+            )
     return frame
