@@ -71,3 +71,18 @@ def trained_project(applied_project: Any, tmp_path_factory: pytest.TempPathFacto
     project = copy_project(applied_project, tmp_path_factory.mktemp("trained") / "shop")
     run_training(project, open_registry(project), actor="tests")
     return project
+
+
+@pytest.fixture(scope="session")
+def canary_project(applied_project: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """v1 champion (as of 2019-05-01), v2 challenger (as of 2019-06-15)."""
+    from driftloop.pipeline.train import run_training
+    from driftloop.registry import open_registry
+
+    project = copy_project(applied_project, tmp_path_factory.mktemp("canary") / "shop")
+    registry = open_registry(project)
+    run_training(project, registry, date(2019, 5, 1), actor="tests")
+    second = run_training(project, registry, date(2019, 6, 15), actor="tests", on_pass="challenger")
+    if second.alias != "challenger":  # the gate's verdict is not what serving tests are about
+        registry.move_alias("challenger", second.version, "promote", "tests", "serving fixture")
+    return project

@@ -77,12 +77,14 @@ class ServerContext:
     def initial_load(self) -> None:
         """Load champion (and challenger); a failure leaves the server live but not ready."""
         try:
-            state = self.service.reload()
+            self.service.reload(keep_champion_alone=True)
+            self.load_error = None
         except Exception as exc:
             self.load_error = str(exc)
-            logger.error("no model loaded: %s", exc)
-            return
-        self.load_error = None
+            logger.error("model loading: %s", exc)
+            if not self.service.ready:
+                return
+        state = self.service.state
         champion = state.models[state.routes.champion]
         if champion.profile is not None and champion.profile.prediction.edges:
             self.metrics = ServerMetrics(self.model_name, champion.profile.prediction.edges)

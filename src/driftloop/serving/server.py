@@ -37,12 +37,21 @@ def _config(app: Any, host: str, port: int, log_level: str) -> Any:
 
 
 def run_server(ctx: Any, host: str, port: int, log_level: str = "info") -> None:
-    """Serve until SIGINT/SIGTERM; in-flight requests finish and the logs are flushed."""
+    """Serve until SIGINT/SIGTERM; in-flight requests finish and the logs are flushed.
+
+    uvicorn re-raises the stop signal after a graceful shutdown, so the process would end
+    "killed by SIGTERM"; a graceful stop is a success here, and the command exits 0.
+    """
     import uvicorn
 
     from driftloop.serving.app import create_app
 
-    uvicorn.Server(_config(create_app(ctx), host, port, log_level)).run()
+    class GracefulServer(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            super().handle_exit(sig, frame)
+            self._captured_signals.clear()
+
+    GracefulServer(_config(create_app(ctx), host, port, log_level)).run()
 
 
 class BackgroundServer:

@@ -134,8 +134,14 @@ class ModelService:
         self.routing_store.save(routes, self.clock.now().isoformat())
         return state
 
-    def reload(self) -> ServingState:
-        """Resolve champion and challenger from the registry and load what is new."""
+    def reload(self, *, keep_champion_alone: bool = False) -> ServingState:
+        """Resolve champion and challenger from the registry and load what is new.
+
+        A version that fails to load is refused and the current state keeps serving.
+        With ``keep_champion_alone`` (start-up, nothing serving yet) a challenger that
+        fails to load is left out and the champion serves alone; the error is raised
+        afterwards as ``ModelLoadError`` with the state already swapped in.
+        """
         with self._admin:
             champion = self.registry.alias(CHAMPION)
             if champion is None:
@@ -148,13 +154,22 @@ class ModelService:
             ch_version = challenger.version if challenger else None
             if ch_version == champion.version:
                 ch_version = None
+            deferred: ModelLoadError | None = None
             if ch_version is not None:
-                models[ch_version] = self._load(ch_version, cache)
+                try:
+                    models[ch_version] = self._load(ch_version, cache)
+                except ModelLoadError as exc:
+                    if not keep_champion_alone:
+                        raise
+                    deferred, ch_version = exc, None
             previous = self._state.routes if self._state else self.routing_store.load()
             weight, shadow = 0.0, False
             if previous is not None and previous.challenger == ch_version and ch_version:
                 weight, shadow = previous.challenger_weight, previous.shadow
-            return self._swap(RouteTable(champion.version, ch_version, weight, shadow), models)
+            state = self._swap(RouteTable(champion.version, ch_version, weight, shadow), models)
+            if deferred is not None:
+                raise deferred
+            return state
 
     def set_weights(self, challenger_weight: float, shadow: bool | None = None) -> ServingState:
         """Send ``challenger_weight`` percent of entities to the challenger."""
