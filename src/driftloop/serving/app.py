@@ -3,7 +3,9 @@ feedback, Prometheus metrics and an admin API behind a bearer token."""
 
 from __future__ import annotations
 
+import gc
 import hmac
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -14,6 +16,7 @@ import anyio
 import orjson
 from fastapi import FastAPI, Request, Response
 from starlette.background import BackgroundTask
+from starlette.routing import Route
 
 from driftloop.errors import DriftloopError, RequestError
 from driftloop.serving.context import ServerContext
@@ -60,6 +63,14 @@ def create_app(ctx: ServerContext) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         ctx.start()
         await anyio.to_thread.run_sync(ctx.initial_load)
+        # Everything loaded so far (MLflow, pandas, the models) lives as long as the server:
+        # keep it out of the cyclic collector, whose full passes over it stalled requests
+        # for tens of milliseconds (p99 100 ms against 1 ms without).
+        gc.collect()
+        gc.freeze()
+        # The log flusher is a Python thread: hand the GIL back to requests every 0.5 ms
+        # rather than every 5 ms while it encodes (p99 5.7 ms -> see benchmarks/serving.py).
+        sys.setswitchinterval(0.0005)
         try:
             yield
         finally:
@@ -173,15 +184,15 @@ def create_app(ctx: ServerContext) -> FastAPI:
         media = "application/octet-stream" if v2.binary_output else "application/json"
         return Response(body_out, media_type=media, headers=headers, background=task)
 
-    @app.post("/v2/models/{name}/infer")
-    async def infer(name: str, request: Request) -> Response:
-        return await _infer(request, name, None)
+    # The hot paths are plain Starlette routes, first in the table: FastAPI's dependency
+    # solving for path parameters cost about 0.1 ms a request here (measured with cProfile).
+    async def infer(request: Request) -> Response:
+        return await _infer(request, request.path_params["name"], None)
 
-    @app.post("/v2/models/{name}/versions/{version}/infer")
-    async def infer_version(name: str, version: str, request: Request) -> Response:
-        return await _infer(request, name, version)
+    async def infer_version(request: Request) -> Response:
+        params = request.path_params
+        return await _infer(request, params["name"], params["version"])
 
-    @app.post("/v1/predict")
     async def predict_entities(request: Request) -> Response:
         request.state.request_id = _request_id(request)
         body = await read_body(request, ctx.settings.max_body_bytes)
@@ -192,6 +203,13 @@ def create_app(ctx: ServerContext) -> FastAPI:
             headers={"X-Request-Id": request.state.request_id},
             background=background,
         )
+
+    hot = [
+        Route("/v2/models/{name}/infer", infer, methods=["POST"]),
+        Route("/v2/models/{name}/versions/{version}/infer", infer_version, methods=["POST"]),
+        Route("/v1/predict", predict_entities, methods=["POST"]),
+    ]
+    app.router.routes[:0] = hot
 
     @app.post("/v1/feedback")
     async def feedback(request: Request) -> Response:

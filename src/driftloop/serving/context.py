@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import anyio
 import numpy as np
+import pandas as pd
 
 from driftloop.clock import Clock, WallClock
 from driftloop.config import ServingConfig
@@ -21,10 +23,81 @@ from driftloop.serving.metrics import ServerMetrics
 from driftloop.serving.segments import SegmentLog
 from driftloop.serving.service import ModelService, RoutingStore, ServedModel, predict
 
-__all__ = ["ServerContext"]
+__all__ = ["PredictionBatch", "ServerContext", "encode_predictions"]
 
 logger = logging.getLogger("driftloop.serving")
 FEATURE_PREFIX = "f__"
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionBatch:
+    """The predictions of one request for one version, kept as arrays until a flush."""
+
+    served_at: datetime
+    event_time: datetime
+    request_ids: Sequence[str]
+    endpoint: str
+    model: str
+    version: str
+    route: str
+    feature_names: tuple[str, ...]
+    x: np.ndarray
+    preds: np.ndarray
+    latency_ms: float
+    entities: Sequence[tuple[int, int]] | None
+    feature_times: Sequence[Any] | None
+    overrides: Sequence[str] | None
+
+    def __len__(self) -> int:
+        return len(self.preds)
+
+
+def encode_predictions(batches: Sequence[PredictionBatch]) -> pd.DataFrame:
+    """One frame of prediction-log rows from buffered batches (one column per feature)."""
+    groups: dict[tuple[str, ...], list[PredictionBatch]] = {}
+    for b in batches:
+        groups.setdefault(b.feature_names, []).append(b)
+    frames = []
+    for names, group in groups.items():
+        counts = [len(b) for b in group]
+
+        def repeat(values: list[Any], counts: list[int] = counts) -> np.ndarray:
+            return np.repeat(np.asarray(values, dtype=object), counts)
+
+        def per_row(get: Any, group: list[PredictionBatch] = group) -> list[Any]:
+            out: list[Any] = []
+            for b in group:
+                values = get(b)
+                out.extend(values if values is not None else [None] * len(b))
+            return out
+
+        def stamps(values: list[datetime], counts: list[int] = counts) -> pd.DatetimeIndex:
+            seconds = np.repeat(np.fromiter((v.timestamp() for v in values), float), counts)
+            return pd.to_datetime(np.round(seconds * 1e6).astype("int64"), unit="us", utc=True)
+
+        entities = per_row(lambda b: b.entities)
+        frame = pd.DataFrame({
+            "served_at": stamps([b.served_at for b in group]),
+            "event_time": stamps([b.event_time for b in group]),
+            "request_id": per_row(lambda b: b.request_ids),
+            "endpoint": repeat([b.endpoint for b in group]),
+            "model": repeat([b.model for b in group]),
+            "version": repeat([b.version for b in group]),
+            "route": repeat([b.route for b in group]),
+            ENTITY_KEYS[0]: pd.array([e[0] if e else None for e in entities], dtype="Int64"),
+            ENTITY_KEYS[1]: pd.array([e[1] if e else None for e in entities], dtype="Int64"),
+            "feature_time": pd.to_datetime(per_row(lambda b: b.feature_times), utc=True),
+            "prediction": np.concatenate([b.preds for b in group]).astype("float64"),
+            "latency_ms": np.repeat([b.latency_ms for b in group], counts),
+            "overrides": per_row(lambda b: b.overrides) if any(b.overrides for b in group)
+            else [""] * sum(counts),
+        })  # fmt: skip
+        frame["overrides"] = frame["overrides"].fillna("")
+        x = np.vstack([b.x for b in group])
+        for j, name in enumerate(names):
+            frame[FEATURE_PREFIX + name] = x[:, j].astype("float64")
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
 class ServerContext:
@@ -56,7 +129,10 @@ class ServerContext:
         self.request_time_features = frozenset(self.layout.pricing + self.layout.calendar)
         self.metrics = ServerMetrics(registry.model_name)
         interval, rows = self.settings.log_flush_interval_s, self.settings.log_flush_rows
-        self.predictions = SegmentLog(project.state_dir / "predictions", interval, rows, self.clock)
+        self.predictions = SegmentLog(
+            project.state_dir / "predictions", interval, rows, self.clock,
+            encode=encode_predictions, rows_of=len,
+        )  # fmt: skip
         self.feedback = SegmentLog(project.state_dir / "feedback", interval, rows, self.clock)
         self._feature_store: Any = None
         self.load_error: str | None = None
@@ -147,28 +223,14 @@ class ServerContext:
         overrides: Sequence[Sequence[str]] | None = None,
     ) -> None:
         now = self.clock.now()
-        names = [FEATURE_PREFIX + n for n in served.feature_names]
-        latency_ms = seconds * 1000.0
-        rows = []
-        for i, values in enumerate(x.tolist()):
-            row: dict[str, Any] = {
-                "served_at": now,
-                "event_time": event_time or now,
-                "request_id": request_ids[i],
-                "endpoint": endpoint,
-                "model": self.model_name,
-                "version": served.version,
-                "route": route,
-                ENTITY_KEYS[0]: entities[i][0] if entities else None,
-                ENTITY_KEYS[1]: entities[i][1] if entities else None,
-                "feature_time": feature_times[i] if feature_times else None,
-                "prediction": float(preds[i]),
-                "latency_ms": latency_ms,
-                "overrides": ",".join(sorted(overrides[i])) if overrides else "",
-            }
-            row.update(zip(names, values, strict=True))
-            rows.append(row)
-        self.predictions.append(rows)
+        batch = PredictionBatch(
+            served_at=now, event_time=event_time or now, request_ids=request_ids,
+            endpoint=endpoint, model=self.model_name, version=served.version, route=route,
+            feature_names=served.feature_names, x=x, preds=preds, latency_ms=seconds * 1000.0,
+            entities=entities, feature_times=feature_times,
+            overrides=[",".join(sorted(o)) for o in overrides] if overrides else None,
+        )  # fmt: skip
+        self.predictions.append((batch,))
 
     def record_v2(
         self, rid: str, served: ServedModel, route: str, x: np.ndarray, preds: np.ndarray,

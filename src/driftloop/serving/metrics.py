@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -21,6 +22,7 @@ class ServerMetrics:
 
     def __init__(self, model: str, prediction_buckets: Sequence[float] | None = None) -> None:
         self.model = model
+        self._children: dict[tuple[str, str, str], tuple[Any, Any, Any, Any]] = {}
         self.registry = CollectorRegistry()
         r = self.registry
         self.predictions = Counter(
@@ -70,10 +72,20 @@ class ServerMetrics:
     def observe(
         self, version: str, route: str, endpoint: str, values: np.ndarray, seconds: float
     ) -> None:
-        self.requests.labels(self.model, version, endpoint).inc()
-        self.predictions.labels(self.model, version, route).inc(len(values))
-        self.latency.labels(self.model, version).observe(seconds)
-        hist = self.prediction_value.labels(self.model, version)
+        key = (version, route, endpoint)
+        children = self._children.get(key)
+        if children is None:  # label lookups cost more than the increments: do them once
+            children = (
+                self.requests.labels(self.model, version, endpoint),
+                self.predictions.labels(self.model, version, route),
+                self.latency.labels(self.model, version),
+                self.prediction_value.labels(self.model, version),
+            )
+            self._children[key] = children
+        requests, predictions, latency, hist = children
+        requests.inc()
+        predictions.inc(len(values))
+        latency.observe(seconds)
         for v in values.tolist():
             hist.observe(v)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +18,20 @@ import pandas as pd
 
 from driftloop.clock import Clock, WallClock
 
-__all__ = ["SegmentLog", "read_segments"]
+__all__ = ["SegmentLog", "read_segments", "records_frame"]
+
+
+def records_frame(items: Sequence[Any]) -> pd.DataFrame:
+    """The default encoder: items are row dicts."""
+    return pd.DataFrame.from_records(list(items))
 
 
 class SegmentLog:
-    """A buffered writer of row dicts into ``folder/<day>/part-*.parquet``."""
+    """A buffered writer of items into ``folder/<day>/part-*.parquet``.
+
+    Items are whatever the owner appends (row dicts by default); ``encode`` turns a
+    flush's items into one frame, off the request path.
+    """
 
     def __init__(
         self,
@@ -30,12 +39,17 @@ class SegmentLog:
         flush_interval_s: float,
         flush_rows: int,
         clock: Clock | None = None,
+        encode: Callable[[Sequence[Any]], pd.DataFrame] = records_frame,
+        rows_of: Callable[[Any], int] = lambda _item: 1,
     ) -> None:
         self.folder = folder
         self.flush_interval_s = flush_interval_s
         self.flush_rows = flush_rows
         self.clock = clock or WallClock()
-        self._rows: list[Mapping[str, Any]] = []
+        self.encode = encode
+        self.rows_of = rows_of
+        self._pending_rows = 0
+        self._rows: list[Any] = []
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._wake = threading.Event()
@@ -45,34 +59,40 @@ class SegmentLog:
         self.rows_written = 0
         self.last_error: str | None = None
 
-    def append(self, rows: Iterable[Mapping[str, Any]]) -> None:
-        """Buffer rows; a full buffer wakes the flusher."""
+    def append(self, items: Iterable[Any]) -> None:
+        """Buffer items; a full buffer wakes the flusher."""
+        items = list(items)
+        count = sum(self.rows_of(item) for item in items)
         with self._lock:
-            self._rows.extend(rows)
-            full = len(self._rows) >= self.flush_rows
+            self._rows.extend(items)
+            self._pending_rows += count
+            full = self._pending_rows >= self.flush_rows
         if full:
             self._wake.set()
 
     @property
     def pending(self) -> int:
+        """Rows buffered and not yet written."""
         with self._lock:
-            return len(self._rows)
+            return self._pending_rows
 
     def flush(self) -> int:
-        """Write the buffered rows as one segment; returns how many were written."""
+        """Write the buffered items as one segment; returns how many rows were written."""
         with self._write_lock:
             with self._lock:
-                rows, self._rows = self._rows, []
-            if not rows:
+                items, self._rows = self._rows, []
+                count, self._pending_rows = self._pending_rows, 0
+            if not items:
                 return 0
             try:
-                self._write(pd.DataFrame.from_records(rows))
+                self._write(self.encode(items))
             except BaseException:
                 with self._lock:  # keep them for the next attempt, in order
-                    self._rows[:0] = rows
+                    self._rows[:0] = items
+                    self._pending_rows += count
                 raise
-            self.rows_written += len(rows)
-            return len(rows)
+            self.rows_written += count
+            return count
 
     def _write(self, frame: pd.DataFrame) -> None:
         now = self.clock.now()
