@@ -143,10 +143,10 @@ def main() -> None:
                                      "data": row}]}).encode()  # fmt: skip
         split = json.dumps({"dataframe_split": {"columns": list(model.feature_names),
                                                 "data": row}}).encode()  # fmt: skip
+        # mlflow models serve starts `uvicorn` through bash: the venv's bin must be on PATH.
+        path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
         env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{project.state_dir}/mlflow.db",
-               "MLFLOW_DISABLE_TELEMETRY": "true",
-               # mlflow models serve starts `uvicorn` through bash: it must be on PATH.
-               "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}  # fmt: skip
+               "MLFLOW_DISABLE_TELEMETRY": "true", "PATH": path}  # fmt: skip
         ports = {name: free_port() for name in ("driftloop", "bare", "mlflow")}
         servers = {
             "driftloop": ([sys.executable, "-m", "driftloop", "serve", "--project",
