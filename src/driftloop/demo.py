@@ -1,10 +1,11 @@
-"""The main job, as far as it exists: a scenario project through features and registry.
+"""The main job, as far as it exists: a scenario project through features, registry, server.
 
-Steps: create a retail project, compute and apply the features, materialize the online
-store, build a point-in-time training set, check training-serving skew, measure the
-regime shift in the raw data, train version 1 on what is known at the shift, and train
-version 2 eight weeks later, gated against version 1 on the same holdout. Each step
-reports through ``progress``.
+Steps: create a retail project, compute and apply the features, build a point-in-time
+training set, measure the regime shift in the raw data, train version 1 on what is known
+at the shift, train version 2 eight weeks later (gated against version 1 on the same
+holdout), serve that day's forecasts for every entity through a real HTTP server with
+the outcomes sent back as feedback, and check the served features for training-serving
+skew from the prediction log. Each step reports through ``progress``.
 
 The demo owns its folder: a folder it made before (marked ``.driftloop/demo``) is
 replaced; any other non-empty folder is refused.
@@ -16,7 +17,7 @@ import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -24,25 +25,25 @@ import pandas as pd
 from driftloop.config import CONFIG_FILENAME
 from driftloop.errors import ProjectError
 from driftloop.features.engineering import ENTITY_KEYS
-from driftloop.features.skew import OnlineSampleSource, SkewReport, check_skew
-from driftloop.features.store import ApplyResult, FeatureStore
+from driftloop.features.skew import PredictionLogSource, SkewReport, check_skew
+from driftloop.features.store import ApplyResult, FeatureStore, utc_midnight
 from driftloop.features.training_set import LABEL_COLUMN, build_training_set
 from driftloop.pipeline.train import TrainingResult, run_training
 from driftloop.project import Project
 from driftloop.registry import open_registry
 from driftloop.scaffold import create_project
 
-__all__ = ["DEMO_STEPS", "DemoResult", "ShiftEvidence", "run_demo"]
+__all__ = ["DEMO_STEPS", "DemoResult", "ServedDay", "ShiftEvidence", "run_demo"]
 
 DEMO_STEPS = (
     "create project",
     "compute and apply features",
-    "materialize online store",
     "build training set",
-    "check training-serving skew",
     "measure the shift",
     "train v1 at the shift",
     "train v2 after the shift",
+    "serve a day over HTTP",
+    "check training-serving skew",
 )
 DEMO_MARKER = "demo"
 RETRAIN_AFTER_DAYS = 56
@@ -61,6 +62,19 @@ class ShiftEvidence:
 
 
 @dataclass(frozen=True)
+class ServedDay:
+    """One simulated day of traffic through a real server."""
+
+    day: str
+    requests: int
+    predictions: int
+    versions: tuple[str, ...]
+    feedback: int
+    server_p50_ms: float
+    logged_rows: int
+
+
+@dataclass(frozen=True)
 class DemoResult:
     project: Path
     series: int
@@ -72,6 +86,7 @@ class DemoResult:
     training_complete_share: float
     skew: SkewReport
     shift: ShiftEvidence | None
+    served: ServedDay
     first: TrainingResult
     second: TrainingResult
     replaced_previous: bool
@@ -120,6 +135,46 @@ def _shift_evidence(project: Project, sales: pd.DataFrame) -> ShiftEvidence | No
     )
 
 
+def _serve_day(project: Project, store: FeatureStore, sales: pd.DataFrame, day: date) -> ServedDay:
+    """Serve one day's demand forecasts for every entity over HTTP, then send the outcomes."""
+    import httpx
+
+    from driftloop.serving.segments import read_segments
+    from driftloop.serving.server import BackgroundServer, build_context
+
+    ctx = build_context(project)
+    keys = store.entities()
+    todays = sales[pd.to_datetime(sales["date"]).dt.date == day]
+    actuals = {
+        (int(s), int(p)): int(u)
+        for s, p, u in todays[[*ENTITY_KEYS, LABEL_COLUMN]].itertuples(index=False)
+    }
+    versions: set[str] = set()
+    predictions = feedback = requests = 0
+    with BackgroundServer(ctx) as server, httpx.Client(base_url=server.url, timeout=30) as c:
+        for store_id, product_id in keys:  # one request per entity, as a shop system would
+            r = c.post("/v1/predict", json={
+                "event_time": day.isoformat(),
+                "entities": [{ENTITY_KEYS[0]: store_id, ENTITY_KEYS[1]: product_id}],
+            })  # fmt: skip
+            r.raise_for_status()
+            requests += 1
+            for p in r.json()["predictions"]:
+                predictions += 1
+                versions.add(p["model_version"])
+                actual = actuals[(store_id, product_id)]
+                c.post("/v1/feedback", json={"outcomes": [
+                    {"request_id": p["request_id"], "value": actual, "name": LABEL_COLUMN}
+                ]}).raise_for_status()  # fmt: skip
+                feedback += 1
+    log = read_segments(project.state_dir / "predictions")
+    return ServedDay(
+        day=day.isoformat(), requests=requests, predictions=predictions,
+        versions=tuple(sorted(versions)), feedback=feedback,
+        server_p50_ms=float(log["latency_ms"].median()), logged_rows=len(log),
+    )  # fmt: skip
+
+
 def run_demo(
     folder: Path, seed: int = 1, progress: Callable[[str], None] = lambda _step: None
 ) -> DemoResult:
@@ -134,34 +189,35 @@ def run_demo(
     applied = store.apply()
 
     progress(DEMO_STEPS[2])
-    store.materialize(applied.last_day, since=applied.first_day)
-
-    progress(DEMO_STEPS[3])
     scenario = project.config.scenario
     end = (scenario.shift.date if scenario.shift.enabled else scenario.end_date) - timedelta(days=1)
     start = max(scenario.start_date, end - timedelta(days=364))
     training = build_training_set(store, start, end)
     complete = float(training[list(store.layout.all_features)].notna().all(axis=1).mean())
 
-    progress(DEMO_STEPS[4])
-    skew = check_skew(
-        store,
-        OnlineSampleSource(store, project.config.features.skew.sample_size, seed=seed),
-        project.config.features.skew,
-    )
-
-    progress(DEMO_STEPS[5])
+    progress(DEMO_STEPS[3])
     shift = _shift_evidence(project, sales)
 
     registry = open_registry(project)
-    progress(DEMO_STEPS[6])
+    progress(DEMO_STEPS[4])
     first_as_of = scenario.shift.date if scenario.shift.enabled else end
     first = run_training(project, registry, first_as_of, actor="demo")
+    progress(DEMO_STEPS[5])
+    serve_day = first_as_of + timedelta(days=RETRAIN_AFTER_DAYS)
+    second = run_training(project, registry, serve_day, actor="demo")
+
+    progress(DEMO_STEPS[6])
+    store.materialize(utc_midnight(pd.Timestamp(serve_day)))
+    served = _serve_day(project, store, sales, serve_day)
+
     progress(DEMO_STEPS[7])
-    second = run_training(
-        project, registry, first_as_of + timedelta(days=RETRAIN_AFTER_DAYS), actor="demo"
+    skew = check_skew(
+        store,
+        PredictionLogSource(store, project.config.features.skew.sample_size),
+        project.config.features.skew,
     )
     return DemoResult(
+        served=served,
         project=project.root,
         replaced_previous=replaced,
         first=first,
@@ -169,7 +225,7 @@ def run_demo(
         series=int(sales.groupby(list(ENTITY_KEYS)).ngroups),
         raw_rows=len(sales),
         applied=applied,
-        materialized_at=applied.last_day.date().isoformat(),
+        materialized_at=serve_day.isoformat(),
         training_rows=len(training),
         training_window=(start.isoformat(), end.isoformat()),
         training_complete_share=complete,

@@ -20,6 +20,10 @@ def test_demo_runs_end_to_end_and_replaces_only_its_own_folder(tmp_path: Path) -
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["skew"]["passed"] is True and report["skew"]["rows"] == 120
+    assert report["skew"]["source"] == "prediction log"
+    served = report["served"]
+    assert served["predictions"] == served["feedback"] == served["logged_rows"] == 120
+    assert served["versions"] == ["2"]
     assert report["training_complete_share"] == 1.0
     assert report["first"]["version"] == "1" and report["first"]["alias"] == "champion"
     assert report["second"]["gate"]["champion_version"] == "1"

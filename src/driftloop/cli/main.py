@@ -110,18 +110,10 @@ def _demo_table(result: DemoResult) -> Table:
         "features",
         f"{result.applied.rows:,} rows in views {', '.join(result.applied.views)}",
     )
-    table.add_row("online store", f"materialized with the rows valid at {result.materialized_at}")
     table.add_row(
         "training set",
         f"{result.training_rows:,} rows, {result.training_window[0]} to "
         f"{result.training_window[1]}, {result.training_complete_share:.1%} with every feature",
-    )
-    skew = result.skew
-    mismatches = sum(f.mismatches for f in skew.features)
-    table.add_row(
-        "skew check",
-        f"{skew.rows} served rows x {len(skew.features)} features: {mismatches} mismatches "
-        f"({'pass' if skew.passed else 'FAIL'})",
     )
     if result.shift is not None:
         s = result.shift
@@ -143,6 +135,22 @@ def _demo_table(result: DemoResult) -> Table:
             f"{champion}; gate {'passed' if run.gate.passed else 'rejected'}; "
             f"alias {run.alias or 'none'}; ONNX {run.onnx}",
         )
+    served = result.served
+    table.add_row(
+        "serving",
+        f"{served.day}: {served.requests} HTTP requests, {served.predictions} predictions by "
+        f"v{', v'.join(served.versions)}, {served.feedback} outcomes fed back, "
+        f"{served.logged_rows} rows in the prediction log, server p50 "
+        f"{served.server_p50_ms:.2f} ms",
+    )
+    skew = result.skew
+    mismatches = sum(f.mismatches for f in skew.features)
+    table.add_row(
+        "skew check",
+        f"{skew.rows} served rows ({skew.source}) x {len(skew.features)} features: "
+        f"{mismatches} mismatches "
+        f"({'pass' if skew.passed else 'FAIL'})",
+    )
     return table
 
 
@@ -188,8 +196,9 @@ def demo(
         console.print(
             "Did: generated the scenario, computed features with one function, applied them "
             "to Feast (DuckDB offline, SQLite online), materialized, joined a training set "
-            "point-in-time, checked served features against offline recomputation, trained "
-            "and gated two LightGBM versions and registered them in MLflow with lineage.\n"
+            "point-in-time, trained and gated two LightGBM versions and registered them in "
+            "MLflow with lineage, served a day over HTTP with outcomes fed back, and checked "
+            "the served features against offline recomputation.\n"
             f"Next: cd {result.project} && driftloop models list"
         )
         if not result.skew.passed:

@@ -63,6 +63,7 @@ class FeatureStore:
         self.project = project
         self.layout = project.feature_layout
         self._store: Any = None
+        self._service: Any = None
 
     def _feast(self) -> Any:
         if self._store is None:
@@ -102,6 +103,7 @@ class FeatureStore:
         atomic_write_parquet(features, self.project.offline_features_path)
         with _feast_errors("apply the feature definitions"):
             self._feast().apply(self.definitions())
+        self._service = None
         return ApplyResult(
             rows=len(features),
             entities=int(features.groupby(list(ENTITY_KEYS)).ngroups),
@@ -148,18 +150,19 @@ class FeatureStore:
         feast = self._feast()
         rows = [{ENTITY_KEYS[0]: int(s), ENTITY_KEYS[1]: int(p)} for s, p in entities]
         with _feast_errors("read the online store"):
-            service = feast.get_feature_service(FEATURE_SERVICE)
-            response = feast.get_online_features(features=service, entity_rows=rows)
+            if self._service is None:  # a registry read per lookup cost 1.2 ms
+                self._service = feast.get_feature_service(FEATURE_SERVICE)
+            response = feast.get_online_features(features=self._service, entity_rows=rows)
             values: dict[str, list[Any]] = response.to_dict(include_event_timestamps=True)
-        frame = pd.DataFrame({k: [r[k] for r in rows] for k in ENTITY_KEYS})
-        stamps = np.array(
-            [values[f"{name}__ts"] for name in self.layout.all_features], dtype="float64"
-        )
+        names = self.layout.all_features
+        stamps = np.array([values[f"{name}__ts"] for name in names], dtype="float64")
         # A row is one write: all its features share a timestamp; 0 means "no row".
         newest = stamps.max(axis=0)
-        frame[TIMESTAMP_COLUMN] = pd.to_datetime(newest, unit="s", utc=True)
-        for name in self.layout.all_features:
-            frame[name] = pd.array(values[name], dtype="Float64").astype("float64")
+        columns: dict[str, Any] = {k: [r[k] for r in rows] for k in ENTITY_KEYS}
+        columns[TIMESTAMP_COLUMN] = pd.to_datetime(newest, unit="s", utc=True)
+        for name in names:  # None (no value) becomes NaN
+            columns[name] = np.array(values[name], dtype="float64")
+        frame = pd.DataFrame(columns)  # one construction: column inserts cost 4 ms here
         found = newest > 0
         missing = tuple(entities[int(i)] for i in np.flatnonzero(~found))
         return OnlineRows(frame=frame[found].reset_index(drop=True), missing=missing)
