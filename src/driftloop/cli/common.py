@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from enum import Enum
@@ -26,6 +26,7 @@ __all__ = [
     "err_console",
     "handle_errors",
     "parse_day",
+    "step_progress",
     "to_jsonable",
 ]
 
@@ -60,6 +61,37 @@ def handle_errors() -> Iterator[None]:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         raise typer.Exit(code=130) from None
+
+
+@contextmanager
+def step_progress(steps: Sequence[str], disable: bool) -> Iterator[Callable[[str], None]]:
+    """A Rich progress bar over named steps; yields the callback that starts a step."""
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    progress = Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+        TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+        console=console, disable=disable,
+    )  # fmt: skip
+    with progress:
+        task = progress.add_task(steps[0] if steps else "", total=len(steps))
+        started: list[str] = []
+
+        def step(name: str) -> None:
+            if started:
+                progress.advance(task)
+            started.append(name)
+            progress.update(task, description=name)
+
+        yield step
+        progress.advance(task)
+        progress.update(task, description="done")
 
 
 def parse_day(value: str | None, option: str) -> date | None:

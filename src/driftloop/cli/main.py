@@ -6,12 +6,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from driftloop import __version__
 from driftloop.cli import features, models
-from driftloop.cli.common import JsonOption, console, emit_json, handle_errors
+from driftloop.cli.common import JsonOption, console, emit_json, handle_errors, step_progress
 from driftloop.cli.serve import serve
 from driftloop.cli.train import train
 
@@ -166,29 +165,8 @@ def demo(
     from driftloop.demo import DEMO_STEPS, run_demo
 
     with handle_errors():
-        progress = Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TimeElapsedColumn(),
-            console=console,
-            disable=json_out,
-            transient=False,
-        )
-        with progress:
-            task = progress.add_task("demo", total=len(DEMO_STEPS))
-            done: list[str] = []
-
-            def step(name: str) -> None:
-                if done:
-                    progress.advance(task)
-                done.append(name)
-                progress.update(task, description=name)
-
+        with step_progress(DEMO_STEPS, json_out) as step:
             result = run_demo(project, seed=seed, progress=step)
-            progress.advance(task)
-            progress.update(task, description="done")
         if json_out:
             emit_json(result)
             return

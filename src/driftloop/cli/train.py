@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from driftloop.cli.common import (
@@ -17,22 +16,10 @@ from driftloop.cli.common import (
     emit_json,
     handle_errors,
     parse_day,
+    step_progress,
 )
 
-__all__ = ["steps_progress", "train"]
-
-
-def steps_progress(total: int, disable: bool) -> Progress:
-    """A Rich progress display for a fixed list of named steps."""
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console,
-        disable=disable,
-    )
+__all__ = ["train"]
 
 
 def train(
@@ -59,22 +46,11 @@ def train(
         day = parse_day(as_of, "--as-of")
         proj = Project.load(project)
         registry = open_registry(proj)
-        with steps_progress(len(TRAIN_STEPS), json_out) as progress:
-            task = progress.add_task("training", total=len(TRAIN_STEPS))
-            started: list[str] = []
-
-            def step(name: str) -> None:
-                if started:
-                    progress.advance(task)
-                started.append(name)
-                progress.update(task, description=name)
-
+        with step_progress(TRAIN_STEPS, json_out) as step:
             result = run_training(
                 proj, registry, day, actor=f"{getpass.getuser()} (cli)",
                 on_pass=on_pass, progress=step,
             )  # fmt: skip
-            progress.advance(task)
-            progress.update(task, description="done")
         if json_out:
             emit_json(result)
         else:
