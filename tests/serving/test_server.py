@@ -307,3 +307,30 @@ def test_metrics_show_requests_latency_predictions_and_weights(served: Any) -> N
                  "driftloop_prediction_value_bucket", "driftloop_route_weight"):  # fmt: skip
         assert name in text
     assert 'driftloop_route_weight{alias="champion",model="shop",version="1"}' in text
+
+
+def test_admin_promote_and_rollback_move_the_registry_and_the_traffic(project_copy: Any) -> None:
+    from datetime import date
+
+    from driftloop.pipeline.train import run_training
+    from driftloop.registry import open_registry
+
+    registry = open_registry(project_copy)
+    run_training(project_copy, registry, date(2019, 5, 1), actor="tests")
+    run_training(project_copy, registry, date(2019, 6, 1), actor="tests", on_pass="challenger")
+    if registry.alias("challenger") is None:
+        registry.move_alias("challenger", "2", "promote", "tests", "fixture")
+    ctx = build_context(project_copy, admin_token=TOKEN)
+    with BackgroundServer(ctx) as server, httpx.Client(base_url=server.url, headers=ADMIN) as c:
+        promoted = c.post("/admin/promote", json={"reason": "canary passed"}).json()
+        assert promoted["champion"] == "2" and promoted["challenger"] is None
+        r = c.post(f"/v2/models/{ctx.model_name}/infer", content=v2_body(feature_rows()))
+        assert r.json()["model_version"] == "2"
+        back = c.post("/admin/rollback", json={"reason": "drill"}).json()
+        assert back["champion"] == "1"
+        assert c.post("/admin/rollback").status_code == 409  # nothing further back
+    moves = [(m.kind, m.to_version, m.actor) for m in registry.alias_history("champion")]
+    assert moves[-2:] == [
+        ("promote", "2", "server admin API"),
+        ("rollback", "1", "server admin API"),
+    ]
