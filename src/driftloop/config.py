@@ -23,6 +23,7 @@ __all__ = [
     "GateConfig",
     "LabelsConfig",
     "LightGBMModelConfig",
+    "MonitoringConfig",
     "ProjectConfig",
     "RegistryConfig",
     "RetailScenarioConfig",
@@ -87,10 +88,10 @@ class ShiftConfig(_Strict):
 
     enabled: bool = True
     date: dt.date = DEFAULT_SHIFT_DATE
-    store_share: float = Field(0.7, ge=0.0, le=1.0, description="share of stores affected")
-    product_share: float = Field(0.6, ge=0.0, le=1.0, description="share of products affected")
-    demand_up_multiplier: float = Field(1.9, gt=0.0, description="level for products that gain")
-    demand_down_multiplier: float = Field(0.45, gt=0.0, description="level for products that lose")
+    store_share: float = Field(0.8, ge=0.0, le=1.0, description="share of stores affected")
+    product_share: float = Field(0.75, ge=0.0, le=1.0, description="share of products affected")
+    demand_up_multiplier: float = Field(2.2, gt=0.0, description="level for products that gain")
+    demand_down_multiplier: float = Field(0.4, gt=0.0, description="level for products that lose")
     elasticity_multiplier: float = Field(
         0.35, ge=0.0, description="price elasticity is scaled by this after the shift"
     )
@@ -306,6 +307,36 @@ class ServingConfig(_Strict):
     )
 
 
+class MonitoringConfig(_Strict):
+    """Drift and accuracy monitoring: windows, minimum sizes, thresholds (from the spec)."""
+
+    window_days: int = Field(7, ge=1, le=366, description="event-time window of one assessment")
+    min_rows: int = Field(500, ge=1, description="fewer rows in a window: 'not enough data'")
+    psi_notice: float = Field(0.10, gt=0.0)
+    psi_warning: float = Field(0.15, gt=0.0)
+    psi_act: float = Field(0.25, gt=0.0)
+    prediction_kl: float = Field(0.1, gt=0.0, description="KL(current || reference) alarm")
+    accuracy_ratio: float = Field(
+        1.2, gt=1.0, description="window WAPE / holdout WAPE above this is degradation"
+    )
+    min_label_coverage: float = Field(0.5, ge=0.0, le=1.0)
+    min_labels: int = Field(200, ge=1, description="labeled rows needed to judge accuracy")
+    persistence_windows: int = Field(1, ge=1, description="windows in a row before an alert")
+    exclude_features: tuple[str, ...] = Field(
+        ("day_of_month", "month", "day_of_year"),
+        description="not judged for drift: they move with the calendar by construction",
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MonitoringConfig:
+        if not self.psi_notice <= self.psi_warning <= self.psi_act:
+            raise ValueError(
+                f"PSI levels must rise: psi_notice {self.psi_notice} <= psi_warning "
+                f"{self.psi_warning} <= psi_act {self.psi_act}"
+            )
+        return self
+
+
 class ProjectConfig(_Strict):
     """The whole of ``driftloop.yaml``."""
 
@@ -316,6 +347,7 @@ class ProjectConfig(_Strict):
     training: TrainingConfig = TrainingConfig()
     registry: RegistryConfig = RegistryConfig()
     serving: ServingConfig = ServingConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
 
     @model_validator(mode="after")
     def _lags_known_in_time(self) -> ProjectConfig:

@@ -26,7 +26,7 @@ from driftloop.config import CONFIG_FILENAME
 from driftloop.errors import ProjectError
 from driftloop.features.engineering import ENTITY_KEYS
 from driftloop.features.skew import PredictionLogSource, SkewReport, check_skew
-from driftloop.features.store import ApplyResult, FeatureStore, utc_midnight
+from driftloop.features.store import ApplyResult, FeatureStore
 from driftloop.features.training_set import LABEL_COLUMN, build_training_set
 from driftloop.pipeline.train import TrainingResult, run_training
 from driftloop.project import Project
@@ -135,42 +135,18 @@ def _shift_evidence(project: Project, sales: pd.DataFrame) -> ShiftEvidence | No
     )
 
 
-def _serve_day(project: Project, store: FeatureStore, sales: pd.DataFrame, day: date) -> ServedDay:
+def _serve_day(project: Project, store: FeatureStore, day: date) -> ServedDay:
     """Serve one day's demand forecasts for every entity over HTTP, then send the outcomes."""
-    import httpx
-
-    from driftloop.serving.segments import read_segments
+    from driftloop.segments import read_segments
     from driftloop.serving.server import BackgroundServer, build_context
+    from driftloop.traffic import replay_days
 
-    ctx = build_context(project)
-    keys = store.entities()
-    todays = sales[pd.to_datetime(sales["date"]).dt.date == day]
-    actuals = {
-        (int(s), int(p)): int(u)
-        for s, p, u in todays[[*ENTITY_KEYS, LABEL_COLUMN]].itertuples(index=False)
-    }
-    versions: set[str] = set()
-    predictions = feedback = requests = 0
-    with BackgroundServer(ctx) as server, httpx.Client(base_url=server.url, timeout=30) as c:
-        for store_id, product_id in keys:  # one request per entity, as a shop system would
-            r = c.post("/v1/predict", json={
-                "event_time": day.isoformat(),
-                "entities": [{ENTITY_KEYS[0]: store_id, ENTITY_KEYS[1]: product_id}],
-            })  # fmt: skip
-            r.raise_for_status()
-            requests += 1
-            for p in r.json()["predictions"]:
-                predictions += 1
-                versions.add(p["model_version"])
-                actual = actuals[(store_id, product_id)]
-                c.post("/v1/feedback", json={"outcomes": [
-                    {"request_id": p["request_id"], "value": actual, "name": LABEL_COLUMN}
-                ]}).raise_for_status()  # fmt: skip
-                feedback += 1
+    with BackgroundServer(build_context(project)) as server:
+        stats = replay_days(store, server.url, [day], batch=False)
     log = read_segments(project.state_dir / "predictions")
     return ServedDay(
-        day=day.isoformat(), requests=requests, predictions=predictions,
-        versions=tuple(sorted(versions)), feedback=feedback,
+        day=day.isoformat(), requests=stats.requests, predictions=stats.predictions,
+        versions=stats.versions, feedback=stats.feedback,
         server_p50_ms=float(log["latency_ms"].median()), logged_rows=len(log),
     )  # fmt: skip
 
@@ -207,8 +183,7 @@ def run_demo(
     second = run_training(project, registry, serve_day, actor="demo")
 
     progress(DEMO_STEPS[6])
-    store.materialize(utc_midnight(pd.Timestamp(serve_day)))
-    served = _serve_day(project, store, sales, serve_day)
+    served = _serve_day(project, store, serve_day)
 
     progress(DEMO_STEPS[7])
     skew = check_skew(

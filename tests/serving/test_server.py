@@ -11,7 +11,7 @@ import orjson
 import pytest
 from tests.serving.conftest import TOKEN, RegistryWithBrokenVersion
 
-from driftloop.serving.segments import read_segments
+from driftloop.segments import read_segments
 from driftloop.serving.server import BackgroundServer, build_context
 
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}

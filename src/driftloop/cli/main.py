@@ -11,6 +11,7 @@ from rich.table import Table
 from driftloop import __version__
 from driftloop.cli import features, models
 from driftloop.cli.common import JsonOption, console, emit_json, handle_errors, step_progress
+from driftloop.cli.monitor import monitor
 from driftloop.cli.serve import serve
 from driftloop.cli.train import train
 
@@ -30,6 +31,7 @@ app.add_typer(features.app, name="features")
 app.add_typer(models.app, name="models")
 app.command()(train)
 app.command()(serve)
+app.command()(monitor)
 
 
 def _version(value: bool) -> None:

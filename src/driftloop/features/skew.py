@@ -163,7 +163,7 @@ class PredictionLogSource:
         self.since = since
 
     def served_rows(self) -> pd.DataFrame:
-        from driftloop.serving.segments import read_segments
+        from driftloop.segments import read_segments
 
         # Rows where the client sent request-time values are not the store's to reproduce.
         where = "endpoint = 'entity' AND feature_time IS NOT NULL AND overrides = ''"

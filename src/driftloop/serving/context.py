@@ -19,8 +19,8 @@ from driftloop.errors import ModelNotFound
 from driftloop.features.engineering import ENTITY_KEYS, FeatureLayout
 from driftloop.project import Project
 from driftloop.registry.base import ModelRegistry
+from driftloop.segments import SegmentLog
 from driftloop.serving.metrics import ServerMetrics
-from driftloop.serving.segments import SegmentLog
 from driftloop.serving.service import ModelService, RoutingStore, ServedModel, predict
 
 __all__ = ["PredictionBatch", "ServerContext", "encode_predictions"]

@@ -1,0 +1,81 @@
+"""``driftloop monitor``: drift and accuracy per version, per event-time window."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from driftloop.cli.common import (
+    JsonOption,
+    ProjectOption,
+    console,
+    emit_json,
+    handle_errors,
+    parse_day,
+)
+
+__all__ = ["monitor"]
+
+LEVEL_STYLE = {"act": "bold red", "warning": "red", "notice": "yellow", "none": "green"}
+
+
+def _num(value: float) -> str:
+    return "-" if not math.isfinite(value) else f"{value:.3f}"
+
+
+def monitor(
+    project: ProjectOption = Path("."),
+    since: Annotated[str | None, typer.Option(help="First event day (YYYY-MM-DD).")] = None,
+    until: Annotated[str | None, typer.Option(help="Day after the last (YYYY-MM-DD).")] = None,
+    window_days: Annotated[
+        int | None, typer.Option(min=1, help="Window length (default from config).")
+    ] = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Feature drift, prediction drift and delayed-label accuracy of each served version."""
+    from driftloop.monitoring.monitor import monitor_project
+    from driftloop.project import Project
+    from driftloop.registry import open_registry
+
+    with handle_errors():
+        proj = Project.load(project)
+        report = monitor_project(
+            proj, open_registry(proj), parse_day(since, "--since"), parse_day(until, "--until"),
+            window_days,
+        )  # fmt: skip
+        if json_out:
+            emit_json(report)
+            return
+        latest = report.latest
+        if latest is None or not latest.versions:
+            console.print("no predictions in the latest window: nothing to judge")
+            return
+        for v in latest.versions:
+            table = Table(
+                title=f"v{v.version}, {latest.start} to {latest.end} (exclusive): {v.rows:,} rows"
+            )
+            for column in ("column", "rows", "PSI", "JS", "KL", "level"):
+                table.add_column(column, justify="left" if column == "column" else "right")
+            for d in (*v.features, v.prediction):
+                table.add_row(d.name, f"{d.rows:,}", _num(d.psi), _num(d.js), _num(d.kl), d.level,
+                              style=LEVEL_STYLE.get(d.level))  # fmt: skip
+            console.print(table)
+            if v.accuracy is not None:
+                a = v.accuracy
+                console.print(
+                    f"  accuracy: WAPE {_num(a.wape)} vs holdout {_num(a.reference_wape)} "
+                    f"(ratio {_num(a.ratio)}), {a.labeled:,} labels, coverage {a.coverage:.0%}: "
+                    f"{a.state}"
+                )
+        if report.alerts:
+            for version, alert in report.alerts:
+                console.print(
+                    f"[red]{alert.severity}[/] {alert.kind} (v{version}): {alert.message}",
+                    highlight=False,
+                )
+        else:
+            console.print("[green]no alerts[/]")

@@ -1,0 +1,206 @@
+"""Judging one window of one version against its reference profile (pure).
+
+Counts in, a frozen report out. Decisions use effect sizes (PSI with the spec's levels,
+KL for predictions, the WAPE ratio for accuracy) and refuse to judge a window smaller
+than the minimum: "not enough data" is a state, never an alarm. Alert kinds follow the
+spec's Q5: data drift (inputs moved), prediction drift (outputs moved), concept drift
+(accuracy fell while inputs look stable); accuracy that fell while inputs moved too is
+reported as accuracy degradation next to the data drift that explains it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from driftloop.config import MonitoringConfig
+from driftloop.monitoring.drift import js_divergence, kl_divergence, psi, psi_level
+from driftloop.monitoring.profile import ColumnProfile, ReferenceProfile
+from driftloop.monitoring.sketch import BinnedSketch
+
+__all__ = [
+    "Accuracy",
+    "AccuracyStats",
+    "Alert",
+    "ColumnDrift",
+    "VersionAssessment",
+    "accuracy_stats",
+    "assess_version",
+    "column_drift",
+]
+
+NAN = float("nan")
+
+
+@dataclass(frozen=True)
+class ColumnDrift:
+    """Drift of one column (a feature or the prediction) in a window."""
+
+    name: str
+    rows: int
+    missing: int
+    psi: float
+    js: float
+    kl: float
+    level: str  # "none" | "notice" | "warning" | "act" | "not enough data"
+
+
+@dataclass(frozen=True)
+class AccuracyStats:
+    """Mergeable sums over labeled predictions: add two windows by adding fields."""
+
+    labeled: int = 0
+    abs_error: float = 0.0
+    abs_label: float = 0.0
+    error: float = 0.0
+    ape_sum: float = 0.0  # sum of |e| / |y| over labels != 0
+    ape_count: int = 0
+
+    def __add__(self, other: AccuracyStats) -> AccuracyStats:
+        return AccuracyStats(
+            self.labeled + other.labeled, self.abs_error + other.abs_error,
+            self.abs_label + other.abs_label, self.error + other.error,
+            self.ape_sum + other.ape_sum, self.ape_count + other.ape_count,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    """Accuracy from delayed labels against the version's holdout accuracy."""
+
+    labeled: int
+    coverage: float
+    wape: float
+    mape: float
+    bias: float
+    reference_wape: float
+    ratio: float
+    state: str  # "ok" | "degraded" | "not enough labels"
+
+
+@dataclass(frozen=True)
+class Alert:
+    """Something a person (or the controller) should act on, with its evidence."""
+
+    kind: str  # data_drift | prediction_drift | concept_drift | accuracy_degradation
+    severity: str  # warning | critical
+    subject: str
+    value: float
+    threshold: float
+    message: str
+
+
+@dataclass(frozen=True)
+class VersionAssessment:
+    """Everything judged about one version in one window."""
+
+    version: str
+    rows: int
+    enough_data: bool
+    features: tuple[ColumnDrift, ...]
+    prediction: ColumnDrift
+    accuracy: Accuracy | None
+    alerts: tuple[Alert, ...]
+
+    def worst_feature_level(self) -> str:
+        order = ("not enough data", "none", "notice", "warning", "act")
+        return max((f.level for f in self.features), key=order.index, default="none")
+
+
+def column_drift(
+    name: str, reference: ColumnProfile, current: BinnedSketch, cfg: MonitoringConfig
+) -> ColumnDrift:
+    """PSI, JS and KL of a window's counts against the reference counts."""
+    finite = sum(current.counts)
+    if finite < cfg.min_rows or sum(reference.counts) == 0:
+        return ColumnDrift(name, finite, current.missing, NAN, NAN, NAN, "not enough data")
+    value = psi(reference.counts, current.counts)
+    level = psi_level(value, cfg.psi_notice, cfg.psi_warning, cfg.psi_act)
+    return ColumnDrift(
+        name, finite, current.missing, value,
+        js_divergence(current.counts, reference.counts),
+        kl_divergence(current.counts, reference.counts), level,
+    )  # fmt: skip
+
+
+def _accuracy(
+    stats: AccuracyStats, rows: int, reference_wape: float, cfg: MonitoringConfig
+) -> Accuracy:
+    coverage = stats.labeled / rows if rows else 0.0
+    wape = stats.abs_error / stats.abs_label if stats.abs_label > 0 else NAN
+    mape = stats.ape_sum / stats.ape_count if stats.ape_count else NAN
+    bias = stats.error / stats.abs_label if stats.abs_label > 0 else NAN
+    ratio = wape / reference_wape if reference_wape > 0 and math.isfinite(wape) else NAN
+    if stats.labeled < cfg.min_labels or coverage < cfg.min_label_coverage:
+        state = "not enough labels"
+    else:
+        state = "degraded" if ratio > cfg.accuracy_ratio else "ok"
+    return Accuracy(stats.labeled, coverage, wape, mape, bias, reference_wape, ratio, state)
+
+
+def assess_version(
+    version: str,
+    profile: ReferenceProfile,
+    features: Mapping[str, BinnedSketch],
+    prediction: BinnedSketch,
+    accuracy: AccuracyStats | None,
+    reference_wape: float,
+    cfg: MonitoringConfig,
+) -> VersionAssessment:
+    """Judge one version's window: per-feature drift, prediction drift, accuracy, alerts."""
+    rows = prediction.total
+    drifts = tuple(
+        column_drift(name, profile.features[name], features[name], cfg)
+        for name in profile.features
+        if name in features
+    )
+    pred = column_drift("prediction", profile.prediction, prediction, cfg)
+    acc = _accuracy(accuracy, rows, reference_wape, cfg) if accuracy is not None else None
+    alerts = _alerts(drifts, pred, acc, cfg)
+    return VersionAssessment(version, rows, rows >= cfg.min_rows, drifts, pred, acc, tuple(alerts))
+
+
+def _alerts(
+    features: Sequence[ColumnDrift], pred: ColumnDrift, acc: Accuracy | None,
+    cfg: MonitoringConfig,
+) -> list[Alert]:  # fmt: skip
+    alerts = []
+    for f in features:
+        if f.level in ("warning", "act"):
+            severity = "critical" if f.level == "act" else "warning"
+            threshold = cfg.psi_act if f.level == "act" else cfg.psi_warning
+            message = f"input {f.name} moved: PSI {f.psi:.3f} >= {threshold:g}"
+            alerts.append(Alert("data_drift", severity, f.name, f.psi, threshold, message))
+    if pred.level != "not enough data" and (pred.level == "act" or pred.kl >= cfg.prediction_kl):
+        alerts.append(Alert(
+            "prediction_drift", "critical" if pred.level == "act" else "warning", "prediction",
+            pred.psi, cfg.psi_act,
+            f"predictions moved: PSI {pred.psi:.3f}, KL(current||reference) {pred.kl:.3f}",
+        ))  # fmt: skip
+    if acc is not None and acc.state == "degraded":
+        inputs_moved = any(f.level in ("warning", "act") for f in features)
+        kind = "accuracy_degradation" if inputs_moved else "concept_drift"
+        why = "inputs moved too" if inputs_moved else "inputs look stable: the relationship changed"
+        alerts.append(Alert(
+            kind, "critical", "accuracy", acc.ratio, cfg.accuracy_ratio,
+            f"WAPE {acc.wape:.3f} is {acc.ratio:.2f}x the holdout's {acc.reference_wape:.3f} "
+            f"on {acc.labeled} labels ({acc.coverage:.0%} coverage); {why}",
+        ))  # fmt: skip
+    return alerts
+
+
+def accuracy_stats(labels: Sequence[float], predictions: Sequence[float]) -> AccuracyStats:
+    """Sums for ``AccuracyStats`` from matched labels and predictions."""
+    total = AccuracyStats()
+    abs_error = abs_label = error = ape_sum = 0.0
+    ape_count = 0
+    for y, p in zip(labels, predictions, strict=True):
+        e = p - y
+        abs_error += abs(e)
+        abs_label += abs(y)
+        error += e
+        if y != 0:
+            ape_sum += abs(e) / abs(y)
+            ape_count += 1
+    return total + AccuracyStats(len(labels), abs_error, abs_label, error, ape_sum, ape_count)

@@ -1,0 +1,139 @@
+"""Judging a window: levels, not-enough-data, alert kinds, false alarms on identical data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from driftloop.config import MonitoringConfig
+from driftloop.monitoring.assess import (
+    AccuracyStats,
+    accuracy_stats,
+    assess_version,
+    column_drift,
+)
+from driftloop.monitoring.profile import build_profile
+from driftloop.monitoring.sketch import BinnedSketch
+
+CFG = MonitoringConfig(min_rows=500, min_labels=100)
+RNG = np.random.default_rng(0)
+REF = {f"x{i}": RNG.normal(size=20_000) for i in range(20)}
+PROFILE = build_profile(REF, RNG.gamma(2.0, 10.0, 20_000), bins=10)
+
+
+def sketches(columns: dict[str, np.ndarray]) -> dict[str, BinnedSketch]:
+    out = {}
+    for name, values in columns.items():
+        s = BinnedSketch(PROFILE.features[name].edges)
+        s.update(values)
+        out[name] = s
+    return out
+
+
+def prediction_sketch(values: np.ndarray) -> BinnedSketch:
+    s = BinnedSketch(PROFILE.prediction.edges)
+    s.update(values)
+    return s
+
+
+def test_a_shifted_feature_reaches_act_and_the_rest_stay_quiet() -> None:
+    rng = np.random.default_rng(1)
+    current = {name: rng.normal(size=2000) for name in REF}
+    current["x3"] = rng.normal(1.0, 1.0, 2000)
+    preds = prediction_sketch(rng.gamma(2.0, 10.0, 2000))
+    report = assess_version("1", PROFILE, sketches(current), preds, None, 0.3, CFG)
+    levels = {f.name: f.level for f in report.features}
+    assert levels.pop("x3") == "act"
+    assert set(levels.values()) == {"none"}
+    assert [(a.kind, a.subject, a.severity) for a in report.alerts] == [
+        ("data_drift", "x3", "critical")
+    ]
+
+
+def test_a_small_window_is_not_enough_data_never_an_alarm() -> None:
+    rng = np.random.default_rng(2)
+    current = {name: rng.normal(5.0, 1.0, 100) for name in REF}  # wildly shifted, but tiny
+    preds = prediction_sketch(rng.gamma(9.0, 10.0, 100))
+    report = assess_version("1", PROFILE, sketches(current), preds, None, 0.3, CFG)
+    assert not report.enough_data
+    assert {f.level for f in report.features} == {"not enough data"}
+    assert report.alerts == ()
+
+
+def test_empty_and_all_nan_windows_are_defined() -> None:
+    empty = column_drift(
+        "x0", PROFILE.features["x0"], BinnedSketch(PROFILE.features["x0"].edges), CFG
+    )
+    assert empty.level == "not enough data" and empty.rows == 0
+    nan_sketch = BinnedSketch(PROFILE.features["x0"].edges)
+    nan_sketch.update(np.full(5000, np.nan))
+    nans = column_drift("x0", PROFILE.features["x0"], nan_sketch, CFG)
+    assert nans.level == "not enough data" and nans.missing == 5000
+
+
+def test_values_never_seen_in_the_reference_land_in_the_open_outer_bins() -> None:
+    s = BinnedSketch(PROFILE.features["x0"].edges)
+    s.update(np.full(1000, 1e9))
+    drift = column_drift("x0", PROFILE.features["x0"], s, CFG)
+    assert drift.level == "act" and s.counts[-1] == 1000
+
+
+def test_false_alarm_rate_on_identical_distributions() -> None:
+    """400 windows x 20 features drawn like the reference: no warning-level alarm at all."""
+    rng = np.random.default_rng(3)
+    alarms = 0
+    for _ in range(400):
+        current = {name: rng.normal(size=CFG.min_rows) for name in REF}
+        report = assess_version("1", PROFILE, sketches(current),
+                                prediction_sketch(rng.gamma(2.0, 10.0, CFG.min_rows)), None,
+                                0.3, CFG)  # fmt: skip
+        alarms += len(report.alerts)
+    assert alarms / (400 * 21) <= 0.001
+
+
+def labeled(y: np.ndarray, p: np.ndarray) -> AccuracyStats:
+    return accuracy_stats(y.tolist(), p.tolist())
+
+
+def test_accuracy_that_falls_while_inputs_are_stable_is_concept_drift() -> None:
+    rng = np.random.default_rng(4)
+    current = {name: rng.normal(size=2000) for name in REF}
+    y = rng.gamma(2.0, 10.0, 2000)
+    preds = rng.gamma(2.0, 10.0, 2000)  # the relationship is gone: predictions unrelated
+    report = assess_version("1", PROFILE, sketches(current), prediction_sketch(preds),
+                            labeled(y, preds), 0.3, CFG)  # fmt: skip
+    assert report.accuracy is not None and report.accuracy.state == "degraded"
+    assert [a.kind for a in report.alerts] == ["concept_drift"]
+
+
+def test_accuracy_with_drifted_inputs_is_accuracy_degradation() -> None:
+    rng = np.random.default_rng(5)
+    current = {name: rng.normal(2.0, 1.0, 2000) for name in REF}
+    y = rng.gamma(2.0, 10.0, 2000)
+    preds = y * 2.0
+    report = assess_version("1", PROFILE, sketches(current), prediction_sketch(preds),
+                            labeled(y, preds), 0.3, CFG)  # fmt: skip
+    assert "accuracy_degradation" in {a.kind for a in report.alerts}
+    assert "concept_drift" not in {a.kind for a in report.alerts}
+
+
+def test_too_few_labels_is_not_judged() -> None:
+    y = np.full(50, 10.0)
+    stats = labeled(y, y * 3)
+    report = assess_version("1", PROFILE, {}, prediction_sketch(np.full(2000, 10.0)), stats,
+                            0.3, CFG)  # fmt: skip
+    assert report.accuracy is not None and report.accuracy.state == "not enough labels"
+
+
+def test_accuracy_stats_worked_example_and_merge() -> None:
+    a = accuracy_stats([10.0, 0.0], [12.0, 1.0])
+    b = accuracy_stats([20.0], [15.0])
+    total = a + b
+    assert total.labeled == 3 and total.abs_error == pytest.approx(8.0)
+    assert total.abs_label == pytest.approx(30.0) and total.error == pytest.approx(-2.0)
+    assert total.ape_sum == pytest.approx(0.2 + 0.25) and total.ape_count == 2
+
+
+def test_psi_levels_must_rise() -> None:
+    with pytest.raises(ValueError, match="PSI levels must rise"):
+        MonitoringConfig(psi_notice=0.3)
