@@ -53,10 +53,10 @@ ALERT_NAMES = (
     "DriftloopTargetDown",
     "DriftloopTargetAbsent",
 )
-GROUP_NAME = "driftloop"
+_GROUP_NAME = "driftloop"
 
-Severity = Literal["warning", "critical"]
-Kind = Literal["data_drift", "prediction_drift", "accuracy", "no_data", "target_down"]
+_Severity = Literal["warning", "critical"]
+_Kind = Literal["data_drift", "prediction_drift", "accuracy", "no_data", "target_down"]
 
 _DURATION = re.compile(
     r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$"
@@ -102,11 +102,11 @@ class AlertThresholds:
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.type == "str":
+            if isinstance(f.default, str):
                 ms = _duration_ms(f.name, value)
                 if f.name == "no_data_window" and ms == 0:
                     raise ValueError(f"no_data_window must be a positive duration, got {value!r}")
-            elif f.type == "int":
+            elif isinstance(f.default, int):
                 if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                     raise ValueError(f"{f.name} must be an integer >= 1, got {value!r}")
             elif (
@@ -152,8 +152,8 @@ def _rule(
     name: str,
     expr: str,
     for_: str,
-    severity: Severity,
-    kind: Kind,
+    severity: _Severity,
+    kind: _Kind,
     summary: str,
     description: str,
 ) -> dict[str, Any]:
@@ -267,7 +267,7 @@ def alert_rules(thresholds: AlertThresholds, job: str = "driftloop") -> dict[str
             "discovered or was never scraped, so every driftloop alert is blind.",
         ),
     ]
-    return {"groups": [{"name": GROUP_NAME, "rules": rules}]}
+    return {"groups": [{"name": _GROUP_NAME, "rules": rules}]}
 
 
 class _BlockDumper(yaml.SafeDumper):
