@@ -3,43 +3,19 @@
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from driftloop.cli.main import app
 from driftloop.errors import DataError
-from driftloop.features.store import FeatureStore
 from driftloop.monitoring.monitor import monitor_project
-from driftloop.pipeline.train import run_training
-from driftloop.project import Project
 from driftloop.registry import open_registry
-from driftloop.serving.server import BackgroundServer, build_context
-from driftloop.traffic import replay_days
 
 SHIFTED = ("units_lag_1", "units_lag_7", "units_mean_7d")
 STABLE = ("promo", "day_of_week", "is_holiday")
-
-
-@pytest.fixture(scope="module")
-def monitored(applied_project: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """v1 trained before the shift (2019-06-01), then served from 2019-05-06 to the data end."""
-    from tests.conftest import copy_project
-
-    project = copy_project(applied_project, tmp_path_factory.mktemp("monitored") / "shop")
-    data = yaml.safe_load(project.config_path.read_text())
-    data["monitoring"] = {"window_days": 28, "min_rows": 200, "min_labels": 100}
-    project.config_path.write_text(yaml.safe_dump(data))
-    project = Project.load(project.root)
-    run_training(project, open_registry(project), date(2019, 5, 6), actor="tests")
-    days = [date(2019, 5, 6) + timedelta(days=i) for i in range(75)]  # to 2019-07-19
-    with BackgroundServer(build_context(project)) as server:
-        stats = replay_days(FeatureStore(project), server.url, days)
-    assert stats.predictions == 75 * 12 == stats.feedback
-    return project
 
 
 def test_the_shift_moves_sales_history_and_predictions_not_the_planned_inputs(

@@ -20,6 +20,7 @@ from driftloop.features.engineering import ENTITY_KEYS, FeatureLayout
 from driftloop.project import Project
 from driftloop.registry.base import ModelRegistry
 from driftloop.segments import SegmentLog
+from driftloop.serving.live_monitor import LiveMonitor
 from driftloop.serving.metrics import ServerMetrics
 from driftloop.serving.service import ModelService, RoutingStore, ServedModel, predict
 
@@ -127,11 +128,12 @@ class ServerContext:
         self.layout: FeatureLayout = project.feature_layout
         self.nullable_features = frozenset(self.layout.sales_history)
         self.request_time_features = frozenset(self.layout.pricing + self.layout.calendar)
-        self.metrics = ServerMetrics(registry.model_name)
+        self.live = LiveMonitor(registry.model_name, project.config.monitoring)
+        self.metrics = self._new_metrics(None)
         interval, rows = self.settings.log_flush_interval_s, self.settings.log_flush_rows
         self.predictions = SegmentLog(
             project.state_dir / "predictions", interval, rows, self.clock,
-            encode=encode_predictions, rows_of=len,
+            encode=self._observe_and_encode, rows_of=len,
         )  # fmt: skip
         self.feedback = SegmentLog(project.state_dir / "feedback", interval, rows, self.clock)
         self._feature_store: Any = None
@@ -140,6 +142,23 @@ class ServerContext:
     @property
     def model_name(self) -> str:
         return self.registry.model_name
+
+    def _new_metrics(self, prediction_buckets: Sequence[float] | None) -> ServerMetrics:
+        metrics = ServerMetrics(self.model_name, prediction_buckets)
+        metrics.registry.register(self.live)
+        return metrics
+
+    def _observe_and_encode(self, batches: Sequence[PredictionBatch]) -> pd.DataFrame:
+        """Runs in the log flusher: feed the live drift sketches, then encode the segment."""
+        for b in batches:
+            self.live.observe(b.version, b.event_time.date(), b.feature_names, b.x, b.preds,
+                              b.request_ids)  # fmt: skip
+        return encode_predictions(batches)
+
+    def _set_references(self) -> None:
+        for served in self.service.state.models.values():
+            if served.profile is not None:
+                self.live.set_reference(served.version, served.profile, served.reference_wape)
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -163,7 +182,8 @@ class ServerContext:
         state = self.service.state
         champion = state.models[state.routes.champion]
         if champion.profile is not None and champion.profile.prediction.edges:
-            self.metrics = ServerMetrics(self.model_name, champion.profile.prediction.edges)
+            self.metrics = self._new_metrics(champion.profile.prediction.edges)
+        self._set_references()
         self.metrics.set_routes(state.routes)
 
     def flush_logs(self) -> int:
@@ -269,6 +289,7 @@ class ServerContext:
         }
 
     def _after_change(self) -> None:
+        self._set_references()
         self.metrics.set_routes(self.service.state.routes)
 
     def admin_weights(self, weight: float, shadow: bool | None) -> None:

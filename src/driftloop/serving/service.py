@@ -34,6 +34,7 @@ class ServedModel:
     version: str
     model: LoadedModel
     profile: ReferenceProfile | None
+    reference_wape: float = float("nan")
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -120,12 +121,13 @@ class ModelService:
         try:
             model = self.registry.load_model(version)
             profile = self.registry.load_profile(version)
+            wape = self.registry.get(version).metrics.get("holdout_wape", float("nan"))
         except Exception as exc:
             raise ModelLoadError(
                 f"version {version} failed to load ({exc}); the versions already loaded keep "
                 "serving"
             ) from exc
-        return ServedModel(version, model, profile)
+        return ServedModel(version, model, profile, float(wape))
 
     def _swap(self, routes: RouteTable, models: Mapping[str, ServedModel]) -> ServingState:
         kept = {v: models[v] for v in routes.versions()}
