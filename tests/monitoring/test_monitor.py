@@ -54,3 +54,14 @@ def test_monitor_cli_prints_tables_and_json(monitored: Any) -> None:
 def test_monitor_without_traffic_says_so(project_copy: Any) -> None:
     with pytest.raises(DataError, match="prediction log is empty"):
         monitor_project(project_copy, open_registry(project_copy))
+
+
+def test_monitor_writes_alert_rules_with_the_projects_thresholds(
+    monitored: Any, tmp_path: Any
+) -> None:
+    out = tmp_path / "rules.yml"
+    result = CliRunner().invoke(app, ["monitor", "--project", str(monitored.root),
+                                      "--rules", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert "DriftloopFeatureDriftAct" in text and "driftloop_window_rows >= 200" in text

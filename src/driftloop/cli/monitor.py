@@ -34,6 +34,10 @@ def monitor(
     window_days: Annotated[
         int | None, typer.Option(min=1, help="Window length (default from config).")
     ] = None,
+    rules: Annotated[
+        Path | None,
+        typer.Option(help="Write Prometheus alerting rules for this project's thresholds here."),
+    ] = None,
     json_out: JsonOption = False,
 ) -> None:
     """Feature drift, prediction drift and delayed-label accuracy of each served version."""
@@ -43,6 +47,13 @@ def monitor(
 
     with handle_errors():
         proj = Project.load(project)
+        if rules is not None:
+            from driftloop.monitoring.alerts import AlertThresholds, render_rules
+
+            text = render_rules(AlertThresholds.from_monitoring(proj.config.monitoring))
+            rules.expanduser().resolve().write_text(text, encoding="utf-8")
+            console.print(f"wrote alerting rules to {rules} (check: promtool check rules {rules})")
+            return
         report = monitor_project(
             proj, open_registry(proj), parse_day(since, "--since"), parse_day(until, "--until"),
             window_days,
