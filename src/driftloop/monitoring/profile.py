@@ -31,13 +31,39 @@ __all__ = [
 PROFILE_FORMAT = 1
 
 
+CUMULATIVE_MAX_EDGES = 64  # above this, one searchsorted pass beats a pass per edge
+
+
+def _distinct_if_few(finite: np.ndarray, bins: int) -> np.ndarray:
+    """The distinct values when there are at most ``bins``; otherwise more than ``bins`` of them.
+
+    Avoids sorting the whole column just to learn that it is continuous.
+    """
+    head = np.unique(finite[: 4 * (bins + 1)])
+    if head.size > bins:
+        return head
+    covered = sum(int(np.count_nonzero(finite == x)) for x in head)
+    return head if covered == finite.size else np.unique(finite)
+
+
 def bin_counts(values: ArrayLike, edges: Sequence[float]) -> tuple[list[int], int]:
     """Counts of ``values`` in the bins ``(-inf, e0], (e0, e1], ..., (ek, inf)`` and NaNs."""
     v = np.asarray(values, dtype="float64").ravel()
-    missing = np.isnan(v)
-    idx = np.searchsorted(np.asarray(edges, dtype="float64"), v[~missing], side="left")
-    counts = np.bincount(idx, minlength=len(edges) + 1)
-    return [int(c) for c in counts], int(missing.sum())
+    e = np.asarray(edges, dtype="float64")
+    missing = int(np.count_nonzero(np.isnan(v)))
+    if e.size <= CUMULATIVE_MAX_EDGES:
+        # Cumulative counts by comparison (NaN <= x is False): no mask, no copy, no sort.
+        # On 1M rows with 9 edges 1.5 ms against 27 ms for searchsorted (benchmarks/drift.py).
+        cumulative = np.empty(e.size + 2, dtype=np.int64)
+        cumulative[0] = 0
+        for i, edge in enumerate(e):
+            cumulative[i + 1] = np.count_nonzero(v <= edge)
+        cumulative[-1] = v.size - missing
+        counts = np.diff(cumulative)
+    else:  # searchsorted puts NaN after every edge: take them out of the last bin
+        counts = np.bincount(np.searchsorted(e, v, side="left"), minlength=e.size + 1)
+        counts[-1] -= missing
+    return [int(c) for c in counts], missing
 
 
 @dataclass(frozen=True)
@@ -90,7 +116,7 @@ def profile_column(values: ArrayLike, bins: int) -> ColumnProfile:
     if finite.size == 0:
         return ColumnProfile((), (0,), int(v.size), float("nan"), float("nan"),
                              float("nan"), float("nan"), True)  # fmt: skip
-    distinct = np.unique(finite)
+    distinct = _distinct_if_few(finite, bins)
     discrete = distinct.size <= bins
     if discrete:
         edges = (distinct[:-1] + distinct[1:]) / 2.0
