@@ -1,30 +1,24 @@
-"""Typed project configuration (``driftloop.yaml``), loaded once and passed down.
-
-Every default below is a named constant; unknown keys are refused so a typo never
-silently falls back to a default.
-"""
+"""The sections of ``driftloop.yaml``: one pydantic model each, defaults as named constants."""
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
-
-from driftloop.errors import ConfigError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 __all__ = [
-    "CONFIG_FILENAME",
     "DuckDBOfflineStoreConfig",
     "FeaturesConfig",
     "GateConfig",
+    "GateMetric",
     "LabelsConfig",
     "LightGBMModelConfig",
+    "ModelConfig",
     "MonitoringConfig",
-    "ProjectConfig",
+    "OfflineStoreConfig",
+    "OnlineStoreConfig",
+    "ParamValue",
     "RegistryConfig",
     "RetailScenarioConfig",
     "ServingConfig",
@@ -33,12 +27,8 @@ __all__ = [
     "SklearnModelConfig",
     "SqliteOnlineStoreConfig",
     "TrainingConfig",
-    "dump_config",
-    "format_validation_error",
-    "load_config",
 ]
 
-CONFIG_FILENAME = "driftloop.yaml"
 
 DEFAULT_SEED = 1
 DEFAULT_START_DATE = dt.date(2018, 7, 2)
@@ -335,93 +325,3 @@ class MonitoringConfig(_Strict):
                 f"{self.psi_warning} <= psi_act {self.psi_act}"
             )
         return self
-
-
-class ProjectConfig(_Strict):
-    """The whole of ``driftloop.yaml``."""
-
-    project: str = Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")
-    scenario: RetailScenarioConfig = RetailScenarioConfig()
-    labels: LabelsConfig = LabelsConfig()
-    features: FeaturesConfig = FeaturesConfig()
-    training: TrainingConfig = TrainingConfig()
-    registry: RegistryConfig = RegistryConfig()
-    serving: ServingConfig = ServingConfig()
-    monitoring: MonitoringConfig = MonitoringConfig()
-
-    @model_validator(mode="after")
-    def _lags_known_in_time(self) -> ProjectConfig:
-        too_recent = [k for k in self.features.lags_days if k < self.labels.delay_days]
-        if too_recent:
-            raise ValueError(
-                f"features.lags_days {too_recent} are shorter than labels.delay_days "
-                f"{self.labels.delay_days}: those sales are not known yet when the prediction "
-                "is made; use lags >= the label delay"
-            )
-        return self
-
-
-def format_validation_error(path: Path, exc: ValidationError) -> str:
-    lines = [f"{path}: invalid configuration ({exc.error_count()} problem(s)):"]
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key; remove it or check its spelling against the documented keys"
-        elif err["type"] == "missing":
-            msg = "required key is missing"
-        elif "input" in err and err["type"] not in ("value_error",):
-            msg = f"{msg} (got {err['input']!r})"
-        lines.append(f"  - {where}: {msg}")
-    return "\n".join(lines)
-
-
-def load_config(project_dir: Path) -> ProjectConfig:
-    """Read and validate ``driftloop.yaml`` in ``project_dir``; raise ConfigError on any problem."""
-    path = Path(project_dir) / CONFIG_FILENAME
-    if not path.is_file():
-        raise ConfigError(
-            f"no {CONFIG_FILENAME} in {Path(project_dir).resolve()}: create a project with "
-            "`driftloop init DIR`, or point at one with --project DIR"
-        )
-    try:
-        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the file: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of keys at the top level, got {raw!r}")
-    raw = _apply_env_overrides(raw)
-    try:
-        return ProjectConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(path, exc)) from exc
-
-
-def _apply_env_overrides(raw: dict[str, Any]) -> dict[str, Any]:
-    """``DRIFTLOOP__SECTION__KEY=value`` overrides a key (value parsed as YAML)."""
-    prefix = "DRIFTLOOP__"
-    for name, value in os.environ.items():
-        if not name.startswith(prefix):
-            continue
-        keys = [k.lower() for k in name[len(prefix) :].split("__") if k]
-        if not keys:
-            continue
-        node = raw
-        for key in keys[:-1]:
-            child = node.get(key)
-            if not isinstance(child, dict):
-                child = {}
-                node[key] = child
-            node = child
-        node[keys[-1]] = yaml.safe_load(value)
-    return raw
-
-
-def dump_config(config: ProjectConfig) -> str:
-    """Render a config as YAML, every key spelled out so users can see the defaults."""
-    data = config.model_dump(mode="json")
-    if config.serving.admin_token is not None:  # never write a secret back out
-        data["serving"]["admin_token"] = None
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
