@@ -27,11 +27,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-app.add_typer(features.app, name="features")
-app.add_typer(models.app, name="models")
-app.command()(train)
-app.command()(serve)
-app.command()(monitor)
 
 
 def _version(value: bool) -> None:
@@ -163,7 +158,7 @@ def demo(
     seed: Annotated[int, typer.Option(min=0, help="Seed of the generated data.")] = 1,
     json_out: JsonOption = False,
 ) -> None:
-    """The main job: a retail project through features, training and registry."""
+    """The main job: a retail project through features, training, registry and serving."""
     from driftloop.demo import DEMO_STEPS, run_demo
 
     with handle_errors():
@@ -183,6 +178,13 @@ def demo(
         )
         if not result.skew.passed:
             raise typer.Exit(code=1)
+
+
+app.add_typer(features.app, name="features")
+app.command()(train)
+app.add_typer(models.app, name="models")
+app.command()(serve)
+app.command()(monitor)
 
 
 def main() -> None:
