@@ -1,0 +1,44 @@
+"""Rollout step arithmetic: validate a weight schedule and find the next weight (pure)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+__all__ = ["next_weight", "step_index", "validate_steps"]
+
+
+def validate_steps(steps: Sequence[float]) -> tuple[float, ...]:
+    """Return the steps as a tuple, or raise ValueError naming the first problem."""
+    weights = tuple(float(s) for s in steps)
+    if not weights:
+        raise ValueError("steps must not be empty")
+    for i, w in enumerate(weights):
+        if not math.isfinite(w) or not 0.0 < w <= 100.0:
+            raise ValueError(f"steps[{i}] must be within (0, 100], got {w!r}")
+        if i > 0 and w <= weights[i - 1]:
+            raise ValueError(
+                f"steps must be strictly increasing, got steps[{i - 1}]={weights[i - 1]!r} "
+                f"then steps[{i}]={w!r}"
+            )
+    if weights[-1] != 100.0:
+        raise ValueError(f"the last step must be 100, got steps[-1]={weights[-1]!r}")
+    return weights
+
+
+def step_index(steps: Sequence[float], weight: float) -> int:
+    """Index of ``weight`` in the schedule; -1 for 0 (not started); ValueError if absent."""
+    weights = validate_steps(steps)
+    w = float(weight)
+    if w == 0.0:
+        return -1
+    if w in weights:
+        return weights.index(w)
+    raise ValueError(f"weight must be 0 or one of the steps {list(weights)!r}, got {weight!r}")
+
+
+def next_weight(steps: Sequence[float], current: float) -> float | None:
+    """The weight after ``current`` (0 means not started); None once the last step is done."""
+    weights = validate_steps(steps)
+    i = step_index(weights, current)
+    return weights[i + 1] if i + 1 < len(weights) else None
