@@ -106,6 +106,10 @@ class PredictionError(BackendError):
 
     http_status = 500
 
+    def __init__(self, message: str, version: str = "") -> None:
+        super().__init__(message)
+        self.version = version
+
 
 class CheckFailed(DriftloopError):
     """A check ran to completion and its verdict is a failure."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -20,10 +20,13 @@ from driftloop.cli.common import (
 
 __all__ = ["app"]
 
+if TYPE_CHECKING:
+    from driftloop.features.store import FeatureStore
+
 app = typer.Typer(help="Feature store: apply definitions, materialize, build datasets, check skew.")
 
 
-def _store(project_dir: Path):  # type: ignore[no-untyped-def]
+def _store(project_dir: Path) -> FeatureStore:
     from driftloop.features.store import FeatureStore
     from driftloop.project import Project
 
@@ -67,7 +70,7 @@ def materialize(
                 f"--until {day} is outside the data ({scenario.start_date} to "
                 f"{scenario.end_date}): choose a day inside it"
             )
-        moment = utc_midnight(day)  # type: ignore[arg-type]
+        moment = utc_midnight(day)
         with console.status(f"materializing rows valid at {day}"):
             store.materialize(moment)
         if json_out:

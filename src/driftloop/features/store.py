@@ -10,7 +10,7 @@ import io
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -194,7 +194,7 @@ class FeatureStore:
         return [(int(s), int(p)) for s, p in keys.itertuples(index=False)]
 
 
-def utc_midnight(day: datetime | pd.Timestamp) -> datetime:
+def utc_midnight(day: date | datetime | pd.Timestamp) -> datetime:
     """Midnight UTC of ``day``."""
     stamp = pd.Timestamp(day)
     stamp = stamp.tz_localize(UTC) if stamp.tzinfo is None else stamp.tz_convert(UTC)

@@ -211,13 +211,9 @@ class ServerContext:
 
     async def run_model(self, served: ServedModel, x: np.ndarray) -> np.ndarray:
         """Small batches on the event loop (microseconds), large ones in a worker thread."""
-        try:
-            if x.shape[0] <= self.settings.inline_batch_rows:
-                return predict(served, x)
-            return await anyio.to_thread.run_sync(predict, served, x)
-        except Exception as exc:
-            exc.version = served.version  # type: ignore[attr-defined]
-            raise
+        if x.shape[0] <= self.settings.inline_batch_rows:
+            return predict(served, x)
+        return await anyio.to_thread.run_sync(predict, served, x)
 
     def feature_store(self) -> Any:
         if self._feature_store is None:

@@ -222,10 +222,11 @@ def predict(served: ServedModel, x: np.ndarray) -> np.ndarray:
         out = served.model.predict_array(x)
     except Exception as exc:
         raise PredictionError(
-            f"model v{served.version} failed: {type(exc).__name__}: {exc}"
+            f"model v{served.version} failed: {type(exc).__name__}: {exc}", served.version
         ) from exc
     if out.shape[0] != x.shape[0]:
         raise PredictionError(
-            f"model v{served.version} returned {out.shape[0]} predictions for {x.shape[0]} rows"
+            f"model v{served.version} returned {out.shape[0]} predictions for {x.shape[0]} rows",
+            served.version,
         )
     return out
