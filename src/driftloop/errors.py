@@ -6,14 +6,18 @@
     │   ├── ProjectError            project folder missing, not empty, or not initialised
     │   ├── DataError               a data file is missing, or a query selects no rows
     │   ├── ModelNotFound           a model version or alias that does not exist (HTTP 404)
-    │   └── RequestError            an HTTP request the server cannot serve (HTTP 4xx)
+    │   ├── RequestError            an HTTP request the server cannot serve (HTTP 4xx)
+    │   └── RolloutError            a rollout cannot start or change as asked (one runs, ...)
     ├── BackendError                a store or service failed underneath us (exit 2)
     │   ├── FeatureStoreError       Feast failed to apply, materialize or read
     │   ├── RegistryError           the model registry cannot be reached or refused a call
+    │   ├── RouterError             the traffic router refused a change or is unreachable
+    │   ├── MetricsUnavailable      the canary's metrics source could not be read
     │   ├── ModelLoadError          a model version could not be loaded; the old one serves
     │   └── PredictionError         a model raised while predicting (HTTP 500)
     └── CheckFailed                 a check ran and its verdict is "no" (exit 1)
         ├── SkewDetected            served features differ from offline recomputation
+        ├── RolledBack              a rollout ended without promoting (rolled back, aborted)
         └── GateFailed              a candidate model did not pass its quality gate
 
 Each message says what failed, the offending value, and what to do next. Errors that
@@ -30,12 +34,16 @@ __all__ = [
     "DriftloopError",
     "FeatureStoreError",
     "GateFailed",
+    "MetricsUnavailable",
     "ModelLoadError",
     "ModelNotFound",
     "PredictionError",
     "ProjectError",
     "RegistryError",
     "RequestError",
+    "RolledBack",
+    "RolloutError",
+    "RouterError",
     "SkewDetected",
     "UsageError",
 ]
@@ -95,6 +103,20 @@ class RequestError(UsageError):
         self.http_status = status
 
 
+class RouterError(BackendError):
+    """The traffic router (a server's admin API, a mesh) refused or could not be reached."""
+
+
+class MetricsUnavailable(BackendError):
+    """The metrics source (a server's /metrics, Prometheus) could not be read."""
+
+
+class RolloutError(UsageError):
+    """A rollout cannot start or be changed as asked (one is running, bad version, ...)."""
+
+    http_status = 409
+
+
 class ModelLoadError(BackendError):
     """A model version could not be loaded; the versions already loaded keep serving."""
 
@@ -119,6 +141,10 @@ class CheckFailed(DriftloopError):
 
 class SkewDetected(CheckFailed):
     """Served feature values differ from their offline recomputation beyond tolerance."""
+
+
+class RolledBack(CheckFailed):
+    """A rollout ended without promoting its version (rolled back or aborted)."""
 
 
 class GateFailed(CheckFailed):

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from driftloop import __version__
-from driftloop.cli import features, models
+from driftloop.cli import features, models, rollout
 from driftloop.cli.common import JsonOption, console, emit_json, handle_errors, step_progress
 from driftloop.cli.monitor import monitor
 from driftloop.cli.serve import serve
@@ -185,6 +185,7 @@ app.command()(train)
 app.add_typer(models.app, name="models")
 app.command()(serve)
 app.command()(monitor)
+app.add_typer(rollout.app, name="rollout")
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from driftloop.config import sections as _sections
+from driftloop.config.rollout import OutcomeGateConfig, RolloutConfig, ShadowConfig
 from driftloop.config.sections import *  # noqa: F403  (the sections are part of this API)
 from driftloop.config.sections import (
     FeaturesConfig,
@@ -31,6 +32,9 @@ CONFIG_FILENAME = "driftloop.yaml"
 
 __all__ = [
     "CONFIG_FILENAME",
+    "OutcomeGateConfig",
+    "RolloutConfig",
+    "ShadowConfig",
     "ProjectConfig",
     "dump_config",
     "format_validation_error",
@@ -50,6 +54,7 @@ class ProjectConfig(_Strict):
     registry: RegistryConfig = RegistryConfig()
     serving: ServingConfig = ServingConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
+    rollout: RolloutConfig = RolloutConfig()
 
     @model_validator(mode="after")
     def _lags_known_in_time(self) -> ProjectConfig:

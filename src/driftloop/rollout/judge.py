@@ -28,6 +28,7 @@ from scipy.special import log_ndtr
 
 __all__ = [
     "Evidence",
+    "MeanStats",
     "SequentialResult",
     "StepObservation",
     "StepPolicy",
@@ -35,6 +36,7 @@ __all__ = [
     "error_rate_test",
     "exceedance_test",
     "judge_step",
+    "mean_difference_test",
     "mixture_log_lr",
 ]
 
@@ -327,3 +329,52 @@ def judge_step(obs: StepObservation, policy: StepPolicy | None = None) -> StepVe
         return verdict("wait", "no canary traffic yet")
     pending = ", ".join(g for g in gates if not ev[g].passed)
     return verdict("wait", f"waiting on: {pending}")
+
+
+@dataclass(frozen=True, slots=True)
+class MeanStats:
+    """Count, mean and sample variance of one version's outcomes."""
+
+    n: int
+    mean: float
+    var: float
+
+    def __post_init__(self) -> None:
+        if self.n < 0:
+            raise ValueError(f"n must be >= 0, got {self.n!r}")
+        _finite_nonneg("var", self.var)
+        if not math.isfinite(self.mean):
+            raise ValueError(f"mean must be finite, got {self.mean!r}")
+
+
+def mean_difference_test(
+    a: MeanStats, b: MeanStats, *, alpha: float = 0.05, mixture_sd: float = 0.1
+) -> SequentialResult:
+    """Always-valid two-sided test of mean(a) != mean(b) (two-sample mSPRT, Gaussian mixture).
+
+    The difference of means ``d`` with variance ``v = var_a / n_a + var_b / n_b`` is mixed
+    over ``N(0, tau^2)`` with ``tau = mixture_sd`` times the pooled standard deviation
+    (so the prior is scale-free): ``Lambda = sqrt(v / (v + tau^2)) exp(d^2 tau^2 /
+    (2 v (v + tau^2)))`` (Johari et al. 2022, section 4). ``decision`` is "worse" when the
+    means differ significantly; the sign of ``estimate`` (a minus b) says which is higher.
+    Fewer than 2 outcomes on a side: no evidence yet.
+    """
+    if not mixture_sd > 0.0:
+        raise ValueError(f"mixture_sd must be > 0, got {mixture_sd!r}")
+    if a.n < 2 or b.n < 2:
+        return _result(0.0, 0.0, alpha, 1.0)
+    d = a.mean - b.mean
+    v = a.var / a.n + b.var / b.n
+    pooled_sd = math.sqrt(((a.n - 1) * a.var + (b.n - 1) * b.var) / (a.n + b.n - 2))
+    tau = mixture_sd * pooled_sd
+    if not (v > 0.0 and tau > 0.0):
+        return _result(0.0, 0.0, alpha, 1.0)
+    tau2 = tau * tau
+    total = v + tau2
+    log_lr = 0.5 * math.log(v / total) + d * d * tau2 / (2.0 * v * total)
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be within (0, 1), got {alpha!r}")
+    statistic = math.exp(min(log_lr, _MAX_LOG))
+    threshold = 1.0 / alpha
+    decision: Literal["continue", "worse"] = "worse" if statistic >= threshold else "continue"
+    return SequentialResult(d, statistic, threshold, min(1.0, 1.0 / statistic), decision)

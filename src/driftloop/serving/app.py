@@ -180,7 +180,9 @@ def create_app(ctx: ServerContext) -> FastAPI:
         headers["X-Request-Id"] = rid
         task = None
         if route == "champion" and state.routes.shadow and state.routes.challenger:
-            task = BackgroundTask(ctx.shadow_v2, rid, state.models[state.routes.challenger], x)
+            task = BackgroundTask(
+                ctx.shadow_v2, rid, state.models[state.routes.challenger], x, preds
+            )
         media = "application/octet-stream" if v2.binary_output else "application/json"
         return Response(body_out, media_type=media, headers=headers, background=task)
 

@@ -257,7 +257,9 @@ class ServerContext:
                       preds=preds, seconds=seconds)  # fmt: skip
         self.metrics.observe(served.version, route, "v2", preds, seconds)
 
-    def shadow_v2(self, rid: str, challenger: ServedModel, x: np.ndarray) -> None:
+    def shadow_v2(
+        self, rid: str, challenger: ServedModel, x: np.ndarray, champion_preds: np.ndarray
+    ) -> None:
         """Score the challenger on a request the champion answered; log, never return."""
         import time
 
@@ -271,7 +273,7 @@ class ServerContext:
         ids = [rid] if len(preds) == 1 else [f"{rid}:{i}" for i in range(len(preds))]
         self.log_rows(request_ids=ids, served=challenger, route="shadow", endpoint="v2", x=x,
                       preds=preds, seconds=time.perf_counter() - started)  # fmt: skip
-        self.metrics.shadow.labels(self.model_name, challenger.version, "ok").inc(len(preds))
+        self.metrics.observe_shadow(challenger.version, preds, champion_preds)
 
     # -- admin -------------------------------------------------------------------------
     def routes_payload(self) -> dict[str, Any]:

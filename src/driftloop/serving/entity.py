@@ -120,6 +120,7 @@ async def handle_predict(
     routed = [choose(state.routes, f"{s}:{p}") for s, p in keys]
     results: list[dict[str, Any]] = [{} for _ in keys]
     shadow_rows: list[int] = []
+    champion_preds = np.empty(0)
     for version in sorted({v for _, v in routed}):
         rows = [i for i, (_, v) in enumerate(routed) if v == version]
         served = state.models[version]
@@ -140,7 +141,7 @@ async def handle_predict(
                 "feature_time": feature_times[j].isoformat(),
             }  # fmt: skip
         if route == "champion":
-            shadow_rows = rows
+            shadow_rows, champion_preds = rows, preds
     payload = {"model_name": ctx.model_name, "request_id": rid, "predictions": results}
     task = None
     if state.routes.shadow and state.routes.challenger and shadow_rows:
@@ -148,6 +149,7 @@ async def handle_predict(
         task = BackgroundTask(
             _shadow, ctx, challenger, table, [keys[i] for i in shadow_rows],
             [overrides[i] for i in shadow_rows], [ids[i] for i in shadow_rows], event_time,
+            champion_preds,
         )  # fmt: skip
     return payload, task
 
@@ -182,6 +184,7 @@ def _matrix(
 def _shadow(
     ctx: ServerContext, challenger: ServedModel, table: Any, keys: list[tuple[int, int]],
     overrides: list[dict[str, float]], ids: list[str], event_time: datetime | None,
+    champion_preds: np.ndarray,
 ) -> None:  # fmt: skip
     started = time.perf_counter()
     try:
@@ -195,7 +198,7 @@ def _shadow(
                  preds=preds, seconds=time.perf_counter() - started, event_time=event_time,
                  entities=keys, feature_times=times,
                  overrides=[list(o) for o in overrides])  # fmt: skip
-    ctx.metrics.shadow.labels(ctx.model_name, challenger.version, "ok").inc(len(preds))
+    ctx.metrics.observe_shadow(challenger.version, preds, champion_preds)
 
 
 def handle_feedback(ctx: ServerContext, body: bytes) -> dict[str, Any]:

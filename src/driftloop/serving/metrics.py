@@ -10,10 +10,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from driftloop.serving.routing import RouteTable
 
-__all__ = ["LATENCY_BUCKETS_S", "ServerMetrics"]
+__all__ = ["DIVERGENCE_BUCKETS", "LATENCY_BUCKETS_S", "ServerMetrics", "divergence"]
 
 LATENCY_BUCKETS_S = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1,
                      0.25, 0.5, 1.0, 2.5)  # fmt: skip
+DIVERGENCE_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 DEFAULT_PREDICTION_BUCKETS = tuple(float(v) for v in np.geomspace(0.5, 1000.0, 12).round(3))
 
 
@@ -54,6 +55,11 @@ class ServerMetrics:
             "driftloop_shadow_predictions", "Challenger answers computed in shadow mode.",
             ["model", "version", "outcome"], registry=r,
         )  # fmt: skip
+        self.shadow_divergence = Histogram(
+            "driftloop_shadow_divergence",
+            "Shadow answer vs the champion's for the same row: |s - c| / max(|c|, 1).",
+            ["model", "version"], buckets=DIVERGENCE_BUCKETS, registry=r,
+        )  # fmt: skip
         self.log_pending = Gauge(
             "driftloop_prediction_log_pending_rows", "Rows buffered, not yet flushed.",
             registry=r,
@@ -89,6 +95,22 @@ class ServerMetrics:
         for v in values.tolist():
             hist.observe(v)
 
+    def observe_shadow(self, version: str, shadow: np.ndarray, champion: np.ndarray) -> None:
+        """Count shadow answers and how far each is from the champion's answer."""
+        self.shadow.labels(self.model, version, "ok").inc(len(shadow))
+        hist = self.shadow_divergence.labels(self.model, version)
+        for v in divergence(shadow, champion).tolist():
+            hist.observe(v)
+
     def render(self) -> bytes:
         data: bytes = generate_latest(self.registry)
         return data
+
+
+def divergence(shadow: np.ndarray, champion: np.ndarray) -> np.ndarray:
+    """Per-row |shadow - champion| / max(|champion|, 1): relative for large values, absolute
+    for values below 1 (probabilities, near-zero counts), so no division blows up."""
+    s = np.asarray(shadow, dtype=np.float64).reshape(-1)
+    c = np.asarray(champion, dtype=np.float64).reshape(-1)
+    out: np.ndarray = np.abs(s - c) / np.maximum(np.abs(c), 1.0)
+    return out

@@ -1,0 +1,113 @@
+"""The ``rollout:`` section: strategy, canary steps, gates (the spec's defaults), test budget."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = ["OutcomeGateConfig", "RolloutConfig", "ShadowConfig"]
+
+Strategy = Literal["canary", "blue-green", "ab"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ShadowConfig(_Strict):
+    """Optional phase before the first step: the challenger answers in shadow only."""
+
+    enabled: bool = False
+    min_answers: int = Field(500, ge=1, description="shadow answers needed to judge")
+    agreement_tolerance: float = Field(
+        0.10, gt=0.0, description="an answer agrees when |s - c| / max(|c|, 1) <= this"
+    )
+    min_agreement: float = Field(
+        0.0, ge=0.0, le=1.0,
+        description="share of agreeing answers needed to go on (0: agreement is only reported)",
+    )  # fmt: skip
+    max_error_rate: float = Field(0.02, ge=0.0, le=1.0, description="failed shadow answers")
+
+
+class OutcomeGateConfig(_Strict):
+    """Outcomes sent to ``/v1/feedback``, joined to the version that answered."""
+
+    business_metric: str = Field(
+        "revenue", min_length=1, description="feedback name of the business outcome"
+    )
+    higher_is_better: bool = True
+    business_tolerance: float = Field(
+        0.02, ge=0.0, le=1.0, description="canary mean may be this much worse (relative)"
+    )
+    accuracy_tolerance: float = Field(
+        0.05, ge=0.0, le=1.0, description="canary WAPE may be this much worse (relative)"
+    )
+    min_outcomes: int = Field(200, ge=2, description="per version, before a gate is judged")
+
+
+class RolloutConfig(_Strict):
+    """Canary / blue-green / A-B rollouts: the specification's steps and gates by default."""
+
+    strategy: Strategy = "canary"
+    steps: tuple[float, ...] = Field(
+        (10.0, 50.0, 100.0), description="canary weights in percent; reaching 100 promotes"
+    )
+    check_interval_s: float = Field(10.0, gt=0.0, le=3600.0)
+    min_requests: int = Field(2000, ge=1, description="canary requests a step needs")
+    guard_min_requests: int = Field(
+        1000, ge=1, description="canary requests before the fixed thresholds can roll back"
+    )
+    min_duration_s: float = Field(300.0, ge=0.0, description="shortest step")
+    max_duration_s: float = Field(1800.0, gt=0.0, description="step deadline: rolled back")
+    promote_error_rate: float = Field(0.01, gt=0.0, lt=1.0)
+    rollback_error_rate: float = Field(0.02, gt=0.0, lt=1.0)
+    promote_p99_ratio: float = Field(1.10, ge=1.0)
+    rollback_p99_ratio: float = Field(1.20, ge=1.0)
+    kl_max: float = Field(0.1, gt=0.0, description="KL(canary || stable) of predictions")
+    kl_action: Literal["rollback", "hold"] = "rollback"
+    alpha: float = Field(
+        0.01, gt=0.0, lt=1.0,
+        description="false-rollback budget of a whole rollout on identical versions, split "
+        "evenly over its judged steps (always-valid tests)",
+    )  # fmt: skip
+    shadow: ShadowConfig = ShadowConfig()
+    outcomes: OutcomeGateConfig = OutcomeGateConfig()
+    ab_split: float = Field(50.0, gt=0.0, lt=100.0, description="A/B: challenger percent")
+    ab_alpha: float = Field(0.05, gt=0.0, lt=1.0, description="A/B: always-valid test level")
+    ab_max_duration_s: float = Field(
+        7 * 86400.0, gt=0.0, description="A/B: no significant difference by then keeps champion"
+    )
+    server_url: str | None = Field(
+        None, description="the server the rollout drives; default http://serving.host:port"
+    )
+    prometheus_url: str | None = Field(
+        None, description="read canary metrics by PromQL here instead of the server's /metrics"
+    )
+    prometheus_selector: str = Field("", description='extra PromQL matchers, e.g. job="x"')
+
+    @field_validator("steps")
+    @classmethod
+    def _steps(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        from driftloop.rollout.steps import validate_steps  # the rollout package imports config
+
+        return validate_steps(value)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RolloutConfig:
+        if self.rollback_error_rate < self.promote_error_rate:
+            raise ValueError(
+                f"rollback_error_rate {self.rollback_error_rate} must be >= promote_error_rate "
+                f"{self.promote_error_rate}"
+            )
+        if self.rollback_p99_ratio < self.promote_p99_ratio:
+            raise ValueError(
+                f"rollback_p99_ratio {self.rollback_p99_ratio} must be >= promote_p99_ratio "
+                f"{self.promote_p99_ratio}"
+            )
+        if self.max_duration_s <= self.min_duration_s:
+            raise ValueError(
+                f"max_duration_s {self.max_duration_s} must be > min_duration_s "
+                f"{self.min_duration_s}"
+            )
+        return self

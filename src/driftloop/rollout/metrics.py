@@ -1,0 +1,412 @@
+"""Canary measurements: cumulative per-version counters, their deltas, and a step observation.
+
+A metrics source answers one question: "the cumulative counters of each version, now". Both
+sources give the same counters (requests, model errors, latency and prediction histograms,
+shadow answers and their divergence): the driftloop server's own ``/metrics`` page, or a
+Prometheus server by PromQL. The rollout keeps the snapshot taken when a step began and
+judges the difference, so restarts of the rollout process lose nothing and a server restart
+(counters back to 0) only restarts the step's window.
+
+Everything below the sources is pure: snapshots in, a :class:`StepObservation` out.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from prometheus_client.parser import text_string_to_metric_families
+
+from driftloop.errors import MetricsUnavailable
+from driftloop.monitoring.drift import kl_divergence
+from driftloop.rollout.judge import StepObservation
+
+__all__ = [
+    "Histogram",
+    "MetricsSource",
+    "MetricsUnavailable",
+    "PrometheusMetricsSource",
+    "ServerMetricsSource",
+    "Snapshot",
+    "VersionCounts",
+    "count_above",
+    "delta",
+    "histogram_quantile",
+    "observe_step",
+    "parse_server_metrics",
+    "shadow_summary",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Histogram:
+    """A cumulative histogram: ``cumulative[i]`` observations <= ``edges[i]``; the last edge
+    is ``inf`` and its count the total."""
+
+    edges: tuple[float, ...] = ()
+    cumulative: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        if len(self.edges) != len(self.cumulative):
+            raise ValueError(
+                f"edges ({len(self.edges)}) and cumulative ({len(self.cumulative)}) differ in "
+                "length"
+            )
+        if self.edges and self.edges[-1] != math.inf:
+            raise ValueError("the last histogram edge must be +Inf")
+
+    @property
+    def total(self) -> float:
+        return self.cumulative[-1] if self.cumulative else 0.0
+
+    def counts(self) -> np.ndarray:
+        """Per-bucket (non-cumulative) counts."""
+        cum = np.asarray(self.cumulative, dtype=np.float64)
+        return np.diff(cum, prepend=0.0).clip(min=0.0)
+
+    def minus(self, base: Histogram) -> Histogram:
+        if not base.edges or base.edges != self.edges:
+            return self
+        diff = tuple(max(a - b, 0.0) for a, b in zip(self.cumulative, base.cumulative, strict=True))
+        return Histogram(self.edges, diff)
+
+
+@dataclass(frozen=True, slots=True)
+class VersionCounts:
+    """Cumulative counters of one version."""
+
+    requests: float = 0.0  # answered
+    errors: float = 0.0  # failed inside the model (5xx)
+    latency: Histogram = Histogram()
+    predictions: Histogram = Histogram()
+    shadow_ok: float = 0.0
+    shadow_errors: float = 0.0
+    divergence: Histogram = Histogram()
+
+    def minus(self, base: VersionCounts) -> VersionCounts:
+        reset = self.requests < base.requests or self.errors < base.errors
+        if reset:  # the server restarted: its counters began again at 0
+            return self
+        return VersionCounts(
+            requests=self.requests - base.requests,
+            errors=self.errors - base.errors,
+            latency=self.latency.minus(base.latency),
+            predictions=self.predictions.minus(base.predictions),
+            shadow_ok=max(self.shadow_ok - base.shadow_ok, 0.0),
+            shadow_errors=max(self.shadow_errors - base.shadow_errors, 0.0),
+            divergence=self.divergence.minus(base.divergence),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        def hist(h: Histogram) -> list[list[float | str]]:
+            return [[_edge_out(e) for e in h.edges], list(h.cumulative)]
+
+        return {
+            "requests": self.requests, "errors": self.errors, "latency": hist(self.latency),
+            "predictions": hist(self.predictions), "shadow_ok": self.shadow_ok,
+            "shadow_errors": self.shadow_errors, "divergence": hist(self.divergence),
+        }  # fmt: skip
+
+    @staticmethod
+    def from_json(doc: Mapping[str, Any]) -> VersionCounts:
+        def hist(value: Any) -> Histogram:
+            edges, cum = value
+            return Histogram(tuple(_edge_in(e) for e in edges), tuple(float(c) for c in cum))
+
+        return VersionCounts(
+            float(doc["requests"]), float(doc["errors"]), hist(doc["latency"]),
+            hist(doc["predictions"]), float(doc["shadow_ok"]), float(doc["shadow_errors"]),
+            hist(doc["divergence"]),
+        )  # fmt: skip
+
+
+def _edge_out(edge: float) -> float | str:
+    return "+Inf" if edge == math.inf else edge
+
+
+def _edge_in(edge: float | str) -> float:
+    return math.inf if edge == "+Inf" else float(edge)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Cumulative counters of every version a source reports, at one moment."""
+
+    versions: Mapping[str, VersionCounts] = field(default_factory=dict)
+
+    def get(self, version: str) -> VersionCounts:
+        return self.versions.get(version, VersionCounts())
+
+    def to_json(self) -> dict[str, Any]:
+        return {v: c.to_json() for v, c in sorted(self.versions.items())}
+
+    @staticmethod
+    def from_json(doc: Mapping[str, Any]) -> Snapshot:
+        return Snapshot({v: VersionCounts.from_json(c) for v, c in doc.items()})
+
+
+def delta(now: Snapshot, base: Snapshot) -> Snapshot:
+    """What happened between ``base`` and ``now``, version by version."""
+    return Snapshot({v: c.minus(base.get(v)) for v, c in now.versions.items()})
+
+
+# -- pure statistics on histograms ---------------------------------------------------------
+def histogram_quantile(q: float, hist: Histogram) -> float | None:
+    """Prometheus' ``histogram_quantile``: linear interpolation inside the bucket holding the
+    q-th observation (from 0 for the first bucket); the last finite edge if it falls in +Inf.
+    None without observations."""
+    if not 0.0 <= q <= 1.0:
+        raise ValueError(f"q must be within [0, 1], got {q!r}")
+    total = hist.total
+    if total <= 0:
+        return None
+    rank = q * total
+    lower_edge, lower_count = 0.0, 0.0
+    for edge, count in zip(hist.edges, hist.cumulative, strict=True):
+        if count >= rank:
+            if edge == math.inf:
+                return lower_edge
+            if count == lower_count:
+                return edge
+            return lower_edge + (edge - lower_edge) * (rank - lower_count) / (count - lower_count)
+        lower_edge, lower_count = edge, count
+    return lower_edge
+
+
+def count_above(value: float, hist: Histogram) -> float:
+    """How many observations exceed ``value``, interpolating linearly inside its bucket the
+    same way :func:`histogram_quantile` does (so on identical histograms the count above the
+    interpolated p99 is 1% of the total)."""
+    total = hist.total
+    if total <= 0:
+        return 0.0
+    lower_edge, lower_count = 0.0, 0.0
+    for edge, count in zip(hist.edges, hist.cumulative, strict=True):
+        if value < edge:
+            if edge == math.inf:
+                return total - lower_count
+            below = lower_count + (count - lower_count) * (value - lower_edge) / (edge - lower_edge)
+            return max(total - below, 0.0)
+        lower_edge, lower_count = edge, count
+    return 0.0
+
+
+def _prediction_kl(canary: Histogram, stable: Histogram) -> float | None:
+    if canary.total <= 0 or stable.total <= 0 or canary.edges != stable.edges:
+        return None
+    return kl_divergence(canary.counts(), stable.counts(), smoothing=0.5)
+
+
+def observe_step(window: Snapshot, canary: str, stable: str, elapsed_s: float) -> StepObservation:
+    """The judge's view of a step from the counters' growth since the step began."""
+    c, s = window.get(canary), window.get(stable)
+    c_total = round(c.requests + c.errors)
+    s_total = round(s.requests + s.errors)
+    stable_p99 = histogram_quantile(0.99, s.latency)
+    canary_p99 = histogram_quantile(0.99, c.latency)
+    slow = 0
+    if stable_p99 is not None:
+        slow = min(round(count_above(stable_p99, c.latency)), c_total)
+    return StepObservation(
+        canary_requests=c_total,
+        canary_errors=min(round(c.errors), c_total),
+        stable_requests=s_total,
+        stable_errors=min(round(s.errors), s_total),
+        canary_slow=slow,
+        canary_p99_s=canary_p99,
+        stable_p99_s=stable_p99 if stable_p99 else None,
+        kl=_prediction_kl(c.predictions, s.predictions),
+        elapsed_s=max(elapsed_s, 0.0),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowSummary:
+    """Challenger answers computed in shadow: how many, failures, agreement with champion."""
+
+    answers: int
+    errors: int
+    agreement: float | None  # share with divergence <= tolerance
+    median_divergence: float | None
+
+
+def shadow_summary(counts: VersionCounts, tolerance: float) -> ShadowSummary:
+    """Agreement = share of shadow answers within ``tolerance`` of the champion's."""
+    hist = counts.divergence
+    agreement = None
+    if hist.total > 0:
+        agreement = 1.0 - count_above(tolerance, hist) / hist.total
+    return ShadowSummary(
+        round(counts.shadow_ok), round(counts.shadow_errors), agreement,
+        histogram_quantile(0.5, hist),
+    )  # fmt: skip
+
+
+# -- parsing the server's /metrics ---------------------------------------------------------
+def _hist_from_samples(rows: Iterable[tuple[float, float]]) -> Histogram:
+    ordered = sorted(rows)
+    return Histogram(tuple(e for e, _ in ordered), tuple(c for _, c in ordered))
+
+
+def parse_server_metrics(text: str, model: str) -> Snapshot:
+    """A snapshot from the Prometheus text exposition of a driftloop server (``/metrics``)."""
+    requests: dict[str, float] = {}
+    errors: dict[str, float] = {}
+    shadow_ok: dict[str, float] = {}
+    shadow_err: dict[str, float] = {}
+    buckets: dict[str, dict[str, list[tuple[float, float]]]] = {
+        "latency": {}, "predictions": {}, "divergence": {},
+    }  # fmt: skip
+    names = {
+        "driftloop_request_latency_seconds": "latency",
+        "driftloop_prediction_value": "predictions",
+        "driftloop_shadow_divergence": "divergence",
+    }
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = sample.labels
+            if labels.get("model") != model:
+                continue
+            version = labels.get("version", "")
+            if not version:
+                continue
+            if sample.name == "driftloop_requests_total":
+                requests[version] = requests.get(version, 0.0) + sample.value
+            elif sample.name == "driftloop_errors_total" and labels.get("kind") == "model_error":
+                errors[version] = errors.get(version, 0.0) + sample.value
+            elif sample.name == "driftloop_shadow_predictions_total":
+                target = shadow_ok if labels.get("outcome") == "ok" else shadow_err
+                target[version] = target.get(version, 0.0) + sample.value
+            elif sample.name.endswith("_bucket") and family.name in names:
+                key = names[family.name]
+                edge = _edge_in(labels["le"])
+                buckets[key].setdefault(version, []).append((edge, sample.value))
+    return _snapshot(requests, errors, shadow_ok, shadow_err, buckets)
+
+
+def _snapshot(
+    requests: Mapping[str, float],
+    errors: Mapping[str, float],
+    shadow_ok: Mapping[str, float],
+    shadow_err: Mapping[str, float],
+    buckets: Mapping[str, Mapping[str, list[tuple[float, float]]]],
+) -> Snapshot:
+    versions = set(requests) | set(errors) | set(shadow_ok) | set(shadow_err)
+    for per_version in buckets.values():
+        versions |= set(per_version)
+    out = {}
+    for v in versions:
+        out[v] = VersionCounts(
+            requests=requests.get(v, 0.0),
+            errors=errors.get(v, 0.0),
+            latency=_hist_from_samples(buckets["latency"].get(v, [])),
+            predictions=_hist_from_samples(buckets["predictions"].get(v, [])),
+            shadow_ok=shadow_ok.get(v, 0.0),
+            shadow_errors=shadow_err.get(v, 0.0),
+            divergence=_hist_from_samples(buckets["divergence"].get(v, [])),
+        )
+    return Snapshot(out)
+
+
+# -- sources ---------------------------------------------------------------------------------
+class MetricsSource(Protocol):
+    """Cumulative counters of every version, now."""
+
+    def snapshot(self) -> Snapshot: ...
+
+
+def _get(url: str, timeout: float) -> bytes:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            data: bytes = resp.read()
+            return data
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise MetricsUnavailable(f"cannot read {url}: {reason}") from None
+
+
+class ServerMetricsSource:
+    """The driftloop server's own counters, read from its ``/metrics`` page."""
+
+    def __init__(self, base_url: str, model: str, timeout_s: float = 10.0) -> None:
+        self.url = base_url.rstrip("/") + "/metrics"
+        self.model = model
+        self.timeout_s = timeout_s
+
+    def snapshot(self) -> Snapshot:
+        return parse_server_metrics(_get(self.url, self.timeout_s).decode(), self.model)
+
+    def __repr__(self) -> str:
+        return f"ServerMetricsSource({self.url!r})"
+
+
+class PrometheusMetricsSource:
+    """The same counters summed over every server instance, by PromQL instant queries.
+
+    ``selector`` narrows the series (for example ``job="driftloop"``); the model label is
+    always added. Counters are summed by version (and ``le`` for histograms), so one
+    Deployment per version or several replicas both work.
+    """
+
+    def __init__(self, url: str, model: str, selector: str = "", timeout_s: float = 10.0) -> None:
+        self.url = url.rstrip("/")
+        self.model = model
+        extra = selector.strip().strip("{}").strip()
+        self.matchers = f'model="{model}"' + (f", {extra}" if extra else "")
+        self.timeout_s = timeout_s
+
+    def queries(self) -> dict[str, str]:
+        m = self.matchers
+        return {
+            "requests": f"sum by (version) (driftloop_requests_total{{{m}}})",
+            "errors": f'sum by (version) (driftloop_errors_total{{{m}, kind="model_error"}})',
+            "shadow": f"sum by (version, outcome) (driftloop_shadow_predictions_total{{{m}}})",
+            "latency": f"sum by (version, le) (driftloop_request_latency_seconds_bucket{{{m}}})",
+            "predictions": f"sum by (version, le) (driftloop_prediction_value_bucket{{{m}}})",
+            "divergence": f"sum by (version, le) (driftloop_shadow_divergence_bucket{{{m}}})",
+        }
+
+    def query(self, promql: str) -> list[tuple[dict[str, str], float]]:
+        url = f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+        try:
+            doc = json.loads(_get(url, self.timeout_s))
+        except json.JSONDecodeError as exc:
+            raise MetricsUnavailable(f"Prometheus at {self.url} answered non-JSON: {exc}") from None
+        if doc.get("status") != "success":
+            raise MetricsUnavailable(
+                f"Prometheus query {promql!r} failed: {doc.get('error', 'unknown error')}"
+            )
+        return [(r["metric"], float(r["value"][1])) for r in doc["data"]["result"]]
+
+    def snapshot(self) -> Snapshot:
+        q = self.queries()
+
+        def by_version(rows: list[tuple[dict[str, str], float]]) -> dict[str, float]:
+            return {lab["version"]: value for lab, value in rows if lab.get("version")}
+
+        requests = by_version(self.query(q["requests"]))
+        errors = by_version(self.query(q["errors"]))
+        shadow_ok: dict[str, float] = {}
+        shadow_err: dict[str, float] = {}
+        for labels, value in self.query(q["shadow"]):
+            target = shadow_ok if labels.get("outcome") == "ok" else shadow_err
+            if labels.get("version"):
+                target[labels["version"]] = value
+        buckets: dict[str, dict[str, list[tuple[float, float]]]] = {}
+        for key in ("latency", "predictions", "divergence"):
+            per: dict[str, list[tuple[float, float]]] = {}
+            for labels, value in self.query(q[key]):
+                if labels.get("version") and "le" in labels:
+                    per.setdefault(labels["version"], []).append((_edge_in(labels["le"]), value))
+            buckets[key] = per
+        return _snapshot(requests, errors, shadow_ok, shadow_err, buckets)
+
+    def __repr__(self) -> str:
+        return f"PrometheusMetricsSource({self.url!r}, {self.matchers!r})"

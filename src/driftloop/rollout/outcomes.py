@@ -1,0 +1,143 @@
+"""Outcomes per version: business values and delayed labels from ``/v1/feedback``, joined by
+request id to the version that answered, and the canary gates built on them.
+
+The join runs on the server's flushed logs (prediction log and feedback segments, Parquet
+read with DuckDB), so it sees outcomes up to the last flush.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from driftloop.config import OutcomeGateConfig
+from driftloop.rollout.judge import Evidence, MeanStats
+from driftloop.segments import read_segments
+
+__all__ = [
+    "LogOutcomeSource",
+    "OutcomeSource",
+    "VersionOutcomes",
+    "outcome_evidence",
+    "version_outcomes",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class VersionOutcomes:
+    """One version's business outcomes and labelled predictions in a window."""
+
+    business: MeanStats
+    labels: int = 0
+    abs_error: float = 0.0  # sum of |prediction - label|
+    label_sum: float = 0.0  # sum of |label|
+
+    @property
+    def wape(self) -> float | None:
+        return self.abs_error / self.label_sum if self.labels and self.label_sum > 0 else None
+
+
+def _stats(values: np.ndarray) -> MeanStats:
+    n = int(values.size)
+    if n == 0:
+        return MeanStats(0, 0.0, 0.0)
+    var = float(values.var(ddof=1)) if n > 1 else 0.0
+    return MeanStats(n, float(values.mean()), var)
+
+
+def version_outcomes(
+    predictions: pd.DataFrame, feedback: pd.DataFrame, business_metric: str
+) -> dict[str, VersionOutcomes]:
+    """Per version: predictions (request_id, version, route, prediction) joined to feedback
+    (request_id, kind, name, value). Shadow answers are left out: no user saw them."""
+    if predictions.empty or feedback.empty:
+        return {}
+    served = predictions.loc[predictions["route"] != "shadow", ["request_id", "version",
+                                                               "prediction"]]  # fmt: skip
+    served = served.drop_duplicates("request_id", keep="last")
+    outcomes = feedback.dropna(subset=["request_id"])
+    joined = outcomes.merge(served, on="request_id", how="inner")
+    out: dict[str, VersionOutcomes] = {}
+    for version, group in joined.groupby("version", sort=True):
+        business = group.loc[
+            (group["kind"] == "business") & (group["name"] == business_metric), "value"
+        ].to_numpy(dtype=np.float64)
+        labels = group.loc[group["kind"] == "label"]
+        y = labels["value"].to_numpy(dtype=np.float64)
+        p = labels["prediction"].to_numpy(dtype=np.float64)
+        out[str(version)] = VersionOutcomes(
+            _stats(business), int(y.size), float(np.abs(p - y).sum()), float(np.abs(y).sum())
+        )
+    return out
+
+
+def outcome_evidence(
+    canary: VersionOutcomes | None, stable: VersionOutcomes | None, cfg: OutcomeGateConfig
+) -> tuple[Evidence, Evidence]:
+    """Business and accuracy gates; ``passed`` is None until both sides have enough outcomes
+    (a project that sends no outcomes is never held back by them)."""
+    n = cfg.min_outcomes
+    business: Evidence
+    cb = canary.business if canary else MeanStats(0, 0.0, 0.0)
+    sb = stable.business if stable else MeanStats(0, 0.0, 0.0)
+    if cb.n >= n and sb.n >= n and sb.mean != 0.0:
+        ratio = cb.mean / sb.mean
+        tol = cfg.business_tolerance
+        ok = ratio >= 1.0 - tol if cfg.higher_is_better else ratio <= 1.0 + tol
+        bound = 1.0 - tol if cfg.higher_is_better else 1.0 + tol
+        business = Evidence(
+            "business_ratio", ratio, bound, ok,
+            f"mean {cfg.business_metric} canary {cb.mean:.4g} (n={cb.n}) / stable "
+            f"{sb.mean:.4g} (n={sb.n})",
+        )  # fmt: skip
+    else:
+        business = Evidence(
+            "business_ratio", None, 1.0, None,
+            f"{cfg.business_metric} outcomes canary {cb.n}, stable {sb.n}; needs {n} each",
+        )  # fmt: skip
+    cw = canary.wape if canary and canary.labels >= n else None
+    sw = stable.wape if stable and stable.labels >= n else None
+    if cw is not None and sw is not None and sw > 0:
+        ratio = cw / sw
+        accuracy = Evidence(
+            "wape_ratio", ratio, 1.0 + cfg.accuracy_tolerance,
+            ratio <= 1.0 + cfg.accuracy_tolerance,
+            f"labelled WAPE canary {cw:.4f} / stable {sw:.4f}",
+        )  # fmt: skip
+    else:
+        labels = (canary.labels if canary else 0, stable.labels if stable else 0)
+        accuracy = Evidence(
+            "wape_ratio", None, 1.0 + cfg.accuracy_tolerance, None,
+            f"labels canary {labels[0]}, stable {labels[1]}; needs {n} each",
+        )  # fmt: skip
+    return business, accuracy
+
+
+class OutcomeSource(Protocol):
+    """Outcomes per version for predictions served since a moment."""
+
+    def outcomes(self, since: datetime) -> Mapping[str, VersionOutcomes]: ...
+
+
+class LogOutcomeSource:
+    """Reads the server's flushed prediction log and feedback segments under ``state_dir``."""
+
+    def __init__(self, state_dir: Path, business_metric: str) -> None:
+        self.state_dir = state_dir
+        self.business_metric = business_metric
+
+    def outcomes(self, since: datetime) -> Mapping[str, VersionOutcomes]:
+        stamp = since.isoformat()
+        predictions = read_segments(
+            self.state_dir / "predictions", f"served_at >= TIMESTAMPTZ '{stamp}'"
+        )
+        if predictions.empty:
+            return {}
+        feedback = read_segments(self.state_dir / "feedback")
+        return version_outcomes(predictions, feedback, self.business_metric)
