@@ -32,9 +32,10 @@ FAST: dict[str, Any] = {
 @pytest.fixture(scope="session")
 def two_versions(applied_project: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """v1 champion, v2 registered with a passing gate and no alias (read-only: copy it)."""
+    from tests.conftest import copy_project
+
     from driftloop.pipeline.train import run_training
     from driftloop.registry import open_registry
-    from tests.conftest import copy_project
 
     project = copy_project(applied_project, tmp_path_factory.mktemp("rollout") / "shop")
     registry = open_registry(project)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from tests.rollout.conftest import Harness, make_harness
 
 from driftloop.errors import RolloutError
 from driftloop.registry.base import CHALLENGER, CHAMPION
-from tests.rollout.conftest import Harness, make_harness
 
 
 def _states(h: Harness, rollout_id: int) -> list[tuple[str, str]]:
