@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from tests.rollout.conftest import Harness
 
 
@@ -65,7 +64,7 @@ def test_killed_good_rollout_resumes_and_promotes_once(
         first = harness.controller(registry=Dying(harness.registry, method, nth, when))
     else:
         first = harness.controller()
-        first.store = Dying(harness.store, method, nth, when)  # type: ignore[assignment]
+        first.store = Dying(harness.store, method, nth, when)
     rollout = first.start("2")
     with pytest.raises(Killed):
         first.run(rollout.id, on_tick=traffic)

@@ -137,6 +137,8 @@ class RolloutController:
             raise RolloutError("there is no champion to compare with: train one first")
         if champion.version == candidate.version:
             raise RolloutError(f"v{candidate.version} is already the champion")
+        self.router.current()  # the router must answer before anything is stored or moved
+        self.metrics.snapshot()
         why = reason or f"{strategy} rollout of v{candidate.version} against v{champion.version}"
         return self.store.create(
             self.model, candidate.version, champion.version, strategy, self.clock.now(), why
@@ -151,11 +153,22 @@ class RolloutController:
         return self.tick(rollout.id)
 
     def run(self, rollout_id: int, on_tick: Callable[[Rollout], None] | None = None) -> Rollout:
-        """Tick until the rollout has ended and its last transition is applied."""
+        """Tick until the rollout has ended and its last transition is applied.
+
+        An unreachable router or metrics source is retried every check interval; after
+        ``max_duration_s`` of failures in a row the error is raised, the rollout left where
+        it stands (resume it with ``start`` or stop it with ``abort`` once it is back).
+        """
+        failing_since = None
         while True:
             try:
                 rollout = self.tick(rollout_id)
+                failing_since = None
             except (MetricsUnavailable, RouterError) as exc:
+                now = self.clock.now()
+                failing_since = failing_since or now
+                if (now - failing_since).total_seconds() >= self.cfg.max_duration_s:
+                    raise
                 rollout = self.store.get(rollout_id)
                 logger.warning("rollout #%s: %s; retrying", rollout_id, exc)
                 self.store.record_check(rollout, {

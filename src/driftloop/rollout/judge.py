@@ -245,6 +245,10 @@ class StepVerdict:
     evidence: tuple[Evidence, ...]
 
 
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.3g} ms"
+
+
 def _evidence(obs: StepObservation, policy: StepPolicy) -> dict[str, Evidence]:
     n, pol = obs.canary_requests, policy
     rate = obs.canary_errors / n if n else None
@@ -269,7 +273,8 @@ def _evidence(obs: StepObservation, policy: StepPolicy) -> dict[str, Evidence]:
          f"promote needs < {pol.promote_error_rate:g}" + guard.format(pol.rollback_error_rate)),
         ("p99_ratio", ratio, pol.promote_p99_ratio,
          None if ratio is None else ratio <= pol.promote_p99_ratio,
-         f"promote needs <= {pol.promote_p99_ratio:g}" + guard.format(pol.rollback_p99_ratio)),
+         f"{_ms(obs.canary_p99_s)} vs stable {_ms(obs.stable_p99_s)}; promote needs <= "
+         f"{pol.promote_p99_ratio:g}" + guard.format(pol.rollback_p99_ratio)),
         ("kl", obs.kl, pol.kl_max, None if obs.kl is None else obs.kl < pol.kl_max,
          f"promote needs < {pol.kl_max:g}; above it: {pol.kl_action} after "
          f"{pol.guard_min_requests} requests"),
