@@ -64,6 +64,11 @@ class RolloutConfig(_Strict):
     rollback_error_rate: float = Field(0.02, gt=0.0, lt=1.0)
     promote_p99_ratio: float = Field(1.10, ge=1.0)
     rollback_p99_ratio: float = Field(1.20, ge=1.0)
+    p99_slack_ms: float = Field(
+        2.0, ge=0.0,
+        description="latency differences up to this many ms pass the p99 gates and the latency "
+        "test: a model answering in ~1 ms varies more than that with CPU caches and scheduling",
+    )  # fmt: skip
     kl_max: float = Field(0.1, gt=0.0, description="KL(canary || stable) of predictions")
     kl_action: Literal["rollback", "hold"] = "rollback"
     alpha: float = Field(

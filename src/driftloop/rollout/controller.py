@@ -70,6 +70,7 @@ def step_policy(cfg: RolloutConfig, strategy: str) -> StepPolicy:
         kl_max=cfg.kl_max, kl_action=cfg.kl_action, min_requests=cfg.min_requests,
         guard_min_requests=cfg.guard_min_requests, min_duration_s=cfg.min_duration_s,
         max_duration_s=max_duration, alpha=cfg.alpha / phases,
+        p99_slack_s=cfg.p99_slack_ms / 1000.0,
     )  # fmt: skip
 
 
@@ -336,7 +337,7 @@ class RolloutController:
 
     def _judge_step(self, r: Rollout, window: Snapshot, elapsed: float) -> _Verdict:
         policy = step_policy(self.cfg, r.strategy)
-        obs = observe_step(window, r.version, r.stable, elapsed)
+        obs = observe_step(window, r.version, r.stable, elapsed, policy.p99_slack_s)
         verdict = judge_step(obs, policy)
         canary_out, stable_out = self._outcomes(r)
         business, accuracy = outcome_evidence(canary_out, stable_out, self.cfg.outcomes)

@@ -183,6 +183,7 @@ class StepPolicy:
     rollback_error_rate: float = 0.02
     promote_p99_ratio: float = 1.10
     rollback_p99_ratio: float = 1.20
+    p99_slack_s: float = 0.0  # latency differences up to this are never judged
     kl_max: float = 0.1
     kl_action: Literal["rollback", "hold"] = "rollback"
     min_requests: int = 2000
@@ -209,7 +210,8 @@ class StepPolicy:
                 f"promote_p99_ratio must be within [1, rollback_p99_ratio], got "
                 f"{self.promote_p99_ratio!r}"
             )
-        for name in ("kl_max", "error_mixture_sd", "latency_mixture_sd", "min_duration_s"):
+        for name in ("kl_max", "error_mixture_sd", "latency_mixture_sd", "min_duration_s",
+                     "p99_slack_s"):  # fmt: skip
             _finite_nonneg(name, getattr(self, name))
         if self.kl_action not in ("rollback", "hold"):
             raise ValueError(f"kl_action must be 'rollback' or 'hold', got {self.kl_action!r}")
@@ -245,6 +247,14 @@ class StepVerdict:
     evidence: tuple[Evidence, ...]
 
 
+def _slower(obs: StepObservation, ratio: float, slack_s: float) -> bool:
+    """Canary p99 above both ``ratio`` x stable's and stable's + ``slack_s``."""
+    if obs.canary_p99_s is None or not obs.stable_p99_s:
+        return False
+    bound = max(obs.stable_p99_s * ratio, obs.stable_p99_s + slack_s)
+    return obs.canary_p99_s > bound
+
+
 def _ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1000:.3g} ms"
 
@@ -272,9 +282,10 @@ def _evidence(obs: StepObservation, policy: StepPolicy) -> dict[str, Evidence]:
          None if rate is None else rate < pol.promote_error_rate,
          f"promote needs < {pol.promote_error_rate:g}" + guard.format(pol.rollback_error_rate)),
         ("p99_ratio", ratio, pol.promote_p99_ratio,
-         None if ratio is None else ratio <= pol.promote_p99_ratio,
+         None if ratio is None else not _slower(obs, pol.promote_p99_ratio, pol.p99_slack_s),
          f"{_ms(obs.canary_p99_s)} vs stable {_ms(obs.stable_p99_s)}; promote needs <= "
-         f"{pol.promote_p99_ratio:g}" + guard.format(pol.rollback_p99_ratio)),
+         f"{pol.promote_p99_ratio:g}" + guard.format(pol.rollback_p99_ratio)
+         + (f"; differences under {_ms(pol.p99_slack_s)} pass" if pol.p99_slack_s else "")),
         ("kl", obs.kl, pol.kl_max, None if obs.kl is None else obs.kl < pol.kl_max,
          f"promote needs < {pol.kl_max:g}; above it: {pol.kl_action} after "
          f"{pol.guard_min_requests} requests"),
@@ -309,7 +320,7 @@ def judge_step(obs: StepObservation, policy: StepPolicy | None = None) -> StepVe
             return verdict(
                 "rollback", f"canary error rate {rate:.4f} > {policy.rollback_error_rate:g}"
             )
-        if ratio is not None and ratio > policy.rollback_p99_ratio:
+        if ratio is not None and _slower(obs, policy.rollback_p99_ratio, policy.p99_slack_s):
             return verdict(
                 "rollback", f"canary p99 is {ratio:.3f}x stable's > {policy.rollback_p99_ratio:g}"
             )

@@ -204,8 +204,14 @@ def _prediction_kl(canary: Histogram, stable: Histogram) -> float | None:
     return kl_divergence(canary.counts(), stable.counts(), smoothing=0.5)
 
 
-def observe_step(window: Snapshot, canary: str, stable: str, elapsed_s: float) -> StepObservation:
-    """The judge's view of a step from the counters' growth since the step began."""
+def observe_step(
+    window: Snapshot, canary: str, stable: str, elapsed_s: float, slack_s: float = 0.0
+) -> StepObservation:
+    """The judge's view of a step from the counters' growth since the step began.
+
+    ``canary_slow`` counts canary requests slower than the stable's p99 plus ``slack_s``
+    (with a slack the latency test is conservative: fewer than 1% exceed on equal versions).
+    """
     c, s = window.get(canary), window.get(stable)
     c_total = round(c.requests + c.errors)
     s_total = round(s.requests + s.errors)
@@ -213,7 +219,7 @@ def observe_step(window: Snapshot, canary: str, stable: str, elapsed_s: float) -
     canary_p99 = histogram_quantile(0.99, c.latency)
     slow = 0
     if stable_p99 is not None:
-        slow = min(round(count_above(stable_p99, c.latency)), c_total)
+        slow = min(round(count_above(stable_p99 + slack_s, c.latency)), c_total)
     return StepObservation(
         canary_requests=c_total,
         canary_errors=min(round(c.errors), c_total),
