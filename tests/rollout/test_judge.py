@@ -196,7 +196,7 @@ def test_deadline_without_enough_traffic_rolls_back() -> None:
 def test_deadline_with_gate_failing_rolls_back_naming_gate() -> None:
     verdict = judge_step(_healthy(canary_errors=60, stable_errors=540, elapsed_s=1900.0))
     assert verdict.decision == "rollback"
-    assert verdict.reason.endswith("error_rate")
+    assert "failing: error_rate (the stable's own error rate is 0.0120)" in verdict.reason
 
 
 @pytest.mark.parametrize(

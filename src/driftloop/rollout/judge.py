@@ -340,7 +340,11 @@ def judge_step(obs: StepObservation, policy: StepPolicy | None = None) -> StepVe
         if n < policy.min_requests:
             return verdict("rollback", "deadline passed without enough canary traffic")
         failing = ", ".join(g for g in gates if not ev[g].passed)
-        return verdict("rollback", f"deadline passed with promote gates failing: {failing}")
+        note = ""
+        if not ev["error_rate"].passed and obs.stable_requests:
+            stable_rate = obs.stable_errors / obs.stable_requests
+            note = f" (the stable's own error rate is {stable_rate:.4f})"
+        return verdict("rollback", f"deadline passed with promote gates failing: {failing}{note}")
     if n == 0:
         return verdict("wait", "no canary traffic yet")
     pending = ", ".join(g for g in gates if not ev[g].passed)
