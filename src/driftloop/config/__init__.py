@@ -19,6 +19,7 @@ from driftloop.config.sections import (
     FeaturesConfig,
     LabelsConfig,
     MonitoringConfig,
+    OptimizeConfig,
     RegistryConfig,
     RetailScenarioConfig,
     ServingConfig,
@@ -50,6 +51,7 @@ class ProjectConfig(_Strict):
     registry: RegistryConfig = RegistryConfig()
     serving: ServingConfig = ServingConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
+    optimize: OptimizeConfig = OptimizeConfig()
 
     @model_validator(mode="after")
     def _lags_known_in_time(self) -> ProjectConfig:
