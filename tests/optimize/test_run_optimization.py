@@ -51,3 +51,12 @@ def test_missing_calibration_data_is_one_message_and_registers_nothing(
     with pytest.raises(DataError, match=r"no calibration data: the feature store has 0 rows"):
         run_optimization(project, registry, "1")
     assert [v.version for v in registry.versions()] == ["1"]
+
+
+def test_table_has_a_cell_per_column_for_not_applicable_rows(lightgbm_result: Any) -> None:
+    from driftloop.cli.optimize import _table
+
+    table = _table(lightgbm_result)
+    assert all(len(list(c.cells)) == len(lightgbm_result.variants) for c in table.columns)
+    verdict = table.columns[-1]
+    assert verdict.header == "verdict" and "[dim]not applicable[/]" in list(verdict.cells)

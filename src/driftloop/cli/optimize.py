@@ -33,7 +33,7 @@ COLUMNS = ("technique", "KiB", "x FP32", "b1 p50", "b1 p99", "b1000 p50", "b1000
 
 def _row(r: VariantReport, metric: str) -> list[str]:
     if not r.applicable:
-        return [r.technique, *["-"] * (len(COLUMNS) + 2), "[dim]not applicable[/]"]
+        return [r.technique, *["-"] * (len(COLUMNS) + 1), "[dim]not applicable[/]"]
     b1, b1000 = r.latency_ms["batch_1"], r.latency_ms["batch_1000"]
     if r.verdict == "baseline":
         verdict = "baseline"
@@ -109,6 +109,7 @@ def optimize(
                     f"v{result.version} was trained on (data digest); the table uses today's "
                     "feature-store rows for its window"
                 )
-            console.print(result.register_reason, highlight=False)
+            if not result.register_failed:  # a failure is printed once, as the error
+                console.print(result.register_reason, highlight=False)
         if result.register_failed:
             raise GateFailed(result.register_reason)
