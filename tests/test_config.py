@@ -97,3 +97,19 @@ def test_config_is_immutable() -> None:
     cfg = ProjectConfig(project="shop")
     with pytest.raises(ValueError, match="frozen"):
         cfg.project = "other"  # type: ignore[misc]
+
+
+def test_model_params_take_lists_for_an_mlp(tmp_path: Path) -> None:
+    model = {"type": "sklearn", "estimator": "sklearn.neural_network.MLPRegressor",
+             "params": {"hidden_layer_sizes": [256, 256]}, "scale_features": True}  # fmt: skip
+    write(tmp_path, {"project": "shop", "training": {"model": model}})
+    assert load_config(tmp_path).training.model.params["hidden_layer_sizes"] == [256, 256]
+
+
+def test_optimize_tolerances_default_to_one_percent_and_are_bounded(tmp_path: Path) -> None:
+    cfg = ProjectConfig(project="shop")
+    assert cfg.optimize.max_relative_metric_loss == 0.01
+    assert cfg.optimize.max_disagreement == 0.02
+    write(tmp_path, {"project": "shop", "optimize": {"prune_fraction": 1.5}})
+    with pytest.raises(ConfigError, match=r"optimize\.prune_fraction"):
+        load_config(tmp_path)

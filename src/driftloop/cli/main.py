@@ -12,6 +12,7 @@ from driftloop import __version__
 from driftloop.cli import features, models, rollout
 from driftloop.cli.common import JsonOption, console, emit_json, handle_errors, step_progress
 from driftloop.cli.monitor import monitor
+from driftloop.cli.optimize import optimize
 from driftloop.cli.serve import serve
 from driftloop.cli.train import train
 
@@ -186,6 +187,7 @@ app.add_typer(models.app, name="models")
 app.command()(serve)
 app.command()(monitor)
 app.add_typer(rollout.app, name="rollout")
+app.command()(optimize)
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from driftloop.config.sections import (
     FeaturesConfig,
     LabelsConfig,
     MonitoringConfig,
+    OptimizeConfig,
     RegistryConfig,
     RetailScenarioConfig,
     ServingConfig,
@@ -55,6 +56,7 @@ class ProjectConfig(_Strict):
     serving: ServingConfig = ServingConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
     rollout: RolloutConfig = RolloutConfig()
+    optimize: OptimizeConfig = OptimizeConfig()
 
     @model_validator(mode="after")
     def _lags_known_in_time(self) -> ProjectConfig:

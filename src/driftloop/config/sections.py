@@ -18,6 +18,7 @@ __all__ = [
     "MonitoringConfig",
     "OfflineStoreConfig",
     "OnlineStoreConfig",
+    "OptimizeConfig",
     "ParamValue",
     "RegistryConfig",
     "RetailScenarioConfig",
@@ -67,6 +68,12 @@ DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 DEFAULT_MAX_BATCH_ROWS = 10_000
 DEFAULT_LOG_FLUSH_INTERVAL_S = 2.0
 DEFAULT_LOG_FLUSH_ROWS = 50_000
+DEFAULT_OPTIMIZE_MAX_METRIC_LOSS = 0.01
+DEFAULT_OPTIMIZE_MAX_DISAGREEMENT = 0.02
+DEFAULT_CALIBRATION_ROWS = 2000
+DEFAULT_PRUNE_FRACTION = 0.5
+DEFAULT_FINETUNE_EPOCHS = 10
+DEFAULT_STUDENT_FRACTION = 0.25
 
 
 class _Strict(BaseModel):
@@ -174,14 +181,20 @@ class FeaturesConfig(_Strict):
         return self
 
 
-ParamValue = bool | int | float | str | None
+ScalarParam = bool | int | float | str | None
+# Lists for parameters such as an MLP's hidden_layer_sizes: [256, 256].
+ParamValue = ScalarParam | list[bool | int | float | str]
+
+
+def _lightgbm_defaults() -> dict[str, ParamValue]:
+    return {k: v for k, v in DEFAULT_LIGHTGBM_PARAMS.items()}
 
 
 class LightGBMModelConfig(_Strict):
     """A LightGBM booster (saved in LightGBM's own text format, never pickled)."""
 
     type: Literal["lightgbm"] = "lightgbm"
-    params: dict[str, ParamValue] = Field(default_factory=lambda: dict(DEFAULT_LIGHTGBM_PARAMS))
+    params: dict[str, ParamValue] = Field(default_factory=_lightgbm_defaults)
     num_boost_round: int = Field(DEFAULT_NUM_BOOST_ROUND, ge=1, le=100_000)
     early_stopping_rounds: int = Field(DEFAULT_EARLY_STOPPING_ROUNDS, ge=1)
 
@@ -325,3 +338,42 @@ class MonitoringConfig(_Strict):
                 f"{self.psi_warning} <= psi_act {self.psi_act}"
             )
         return self
+
+
+class OptimizeConfig(_Strict):
+    """``driftloop optimize``: how far an optimized variant may stray from its FP32 parent."""
+
+    max_relative_metric_loss: float = Field(
+        DEFAULT_OPTIMIZE_MAX_METRIC_LOSS,
+        ge=0.0,
+        le=1.0,
+        description="holdout gate metric may get this much worse than the parent (0.01 = 1 %)",
+    )
+    max_disagreement: float = Field(
+        DEFAULT_OPTIMIZE_MAX_DISAGREEMENT,
+        ge=0.0,
+        le=1.0,
+        description="regression: sum |variant - fp32| / sum |fp32| on the holdout; "
+        "classification: share of holdout rows whose class at 0.5 flips",
+    )
+    calibration_rows: int = Field(
+        DEFAULT_CALIBRATION_ROWS,
+        ge=10,
+        description="feature-store rows of the parent's training part for INT8 calibration",
+    )
+    prune_fraction: float = Field(
+        DEFAULT_PRUNE_FRACTION,
+        gt=0.0,
+        lt=1.0,
+        description="share of hidden units (MLP) or trees (LightGBM) that pruning removes",
+    )
+    finetune_epochs: int = Field(
+        DEFAULT_FINETUNE_EPOCHS, ge=0, le=1000, description="epochs of retraining after pruning"
+    )
+    student_fraction: float = Field(
+        DEFAULT_STUDENT_FRACTION,
+        gt=0.0,
+        lt=1.0,
+        description="distilled student size as a share of the teacher's hidden units or leaves",
+    )
+    latency_repeats: int = Field(200, ge=5, le=100_000, description="timed runs per batch size")

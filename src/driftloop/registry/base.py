@@ -62,7 +62,7 @@ class ModelVersion:
 class RegistrationRequest:
     """Everything a new version is made of; the registry stores it in one go."""
 
-    model_kind: str  # "lightgbm" | "sklearn"
+    model_kind: str  # "lightgbm" | "sklearn" | "onnx" (then ``model`` is the ONNX bytes)
     model: Any
     task: str
     feature_names: tuple[str, ...]

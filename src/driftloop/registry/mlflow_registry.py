@@ -21,18 +21,19 @@ from pathlib import Path
 from typing import Any
 
 from driftloop.clock import Clock, WallClock
-from driftloop.errors import ModelNotFound, RegistryError
+from driftloop.errors import ModelNotFound, RegistryError, UsageError
 from driftloop.monitoring.profile import ReferenceProfile
 from driftloop.registry.base import LoadedModel, ModelVersion, RegistrationRequest
 from driftloop.registry.history import AliasHistory, AliasMove
 from driftloop.registry.predictors import BoosterPredictor, EstimatorPredictor, OnnxPredictor
 
-__all__ = ["MlflowRegistry", "mask_uri"]
+__all__ = ["ONNX_KIND", "MlflowRegistry", "mask_uri"]
 
 PROFILE_ARTIFACT = "reference_profile.json"
 GATE_ARTIFACT = "gate.json"
 ONNX_ARTIFACT = "onnx/model.onnx"
 MODEL_ARTIFACT = "model"
+ONNX_KIND = "onnx"  # a version whose only model is its ONNX graph
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
@@ -234,6 +235,16 @@ class MlflowRegistry:
     def _log_model(self, request: RegistrationRequest) -> Any:
         import mlflow
 
+        if request.model_kind == ONNX_KIND:
+            import mlflow.onnx
+            import onnx
+
+            # ONNX-only versions (quantized or fused graphs) have no native model to save.
+            return mlflow.onnx.log_model(
+                onnx.load_from_string(request.model), name=MODEL_ARTIFACT,
+                pip_requirements=request.pip_requirements, save_as_external_data=False,
+                onnx_execution_providers=["CPUExecutionProvider"],
+            )  # fmt: skip
         if request.model_kind == "lightgbm":
             return mlflow.lightgbm.log_model(
                 request.model, name=MODEL_ARTIFACT, pip_requirements=request.pip_requirements
@@ -321,15 +332,31 @@ class MlflowRegistry:
                     f"the {expected[:12]}... recorded at registration; refusing to load it"
                 )
             return OnnxPredictor(data, names, task)
+        kind, model = self.load_native(version)
+        if kind == "lightgbm":
+            return BoosterPredictor(model, names)
+        return EstimatorPredictor(model, names, task)
+
+    def load_native(self, version: str) -> tuple[str, Any]:
+        """(model kind, the LightGBM booster or scikit-learn estimator) of a version."""
+        mv = self.get(version)
+        kind = mv.tags.get("driftloop.model_kind", "sklearn")
+        if kind == ONNX_KIND:
+            parent = mv.tags.get("driftloop.parent_version") or "?"
+            raise UsageError(
+                f"version {version} is an ONNX-only optimized variant of v{parent} "
+                f"({mv.tags.get('driftloop.optimization', 'optimized')}): it has no native "
+                f"model; use its parent v{parent} instead"
+            )
         uri = f"models:/{self.model_name}/{version}"
         with self._errors(f"load version {version}"):
-            if mv.tags.get("driftloop.model_kind") == "lightgbm":
+            if kind == "lightgbm":
                 import mlflow.lightgbm
 
-                return BoosterPredictor(mlflow.lightgbm.load_model(uri), names)
+                return kind, mlflow.lightgbm.load_model(uri)
             import mlflow.sklearn
 
-            return EstimatorPredictor(mlflow.sklearn.load_model(uri), names, task)
+            return kind, mlflow.sklearn.load_model(uri)
 
     def artifact_text(self, version: str, artifact: str) -> Mapping[str, Any]:
         """A JSON artifact of a version (for example the gate verdict)."""

@@ -1,0 +1,271 @@
+"""``driftloop optimize V``: variants of a registered version, measured, gated, registered.
+
+Every input problem (unknown version, a model that cannot be exported, missing
+calibration data) is found before the registry is written to, so a failed run registers
+nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from driftloop.config import OptimizeConfig
+from driftloop.errors import UsageError
+from driftloop.optimize import onnx_tools
+from driftloop.optimize.data import VersionData, load_version_data
+from driftloop.optimize.stats import (
+    Latency,
+    agreement,
+    choose_best,
+    judge_variant,
+    relative_metric_loss,
+)
+from driftloop.optimize.variants import TECHNIQUES, Built, NotApplicable, build_variants
+from driftloop.pipeline.estimators import TrainedModel
+from driftloop.pipeline.metrics import classification_metrics, regression_metrics
+from driftloop.pipeline.onnx_export import export_onnx
+from driftloop.project import Project
+from driftloop.registry.base import ModelVersion, RegistrationRequest
+from driftloop.registry.predictors import OnnxPredictor
+
+__all__ = [
+    "BASELINE",
+    "LATENCY_BATCHES",
+    "OPTIMIZE_STEPS",
+    "REGISTER_CHOICES",
+    "OptimizableRegistry",
+    "OptimizationResult",
+    "VariantReport",
+    "run_optimization",
+]
+
+BASELINE = "fp32"
+LATENCY_BATCHES = (1, 1000)
+REGISTER_CHOICES = ("best", "none", *TECHNIQUES)
+OPTIMIZE_STEPS = (
+    "load version",
+    "rebuild its data from the feature store",
+    "export FP32 ONNX",
+    *TECHNIQUES,
+    "measure",
+    "register",
+)
+
+
+class OptimizableRegistry(Protocol):
+    """What optimization asks of the registry."""
+
+    def get(self, version: str) -> ModelVersion: ...
+
+    def load_native(self, version: str) -> tuple[str, Any]: ...
+
+    def register(self, request: RegistrationRequest) -> ModelVersion: ...
+
+
+@dataclass(frozen=True)
+class VariantReport:
+    """One row of the trade-off table."""
+
+    technique: str
+    applicable: bool
+    detail: str
+    size_bytes: int | None = None
+    size_ratio: float | None = None  # FP32 size / this size
+    latency_ms: dict[str, Latency] = field(default_factory=dict)  # "batch_1", "batch_1000"
+    metrics: dict[str, float] = field(default_factory=dict)
+    metric_loss: float | None = None  # relative, on the gate metric; > 0 is worse
+    disagreement: float | None = None
+    max_abs_diff: float | None = None
+    kept: bool = False
+    verdict: str = ""
+
+
+@dataclass(frozen=True)
+class OptimizationResult:
+    """The table, the choice, and what was registered."""
+
+    version: str
+    model_kind: str
+    task: str
+    metric: str
+    holdout_rows: int
+    calibration_rows: int
+    data_matches_parent: bool
+    native_max_abs_diff: float  # FP32 ONNX against the native model on the holdout
+    variants: tuple[VariantReport, ...]
+    chosen: str | None
+    registered_version: str | None
+    register_reason: str
+    register_failed: bool
+    duration_s: float
+
+
+def _metrics(task: str, y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    if task == "classification":
+        return classification_metrics(y, p).as_dict()
+    return regression_metrics(y, p).as_dict()
+
+
+def _latency(
+    model: bytes, x: np.ndarray, runs: int, *, optimize: bool = True
+) -> dict[str, Latency]:
+    return {
+        f"batch_{batch}": onnx_tools.measure_latency(
+            model, x, batch, runs if batch == 1 else max(5, runs // 10), optimize=optimize
+        )
+        for batch in LATENCY_BATCHES
+    }
+
+
+@dataclass(frozen=True)
+class _Baseline:
+    task: str
+    metric: str
+    onnx: bytes
+    predictions: np.ndarray
+    metrics: dict[str, float]
+
+
+def _evaluate(
+    built: Built, base: _Baseline, data: VersionData, cfg: OptimizeConfig
+) -> VariantReport:
+    predictor = OnnxPredictor(built.onnx, data.features, base.task)
+    pred = predictor.predict(data.holdout)
+    metrics = _metrics(base.task, data.y("holdout"), pred)
+    loss = relative_metric_loss(base.metric, base.metrics[base.metric], metrics[base.metric])
+    agree = agreement(base.task, base.predictions, pred)
+    verdict = judge_variant(
+        base.metric, loss, agree.disagreement, cfg.max_relative_metric_loss, cfg.max_disagreement
+    )
+    detail = built.detail
+    if built.technique == "fused":
+        unfused = _latency(base.onnx, data.x("holdout"), cfg.latency_repeats, optimize=False)
+        detail += (
+            "; the server's ORT session applies these at load too, so served latency matches "
+            f"FP32 (FP32 with graph optimizations off: p50 {unfused['batch_1'].p50_ms:.3f} ms "
+            f"batch 1, {unfused['batch_1000'].p50_ms:.2f} ms batch 1000)"
+        )
+    return VariantReport(
+        technique=built.technique, applicable=True, detail=detail,
+        size_bytes=len(built.onnx), size_ratio=len(base.onnx) / len(built.onnx),
+        latency_ms=_latency(built.onnx, data.x("holdout"), cfg.latency_repeats),
+        metrics=metrics, metric_loss=loss, disagreement=agree.disagreement,
+        max_abs_diff=agree.max_abs_diff, kept=verdict.kept, verdict=verdict.reason,
+    )  # fmt: skip
+
+
+def _load(registry: OptimizableRegistry, version: str) -> tuple[ModelVersion, TrainedModel]:
+    import json
+
+    parent = registry.get(version)
+    kind, model = registry.load_native(version)
+    names = tuple(json.loads(parent.tags["driftloop.features"]))
+    task = parent.tags.get("driftloop.task", "regression")
+    return parent, TrainedModel(kind, model, names, task)
+
+
+def _choose(register: str, reports: list[VariantReport]) -> tuple[str | None, str, bool]:
+    """(technique to register, why, whether the requested registration failed)."""
+    if register == "none":
+        return None, "--register none: nothing registered", False
+    kept = [(r.technique, r.size_bytes or 0, r.metric_loss or 0.0) for r in reports if r.kept]
+    if register == "best":
+        best = choose_best(kept)
+        if best is None:
+            return None, "no variant stayed within the tolerances; nothing registered", True
+        return best, f"{best}: the smallest variant within the tolerances", False
+    row = next(r for r in reports if r.technique == register)
+    if not row.applicable:
+        return None, f"{register} does not apply: {row.detail}; nothing registered", True
+    if not row.kept:
+        return None, f"{register} was {row.verdict}; nothing registered", True
+    return register, f"{register}: chosen with --register", False
+
+
+def run_optimization(
+    project: Project,
+    registry: OptimizableRegistry,
+    version: str,
+    *,
+    register: str = "best",
+    actor: str = "cli",
+    progress: Callable[[str], None] = lambda _step: None,
+) -> OptimizationResult:
+    """Build, measure and gate every variant of ``version``; register the chosen one."""
+    from driftloop.optimize.registration import register_variant
+
+    started = time.perf_counter()
+    if register not in REGISTER_CHOICES:
+        raise UsageError(f"--register {register!r}: choose one of {', '.join(REGISTER_CHOICES)}")
+    cfg = project.config.optimize
+    seed = project.config.training.seed
+    progress(OPTIMIZE_STEPS[0])
+    parent, trained = _load(registry, version)
+    progress(OPTIMIZE_STEPS[1])
+    data = load_version_data(project, parent)
+    progress(OPTIMIZE_STEPS[2])
+    exported = export_onnx(trained, data.holdout)
+    if exported.model is None:
+        raise UsageError(
+            f"version {version} ({trained.kind} {type(trained.model).__name__}) cannot be "
+            f"exported to ONNX ({exported.reason}); optimize works on models skl2onnx or "
+            "onnxmltools convert: LightGBM, or scikit-learn such as MLPRegressor"
+        )
+    metric = project.config.training.gate.metric
+    predictions = OnnxPredictor(exported.model, data.features, trained.task).predict(data.holdout)
+    base = _Baseline(
+        trained.task, metric, exported.model, predictions,
+        _metrics(trained.task, data.y("holdout"), predictions),
+    )  # fmt: skip
+    outcomes = build_variants(trained, exported.model, data, cfg, seed, progress)
+    progress(OPTIMIZE_STEPS[-2])
+    reports = [
+        VariantReport(
+            technique=BASELINE,
+            applicable=True,
+            detail=f"ONNX export of v{version} (opset 15), max |ONNX - native| "
+            f"{exported.max_abs_diff or 0.0:.2g} on the holdout",
+            size_bytes=len(exported.model),
+            size_ratio=1.0,
+            latency_ms=_latency(exported.model, data.x("holdout"), cfg.latency_repeats),
+            metrics=base.metrics,
+            metric_loss=0.0,
+            disagreement=0.0,
+            max_abs_diff=0.0,
+            kept=False,
+            verdict="baseline",
+        )
+    ]
+    for outcome in outcomes:
+        if isinstance(outcome, NotApplicable):
+            reports.append(VariantReport(outcome.technique, False, outcome.reason,
+                                         verdict="not applicable"))  # fmt: skip
+        else:
+            reports.append(_evaluate(outcome, base, data, cfg))
+    chosen, reason, failed = _choose(register, reports)
+    progress(OPTIMIZE_STEPS[-1])
+    registered = None
+    if chosen is not None:
+        built = next(o for o in outcomes if isinstance(o, Built) and o.technique == chosen)
+        report = next(r for r in reports if r.technique == chosen)
+        registered = register_variant(
+            registry, parent, trained, built, report, reports[0], data, project, actor
+        ).version
+        reason = f"registered v{registered} ({reason}), parent v{version}"
+        if parent.gate != "passed":
+            reason += f"; marked rejected because its parent v{version} failed its training gate"
+    return OptimizationResult(
+        version=version, model_kind=trained.kind, task=trained.task, metric=metric,
+        holdout_rows=len(data.holdout),
+        calibration_rows=min(cfg.calibration_rows, len(data.train)),
+        data_matches_parent=data.digest_matches,
+        native_max_abs_diff=exported.max_abs_diff or 0.0,
+        variants=tuple(reports), chosen=chosen, registered_version=registered,
+        register_reason=reason, register_failed=failed,
+        duration_s=time.perf_counter() - started,
+    )  # fmt: skip
