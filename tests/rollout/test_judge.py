@@ -161,6 +161,16 @@ def test_p99_ratio_above_1_2_rolls_back() -> None:
     assert "p99" in verdict.reason
 
 
+def test_p99_slack_lets_sub_millisecond_differences_pass_but_not_large_ones() -> None:
+    # measured: an identical sub-millisecond canary at 1.32 ms against the stable's 0.98 ms
+    sub_ms = _healthy(canary_p99_s=0.00132, stable_p99_s=0.00098)
+    assert judge_step(sub_ms).decision == "rollback"
+    slack = StepPolicy(p99_slack_s=0.002)
+    assert judge_step(sub_ms, slack).decision == "promote"
+    slow = _healthy(canary_p99_s=0.180, stable_p99_s=0.148)  # +32 ms: far above the slack
+    assert judge_step(slow, slack).decision == "rollback"
+
+
 def test_kl_above_limit_rolls_back_or_holds_per_policy() -> None:
     assert judge_step(_healthy(kl=0.2)).decision == "rollback"
     held = judge_step(_healthy(kl=0.2), StepPolicy(kl_action="hold"))
