@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from driftloop.statedb import connect, immediate
+
 __all__ = ["AliasHistory", "AliasMove", "previous_holder"]
 
 _SCHEMA = """
@@ -71,14 +73,12 @@ class AliasHistory:
             db.execute(_SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=30)
+        return connect(self.path)
 
     @contextmanager
     def recording(self, move: AliasMove) -> Iterator[None]:
         """Write ``move`` only if the block (the registry call) succeeds."""
-        db = self._connect()
-        try:
-            db.execute("BEGIN IMMEDIATE")
+        with immediate(self.path) as db:
             db.execute(
                 "INSERT INTO alias_moves (model, alias, from_version, to_version, kind, actor,"
                 " reason, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -86,12 +86,6 @@ class AliasHistory:
                  move.actor, move.reason, move.at.isoformat()),
             )  # fmt: skip
             yield
-            db.commit()
-        except BaseException:
-            db.rollback()
-            raise
-        finally:
-            db.close()
 
     def moves(self, model: str, alias: str | None = None) -> list[AliasMove]:
         """Moves of ``model`` (optionally one alias), oldest first."""

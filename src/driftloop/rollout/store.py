@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping
-from contextlib import closing, contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from driftloop.errors import RolloutError
+from driftloop.statedb import connect, immediate
 
 __all__ = ["ACTIVE_STATES", "TERMINAL_STATES", "Rollout", "RolloutEvent", "RolloutStore"]
 
@@ -143,20 +144,10 @@ class RolloutStore:
             db.executescript(_SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=30)
+        return connect(self.path)
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        db = self._connect()
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            yield db
-            db.commit()
-        except BaseException:
-            db.rollback()
-            raise
-        finally:
-            db.close()
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        return immediate(self.path)
 
     # -- reads ----------------------------------------------------------------------------
     def get(self, rollout_id: int) -> Rollout:
