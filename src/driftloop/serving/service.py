@@ -8,7 +8,6 @@ current state keeps serving.
 
 from __future__ import annotations
 
-import logging
 import sqlite3
 import threading
 from collections.abc import Mapping
@@ -25,9 +24,7 @@ from driftloop.registry.base import CHALLENGER, CHAMPION, LoadedModel, ModelRegi
 from driftloop.registry.history import previous_holder
 from driftloop.serving.routing import RouteTable
 
-__all__ = ["ModelService", "RoutingStore", "ServedModel", "ServingState", "predict", "warm_up"]
-
-logger = logging.getLogger("driftloop.serving")
+__all__ = ["ModelService", "RoutingStore", "ServedModel", "ServingState", "predict"]
 
 
 @dataclass(frozen=True)
@@ -130,7 +127,6 @@ class ModelService:
                 f"version {version} failed to load ({exc}); the versions already loaded keep "
                 "serving"
             ) from exc
-        warm_up(model)
         return ServedModel(version, model, profile, float(wape))
 
     def _swap(self, routes: RouteTable, models: Mapping[str, ServedModel]) -> ServingState:
@@ -218,26 +214,6 @@ class ModelService:
         if self.registry.alias(CHALLENGER) is not None:
             self.registry.move_alias(CHALLENGER, None, "clear", actor, reason)
         return self.reload()
-
-
-WARMUP_CALLS = 50
-
-
-def warm_up(model: LoadedModel, calls: int = WARMUP_CALLS) -> None:
-    """Run a freshly loaded model on a dummy row before it takes traffic.
-
-    A cold version answers its first requests several times slower (ONNX Runtime allocates
-    and plans on the first runs): measured here, a canary's p99 was 3.3x the stable's for an
-    identical model, enough to roll it back on latency. A model that fails on the dummy row
-    still loads: the canary judges real requests, not zeros.
-    """
-    x = np.zeros((1, len(model.feature_names)), dtype=np.float32)
-    for _ in range(calls):
-        try:
-            model.predict_array(x)
-        except Exception as exc:
-            logger.info("warm-up of a %s model stopped: %s", model.format, exc)
-            return
 
 
 def predict(served: ServedModel, x: np.ndarray) -> np.ndarray:
