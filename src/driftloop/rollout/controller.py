@@ -83,7 +83,7 @@ def _evidence_json(items: tuple[Evidence, ...] | list[Evidence]) -> dict[str, An
 
 @dataclass(frozen=True)
 class _Verdict:
-    decision: str  # wait | next | promote | rollback
+    decision: str  # wait | next (the next phase, or promotion after the last) | rollback
     reason: str
     evidence: dict[str, Any]
 
@@ -170,13 +170,8 @@ class RolloutController:
                 failing_since = failing_since or now
                 if (now - failing_since).total_seconds() >= self.cfg.max_duration_s:
                     raise
-                rollout = self.store.get(rollout_id)
                 logger.warning("rollout #%s: %s; retrying", rollout_id, exc)
-                self.store.record_check(rollout, {
-                    "at": self.clock.now().isoformat(), "decision": "wait",
-                    "reason": f"{type(exc).__name__}: {exc}", "evidence": {},
-                })  # fmt: skip
-                rollout = self.store.get(rollout_id)
+                rollout = self._wait(self.store.get(rollout_id), f"{type(exc).__name__}: {exc}")
             if on_tick is not None:
                 on_tick(rollout)
             if rollout.terminal and rollout.applied:
@@ -211,20 +206,20 @@ class RolloutController:
 
     def _act(self, r: Rollout, verdict: _Verdict) -> Rollout:
         if verdict.decision == "wait":
-            self.store.record_check(r, {
-                "at": self.clock.now().isoformat(), "decision": "wait",
-                "reason": verdict.reason, "evidence": verdict.evidence,
-            })  # fmt: skip
-            return self.store.get(r.id)
+            return self._wait(r, verdict.reason, verdict.evidence)
         if verdict.decision == "rollback":
             return self._transition(r, "rolled_back", verdict.reason, verdict.evidence)
-        if verdict.decision == "promote":
-            return self._transition(r, "promoted", verdict.reason, verdict.evidence, 100.0)
         weights = judged_weights(self.cfg, r.strategy)
         nxt = 0 if r.state == "shadow" else r.step + 1
         if nxt >= len(weights):
             return self._transition(r, "promoted", verdict.reason, verdict.evidence, 100.0)
         return self._transition(r, "step", verdict.reason, verdict.evidence, weights[nxt], step=nxt)
+
+    def _wait(self, r: Rollout, reason: str, evidence: Mapping[str, Any] | None = None) -> Rollout:
+        """No transition: keep the latest check (for ``status``) and stay."""
+        check = {"at": self.clock.now().isoformat(), "decision": "wait", "reason": reason,
+                 "evidence": dict(evidence or {})}  # fmt: skip
+        return self.store.record_check(r, check)
 
     def _begin(self, r: Rollout) -> Rollout:
         """Pending: make the version the challenger, have the router load it, first phase."""

@@ -26,6 +26,8 @@ __all__ = ["ACTIVE_STATES", "TERMINAL_STATES", "Rollout", "RolloutEvent", "Rollo
 
 TERMINAL_STATES = ("promoted", "rolled_back", "aborted")
 ACTIVE_STATES = ("pending", "shadow", "step")
+# not finished: in an active state, or ended but its last transition not applied yet
+_UNFINISHED = f"model = ? AND (state IN ({', '.join('?' for _ in ACTIVE_STATES)}) OR applied = 0)"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS rollouts (
@@ -159,11 +161,9 @@ class RolloutStore:
         return _row(found)
 
     def active(self, model: str) -> Rollout | None:
-        marks = ", ".join("?" for _ in ACTIVE_STATES)
         with closing(self._connect()) as db:
             found = db.execute(
-                f"SELECT {_COLUMNS} FROM rollouts WHERE model = ? AND (state IN ({marks}) OR "
-                "applied = 0) ORDER BY id DESC LIMIT 1",
+                f"SELECT {_COLUMNS} FROM rollouts WHERE {_UNFINISHED} ORDER BY id DESC LIMIT 1",
                 (model, *ACTIVE_STATES),
             ).fetchone()
         return None if found is None else _row(found)
@@ -204,10 +204,8 @@ class RolloutStore:
     ) -> Rollout:
         """A new pending rollout, refused while another one of ``model`` is not finished."""
         with self._write() as db:
-            marks = ", ".join("?" for _ in ACTIVE_STATES)
             busy = db.execute(
-                f"SELECT id, version FROM rollouts WHERE model = ? AND (state IN ({marks}) OR "
-                "applied = 0) LIMIT 1",
+                f"SELECT id, version FROM rollouts WHERE {_UNFINISHED} LIMIT 1",
                 (model, *ACTIVE_STATES),
             ).fetchone()
             if busy is not None:
@@ -283,13 +281,14 @@ class RolloutStore:
                 )
         return self.get(current.id)
 
-    def record_check(self, current: Rollout, check: Mapping[str, Any]) -> None:
+    def record_check(self, current: Rollout, check: Mapping[str, Any]) -> Rollout:
         """The latest verdict (a wait), for ``status``; not an event, no sequence change."""
         with self._write() as db:
             db.execute(
                 "UPDATE rollouts SET last_check = ? WHERE id = ?",
                 (json.dumps(check, default=str), current.id),
             )
+        return self.get(current.id)
 
     def request_abort(self, rollout_id: int, reason: str) -> None:
         with self._write() as db:
