@@ -43,6 +43,11 @@ class Project:
         return self.root / CONFIG_FILENAME
 
     @property
+    def model_name(self) -> str:
+        """The registered model's name: ``registry.model_name``, default the project's."""
+        return self.config.registry.model_name or self.config.project
+
+    @property
     def state_dir(self) -> Path:
         return self.root / STATE_DIRNAME
 

@@ -14,7 +14,7 @@ from driftloop.cli.common import JsonOption, ProjectOption, console, emit_json, 
 
 if TYPE_CHECKING:
     from driftloop.rollout.controller import RolloutController
-    from driftloop.rollout.store import Rollout, RolloutEvent
+    from driftloop.rollout.store import Rollout, RolloutEvent, RolloutStore
 
 __all__ = ["app"]
 
@@ -37,6 +37,15 @@ def _controller(
     from driftloop.rollout.factory import open_controller
 
     return open_controller(Project.load(project_dir), server=server, prometheus=prometheus)
+
+
+def _store(project_dir: Path) -> tuple[str, RolloutStore]:
+    """The project's model name and rollout store (no registry needed to read them)."""
+    from driftloop.project import Project
+    from driftloop.rollout.store import RolloutStore
+
+    proj = Project.load(project_dir)
+    return proj.model_name, RolloutStore(proj.state_dir / "state.db")
 
 
 def _rollout_json(r: Rollout) -> dict[str, Any]:
@@ -141,13 +150,7 @@ def start(
 def status(project: ProjectOption = Path("."), json_out: JsonOption = False) -> None:
     """The running (or latest) rollout: state, weight and the latest check's evidence."""
     with handle_errors():
-        from driftloop.project import Project
-        from driftloop.registry import open_registry
-        from driftloop.rollout.store import RolloutStore
-
-        proj = Project.load(project)
-        model = open_registry(proj).model_name
-        store = RolloutStore(proj.state_dir / "state.db")
+        model, store = _store(project)
         r = store.active(model) or store.latest(model)
         if json_out:
             emit_json({"rollout": None if r is None else _rollout_json(r)})
@@ -201,13 +204,7 @@ def history(
 ) -> None:
     """Past rollouts, and every transition of one with the evidence that decided it."""
     with handle_errors():
-        from driftloop.project import Project
-        from driftloop.registry import open_registry
-        from driftloop.rollout.store import RolloutStore
-
-        proj = Project.load(project)
-        model = open_registry(proj).model_name
-        store = RolloutStore(proj.state_dir / "state.db")
+        model, store = _store(project)
         rollouts = store.recent(model, limit)
         chosen = store.get(rollout_id) if rollout_id is not None else None
         if chosen is None and rollouts:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
@@ -308,6 +309,12 @@ class ServingConfig(_Strict):
     inline_batch_rows: int = Field(
         256, ge=1, description="batches up to this size run on the event loop, larger in threads"
     )
+
+    def resolved_admin_token(self) -> str | None:
+        """The admin token as the server and its clients use it: DRIFTLOOP_ADMIN_TOKEN first,
+        then ``admin_token``; None when neither is set (the admin API is off)."""
+        configured = self.admin_token.get_secret_value() if self.admin_token else None
+        return os.environ.get("DRIFTLOOP_ADMIN_TOKEN") or configured
 
 
 class MonitoringConfig(_Strict):

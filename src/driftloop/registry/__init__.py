@@ -44,7 +44,7 @@ def open_registry(project: Project, clock: Clock | None = None) -> MlflowRegistr
     return MlflowRegistry(
         tracking_uri=cfg.tracking_uri or f"sqlite:///{state / 'mlflow.db'}",
         artifact_location=cfg.artifact_location or (state / "mlartifacts").as_uri(),
-        model_name=cfg.model_name or project.config.project,
+        model_name=project.model_name,
         experiment=cfg.experiment or project.config.project,
         history=AliasHistory(state / "state.db"),
         clock=clock,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from driftloop.clock import Clock
 from driftloop.project import Project
 from driftloop.rollout.controller import RolloutController
@@ -16,7 +14,7 @@ from driftloop.rollout.outcomes import LogOutcomeSource
 from driftloop.rollout.router import ServerAdminRouter
 from driftloop.rollout.store import RolloutStore
 
-__all__ = ["admin_token", "open_controller", "server_url"]
+__all__ = ["open_controller", "server_url"]
 
 
 def server_url(project: Project, override: str | None = None) -> str:
@@ -28,14 +26,6 @@ def server_url(project: Project, override: str | None = None) -> str:
         return cfg.rollout.server_url.rstrip("/")
     host = cfg.serving.host if cfg.serving.host not in ("0.0.0.0", "::") else "127.0.0.1"
     return f"http://{host}:{cfg.serving.port}"
-
-
-def admin_token(project: Project) -> str | None:
-    """The admin token as the server reads it: environment first, then the config."""
-    configured = project.config.serving.admin_token
-    return os.environ.get("DRIFTLOOP_ADMIN_TOKEN") or (
-        configured.get_secret_value() if configured else None
-    )
 
 
 def open_controller(
@@ -59,7 +49,7 @@ def open_controller(
         metrics = ServerMetricsSource(url, registry.model_name)
     return RolloutController(
         registry=registry,
-        router=ServerAdminRouter(url, admin_token(project)),
+        router=ServerAdminRouter(url, project.config.serving.resolved_admin_token()),
         metrics=metrics,
         store=RolloutStore(project.state_dir / "state.db"),
         config=cfg,

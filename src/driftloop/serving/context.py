@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -119,12 +118,7 @@ class ServerContext:
         self.service = ModelService(
             registry, RoutingStore(project.state_dir / "state.db", registry.model_name), self.clock
         )
-        configured = self.settings.admin_token
-        self.admin_token = (
-            admin_token
-            or os.environ.get("DRIFTLOOP_ADMIN_TOKEN")
-            or (configured.get_secret_value() if configured else None)
-        )
+        self.admin_token = admin_token or self.settings.resolved_admin_token()
         self.layout: FeatureLayout = project.feature_layout
         self.nullable_features = frozenset(self.layout.sales_history)
         self.request_time_features = frozenset(self.layout.pricing + self.layout.calendar)
