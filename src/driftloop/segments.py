@@ -129,14 +129,18 @@ class SegmentLog:
         self.flush()
 
 
-def read_segments(folder: Path, where: str = "") -> pd.DataFrame:
-    """All segments under ``folder`` as one frame (DuckDB; columns united by name)."""
+def read_segments(
+    folder: Path, where: str = "", columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """All segments under ``folder`` as one frame (DuckDB; columns united by name), or only
+    ``columns`` of them (Parquet reads only those)."""
     import duckdb
 
     if not folder.is_dir() or not any(folder.rglob("part-*.parquet")):
         return pd.DataFrame()
     pattern = str(folder / "*" / "part-*.parquet")
-    query = f"SELECT * FROM read_parquet('{pattern}', union_by_name = true)"
+    selected = ", ".join(f'"{c}"' for c in columns) if columns else "*"
+    query = f"SELECT {selected} FROM read_parquet('{pattern}', union_by_name = true)"
     if where:
         query += f" WHERE {where}"
     with duckdb.connect() as con:

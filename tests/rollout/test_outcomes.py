@@ -140,3 +140,37 @@ def test_ab_rollout_without_a_difference_keeps_the_champion_at_its_deadline(
     final = ctl.run(rollout.id, on_tick=lambda r: (traffic(r), outcomes.tick(r)))
     assert final.state == "rolled_back"
     assert "inconclusive" in final.reason
+
+
+def test_log_outcome_source_reads_the_flushed_logs_since_the_phase_began(tmp_path: Any) -> None:
+    from datetime import UTC, timedelta
+
+    from driftloop.clock import SimulatedClock
+    from driftloop.rollout.outcomes import LogOutcomeSource
+    from driftloop.segments import SegmentLog
+
+    clock = SimulatedClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
+    predictions = SegmentLog(tmp_path / "predictions", 60.0, 1000, clock)
+    feedback = SegmentLog(tmp_path / "feedback", 60.0, 1000, clock)
+
+    def served(rid: str, version: str, route: str, at: datetime) -> dict[str, Any]:
+        return {"served_at": at, "request_id": rid, "version": version, "route": route,
+                "prediction": 10.0, "f__price": 1.0}  # fmt: skip
+
+    before, begun = clock.now(), clock.now() + timedelta(hours=1)
+    predictions.append([served("old", "2", "challenger", before),
+                        served("a", "1", "champion", begun), served("b", "2", "challenger", begun),
+                        served("c", "2", "shadow", begun)])  # fmt: skip
+    feedback.append([
+        {"request_id": rid, "kind": "business", "name": "revenue", "value": v}
+        for rid, v in (("old", 99.0), ("a", 5.0), ("b", 7.0), ("c", 50.0))
+    ] + [{"request_id": None, "kind": "business", "name": "revenue", "value": 1.0},
+         {"request_id": "b", "kind": "label", "name": "label", "value": 8.0}])  # fmt: skip
+    predictions.flush()
+    feedback.flush()
+
+    found = LogOutcomeSource(tmp_path, "revenue").outcomes(begun)
+    assert found["1"].business == MeanStats(1, 5.0, 0.0)
+    assert found["2"].business == MeanStats(1, 7.0, 0.0)  # not "old" (before), not the shadow
+    assert found["2"].labels == 1 and found["2"].wape == pytest.approx(2.0 / 8.0)
+    assert LogOutcomeSource(tmp_path / "none", "revenue").outcomes(begun) == {}

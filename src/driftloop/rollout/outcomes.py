@@ -135,9 +135,11 @@ class LogOutcomeSource:
     def outcomes(self, since: datetime) -> Mapping[str, VersionOutcomes]:
         stamp = since.isoformat()
         predictions = read_segments(
-            self.state_dir / "predictions", f"served_at >= TIMESTAMPTZ '{stamp}'"
-        )
+            self.state_dir / "predictions", f"served_at >= TIMESTAMPTZ '{stamp}'",
+            ("request_id", "version", "route", "prediction"),
+        )  # fmt: skip
         if predictions.empty:
             return {}
-        feedback = read_segments(self.state_dir / "feedback")
+        feedback = read_segments(self.state_dir / "feedback", "request_id IS NOT NULL",
+                                 ("request_id", "kind", "name", "value"))  # fmt: skip
         return version_outcomes(predictions, feedback, self.business_metric)
