@@ -31,3 +31,19 @@ def test_window_is_clipped_to_the_first_day_of_data() -> None:
 def test_zero_day_parts_are_refused() -> None:
     with pytest.raises(ValueError, match="at least one day"):
         plan_split(date(2020, 3, 1), 1, 60, 0, 7)
+
+
+def test_split_round_trips_through_its_tag_and_cuts_frames_by_day() -> None:
+    import pandas as pd
+
+    from driftloop.pipeline.split import TimeSplit
+
+    split = TimeSplit(date(2020, 1, 1), date(2020, 1, 10), date(2020, 1, 11), date(2020, 1, 12),
+                      date(2020, 1, 13), date(2020, 1, 14))  # fmt: skip
+    assert TimeSplit.from_json(split.to_json()) == split
+    stamps = pd.date_range("2019-12-31 23:00", "2020-01-15 01:00", freq="6h", tz="UTC")
+    frame = pd.DataFrame({"event_timestamp": stamps, "i": range(len(stamps))})
+    parts = split.parts(frame)
+    assert len(parts["train"]) == 40 and len(parts["validation"]) == 8
+    assert len(parts["holdout"]) == 8
+    assert parts["train"]["event_timestamp"].min() == pd.Timestamp("2020-01-01 05:00", tz="UTC")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -58,8 +57,7 @@ def _split(parent: ModelVersion) -> TimeSplit:
             f"version {parent.version} records no training split (tag driftloop.split): "
             "optimize a version registered by `driftloop train`"
         )
-    days = {k: date.fromisoformat(v) for k, v in json.loads(raw).items()}
-    return TimeSplit(**days)
+    return TimeSplit.from_json(raw)
 
 
 def load_version_data(project: Project, parent: ModelVersion) -> VersionData:
@@ -73,13 +71,7 @@ def load_version_data(project: Project, parent: ModelVersion) -> VersionData:
             f"version {parent.version} uses features {missing} that the feature store no longer "
             "has; optimize a version trained on the current feature definitions"
         )
-    day = frame["event_timestamp"].dt.tz_convert(None).dt.date
-    parts = {
-        name: frame[
-            (day >= getattr(split, f"{name}_start")) & (day <= getattr(split, f"{name}_end"))
-        ]
-        for name in ("train", "validation", "holdout")
-    }
+    parts = split.parts(frame)
     if len(parts["train"]) < MIN_CALIBRATION_ROWS:
         raise DataError(
             f"no calibration data: the feature store has {len(parts['train'])} rows in version "

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from importlib.metadata import version as dist_version
 from typing import TYPE_CHECKING, Any
 
 import driftloop
 from driftloop.monitoring.profile import build_profile
 from driftloop.optimize.variants import Built
 from driftloop.pipeline.estimators import TrainedModel
-from driftloop.pipeline.lineage import driftloop_source, git_commit
+from driftloop.pipeline.lineage import driftloop_source, git_commit, pip_requirements
 from driftloop.registry.base import ModelVersion, RegistrationRequest
 from driftloop.registry.predictors import OnnxPredictor
 
@@ -29,15 +28,6 @@ INHERITED_TAGS = (
     "driftloop.feature_registry_digest", "driftloop.label_delay_days",
     "driftloop.project_git_commit",
 )  # fmt: skip
-
-
-def _requirements(kind: str) -> list[str]:
-    names = {
-        "onnx": ["numpy", "onnxruntime"],
-        "lightgbm": ["numpy", "lightgbm"],
-        "sklearn": ["numpy", "scikit-learn", "skops"],
-    }[kind]
-    return [f"{n}=={dist_version(n)}" for n in names]
 
 
 def _metrics(report: VariantReport, baseline: VariantReport) -> dict[str, float]:
@@ -111,7 +101,7 @@ def register_variant(
             task=trained.task, feature_names=data.features, params=params,
             metrics=_metrics(report, baseline), tags=tags, profile=profile, gate=gate,
             gate_passed=passed, onnx_model=built.onnx,
-            pip_requirements=_requirements(built.kind),
+            pip_requirements=pip_requirements(built.kind),
             run_name=f"optimize v{parent.version}: {built.technique}",
         )
     )  # fmt: skip

@@ -27,7 +27,7 @@ from driftloop.optimize.stats import (
 )
 from driftloop.optimize.variants import TECHNIQUES, Built, NotApplicable, build_variants
 from driftloop.pipeline.estimators import TrainedModel
-from driftloop.pipeline.metrics import classification_metrics, regression_metrics
+from driftloop.pipeline.metrics import evaluate
 from driftloop.pipeline.onnx_export import export_onnx
 from driftloop.project import Project
 from driftloop.registry.base import ModelVersion, RegistrationRequest
@@ -105,12 +105,6 @@ class OptimizationResult:
     duration_s: float
 
 
-def _metrics(task: str, y: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    if task == "classification":
-        return classification_metrics(y, p).as_dict()
-    return regression_metrics(y, p).as_dict()
-
-
 def _latency(
     model: bytes, x: np.ndarray, runs: int, *, optimize: bool = True
 ) -> dict[str, Latency]:
@@ -136,7 +130,7 @@ def _evaluate(
 ) -> VariantReport:
     predictor = OnnxPredictor(built.onnx, data.features, base.task)
     pred = predictor.predict(data.holdout)
-    metrics = _metrics(base.task, data.y("holdout"), pred)
+    metrics = evaluate(base.task, data.y("holdout"), pred)
     loss = relative_metric_loss(base.metric, base.metrics[base.metric], metrics[base.metric])
     agree = agreement(base.task, base.predictions, pred)
     verdict = judge_variant(
@@ -220,7 +214,7 @@ def run_optimization(
     predictions = OnnxPredictor(exported.model, data.features, trained.task).predict(data.holdout)
     base = _Baseline(
         trained.task, metric, exported.model, predictions,
-        _metrics(trained.task, data.y("holdout"), predictions),
+        evaluate(trained.task, data.y("holdout"), predictions),
     )  # fmt: skip
     outcomes = build_variants(trained, exported.model, data, cfg, seed, progress)
     progress(OPTIMIZE_STEPS[-2])

@@ -10,7 +10,7 @@ import pandas as pd
 
 import driftloop
 
-__all__ = ["driftloop_source", "frame_digest", "git_commit"]
+__all__ = ["driftloop_source", "frame_digest", "git_commit", "pip_requirements"]
 
 
 def frame_digest(frame: pd.DataFrame) -> str:
@@ -40,3 +40,17 @@ def git_commit(folder: Path) -> str | None:
 def driftloop_source() -> Path:
     """Folder of the installed driftloop package (a git checkout when installed editable)."""
     return Path(driftloop.__file__).resolve().parent
+
+
+_RUNTIME = {
+    "onnx": ("numpy", "onnxruntime"),
+    "lightgbm": ("numpy", "lightgbm"),
+    "sklearn": ("numpy", "scikit-learn", "skops"),
+}
+
+
+def pip_requirements(kind: str) -> list[str]:
+    """Pinned packages (installed versions) that load a model of ``kind``."""
+    from importlib.metadata import version as dist_version
+
+    return [f"{n}=={dist_version(n)}" for n in _RUNTIME[kind]]

@@ -16,6 +16,7 @@ __all__ = [
     "ClassificationMetrics",
     "RegressionMetrics",
     "classification_metrics",
+    "evaluate",
     "regression_metrics",
 ]
 
@@ -94,3 +95,10 @@ def classification_metrics(y_true: ArrayLike, y_prob: ArrayLike) -> Classificati
         positive_rate=float(y.mean()),
         rows=int(y.size),
     )
+
+
+def evaluate(task: str, y_true: ArrayLike, y_pred: ArrayLike) -> dict[str, float]:
+    """The task's metrics as a flat dict: regression or classification (probabilities)."""
+    if task == "classification":
+        return classification_metrics(y_true, y_pred).as_dict()
+    return regression_metrics(y_true, y_pred).as_dict()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
 from datetime import date, timedelta
+
+import pandas as pd
 
 __all__ = ["TimeSplit", "plan_split"]
 
@@ -22,6 +25,26 @@ class TimeSplit:
     @property
     def window(self) -> tuple[date, date]:
         return self.train_start, self.holdout_end
+
+    def to_json(self) -> str:
+        """The split as stored in a version's ``driftloop.split`` tag."""
+        return json.dumps({k: str(v) for k, v in asdict(self).items()})
+
+    @classmethod
+    def from_json(cls, text: str) -> TimeSplit:
+        return cls(**{k: date.fromisoformat(v) for k, v in json.loads(text).items()})
+
+    def parts(
+        self, frame: pd.DataFrame, column: str = "event_timestamp"
+    ) -> dict[str, pd.DataFrame]:
+        """``frame``'s rows of train, validation and holdout, by the day of ``column``."""
+        day = frame[column].dt.tz_convert(None).dt.date
+        return {
+            name: frame[
+                (day >= getattr(self, f"{name}_start")) & (day <= getattr(self, f"{name}_end"))
+            ]
+            for name in ("train", "validation", "holdout")
+        }
 
 
 def plan_split(

@@ -6,12 +6,10 @@ so a bad run leaves the registry as it was.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
-from importlib.metadata import version as dist_version
 from typing import Any
 
 import numpy as np
@@ -23,10 +21,10 @@ from driftloop.features.definitions import FEATURE_SERVICE
 from driftloop.features.store import FeatureStore
 from driftloop.features.training_set import LABEL_COLUMN, build_training_set
 from driftloop.monitoring.profile import build_profile
-from driftloop.pipeline.estimators import TrainedModel, train_model
+from driftloop.pipeline.estimators import train_model
 from driftloop.pipeline.gate import GateVerdict, evaluate_gate, prediction_sanity
-from driftloop.pipeline.lineage import driftloop_source, frame_digest, git_commit
-from driftloop.pipeline.metrics import classification_metrics, regression_metrics
+from driftloop.pipeline.lineage import driftloop_source, frame_digest, git_commit, pip_requirements
+from driftloop.pipeline.metrics import evaluate
 from driftloop.pipeline.onnx_export import export_onnx
 from driftloop.pipeline.split import TimeSplit, plan_split
 from driftloop.project import Project
@@ -63,21 +61,6 @@ class TrainingResult:
     onnx: str
     data_digest: str
     duration_s: float
-
-
-def _evaluate(task: str, y: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    if task == "classification":
-        return classification_metrics(y, p).as_dict()
-    return regression_metrics(y, p).as_dict()
-
-
-def _parts(frame: pd.DataFrame, split: TimeSplit) -> dict[str, pd.DataFrame]:
-    day = frame["event_timestamp"].dt.tz_convert(None).dt.date
-    return {
-        "train": frame[(day >= split.train_start) & (day <= split.train_end)],
-        "validation": frame[(day >= split.validation_start) & (day <= split.validation_end)],
-        "holdout": frame[(day >= split.holdout_start) & (day <= split.holdout_end)],
-    }
 
 
 def _check_parts(parts: dict[str, pd.DataFrame], split: TimeSplit, min_train: int) -> None:
@@ -130,14 +113,7 @@ def _champion_metrics(
             ),
         )
     preds = model.predict(holdout)
-    return champion.version, _evaluate(task, holdout[LABEL_COLUMN].to_numpy(), preds), None
-
-
-def _requirements(trained: TrainedModel) -> list[str]:
-    names = ["numpy", "lightgbm"] if trained.kind == "lightgbm" else ["numpy", "scikit-learn"]
-    if trained.kind == "sklearn":
-        names.append("skops")
-    return [f"{n}=={dist_version(n)}" for n in names]
+    return champion.version, evaluate(task, holdout[LABEL_COLUMN].to_numpy(), preds), None
 
 
 def run_training(
@@ -170,7 +146,7 @@ def run_training(
         first_day=pd.to_datetime(sales["date"]).min().date(),
     )  # fmt: skip
     frame = build_training_set(store, split.train_start, split.holdout_end)
-    parts = _parts(frame, split)
+    parts = split.parts(frame)
     if frame_hook is not None:
         # Only what the model learns from: the holdout stays as the feature store serves it.
         parts["train"] = frame_hook(parts["train"])
@@ -184,7 +160,7 @@ def run_training(
 
     progress(TRAIN_STEPS[3])
     holdout_pred = trained.predict(parts["holdout"])
-    metrics = _evaluate(cfg.task, xy["holdout"][1], holdout_pred)
+    metrics = evaluate(cfg.task, xy["holdout"][1], holdout_pred)
 
     progress(TRAIN_STEPS[4])
     champion_version, champion_metrics, incomparable = _champion_metrics(
@@ -219,7 +195,7 @@ def run_training(
         "driftloop.as_of": chosen.isoformat(),
         "driftloop.window_start": split.train_start.isoformat(),
         "driftloop.window_end": split.holdout_end.isoformat(),
-        "driftloop.split": json.dumps({k: str(v) for k, v in asdict(split).items()}),
+        "driftloop.split": split.to_json(),
         "driftloop.data_digest": digest,
         "driftloop.feature_service": FEATURE_SERVICE,
         "driftloop.feature_views": ",".join(store.layout.views()),
@@ -251,7 +227,7 @@ def run_training(
             model_kind=trained.kind, model=trained.model, task=cfg.task,
             feature_names=trained.feature_names, params=trained.params, metrics=all_metrics,
             tags=tags, profile=profile, gate=gate_doc, gate_passed=verdict.passed,
-            onnx_model=onnx.model, pip_requirements=_requirements(trained),
+            onnx_model=onnx.model, pip_requirements=pip_requirements(trained.kind),
             run_name=f"train as of {chosen}",
         )
     )  # fmt: skip
