@@ -14,8 +14,9 @@ import pytest
 from driftloop.clock import SimulatedClock
 from driftloop.config import RolloutConfig
 from driftloop.rollout.controller import RolloutController
-from driftloop.rollout.metrics import Snapshot, parse_server_metrics
+from driftloop.rollout.metrics import Snapshot
 from driftloop.rollout.router import NoopRouter
+from driftloop.rollout.sources import parse_server_metrics
 from driftloop.rollout.store import Rollout, RolloutStore
 from driftloop.serving.metrics import ServerMetrics
 from driftloop.serving.routing import choose

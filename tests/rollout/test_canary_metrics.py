@@ -11,16 +11,15 @@ import pytest
 from driftloop.monitoring.drift import kl_divergence
 from driftloop.rollout.metrics import (
     Histogram,
-    PrometheusMetricsSource,
     Snapshot,
     VersionCounts,
     count_above,
     delta,
     histogram_quantile,
     observe_step,
-    parse_server_metrics,
     shadow_summary,
 )
+from driftloop.rollout.sources import PrometheusMetricsSource, parse_server_metrics
 from driftloop.serving.metrics import ServerMetrics
 
 INF = math.inf

@@ -32,15 +32,10 @@ from driftloop.rollout.judge import (
     judge_step,
     mean_difference_test,
 )
-from driftloop.rollout.metrics import (
-    MetricsSource,
-    Snapshot,
-    delta,
-    observe_step,
-    shadow_summary,
-)
+from driftloop.rollout.metrics import Snapshot, delta, observe_step, shadow_summary
 from driftloop.rollout.outcomes import OutcomeSource, VersionOutcomes, outcome_evidence
 from driftloop.rollout.router import TrafficRouter
+from driftloop.rollout.sources import MetricsSource
 from driftloop.rollout.store import Rollout, RolloutStore
 
 __all__ = ["STRATEGIES", "RolloutController", "judged_weights", "step_policy"]

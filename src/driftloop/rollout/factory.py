@@ -5,13 +5,13 @@ from __future__ import annotations
 from driftloop.clock import Clock
 from driftloop.project import Project
 from driftloop.rollout.controller import RolloutController
-from driftloop.rollout.metrics import (
+from driftloop.rollout.outcomes import LogOutcomeSource
+from driftloop.rollout.router import ServerAdminRouter
+from driftloop.rollout.sources import (
     MetricsSource,
     PrometheusMetricsSource,
     ServerMetricsSource,
 )
-from driftloop.rollout.outcomes import LogOutcomeSource
-from driftloop.rollout.router import ServerAdminRouter
 from driftloop.rollout.store import RolloutStore
 
 __all__ = ["open_controller", "server_url"]

@@ -7,40 +7,32 @@ Prometheus server by PromQL. The rollout keeps the snapshot taken when a step be
 judges the difference, so restarts of the rollout process lose nothing and a server restart
 (counters back to 0) only restarts the step's window.
 
-Everything below the sources is pure: snapshots in, a :class:`StepObservation` out.
+This module is pure: snapshots in, a :class:`StepObservation` out; the sources that take
+the snapshots are in :mod:`driftloop.rollout.sources`.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import urllib.error
-import urllib.parse
-import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
-from prometheus_client.parser import text_string_to_metric_families
 
-from driftloop.errors import MetricsUnavailable
 from driftloop.monitoring.drift import kl_divergence
 from driftloop.rollout.judge import StepObservation
 
 __all__ = [
     "Histogram",
-    "MetricsSource",
-    "MetricsUnavailable",
-    "PrometheusMetricsSource",
-    "ServerMetricsSource",
+    "ShadowSummary",
     "Snapshot",
     "VersionCounts",
     "count_above",
     "delta",
+    "edge_value",
     "histogram_quantile",
     "observe_step",
-    "parse_server_metrics",
     "shadow_summary",
 ]
 
@@ -118,7 +110,7 @@ class VersionCounts:
     def from_json(doc: Mapping[str, Any]) -> VersionCounts:
         def hist(value: Any) -> Histogram:
             edges, cum = value
-            return Histogram(tuple(_edge_in(e) for e in edges), tuple(float(c) for c in cum))
+            return Histogram(tuple(edge_value(e) for e in edges), tuple(float(c) for c in cum))
 
         return VersionCounts(
             float(doc["requests"]), float(doc["errors"]), hist(doc["latency"]),
@@ -131,7 +123,8 @@ def _edge_out(edge: float) -> float | str:
     return "+Inf" if edge == math.inf else edge
 
 
-def _edge_in(edge: float | str) -> float:
+def edge_value(edge: float | str) -> float:
+    """A histogram edge from text: a number or ``+Inf``."""
     return math.inf if edge == "+Inf" else float(edge)
 
 
@@ -253,166 +246,3 @@ def shadow_summary(counts: VersionCounts, tolerance: float) -> ShadowSummary:
         round(counts.shadow_ok), round(counts.shadow_errors), agreement,
         histogram_quantile(0.5, hist),
     )  # fmt: skip
-
-
-# -- parsing the server's /metrics ---------------------------------------------------------
-def _hist_from_samples(rows: Iterable[tuple[float, float]]) -> Histogram:
-    ordered = sorted(rows)
-    return Histogram(tuple(e for e, _ in ordered), tuple(c for _, c in ordered))
-
-
-def parse_server_metrics(text: str, model: str) -> Snapshot:
-    """A snapshot from the Prometheus text exposition of a driftloop server (``/metrics``)."""
-    requests: dict[str, float] = {}
-    errors: dict[str, float] = {}
-    shadow_ok: dict[str, float] = {}
-    shadow_err: dict[str, float] = {}
-    buckets: dict[str, dict[str, list[tuple[float, float]]]] = {
-        "latency": {}, "predictions": {}, "divergence": {},
-    }  # fmt: skip
-    names = {
-        "driftloop_request_latency_seconds": "latency",
-        "driftloop_prediction_value": "predictions",
-        "driftloop_shadow_divergence": "divergence",
-    }
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels = sample.labels
-            if labels.get("model") != model:
-                continue
-            version = labels.get("version", "")
-            if not version:
-                continue
-            if sample.name == "driftloop_requests_total":
-                requests[version] = requests.get(version, 0.0) + sample.value
-            elif sample.name == "driftloop_errors_total" and labels.get("kind") == "model_error":
-                errors[version] = errors.get(version, 0.0) + sample.value
-            elif sample.name == "driftloop_shadow_predictions_total":
-                target = shadow_ok if labels.get("outcome") == "ok" else shadow_err
-                target[version] = target.get(version, 0.0) + sample.value
-            elif sample.name.endswith("_bucket") and family.name in names:
-                key = names[family.name]
-                edge = _edge_in(labels["le"])
-                buckets[key].setdefault(version, []).append((edge, sample.value))
-    return _snapshot(requests, errors, shadow_ok, shadow_err, buckets)
-
-
-def _snapshot(
-    requests: Mapping[str, float],
-    errors: Mapping[str, float],
-    shadow_ok: Mapping[str, float],
-    shadow_err: Mapping[str, float],
-    buckets: Mapping[str, Mapping[str, list[tuple[float, float]]]],
-) -> Snapshot:
-    versions = set(requests) | set(errors) | set(shadow_ok) | set(shadow_err)
-    for per_version in buckets.values():
-        versions |= set(per_version)
-    out = {}
-    for v in versions:
-        out[v] = VersionCounts(
-            requests=requests.get(v, 0.0),
-            errors=errors.get(v, 0.0),
-            latency=_hist_from_samples(buckets["latency"].get(v, [])),
-            predictions=_hist_from_samples(buckets["predictions"].get(v, [])),
-            shadow_ok=shadow_ok.get(v, 0.0),
-            shadow_errors=shadow_err.get(v, 0.0),
-            divergence=_hist_from_samples(buckets["divergence"].get(v, [])),
-        )
-    return Snapshot(out)
-
-
-# -- sources ---------------------------------------------------------------------------------
-class MetricsSource(Protocol):
-    """Cumulative counters of every version, now."""
-
-    def snapshot(self) -> Snapshot: ...
-
-
-def _get(url: str, timeout: float) -> bytes:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            data: bytes = resp.read()
-            return data
-    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise MetricsUnavailable(f"cannot read {url}: {reason}") from None
-
-
-class ServerMetricsSource:
-    """The driftloop server's own counters, read from its ``/metrics`` page."""
-
-    def __init__(self, base_url: str, model: str, timeout_s: float = 10.0) -> None:
-        self.url = base_url.rstrip("/") + "/metrics"
-        self.model = model
-        self.timeout_s = timeout_s
-
-    def snapshot(self) -> Snapshot:
-        return parse_server_metrics(_get(self.url, self.timeout_s).decode(), self.model)
-
-    def __repr__(self) -> str:
-        return f"ServerMetricsSource({self.url!r})"
-
-
-class PrometheusMetricsSource:
-    """The same counters summed over every server instance, by PromQL instant queries.
-
-    ``selector`` narrows the series (for example ``job="driftloop"``); the model label is
-    always added. Counters are summed by version (and ``le`` for histograms), so one
-    Deployment per version or several replicas both work.
-    """
-
-    def __init__(self, url: str, model: str, selector: str = "", timeout_s: float = 10.0) -> None:
-        self.url = url.rstrip("/")
-        self.model = model
-        extra = selector.strip().strip("{}").strip()
-        self.matchers = f'model="{model}"' + (f", {extra}" if extra else "")
-        self.timeout_s = timeout_s
-
-    def queries(self) -> dict[str, str]:
-        m = self.matchers
-        return {
-            "requests": f"sum by (version) (driftloop_requests_total{{{m}}})",
-            "errors": f'sum by (version) (driftloop_errors_total{{{m}, kind="model_error"}})',
-            "shadow": f"sum by (version, outcome) (driftloop_shadow_predictions_total{{{m}}})",
-            "latency": f"sum by (version, le) (driftloop_request_latency_seconds_bucket{{{m}}})",
-            "predictions": f"sum by (version, le) (driftloop_prediction_value_bucket{{{m}}})",
-            "divergence": f"sum by (version, le) (driftloop_shadow_divergence_bucket{{{m}}})",
-        }
-
-    def query(self, promql: str) -> list[tuple[dict[str, str], float]]:
-        url = f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
-        try:
-            doc = json.loads(_get(url, self.timeout_s))
-        except json.JSONDecodeError as exc:
-            raise MetricsUnavailable(f"Prometheus at {self.url} answered non-JSON: {exc}") from None
-        if doc.get("status") != "success":
-            raise MetricsUnavailable(
-                f"Prometheus query {promql!r} failed: {doc.get('error', 'unknown error')}"
-            )
-        return [(r["metric"], float(r["value"][1])) for r in doc["data"]["result"]]
-
-    def snapshot(self) -> Snapshot:
-        q = self.queries()
-
-        def by_version(rows: list[tuple[dict[str, str], float]]) -> dict[str, float]:
-            return {lab["version"]: value for lab, value in rows if lab.get("version")}
-
-        requests = by_version(self.query(q["requests"]))
-        errors = by_version(self.query(q["errors"]))
-        shadow_ok: dict[str, float] = {}
-        shadow_err: dict[str, float] = {}
-        for labels, value in self.query(q["shadow"]):
-            target = shadow_ok if labels.get("outcome") == "ok" else shadow_err
-            if labels.get("version"):
-                target[labels["version"]] = value
-        buckets: dict[str, dict[str, list[tuple[float, float]]]] = {}
-        for key in ("latency", "predictions", "divergence"):
-            per: dict[str, list[tuple[float, float]]] = {}
-            for labels, value in self.query(q[key]):
-                if labels.get("version") and "le" in labels:
-                    per.setdefault(labels["version"], []).append((_edge_in(labels["le"]), value))
-            buckets[key] = per
-        return _snapshot(requests, errors, shadow_ok, shadow_err, buckets)
-
-    def __repr__(self) -> str:
-        return f"PrometheusMetricsSource({self.url!r}, {self.matchers!r})"
