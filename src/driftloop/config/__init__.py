@@ -14,6 +14,7 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from driftloop.config import sections as _sections
+from driftloop.config.loop import LoopConfig, Trigger
 from driftloop.config.rollout import OutcomeGateConfig, RolloutConfig, ShadowConfig
 from driftloop.config.sections import *  # noqa: F403  (the sections are part of this API)
 from driftloop.config.sections import (
@@ -33,6 +34,8 @@ CONFIG_FILENAME = "driftloop.yaml"
 
 __all__ = [
     "CONFIG_FILENAME",
+    "LoopConfig",
+    "Trigger",
     "OutcomeGateConfig",
     "RolloutConfig",
     "ShadowConfig",
@@ -57,6 +60,7 @@ class ProjectConfig(_Strict):
     monitoring: MonitoringConfig = MonitoringConfig()
     rollout: RolloutConfig = RolloutConfig()
     optimize: OptimizeConfig = OptimizeConfig()
+    loop: LoopConfig = LoopConfig()
 
     @model_validator(mode="after")
     def _lags_known_in_time(self) -> ProjectConfig:

@@ -1,0 +1,63 @@
+"""The ``loop:`` section: when the controller retrains, how often, and on which data."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = ["LoopConfig", "Trigger"]
+
+Trigger = Literal["feature_drift", "prediction_drift", "accuracy"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LoopConfig(_Strict):
+    """The controller's policy (``driftloop loop run``); thresholds come from ``monitoring``."""
+
+    enabled: bool = Field(
+        True, description="false: the controller assesses and records, but never retrains"
+    )
+    check_every_hours: float = Field(
+        24.0, gt=0.0, le=24.0 * 31, description="how often the controller assesses the log"
+    )
+    triggers: tuple[Trigger, ...] = Field(
+        ("feature_drift", "prediction_drift", "accuracy"),
+        description="signals that may start a retrain",
+    )
+    sustained_checks: int = Field(
+        2, ge=1, le=60, description="checks in a row a drift signal must hold before it counts"
+    )
+    min_drifted_features: int = Field(
+        2, ge=1, description="features at PSI >= monitoring.psi_act for feature drift to count"
+    )
+    cooldown_days: float = Field(
+        7.0, ge=0.0, description="no retrain sooner than this after the last one started"
+    )
+    max_retrains: int = Field(3, ge=1, description="at most this many retrains per period")
+    period_days: int = Field(30, ge=1, description="the period of max_retrains")
+    recent_weight: float = Field(
+        8.0,
+        ge=1.0,
+        le=1000.0,
+        description="a retrain weights rows since the signal began this much more than older "
+        "rows (1: no weighting), so the model learns the new regime from a few weeks",
+    )
+    lookback_days: int = Field(
+        7, ge=0, le=90, description="rows this many days before the signal began count as recent"
+    )
+    min_recent_days: int = Field(
+        5,
+        ge=1,
+        le=90,
+        description="a retrain waits until the signal has this many labelled days behind it",
+    )
+
+    @model_validator(mode="after")
+    def _known_triggers(self) -> LoopConfig:
+        if len(set(self.triggers)) != len(self.triggers):
+            raise ValueError(f"triggers lists a signal twice: {list(self.triggers)}")
+        return self

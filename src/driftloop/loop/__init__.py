@@ -1,0 +1,1 @@
+"""The closed loop: the controller that turns monitoring signals into retrains and rollouts."""
