@@ -1,11 +1,17 @@
-"""The main job, as far as it exists: a scenario project through features, registry, server.
+"""The main job: the specification's Q5 story, end to end, on a simulated clock.
 
-Steps: create a retail project, compute and apply the features, build a point-in-time
-training set, measure the regime shift in the raw data, train version 1 on what is known
-at the shift, train version 2 eight weeks later (gated against version 1 on the same
-holdout), serve that day's forecasts for every entity through a real HTTP server with
-the outcomes sent back as feedback, and check the served features for training-serving
-skew from the prediction log. Each step reports through ``progress``.
+A retail demand forecaster (version 1, trained on what is known before serving starts)
+answers every store and product through a real HTTP server, several times a day, with
+the actual sales coming back a day late. A retrain on a corrupted export (prices in
+cents: consistent offline, so it passes its gate) is submitted and must be caught by
+its canary. Then the consumer-behaviour shift hits: levels, product mix and the
+response to price and promotions change. The controller has to notice, retrain on the
+recent window, gate, canary and promote on its own, and accuracy has to come back.
+
+The demo measures itself against the issue's targets (detection within 7 days of the
+shift, accuracy within 10 % of the pre-shift level within 21 days, the broken challenger
+never above the first step) and writes ``report.html`` with plots. ``--no-shift`` runs
+the same days without the shift: the control, in which nothing should be retrained.
 
 The demo owns its folder: a folder it made before (marked ``.driftloop/demo``) is
 replaced; any other non-empty folder is refused.
@@ -13,86 +19,87 @@ replaced; any other non-empty folder is refused.
 
 from __future__ import annotations
 
-import json
+import math
+import secrets
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from driftloop.config import CONFIG_FILENAME
+from driftloop.clock import SimulatedClock
+from driftloop.config import CONFIG_FILENAME, dump_config
 from driftloop.errors import ProjectError
 from driftloop.features.engineering import ENTITY_KEYS
-from driftloop.features.skew import PredictionLogSource, SkewReport, check_skew
-from driftloop.features.store import ApplyResult, FeatureStore
+from driftloop.features.store import FeatureStore
 from driftloop.features.training_set import LABEL_COLUMN, build_training_set
+from driftloop.loop.controller import LoopController
+from driftloop.loop.simulate import DayServed, Simulation, midnight
+from driftloop.loop.store import LoopEvent, LoopStore
+from driftloop.loop.timeline import DayRecord, KeyNumber, Timeline, TimelineEvent
 from driftloop.pipeline.train import TrainingResult, run_training
 from driftloop.project import Project
 from driftloop.registry import open_registry
+from driftloop.registry.base import ModelRegistry
 from driftloop.scaffold import create_project
 
-__all__ = ["DEMO_STEPS", "DemoResult", "ServedDay", "ShiftEvidence", "run_demo"]
+__all__ = ["DEMO_STEPS", "DemoResult", "run_demo"]
 
 DEMO_STEPS = (
     "create project",
     "compute and apply features",
-    "build training set",
-    "measure the shift",
-    "train v1 at the shift",
-    "train v2 after the shift",
-    "serve a day over HTTP",
-    "check training-serving skew",
+    "train v1",
+    "serve and run the loop",
+    "score the frozen v1 (control)",
+    "write the report",
 )
 DEMO_MARKER = "demo"
-RETRAIN_AFTER_DAYS = 56
-SHIFT_WINDOW_DAYS = 28
-
-
-@dataclass(frozen=True)
-class ShiftEvidence:
-    """Mean daily units per series before and after the shift date."""
-
-    shift_date: str
-    affected_before: float
-    affected_after: float
-    unaffected_before: float
-    unaffected_after: float
-
-
-@dataclass(frozen=True)
-class ServedDay:
-    """One simulated day of traffic through a real server."""
-
-    day: str
-    requests: int
-    predictions: int
-    versions: tuple[str, ...]
-    feedback: int
-    server_p50_ms: float
-    logged_rows: int
+TARGET_DETECTION_DAYS = 7
+TARGET_RECOVERY_DAYS = 21
+RECOVERY_TOLERANCE = 0.10
+REFERENCE_DAYS = 14
+TRAILING_DAYS = 7
+# Traffic of a small chain is far below the spec's 2,000 requests a step: the demo's
+# rollout needs fewer requests and judges over simulated hours, written in its config.
+DEMO_ROLLOUT = {
+    "min_requests": 150, "guard_min_requests": 100, "min_duration_s": 12 * 3600.0,
+    "max_duration_s": 5 * 86400.0, "check_interval_s": 3600.0,
+    "outcomes": {"min_outcomes": 100},
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
 class DemoResult:
     project: Path
-    series: int
-    raw_rows: int
-    applied: ApplyResult
-    materialized_at: str
-    training_rows: int
-    training_window: tuple[str, str]
-    training_complete_share: float
-    skew: SkewReport
-    shift: ShiftEvidence | None
-    served: ServedDay
-    first: TrainingResult
-    second: TrainingResult
     replaced_previous: bool
+    shift: bool
+    shift_date: date
+    horizon: tuple[date, date]
+    requests: int
+    feedback: int
+    reference_wape: float
+    detection_days: int | None
+    false_alarms_before_shift: int
+    recovery_days: int | None
+    frozen_recovery_days: int | None
+    final_served_wape: float
+    final_frozen_wape: float
+    retrains: int
+    promoted: tuple[str, ...]
+    rolled_back: tuple[str, ...]
+    broken_version: str
+    broken_max_weight: float
+    broken_predictions: int
+    timeline: Timeline
+    report: Path | None
+    targets_met: bool
 
 
-def _fresh_project(folder: Path, seed: int) -> tuple[Project, bool]:
+def _fresh_project(folder: Path, seed: int, shift: bool, quick: bool) -> tuple[Project, bool]:
     """A new demo project in ``folder``; (project, whether an earlier demo was replaced)."""
     replaced = False
     if folder.exists() and any(folder.iterdir()):
@@ -104,106 +111,319 @@ def _fresh_project(folder: Path, seed: int) -> tuple[Project, bool]:
             )
         shutil.rmtree(folder)
         replaced = True
-    project = create_project(folder, "retail", seed)
+    overrides: dict[str, Any] = {"shift": {"enabled": shift}}
+    project = create_project(folder, "retail", seed, overrides=overrides)
+    # Marked at once: a demo that fails later is still recognised and replaced next time.
     (project.state_dir / DEMO_MARKER).write_text("made by driftloop demo\n", encoding="utf-8")
-    return project, replaced
-
-
-def _shift_evidence(project: Project, sales: pd.DataFrame) -> ShiftEvidence | None:
-    truth = json.loads(project.scenario_truth_path.read_text(encoding="utf-8"))
-    if not truth["shift_enabled"]:
-        return None
-    shift = pd.Timestamp(truth["shift_date"])
-    days = pd.to_datetime(sales["date"])
-    affected = sales[ENTITY_KEYS[0]].isin(truth["affected_stores"]) & sales[ENTITY_KEYS[1]].isin(
-        truth["affected_products"]
-    )
-    before = (days >= shift - timedelta(days=SHIFT_WINDOW_DAYS)) & (days < shift)
-    after = (days >= shift + timedelta(days=SHIFT_WINDOW_DAYS)) & (
-        days < shift + timedelta(days=2 * SHIFT_WINDOW_DAYS)
-    )
-
-    def mean(mask: pd.Series) -> float:
-        return float(sales.loc[mask, LABEL_COLUMN].mean())
-
-    return ShiftEvidence(
-        shift_date=truth["shift_date"],
-        affected_before=mean(affected & before),
-        affected_after=mean(affected & after),
-        unaffected_before=mean(~affected & before),
-        unaffected_after=mean(~affected & after),
-    )
-
-
-def _serve_day(project: Project, store: FeatureStore, day: date) -> ServedDay:
-    """Serve one day's demand forecasts for every entity over HTTP, then send the outcomes."""
-    from driftloop.segments import read_segments
-    from driftloop.serving.server import BackgroundServer, build_context
-    from driftloop.traffic import replay_days
-
-    with BackgroundServer(build_context(project)) as server:
-        stats = replay_days(store, server.url, [day], batch=False)
-    log = read_segments(project.state_dir / "predictions")
-    return ServedDay(
-        day=day.isoformat(), requests=stats.requests, predictions=stats.predictions,
-        versions=stats.versions, feedback=stats.feedback,
-        server_p50_ms=float(log["latency_ms"].median()), logged_rows=len(log),
+    config = project.config.model_copy(
+        update={"rollout": project.config.rollout.model_validate(
+            {**project.config.rollout.model_dump(), **DEMO_ROLLOUT,
+             "outcomes": {**project.config.rollout.outcomes.model_dump(),
+                          **DEMO_ROLLOUT["outcomes"]}})}  # type: ignore[dict-item]
     )  # fmt: skip
+    (folder / CONFIG_FILENAME).write_text(
+        "# driftloop project configuration (made by driftloop demo: the rollout section is\n"
+        "# scaled to the demo's traffic); every key is shown with its value.\n"
+        + dump_config(config),
+        encoding="utf-8",
+    )
+    return Project.load(folder), replaced
+
+
+def _cents(frame: pd.DataFrame) -> pd.DataFrame:
+    """The corrupted export: prices in cents."""
+    return frame.assign(price=frame["price"] * 100.0)
+
+
+def _wape(pred: np.ndarray, label: np.ndarray) -> float:
+    ok = np.isfinite(label)
+    total = np.abs(label[ok]).sum()
+    return float(np.abs(pred[ok] - label[ok]).sum() / total) if total > 0 else math.nan
+
+
+def _trailing(per_day: pd.DataFrame, day: date, days: int) -> float:
+    window = per_day[(per_day["day"] > day - timedelta(days=days)) & (per_day["day"] <= day)]
+    return _wape(window["prediction"].to_numpy(), window["label"].to_numpy("float64"))
+
+
+def _recovery_day(
+    frame: pd.DataFrame, shift: date, reference: float, end: date
+) -> tuple[int | None, dict[date, float]]:
+    """First day after the shift whose trailing window (all post-shift) is back within
+    the tolerance of the reference; and the trailing WAPE of every day."""
+    trailing = {}
+    found = None
+    day = min(frame["day"])
+    while day < end:
+        trailing[day] = _trailing(frame, day, TRAILING_DAYS)
+        after = day >= shift + timedelta(days=TRAILING_DAYS - 1)
+        if found is None and after and trailing[day] <= reference * (1 + RECOVERY_TOLERANCE):
+            found = (day - shift).days
+        day += timedelta(days=1)
+    return found, trailing
+
+
+def _frozen_predictions(
+    store: FeatureStore, registry: ModelRegistry, version: str, start: date, end: date
+) -> pd.DataFrame:
+    """What version ``version`` would have answered, from the offline store (same rows)."""
+    rows = build_training_set(store, start, end - timedelta(days=1))
+    model = registry.load_model(version)
+    return pd.DataFrame({
+        "day": rows["event_timestamp"].dt.tz_convert(None).dt.date,
+        ENTITY_KEYS[0]: rows[ENTITY_KEYS[0]].to_numpy(),
+        ENTITY_KEYS[1]: rows[ENTITY_KEYS[1]].to_numpy(),
+        "prediction": model.predict(rows), "label": rows[LABEL_COLUMN].to_numpy("float64"),
+    })  # fmt: skip
 
 
 def run_demo(
-    folder: Path, seed: int = 1, progress: Callable[[str], None] = lambda _step: None
+    folder: Path,
+    seed: int = 1,
+    *,
+    quick: bool = False,
+    shift: bool = True,
+    rounds_per_day: int = 8,
+    progress: Callable[[str], None] = lambda _step: None,
+    on_day: Callable[[DayServed], None] | None = None,
 ) -> DemoResult:
-    """Run every step on the project in ``folder``, creating it when absent."""
+    """Run the whole story in ``folder`` (created, or an earlier demo replaced)."""
+    from driftloop.rollout.controller import RolloutController
+    from driftloop.rollout.outcomes import LogOutcomeSource
+    from driftloop.rollout.router import ServerAdminRouter
+    from driftloop.rollout.sources import ServerMetricsSource
+    from driftloop.rollout.store import RolloutStore
+    from driftloop.serving.server import BackgroundServer, build_context
+
     folder = folder.expanduser().resolve()
     progress(DEMO_STEPS[0])
-    project, replaced = _fresh_project(folder, seed)
-    store = FeatureStore(project)
-    sales = project.read_sales()
+    project, replaced = _fresh_project(folder, seed, shift, quick)
+    scenario = project.config.scenario
+    shift_date = scenario.shift.date
+    before, after = (14, 28) if quick else (21, 42)
+    start, end = shift_date - timedelta(days=before), shift_date + timedelta(days=after)
+    broken_day = start + timedelta(days=3)
 
     progress(DEMO_STEPS[1])
-    applied = store.apply()
+    store = FeatureStore(project)
+    store.apply()
 
     progress(DEMO_STEPS[2])
-    scenario = project.config.scenario
-    end = (scenario.shift.date if scenario.shift.enabled else scenario.end_date) - timedelta(days=1)
-    start = max(scenario.start_date, end - timedelta(days=364))
-    training = build_training_set(store, start, end)
-    complete = float(training[list(store.layout.all_features)].notna().all(axis=1).mean())
+    clock = SimulatedClock(midnight(start))
+    registry = open_registry(project, clock)
+    first = run_training(project, registry, start, actor="demo")
 
     progress(DEMO_STEPS[3])
-    shift = _shift_evidence(project, sales)
+    token = secrets.token_urlsafe(24)
+    ctx = build_context(project, registry=registry, clock=clock, admin_token=token)
+    broken: dict[str, TrainingResult] = {}
+    with BackgroundServer(ctx) as server:
+        rollouts = RolloutController(
+            registry=registry, router=ServerAdminRouter(server.url, token),
+            metrics=ServerMetricsSource(server.url, registry.model_name),
+            store=RolloutStore(project.state_dir / "state.db"), config=project.config.rollout,
+            clock=clock, outcomes=LogOutcomeSource(project.state_dir,
+                                                   project.config.rollout.outcomes.business_metric),
+        )  # fmt: skip
+        loop = LoopController(project, registry, rollouts, clock)
 
-    registry = open_registry(project)
+        def submit_broken(sim: Simulation, day: date) -> None:
+            challenger_cfg = project.config.model_copy(update={
+                "training": project.config.training.model_copy(update={"on_pass": "challenger"})
+            })  # fmt: skip
+            result = run_training(
+                Project(project.root, challenger_cfg), registry, day,
+                actor="demo: a retrain on a corrupted export", frame_hook=_cents,
+                hook_holdout=True,
+            )  # fmt: skip
+            broken["result"] = result
+            if result.gate.passed:
+                sim.loop.start_rollout(result.version, "a retrain on a corrupted export "
+                                       "(prices in cents) submitted by hand")  # fmt: skip
+
+        sim = Simulation(store, server.url, loop, clock, ctx.flush_logs, rounds_per_day)
+        days = sim.run(start, end, {broken_day: submit_broken}, on_day)
+        served = sim.served_frame()
+
     progress(DEMO_STEPS[4])
-    first_as_of = scenario.shift.date if scenario.shift.enabled else end
-    first = run_training(project, registry, first_as_of, actor="demo")
+    frozen = _frozen_predictions(store, registry, first.version, start, end)
+
     progress(DEMO_STEPS[5])
-    serve_day = first_as_of + timedelta(days=RETRAIN_AFTER_DAYS)
-    second = run_training(project, registry, serve_day, actor="demo")
+    events = LoopStore(project.state_dir / "state.db").events(registry.model_name)
+    return _summarize(project, registry, days, served, frozen, events, first,
+                      broken.get("result"), shift, shift_date, (start, end), replaced)  # fmt: skip
 
-    progress(DEMO_STEPS[6])
-    served = _serve_day(project, store, serve_day)
 
-    progress(DEMO_STEPS[7])
-    skew = check_skew(
-        store,
-        PredictionLogSource(store, project.config.features.skew.sample_size),
-        project.config.features.skew,
-    )
+def _summarize(
+    project: Project, registry: ModelRegistry, days: list[DayServed], served: pd.DataFrame,
+    frozen: pd.DataFrame, events: list[LoopEvent], first: TrainingResult,
+    broken: TrainingResult | None, shift: bool, shift_date: date, horizon: tuple[date, date],
+    replaced: bool,
+) -> DemoResult:  # fmt: skip
+    end = horizon[1]
+    ref_rows = served[(served["day"] >= shift_date - timedelta(days=REFERENCE_DAYS))
+                      & (served["day"] < shift_date)]  # fmt: skip
+    reference = _wape(ref_rows["prediction"].to_numpy(), ref_rows["label"].to_numpy("float64"))
+    recovery, trailing = _recovery_day(served, shift_date, reference, end)
+    frozen_recovery, frozen_trailing = _recovery_day(frozen, shift_date, reference, end)
+    detections = [e for e in events if e.kind == "drift_detected"]
+    after_shift = [e for e in detections if e.at.date() >= shift_date]
+    detection = (after_shift[0].at.date() - shift_date).days if after_shift else None
+    false_alarms = sum(1 for e in detections if e.at.date() < shift_date)
+    broken_version = broken.version if broken else ""
+    steps = ("rollout_step", "promoted")
+    weights = [float(e.evidence.get("weight", 0.0)) for e in events
+               if e.version == broken_version and e.kind in steps]  # fmt: skip
+    broken_max = max(weights, default=0.0)
+    broken_served = int((served["version"] == broken_version).sum()) if broken_version else 0
+    retrains = sum(1 for e in events if e.kind == "retrain_started")
+    promoted = tuple(e.version or "" for e in events if e.kind == "promoted")
+    rolled_back = tuple(e.version or "" for e in events if e.kind == "rolled_back")
+    last_day = end - timedelta(days=1)
+
+    per_day = _day_records(days, served, frozen)
+    key: list[KeyNumber] = []
+    if shift:
+        key += [
+            KeyNumber("days from the shift to detection",
+                      "not detected" if detection is None else str(detection),
+                      f"<= {TARGET_DETECTION_DAYS}",
+                      detection is not None and detection <= TARGET_DETECTION_DAYS),
+            KeyNumber("days from the shift to accuracy within 10 % of the pre-shift level "
+                      "(trailing 7 days, served)",
+                      "not restored" if recovery is None else str(recovery),
+                      f"<= {TARGET_RECOVERY_DAYS}",
+                      recovery is not None and recovery <= TARGET_RECOVERY_DAYS),
+            KeyNumber("the same for the frozen v1 (control, never retrained)",
+                      "not restored" if frozen_recovery is None else str(frozen_recovery)),
+        ]  # fmt: skip
+    else:
+        key.append(KeyNumber("retrains without a shift (control run)", str(retrains), "0",
+                             retrains == 0))  # fmt: skip
+    key += [
+        KeyNumber("broken challenger's highest traffic weight",
+                  f"{broken_max:g} %" if broken_version else "not submitted",
+                  f"<= {project.config.rollout.steps[0]:g} %",
+                  bool(broken_version) and broken_max <= project.config.rollout.steps[0]
+                  and broken_version in rolled_back),
+        KeyNumber("broken challenger's exposure", f"{broken_served} predictions"
+                  f" ({broken_served / max(len(served), 1):.2%} of all)"),
+        KeyNumber("pre-shift WAPE (reference, served, 14 days)", f"{reference:.3f}"),
+        KeyNumber(f"WAPE, last {TRAILING_DAYS} days: served / frozen v1",
+                  f"{trailing.get(last_day, math.nan):.3f} / "
+                  f"{frozen_trailing.get(last_day, math.nan):.3f}"),
+        KeyNumber("retrains / promotions / rollbacks",
+                  f"{retrains} / {len(promoted)} / {len(rolled_back)}"),
+        KeyNumber("false drift alarms before the shift", str(false_alarms), "0",
+                  false_alarms == 0),
+    ]  # fmt: skip
+    mon = project.config.monitoring
+    timeline = Timeline(
+        title="driftloop demo: " + ("a regime shift, detected and repaired by the loop" if shift
+                                    else "the control run (no shift)"),
+        project=str(project.root),
+        scenario=_scenario_text(project, shift, horizon, len(served)),
+        shift_date=shift_date if shift else None,
+        thresholds={"psi_warning": mon.psi_warning, "psi_act": mon.psi_act,
+                    "prediction_kl": mon.prediction_kl, "accuracy_ratio": mon.accuracy_ratio},
+        reference_wape=reference,
+        days=tuple(per_day),
+        events=tuple(TimelineEvent(e.at, e.kind, e.message, e.version, dict(e.evidence))
+                     for e in events if e.kind != "check"),
+        key_numbers=tuple(key),
+        versions=_versions(registry),
+    )  # fmt: skip
+    timeline.save(project.state_dir / "timeline.json")
+    report = _write_report(timeline, project.root)
+    met = all(k.met is not False for k in key)
     return DemoResult(
-        served=served,
-        project=project.root,
-        replaced_previous=replaced,
-        first=first,
-        second=second,
-        series=int(sales.groupby(list(ENTITY_KEYS)).ngroups),
-        raw_rows=len(sales),
-        applied=applied,
-        materialized_at=serve_day.isoformat(),
-        training_rows=len(training),
-        training_window=(start.isoformat(), end.isoformat()),
-        training_complete_share=complete,
-        skew=skew,
-        shift=shift,
+        project=project.root, replaced_previous=replaced, shift=shift, shift_date=shift_date,
+        horizon=horizon, requests=sum(d.requests for d in days),
+        feedback=sum(d.feedback for d in days), reference_wape=reference,
+        detection_days=detection, false_alarms_before_shift=false_alarms,
+        recovery_days=recovery, frozen_recovery_days=frozen_recovery,
+        final_served_wape=trailing.get(last_day, math.nan),
+        final_frozen_wape=frozen_trailing.get(last_day, math.nan), retrains=retrains,
+        promoted=promoted, rolled_back=rolled_back, broken_version=broken_version,
+        broken_max_weight=broken_max, broken_predictions=broken_served, timeline=timeline,
+        report=report, targets_met=met,
+    )  # fmt: skip
+
+
+def _write_report(timeline: Timeline, folder: Path) -> Path | None:
+    import importlib
+
+    try:
+        module = importlib.import_module("driftloop.report")
+    except ImportError:
+        return None
+    path: Path = module.write_report(timeline, folder)
+    return path
+
+
+def _day_records(
+    days: list[DayServed], served: pd.DataFrame, frozen: pd.DataFrame
+) -> list[DayRecord]:
+    out = []
+    by_day = dict(tuple(served.groupby("day"))) if not served.empty else {}
+    frozen_by_day = dict(tuple(frozen.groupby("day"))) if not frozen.empty else {}
+    for d in days:
+        rows = by_day.get(d.day, served.iloc[0:0])
+        total = max(len(rows), 1)
+        weights = {str(v): len(g) / total for v, g in rows.groupby("version")}
+        wape = {str(v): _wape(g["prediction"].to_numpy(), g["label"].to_numpy("float64"))
+                for v, g in rows.groupby("version")}  # fmt: skip
+        f = frozen_by_day.get(d.day)
+        s = d.signals
+        out.append(DayRecord(
+            day=d.day, weights=weights, wape=wape,
+            served_wape=_wape(rows["prediction"].to_numpy(), rows["label"].to_numpy("float64"))
+            if len(rows) else None,
+            frozen_wape=None if f is None else _wape(f["prediction"].to_numpy(),
+                                                     f["label"].to_numpy("float64")),
+            max_feature_psi=s.max_feature_psi if s else None,
+            drifted_features=len(s.drifted_features) if s else 0,
+            prediction_kl=s.prediction_kl if s else None,
+            accuracy_ratio=s.accuracy_ratio if s else None,
+            label_coverage=s.label_coverage if s else None,
+            champion=d.champion, challenger=d.challenger,
+        ))  # fmt: skip
+    return out
+
+
+def _versions(registry: ModelRegistry) -> dict[str, dict[str, str]]:
+    out = {}
+    for v in registry.versions():
+        tags = v.tags
+        out[v.version] = {
+            "aliases": ", ".join(v.aliases) or "-",
+            "parent": tags.get("driftloop.parent_version") or "-",
+            "as of": tags.get("driftloop.as_of", "-"),
+            "gate": v.gate,
+            "holdout WAPE": f"{v.metrics.get('holdout_wape', math.nan):.4f}",
+            "trigger": tags.get("driftloop.trigger") or tags.get("driftloop.actor", "-"),
+            "recency": tags.get("driftloop.recency") or "-",
+            "corrupted with": tags.get("driftloop.frame_hook") or "-",
+        }
+    return out
+
+
+def _scenario_text(project: Project, shift: bool, horizon: tuple[date, date], rows: int) -> str:
+    sc = project.config.scenario
+    text = (
+        f"{sc.n_stores} stores x {sc.n_products} products, daily unit sales; served "
+        f"{horizon[0]} to {horizon[1] - timedelta(days=1)} through a real HTTP server, every "
+        f"store and product asking for its forecast several times a day ({rows:,} answers), "
+        f"the actual sales fed back {project.config.labels.delay_days} day(s) late. "
     )
+    if shift:
+        s = sc.shift
+        text += (
+            f"On {s.date} a pandemic-style shift phases in over {s.ramp_days} days for "
+            f"{s.store_share:.0%} of stores and {s.product_share:.0%} of products: demand "
+            f"x{s.demand_up_multiplier:g} or x{s.demand_down_multiplier:g}, price elasticity "
+            f"x{s.elasticity_multiplier:g}, promotion lift x{s.promo_lift_multiplier:g}."
+        )
+    else:
+        text += "No shift: the control run, in which the loop should retrain nothing."
+    return text

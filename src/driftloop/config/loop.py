@@ -47,13 +47,20 @@ class LoopConfig(_Strict):
         "rows (1: no weighting), so the model learns the new regime from a few weeks",
     )
     lookback_days: int = Field(
-        7, ge=0, le=90, description="rows this many days before the signal began count as recent"
+        1, ge=0, le=90, description="rows this many days before the signal began count as recent"
     )
     min_recent_days: int = Field(
         5,
         ge=1,
         le=90,
         description="a retrain waits until the signal has this many labelled days behind it",
+    )
+
+    retrain_validation_days: int = Field(
+        7, ge=1, le=90, description="a retrain's early-stopping days (then refit with them)"
+    )
+    retrain_holdout_days: int = Field(
+        7, ge=1, le=90, description="a retrain's gate days: the newest, judged against the champion"
     )
 
     @model_validator(mode="after")

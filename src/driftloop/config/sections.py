@@ -90,8 +90,14 @@ class ShiftConfig(_Strict):
     product_share: float = Field(0.75, ge=0.0, le=1.0, description="share of products affected")
     demand_up_multiplier: float = Field(2.2, gt=0.0, description="level for products that gain")
     demand_down_multiplier: float = Field(0.4, gt=0.0, description="level for products that lose")
+    # The relationships change too, not only levels: a model can follow a level shift
+    # through its lag features, but it must be retrained to learn that shoppers stopped
+    # responding to price and promotions (panic buying, stock-outs).
     elasticity_multiplier: float = Field(
-        0.35, ge=0.0, description="price elasticity is scaled by this after the shift"
+        0.0, ge=0.0, description="price elasticity is scaled by this after the shift"
+    )
+    promo_lift_multiplier: float = Field(
+        0.74, ge=0.0, description="the promotion lift (display, feature) is scaled by this after"
     )
     ramp_days: int = Field(10, ge=1, le=120, description="days over which the shift phases in")
 
@@ -106,7 +112,7 @@ class RetailScenarioConfig(_Strict):
     n_stores: int = Field(DEFAULT_N_STORES, ge=1, le=500)
     n_products: int = Field(DEFAULT_N_PRODUCTS, ge=1, le=500)
     promo_start_rate: float = Field(
-        0.025, ge=0.0, le=0.5, description="daily chance that a promotion starts"
+        0.06, ge=0.0, le=0.5, description="daily chance that a promotion starts"
     )
     dispersion: float = Field(8.0, gt=0.0, description="negative-binomial shape; lower is noisier")
     shift: ShiftConfig = ShiftConfig()

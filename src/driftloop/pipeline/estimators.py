@@ -75,6 +75,9 @@ def _train_lightgbm(
     seed: int,
     train: tuple[pd.DataFrame, np.ndarray],
     valid: tuple[pd.DataFrame, np.ndarray],
+    weights: np.ndarray | None = None,
+    valid_weights: np.ndarray | None = None,
+    refit: bool = False,
 ) -> TrainedModel:
     import lightgbm as lgb
 
@@ -94,8 +97,12 @@ def _train_lightgbm(
                 f"training.model.params.objective {params['objective']!r} does not fit a "
                 "classification task; use binary"
             )
-    train_set = lgb.Dataset(train[0].to_numpy("float32"), train[1], feature_name=list(features))
-    valid_set = lgb.Dataset(valid[0].to_numpy("float32"), valid[1], reference=train_set)
+    train_set = lgb.Dataset(
+        train[0].to_numpy("float32"), train[1], weight=weights, feature_name=list(features)
+    )
+    valid_set = lgb.Dataset(
+        valid[0].to_numpy("float32"), valid[1], weight=valid_weights, reference=train_set
+    )
     try:
         booster = lgb.train(
             params,
@@ -110,18 +117,36 @@ def _train_lightgbm(
     if best is not None:
         # Keep only the trees up to the best iteration, so every copy predicts alike.
         booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
+    if refit:
+        # The validation days are the most recent the model may learn from: after early
+        # stopping found the number of trees, fit that many on train and validation together.
+        rounds = best or cfg.num_boost_round
+        x = np.vstack([train[0].to_numpy("float32"), valid[0].to_numpy("float32")])
+        y = np.concatenate([train[1], valid[1]])
+        w = None if weights is None else np.concatenate([weights, _ones(valid_weights, valid[1])])
+        full = lgb.Dataset(x, y, weight=w, feature_name=list(features))
+        booster = lgb.train({k: v for k, v in params.items() if k != "early_stopping_round"},
+                            full, num_boost_round=rounds)  # fmt: skip
     return TrainedModel(
         kind="lightgbm",
         model=booster,
         feature_names=features,
         task=task,
-        params={**params, "num_boost_round": cfg.num_boost_round},
+        params={**params, "num_boost_round": cfg.num_boost_round, "refit": refit},
         best_iteration=best,
     )
 
 
+def _ones(weights: np.ndarray | None, labels: np.ndarray) -> np.ndarray:
+    return np.ones(len(labels)) if weights is None else weights
+
+
 def _train_sklearn(
-    cfg: SklearnModelConfig, task: str, seed: int, train: tuple[pd.DataFrame, np.ndarray]
+    cfg: SklearnModelConfig,
+    task: str,
+    seed: int,
+    train: tuple[pd.DataFrame, np.ndarray],
+    weights: np.ndarray | None = None,
 ) -> TrainedModel:
     cls = resolve_estimator(cfg.estimator)
     params = dict(cfg.params)
@@ -138,7 +163,21 @@ def _train_sklearn(
         from sklearn.preprocessing import StandardScaler
 
         model = make_pipeline(SimpleImputer(strategy="median"), StandardScaler(), estimator)
-    model.fit(train[0].to_numpy("float32"), train[1])
+    fit_params: dict[str, Any] = {}
+    if weights is not None:
+        # A pipeline routes the weights to its last step by name.
+        key = f"{model.steps[-1][0]}__sample_weight" if cfg.scale_features else "sample_weight"
+        fit_params[key] = weights
+    try:
+        model.fit(train[0].to_numpy("float32"), train[1], **fit_params)
+    except TypeError as exc:
+        if not fit_params:
+            raise
+        raise ConfigError(
+            f"training.model.estimator {cfg.estimator} does not accept sample weights, which "
+            "the loop's recency weighting needs; set loop.recent_weight: 1 or pick an "
+            "estimator whose fit takes sample_weight"
+        ) from exc
     if task == "classification" and not hasattr(model, "predict_proba"):
         raise ConfigError(
             f"training.model.estimator {cfg.estimator} has no predict_proba; "
@@ -159,8 +198,27 @@ def train_model(
     seed: int,
     train: tuple[pd.DataFrame, np.ndarray],
     valid: tuple[pd.DataFrame, np.ndarray],
+    *,
+    weights: np.ndarray | None = None,
+    valid_weights: np.ndarray | None = None,
+    refit: bool = False,
 ) -> TrainedModel:
-    """Fit the configured model on ``train``; LightGBM early-stops on ``valid``."""
+    """Fit the configured model on ``train``; LightGBM early-stops on ``valid``.
+
+    ``weights`` and ``valid_weights`` (one per row) make some rows count more, e.g.
+    recent ones. ``refit`` fits the final model on train and validation together
+    (LightGBM: with the number of trees early stopping chose), so the most recent
+    days before the holdout are learned from too.
+    """
+    if weights is not None and len(weights) != len(train[1]):
+        raise ValueError(f"{len(weights)} weights for {len(train[1])} training rows")
+    if valid_weights is not None and len(valid_weights) != len(valid[1]):
+        raise ValueError(f"{len(valid_weights)} weights for {len(valid[1])} validation rows")
     if isinstance(cfg, LightGBMModelConfig):
-        return _train_lightgbm(cfg, task, seed, train, valid)
-    return _train_sklearn(cfg, task, seed, train)
+        return _train_lightgbm(cfg, task, seed, train, valid, weights, valid_weights, refit)
+    if refit:
+        x = pd.concat([train[0], valid[0]], ignore_index=True)
+        y = np.concatenate([train[1], valid[1]])
+        w = None if weights is None else np.concatenate([weights, _ones(valid_weights, valid[1])])
+        return _train_sklearn(cfg, task, seed, (x, y), w)
+    return _train_sklearn(cfg, task, seed, train, weights)

@@ -30,7 +30,7 @@ from driftloop.pipeline.split import TimeSplit, plan_split
 from driftloop.project import Project
 from driftloop.registry.base import CHAMPION, ModelRegistry, RegistrationRequest
 
-__all__ = ["TRAIN_STEPS", "TrainingResult", "run_training"]
+__all__ = ["TRAIN_STEPS", "Recency", "TrainingResult", "run_training"]
 
 TRAIN_STEPS = (
     "check registry",
@@ -43,6 +43,23 @@ TRAIN_STEPS = (
     "register version",
 )
 FrameHook = Callable[[pd.DataFrame], pd.DataFrame]
+
+
+@dataclass(frozen=True)
+class Recency:
+    """Learn the recent regime: rows on or after ``since`` weigh ``weight`` times more.
+
+    ``refit`` fits the final model on train and validation together, so the days just
+    before the holdout (the newest the model may see) are learned from too.
+    """
+
+    since: date
+    weight: float
+    refit: bool = True
+
+    def weights(self, part: pd.DataFrame) -> np.ndarray:
+        day = part["event_timestamp"].dt.tz_convert(None).dt.date
+        return np.where(day >= self.since, self.weight, 1.0)
 
 
 @dataclass(frozen=True)
@@ -125,11 +142,16 @@ def run_training(
     on_pass: str | None = None,
     progress: Callable[[str], None] = lambda _step: None,
     frame_hook: FrameHook | None = None,
+    hook_holdout: bool = False,
+    recency: Recency | None = None,
+    tags: dict[str, str] | None = None,
 ) -> TrainingResult:
     """Train, gate against the champion on the same holdout, and register the version.
 
     ``frame_hook`` may alter the train and validation rows (the demo uses it to train a
-    deliberately broken model); the holdout is never altered.
+    deliberately broken model); the holdout is altered only with ``hook_holdout``.
+    ``recency`` weights recent rows (the loop's retrains); ``tags`` are added to the
+    version's lineage.
     """
     started = time.perf_counter()
     cfg = project.config.training
@@ -148,15 +170,22 @@ def run_training(
     frame = build_training_set(store, split.train_start, split.holdout_end)
     parts = split.parts(frame)
     if frame_hook is not None:
-        # Only what the model learns from: the holdout stays as the feature store serves it.
-        parts["train"] = frame_hook(parts["train"])
-        parts["validation"] = frame_hook(parts["validation"])
+        # By default only what the model learns from: the holdout stays as the feature
+        # store serves it. ``hook_holdout`` alters it too: a corrupted offline export,
+        # consistent with itself, that the gate cannot see (the canary must).
+        for name in ("train", "validation", "holdout") if hook_holdout else ("train", "validation"):
+            parts[name] = frame_hook(parts[name])
     _check_parts(parts, split, cfg.min_train_rows)
     features = list(store.layout.all_features)
 
     progress(TRAIN_STEPS[2])
     xy = {k: (v[features], v[LABEL_COLUMN].to_numpy("float64")) for k, v in parts.items()}
-    trained = train_model(cfg.model, cfg.task, cfg.seed, xy["train"], xy["validation"])
+    trained = train_model(
+        cfg.model, cfg.task, cfg.seed, xy["train"], xy["validation"],
+        weights=recency.weights(parts["train"]) if recency else None,
+        valid_weights=recency.weights(parts["validation"]) if recency else None,
+        refit=recency.refit if recency else False,
+    )  # fmt: skip
 
     progress(TRAIN_STEPS[3])
     holdout_pred = trained.predict(parts["holdout"])
@@ -209,6 +238,13 @@ def run_training(
         "driftloop.onnx": onnx.reason[:4000],
         "driftloop.actor": actor,
         "driftloop.frame_hook": getattr(frame_hook, "__name__", "") if frame_hook else "",
+        "driftloop.recency": (
+            f"rows since {recency.since} weigh {recency.weight:g}x"
+            + (", refit on train+validation" if recency.refit else "")
+            if recency
+            else ""
+        ),
+        **(tags or {}),
     }
     all_metrics = {f"holdout_{k}": v for k, v in metrics.items() if np.isfinite(v)}
     if champion_metrics:

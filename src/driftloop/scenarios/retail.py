@@ -158,7 +158,7 @@ def generate_retail(cfg: RetailScenarioConfig) -> RetailData:
         * np.exp(TREND_PER_YEAR * years)
         * holiday_mult
         * rel_price**elasticity_now
-        * np.where(promo, PROMO_LIFT, 1.0)
+        * np.where(promo, PROMO_LIFT * (1.0 + ramp * (shift.promo_lift_multiplier - 1.0)), 1.0)
         * level_shift
     )
     k = cfg.dispersion

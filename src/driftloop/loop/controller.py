@@ -1,0 +1,252 @@
+"""The closed loop: check the champion, decide under the policy, retrain, canary, promote.
+
+``LoopController.check`` is one turn of the loop: it first moves a running rollout on
+(one rollout tick), and when none is running it assesses the champion's trailing
+monitoring window, asks the policy, and on "retrain" trains on the recent window with
+recency weighting, gates against the champion, registers the version as challenger and
+starts its canary through the rollout controller. Every check and decision goes to the
+loop's event log with its evidence; rollout transitions are mirrored there too.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from driftloop.clock import Clock
+from driftloop.errors import DataError, DriftloopError
+from driftloop.loop.policy import Decision, Signals, decide, signals_from
+from driftloop.loop.store import LoopStore
+from driftloop.monitoring.monitor import monitor_project
+from driftloop.pipeline.train import Recency, TrainingResult, run_training
+from driftloop.project import Project
+from driftloop.registry.base import CHAMPION, ModelRegistry
+from driftloop.rollout.controller import RolloutController
+from driftloop.rollout.store import Rollout
+
+__all__ = ["LoopController", "LoopTurn"]
+
+logger = logging.getLogger("driftloop.loop")
+HISTORY_CHECKS = 60
+_MIRRORED = {"step": "rollout_step", "promoted": "promoted", "rolled_back": "rolled_back",
+             "aborted": "aborted"}  # fmt: skip
+
+Trainer = Callable[..., TrainingResult]
+
+
+@dataclass(frozen=True)
+class LoopTurn:
+    """What one turn did."""
+
+    at: datetime
+    signals: Signals | None  # None: a rollout was moved on instead of a check
+    decision: Decision | None
+    rollout: Rollout | None  # the rollout touched in this turn
+    trained: TrainingResult | None
+
+
+class LoopController:
+    """One model's loop over a project, a registry and a rollout controller."""
+
+    def __init__(
+        self,
+        project: Project,
+        registry: ModelRegistry,
+        rollouts: RolloutController,
+        clock: Clock,
+        *,
+        store: LoopStore | None = None,
+        trainer: Trainer = run_training,
+    ) -> None:
+        self.project = project
+        self.registry = registry
+        self.rollouts = rollouts
+        self.clock = clock
+        self.store = store or LoopStore(project.state_dir / "state.db")
+        self.trainer = trainer
+        self.cfg = project.config.loop
+
+    @property
+    def model(self) -> str:
+        return self.registry.model_name
+
+    # -- the turn -------------------------------------------------------------------------
+    def check(self) -> LoopTurn:
+        """Move a running rollout on; else assess, decide and act."""
+        now = self.clock.now()
+        moved = self.tick_rollout()
+        if moved is not None and not (moved.terminal and moved.applied):
+            return LoopTurn(now, None, None, moved, None)
+        signals = self.assess(now)
+        history = [*self.store.checks(self.model, HISTORY_CHECKS), signals]
+        decision = decide(
+            history, self.store.retrains(self.model), self.cfg,
+            label_delay_days=self.project.config.labels.delay_days,
+        )  # fmt: skip
+        self._record_check(signals, decision, history)
+        trained = None
+        started = None
+        if decision.action == "retrain":
+            trained, started = self._retrain(decision)
+        return LoopTurn(now, signals, decision, started or moved, trained)
+
+    def tick_rollout(self) -> Rollout | None:
+        """One tick of the running rollout, mirrored into the loop's log; None if none runs."""
+        active = self.rollouts.store.active(self.model)
+        if active is None:
+            return None
+        before = active.seq
+        moved = self.rollouts.tick(active.id)
+        if moved.seq != before:
+            self._mirror(moved)
+        return moved
+
+    def run(
+        self, until: datetime | None = None, on_turn: Callable[[LoopTurn], None] | None = None
+    ) -> None:
+        """Turn until ``until`` (forever without it): checks every ``check_every_hours``,
+        a running rollout every ``rollout.check_interval_s``."""
+        while until is None or self.clock.now() < until:
+            turn = self.check()
+            if on_turn is not None:
+                on_turn(turn)
+            running = self.rollouts.store.active(self.model) is not None
+            wait = (self.project.config.rollout.check_interval_s if running
+                    else self.cfg.check_every_hours * 3600.0)  # fmt: skip
+            if until is not None:
+                wait = min(wait, max((until - self.clock.now()).total_seconds(), 0.0))
+                if wait <= 0:
+                    break
+            self.clock.sleep(wait)
+
+    # -- assessing ------------------------------------------------------------------------
+    def assess(self, now: datetime) -> Signals:
+        """The champion's trailing window of ``monitoring.window_days`` event days to now."""
+        days = self.project.config.monitoring.window_days
+        end = now.date() + timedelta(days=1)
+        window = (end - timedelta(days=days), end)
+        champion = self.registry.alias(CHAMPION)
+        if champion is None:
+            return signals_from(now, window, None)
+        try:
+            report = monitor_project(self.project, self.registry, since=window[0],
+                                     until=window[1], window_days=days)  # fmt: skip
+        except DataError:  # nothing logged yet
+            return signals_from(now, window, None)
+        latest = report.latest
+        found = None
+        if latest is not None:
+            found = next((v for v in latest.versions if v.version == champion.version), None)
+        return signals_from(now, window, found)
+
+    def _record_check(self, signals: Signals, decision: Decision, history: list[Signals]) -> None:
+        at = signals.at
+        self.store.record(
+            self.model, at, "check", decision.reason, version=signals.champion,
+            evidence={"signals": signals.to_json(), "action": decision.action,
+                      "triggers": list(decision.triggers)},
+        )  # fmt: skip
+        sustained = bool(decision.triggers)
+        previous = self.store.last(self.model, "drift_detected")
+        recovered = self.store.last(self.model, "recovered")
+        episode_open = previous is not None and (recovered is None or recovered.id < previous.id)
+        if sustained and not episode_open:
+            self.store.record(
+                self.model, at, "drift_detected",
+                f"{', '.join(decision.triggers)} sustained for v{signals.champion} since "
+                f"{decision.since}: {_describe(signals)}",
+                version=signals.champion, evidence=signals.to_json(),
+            )  # fmt: skip
+        elif not sustained and episode_open and decision.reason == "healthy":
+            self.store.record(self.model, at, "recovered",
+                              f"no trigger fires for v{signals.champion}: {_describe(signals)}",
+                              version=signals.champion, evidence=signals.to_json())  # fmt: skip
+        if decision.action == "hold":
+            last = self.store.last(self.model, "hold")
+            if last is None or _hold_kind(last.message) != _hold_kind(decision.reason):
+                self.store.record(self.model, at, "hold", decision.reason,
+                                  version=signals.champion)  # fmt: skip
+
+    # -- acting ---------------------------------------------------------------------------
+    def _retrain(self, decision: Decision) -> tuple[TrainingResult | None, Rollout | None]:
+        now = self.clock.now()
+        assert decision.recent_from is not None
+        trigger = ", ".join(decision.triggers)
+        evidence = {"triggers": list(decision.triggers), "since": decision.since,
+                    "recent_from": decision.recent_from}  # fmt: skip
+        self.store.record(self.model, now, "retrain_started", decision.reason, evidence=evidence)
+        cfg = self.project.config
+        training = cfg.training.model_copy(update={
+            "validation_days": self.cfg.retrain_validation_days,
+            "holdout_days": self.cfg.retrain_holdout_days, "on_pass": "challenger",
+        })  # fmt: skip
+        retrain_project = Project(self.project.root, cfg.model_copy(update={"training": training}))
+        try:
+            result = self.trainer(
+                retrain_project, self.registry, now.date(), actor="driftloop loop",
+                on_pass="challenger",
+                recency=Recency(decision.recent_from, self.cfg.recent_weight),
+                tags={"driftloop.trigger": trigger, "driftloop.trigger_since": str(decision.since)},
+            )  # fmt: skip
+        except DriftloopError as exc:
+            logger.warning("loop: retrain failed: %s", exc)
+            self.store.record(self.model, self.clock.now(), "retrain_failed", str(exc))
+            return None, None
+        gate = {"summary": result.gate.summary(), "metrics": result.metrics,
+                "champion_metrics": result.champion_metrics or {},
+                "window": [result.split.train_start, result.split.holdout_end]}  # fmt: skip
+        if not result.gate.passed:
+            self.store.record(self.model, self.clock.now(), "gate_rejected",
+                              f"v{result.version} rejected: {result.gate.summary()}",
+                              version=result.version, evidence=gate)  # fmt: skip
+            return result, None
+        self.store.record(self.model, self.clock.now(), "gate_passed",
+                          f"v{result.version} passed: {result.gate.summary()}",
+                          version=result.version, evidence=gate)  # fmt: skip
+        return result, self.start_rollout(result.version, f"loop retrain on {trigger}")
+
+    def start_rollout(self, version: str, why: str) -> Rollout | None:
+        """Start (and record) the rollout of ``version``; a refusal is recorded, not raised."""
+        try:
+            rollout = self.rollouts.start(version, reason=why)
+        except DriftloopError as exc:
+            message = f"rollout of v{version} could not start: {exc}"
+            self.store.record(self.model, self.clock.now(), "aborted", message, version=version)
+            return None
+        self.store.record(self.model, self.clock.now(), "rollout_started",
+                          f"rollout #{rollout.id}: {rollout.reason}", version=version,
+                          evidence={"rollout": rollout.id, "stable": rollout.stable,
+                                    "strategy": rollout.strategy})  # fmt: skip
+        return rollout
+
+    def _mirror(self, rollout: Rollout) -> None:
+        kind = _MIRRORED.get(rollout.state)
+        if kind is None:
+            return
+        events = self.rollouts.store.events(rollout.id)
+        evidence = dict(events[-1].evidence) if events else {}
+        evidence["rollout"] = rollout.id
+        evidence["weight"] = rollout.weight
+        self.store.record(self.model, self.clock.now(), kind,
+                          f"rollout #{rollout.id} {rollout.label}: {rollout.reason}",
+                          version=rollout.version, evidence=evidence)  # fmt: skip
+
+
+def _hold_kind(reason: str) -> str:
+    for key in ("cool-down", "cap reached", "is running", "loop.enabled", "waiting for"):
+        if key in reason:
+            return key
+    return reason
+
+
+def _describe(s: Signals) -> str:
+    parts = [f"{len(s.drifted_features)} feature(s) at PSI >= act"]
+    if s.max_feature_psi is not None:
+        parts.append(f"max PSI {s.max_feature_psi:.2f}")
+    if s.prediction_kl is not None:
+        parts.append(f"prediction KL {s.prediction_kl:.3f}")
+    if s.accuracy_ratio is not None:
+        parts.append(f"WAPE {s.accuracy_ratio:.2f}x holdout ({s.accuracy_state})")
+    return ", ".join(parts)

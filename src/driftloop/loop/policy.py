@@ -1,0 +1,215 @@
+"""The controller's policy (pure): the signals of recent checks in, one decision out.
+
+A check reduces the champion's trailing monitoring window to ``Signals``. ``decide``
+looks at the checks so far and the retrains already started and answers with one
+``Decision``: nothing to do, a retrain (with the day its recent window begins), or a
+hold that names what stops the retrain (the loop is disabled, a rollout is running, the
+cool-down, the cap per period, too few labelled days since the signal began).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Literal
+
+from driftloop.config import LoopConfig, Trigger
+from driftloop.monitoring.assess import VersionAssessment
+
+__all__ = ["Decision", "Signals", "decide", "fired", "signals_from"]
+
+Action = Literal["none", "retrain", "hold"]
+
+
+@dataclass(frozen=True)
+class Signals:
+    """One check of the champion's trailing window."""
+
+    at: datetime
+    champion: str | None
+    window: tuple[date, date]  # event days, start inclusive, end exclusive
+    rows: int
+    enough_data: bool
+    drifted_features: tuple[str, ...]  # at PSI >= monitoring.psi_act
+    max_feature_psi: float | None
+    prediction_drift: bool
+    prediction_kl: float | None
+    accuracy_state: str  # ok | degraded | not enough labels | no labels
+    accuracy_ratio: float | None
+    label_coverage: float | None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "at": self.at.isoformat(), "champion": self.champion,
+            "window": [self.window[0].isoformat(), self.window[1].isoformat()],
+            "rows": self.rows, "enough_data": self.enough_data,
+            "drifted_features": list(self.drifted_features),
+            "max_feature_psi": self.max_feature_psi, "prediction_drift": self.prediction_drift,
+            "prediction_kl": self.prediction_kl, "accuracy_state": self.accuracy_state,
+            "accuracy_ratio": self.accuracy_ratio, "label_coverage": self.label_coverage,
+        }  # fmt: skip
+
+    @classmethod
+    def from_json(cls, doc: dict[str, object]) -> Signals:
+        w = doc["window"]
+        assert isinstance(w, list)
+        return cls(
+            at=datetime.fromisoformat(str(doc["at"])),
+            champion=None if doc["champion"] is None else str(doc["champion"]),
+            window=(date.fromisoformat(w[0]), date.fromisoformat(w[1])),
+            rows=int(doc["rows"]),  # type: ignore[call-overload]
+            enough_data=bool(doc["enough_data"]),
+            drifted_features=tuple(doc["drifted_features"]),  # type: ignore[arg-type]
+            max_feature_psi=_opt(doc["max_feature_psi"]),
+            prediction_drift=bool(doc["prediction_drift"]),
+            prediction_kl=_opt(doc["prediction_kl"]),
+            accuracy_state=str(doc["accuracy_state"]),
+            accuracy_ratio=_opt(doc["accuracy_ratio"]),
+            label_coverage=_opt(doc["label_coverage"]),
+        )
+
+
+def _opt(value: object) -> float | None:
+    if value is None:
+        return None
+    number = float(value)  # type: ignore[arg-type]
+    return number if math.isfinite(number) else None
+
+
+def signals_from(
+    at: datetime, window: tuple[date, date], assessment: VersionAssessment | None
+) -> Signals:
+    """Reduce the champion's assessment of one window (None: it served nothing)."""
+    if assessment is None:
+        return Signals(at, None, window, 0, False, (), None, False, None, "no labels", None, None)
+    judged = [f for f in assessment.features if f.level != "not enough data"]
+    drifted = tuple(sorted(f.name for f in judged if f.level == "act"))
+    kinds = {a.kind for a in assessment.alerts}
+    acc = assessment.accuracy
+    pred = assessment.prediction
+    return Signals(
+        at=at, champion=assessment.version, window=window, rows=assessment.rows,
+        enough_data=assessment.enough_data, drifted_features=drifted,
+        max_feature_psi=_opt(max((f.psi for f in judged), default=math.nan)),
+        prediction_drift="prediction_drift" in kinds, prediction_kl=_opt(pred.kl),
+        accuracy_state=acc.state if acc is not None else "no labels",
+        accuracy_ratio=_opt(acc.ratio) if acc is not None else None,
+        label_coverage=acc.coverage if acc is not None else None,
+    )  # fmt: skip
+
+
+def fired(signals: Signals, cfg: LoopConfig) -> tuple[Trigger, ...]:
+    """The triggers this one check shows (before persistence)."""
+    if not signals.enough_data:
+        return ()
+    out: list[Trigger] = []
+    if len(signals.drifted_features) >= cfg.min_drifted_features:
+        out.append("feature_drift")
+    if signals.prediction_drift:
+        out.append("prediction_drift")
+    if signals.accuracy_state == "degraded":
+        out.append("accuracy")
+    return tuple(t for t in out if t in cfg.triggers)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the controller does after a check, and why."""
+
+    action: Action
+    reason: str
+    triggers: tuple[Trigger, ...] = ()  # sustained triggers behind a retrain or hold
+    since: date | None = None  # the day the signal began (retrain: recent rows start earlier)
+    recent_from: date | None = None  # retrain: rows from this day are weighted up
+    evidence: dict[str, object] = field(default_factory=dict)
+
+
+def _streak(history: Sequence[Signals], trigger: Trigger, cfg: LoopConfig) -> int:
+    n = 0
+    for s in reversed(history):
+        if trigger not in fired(s, cfg):
+            break
+        n += 1
+    return n
+
+
+def _episode_start(history: Sequence[Signals], cfg: LoopConfig) -> date | None:
+    """First event day of the current unbroken run of checks where any trigger fired."""
+    start = None
+    for s in reversed(history):
+        if not fired(s, cfg):
+            break
+        start = s.window[1] - timedelta(days=1)  # the newest day this check saw
+    if start is None:
+        return None
+    # The run's first check saw the change inside its window: the signal began at the
+    # latest in that window; its last day is a conservative (late) estimate.
+    return start
+
+
+def decide(
+    history: Sequence[Signals],
+    retrains: Sequence[datetime],
+    cfg: LoopConfig,
+    *,
+    rollout_running: str | None = None,
+    label_delay_days: int = 1,
+) -> Decision:
+    """The decision after the newest check in ``history`` (oldest first).
+
+    ``retrains`` are the start times of the retrains so far; ``rollout_running`` names a
+    rollout in progress (the controller lets it finish before any retrain).
+    """
+    if not history:
+        return Decision("none", "no check yet")
+    now = history[-1]
+    if now.champion is None:
+        return Decision("none", "no champion served in the window")
+    if not now.enough_data:
+        return Decision("none", f"not enough data: {now.rows} rows in the window")
+    streaks = {t: _streak(history, t, cfg) for t in cfg.triggers}
+    sustained = tuple(t for t, n in streaks.items() if n >= cfg.sustained_checks)
+    evidence: dict[str, object] = {"streaks": streaks, "signals": now.to_json()}
+    if not sustained:
+        pending = {t: n for t, n in streaks.items() if n}
+        if pending:
+            held = ", ".join(f"{t} {n}/{cfg.sustained_checks}" for t, n in pending.items())
+            return Decision("none", f"signal not sustained yet: {held}", evidence=evidence)
+        return Decision("none", "healthy", evidence=evidence)
+    since = _episode_start(history, cfg)
+    assert since is not None  # a sustained trigger fired in the newest check
+    names = ", ".join(sustained)
+
+    def hold(reason: str) -> Decision:
+        return Decision("hold", reason, sustained, since, evidence=evidence)
+
+    if not cfg.enabled:
+        return hold(f"{names} sustained, but loop.enabled is false: retrain by hand")
+    if rollout_running:
+        return hold(f"{names} sustained; {rollout_running} is running, it finishes first")
+    at = now.at
+    if retrains:
+        last = max(retrains)
+        ready = last + timedelta(days=cfg.cooldown_days)
+        if at < ready:
+            return hold(f"{names} sustained; cool-down after the retrain of {last:%Y-%m-%d} "
+                        f"until {ready:%Y-%m-%d %H:%M}")  # fmt: skip
+    period_start = at - timedelta(days=cfg.period_days)
+    recent = [r for r in retrains if r > period_start]
+    if len(recent) >= cfg.max_retrains:
+        return hold(f"{names} sustained; cap reached: {len(recent)} retrains in the last "
+                    f"{cfg.period_days} days (loop.max_retrains {cfg.max_retrains})")  # fmt: skip
+    labelled_until = at.date() - timedelta(days=label_delay_days)  # last day with labels
+    labelled_days = (labelled_until - since).days + 1
+    if labelled_days < cfg.min_recent_days:
+        so_far = max(labelled_days, 0)
+        return hold(f"{names} sustained since {since}; waiting for {cfg.min_recent_days} "
+                    f"labelled days of the new regime ({so_far} so far)")  # fmt: skip
+    recent_from = since - timedelta(days=cfg.lookback_days)
+    return Decision(
+        "retrain", f"{names} sustained ({', '.join(f'{t} {streaks[t]} checks' for t in sustained)}"
+        f"); retraining on the window to {labelled_until}, rows since {recent_from} weighted "
+        f"{cfg.recent_weight:g}x", sustained, since, recent_from, evidence,
+    )  # fmt: skip
