@@ -406,7 +406,7 @@ def _read_only(path: Path) -> sqlite3.Connection:
 
 
 def _state_db(path: Path, model: str) -> tuple[dict[str, int] | None, int | None]:
-    """(rollouts of ``model`` by state, loop event rows), None where a table is absent."""
+    """(rollouts of ``model`` by state, loop events of ``model``), None where a table is absent."""
     if not path.is_file():
         return None, None
     rollouts: dict[str, int] | None = None
@@ -419,7 +419,12 @@ def _state_db(path: Path, model: str) -> tuple[dict[str, int] | None, int | None
             ).fetchall()
             rollouts = {str(s): int(n) for s, n in rows}
         if "loop_events" in tables:
-            loop_events = int(db.execute("SELECT COUNT(*) FROM loop_events").fetchone()[0])
+            columns = {r[1] for r in db.execute("PRAGMA table_info(loop_events)")}
+            query = "SELECT COUNT(*) FROM loop_events"
+            args: tuple[str, ...] = ()
+            if "model" in columns:  # the loop's store keys its events by model
+                query, args = query + " WHERE model = ?", (model,)
+            loop_events = int(db.execute(query, args).fetchone()[0])
     return rollouts, loop_events
 
 
