@@ -65,4 +65,6 @@ def doctor(project: ProjectOption = Path("."), json_out: JsonOption = False) -> 
             return
         console.print(f"to reach level {nxt} ({LEVEL_NAMES[nxt]}):", highlight=False)
         for c in diagnosis.next_level_missing:
-            console.print(f"  - {escape(c.title)}: {escape(c.fix)}", highlight=False)
+            console.print(
+                f"  - {escape(c.title)}: {escape(c.fix)}", highlight=False, soft_wrap=True
+            )
