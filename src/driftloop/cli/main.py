@@ -11,6 +11,7 @@ from rich.table import Table
 from driftloop import __version__
 from driftloop.cli import features, models, rollout
 from driftloop.cli.common import JsonOption, console, emit_json, handle_errors, step_progress
+from driftloop.cli.doctor import doctor
 from driftloop.cli.monitor import monitor
 from driftloop.cli.optimize import optimize
 from driftloop.cli.serve import serve
@@ -188,6 +189,7 @@ app.command()(serve)
 app.command()(monitor)
 app.add_typer(rollout.app, name="rollout")
 app.command()(optimize)
+app.command()(doctor)
 
 
 def main() -> None:
