@@ -13,12 +13,15 @@ from typing import Any
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from driftloop.cli.main import app
 from driftloop.loop.timeline import DayRecord, KeyNumber, Timeline, TimelineEvent
 from driftloop.report import render_html, render_png, write_report
 
 HOSTILE = "<script>alert(1)</script>"
 START = date(2020, 1, 1)
+runner = CliRunner()
 
 
 def synthetic_timeline(
@@ -361,3 +364,47 @@ def test_timeline_json_round_trip_keeps_gaps(timeline: Timeline, tmp_path: Path)
     timeline.save(path)
     assert nan_equal(Timeline.load(path), timeline)
     assert render_html(Timeline.load(path)) == render_html(timeline)
+
+
+def saved_project(tmp_path: Path, timeline: Timeline | None) -> Path:
+    from driftloop.scaffold import create_project
+
+    project = create_project(
+        tmp_path / "p",
+        "retail",
+        1,
+        overrides={"n_stores": 2, "n_products": 2, "days": 150, "shift": {"enabled": False}},
+    )
+    if timeline is not None:
+        project.state_dir.mkdir(exist_ok=True)
+        timeline.save(project.state_dir / "timeline.json")
+    return project.root
+
+
+def test_cli_report_renders_the_saved_timeline(timeline: Timeline, tmp_path: Path) -> None:
+    root = saved_project(tmp_path, timeline)
+    result = runner.invoke(app, ["report", "--project", str(root)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    html = (root / "report.html").read_text(encoding="utf-8")
+    assert parse(html).tags["svg"] == 4 and (root / "report.png").is_file()
+
+    out = tmp_path / "elsewhere" / "run.html"
+    result = runner.invoke(app, ["report", "-p", str(root), "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["html"] == str(out) and summary["events"] == len(timeline.events)
+    assert out.read_text(encoding="utf-8") == html and out.with_suffix(".png").is_file()
+
+
+def test_cli_report_without_a_timeline_says_what_to_run(tmp_path: Path) -> None:
+    root = saved_project(tmp_path, None)
+    result = runner.invoke(app, ["report", "--project", str(root)])
+    assert result.exit_code == 2
+    assert "run `driftloop demo` or `driftloop loop run` first" in result.stderr
+    assert not (root / "report.html").exists()
+
+    (root / ".driftloop").mkdir(exist_ok=True)
+    (root / ".driftloop" / "timeline.json").write_text('{"title": "half"')
+    result = runner.invoke(app, ["report", "--project", str(root)])
+    assert result.exit_code == 2 and "is not a readable timeline" in result.stderr
+    assert not (root / "report.html").exists()

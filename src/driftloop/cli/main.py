@@ -13,6 +13,7 @@ from driftloop.cli import features, models, rollout
 from driftloop.cli.common import JsonOption, console, emit_json, handle_errors, step_progress
 from driftloop.cli.monitor import monitor
 from driftloop.cli.optimize import optimize
+from driftloop.cli.report import report
 from driftloop.cli.serve import serve
 from driftloop.cli.train import train
 
@@ -188,6 +189,7 @@ app.command()(serve)
 app.command()(monitor)
 app.add_typer(rollout.app, name="rollout")
 app.command()(optimize)
+app.command()(report)
 
 
 def main() -> None:
