@@ -408,3 +408,15 @@ def test_cli_report_without_a_timeline_says_what_to_run(tmp_path: Path) -> None:
     result = runner.invoke(app, ["report", "--project", str(root)])
     assert result.exit_code == 2 and "is not a readable timeline" in result.stderr
     assert not (root / "report.html").exists()
+
+
+def test_a_long_run_renders_quickly_into_a_small_page() -> None:
+    import time
+
+    long_run = synthetic_timeline(n_days=200, shift_day=80, extra_versions=2, n_events=40)
+    assert len({v for d in long_run.days for v in d.weights}) == 5
+    started = time.perf_counter()
+    html = render_html(long_run)
+    elapsed = time.perf_counter() - started
+    assert parse(html).tags["svg"] == 4
+    assert len(html.encode()) < 1_000_000 and elapsed < 5.0
