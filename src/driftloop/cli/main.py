@@ -14,6 +14,7 @@ from driftloop.cli.common import JsonOption, console, emit_json, handle_errors, 
 from driftloop.cli.doctor import doctor
 from driftloop.cli.monitor import monitor
 from driftloop.cli.optimize import optimize
+from driftloop.cli.report import report
 from driftloop.cli.serve import serve
 from driftloop.cli.train import train
 
@@ -190,6 +191,7 @@ app.command()(monitor)
 app.add_typer(rollout.app, name="rollout")
 app.command()(optimize)
 app.command()(doctor)
+app.command()(report)
 
 
 def main() -> None:
