@@ -2,11 +2,12 @@
 
 A retail demand forecaster (version 1, trained on what is known before serving starts)
 answers every store and product through a real HTTP server, several times a day, with
-the actual sales coming back a day late. A retrain on a corrupted export (prices in
-cents: consistent offline, so it passes its gate) is submitted and must be caught by
-its canary. Then the consumer-behaviour shift hits: levels, product mix and the
-response to price and promotions change. The controller has to notice, retrain on the
-recent window, gate, canary and promote on its own, and accuracy has to come back.
+the actual sales coming back a day late. A retrain on a corrupted export (the sales
+history in cases of 12, not units: consistent offline, so it passes its gate) is
+submitted and must be caught by its canary. Then the consumer-behaviour shift hits:
+levels, product mix and the response to price and promotions change. The controller
+has to notice, retrain on the recent window, gate, canary and promote on its own, and
+accuracy has to come back.
 
 The demo measures itself against the issue's targets (detection within 7 days of the
 shift, accuracy within 10 % of the pre-shift level within 21 days, the broken challenger
@@ -66,9 +67,9 @@ TRAILING_DAYS = 7
 # Traffic of a small chain is far below the spec's 2,000 requests a step: the demo's
 # rollout needs fewer requests and judges over simulated hours, written in its config.
 DEMO_ROLLOUT = {
-    "min_requests": 150, "guard_min_requests": 100, "min_duration_s": 12 * 3600.0,
-    "max_duration_s": 5 * 86400.0, "check_interval_s": 3600.0,
-    "outcomes": {"min_outcomes": 100},
+    "min_requests": 30, "guard_min_requests": 30, "min_duration_s": 12 * 3600.0,
+    "max_duration_s": 5 * 86400.0, "check_interval_s": 4 * 3600.0,
+    "outcomes": {"min_outcomes": 200},
 }  # fmt: skip
 
 
@@ -95,11 +96,14 @@ class DemoResult:
     broken_max_weight: float
     broken_predictions: int
     timeline: Timeline
-    report: Path | None
+    report: Path
     targets_met: bool
 
 
-def _fresh_project(folder: Path, seed: int, shift: bool, quick: bool) -> tuple[Project, bool]:
+def _fresh_project(
+    folder: Path, seed: int, shift: bool, scenario: dict[str, Any] | None,
+    rollout: dict[str, Any] | None,
+) -> tuple[Project, bool]:  # fmt: skip
     """A new demo project in ``folder``; (project, whether an earlier demo was replaced)."""
     replaced = False
     if folder.exists() and any(folder.iterdir()):
@@ -111,16 +115,17 @@ def _fresh_project(folder: Path, seed: int, shift: bool, quick: bool) -> tuple[P
             )
         shutil.rmtree(folder)
         replaced = True
-    overrides: dict[str, Any] = {"shift": {"enabled": shift}}
+    overrides: dict[str, Any] = {**(scenario or {}), "shift": {"enabled": shift}}
     project = create_project(folder, "retail", seed, overrides=overrides)
     # Marked at once: a demo that fails later is still recognised and replaced next time.
     (project.state_dir / DEMO_MARKER).write_text("made by driftloop demo\n", encoding="utf-8")
+    section = project.config.rollout.model_dump()
+    wanted = {**DEMO_ROLLOUT, **(rollout or {})}
+    section.update({k: v for k, v in wanted.items() if k != "outcomes"})
+    section["outcomes"] = {**section["outcomes"], **DEMO_ROLLOUT["outcomes"]}  # type: ignore[dict-item]
     config = project.config.model_copy(
-        update={"rollout": project.config.rollout.model_validate(
-            {**project.config.rollout.model_dump(), **DEMO_ROLLOUT,
-             "outcomes": {**project.config.rollout.outcomes.model_dump(),
-                          **DEMO_ROLLOUT["outcomes"]}})}  # type: ignore[dict-item]
-    )  # fmt: skip
+        update={"rollout": project.config.rollout.model_validate(section)}
+    )
     (folder / CONFIG_FILENAME).write_text(
         "# driftloop project configuration (made by driftloop demo: the rollout section is\n"
         "# scaled to the demo's traffic); every key is shown with its value.\n"
@@ -130,9 +135,10 @@ def _fresh_project(folder: Path, seed: int, shift: bool, quick: bool) -> tuple[P
     return Project.load(folder), replaced
 
 
-def _cents(frame: pd.DataFrame) -> pd.DataFrame:
-    """The corrupted export: prices in cents."""
-    return frame.assign(price=frame["price"] * 100.0)
+def _in_cases(frame: pd.DataFrame) -> pd.DataFrame:
+    """The corrupted export: the sales history in cases of 12 instead of units."""
+    history = [c for c in frame.columns if c.startswith("units_")]
+    return frame.assign(**{c: frame[c] / 12.0 for c in history})
 
 
 def _wape(pred: np.ndarray, label: np.ndarray) -> float:
@@ -183,11 +189,19 @@ def run_demo(
     *,
     quick: bool = False,
     shift: bool = True,
-    rounds_per_day: int = 8,
+    rounds_per_day: int = 12,
+    horizon_days: tuple[int, int] | None = None,
+    scenario: dict[str, Any] | None = None,
+    rollout: dict[str, Any] | None = None,
     progress: Callable[[str], None] = lambda _step: None,
     on_day: Callable[[DayServed], None] | None = None,
 ) -> DemoResult:
-    """Run the whole story in ``folder`` (created, or an earlier demo replaced)."""
+    """Run the whole story in ``folder`` (created, or an earlier demo replaced).
+
+    ``horizon_days`` (days before, after the shift), ``scenario`` (keys of the retail
+    scenario, e.g. ``n_stores``) and ``rollout`` (keys of the rollout section) shrink or
+    steady the run for tests.
+    """
     from driftloop.rollout.controller import RolloutController
     from driftloop.rollout.outcomes import LogOutcomeSource
     from driftloop.rollout.router import ServerAdminRouter
@@ -197,12 +211,11 @@ def run_demo(
 
     folder = folder.expanduser().resolve()
     progress(DEMO_STEPS[0])
-    project, replaced = _fresh_project(folder, seed, shift, quick)
-    scenario = project.config.scenario
-    shift_date = scenario.shift.date
-    before, after = (14, 28) if quick else (21, 42)
+    project, replaced = _fresh_project(folder, seed, shift, scenario, rollout)
+    shift_date = project.config.scenario.shift.date
+    before, after = horizon_days or ((10, 28) if quick else (14, 42))
     start, end = shift_date - timedelta(days=before), shift_date + timedelta(days=after)
-    broken_day = start + timedelta(days=3)
+    broken_day = start  # before any drift signal can be sustained: no retrain competes
 
     progress(DEMO_STEPS[1])
     store = FeatureStore(project)
@@ -233,13 +246,13 @@ def run_demo(
             })  # fmt: skip
             result = run_training(
                 Project(project.root, challenger_cfg), registry, day,
-                actor="demo: a retrain on a corrupted export", frame_hook=_cents,
+                actor="demo: a retrain on a corrupted export", frame_hook=_in_cases,
                 hook_holdout=True,
             )  # fmt: skip
             broken["result"] = result
             if result.gate.passed:
-                sim.loop.start_rollout(result.version, "a retrain on a corrupted export "
-                                       "(prices in cents) submitted by hand")  # fmt: skip
+                why = "a retrain on a corrupted export (sales history in cases) submitted by hand"
+                sim.loop.start_rollout(result.version, why)
 
         sim = Simulation(store, server.url, loop, clock, ctx.flush_logs, rounds_per_day)
         days = sim.run(start, end, {broken_day: submit_broken}, on_day)
@@ -260,6 +273,8 @@ def _summarize(
     broken: TrainingResult | None, shift: bool, shift_date: date, horizon: tuple[date, date],
     replaced: bool,
 ) -> DemoResult:  # fmt: skip
+    from driftloop.report import write_report
+
     end = horizon[1]
     ref_rows = served[(served["day"] >= shift_date - timedelta(days=REFERENCE_DAYS))
                       & (served["day"] < shift_date)]  # fmt: skip
@@ -334,7 +349,7 @@ def _summarize(
         versions=_versions(registry),
     )  # fmt: skip
     timeline.save(project.state_dir / "timeline.json")
-    report = _write_report(timeline, project.root)
+    report = write_report(timeline, project.root)
     met = all(k.met is not False for k in key)
     return DemoResult(
         project=project.root, replaced_previous=replaced, shift=shift, shift_date=shift_date,
@@ -348,17 +363,6 @@ def _summarize(
         broken_max_weight=broken_max, broken_predictions=broken_served, timeline=timeline,
         report=report, targets_met=met,
     )  # fmt: skip
-
-
-def _write_report(timeline: Timeline, folder: Path) -> Path | None:
-    import importlib
-
-    try:
-        module = importlib.import_module("driftloop.report")
-    except ImportError:
-        return None
-    path: Path = module.write_report(timeline, folder)
-    return path
 
 
 def _day_records(

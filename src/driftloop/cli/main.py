@@ -9,8 +9,8 @@ import typer
 from rich.table import Table
 
 from driftloop import __version__
-from driftloop.cli import features, models, rollout
-from driftloop.cli.common import JsonOption, console, emit_json, handle_errors, step_progress
+from driftloop.cli import features, loop, models, rollout
+from driftloop.cli.common import JsonOption, console, emit_json, handle_errors
 from driftloop.cli.doctor import doctor
 from driftloop.cli.monitor import monitor
 from driftloop.cli.optimize import optimize
@@ -20,6 +20,7 @@ from driftloop.cli.train import train
 
 if TYPE_CHECKING:
     from driftloop.demo import DemoResult
+    from driftloop.loop.simulate import DayServed as DaySummary
 
 __all__ = ["app", "main"]
 
@@ -96,60 +97,13 @@ def init(
         console.print(f"next: cd {project.root} && driftloop features apply")
 
 
-def _demo_table(result: DemoResult) -> Table:
-    table = Table(title="driftloop demo", show_header=False)
-    table.add_column("what", style="bold")
-    table.add_column("result")
-    table.add_row(
-        "project",
-        f"{result.project}" + (" (replaced the previous demo)" if result.replaced_previous else ""),
-    )
-    table.add_row("raw events", f"{result.raw_rows:,} daily sales rows, {result.series} series")
-    table.add_row(
-        "features",
-        f"{result.applied.rows:,} rows in views {', '.join(result.applied.views)}",
-    )
-    table.add_row(
-        "training set",
-        f"{result.training_rows:,} rows, {result.training_window[0]} to "
-        f"{result.training_window[1]}, {result.training_complete_share:.1%} with every feature",
-    )
-    if result.shift is not None:
-        s = result.shift
-        table.add_row(
-            "regime shift",
-            f"on {s.shift_date}, mean units/day affected {s.affected_before:.1f} -> "
-            f"{s.affected_after:.1f}, unaffected {s.unaffected_before:.1f} -> "
-            f"{s.unaffected_after:.1f}",
-        )
-    for label, run in (("model v1", result.first), ("model v2", result.second)):
-        champion = (
-            f", champion v{run.gate.champion_version} {run.gate.champion:.4f} on the same holdout"
-            if run.gate.champion is not None
-            else ""
-        )
-        table.add_row(
-            label,
-            f"version {run.version} as of {run.as_of}: holdout WAPE {run.metrics['wape']:.4f}"
-            f"{champion}; gate {'passed' if run.gate.passed else 'rejected'}; "
-            f"alias {run.alias or 'none'}; ONNX {run.onnx}",
-        )
-    served = result.served
-    table.add_row(
-        "serving",
-        f"{served.day}: {served.requests} HTTP requests, {served.predictions} predictions by "
-        f"v{', v'.join(served.versions)}, {served.feedback} outcomes fed back, "
-        f"{served.logged_rows} rows in the prediction log, server p50 "
-        f"{served.server_p50_ms:.2f} ms",
-    )
-    skew = result.skew
-    mismatches = sum(f.mismatches for f in skew.features)
-    table.add_row(
-        "skew check",
-        f"{skew.rows} served rows ({skew.source}) x {len(skew.features)} features: "
-        f"{mismatches} mismatches "
-        f"({'pass' if skew.passed else 'FAIL'})",
-    )
+def _key_table(result: DemoResult) -> Table:
+    table = Table(title="key numbers (measured by this run)", title_justify="left")
+    for column in ("", "measured", "target", "met"):
+        table.add_column(column, overflow="fold")
+    for k in result.timeline.key_numbers:
+        met = "-" if k.met is None else ("[green]yes[/]" if k.met else "[red]no[/]")
+        table.add_row(k.name, k.value, k.target or "-", met)
     return table
 
 
@@ -159,28 +113,58 @@ def demo(
         Path, typer.Option("--project", "-p", help="Demo project folder, created when absent.")
     ] = Path("driftloop-demo"),
     seed: Annotated[int, typer.Option(min=0, help="Seed of the generated data.")] = 1,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="A shorter horizon (38 days instead of 56).")
+    ] = False,
+    no_shift: Annotated[
+        bool, typer.Option("--no-shift", help="The control run: the same days, no shift.")
+    ] = False,
     json_out: JsonOption = False,
 ) -> None:
-    """The main job: a retail project through features, training, registry and serving."""
+    """The main job: the closed loop on the retail scenario, through a real server on a
+    simulated clock: drift detected, retrained, canaried, promoted; a broken challenger
+    rolled back; a timeline, key numbers against their targets, and report.html."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     from driftloop.demo import DEMO_STEPS, run_demo
 
     with handle_errors():
-        with step_progress(DEMO_STEPS, json_out) as step:
-            result = run_demo(project, seed=seed, progress=step)
+        progress = Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+            TimeElapsedColumn(), console=console, disable=json_out,
+        )  # fmt: skip
+        with progress:
+            task = progress.add_task(DEMO_STEPS[0], total=None)
+
+            def on_step(name: str) -> None:
+                progress.update(task, description=name)
+
+            def on_day(day: DaySummary) -> None:
+                champion = f"champion v{day.champion}" if day.champion else "no champion"
+                canary = f", canary v{day.challenger}" if day.challenger else ""
+                progress.update(task, description=f"serving {day.day}: {champion}{canary}")
+
+            result = run_demo(project, seed=seed, quick=quick, shift=not no_shift,
+                              progress=on_step, on_day=on_day)  # fmt: skip
         if json_out:
-            emit_json(result)
+            emit_json({k: v for k, v in vars(result).items() if k != "timeline"}
+                      | {"key_numbers": result.timeline.key_numbers,
+                         "events": result.timeline.events})  # fmt: skip
             return
-        console.print(_demo_table(result))
+        from driftloop.cli.loop import event_table
+        from driftloop.loop.store import LoopEvent
+
+        shown = [LoopEvent(0, "", e.at, e.kind, e.version, e.message, e.evidence)
+                 for e in result.timeline.events if e.kind != "hold"]  # fmt: skip
+        console.print(event_table(shown, "timeline (simulated time)"))
+        console.print(_key_table(result))
         console.print(
-            "Did: generated the scenario, computed features with one function, applied them "
-            "to Feast (DuckDB offline, SQLite online), materialized, joined a training set "
-            "point-in-time, trained and gated two LightGBM versions and registered them in "
-            "MLflow with lineage, served a day over HTTP with outcomes fed back, and checked "
-            "the served features against offline recomputation.\n"
-            f"Next: cd {result.project} && driftloop models list"
+            f"{result.requests:,} HTTP requests served {result.horizon[0]} to "
+            f"{result.horizon[1]} (simulated), {result.feedback:,} outcomes fed back a day late.\n"
+            f"Report: {result.report}\n"
+            f"Next: cd {result.project} && driftloop events && driftloop models list "
+            "(or `mlflow ui --backend-store-uri sqlite:///.driftloop/mlflow.db`)"
         )
-        if not result.skew.passed:
-            raise typer.Exit(code=1)
 
 
 app.add_typer(features.app, name="features")
@@ -190,6 +174,8 @@ app.command()(serve)
 app.command()(monitor)
 app.add_typer(rollout.app, name="rollout")
 app.command()(optimize)
+app.add_typer(loop.app, name="loop")
+app.command()(loop.events)
 app.command()(doctor)
 app.command()(report)
 

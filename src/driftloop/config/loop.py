@@ -31,6 +31,15 @@ class LoopConfig(_Strict):
     sustained_checks: int = Field(
         2, ge=1, le=60, description="checks in a row a drift signal must hold before it counts"
     )
+    accuracy_sustained_checks: int = Field(
+        1, ge=1, le=60, description="checks in a row degraded accuracy must hold (a window's "
+        "WAPE is already an aggregate of many labels)",
+    )  # fmt: skip
+    recovery_tolerance: float = Field(
+        0.10, ge=0.0, le=1.0,
+        description="an episode stays open (and retrains go on, within cool-down and cap) "
+        "until the window's WAPE is within this of the level before it began",
+    )  # fmt: skip
     min_drifted_features: int = Field(
         2, ge=1, description="features at PSI >= monitoring.psi_act for feature drift to count"
     )
@@ -40,21 +49,21 @@ class LoopConfig(_Strict):
     max_retrains: int = Field(3, ge=1, description="at most this many retrains per period")
     period_days: int = Field(30, ge=1, description="the period of max_retrains")
     recent_weight: float = Field(
-        8.0,
+        20.0,
         ge=1.0,
         le=1000.0,
         description="a retrain weights rows since the signal began this much more than older "
         "rows (1: no weighting), so the model learns the new regime from a few weeks",
     )
     lookback_days: int = Field(
-        1, ge=0, le=90, description="rows this many days before the signal began count as recent"
-    )
+        6, ge=0, le=90,
+        description="the first signalling check saw the change somewhere in its window: rows "
+        "this many days before that check count as the new regime",
+    )  # fmt: skip
     min_recent_days: int = Field(
-        5,
-        ge=1,
-        le=90,
-        description="a retrain waits until the signal has this many labelled days behind it",
-    )
+        7, ge=1, le=90,
+        description="a retrain waits until the new regime has this many labelled days",
+    )  # fmt: skip
 
     retrain_validation_days: int = Field(
         7, ge=1, le=90, description="a retrain's early-stopping days (then refit with them)"

@@ -53,7 +53,7 @@ class RolloutConfig(_Strict):
     steps: tuple[float, ...] = Field(
         (10.0, 50.0, 100.0), description="canary weights in percent; reaching 100 promotes"
     )
-    check_interval_s: float = Field(10.0, gt=0.0, le=3600.0)
+    check_interval_s: float = Field(10.0, gt=0.0, le=86400.0)
     min_requests: int = Field(2000, ge=1, description="canary requests a step needs")
     guard_min_requests: int = Field(
         1000, ge=1, description="canary requests before the fixed thresholds can roll back"

@@ -339,8 +339,9 @@ class MonitoringConfig(_Strict):
     min_labels: int = Field(200, ge=1, description="labeled rows needed to judge accuracy")
     persistence_windows: int = Field(1, ge=1, description="windows in a row before an alert")
     exclude_features: tuple[str, ...] = Field(
-        ("day_of_month", "month", "day_of_year"),
-        description="not judged for drift: they move with the calendar by construction",
+        ("day_of_week", "day_of_month", "month", "day_of_year", "is_holiday"),
+        description="not judged for drift: they move with the calendar by construction "
+        "(a window shorter than a week, or one holding a holiday, is not a changed world)",
     )
 
     @model_validator(mode="after")

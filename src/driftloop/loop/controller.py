@@ -11,14 +11,15 @@ loop's event log with its evidence; rollout transitions are mirrored there too.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from driftloop.clock import Clock
 from driftloop.errors import DataError, DriftloopError
-from driftloop.loop.policy import Decision, Signals, decide, signals_from
-from driftloop.loop.store import LoopStore
+from driftloop.loop.policy import Decision, Signals, decide, fired, signals_from
+from driftloop.loop.store import LoopEvent, LoopStore
 from driftloop.monitoring.monitor import monitor_project
 from driftloop.pipeline.train import Recency, TrainingResult, run_training
 from driftloop.project import Project
@@ -41,8 +42,8 @@ class LoopTurn:
     """What one turn did."""
 
     at: datetime
-    signals: Signals | None  # None: a rollout was moved on instead of a check
-    decision: Decision | None
+    signals: Signals
+    decision: Decision
     rollout: Rollout | None  # the rollout touched in this turn
     trained: TrainingResult | None
 
@@ -74,18 +75,24 @@ class LoopController:
 
     # -- the turn -------------------------------------------------------------------------
     def check(self) -> LoopTurn:
-        """Move a running rollout on; else assess, decide and act."""
+        """Move a running rollout on, assess, decide (a running rollout holds any retrain)
+        and act."""
         now = self.clock.now()
         moved = self.tick_rollout()
+        running = None
         if moved is not None and not (moved.terminal and moved.applied):
-            return LoopTurn(now, None, None, moved, None)
+            running = f"rollout #{moved.id} of v{moved.version} ({moved.label})"
         signals = self.assess(now)
         history = [*self.store.checks(self.model, HISTORY_CHECKS), signals]
+        episode = self.open_episode()
+        baseline = None if episode is None else episode.evidence.get("baseline_wape")
         decision = decide(
             history, self.store.retrains(self.model), self.cfg,
-            label_delay_days=self.project.config.labels.delay_days,
+            label_delay_days=self.project.config.labels.delay_days, rollout_running=running,
+            baseline_wape=None if baseline is None else float(baseline),
+            episode_since=None if episode is None else _day(episode.evidence.get("since")),
         )  # fmt: skip
-        self._record_check(signals, decision, history)
+        self._record_check(signals, decision, history, episode)
         trained = None
         started = None
         if decision.action == "retrain":
@@ -141,7 +148,36 @@ class LoopController:
             found = next((v for v in latest.versions if v.version == champion.version), None)
         return signals_from(now, window, found)
 
-    def _record_check(self, signals: Signals, decision: Decision, history: list[Signals]) -> None:
+    def open_episode(self) -> LoopEvent | None:
+        """The drift_detected event of the episode still open (not recovered), if any."""
+        detected = self.store.last(self.model, "drift_detected")
+        if detected is None:
+            return None
+        recovered = self.store.last(self.model, "recovered")
+        return detected if recovered is None or recovered.id < detected.id else None
+
+    def _baseline(self, history: list[Signals]) -> float | None:
+        """The WAPE before the episode: that of the newest check whose window ended before
+        the first signalling window began (windows that overlap the change already saw
+        some of it); else the champion's holdout WAPE."""
+        first = history[-1]
+        for s in reversed(history[:-1]):
+            if not fired(s, self.cfg):
+                break
+            first = s
+        for s in reversed(history[:-1]):
+            if s.window[1] <= first.window[0] and s.wape is not None and not fired(s, self.cfg):
+                return s.wape
+        champion = self.registry.alias(CHAMPION)
+        if champion is None:
+            return None
+        value = float(champion.metrics.get("holdout_wape", math.nan))
+        return value if math.isfinite(value) else None
+
+    def _record_check(
+        self, signals: Signals, decision: Decision, history: list[Signals],
+        episode: LoopEvent | None,
+    ) -> None:  # fmt: skip
         at = signals.at
         self.store.record(
             self.model, at, "check", decision.reason, version=signals.champion,
@@ -149,17 +185,19 @@ class LoopController:
                       "triggers": list(decision.triggers)},
         )  # fmt: skip
         sustained = bool(decision.triggers)
-        previous = self.store.last(self.model, "drift_detected")
-        recovered = self.store.last(self.model, "recovered")
-        episode_open = previous is not None and (recovered is None or recovered.id < previous.id)
-        if sustained and not episode_open:
+        if sustained and episode is None:
+            baseline = self._baseline(history)
             self.store.record(
                 self.model, at, "drift_detected",
                 f"{', '.join(decision.triggers)} sustained for v{signals.champion} since "
-                f"{decision.since}: {_describe(signals)}",
-                version=signals.champion, evidence=signals.to_json(),
+                f"{decision.since}: {_describe(signals)}; the episode stays open until the "
+                f"window's WAPE is back within {self.cfg.recovery_tolerance:.0%} of "
+                + ("the level before" if baseline is None else f"{baseline:.4f}"),
+                version=signals.champion,
+                evidence={**signals.to_json(), "baseline_wape": baseline,
+                          "since": decision.since},
             )  # fmt: skip
-        elif not sustained and episode_open and decision.reason == "healthy":
+        elif episode is not None and decision.reason == "healthy" and signals.wape is not None:
             self.store.record(self.model, at, "recovered",
                               f"no trigger fires for v{signals.champion}: {_describe(signals)}",
                               version=signals.champion, evidence=signals.to_json())  # fmt: skip
@@ -213,7 +251,8 @@ class LoopController:
             rollout = self.rollouts.start(version, reason=why)
         except DriftloopError as exc:
             message = f"rollout of v{version} could not start: {exc}"
-            self.store.record(self.model, self.clock.now(), "aborted", message, version=version)
+            self.store.record(self.model, self.clock.now(), "rollout_refused", message,
+                              version=version)  # fmt: skip
             return None
         self.store.record(self.model, self.clock.now(), "rollout_started",
                           f"rollout #{rollout.id}: {rollout.reason}", version=version,
@@ -232,6 +271,10 @@ class LoopController:
         self.store.record(self.model, self.clock.now(), kind,
                           f"rollout #{rollout.id} {rollout.label}: {rollout.reason}",
                           version=rollout.version, evidence=evidence)  # fmt: skip
+
+
+def _day(value: object) -> date | None:
+    return date.fromisoformat(value) if isinstance(value, str) else None
 
 
 def _hold_kind(reason: str) -> str:

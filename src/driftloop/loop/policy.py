@@ -39,6 +39,7 @@ class Signals:
     accuracy_state: str  # ok | degraded | not enough labels | no labels
     accuracy_ratio: float | None
     label_coverage: float | None
+    wape: float | None = None  # the window's WAPE on delayed labels (enough of them)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -49,6 +50,7 @@ class Signals:
             "max_feature_psi": self.max_feature_psi, "prediction_drift": self.prediction_drift,
             "prediction_kl": self.prediction_kl, "accuracy_state": self.accuracy_state,
             "accuracy_ratio": self.accuracy_ratio, "label_coverage": self.label_coverage,
+            "wape": self.wape,
         }  # fmt: skip
 
     @classmethod
@@ -68,6 +70,7 @@ class Signals:
             accuracy_state=str(doc["accuracy_state"]),
             accuracy_ratio=_opt(doc["accuracy_ratio"]),
             label_coverage=_opt(doc["label_coverage"]),
+            wape=_opt(doc.get("wape")),
         )
 
 
@@ -97,11 +100,18 @@ def signals_from(
         accuracy_state=acc.state if acc is not None else "no labels",
         accuracy_ratio=_opt(acc.ratio) if acc is not None else None,
         label_coverage=acc.coverage if acc is not None else None,
+        wape=_opt(acc.wape) if acc is not None and acc.state != "not enough labels" else None,
     )  # fmt: skip
 
 
-def fired(signals: Signals, cfg: LoopConfig) -> tuple[Trigger, ...]:
-    """The triggers this one check shows (before persistence)."""
+def fired(
+    signals: Signals, cfg: LoopConfig, baseline_wape: float | None = None
+) -> tuple[Trigger, ...]:
+    """The triggers this one check shows (before persistence).
+
+    With ``baseline_wape`` (an episode is open: the WAPE before it began), accuracy also
+    fires while the window's WAPE is not back within ``recovery_tolerance`` of it.
+    """
     if not signals.enough_data:
         return ()
     out: list[Trigger] = []
@@ -109,7 +119,11 @@ def fired(signals: Signals, cfg: LoopConfig) -> tuple[Trigger, ...]:
         out.append("feature_drift")
     if signals.prediction_drift:
         out.append("prediction_drift")
-    if signals.accuracy_state == "degraded":
+    unrecovered = (
+        baseline_wape is not None and signals.wape is not None
+        and signals.wape > baseline_wape * (1.0 + cfg.recovery_tolerance)
+    )  # fmt: skip
+    if signals.accuracy_state == "degraded" or unrecovered:
         out.append("accuracy")
     return tuple(t for t in out if t in cfg.triggers)
 
@@ -126,20 +140,24 @@ class Decision:
     evidence: dict[str, object] = field(default_factory=dict)
 
 
-def _streak(history: Sequence[Signals], trigger: Trigger, cfg: LoopConfig) -> int:
+def _streak(
+    history: Sequence[Signals], trigger: Trigger, cfg: LoopConfig, baseline: float | None
+) -> int:
     n = 0
     for s in reversed(history):
-        if trigger not in fired(s, cfg):
+        if trigger not in fired(s, cfg, baseline):
             break
         n += 1
     return n
 
 
-def _episode_start(history: Sequence[Signals], cfg: LoopConfig) -> date | None:
+def _episode_start(
+    history: Sequence[Signals], cfg: LoopConfig, baseline: float | None
+) -> date | None:
     """First event day of the current unbroken run of checks where any trigger fired."""
     start = None
     for s in reversed(history):
-        if not fired(s, cfg):
+        if not fired(s, cfg, baseline):
             break
         start = s.window[1] - timedelta(days=1)  # the newest day this check saw
     if start is None:
@@ -156,11 +174,17 @@ def decide(
     *,
     rollout_running: str | None = None,
     label_delay_days: int = 1,
+    baseline_wape: float | None = None,
+    episode_since: date | None = None,
 ) -> Decision:
     """The decision after the newest check in ``history`` (oldest first).
 
     ``retrains`` are the start times of the retrains so far; ``rollout_running`` names a
-    rollout in progress (the controller lets it finish before any retrain).
+    rollout in progress (the controller lets it finish before any retrain);
+    ``baseline_wape`` is the WAPE before the open episode began and ``episode_since`` the
+    day its signal began (None: no episode open); a retrain in an open episode weights
+    the whole episode, even when the checks in between were quiet (a fresh champion
+    with too few labels to judge).
     """
     if not history:
         return Decision("none", "no check yet")
@@ -169,17 +193,22 @@ def decide(
         return Decision("none", "no champion served in the window")
     if not now.enough_data:
         return Decision("none", f"not enough data: {now.rows} rows in the window")
-    streaks = {t: _streak(history, t, cfg) for t in cfg.triggers}
-    sustained = tuple(t for t, n in streaks.items() if n >= cfg.sustained_checks)
-    evidence: dict[str, object] = {"streaks": streaks, "signals": now.to_json()}
+    streaks = {t: _streak(history, t, cfg, baseline_wape) for t in cfg.triggers}
+    needed = {t: cfg.accuracy_sustained_checks if t == "accuracy" else cfg.sustained_checks
+              for t in cfg.triggers}  # fmt: skip
+    sustained = tuple(t for t, n in streaks.items() if n >= needed[t])
+    evidence: dict[str, object] = {"streaks": streaks, "signals": now.to_json(),
+                                   "baseline_wape": baseline_wape}  # fmt: skip
     if not sustained:
         pending = {t: n for t, n in streaks.items() if n}
         if pending:
-            held = ", ".join(f"{t} {n}/{cfg.sustained_checks}" for t, n in pending.items())
+            held = ", ".join(f"{t} {n}/{needed[t]}" for t, n in pending.items())
             return Decision("none", f"signal not sustained yet: {held}", evidence=evidence)
         return Decision("none", "healthy", evidence=evidence)
-    since = _episode_start(history, cfg)
+    since = _episode_start(history, cfg, baseline_wape)
     assert since is not None  # a sustained trigger fired in the newest check
+    if episode_since is not None:
+        since = min(since, episode_since)
     names = ", ".join(sustained)
 
     def hold(reason: str) -> Decision:
@@ -202,12 +231,13 @@ def decide(
         return hold(f"{names} sustained; cap reached: {len(recent)} retrains in the last "
                     f"{cfg.period_days} days (loop.max_retrains {cfg.max_retrains})")  # fmt: skip
     labelled_until = at.date() - timedelta(days=label_delay_days)  # last day with labels
-    labelled_days = (labelled_until - since).days + 1
+    recent_from = since - timedelta(days=cfg.lookback_days)
+    labelled_days = (labelled_until - recent_from).days + 1
     if labelled_days < cfg.min_recent_days:
         so_far = max(labelled_days, 0)
         return hold(f"{names} sustained since {since}; waiting for {cfg.min_recent_days} "
-                    f"labelled days of the new regime ({so_far} so far)")  # fmt: skip
-    recent_from = since - timedelta(days=cfg.lookback_days)
+                    f"labelled days of the new regime from {recent_from} "
+                    f"({so_far} so far)")  # fmt: skip
     return Decision(
         "retrain", f"{names} sustained ({', '.join(f'{t} {streaks[t]} checks' for t in sustained)}"
         f"); retraining on the window to {labelled_until}, rows since {recent_from} weighted "

@@ -2,8 +2,8 @@
 
 Each simulated day: the online store is materialized with the rows valid that day; the
 labels of the days whose delay has passed arrive through ``/v1/feedback``; traffic comes
-in rounds (every entity asks for its forecast once per round, one HTTP request each, as
-a replenishment job would), and after every round a running rollout is ticked; at the
+in rounds (every store asks for its products' forecasts once per round, one HTTP request
+each, as a replenishment job would), and after every round a running rollout is ticked; at the
 end of the day the controller checks. The clock only moves when the simulation says so,
 so a day of the server, the rollout and the loop takes as long as its requests do.
 """
@@ -56,7 +56,7 @@ class Simulation:
     loop: LoopController
     clock: SimulatedClock
     flush: Callable[[], Any]
-    rounds_per_day: int = 8
+    rounds_per_day: int = 12
     served: list[dict[str, Any]] = field(default_factory=list)
     _pending_labels: dict[date, list[dict[str, Any]]] = field(default_factory=dict)
 
@@ -68,8 +68,12 @@ class Simulation:
             for d, s, p, u in zip(day, sales[ENTITY_KEYS[0]], sales[ENTITY_KEYS[1]],
                                   sales[LABEL_COLUMN], strict=True)
         }  # fmt: skip
-        self._entities = self.store.entities()
+        self._by_store: dict[int, list[int]] = {}
+        for store_id, product_id in self.store.entities():
+            self._by_store.setdefault(store_id, []).append(product_id)
         self._delay = self.store.project.config.labels.delay_days
+        self._every = self.store.project.config.rollout.check_interval_s
+        self._last_tick: datetime | None = None
 
     def run(
         self,
@@ -102,14 +106,17 @@ class Simulation:
         step = timedelta(hours=24 / self.rounds_per_day)
         for r in range(self.rounds_per_day):
             self.clock.set(midnight(day) + r * step)
-            requests += self._round(client, day)
+            requests += self._round(client, day, r)
             self.flush()
             self.clock.sleep(step.total_seconds() / 2)  # the rollout looks mid-round
-            self.loop.tick_rollout()
+            now = self.clock.now()
+            if self._last_tick is None or (now - self._last_tick).total_seconds() >= self._every:
+                self.loop.tick_rollout()
+                self._last_tick = now
         self.clock.set(midnight(day) + timedelta(hours=24) - timedelta(seconds=1))
         self.flush()
         turn = self.loop.check()
-        signals = turn.signals or self.loop.assess(self.clock.now())
+        signals = turn.signals
         champion = self.loop.registry.alias("champion")
         challenger = self.loop.registry.alias("challenger")
         return DayServed(
@@ -117,20 +124,24 @@ class Simulation:
             champion.version if champion else None, challenger.version if challenger else None,
         )  # fmt: skip
 
-    def _round(self, client: Any, day: date) -> int:
+    def _round(self, client: Any, day: date, index: int) -> int:
+        """Every store asks for the forecasts of its products: one request per store, routed
+        as a whole by its run (store, day, round), so each version serves every store."""
         n = 0
-        for store_id, product_id in self._entities:
-            entity = {ENTITY_KEYS[0]: store_id, ENTITY_KEYS[1]: product_id}
-            body = {"event_time": day.isoformat(), "entities": [entity]}
+        for store_id, products in self._by_store.items():
+            entities = [{ENTITY_KEYS[0]: store_id, ENTITY_KEYS[1]: p} for p in products]
+            body = {"event_time": day.isoformat(), "entities": entities,
+                    "routing_key": f"store-{store_id}/{day}/{index}"}  # fmt: skip
             response = client.post("/v1/predict", json=body)
             response.raise_for_status()
-            answer = response.json()["predictions"][0]
             n += 1
-            row = {"day": day, ENTITY_KEYS[0]: store_id, ENTITY_KEYS[1]: product_id,
-                   "version": str(answer["model_version"]), "prediction": answer["prediction"],
-                   "request_id": answer["request_id"], "route": answer["route"]}  # fmt: skip
-            self.served.append(row)
-            self._pending_labels.setdefault(day, []).append(row)
+            for answer in response.json()["predictions"]:
+                row = {"day": day, ENTITY_KEYS[0]: answer[ENTITY_KEYS[0]],
+                       ENTITY_KEYS[1]: answer[ENTITY_KEYS[1]],
+                       "version": str(answer["model_version"]), "prediction": answer["prediction"],
+                       "request_id": answer["request_id"], "route": answer["route"]}  # fmt: skip
+                self.served.append(row)
+                self._pending_labels.setdefault(day, []).append(row)
         return n
 
     def _deliver_labels(self, client: Any, today: date) -> int:

@@ -31,6 +31,7 @@ EVENT_KINDS = (
     "gate_passed",
     "gate_rejected",
     "rollout_started",
+    "rollout_refused",  # the rollout controller would not start it (another one runs ...)
     "rollout_step",
     "promoted",
     "rolled_back",

@@ -198,7 +198,9 @@ def create_app(ctx: ServerContext) -> FastAPI:
     async def predict_entities(request: Request) -> Response:
         request.state.request_id = _request_id(request)
         body = await read_body(request, ctx.settings.max_body_bytes)
-        payload, background = await handle_predict(ctx, body, request.state.request_id)
+        payload, background = await handle_predict(
+            ctx, body, request.state.request_id, request.headers.get("x-routing-key")
+        )
         return Response(
             orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY),
             media_type="application/json",

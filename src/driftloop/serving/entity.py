@@ -99,9 +99,14 @@ def _parse_entities(ctx: ServerContext, doc: dict[str, Any], rid: str) -> tuple[
 
 
 async def handle_predict(
-    ctx: ServerContext, body: bytes, rid: str
+    ctx: ServerContext, body: bytes, rid: str, routing_key: str | None = None
 ) -> tuple[dict[str, Any], BackgroundTask | None]:
-    """Look up features, route each entity, predict, log; returns (payload, shadow task)."""
+    """Look up features, route each entity, predict, log; returns (payload, shadow task).
+
+    Each entity is routed by its own key (sticky per store and product), unless the
+    request names a ``routing_key`` (body or ``X-Routing-Key``): then the whole request
+    goes to one version, sticky per that key (a session, a batch job's run).
+    """
     started = time.perf_counter()
     doc = parse_json_object(body, "entities")
     event_time = _time(doc["event_time"], "event_time") if "event_time" in doc else None
@@ -117,7 +122,13 @@ async def handle_predict(
         )  # fmt: skip
     table = online.frame.set_index(list(ENTITY_KEYS))
     state = ctx.service.state
-    routed = [choose(state.routes, f"{s}:{p}") for s, p in keys]
+    key = doc.get("routing_key", routing_key)
+    if key is not None and (not isinstance(key, str) or not key):
+        raise RequestError(f"routing_key must be a non-empty string, got {key!r}", 422)
+    if key is not None:
+        routed = [choose(state.routes, key)] * len(keys)
+    else:
+        routed = [choose(state.routes, f"{s}:{p}") for s, p in keys]
     results: list[dict[str, Any]] = [{} for _ in keys]
     shadow_rows: list[int] = []
     champion_preds = np.empty(0)

@@ -1,0 +1,141 @@
+"""The loop's policy as a table: signals of recent checks in, one decision out."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from driftloop.config import LoopConfig
+from driftloop.loop.policy import Signals, decide, fired
+
+DAY0 = date(2020, 3, 1)
+
+
+def check(day: int, **kw: object) -> Signals:
+    """A check at the end of DAY0 + day over the 7 days before it."""
+    end = DAY0 + timedelta(days=day + 1)
+    base = Signals(
+        at=datetime.combine(end, datetime.min.time(), tzinfo=UTC) - timedelta(seconds=1),
+        champion="1", window=(end - timedelta(days=7), end), rows=5000, enough_data=True,
+        drifted_features=(), max_feature_psi=0.05, prediction_drift=False, prediction_kl=0.01,
+        accuracy_state="ok", accuracy_ratio=1.0, label_coverage=0.85, wape=0.35,
+    )  # fmt: skip
+    return replace(base, **kw)  # type: ignore[arg-type]
+
+
+HEALTHY = {}
+DRIFT = {"drifted_features": ("units_lag_7", "units_mean_28d"), "max_feature_psi": 0.4}
+ONE_FEATURE = {"drifted_features": ("units_lag_7",), "max_feature_psi": 0.4}
+DEGRADED = {"accuracy_state": "degraded", "accuracy_ratio": 1.4, "wape": 0.49}
+PRED = {"prediction_drift": True, "prediction_kl": 0.2}
+THIN = {"enough_data": False, "rows": 100}
+
+
+def history(*specs: dict[str, object], start: int = 0) -> list[Signals]:
+    return [check(start + i, **spec) for i, spec in enumerate(specs)]
+
+
+def at(day: int) -> datetime:
+    return check(day).at
+
+
+CFG = LoopConfig()
+
+
+@pytest.mark.parametrize(
+    ("checks", "retrains", "kwargs", "action", "reason"),
+    [
+        # nothing wrong
+        ([HEALTHY] * 10, [], {}, "none", "healthy"),
+        # too little data is never an alarm
+        ([THIN, THIN], [], {}, "none", "not enough data"),
+        # drift must persist for sustained_checks (2)
+        ([HEALTHY, DRIFT], [], {}, "none", "not sustained yet: feature_drift 1/2"),
+        # one drifted feature is below min_drifted_features (2)
+        ([ONE_FEATURE] * 10, [], {}, "none", "healthy"),
+        # sustained: the regime began at most lookback_days (6) before the first signal,
+        # so min_recent_days (7) of it are labelled as soon as the signal is sustained
+        ([HEALTHY, DRIFT, DRIFT], [], {}, "retrain", "feature_drift sustained"),
+        # sustained long enough: retrain
+        ([HEALTHY] + [DRIFT] * 4, [], {}, "retrain", "feature_drift sustained"),
+        # degraded accuracy counts at once (accuracy_sustained_checks 1), labels permitting
+        ([HEALTHY] * 3 + [DEGRADED] * 2, [], {}, "retrain", "accuracy sustained"),
+        ([HEALTHY, DEGRADED], [], {}, "hold", "waiting for 7 labelled days"),
+        # prediction drift is a trigger too
+        ([HEALTHY] + [PRED] * 4, [], {}, "retrain", "prediction_drift sustained"),
+        # a rollout in progress finishes first
+        ([HEALTHY] + [DRIFT] * 4, [], {"rollout_running": "rollout #3"}, "hold", "is running"),
+        # cool-down of 7 days after the last retrain started
+        ([HEALTHY] + [DRIFT] * 6, [at(3)], {}, "hold", "cool-down"),
+        ([HEALTHY] + [DRIFT] * 12, [at(3)], {}, "retrain", "feature_drift sustained"),
+        # at most 3 retrains in 30 days
+        ([HEALTHY] + [DRIFT] * 29, [at(1), at(9), at(17)], {}, "hold", "cap reached"),
+        ([HEALTHY] + [DRIFT] * 33, [at(1), at(9), at(17)], {}, "retrain", "sustained"),
+        # an open episode keeps accuracy firing until WAPE is back within 10 % of baseline
+        ([HEALTHY] * 12, [], {"baseline_wape": 0.30}, "retrain", "accuracy sustained"),
+        ([HEALTHY] * 12, [], {"baseline_wape": 0.33}, "none", "healthy"),
+    ],
+)
+def test_policy_table(
+    checks: list[dict[str, object]], retrains: list[datetime], kwargs: dict[str, object],
+    action: str, reason: str,
+) -> None:  # fmt: skip
+    decision = decide(history(*checks), retrains, CFG, **kwargs)  # type: ignore[arg-type]
+    assert decision.action == action, decision.reason
+    assert reason in decision.reason
+
+
+def test_a_retrain_waits_for_labelled_days_of_the_new_regime() -> None:
+    cfg = LoopConfig(min_recent_days=10)
+    decision = decide(history(HEALTHY, DRIFT, DRIFT), [], cfg)
+    assert decision.action == "hold" and "waiting for 10 labelled days" in decision.reason
+    assert "(7 so far)" in decision.reason
+    assert decide(history(HEALTHY, *[DRIFT] * 5), [], cfg).action == "retrain"
+
+
+def test_disabled_loop_holds_and_says_so() -> None:
+    decision = decide(history(HEALTHY, *[DRIFT] * 10), [], LoopConfig(enabled=False))
+    assert decision.action == "hold" and "loop.enabled is false" in decision.reason
+
+
+def test_only_configured_triggers_count() -> None:
+    cfg = LoopConfig(triggers=("accuracy",))
+    assert decide(history(HEALTHY, *[DRIFT] * 10), [], cfg).action == "none"
+    assert fired(check(0, **DRIFT, **DEGRADED), cfg) == ("accuracy",)
+
+
+def test_retrain_weights_the_regime_from_before_the_first_signal() -> None:
+    checks = history(*[HEALTHY] * 5, *[DEGRADED] * 8)
+    decision = decide(checks, [], CFG)
+    assert decision.action == "retrain"
+    first_signal_day = DAY0 + timedelta(days=5)  # the newest day the first firing check saw
+    assert decision.since == first_signal_day
+    assert decision.recent_from == first_signal_day - timedelta(days=CFG.lookback_days)
+
+
+def test_a_healthy_check_breaks_the_streak() -> None:
+    checks = history(HEALTHY, DRIFT, DRIFT, DRIFT, HEALTHY, DRIFT)
+    decision = decide(checks, [], CFG)
+    assert decision.action == "none" and "1/2" in decision.reason
+
+
+def test_no_champion_no_decision() -> None:
+    decision = decide([check(0, champion=None, enough_data=False)], [], CFG)
+    assert decision.action == "none"
+
+
+def test_signals_round_trip_json() -> None:
+    s = check(3, **DRIFT, **DEGRADED)
+    assert Signals.from_json(s.to_json()) == s
+
+
+def test_an_open_episode_keeps_its_start_across_quiet_checks() -> None:
+    # A fresh champion has too few labels to judge: the streak restarts, the episode not.
+    checks = history(*[DEGRADED] * 3, *[HEALTHY] * 8, *[DEGRADED] * 2)
+    episode_start = DAY0
+    decision = decide(checks, [], CFG, baseline_wape=0.35, episode_since=episode_start)
+    assert decision.action == "retrain"
+    assert decision.since == episode_start
+    assert decision.recent_from == episode_start - timedelta(days=CFG.lookback_days)
