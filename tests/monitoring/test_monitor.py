@@ -15,7 +15,7 @@ from driftloop.monitoring.monitor import monitor_project
 from driftloop.registry import open_registry
 
 SHIFTED = ("units_lag_1", "units_lag_7", "units_mean_7d")
-STABLE = ("promo", "day_of_week", "is_holiday")
+STABLE = ("promo", "relative_price")
 
 
 def test_the_shift_moves_sales_history_and_predictions_not_the_planned_inputs(
@@ -28,12 +28,18 @@ def test_the_shift_moves_sales_history_and_predictions_not_the_planned_inputs(
     (after,) = last.versions
     level_before = {f.name: f.level for f in before.features}
     level_after = {f.name: f.level for f in after.features}
+    psi_before = {f.name: f.psi for f in before.features}
+    psi_after = {f.name: f.psi for f in after.features}
     for name in SHIFTED:
-        assert level_before[name] in ("none", "notice"), (name, level_before)
-        assert level_after[name] == "act", (name, level_after)
-    for name in STABLE:  # promotions, weekdays, holidays: planned, not moved by the shift
-        assert level_before[name] == level_after[name] == "none", name
-    assert "day_of_year" not in level_after  # calendar position is not judged for drift
+        assert level_before[name] != "act", (name, level_before)
+        assert level_after[name] in ("warning", "act"), (name, level_after)
+        assert psi_after[name] > psi_before[name], name
+    assert any(level_after[name] == "act" for name in SHIFTED), level_after
+    for name in STABLE:  # promotions and prices are planned, not moved by the shift
+        assert level_before[name] in ("none", "notice"), name
+        assert level_after[name] in ("none", "notice"), name
+    for name in ("day_of_week", "day_of_year", "is_holiday"):  # the calendar is not judged
+        assert name not in level_after
     assert before.prediction.level in ("none", "notice")
     assert after.prediction.level in ("warning", "act")
     assert "prediction_drift" in {a.kind for _, a in report.alerts}
