@@ -15,7 +15,7 @@ from driftloop.monitoring.monitor import monitor_project
 from driftloop.registry import open_registry
 
 SHIFTED = ("units_lag_1", "units_lag_7", "units_mean_7d")
-STABLE = ("promo", "relative_price")
+STABLE = ("promo",)
 
 
 def test_the_shift_moves_sales_history_and_predictions_not_the_planned_inputs(
