@@ -66,8 +66,12 @@ REFERENCE_DAYS = 14
 TRAILING_DAYS = 7
 # Traffic of a small chain is far below the spec's 2,000 requests a step: the demo's
 # rollout needs fewer requests and judges over simulated hours, written in its config.
+# The demo's server shares one process (and the GIL) with its client, the controller and
+# the retrains, so its latencies say more about that than about a model: the p99 gates
+# allow 25 ms of difference (a version 2.6x slower on 38 requests was rolled back once).
 DEMO_ROLLOUT = {
     "min_requests": 30, "guard_min_requests": 30, "min_duration_s": 12 * 3600.0,
+    "p99_slack_ms": 25.0,
     "max_duration_s": 5 * 86400.0, "check_interval_s": 4 * 3600.0,
     "outcomes": {"min_outcomes": 200},
 }  # fmt: skip
@@ -284,7 +288,7 @@ def _summarize(
     detections = [e for e in events if e.kind == "drift_detected"]
     after_shift = [e for e in detections if e.at.date() >= shift_date]
     detection = (after_shift[0].at.date() - shift_date).days if after_shift else None
-    false_alarms = sum(1 for e in detections if e.at.date() < shift_date)
+    false_alarms = sum(1 for e in detections if not shift or e.at.date() < shift_date)
     broken_version = broken.version if broken else ""
     steps = ("rollout_step", "promoted")
     weights = [float(e.evidence.get("weight", 0.0)) for e in events
@@ -329,8 +333,8 @@ def _summarize(
                   f"{frozen_trailing.get(last_day, math.nan):.3f}"),
         KeyNumber("retrains / promotions / rollbacks",
                   f"{retrains} / {len(promoted)} / {len(rolled_back)}"),
-        KeyNumber("false drift alarms before the shift", str(false_alarms), "0",
-                  false_alarms == 0),
+        KeyNumber("false drift alarms " + ("before the shift" if shift else "(no shift at all)"),
+                  str(false_alarms), "0", false_alarms == 0),
     ]  # fmt: skip
     mon = project.config.monitoring
     timeline = Timeline(

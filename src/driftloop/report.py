@@ -295,7 +295,15 @@ def _draw_accuracy(ax: Axes, timeline: Timeline, s: _Series) -> None:
     if not anything:
         _no_data(ax, "no WAPE was recorded")
     ax.set_ylabel("WAPE (lower is better)")
-    ax.set_title(f"Accuracy over time ({SMOOTHING_DAYS}-day trailing mean)", loc="left")
+    title = f"Accuracy over time ({SMOOTHING_DAYS}-day trailing mean)"
+    served = s.served[np.isfinite(s.served)]
+    if math.isfinite(ref) and served.size:
+        # A broken version's WAPE can be many times the rest: keep the served range readable.
+        top = max(float(np.max(_smooth(s.served)[np.isfinite(_smooth(s.served))])), ref) * 1.25
+        if any(np.nanmax(s.wape[v], initial=0.0) > top for v in s.versions):
+            ax.set_ylim(0, top)
+            title += "; lines above the top are cut"
+    ax.set_title(title, loc="left")
     _legend(ax, ncol=3)
 
 

@@ -107,10 +107,10 @@ class Simulation:
         for r in range(self.rounds_per_day):
             self.clock.set(midnight(day) + r * step)
             requests += self._round(client, day, r)
-            self.flush()
             self.clock.sleep(step.total_seconds() / 2)  # the rollout looks mid-round
             now = self.clock.now()
             if self._last_tick is None or (now - self._last_tick).total_seconds() >= self._every:
+                self.flush()  # the rollout's outcome gates read the logs
                 self.loop.tick_rollout()
                 self._last_tick = now
         self.clock.set(midnight(day) + timedelta(hours=24) - timedelta(seconds=1))
