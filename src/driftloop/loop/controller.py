@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from driftloop.clock import Clock
-from driftloop.errors import DataError, DriftloopError
+from driftloop.errors import DataError, DriftloopError, MetricsUnavailable, RouterError
 from driftloop.loop.policy import Decision, Signals, decide, fired, signals_from
 from driftloop.loop.store import LoopEvent, LoopStore
 from driftloop.monitoring.monitor import monitor_project
 from driftloop.pipeline.train import Recency, TrainingResult, run_training
 from driftloop.project import Project
-from driftloop.registry.base import CHAMPION, ModelRegistry
+from driftloop.registry.base import CHALLENGER, CHAMPION, ModelRegistry
 from driftloop.rollout.controller import RolloutController
 from driftloop.rollout.store import Rollout
 
@@ -78,7 +78,7 @@ class LoopController:
         """Move a running rollout on, assess, decide (a running rollout holds any retrain)
         and act."""
         now = self.clock.now()
-        moved = self.tick_rollout()
+        moved = self.tick_rollout() or self._resume_orphan()
         running = None
         if moved is not None and not (moved.terminal and moved.applied):
             running = f"rollout #{moved.id} of v{moved.version} ({moved.label})"
@@ -99,6 +99,20 @@ class LoopController:
             trained, started = self._retrain(decision)
         return LoopTurn(now, signals, decision, started or moved, trained)
 
+    def _resume_orphan(self) -> Rollout | None:
+        """A retrain that passed its gate but whose rollout never started (the controller
+        stopped in between) gets its rollout now."""
+        passed = self.store.last(self.model, "gate_passed")
+        if passed is None or passed.version is None:
+            return None
+        later = self.store.events(self.model, kinds=("rollout_started", "rollout_refused"))
+        if any(e.id > passed.id for e in later):
+            return None
+        challenger = self.registry.alias(CHALLENGER)
+        if challenger is None or challenger.version != passed.version:
+            return None
+        return self.start_rollout(passed.version, "loop retrain, resumed after a restart")
+
     def tick_rollout(self) -> Rollout | None:
         """One tick of the running rollout, mirrored into the loop's log; None if none runs."""
         active = self.rollouts.store.active(self.model)
@@ -115,8 +129,22 @@ class LoopController:
     ) -> None:
         """Turn until ``until`` (forever without it): checks every ``check_every_hours``,
         a running rollout every ``rollout.check_interval_s``."""
+        failing_since: datetime | None = None
         while until is None or self.clock.now() < until:
-            turn = self.check()
+            try:
+                turn = self.check()
+                failing_since = None
+            except (MetricsUnavailable, RouterError) as exc:
+                # The server is down or restarting: it keeps serving what it last
+                # committed; the loop retries every rollout check interval, then gives up.
+                now = self.clock.now()
+                failing_since = failing_since or now
+                limit = self.project.config.rollout.max_duration_s
+                if (now - failing_since).total_seconds() >= limit:
+                    raise
+                logger.warning("loop: %s; retrying", exc)
+                self.clock.sleep(self.project.config.rollout.check_interval_s)
+                continue
             if on_turn is not None:
                 on_turn(turn)
             running = self.rollouts.store.active(self.model) is not None

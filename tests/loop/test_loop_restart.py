@@ -1,0 +1,44 @@
+"""A controller stopped between a passed gate and the rollout's start resumes it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from driftloop.clock import SimulatedClock
+from driftloop.loop.controller import LoopController
+from driftloop.loop.store import LoopStore
+from driftloop.pipeline.train import run_training
+from driftloop.registry import open_registry
+from driftloop.rollout.factory import open_controller
+from driftloop.serving.server import BackgroundServer, build_context
+
+TOKEN = "loop-restart-test-token-0123456789"
+
+
+def test_a_gated_challenger_without_rollout_gets_one_after_a_restart(
+    project_copy: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DRIFTLOOP_ADMIN_TOKEN", TOKEN)
+    clock = SimulatedClock(datetime(2019, 7, 1, tzinfo=UTC))
+    registry = open_registry(project_copy, clock)
+    run_training(project_copy, registry, actor="tests")
+    second = run_training(project_copy, registry, actor="tests", on_pass="challenger")
+    assert second.alias == "challenger"
+    store = LoopStore(project_copy.state_dir / "state.db")
+    # What the stopped controller had written: its retrain passed the gate, nothing after.
+    store.record(registry.model_name, clock.now(), "retrain_started", "accuracy sustained")
+    store.record(registry.model_name, clock.now(), "gate_passed", "v2 passed",
+                 version=second.version)  # fmt: skip
+    with BackgroundServer(build_context(project_copy, registry=registry, clock=clock)) as server:
+        rollouts = open_controller(project_copy, server=server.url, clock=clock)
+        loop = LoopController(project_copy, registry, rollouts, clock, store=store)
+        turn = loop.check()
+        again = loop.check()  # the same check again starts nothing twice
+    assert turn.rollout is not None and turn.rollout.version == second.version
+    assert turn.decision.action == "none"  # nothing served yet: nothing to judge
+    started = store.events(registry.model_name, kinds=("rollout_started",))
+    assert len(started) == 1 and "resumed after a restart" in started[0].message
+    assert again.rollout is not None and again.rollout.id == turn.rollout.id
