@@ -256,3 +256,19 @@ def test_verdict_evidence_names_every_check_in_order() -> None:
         "error_rate_test",
         "latency_test",
     ]
+
+
+def test_p99_gates_wait_for_enough_requests_to_have_a_p99() -> None:
+    from driftloop.rollout.judge import P99_MIN_REQUESTS, StepPolicy
+
+    policy = StepPolicy(guard_min_requests=30, min_requests=30, min_duration_s=0.0)
+    # One slow request among 40: that "p99" is the maximum, not a percentile.
+    timing = {"canary_p99_s": 0.042, "stable_p99_s": 0.009, "kl": 0.01, "elapsed_s": 10.0}
+    few = StepObservation(canary_requests=40, canary_slow=1, stable_requests=400, **timing)
+    verdict = judge_step(few, policy)
+    assert verdict.decision == "promote", verdict.reason
+    p99 = next(e for e in verdict.evidence if e.name == "p99_ratio")
+    assert p99.detail.startswith(f"not judged: below {P99_MIN_REQUESTS} requests")
+    many = StepObservation(canary_requests=P99_MIN_REQUESTS, canary_slow=2, stable_requests=900,
+                           **timing)  # fmt: skip
+    assert judge_step(many, policy).decision == "rollback"

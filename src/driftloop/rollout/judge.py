@@ -43,6 +43,11 @@ __all__ = [
 _MAX_LOG = 700.0
 
 
+# Below this many canary requests a 99th percentile is the slowest request (one GC pause
+# or cold cache decides it): the fixed p99 gates wait, the sequential latency test judges.
+P99_MIN_REQUESTS = 100
+
+
 @dataclass(frozen=True, slots=True)
 class SequentialResult:
     """One look of a one-sided mSPRT: estimate, mixture likelihood ratio, threshold, decision."""
@@ -282,8 +287,11 @@ def _evidence(obs: StepObservation, policy: StepPolicy) -> dict[str, Evidence]:
          None if rate is None else rate < pol.promote_error_rate,
          f"promote needs < {pol.promote_error_rate:g}" + guard.format(pol.rollback_error_rate)),
         ("p99_ratio", ratio, pol.promote_p99_ratio,
-         None if ratio is None else not _slower(obs, pol.promote_p99_ratio, pol.p99_slack_s),
-         f"{_ms(obs.canary_p99_s)} vs stable {_ms(obs.stable_p99_s)}; promote needs <= "
+         None if ratio is None else (n < P99_MIN_REQUESTS
+                                     or not _slower(obs, pol.promote_p99_ratio, pol.p99_slack_s)),
+         (f"not judged: below {P99_MIN_REQUESTS} requests a p99 is the slowest one (the "
+          "latency test judges); " if n < P99_MIN_REQUESTS else "")
+         + f"{_ms(obs.canary_p99_s)} vs stable {_ms(obs.stable_p99_s)}; promote needs <= "
          f"{pol.promote_p99_ratio:g}" + guard.format(pol.rollback_p99_ratio)
          + (f"; differences under {_ms(pol.p99_slack_s)} pass" if pol.p99_slack_s else "")),
         ("kl", obs.kl, pol.kl_max, None if obs.kl is None else obs.kl < pol.kl_max,
@@ -320,7 +328,8 @@ def judge_step(obs: StepObservation, policy: StepPolicy | None = None) -> StepVe
             return verdict(
                 "rollback", f"canary error rate {rate:.4f} > {policy.rollback_error_rate:g}"
             )
-        if ratio is not None and _slower(obs, policy.rollback_p99_ratio, policy.p99_slack_s):
+        p99_judged = ratio is not None and n >= P99_MIN_REQUESTS
+        if p99_judged and _slower(obs, policy.rollback_p99_ratio, policy.p99_slack_s):
             return verdict(
                 "rollback", f"canary p99 is {ratio:.3f}x stable's > {policy.rollback_p99_ratio:g}"
             )
