@@ -103,6 +103,22 @@ def test_materialize_until_an_earlier_day_serves_that_days_rows(project_copy: An
     assert online["event_timestamp"].iloc[0] == pd.Timestamp("2019-05-01", tz="UTC")
 
 
+def test_cached_online_rows_follow_every_write_to_the_store(project_copy: Any) -> None:
+    # The server reads the same entities over and over: rows are cached until the online
+    # store's files change, by this process (materialize) or any other.
+    store = FeatureStore(project_copy)
+    reader = FeatureStore(project_copy)  # another handle, as the server holds its own
+    store.materialize(utc_midnight(pd.Timestamp("2019-05-01")))
+    first = reader.online([(0, 1), (1, 2)]).frame
+    again = reader.online([(1, 2), (0, 1)]).frame
+    assert list(again["product_id"]) == [2, 1]  # in the order asked, from the cache
+    assert again.set_index("product_id").loc[1].equals(first.set_index("product_id").loc[1])
+    store.materialize(utc_midnight(pd.Timestamp("2019-05-02")))
+    moved = reader.online([(0, 1)]).frame
+    assert moved["event_timestamp"].iloc[0] == pd.Timestamp("2019-05-02", tz="UTC")
+    assert reader.online([(99, 99)]).missing == ((99, 99),)  # misses are never cached
+
+
 def test_training_set_for_a_range_without_data_names_the_range(applied_project: Any) -> None:
     store = FeatureStore(applied_project)
     with pytest.raises(DataError, match=r"no sales between 2030-01-01 and 2030-02-01.*covers"):
