@@ -47,10 +47,30 @@ def test_wrong_type_names_field_and_value(tmp_path: Path) -> None:
         load_config(tmp_path)
 
 
-def test_unknown_backend_type_lists_the_valid_one(tmp_path: Path) -> None:
-    write(tmp_path, {"project": "shop", "features": {"online_store": {"type": "redis"}}})
-    with pytest.raises(ConfigError, match=r"features\.online_store.*'sqlite'"):
+def test_unknown_backend_type_lists_the_valid_ones(tmp_path: Path) -> None:
+    write(tmp_path, {"project": "shop", "features": {"online_store": {"type": "cassandra"}}})
+    with pytest.raises(ConfigError, match=r"features\.online_store.*'sqlite'.*'redis'"):
         load_config(tmp_path)
+
+
+def test_redis_online_store_takes_feasts_connection_string(tmp_path: Path) -> None:
+    secret = "s3cr3t-pw"
+    online = {"type": "redis", "connection_string": f"10.0.0.5:6380,db=2,password={secret}"}
+    write(tmp_path, {"project": "shop", "features": {"online_store": online}})
+    store = load_config(tmp_path).features.online_store
+    assert store.type == "redis" and store.connection_string.endswith(secret)
+    assert store.redacted() == "10.0.0.5:6380,db=2,password=***"
+    assert secret not in repr(store)
+
+
+def test_a_bad_redis_address_is_refused_without_echoing_it(tmp_path: Path) -> None:
+    online = {"type": "redis", "connection_string": "password=s3cr3t-pw"}
+    write(tmp_path, {"project": "shop", "features": {"online_store": online}})
+    with pytest.raises(
+        ConfigError, match=r"online_store\.redis\.connection_string.*host:port"
+    ) as e:
+        load_config(tmp_path)
+    assert "s3cr3t" not in str(e.value)
 
 
 def test_missing_file_says_how_to_create_one(tmp_path: Path) -> None:

@@ -179,12 +179,18 @@ def _level1(config: ProjectConfig, state: ProjectState) -> list[Check]:
         1, "features.applied", "features declared once, applied to the feature store", applied,
         ", ".join(parts), "driftloop features apply",
     ))  # fmt: skip
+    online = config.features.online_store
+    if online.type == "sqlite":
+        found = "present" if state.online_store else "absent"
+        seen = f"online store (sqlite) at {online.path} {found}"
+    else:  # doctor contacts no server: a Redis store counts once the views are applied
+        seen = (
+            f"online store (redis) at {online.redacted()}, not contacted; feature views "
+            f"{'applied' if state.online_store else 'not applied'}"
+        )
     checks.append(_check(
         1, "features.online", "online store materialized from the same definitions",
-        state.online_store,
-        f"online store ({config.features.online_store.type}) at "
-        f"{config.features.online_store.path} {'present' if state.online_store else 'absent'}",
-        "driftloop features materialize",
+        state.online_store, seen, "driftloop features materialize",
     ))  # fmt: skip
     reachable = state.registry_error is None
     checks.append(_check(
@@ -470,7 +476,11 @@ def gather_state(project: Project) -> ProjectState:
     return ProjectState(
         feast_registry=project.feast_registry_path.is_file(),
         offline_table=project.offline_features_path.is_file(),
-        online_store=project.online_store_path.is_file(),
+        online_store=(
+            project.online_store_path.is_file()
+            if project.online_store_path is not None
+            else project.feast_registry_path.is_file()
+        ),
         registry_error=registry_error,
         champion=champion,
         admin_token=bool(project.config.serving.resolved_admin_token()),

@@ -68,8 +68,18 @@ class Project:
         return self.state_dir / "feast_registry.db"
 
     @property
-    def online_store_path(self) -> Path:
-        return self.root / self.config.features.online_store.path
+    def online_store_path(self) -> Path | None:
+        """The SQLite online store's file; None for a store that is not a file (Redis)."""
+        store = self.config.features.online_store
+        return self.root / store.path if store.type == "sqlite" else None
+
+    @property
+    def online_store_label(self) -> str:
+        """Where the online store is, for people: its file, or its address (no password)."""
+        store = self.config.features.online_store
+        if store.type == "sqlite":
+            return str(self.root / store.path)
+        return f"redis at {store.redacted()}"
 
     @property
     def feature_layout(self) -> FeatureLayout:

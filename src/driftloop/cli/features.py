@@ -74,10 +74,10 @@ def materialize(
         with console.status(f"materializing rows valid at {day}"):
             store.materialize(moment)
         if json_out:
-            emit_json({"materialized_at": day, "online_store": store.project.online_store_path})
+            emit_json({"materialized_at": day, "online_store": store.project.online_store_label})
             return
-        path = store.project.online_store_path
-        console.print(f"online store holds the rows valid at {day}: {path}")
+        where = store.project.online_store_label
+        console.print(f"online store holds the rows valid at {day}: {where}")
 
 
 @app.command()

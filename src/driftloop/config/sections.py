@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 __all__ = [
     "DuckDBOfflineStoreConfig",
@@ -21,6 +22,7 @@ __all__ = [
     "OnlineStoreConfig",
     "OptimizeConfig",
     "ParamValue",
+    "RedisOnlineStoreConfig",
     "RegistryConfig",
     "RetailScenarioConfig",
     "ServingConfig",
@@ -152,8 +154,46 @@ class SqliteOnlineStoreConfig(_Strict):
     path: str = ".driftloop/online_store.db"
 
 
+_REDIS_ADDRESS = re.compile(r"^\[?[A-Za-z0-9_.:-]+\]?:\d{1,5}$")
+
+
+class RedisOnlineStoreConfig(_Strict):
+    """Feast's Redis online store (one server; needs Feast's ``redis`` extra).
+
+    ``connection_string`` is Feast's: ``host:port`` then comma-separated options, e.g.
+    ``127.0.0.1:6379,db=1,password=...,ssl=true``. Keep a password out of the file: set
+    ``DRIFTLOOP__FEATURES__ONLINE_STORE__CONNECTION_STRING`` instead. driftloop prints
+    only ``redacted()``, and a bad value is reported without echoing it.
+    """
+
+    type: Literal["redis"] = "redis"
+    connection_string: str = Field("127.0.0.1:6379", repr=False)
+    key_ttl_seconds: int | None = Field(
+        None, ge=1, description="Redis expires an entity's rows this long after their write"
+    )
+
+    @field_validator("connection_string")
+    @classmethod
+    def _address_first(cls, value: str) -> str:
+        address, *options = [part.strip() for part in value.split(",")]
+        if not _REDIS_ADDRESS.match(address):
+            raise ValueError(
+                "must start with host:port (e.g. 127.0.0.1:6379), then optional "
+                "comma-separated options such as db=1,password=...,ssl=true"
+            )
+        if any("=" not in option for option in options):
+            raise ValueError("options after host:port must be key=value, separated by commas")
+        return value
+
+    def redacted(self) -> str:
+        """The connection string with any password replaced by ``***``."""
+        return re.sub(r"(?i)(password=)[^,]*", r"\1***", self.connection_string)
+
+
 OfflineStoreConfig = Annotated[DuckDBOfflineStoreConfig, Field(discriminator="type")]
-OnlineStoreConfig = Annotated[SqliteOnlineStoreConfig, Field(discriminator="type")]
+OnlineStoreConfig = Annotated[
+    SqliteOnlineStoreConfig | RedisOnlineStoreConfig, Field(discriminator="type")
+]
 
 
 class SkewConfig(_Strict):
@@ -288,7 +328,10 @@ class RegistryConfig(_Strict):
     """Where models and runs live (MLflow); defaults keep everything under the project."""
 
     tracking_uri: str | None = Field(
-        None, description="MLflow tracking/registry URI; default sqlite under .driftloop/"
+        None,
+        description="MLflow tracking/registry URI; default sqlite under .driftloop/. A "
+        "database URI such as postgresql://user:pass@host:5432/db works (psycopg2); "
+        "driftloop prints it with the password masked",
     )
     artifact_location: str | None = Field(
         None, description="artifact root for new experiments; default .driftloop/mlartifacts"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -53,7 +54,9 @@ def _feast_errors(action: str) -> Iterator[None]:
     except (DataError, FeatureStoreError):
         raise
     except Exception as exc:  # Feast raises many unrelated types; name the step that failed
-        raise FeatureStoreError(f"feature store could not {action}: {exc}") from exc
+        # A Redis connection string may carry a password: never repeat it.
+        said = re.sub(r"(?i)(password=)[^,\s'\"]*", r"\1***", str(exc))
+        raise FeatureStoreError(f"feature store could not {action}: {said}") from exc
 
 
 class FeatureStore:
@@ -64,7 +67,8 @@ class FeatureStore:
         self.layout = project.feature_layout
         self._store: Any = None
         self._service: Any = None
-        # Online rows by entity, valid while the SQLite online store's files are unchanged.
+        # Online rows by entity, valid while the SQLite online store's files are unchanged
+        # (SQLite only: see caches_online_rows).
         self._online_cache: dict[tuple[int, int], dict[Any, Any]] = {}
         self._online_stamp: tuple[int, ...] | None = None
 
@@ -74,20 +78,40 @@ class FeatureStore:
             from feast import FeatureStore as FeastStore
             from feast import RepoConfig
             from feast.infra.offline_stores.duckdb import DuckDBOfflineStoreConfig
-            from feast.infra.online_stores.sqlite import SqliteOnlineStoreConfig
 
             self.project.state_dir.mkdir(parents=True, exist_ok=True)
+            with _feast_errors("configure the online store"):
+                online_store = self._online_store_config()
             config = RepoConfig(
                 project=self.project.config.project,
                 registry=str(self.project.feast_registry_path),
                 provider="local",
                 offline_store=DuckDBOfflineStoreConfig(),
-                online_store=SqliteOnlineStoreConfig(path=str(self.project.online_store_path)),
+                online_store=online_store,
                 entity_key_serialization_version=3,
             )
             with _feast_errors("open its registry"):
                 self._store = FeastStore(config=config, repo_path=str(self.project.root))
         return self._store
+
+    def _online_store_config(self) -> Any:
+        """Feast's config for the online store that ``features.online_store`` names."""
+        cfg = self.project.config.features.online_store
+        if cfg.type == "sqlite":
+            from feast.infra.online_stores.sqlite import SqliteOnlineStoreConfig
+
+            return SqliteOnlineStoreConfig(path=str(self.project.root / cfg.path))
+        from feast.infra.online_stores.redis import RedisOnlineStoreConfig
+
+        return RedisOnlineStoreConfig(
+            connection_string=cfg.connection_string, key_ttl_seconds=cfg.key_ttl_seconds
+        )
+
+    @property
+    def caches_online_rows(self) -> bool:
+        """Online rows are cached only for the SQLite store, whose files show every write;
+        a Redis store changes without a trace here, so every lookup reads it."""
+        return self.project.config.features.online_store.type == "sqlite"
 
     def definitions(self) -> list[Any]:
         return build_definitions(
@@ -151,6 +175,8 @@ class FeatureStore:
         process's ingestion) changes them."""
         stamp: list[int] = []
         base = self.project.online_store_path
+        if base is None:  # not a file: never cached (caches_online_rows)
+            return ()
         for path in (base, base.with_name(base.name + "-wal")):
             try:
                 st = path.stat()
@@ -163,11 +189,14 @@ class FeatureStore:
     def online(self, entities: Sequence[tuple[int, int]]) -> OnlineRows:
         """The online store's current row for each entity.
 
-        Rows read before are served from memory while the store's files are unchanged:
-        Feast's lookup costs about 8 ms a call, the cached row tens of microseconds.
+        Rows read before are served from memory while the SQLite store's files are
+        unchanged: Feast's lookup costs about 8 ms a call, the cached row tens of
+        microseconds. Other stores are read on every call.
         """
         if not entities:
             raise DataError("no entities to look up: pass at least one (store_id, product_id)")
+        if not self.caches_online_rows:
+            return self._online_lookup(entities)
         stamp = self._store_stamp()
         if stamp != self._online_stamp:
             self._online_cache = {}
