@@ -352,3 +352,14 @@ def test_an_unreachable_redis_is_reported_without_its_password(project_copy: Pro
         store.online([(1, 1)])
     assert secret not in str(e.value)
     assert secret not in store.project.online_store_label
+
+
+def test_doctor_names_a_redis_store_without_its_password() -> None:
+    from driftloop.config import ProjectConfig
+    from driftloop.doctor import ProjectState, evaluate
+
+    online = {"type": "redis", "connection_string": "10.0.0.5:6379,password=s3cr3t"}
+    config = ProjectConfig.model_validate({"project": "shop", "features": {"online_store": online}})
+    checks = {c.id: c for c in evaluate(config, ProjectState(online_store=True))}
+    seen = checks["features.online"].seen
+    assert "redis" in seen and "password=***" in seen and "s3cr3t" not in seen
