@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from driftloop import __version__
-from driftloop.cli import features, loop, models, rollout
+from driftloop.cli import deploy, features, loop, models, rollout
 from driftloop.cli.common import JsonOption, console, emit_json, handle_errors
 from driftloop.cli.doctor import doctor
 from driftloop.cli.monitor import monitor
@@ -178,6 +178,7 @@ app.add_typer(loop.app, name="loop")
 app.command()(loop.events)
 app.command()(doctor)
 app.command()(report)
+app.add_typer(deploy.app, name="deploy")
 
 
 def main() -> None:

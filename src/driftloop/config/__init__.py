@@ -14,6 +14,12 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from driftloop.config import sections as _sections
+from driftloop.config.deploy import (
+    AdminSecretConfig,
+    DeployConfig,
+    ResourceAmounts,
+    ResourcesConfig,
+)
 from driftloop.config.loop import LoopConfig, Trigger
 from driftloop.config.rollout import OutcomeGateConfig, RolloutConfig, ShadowConfig
 from driftloop.config.sections import *  # noqa: F403  (the sections are part of this API)
@@ -34,6 +40,10 @@ CONFIG_FILENAME = "driftloop.yaml"
 
 __all__ = [
     "CONFIG_FILENAME",
+    "AdminSecretConfig",
+    "DeployConfig",
+    "ResourceAmounts",
+    "ResourcesConfig",
     "LoopConfig",
     "Trigger",
     "OutcomeGateConfig",
@@ -61,6 +71,7 @@ class ProjectConfig(_Strict):
     rollout: RolloutConfig = RolloutConfig()
     optimize: OptimizeConfig = OptimizeConfig()
     loop: LoopConfig = LoopConfig()
+    deploy: DeployConfig = DeployConfig()
 
     @model_validator(mode="after")
     def _lags_known_in_time(self) -> ProjectConfig:

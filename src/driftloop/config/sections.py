@@ -358,6 +358,21 @@ class ServingConfig(_Strict):
     inline_batch_rows: int = Field(
         256, ge=1, description="batches up to this size run on the event loop, larger in threads"
     )
+    pin_version: str | None = Field(
+        None,
+        description="serve this one registered version alone, whatever the aliases say (one "
+        "Deployment per version on a cluster: DRIFTLOOP__SERVING__PIN_VERSION=3)",
+    )
+
+    @field_validator("pin_version", mode="before")
+    @classmethod
+    def _version_as_text(cls, value: object) -> object:
+        # An environment override is parsed as YAML, so "3" arrives as the integer 3.
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("pin_version must name a registered version, got an empty string")
+        return value
 
     def resolved_admin_token(self) -> str | None:
         """The admin token as the server and its clients use it: DRIFTLOOP_ADMIN_TOKEN first,

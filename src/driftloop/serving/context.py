@@ -116,8 +116,9 @@ class ServerContext:
         self.clock = clock or WallClock()
         self.registry = registry
         self.service = ModelService(
-            registry, RoutingStore(project.state_dir / "state.db", registry.model_name), self.clock
-        )
+            registry, RoutingStore(project.state_dir / "state.db", registry.model_name), self.clock,
+            pin_version=self.settings.pin_version,
+        )  # fmt: skip
         self.admin_token = admin_token or self.settings.resolved_admin_token()
         self.layout: FeatureLayout = project.feature_layout
         self.nullable_features = frozenset(self.layout.sales_history)

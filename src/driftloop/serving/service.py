@@ -93,10 +93,12 @@ class ModelService:
         registry: ModelRegistry,
         routing_store: RoutingStore,
         clock: Clock | None = None,
+        pin_version: str | None = None,
     ) -> None:
         self.registry = registry
         self.routing_store = routing_store
         self.clock = clock or WallClock()
+        self.pin_version = pin_version
         self._state: ServingState | None = None
         self._admin = threading.Lock()  # one admin change at a time; requests never wait
 
@@ -143,7 +145,11 @@ class ModelService:
         With ``keep_champion_alone`` (start-up, nothing serving yet) a challenger that
         fails to load is left out and the champion serves alone; the error is raised
         afterwards as ``ModelLoadError`` with the state already swapped in.
+        A pinned service (``pin_version``) serves that version alone and ignores the aliases:
+        on a cluster each version has its own Deployment and the mesh splits the traffic.
         """
+        if self.pin_version is not None:
+            return self._reload_pinned(self.pin_version)
         with self._admin:
             champion = self.registry.alias(CHAMPION)
             if champion is None:
@@ -172,6 +178,11 @@ class ModelService:
             if deferred is not None:
                 raise deferred
             return state
+
+    def _reload_pinned(self, version: str) -> ServingState:
+        with self._admin:
+            cache = dict(self._state.models) if self._state else {}
+            return self._swap(RouteTable(version), {version: self._load(version, cache)})
 
     def set_weights(self, challenger_weight: float, shadow: bool | None = None) -> ServingState:
         """Send ``challenger_weight`` percent of entities to the challenger."""
