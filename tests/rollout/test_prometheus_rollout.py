@@ -302,3 +302,42 @@ def test_challenger_failing_5_percent_is_rolled_back_in_step_1_from_promql_answe
     for s in replicas:
         assert s.ctx.routes_payload()["challenger"] is None
     assert ctl.registry.alias("champion").version == "1"
+
+
+def test_a_replica_restart_does_not_corrupt_the_window(
+    rollout_project: Any,
+    replicas: list[BackgroundServer],
+    prometheus: Prometheus,
+    clients: list[httpx.Client],
+) -> None:
+    """Replica b restarts (counters from 0) between two looks: the window stays exact."""
+    ctl = controller(rollout_project, replicas, prometheus.url)
+    source: PrometheusMetricsSource = ctl.metrics
+    traffic(ctl, replicas, clients, [])(None)  # 300 requests to each replica
+    base = source.snapshot()
+
+    old = replicas[1]
+    port = int(old.url.rsplit(":", 1)[1])
+    old.stop()
+    replicas[1] = BackgroundServer(
+        build_context(rollout_project, admin_token=TOKEN), port=port
+    ).start()
+    body = v2_body(feature_rows())
+    with httpx.Client(base_url=replicas[1].url, timeout=30) as b:
+        for n in range(40):
+            clients[0].post(f"/v2/models/{ctl.model}/infer", content=body,
+                            headers={"X-Routing-Key": f"late-{n}"})  # fmt: skip
+            b.post(f"/v2/models/{ctl.model}/infer", content=body,
+                   headers={"X-Routing-Key": f"late-{n}"})  # fmt: skip
+    # Prometheus has the restarted replica's 40 (not its old 300) and replica a's 340
+    per_job = f'sum by (job) (driftloop_requests_total{{model="{ctl.model}"}})'
+    deadline = time.monotonic() + SCRAPE_TIMEOUT_S
+    jobs: dict[str, float] = {}
+    while time.monotonic() < deadline and jobs != {"driftloop-a": 340.0, "driftloop-b": 40.0}:
+        jobs = {labels["job"]: value for labels, value in source.query(per_job)}
+        time.sleep(0.1)  # polling Prometheus, a process we started
+    assert jobs == {"driftloop-a": 340.0, "driftloop-b": 40.0}
+
+    window = source.snapshot().get("1").minus(base.get("1"))
+    assert window.requests == 80.0
+    assert window.latency.total == 80.0
