@@ -15,7 +15,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from driftloop.config import sections as _sections
 from driftloop.config.loop import LoopConfig, Trigger
-from driftloop.config.rollout import OutcomeGateConfig, RolloutConfig, ShadowConfig
+from driftloop.config.rollout import IstioConfig, OutcomeGateConfig, RolloutConfig, ShadowConfig
 from driftloop.config.sections import *  # noqa: F403  (the sections are part of this API)
 from driftloop.config.sections import (
     FeaturesConfig,
@@ -36,6 +36,7 @@ __all__ = [
     "CONFIG_FILENAME",
     "LoopConfig",
     "Trigger",
+    "IstioConfig",
     "OutcomeGateConfig",
     "RolloutConfig",
     "ShadowConfig",
