@@ -18,6 +18,10 @@ object (other routes, matches, retries, ports, labels) is kept as it was.
 (the challenger's weight kept when it is the same version, else 0); it cannot see whether
 the version's pods run: deploy the subset's workload before the rollout starts.
 
+The shadow phase's judge reads the server's own shadow counters (answers and divergence
+from the champion's, counted by a server in shadow mode); traffic mirrored by Envoy does
+not produce them, so with this router keep ``rollout.shadow`` off.
+
 The tests drive it against an in-memory implementation of the two API calls with
 ``resourceVersion`` semantics; no Kubernetes cluster or Istio runs in them.
 """
