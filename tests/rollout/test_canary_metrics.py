@@ -107,11 +107,71 @@ def test_observe_step_counts_requests_errors_slow_requests_and_kl() -> None:
     assert obs.elapsed_s == 42.0
 
 
-def test_prometheus_source_sums_by_version_within_the_model() -> None:
+def test_prometheus_source_reads_every_instance_series_within_the_model() -> None:
     source = PrometheusMetricsSource("http://127.0.0.1:9090/", "shop", '{job="driftloop"}')
     queries = source.queries()
-    assert queries["requests"] == (
-        'sum by (version) (driftloop_requests_total{model="shop", job="driftloop"})'
-    )
+    assert queries["requests"] == 'driftloop_requests_total{model="shop", job="driftloop"}'
     assert 'kind="model_error"' in queries["errors"]
-    assert queries["latency"].startswith("sum by (version, le) (")
+    assert queries["latency"] == (
+        'driftloop_request_latency_seconds_bucket{model="shop", job="driftloop"}'
+    )
+
+
+Rows = list[tuple[dict[str, str], float]]
+
+
+class ScriptedPrometheus(PrometheusMetricsSource):
+    """The source with its HTTP query replaced by scripted instant-query answers."""
+
+    def __init__(self) -> None:
+        super().__init__("http://127.0.0.1:9", "shop")
+        self.answers: dict[str, Rows] = {}
+
+    def query(self, promql: str) -> Rows:
+        key = next(k for k, q in self.queries().items() if q == promql)
+        return self.answers.get(key, [])
+
+    def set(self, requests: dict[str, float], errors: dict[str, float] | None = None,
+            le: dict[tuple[str, str], float] | None = None) -> None:  # fmt: skip
+        """Per instance ("a", "b") the v2 requests, errors and +Inf / 0.01 latency buckets."""
+
+        def lab(instance: str, **extra: str) -> dict[str, str]:
+            return {"model": "shop", "version": "2", "instance": instance, **extra}
+
+        self.answers = {
+            "requests": [(lab(i, endpoint="v2"), n) for i, n in requests.items()],
+            "errors": [(lab(i, kind="model_error"), n) for i, n in (errors or {}).items()],
+            "latency": [(lab(i, le=edge), n) for (i, edge), n in (le or {}).items()],
+        }
+
+
+def test_prometheus_source_sums_instances_and_merges_equal_bucket_edges() -> None:
+    source = ScriptedPrometheus()
+    # Prometheus 2 keeps `le` as exposed, so two instances may spell one edge two ways
+    buckets = {("a", "0.01"): 4.0, ("a", "+Inf"): 10.0, ("b", "1e-2"): 2.0, ("b", "+Inf"): 5.0}
+    source.set({"a": 10, "b": 5}, {"b": 1}, buckets)
+    v2 = source.snapshot().get("2")
+    assert (v2.requests, v2.errors) == (15.0, 1.0)
+    assert v2.latency.edges == (0.01, float("inf")) and v2.latency.cumulative == (6.0, 15.0)
+
+
+def test_a_restarted_instance_does_not_make_the_sums_fall() -> None:
+    source = ScriptedPrometheus()
+    source.set({"a": 100, "b": 80}, {"b": 4}, {("b", "+Inf"): 80})
+    base = source.snapshot()
+    source.set({"a": 130, "b": 7}, {"b": 1}, {("b", "+Inf"): 7})  # b restarted: 0 -> 7
+    later = source.snapshot()
+    window = later.get("2").minus(base.get("2"))
+    assert (window.requests, window.errors) == (37.0, 1.0)
+    assert window.latency.total == 7.0
+    source.set({"a": 131, "b": 9}, {"b": 1}, {("b", "+Inf"): 9})  # the offset stays
+    assert source.snapshot().get("2").requests == 131 + 80 + 9
+
+
+def test_a_vanished_instance_keeps_what_it_counted() -> None:
+    source = ScriptedPrometheus()
+    source.set({"a": 100, "b": 80}, {"b": 4})
+    base = source.snapshot()
+    source.set({"a": 120, "c": 3})  # pod b gone (stale), pod c new
+    window = source.snapshot().get("2").minus(base.get("2"))
+    assert (window.requests, window.errors) == (23.0, 0.0)

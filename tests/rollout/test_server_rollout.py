@@ -51,15 +51,15 @@ class SometimesFailing:
 
 
 class RegistryWithFlakyVersion:
-    def __init__(self, inner: Any, version: str) -> None:
-        self._inner, self._version = inner, version
+    def __init__(self, inner: Any, version: str, seed: int = 3) -> None:
+        self._inner, self._version, self._seed = inner, version, seed
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
     def load_model(self, version: str) -> Any:
         model = self._inner.load_model(version)
-        return SometimesFailing(model, 0.05, seed=3) if version == self._version else model
+        return SometimesFailing(model, 0.05, seed=self._seed) if version == self._version else model
 
 
 def _fast(project: Any) -> Any:

@@ -21,7 +21,7 @@ from driftloop.config.deploy import (
     ResourcesConfig,
 )
 from driftloop.config.loop import LoopConfig, Trigger
-from driftloop.config.rollout import OutcomeGateConfig, RolloutConfig, ShadowConfig
+from driftloop.config.rollout import IstioConfig, OutcomeGateConfig, RolloutConfig, ShadowConfig
 from driftloop.config.sections import *  # noqa: F403  (the sections are part of this API)
 from driftloop.config.sections import (
     FeaturesConfig,
@@ -46,6 +46,7 @@ __all__ = [
     "ResourcesConfig",
     "LoopConfig",
     "Trigger",
+    "IstioConfig",
     "OutcomeGateConfig",
     "RolloutConfig",
     "ShadowConfig",

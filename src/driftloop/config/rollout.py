@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["OutcomeGateConfig", "RolloutConfig", "ShadowConfig"]
+__all__ = ["IstioConfig", "OutcomeGateConfig", "RolloutConfig", "ShadowConfig"]
 
 Strategy = Literal["canary", "blue-green", "ab"]
 
@@ -44,6 +44,35 @@ class OutcomeGateConfig(_Strict):
         0.05, ge=0.0, le=1.0, description="canary WAPE may be this much worse (relative)"
     )
     min_outcomes: int = Field(200, ge=2, description="per version, before a gate is judged")
+
+
+class IstioConfig(_Strict):
+    """The VirtualService an ``istio`` router edits (``networking.istio.io/v1``)."""
+
+    namespace: str = Field("default", min_length=1)
+    virtualservice: str = Field("driftloop", min_length=1, description="its metadata.name")
+    route: str | None = Field(
+        None, description="name of the HTTP route to edit; default: the first HTTP route"
+    )
+    host: str | None = Field(
+        None, description="destination host (the Service); default: the route's current host"
+    )
+    subset_template: str = Field(
+        "v{version}", description="DestinationRule subset of a registry version"
+    )
+    conflict_retries: int = Field(
+        5, ge=0, le=100, description="re-reads after HTTP 409 (a concurrent edit) before failing"
+    )
+    kube_context: str | None = Field(
+        None, description="kubeconfig context; default: in-cluster config, else the current one"
+    )
+
+    @field_validator("subset_template")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        if value.count("{version}") != 1 or value.replace("{version}", "").count("{") > 0:
+            raise ValueError(f"subset_template must hold {{version}} once, got {value!r}")
+        return value
 
 
 class RolloutConfig(_Strict):
@@ -90,6 +119,11 @@ class RolloutConfig(_Strict):
         None, description="read canary metrics by PromQL here instead of the server's /metrics"
     )
     prometheus_selector: str = Field("", description='extra PromQL matchers, e.g. job="x"')
+    router: Literal["server", "istio"] = Field(
+        "server",
+        description="who moves traffic: the server's admin API, or an Istio VirtualService",
+    )
+    istio: IstioConfig = IstioConfig()
 
     @field_validator("steps")
     @classmethod

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from driftloop.clock import Clock
+from driftloop.errors import RouterError
 from driftloop.project import Project
+from driftloop.registry.base import ModelRegistry
 from driftloop.rollout.controller import RolloutController
 from driftloop.rollout.outcomes import LogOutcomeSource
-from driftloop.rollout.router import ServerAdminRouter
+from driftloop.rollout.router import ServerAdminRouter, TrafficRouter
 from driftloop.rollout.sources import (
     MetricsSource,
     PrometheusMetricsSource,
@@ -14,7 +18,7 @@ from driftloop.rollout.sources import (
 )
 from driftloop.rollout.store import RolloutStore
 
-__all__ = ["open_controller", "server_url"]
+__all__ = ["open_controller", "open_router", "server_url"]
 
 
 def server_url(project: Project, override: str | None = None) -> str:
@@ -28,14 +32,36 @@ def server_url(project: Project, override: str | None = None) -> str:
     return f"http://{host}:{cfg.serving.port}"
 
 
+def open_router(
+    project: Project, registry: ModelRegistry, url: str, kube_api: Any = None
+) -> TrafficRouter:
+    """``rollout.router``: the server's admin API at ``url``, or an Istio VirtualService
+    (``kube_api``: a ``CustomObjectsApi``, by default from the cluster's configuration)."""
+    cfg = project.config.rollout
+    if cfg.router == "istio":
+        try:
+            from driftloop.rollout.istio import IstioRouter
+        except ImportError as exc:
+            raise RouterError(
+                f"rollout.router is istio but the Kubernetes client is missing ({exc}): "
+                "pip install 'driftloop[cluster]'"
+            ) from None
+        return IstioRouter.from_config(cfg.istio, registry, kube_api)
+    return ServerAdminRouter(url, project.config.serving.resolved_admin_token())
+
+
 def open_controller(
     project: Project,
     *,
     server: str | None = None,
     prometheus: str | None = None,
     clock: Clock | None = None,
+    kube_api: Any = None,
 ) -> RolloutController:
-    """The controller that drives the project's server (admin API) from its metrics."""
+    """The controller that moves the project's traffic (``rollout.router``) from its metrics.
+
+    With the istio router the metrics still come from the server's ``/metrics`` at
+    ``server`` or, across a cluster, from Prometheus (``rollout.prometheus_url``)."""
     from driftloop.registry import open_registry
 
     cfg = project.config.rollout
@@ -49,7 +75,7 @@ def open_controller(
         metrics = ServerMetricsSource(url, registry.model_name)
     return RolloutController(
         registry=registry,
-        router=ServerAdminRouter(url, project.config.serving.resolved_admin_token()),
+        router=open_router(project, registry, url, kube_api),
         metrics=metrics,
         store=RolloutStore(project.state_dir / "state.db"),
         config=cfg,

@@ -124,11 +124,23 @@ class ServerMetricsSource:
 
 
 class PrometheusMetricsSource:
-    """The same counters summed over every server instance, by PromQL instant queries.
+    """The same counters summed over every server instance, from PromQL instant queries.
 
     ``selector`` narrows the series (for example ``job="driftloop"``); the model label is
-    always added. Counters are summed by version (and ``le`` for histograms), so one
-    Deployment per version or several replicas both work.
+    always added. The queries fetch each instance's series as they are, and the sums by
+    version (and ``le`` for histograms) are made here, after a per-series reset correction,
+    so one Deployment per version or several replicas both work:
+
+    * an instance that restarts begins its counters at 0 again; a series whose value went
+      down since the last snapshot keeps what it had counted before as an offset (as
+      Prometheus' ``increase`` does), so the sum never falls when one replica restarts;
+    * a series that disappears (a pod gone, its series stale) keeps its last value.
+
+    A restart is seen only if the series is read lower than before, so increments counted
+    after this source's last look and lost in a restart are not recovered, and a restarted
+    series that already counted past its old value by the next look is not detected; check
+    more often than instances restart. The correction lives in this object: a controller
+    resumed in a new process starts it afresh from its stored baseline.
     """
 
     def __init__(self, url: str, model: str, selector: str = "", timeout_s: float = 10.0) -> None:
@@ -137,17 +149,39 @@ class PrometheusMetricsSource:
         extra = selector.strip().strip("{}").strip()
         self.matchers = f'model="{model}"' + (f", {extra}" if extra else "")
         self.timeout_s = timeout_s
+        # (query key, series labels) -> (last value read, offset from earlier resets)
+        self._series: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[float, float]] = {}
 
     def queries(self) -> dict[str, str]:
+        """One instant vector per counter family: every instance's series, not yet summed."""
         m = self.matchers
         return {
-            "requests": f"sum by (version) (driftloop_requests_total{{{m}}})",
-            "errors": f'sum by (version) (driftloop_errors_total{{{m}, kind="model_error"}})',
-            "shadow": f"sum by (version, outcome) (driftloop_shadow_predictions_total{{{m}}})",
-            "latency": f"sum by (version, le) (driftloop_request_latency_seconds_bucket{{{m}}})",
-            "predictions": f"sum by (version, le) (driftloop_prediction_value_bucket{{{m}}})",
-            "divergence": f"sum by (version, le) (driftloop_shadow_divergence_bucket{{{m}}})",
+            "requests": f"driftloop_requests_total{{{m}}}",
+            "errors": f'driftloop_errors_total{{{m}, kind="model_error"}}',
+            "shadow": f"driftloop_shadow_predictions_total{{{m}}}",
+            "latency": f"driftloop_request_latency_seconds_bucket{{{m}}}",
+            "predictions": f"driftloop_prediction_value_bucket{{{m}}}",
+            "divergence": f"driftloop_shadow_divergence_bucket{{{m}}}",
         }
+
+    def corrected(
+        self, key: str, rows: list[tuple[dict[str, str], float]]
+    ) -> list[tuple[dict[str, str], float]]:
+        """``rows`` of query ``key`` with resets undone and vanished series kept."""
+        out = []
+        seen = set()
+        for labels, value in rows:
+            ident = (key, tuple(sorted(labels.items())))
+            seen.add(ident)
+            last, offset = self._series.get(ident, (0.0, 0.0))
+            if value < last:  # the instance restarted: what it counted before still counts
+                offset += last
+            self._series[ident] = (value, offset)
+            out.append((labels, value + offset))
+        for ident, (last, offset) in self._series.items():
+            if ident[0] == key and ident not in seen:
+                out.append((dict(ident[1]), last + offset))
+        return out
 
     def query(self, promql: str) -> list[tuple[dict[str, str], float]]:
         url = f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
@@ -163,24 +197,29 @@ class PrometheusMetricsSource:
 
     def snapshot(self) -> Snapshot:
         q = self.queries()
+        answers = {key: self.corrected(key, self.query(promql)) for key, promql in q.items()}
 
         def by_version(rows: list[tuple[dict[str, str], float]]) -> dict[str, float]:
-            return {lab["version"]: value for lab, value in rows if lab.get("version")}
+            out: dict[str, float] = {}
+            for labels, value in rows:
+                if labels.get("version"):
+                    out[labels["version"]] = out.get(labels["version"], 0.0) + value
+            return out
 
-        requests = by_version(self.query(q["requests"]))
-        errors = by_version(self.query(q["errors"]))
-        shadow_ok: dict[str, float] = {}
-        shadow_err: dict[str, float] = {}
-        for labels, value in self.query(q["shadow"]):
-            target = shadow_ok if labels.get("outcome") == "ok" else shadow_err
-            if labels.get("version"):
-                target[labels["version"]] = value
+        requests = by_version(answers["requests"])
+        errors = by_version(answers["errors"])
+        shadow_ok = by_version([r for r in answers["shadow"] if r[0].get("outcome") == "ok"])
+        shadow_err = by_version([r for r in answers["shadow"] if r[0].get("outcome") != "ok"])
         buckets: dict[str, dict[str, list[tuple[float, float]]]] = {}
         for key in ("latency", "predictions", "divergence"):
-            per: dict[str, list[tuple[float, float]]] = {}
-            for labels, value in self.query(q[key]):
+            summed: dict[tuple[str, float], float] = {}
+            for labels, value in answers[key]:
                 if labels.get("version") and "le" in labels:
-                    per.setdefault(labels["version"], []).append((edge_value(labels["le"]), value))
+                    at = (labels["version"], edge_value(labels["le"]))
+                    summed[at] = summed.get(at, 0.0) + value
+            per: dict[str, list[tuple[float, float]]] = {}
+            for (version, edge), value in summed.items():
+                per.setdefault(version, []).append((edge, value))
             buckets[key] = per
         return _snapshot(requests, errors, shadow_ok, shadow_err, buckets)
 
