@@ -63,7 +63,9 @@ class MemoryCustomObjects:
         self.calls: list[tuple[str, dict[str, Any] | None]] = []
         self.interfere = 0  # how many of the next replaces another writer gets in before
         self.other_edits = 0
-        self._store(KEY, obj)
+        meta = obj["metadata"]
+        self.key = (GROUP, VERSION, meta.get("namespace", NS), PLURAL, meta["name"])
+        self._store(self.key, obj)
 
     def _store(self, key: tuple[str, ...], obj: dict[str, Any]) -> None:
         self.version += 1
@@ -103,7 +105,7 @@ class MemoryCustomObjects:
 
     @property
     def stored(self) -> dict[str, Any]:
-        return self.objects[KEY]
+        return self.objects[self.key]
 
     def replaces(self) -> list[dict[str, Any]]:
         return [body for kind, body in self.calls if kind == "replace" and body is not None]
@@ -289,7 +291,8 @@ def test_open_controller_chooses_the_router_from_config(harness: Harness) -> Non
     from driftloop.rollout.router import ServerAdminRouter
 
     project = harness.project
-    istio = RolloutConfig(router="istio", istio=IstioConfig(namespace=NS, route="predict"))
+    istio = RolloutConfig(router="istio", istio=IstioConfig(namespace=NS, virtualservice=NAME,
+                                                            route="predict"))  # fmt: skip
     config = project.config.model_copy(update={"rollout": istio})
     api = MemoryCustomObjects(virtualservice())
     ctl = open_controller(dataclasses.replace(project, config=config), kube_api=api)
@@ -303,3 +306,33 @@ def test_the_istio_config_validates_the_subset_template() -> None:
     assert IstioConfig(subset_template="driftloop-{version}").subset_template
     with pytest.raises(ValueError, match="subset_template"):
         IstioConfig(subset_template="v{ver}")
+
+
+def test_the_router_finds_and_moves_the_virtualservice_deploy_k8s_renders(
+    harness: Harness,
+) -> None:
+    """`driftloop deploy k8s` and the istio router agree on names, subsets and route."""
+    import dataclasses
+
+    from driftloop.config import dump_config
+    from driftloop.deploy.k8s import DeployTarget, ServedVersions, virtual_service
+    from driftloop.rollout.factory import open_router
+
+    project = harness.project
+    config = project.config.model_copy(update={"rollout": RolloutConfig(router="istio")})
+    target = DeployTarget(config, harness.registry.model_name, ServedVersions("1"),
+                          dump_config(config))  # fmt: skip
+    rendered = virtual_service(target)
+    api = MemoryCustomObjects(rendered)
+    router = open_router(dataclasses.replace(project, config=config), with_challenger(harness),
+                         "http://unused", kube_api=api)  # fmt: skip
+    assert isinstance(router, IstioRouter)
+    assert router.where == f"VirtualService {target.namespace}/{target.name}"
+    assert router.current() == RouteTable("1", None, 0.0, False)
+    router.reload()
+    router.set_weight(10.0)
+    (route,) = api.stored["spec"]["http"]
+    assert route["name"] == "canary"
+    assert {d["destination"]["subset"]: d["weight"] for d in route["route"]} == {"v1": 90, "v2": 10}
+    for body in api.replaces():
+        assert_valid(body)

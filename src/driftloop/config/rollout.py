@@ -49,8 +49,13 @@ class OutcomeGateConfig(_Strict):
 class IstioConfig(_Strict):
     """The VirtualService an ``istio`` router edits (``networking.istio.io/v1``)."""
 
-    namespace: str = Field("default", min_length=1)
-    virtualservice: str = Field("driftloop", min_length=1, description="its metadata.name")
+    namespace: str | None = Field(
+        None, min_length=1, description="default: deploy.namespace (where `deploy k8s` puts it)"
+    )
+    virtualservice: str | None = Field(
+        None, min_length=1,
+        description="its metadata.name; default: the name `driftloop deploy k8s` gives it",
+    )  # fmt: skip
     route: str | None = Field(
         None, description="name of the HTTP route to edit; default: the first HTTP route"
     )

@@ -46,7 +46,14 @@ def open_router(
                 f"rollout.router is istio but the Kubernetes client is missing ({exc}): "
                 "pip install 'driftloop[cluster]'"
             ) from None
-        return IstioRouter.from_config(cfg.istio, registry, kube_api)
+        from driftloop.deploy.k8s import resource_name
+
+        # Unset names are those `driftloop deploy k8s` rendered for this project.
+        istio = cfg.istio.model_copy(update={
+            "namespace": cfg.istio.namespace or project.config.deploy.namespace,
+            "virtualservice": cfg.istio.virtualservice or resource_name(project.config),
+        })  # fmt: skip
+        return IstioRouter.from_config(istio, registry, kube_api)
     return ServerAdminRouter(url, project.config.serving.resolved_admin_token())
 
 

@@ -108,7 +108,8 @@ class IstioRouter:
     ) -> IstioRouter:
         return cls(
             api if api is not None else kube_api(cfg.kube_context), registry,
-            namespace=cfg.namespace, name=cfg.virtualservice, route=cfg.route, host=cfg.host,
+            namespace=cfg.namespace or "default", name=cfg.virtualservice or "driftloop",
+            route=cfg.route, host=cfg.host,
             subset_template=cfg.subset_template, conflict_retries=cfg.conflict_retries,
         )  # fmt: skip
 
