@@ -341,3 +341,32 @@ def test_a_replica_restart_does_not_corrupt_the_window(
     window = source.snapshot().get("1").minus(base.get("1"))
     assert window.requests == 80.0
     assert window.latency.total == 80.0
+
+
+def test_the_grafana_dashboards_promql_runs_on_the_real_prometheus(
+    rollout_project: Any,
+    replicas: list[BackgroundServer],
+    prometheus: Prometheus,
+    clients: list[httpx.Client],
+) -> None:
+    """Every dashboard expression is accepted by Prometheus; the traffic, latency and
+    route panels answer with the versions the replicas served."""
+    from driftloop.deploy.dashboard import dashboard_queries
+
+    ctl = controller(rollout_project, replicas, prometheus.url)
+    tick = traffic(ctl, replicas, clients, [])
+    tick(None)
+    tick(None)  # two scrapes of traffic at least: rate() needs two samples
+    queries = dashboard_queries(ctl.model, rollout_project.config.monitoring)
+    answers = {}
+    for key, expr in queries.items():
+        doc = httpx.get(f"{prometheus.url}/api/v1/query", params={"query": expr}).json()
+        assert doc["status"] == "success", (key, expr, doc.get("error"))
+        answers[key] = doc["data"]["result"]
+    served = {"traffic_share_per_version", "route_weight", "requests_per_version",
+              "latency_per_version"}  # fmt: skip
+    assert served <= {key.split("/")[0] for key in answers}
+    for key, result in answers.items():
+        if key.split("/")[0] in served:
+            assert result, f"{key} returned nothing: {queries[key]}"
+            assert {r["metric"].get("version") for r in result} >= {"1"}, (key, result)
