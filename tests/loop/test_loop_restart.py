@@ -42,3 +42,40 @@ def test_a_gated_challenger_without_rollout_gets_one_after_a_restart(
     started = store.events(registry.model_name, kinds=("rollout_started",))
     assert len(started) == 1 and "resumed after a restart" in started[0].message
     assert again.rollout is not None and again.rollout.id == turn.rollout.id
+
+
+def test_run_checks_at_its_own_pace_and_ticks_the_rollout_in_between(
+    project_copy: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+    from datetime import timedelta
+
+    monkeypatch.setenv("DRIFTLOOP_ADMIN_TOKEN", TOKEN)
+    rollout = project_copy.config.rollout.model_copy(update={"check_interval_s": 6 * 3600.0})
+    project = dataclasses.replace(
+        project_copy, config=project_copy.config.model_copy(update={"rollout": rollout})
+    )
+    start = datetime(2019, 7, 1, tzinfo=UTC)
+    clock = SimulatedClock(start)
+    registry = open_registry(project, clock)
+    run_training(project, registry, actor="tests")
+    second = run_training(project, registry, actor="tests", on_pass="challenger")
+    store = LoopStore(project.state_dir / "state.db")
+    store.record(registry.model_name, clock.now(), "gate_passed", "v2 passed",
+                 version=second.version)  # fmt: skip
+    with BackgroundServer(build_context(project, registry=registry, clock=clock)) as server:
+        rollouts = open_controller(project, server=server.url, clock=clock)
+        loop = LoopController(project, registry, rollouts, clock, store=store)
+        turns: list[Any] = []
+        loop.run(until=start + timedelta(days=3), on_turn=turns.append)
+        latest = rollouts.store.latest(registry.model_name)
+    assert clock.now() == start + timedelta(days=3)
+    # one check a day, although the rollout was ticked every 6 hours in between
+    assert [t.at for t in turns] == [start + timedelta(days=d) for d in range(3)]
+    assert len(store.events(registry.model_name, kinds=("check",))) == 3
+    # The rollout began at the first check and, with no traffic, ran into its deadline
+    # (rollout.max_duration_s, 30 min) at the second tick: 12 hours in, between checks.
+    assert latest is not None and latest.version == second.version
+    assert latest.state == "rolled_back" and latest.updated_at == start + timedelta(hours=12)
+    kinds = [e.kind for e in store.events(registry.model_name) if e.kind != "check"]
+    assert kinds[-3:] == ["rollout_started", "rollout_step", "rolled_back"], kinds

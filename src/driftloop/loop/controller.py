@@ -127,34 +127,45 @@ class LoopController:
     def run(
         self, until: datetime | None = None, on_turn: Callable[[LoopTurn], None] | None = None
     ) -> None:
-        """Turn until ``until`` (forever without it): checks every ``check_every_hours``,
-        a running rollout every ``rollout.check_interval_s``."""
+        """Turn until ``until`` (forever without it): a check every ``check_every_hours``;
+        between checks a running rollout is ticked every ``rollout.check_interval_s`` (the
+        checks, and so the persistence of signals, keep their own pace)."""
+        every = self.cfg.check_every_hours * 3600.0
+        tick_every = self.project.config.rollout.check_interval_s
+        next_check = self.clock.now()
         failing_since: datetime | None = None
         while until is None or self.clock.now() < until:
             try:
-                turn = self.check()
+                if self.clock.now() >= next_check:
+                    turn = self.check()
+                    next_check = turn.at + timedelta(seconds=every)
+                    if on_turn is not None:
+                        on_turn(turn)
+                else:
+                    self.tick_rollout()
                 failing_since = None
             except (MetricsUnavailable, RouterError) as exc:
                 # The server is down or restarting: it keeps serving what it last
                 # committed; the loop retries every rollout check interval, then gives up.
                 now = self.clock.now()
                 failing_since = failing_since or now
-                limit = self.project.config.rollout.max_duration_s
-                if (now - failing_since).total_seconds() >= limit:
+                if (
+                    now - failing_since
+                ).total_seconds() >= self.project.config.rollout.max_duration_s:
                     raise
                 logger.warning("loop: %s; retrying", exc)
-                self.clock.sleep(self.project.config.rollout.check_interval_s)
-                continue
-            if on_turn is not None:
-                on_turn(turn)
+            now = self.clock.now()
             running = self.rollouts.store.active(self.model) is not None
-            wait = (self.project.config.rollout.check_interval_s if running
-                    else self.cfg.check_every_hours * 3600.0)  # fmt: skip
+            wait = (next_check - now).total_seconds()
+            if failing_since is not None:
+                wait = tick_every  # retry pace
+            elif running:
+                wait = min(wait, tick_every)
             if until is not None:
-                wait = min(wait, max((until - self.clock.now()).total_seconds(), 0.0))
+                wait = min(wait, (until - now).total_seconds())
                 if wait <= 0:
                     break
-            self.clock.sleep(wait)
+            self.clock.sleep(max(wait, 0.0))
 
     # -- assessing ------------------------------------------------------------------------
     def assess(self, now: datetime) -> Signals:
