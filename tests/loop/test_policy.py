@@ -85,6 +85,7 @@ def test_policy_table(
     decision = decide(history(*checks), retrains, CFG, **kwargs)  # type: ignore[arg-type]
     assert decision.action == action, decision.reason
     assert reason in decision.reason
+    assert (decision.blocker is not None) == (action == "hold")
 
 
 def test_a_retrain_waits_for_labelled_days_of_the_new_regime() -> None:
@@ -98,6 +99,7 @@ def test_a_retrain_waits_for_labelled_days_of_the_new_regime() -> None:
 def test_disabled_loop_holds_and_says_so() -> None:
     decision = decide(history(HEALTHY, *[DRIFT] * 10), [], LoopConfig(enabled=False))
     assert decision.action == "hold" and "loop.enabled is false" in decision.reason
+    assert decision.blocker == "disabled"
 
 
 def test_only_configured_triggers_count() -> None:

@@ -242,9 +242,9 @@ class LoopController:
                               version=signals.champion, evidence=signals.to_json())  # fmt: skip
         if decision.action == "hold":
             last = self.store.last(self.model, "hold")
-            if last is None or _hold_kind(last.message) != _hold_kind(decision.reason):
-                self.store.record(self.model, at, "hold", decision.reason,
-                                  version=signals.champion)  # fmt: skip
+            if last is None or last.evidence.get("blocker") != decision.blocker:
+                self.store.record(self.model, at, "hold", decision.reason, version=signals.champion,
+                                  evidence={"blocker": decision.blocker})  # fmt: skip
 
     # -- acting ---------------------------------------------------------------------------
     def _retrain(self, decision: Decision) -> tuple[TrainingResult | None, Rollout | None]:
@@ -314,13 +314,6 @@ class LoopController:
 
 def _day(value: object) -> date | None:
     return date.fromisoformat(value) if isinstance(value, str) else None
-
-
-def _hold_kind(reason: str) -> str:
-    for key in ("cool-down", "cap reached", "is running", "loop.enabled", "waiting for"):
-        if key in reason:
-            return key
-    return reason
 
 
 def _describe(s: Signals) -> str:

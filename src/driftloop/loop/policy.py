@@ -21,6 +21,7 @@ from driftloop.monitoring.assess import VersionAssessment
 __all__ = ["Decision", "Signals", "decide", "fired", "signals_from"]
 
 Action = Literal["none", "retrain", "hold"]
+Blocker = Literal["disabled", "rollout", "cooldown", "cap", "labels"]
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,7 @@ class Decision:
     since: date | None = None  # the day the signal began (retrain: recent rows start earlier)
     recent_from: date | None = None  # retrain: rows from this day are weighted up
     evidence: dict[str, object] = field(default_factory=dict)
+    blocker: Blocker | None = None  # hold: what stops the retrain
 
 
 def _streak(
@@ -211,31 +213,32 @@ def decide(
         since = min(since, episode_since)
     names = ", ".join(sustained)
 
-    def hold(reason: str) -> Decision:
-        return Decision("hold", reason, sustained, since, evidence=evidence)
+    def hold(blocker: Blocker, reason: str) -> Decision:
+        return Decision("hold", reason, sustained, since, evidence=evidence, blocker=blocker)
 
     if not cfg.enabled:
-        return hold(f"{names} sustained, but loop.enabled is false: retrain by hand")
+        return hold("disabled", f"{names} sustained, but loop.enabled is false: retrain by hand")
     if rollout_running:
-        return hold(f"{names} sustained; {rollout_running} is running, it finishes first")
+        why = f"{names} sustained; {rollout_running} is running, it finishes first"
+        return hold("rollout", why)
     at = now.at
     if retrains:
         last = max(retrains)
         ready = last + timedelta(days=cfg.cooldown_days)
         if at < ready:
-            return hold(f"{names} sustained; cool-down after the retrain of {last:%Y-%m-%d} "
-                        f"until {ready:%Y-%m-%d %H:%M}")  # fmt: skip
+            return hold("cooldown", f"{names} sustained; cool-down after the retrain of "
+                        f"{last:%Y-%m-%d} until {ready:%Y-%m-%d %H:%M}")  # fmt: skip
     period_start = at - timedelta(days=cfg.period_days)
     recent = [r for r in retrains if r > period_start]
     if len(recent) >= cfg.max_retrains:
-        return hold(f"{names} sustained; cap reached: {len(recent)} retrains in the last "
+        return hold("cap", f"{names} sustained; cap reached: {len(recent)} retrains in the last "
                     f"{cfg.period_days} days (loop.max_retrains {cfg.max_retrains})")  # fmt: skip
     labelled_until = at.date() - timedelta(days=label_delay_days)  # last day with labels
     recent_from = since - timedelta(days=cfg.lookback_days)
     labelled_days = (labelled_until - recent_from).days + 1
     if labelled_days < cfg.min_recent_days:
         so_far = max(labelled_days, 0)
-        return hold(f"{names} sustained since {since}; waiting for {cfg.min_recent_days} "
+        return hold("labels", f"{names} sustained since {since}; waiting for {cfg.min_recent_days} "
                     f"labelled days of the new regime from {recent_from} "
                     f"({so_far} so far)")  # fmt: skip
     return Decision(
