@@ -21,7 +21,6 @@ replaced; any other non-empty folder is refused.
 from __future__ import annotations
 
 import math
-import secrets
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,23 +28,24 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from driftloop.clock import SimulatedClock
 from driftloop.config import CONFIG_FILENAME, dump_config
 from driftloop.errors import ProjectError
-from driftloop.features.engineering import ENTITY_KEYS
-from driftloop.features.store import FeatureStore
-from driftloop.features.training_set import LABEL_COLUMN, build_training_set
-from driftloop.loop.controller import LoopController
-from driftloop.loop.simulate import DayServed, Simulation, midnight
-from driftloop.loop.store import LoopEvent, LoopStore
-from driftloop.loop.timeline import DayRecord, KeyNumber, Timeline, TimelineEvent
+from driftloop.loop.replay import (
+    DEFAULT_SCHEDULE_DAYS,
+    REPLAY_STEPS,
+    ReplayResult,
+    day_records,
+    run_replay,
+    trailing_wape,
+    versions_table,
+    wape,
+)
+from driftloop.loop.simulate import DayServed, Simulation
+from driftloop.loop.timeline import KeyNumber, Timeline, TimelineEvent
 from driftloop.pipeline.train import TrainingResult, run_training
 from driftloop.project import Project
-from driftloop.registry import open_registry
-from driftloop.registry.base import ModelRegistry
 from driftloop.scaffold import create_project
 
 __all__ = ["DEMO_STEPS", "DemoResult", "run_demo"]
@@ -55,7 +55,7 @@ DEMO_STEPS = (
     "compute and apply features",
     "train v1",
     "serve and run the loop",
-    "score the frozen v1 (control)",
+    "score the frozen v1 and the weekly retrain (controls)",
     "write the report",
 )
 DEMO_MARKER = "demo"
@@ -63,7 +63,7 @@ TARGET_DETECTION_DAYS = 7
 TARGET_RECOVERY_DAYS = 21
 RECOVERY_TOLERANCE = 0.10
 REFERENCE_DAYS = 14
-TRAILING_DAYS = 7
+TRAILING_DAYS = 7  # as the replay's
 # Traffic of a small chain is far below the spec's 2,000 requests a step: the demo's
 # rollout needs fewer requests and judges over simulated hours, written in its config.
 # The demo's server shares one process (and the GIL) with its client, the controller and
@@ -145,17 +145,6 @@ def _in_cases(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(**{c: frame[c] / 12.0 for c in history})
 
 
-def _wape(pred: np.ndarray, label: np.ndarray) -> float:
-    ok = np.isfinite(label)
-    total = np.abs(label[ok]).sum()
-    return float(np.abs(pred[ok] - label[ok]).sum() / total) if total > 0 else math.nan
-
-
-def _trailing(per_day: pd.DataFrame, day: date, days: int) -> float:
-    window = per_day[(per_day["day"] > day - timedelta(days=days)) & (per_day["day"] <= day)]
-    return _wape(window["prediction"].to_numpy(), window["label"].to_numpy("float64"))
-
-
 def _recovery_day(
     frame: pd.DataFrame, shift: date, reference: float, end: date
 ) -> tuple[int | None, dict[date, float]]:
@@ -165,26 +154,12 @@ def _recovery_day(
     found = None
     day = min(frame["day"])
     while day < end:
-        trailing[day] = _trailing(frame, day, TRAILING_DAYS)
+        trailing[day] = trailing_wape(frame, day, TRAILING_DAYS)
         after = day >= shift + timedelta(days=TRAILING_DAYS - 1)
         if found is None and after and trailing[day] <= reference * (1 + RECOVERY_TOLERANCE):
             found = (day - shift).days
         day += timedelta(days=1)
     return found, trailing
-
-
-def _frozen_predictions(
-    store: FeatureStore, registry: ModelRegistry, version: str, start: date, end: date
-) -> pd.DataFrame:
-    """What version ``version`` would have answered, from the offline store (same rows)."""
-    rows = build_training_set(store, start, end - timedelta(days=1))
-    model = registry.load_model(version)
-    return pd.DataFrame({
-        "day": rows["event_timestamp"].dt.tz_convert(None).dt.date,
-        ENTITY_KEYS[0]: rows[ENTITY_KEYS[0]].to_numpy(),
-        ENTITY_KEYS[1]: rows[ENTITY_KEYS[1]].to_numpy(),
-        "prediction": model.predict(rows), "label": rows[LABEL_COLUMN].to_numpy("float64"),
-    })  # fmt: skip
 
 
 def run_demo(
@@ -197,6 +172,7 @@ def run_demo(
     horizon_days: tuple[int, int] | None = None,
     scenario: dict[str, Any] | None = None,
     rollout: dict[str, Any] | None = None,
+    schedule_days: int = DEFAULT_SCHEDULE_DAYS,
     progress: Callable[[str], None] = lambda _step: None,
     on_day: Callable[[DayServed], None] | None = None,
 ) -> DemoResult:
@@ -206,13 +182,6 @@ def run_demo(
     scenario, e.g. ``n_stores``) and ``rollout`` (keys of the rollout section) shrink or
     steady the run for tests.
     """
-    from driftloop.rollout.controller import RolloutController
-    from driftloop.rollout.outcomes import LogOutcomeSource
-    from driftloop.rollout.router import ServerAdminRouter
-    from driftloop.rollout.sources import ServerMetricsSource
-    from driftloop.rollout.store import RolloutStore
-    from driftloop.serving.server import BackgroundServer, build_context
-
     folder = folder.expanduser().resolve()
     progress(DEMO_STEPS[0])
     project, replaced = _fresh_project(folder, seed, shift, scenario, rollout)
@@ -221,68 +190,44 @@ def run_demo(
     start, end = shift_date - timedelta(days=before), shift_date + timedelta(days=after)
     broken_day = start  # before any drift signal can be sustained: no retrain competes
 
-    progress(DEMO_STEPS[1])
-    store = FeatureStore(project)
-    store.apply()
-
-    progress(DEMO_STEPS[2])
-    clock = SimulatedClock(midnight(start))
-    registry = open_registry(project, clock)
-    first = run_training(project, registry, start, actor="demo")
-
-    progress(DEMO_STEPS[3])
-    token = secrets.token_urlsafe(24)
-    ctx = build_context(project, registry=registry, clock=clock, admin_token=token)
     broken: dict[str, TrainingResult] = {}
-    with BackgroundServer(ctx) as server:
-        rollouts = RolloutController(
-            registry=registry, router=ServerAdminRouter(server.url, token),
-            metrics=ServerMetricsSource(server.url, registry.model_name),
-            store=RolloutStore(project.state_dir / "state.db"), config=project.config.rollout,
-            clock=clock, outcomes=LogOutcomeSource(project.state_dir,
-                                                   project.config.rollout.outcomes.business_metric),
+
+    def submit_broken(sim: Simulation, day: date) -> None:
+        challenger_cfg = project.config.model_copy(update={
+            "training": project.config.training.model_copy(update={"on_pass": "challenger"})
+        })  # fmt: skip
+        result = run_training(
+            Project(project.root, challenger_cfg), sim.loop.registry, day,
+            actor="demo: a retrain on a corrupted export", frame_hook=_in_cases,
+            hook_holdout=True,
         )  # fmt: skip
-        loop = LoopController(project, registry, rollouts, clock)
+        broken["result"] = result
+        if result.gate.passed:
+            why = "a retrain on a corrupted export (sales history in cases) submitted by hand"
+            sim.loop.start_rollout(result.version, why)
 
-        def submit_broken(sim: Simulation, day: date) -> None:
-            challenger_cfg = project.config.model_copy(update={
-                "training": project.config.training.model_copy(update={"on_pass": "challenger"})
-            })  # fmt: skip
-            result = run_training(
-                Project(project.root, challenger_cfg), registry, day,
-                actor="demo: a retrain on a corrupted export", frame_hook=_in_cases,
-                hook_holdout=True,
-            )  # fmt: skip
-            broken["result"] = result
-            if result.gate.passed:
-                why = "a retrain on a corrupted export (sales history in cases) submitted by hand"
-                sim.loop.start_rollout(result.version, why)
-
-        sim = Simulation(store, server.url, loop, clock, ctx.flush_logs, rounds_per_day)
-        days = sim.run(start, end, {broken_day: submit_broken}, on_day)
-        served = sim.served_frame()
-
-    progress(DEMO_STEPS[4])
-    frozen = _frozen_predictions(store, registry, first.version, start, end)
-
-    progress(DEMO_STEPS[5])
-    events = LoopStore(project.state_dir / "state.db").events(registry.model_name)
-    return _summarize(project, registry, days, served, frozen, events, first,
-                      broken.get("result"), shift, shift_date, (start, end), replaced)  # fmt: skip
+    steps = dict(zip(REPLAY_STEPS, DEMO_STEPS[1:], strict=True))
+    replay = run_replay(
+        project, start, end, schedule_days=schedule_days, rounds_per_day=rounds_per_day,
+        interventions={broken_day: submit_broken}, on_day=on_day,
+        progress=lambda step: progress(steps[step]),
+    )  # fmt: skip
+    progress(DEMO_STEPS[-1])
+    return _summarize(replay, broken.get("result"), shift, shift_date, replaced)
 
 
 def _summarize(
-    project: Project, registry: ModelRegistry, days: list[DayServed], served: pd.DataFrame,
-    frozen: pd.DataFrame, events: list[LoopEvent], first: TrainingResult,
-    broken: TrainingResult | None, shift: bool, shift_date: date, horizon: tuple[date, date],
+    replay: ReplayResult, broken: TrainingResult | None, shift: bool, shift_date: date,
     replaced: bool,
 ) -> DemoResult:  # fmt: skip
     from driftloop.report import write_report
 
+    project, registry, days = replay.project, replay.registry, replay.days
+    served, frozen, events, horizon = replay.served, replay.frozen, replay.events, replay.horizon
     end = horizon[1]
     ref_rows = served[(served["day"] >= shift_date - timedelta(days=REFERENCE_DAYS))
                       & (served["day"] < shift_date)]  # fmt: skip
-    reference = _wape(ref_rows["prediction"].to_numpy(), ref_rows["label"].to_numpy("float64"))
+    reference = wape(ref_rows["prediction"].to_numpy(), ref_rows["label"].to_numpy("float64"))
     recovery, trailing = _recovery_day(served, shift_date, reference, end)
     frozen_recovery, frozen_trailing = _recovery_day(frozen, shift_date, reference, end)
     detections = [e for e in events if e.kind == "drift_detected"]
@@ -300,7 +245,7 @@ def _summarize(
     rolled_back = tuple(e.version or "" for e in events if e.kind == "rolled_back")
     last_day = end - timedelta(days=1)
 
-    per_day = _day_records(days, served, frozen)
+    per_day = day_records(replay)
     key: list[KeyNumber] = []
     if shift:
         key += [
@@ -350,7 +295,7 @@ def _summarize(
         events=tuple(TimelineEvent(e.at, e.kind, e.message, e.version, dict(e.evidence))
                      for e in events if e.kind != "check"),
         key_numbers=tuple(key),
-        versions=_versions(registry),
+        versions=versions_table(registry),
     )  # fmt: skip
     timeline.save(project.state_dir / "timeline.json")
     report = write_report(timeline, project.root)
@@ -367,53 +312,6 @@ def _summarize(
         broken_max_weight=broken_max, broken_predictions=broken_served, timeline=timeline,
         report=report, targets_met=met,
     )  # fmt: skip
-
-
-def _day_records(
-    days: list[DayServed], served: pd.DataFrame, frozen: pd.DataFrame
-) -> list[DayRecord]:
-    out = []
-    by_day = dict(tuple(served.groupby("day"))) if not served.empty else {}
-    frozen_by_day = dict(tuple(frozen.groupby("day"))) if not frozen.empty else {}
-    for d in days:
-        rows = by_day.get(d.day, served.iloc[0:0])
-        total = max(len(rows), 1)
-        weights = {str(v): len(g) / total for v, g in rows.groupby("version")}
-        wape = {str(v): _wape(g["prediction"].to_numpy(), g["label"].to_numpy("float64"))
-                for v, g in rows.groupby("version")}  # fmt: skip
-        f = frozen_by_day.get(d.day)
-        s = d.signals
-        out.append(DayRecord(
-            day=d.day, weights=weights, wape=wape,
-            served_wape=_wape(rows["prediction"].to_numpy(), rows["label"].to_numpy("float64"))
-            if len(rows) else None,
-            frozen_wape=None if f is None else _wape(f["prediction"].to_numpy(),
-                                                     f["label"].to_numpy("float64")),
-            max_feature_psi=s.max_feature_psi if s else None,
-            drifted_features=len(s.drifted_features) if s else 0,
-            prediction_kl=s.prediction_kl if s else None,
-            accuracy_ratio=s.accuracy_ratio if s else None,
-            label_coverage=s.label_coverage if s else None,
-            champion=d.champion, challenger=d.challenger,
-        ))  # fmt: skip
-    return out
-
-
-def _versions(registry: ModelRegistry) -> dict[str, dict[str, str]]:
-    out = {}
-    for v in registry.versions():
-        tags = v.tags
-        out[v.version] = {
-            "aliases": ", ".join(v.aliases) or "-",
-            "parent": tags.get("driftloop.parent_version") or "-",
-            "as of": tags.get("driftloop.as_of", "-"),
-            "gate": v.gate,
-            "holdout WAPE": f"{v.metrics.get('holdout_wape', math.nan):.4f}",
-            "trigger": tags.get("driftloop.trigger") or tags.get("driftloop.actor", "-"),
-            "recency": tags.get("driftloop.recency") or "-",
-            "corrupted with": tags.get("driftloop.frame_hook") or "-",
-        }
-    return out
 
 
 def _scenario_text(project: Project, shift: bool, horizon: tuple[date, date], rows: int) -> str:

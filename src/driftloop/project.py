@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +16,7 @@ import pandas as pd
 from driftloop.config import CONFIG_FILENAME, ProjectConfig, load_config
 from driftloop.errors import DataError, ProjectError
 from driftloop.features.engineering import FeatureLayout, validate_sales
+from driftloop.features.table import TableLayout
 
 __all__ = ["Project", "atomic_write_parquet", "staged_directory"]
 
@@ -52,7 +54,15 @@ class Project:
         return self.root / STATE_DIRNAME
 
     @property
+    def is_table(self) -> bool:
+        """Made from the user's own table (``init --data``), not a generated scenario."""
+        return self.config.data is not None
+
+    @property
     def raw_sales_path(self) -> Path:
+        """The raw events: a scenario's sales, or the user's table as imported."""
+        if self.is_table:
+            return self.root / "data" / "raw" / "events.parquet"
         return self.root / "data" / "raw" / "sales.parquet"
 
     @property
@@ -61,6 +71,8 @@ class Project:
 
     @property
     def offline_features_path(self) -> Path:
+        if self.is_table:
+            return self.root / "data" / "features" / "history.parquet"
         return self.root / "data" / "features" / "store_product_daily.parquet"
 
     @property
@@ -82,7 +94,9 @@ class Project:
         return f"redis at {store.redacted()}"
 
     @property
-    def feature_layout(self) -> FeatureLayout:
+    def feature_layout(self) -> FeatureLayout | TableLayout:
+        if self.is_table:
+            return TableLayout(self.root, timedelta(days=self.config.labels.delay_days))
         return FeatureLayout(
             lags_days=self.config.features.lags_days,
             rolling_windows_days=self.config.features.rolling_windows_days,
@@ -90,8 +104,10 @@ class Project:
         )
 
     def read_sales(self) -> pd.DataFrame:
-        """The raw sales events, validated."""
+        """The raw events, validated: a scenario's sales, or the user's imported table."""
         path = self.raw_sales_path
+        if self.is_table:
+            return self._read_table_events(path)
         if not path.is_file():
             raise DataError(
                 f"raw sales file {path} is missing: regenerate the project with "
@@ -103,6 +119,33 @@ class Project:
             raise DataError(f"{path}: not a readable Parquet file ({exc}); restore it") from exc
         validate_sales(sales, str(path))
         return sales
+
+    def _read_table_events(self, path: Path) -> pd.DataFrame:
+        if not path.is_file():
+            raise DataError(
+                f"the imported table {path} is missing: restore it, or make the project again "
+                "with `driftloop init DIR --data ...`"
+            )
+        try:
+            events = pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises several unrelated types for a bad file
+            raise DataError(f"{path}: not a readable Parquet file ({exc}); restore it") from exc
+        data = self.config.data
+        assert data is not None
+        missing = [c for c in (*data.entity, "event_timestamp", data.target) if c not in events]
+        if missing:
+            raise DataError(f"{path}: lacks column(s) {missing}; restore the imported table")
+        return events
+
+    def event_days(self, events: pd.DataFrame) -> pd.Series:
+        """The (UTC) day of each raw event."""
+        stamps = (
+            events["event_timestamp"].dt.tz_convert("UTC")
+            if self.is_table
+            else pd.to_datetime(events["date"])
+        )
+        days: pd.Series = stamps.dt.date
+        return days
 
 
 def atomic_write_parquet(frame: pd.DataFrame, path: Path) -> None:

@@ -92,6 +92,7 @@ class _Series:
     wape: dict[str, np.ndarray]  # version -> WAPE, NaN on days it did not serve
     served: np.ndarray
     frozen: np.ndarray
+    scheduled: np.ndarray
     psi: np.ndarray
     kl: np.ndarray
     ratio: np.ndarray
@@ -142,6 +143,7 @@ def _series(timeline: Timeline) -> _Series:
         wape=wape,
         served=np.array([_f(d.served_wape) for d in days]),
         frozen=np.array([_f(d.frozen_wape) for d in days]),
+        scheduled=np.array([_f(d.scheduled_wape) for d in days]),
         psi=np.array([_f(d.max_feature_psi) for d in days]),
         kl=np.array([_f(d.prediction_kl) for d in days]),
         ratio=np.array([_f(d.accuracy_ratio) for d in days]),
@@ -290,6 +292,17 @@ def _draw_accuracy(ax: Axes, timeline: Timeline, s: _Series) -> None:
             linewidth=1.4,
             linestyle="--",
             label="frozen first champion (control)",
+        )
+    if np.isfinite(s.scheduled).any():
+        anything = True
+        _line(
+            ax,
+            s.x,
+            _smooth(s.scheduled),
+            color="#1f77b4",
+            linewidth=1.4,
+            linestyle=":",
+            label="retrained on a fixed schedule",
         )
     _shift_line(ax, timeline)
     if not anything:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import pandas as pd
 from pydantic import ValidationError
 
 from driftloop.config import (
@@ -18,10 +21,15 @@ from driftloop.config import (
     format_validation_error,
 )
 from driftloop.errors import ConfigError, ProjectError, UsageError
+from driftloop.features.engineering import TIMESTAMP_COLUMN
+from driftloop.features.table import CALENDAR_FEATURES
 from driftloop.project import Project, atomic_write_parquet, staged_directory
 from driftloop.scenarios.retail import generate_retail
 
-__all__ = ["SCENARIOS", "create_project"]
+if TYPE_CHECKING:
+    from driftloop.tabular.infer import TableSchema
+
+__all__ = ["SCENARIOS", "create_project", "create_table_project", "table_settings"]
 
 SCENARIOS = ("retail",)
 
@@ -48,11 +56,7 @@ def create_project(
     if seed < 0:
         raise UsageError(f"--seed must be a whole number >= 0, got {seed}")
     target = target.expanduser().resolve()
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise ProjectError(
-            f"{target} already exists and is not an empty folder: choose a new path, "
-            "or remove it first (driftloop never overwrites a project)"
-        )
+    _refuse_existing(target)
     try:
         scenario_cfg = RetailScenarioConfig.model_validate({**(overrides or {}), "seed": seed})
         config = ProjectConfig(project=_project_name(target), scenario=scenario_cfg)
@@ -77,3 +81,141 @@ def create_project(
         staged.scenario_truth_path.write_text(json.dumps(truth, indent=2), encoding="utf-8")
         staged.state_dir.mkdir()
     return Project.load(target)
+
+
+def _clamp(value: float, low: int, high: int) -> int:
+    return int(max(low, min(high, round(value))))
+
+
+def table_settings(schema: TableSchema, counts: bool = False) -> dict[str, Any]:
+    """Config sections fitted to a user's table: its task, its pace of events, its span.
+
+    ``counts``: the target is a non-negative whole number (Poisson loss fits it)."""
+    span_days = max((schema.last - schema.first).days, 1)
+    per_day = schema.rows / span_days
+    per_week = per_day * 7
+    task = schema.task
+    counts = counts and task == "regression"
+    objective = "binary" if task == "classification" else "poisson" if counts else "regression"
+    gate: dict[str, Any] = (
+        {"metric": "roc_auc", "max_metric": None, "min_metric": None, "max_abs_bias": None}
+        if task == "classification"
+        else {"metric": "wape", "max_metric": None}
+    )
+    holdout = _clamp(span_days * 0.05, 7, 28)
+    return {
+        "labels": {"delay_days": max(1, math.ceil(schema.label_delay / timedelta(days=1)))},
+        "features": {"ttl_days": 3650},
+        "training": {
+            "task": task,
+            "window_days": _clamp(span_days * 0.5, 60, 365),
+            "validation_days": holdout,
+            "holdout_days": holdout,
+            "min_train_rows": _clamp(per_day * 20, 50, 500),
+            "model": {
+                "type": "lightgbm",
+                "params": {
+                    "objective": objective,
+                    "learning_rate": 0.05,
+                    "num_leaves": 31,
+                    "min_data_in_leaf": _clamp(per_day, 10, 40),
+                    "feature_fraction": 0.9,
+                    "lambda_l2": 1.0,
+                },
+            },
+            "gate": gate,
+        },
+        "monitoring": {
+            "min_rows": _clamp(per_week * 0.5, 30, 500),
+            "min_labels": _clamp(per_week * 0.3, 20, 200),
+            "exclude_features": list(CALENDAR_FEATURES),
+        },
+        "rollout": {
+            # A step waits for about three days of canary traffic at its weight, within
+            # what the table's pace allows; the spec's 2,000 requests need a busy service.
+            "min_requests": _clamp(per_day * 0.3, 10, 2000),
+            "guard_min_requests": _clamp(per_day * 0.3, 10, 1000),
+            "min_duration_s": 12 * 3600.0,
+            "max_duration_s": float(_clamp(30 * 10 / max(per_day * 0.1, 1), 3, 60) * 86400),
+            "check_interval_s": 4 * 3600.0,
+            "p99_slack_ms": 25.0,
+            "outcomes": {"min_outcomes": _clamp(per_week * 0.3, 20, 200)},
+        },
+    }
+
+
+def create_table_project(
+    target: Path,
+    source: str,
+    entity: Sequence[str],
+    timestamp: str,
+    label: str,
+    task: str | None = None,
+    label_delay: str | None = None,
+) -> tuple[Project, TableSchema]:
+    """A project from the user's table: the table as imported, the config fitted to it,
+    and its Feast repository (``feature_repo/``). All or nothing."""
+    from driftloop.features.repo_template import RepoSpec, write_repo
+    from driftloop.tabular.infer import infer_schema, parse_duration, prepare_table, read_table
+
+    target = target.expanduser().resolve()
+    _refuse_existing(target)
+    delay = parse_duration(label_delay, "--label-delay") if label_delay else None
+    if delay is not None and delay % timedelta(days=1):
+        raise UsageError(
+            f"--label-delay {label_delay}: driftloop's loop works in whole days; round it up "
+            f"to {math.ceil(delay / timedelta(days=1))}d"
+        )
+    if task not in (None, "regression", "classification"):
+        raise UsageError(f"--task {task!r}: choose regression or classification")
+    frame = read_table(source, Path.cwd())
+    schema = infer_schema(frame, list(entity), timestamp, label, task, delay)  # type: ignore[arg-type,unused-ignore]
+    events = prepare_table(frame, schema).rename(columns={timestamp: TIMESTAMP_COLUMN})
+    name = _project_name(target)
+    raw = {
+        "project": name,
+        "data": {"source": source, "entity": list(schema.entity), "timestamp": timestamp,
+                 "target": schema.target},
+        **table_settings(schema, _counts(events[schema.target])),
+    }  # fmt: skip
+    try:
+        config = ProjectConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(Path("inferred settings"), exc)) from exc
+    windows = (
+        [timedelta(days=7), timedelta(days=28)]
+        if schema.spacing >= timedelta(hours=12)
+        else [timedelta(days=1), timedelta(days=7)]
+    )
+    calendar = [c for c in CALENDAR_FEATURES if c != "hour" or schema.spacing < timedelta(days=1)]
+    spec = RepoSpec(
+        project=name, entity=schema.entity, entity_types=schema.entity_types,
+        target=schema.target, numeric=schema.numeric, categorical=schema.categorical,
+        calendar=calendar, delay=timedelta(days=config.labels.delay_days), windows=windows,
+        ttl=timedelta(days=config.features.ttl_days),
+    )  # fmt: skip
+    with staged_directory(target) as staging:
+        (staging / CONFIG_FILENAME).write_text(
+            "# driftloop project made from your table by `driftloop init --data`; every key\n"
+            "# is shown with its value. The features are defined in feature_repo/features.py.\n"
+            + dump_config(config),
+            encoding="utf-8",
+        )
+        staged = Project(root=staging, config=config)
+        atomic_write_parquet(events, staged.raw_sales_path)
+        write_repo(staging, spec)
+        staged.state_dir.mkdir()
+    return Project.load(target), schema
+
+
+def _counts(values: pd.Series) -> bool:
+    v = values.to_numpy("float64")
+    return bool(len(v) and (v >= 0).all() and (v == v.round()).all())
+
+
+def _refuse_existing(target: Path) -> None:
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise ProjectError(
+            f"{target} already exists and is not an empty folder: choose a new path, "
+            "or remove it first (driftloop never overwrites a project)"
+        )

@@ -29,7 +29,7 @@ def test_point_in_time_join_uses_nothing_after_the_row_time(applied_project: Any
     features = list(store.layout.all_features)
     for day in (date(2019, 3, 10), date(2019, 6, 20)):
         t = pd.Timestamp(day)
-        rows = label_rows(sales, day, day)
+        rows = label_rows(store, sales, day, day)
         joined = store.historical(rows)
         # Recompute in a world where nothing after the row time exists and the
         # row day's own sales are garbage: the joined values must not change.
@@ -121,7 +121,7 @@ def test_cached_online_rows_follow_every_write_to_the_store(project_copy: Any) -
 
 def test_training_set_for_a_range_without_data_names_the_range(applied_project: Any) -> None:
     store = FeatureStore(applied_project)
-    with pytest.raises(DataError, match=r"no sales between 2030-01-01 and 2030-02-01.*covers"):
+    with pytest.raises(DataError, match=r"no events between 2030-01-01 and 2030-02-01.*covers"):
         build_training_set(store, date(2030, 1, 1), date(2030, 2, 1))
 
 

@@ -14,6 +14,7 @@ from driftloop.cli.common import JsonOption, console, emit_json, handle_errors
 from driftloop.cli.doctor import doctor
 from driftloop.cli.monitor import monitor
 from driftloop.cli.optimize import optimize
+from driftloop.cli.replay import replay
 from driftloop.cli.report import report
 from driftloop.cli.serve import serve
 from driftloop.cli.train import train
@@ -59,19 +60,55 @@ def init(
     no_shift: Annotated[
         bool, typer.Option("--no-shift", help="Generate without the regime shift.")
     ] = False,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data",
+            help="Your own table instead of a scenario: a Parquet or CSV file, or a DuckDB "
+            "query (SELECT ...).",
+        ),
+    ] = None,
+    entity: Annotated[
+        str | None, typer.Option(help="With --data: the entity column(s), comma-separated.")
+    ] = None,
+    timestamp: Annotated[
+        str | None, typer.Option(help="With --data: the event time column.")
+    ] = None,
+    target: Annotated[str | None, typer.Option(help="With --data: the column to predict.")] = None,
+    task: Annotated[
+        str | None,
+        typer.Option(help="With --data: regression or classification (default: inferred)."),
+    ] = None,
+    label_delay: Annotated[
+        str | None,
+        typer.Option(
+            "--label-delay",
+            help="With --data: how long after an event its target is known, e.g. 1d, 7d "
+            "(default: the table's spacing, at least a day).",
+        ),
+    ] = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Create a project: config, generated raw data, state folder."""
+    """Create a project: a generated scenario, or your own table with --data."""
+    from driftloop.errors import UsageError
     from driftloop.scaffold import create_project
 
-    overrides: dict[str, object] = {
-        key: value
-        for key, value in (("n_stores", stores), ("n_products", products), ("days", days))
-        if value is not None
-    }
-    if no_shift:
-        overrides["shift"] = {"enabled": False}
     with handle_errors():
+        if data is not None:
+            _init_table(directory, data, entity, timestamp, target, task, label_delay, json_out)
+            return
+        given = [n for n, v in (("--entity", entity), ("--timestamp", timestamp),
+                                ("--target", target), ("--task", task),
+                                ("--label-delay", label_delay)) if v is not None]  # fmt: skip
+        if given:
+            raise UsageError(f"{', '.join(given)} need --data PATH (your own table)")
+        overrides: dict[str, object] = {
+            key: value
+            for key, value in (("n_stores", stores), ("n_products", products), ("days", days))
+            if value is not None
+        }
+        if no_shift:
+            overrides["shift"] = {"enabled": False}
         with console.status(f"generating the {scenario} scenario"):
             project = create_project(directory, scenario, seed, overrides)
         cfg = project.config.scenario
@@ -95,6 +132,56 @@ def init(
             + (f", regime shift on {cfg.shift.date}" if cfg.shift.enabled else "")
         )
         console.print(f"next: cd {project.root} && driftloop features apply")
+
+
+def _init_table(
+    directory: Path, data: str, entity: str | None, timestamp: str | None, target: str | None,
+    task: str | None, label_delay: str | None, json_out: bool,
+) -> None:  # fmt: skip
+    from driftloop.errors import UsageError
+    from driftloop.scaffold import create_table_project
+
+    missing = [n for n, v in (("--entity", entity), ("--timestamp", timestamp),
+                              ("--target", target)) if not v]  # fmt: skip
+    if missing:
+        raise UsageError(f"--data needs {', '.join(missing)}: name the table's columns")
+    assert entity and timestamp and target
+    keys = [k.strip() for k in entity.split(",") if k.strip()]
+    with console.status(f"reading {data}"):
+        project, schema = create_table_project(
+            directory, data, keys, timestamp, target, task, label_delay
+        )
+    summary = {
+        "project": project.root, "data": data, "rows": schema.rows, "entities": schema.entities,
+        "first": schema.first, "last": schema.last, "task": schema.task,
+        "label_delay_days": project.config.labels.delay_days,
+        "columns": [{"name": c.name, "role": c.role, "dtype": c.dtype, "detail": c.detail}
+                    for c in schema.columns],
+        "checks": list(schema.checks),
+        "feature_repo": project.root / "feature_repo" / "features.py",
+    }  # fmt: skip
+    if json_out:
+        emit_json(summary)
+        return
+    table = Table(title=f"what driftloop inferred from {data}", title_justify="left")
+    for column in ("column", "role", "type", "detail"):
+        table.add_column(column, overflow="fold")
+    for c in schema.columns:
+        table.add_row(c.name, c.role, c.dtype, c.detail)
+    console.print(table)
+    console.print(
+        f"created {project.root}: {schema.rows:,} events of {schema.entities:,} entities, "
+        f"{schema.first:%Y-%m-%d} to {schema.last:%Y-%m-%d}; {schema.task}, labels known "
+        f"{project.config.labels.delay_days} day(s) after each event"
+    )
+    if schema.checks:
+        console.print("[bold]check:[/]")
+        for line in schema.checks:
+            console.print(f"  - {line}", highlight=False)
+    console.print(
+        f"features: {project.root / 'feature_repo' / 'features.py'} (yours to edit)\n"
+        f"next: cd {project.root} && driftloop replay   (or features apply, train, serve)"
+    )
 
 
 def _key_table(result: DemoResult) -> Table:
@@ -178,6 +265,7 @@ app.add_typer(loop.app, name="loop")
 app.command()(loop.events)
 app.command()(doctor)
 app.command()(report)
+app.command()(replay)
 app.add_typer(deploy.app, name="deploy")
 
 

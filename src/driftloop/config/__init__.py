@@ -31,6 +31,7 @@ from driftloop.config.sections import (
     RegistryConfig,
     RetailScenarioConfig,
     ServingConfig,
+    TableConfig,
     TrainingConfig,
     _Strict,
 )
@@ -63,6 +64,9 @@ class ProjectConfig(_Strict):
 
     project: str = Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")
     scenario: RetailScenarioConfig = RetailScenarioConfig()
+    data: TableConfig | None = Field(
+        None, description="set for a project made from the user's own table (init --data)"
+    )
     labels: LabelsConfig = LabelsConfig()
     features: FeaturesConfig = FeaturesConfig()
     training: TrainingConfig = TrainingConfig()
@@ -76,6 +80,8 @@ class ProjectConfig(_Strict):
 
     @model_validator(mode="after")
     def _lags_known_in_time(self) -> ProjectConfig:
+        if self.data is not None:  # a table project's history features live in its repo
+            return self
         too_recent = [k for k in self.features.lags_days if k < self.labels.delay_days]
         if too_recent:
             raise ValueError(
@@ -147,6 +153,10 @@ def _apply_env_overrides(raw: dict[str, Any]) -> dict[str, Any]:
 def dump_config(config: ProjectConfig) -> str:
     """Render a config as YAML, every key spelled out so users can see the defaults."""
     data = config.model_dump(mode="json")
+    if config.data is not None:  # a table project has no generated scenario
+        del data["scenario"]
+    else:
+        del data["data"]
     if config.serving.admin_token is not None:  # never write a secret back out
         data["serving"]["admin_token"] = None
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)

@@ -30,6 +30,7 @@ __all__ = [
     "SkewConfig",
     "SklearnModelConfig",
     "SqliteOnlineStoreConfig",
+    "TableConfig",
     "TrainingConfig",
 ]
 
@@ -133,6 +134,20 @@ class RetailScenarioConfig(_Strict):
                 "shift.enabled: false"
             )
         return self
+
+
+class TableConfig(_Strict):
+    """A project made from the user's own table (``driftloop init --data``).
+
+    The table, as imported, is ``data/raw/events.parquet``; its features are defined in
+    the project's Feast repository, ``feature_repo/features.py``.
+    """
+
+    type: Literal["table"] = "table"
+    source: str = Field(description="where the table was read from (for people)")
+    entity: tuple[str, ...] = Field(min_length=1)
+    timestamp: str = Field(description="the table's timestamp column (stored as event_timestamp)")
+    target: str
 
 
 class LabelsConfig(_Strict):

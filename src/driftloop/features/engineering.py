@@ -9,8 +9,10 @@ both read rows made here, so no feature is computed twice.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -48,6 +50,24 @@ class FeatureLayout:
     lags_days: tuple[int, ...]
     rolling_windows_days: tuple[int, ...]
     label_delay_days: int
+    kind: ClassVar[str] = "retail"
+    entity_keys: ClassVar[tuple[str, ...]] = ENTITY_KEYS
+    entity_types: ClassVar[Mapping[str, str]] = MappingProxyType(
+        dict.fromkeys(ENTITY_KEYS, "int64")
+    )
+    label: ClassVar[str] = "units"
+    feature_service: ClassVar[str] = "demand_features"
+    request_fields: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def nullable_features(self) -> frozenset[str]:
+        """May be missing when served: a new series has no sales history yet."""
+        return frozenset(self.sales_history)
+
+    @property
+    def request_time_features(self) -> frozenset[str]:
+        """Known ahead and stored, but a request may send its own values."""
+        return frozenset(self.pricing + self.calendar)
 
     @property
     def sales_history(self) -> tuple[str, ...]:

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from driftloop.errors import DataError, FeatureStoreError
-from driftloop.features.definitions import FEATURE_SERVICE, build_definitions
-from driftloop.features.engineering import ENTITY_KEYS, TIMESTAMP_COLUMN, compute_features
+from driftloop.features.definitions import build_definitions
+from driftloop.features.engineering import TIMESTAMP_COLUMN, FeatureLayout, compute_features
 from driftloop.features.feast_import import import_feast
 from driftloop.project import Project, atomic_write_parquet
 
@@ -41,8 +41,8 @@ class ApplyResult:
 class OnlineRows:
     """Feature rows read from the online store, with the time each row is valid from."""
 
-    frame: pd.DataFrame  # entity keys, TIMESTAMP_COLUMN, one column per feature
-    missing: tuple[tuple[int, int], ...]  # entities the online store has no row for
+    frame: pd.DataFrame  # entity keys, TIMESTAMP_COLUMN, one column per stored feature
+    missing: tuple[tuple[Any, ...], ...]  # entities the online store has no row for
 
 
 @contextmanager
@@ -69,7 +69,7 @@ class FeatureStore:
         self._service: Any = None
         # Online rows by entity, valid while the SQLite online store's files are unchanged
         # (SQLite only: see caches_online_rows).
-        self._online_cache: dict[tuple[int, int], dict[Any, Any]] = {}
+        self._online_cache: dict[tuple[Any, ...], dict[Any, Any]] = {}
         self._online_stamp: tuple[int, ...] | None = None
 
     def _feast(self) -> Any:
@@ -113,15 +113,33 @@ class FeatureStore:
         a Redis store changes without a trace here, so every lookup reads it."""
         return self.project.config.features.online_store.type == "sqlite"
 
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The entity join keys."""
+        return tuple(self.layout.entity_keys)
+
+    @property
+    def stored_features(self) -> tuple[str, ...]:
+        """The features Feast holds (a table project's event features are not stored)."""
+        return tuple(n for names in self.layout.views().values() for n in names)
+
     def definitions(self) -> list[Any]:
+        if not isinstance(self.layout, FeatureLayout):
+            return self.layout.definitions()
         return build_definitions(
             self.layout,
             self.project.offline_features_path,
             self.project.config.features.ttl_days,
         )
 
-    def compute(self, entities: Sequence[tuple[int, int]] | None = None) -> pd.DataFrame:
+    def compute(self, entities: Sequence[tuple[Any, ...]] | None = None) -> pd.DataFrame:
         """Feature rows from the raw events, through the one feature function."""
+        if not isinstance(self.layout, FeatureLayout):
+            events = self.project.read_sales()
+            if entities is not None:
+                wanted = pd.MultiIndex.from_tuples(list(entities), names=list(self.keys))
+                events = events[pd.MultiIndex.from_frame(events[list(self.keys)]).isin(wanted)]
+            return self.layout.history_rows(events)
         return compute_features(self.project.read_sales(), self.layout, entities)
 
     def apply(self) -> ApplyResult:
@@ -133,7 +151,7 @@ class FeatureStore:
         self._service = None
         return ApplyResult(
             rows=len(features),
-            entities=int(features.groupby(list(ENTITY_KEYS)).ngroups),
+            entities=int(features.groupby(list(self.keys)).ngroups),
             first_day=features[TIMESTAMP_COLUMN].min().to_pydatetime(),
             last_day=features[TIMESTAMP_COLUMN].max().to_pydatetime(),
             views=tuple(self.layout.views()),
@@ -157,18 +175,18 @@ class FeatureStore:
     def historical(self, entity_df: pd.DataFrame) -> pd.DataFrame:
         """Point-in-time join: for each entity row, the features valid at its timestamp."""
         self._require_applied()
-        missing = [c for c in (*ENTITY_KEYS, TIMESTAMP_COLUMN) if c not in entity_df.columns]
+        missing = [c for c in (*self.keys, TIMESTAMP_COLUMN) if c not in entity_df.columns]
         if missing:
             raise DataError(f"entity rows lack column(s) {missing}")
         feast = self._feast()
         with _feast_errors("join historical features"):
-            service = feast.get_feature_service(FEATURE_SERVICE)
+            service = feast.get_feature_service(self.layout.feature_service)
             job = feast.get_historical_features(entity_df=entity_df, features=service)
             joined: pd.DataFrame = job.to_df()
         order = [*entity_df.columns, *[c for c in self.layout.all_features if c not in entity_df]]
-        return joined.sort_values([TIMESTAMP_COLUMN, *ENTITY_KEYS], kind="stable")[
-            order
-        ].reset_index(drop=True)
+        return joined.sort_values([TIMESTAMP_COLUMN, *self.keys], kind="stable")[order].reset_index(
+            drop=True
+        )
 
     def _store_stamp(self) -> tuple[int, ...]:
         """Size and mtime of the online store's files: any write (a materialize, another
@@ -186,7 +204,7 @@ class FeatureStore:
                 stamp += [st.st_mtime_ns, st.st_size]
         return tuple(stamp)
 
-    def online(self, entities: Sequence[tuple[int, int]]) -> OnlineRows:
+    def online(self, entities: Sequence[tuple[Any, ...]]) -> OnlineRows:
         """The online store's current row for each entity.
 
         Rows read before are served from memory while the SQLite store's files are
@@ -194,7 +212,7 @@ class FeatureStore:
         microseconds. Other stores are read on every call.
         """
         if not entities:
-            raise DataError("no entities to look up: pass at least one (store_id, product_id)")
+            raise DataError(f"no entities to look up: pass at least one ({', '.join(self.keys)})")
         if not self.caches_online_rows:
             return self._online_lookup(entities)
         stamp = self._store_stamp()
@@ -203,27 +221,27 @@ class FeatureStore:
             self._online_stamp = stamp
         cache = self._online_cache
         if all(tuple(e) in cache for e in entities):
-            frame = pd.DataFrame([cache[(int(s), int(p))] for s, p in entities])
+            frame = pd.DataFrame([cache[tuple(e)] for e in entities])
             return OnlineRows(frame=frame, missing=())
         found = self._online_lookup(entities)
         if self._store_stamp() == stamp:  # nothing wrote while we read
             for row in found.frame.to_dict("records"):
-                cache[(int(row[ENTITY_KEYS[0]]), int(row[ENTITY_KEYS[1]]))] = dict(row)
+                cache[tuple(row[k] for k in self.keys)] = dict(row)
         return found
 
-    def _online_lookup(self, entities: Sequence[tuple[int, int]]) -> OnlineRows:
+    def _online_lookup(self, entities: Sequence[tuple[Any, ...]]) -> OnlineRows:
         feast = self._feast()
-        rows = [{ENTITY_KEYS[0]: int(s), ENTITY_KEYS[1]: int(p)} for s, p in entities]
+        rows = [dict(zip(self.keys, e, strict=True)) for e in entities]
         with _feast_errors("read the online store"):
             if self._service is None:  # a registry read per lookup cost 1.2 ms
-                self._service = feast.get_feature_service(FEATURE_SERVICE)
+                self._service = feast.get_feature_service(self.layout.feature_service)
             response = feast.get_online_features(features=self._service, entity_rows=rows)
             values: dict[str, list[Any]] = response.to_dict(include_event_timestamps=True)
-        names = self.layout.all_features
+        names = self.stored_features
         stamps = np.array([values[f"{name}__ts"] for name in names], dtype="float64")
         # A row is one write: all its features share a timestamp; 0 means "no row".
         newest = stamps.max(axis=0)
-        columns: dict[str, Any] = {k: [r[k] for r in rows] for k in ENTITY_KEYS}
+        columns: dict[str, Any] = {k: [r[k] for r in rows] for k in self.keys}
         columns[TIMESTAMP_COLUMN] = pd.to_datetime(newest, unit="s", utc=True)
         for name in names:  # None (no value) becomes NaN
             columns[name] = np.array(values[name], dtype="float64")
@@ -252,11 +270,14 @@ class FeatureStore:
                 digest.update(spec.SerializeToString(deterministic=True))
         return digest.hexdigest()
 
-    def entities(self) -> list[tuple[int, int]]:
-        """Every (store_id, product_id) present in the raw events."""
+    def entities(self) -> list[tuple[Any, ...]]:
+        """Every entity key present in the raw events, sorted."""
         sales = self.project.read_sales()
-        keys = sales[list(ENTITY_KEYS)].drop_duplicates().sort_values(list(ENTITY_KEYS))
-        return [(int(s), int(p)) for s, p in keys.itertuples(index=False)]
+        keys = sales[list(self.keys)].drop_duplicates().sort_values(list(self.keys))
+        return [
+            tuple(v if isinstance(v, str) else int(v) for v in row)
+            for row in keys.itertuples(index=False)
+        ]
 
 
 def utc_midnight(day: date | datetime | pd.Timestamp) -> datetime:

@@ -4,56 +4,71 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from typing import Any
 
 import pandas as pd
 
 from driftloop.errors import DataError
-from driftloop.features.engineering import ENTITY_KEYS, TIMESTAMP_COLUMN
+from driftloop.features.engineering import TIMESTAMP_COLUMN, FeatureLayout
 from driftloop.features.store import FeatureStore
 
 __all__ = ["LABEL_COLUMN", "build_training_set", "label_rows"]
 
-LABEL_COLUMN = "units"
+LABEL_COLUMN = "units"  # the retail scenario's; a table project's is its target (layout.label)
 
 
 def label_rows(
-    sales: pd.DataFrame,
+    store: FeatureStore,
+    events: pd.DataFrame,
     start: date,
     end: date,
-    entities: Sequence[tuple[int, int]] | None = None,
+    entities: Sequence[tuple[Any, ...]] | None = None,
 ) -> pd.DataFrame:
-    """Entity rows (keys, event time, label) for the days ``start``..``end`` inclusive."""
+    """Entity rows (keys, event time, label) for the days ``start``..``end`` inclusive.
+
+    A table project's rows also carry their event features (``transform_events``).
+    """
     if end < start:
         raise DataError(f"--end {end} is before --start {start}: swap them")
-    days = pd.to_datetime(sales["date"]).dt.tz_localize(None).dt.normalize()
+    layout = store.layout
+    keys = list(store.keys)
+    days = pd.Series(pd.to_datetime(store.project.event_days(events)), index=events.index)
     first, last = days.min().date(), days.max().date()
     in_range = (days >= pd.Timestamp(start)) & (days <= pd.Timestamp(end))
     if not in_range.any():
         raise DataError(
-            f"no sales between {start} and {end}: the data covers {first} to {last}; "
+            f"no events between {start} and {end}: the data covers {first} to {last}; "
             "choose dates inside that range"
         )
-    rows = sales.loc[in_range, [*ENTITY_KEYS, LABEL_COLUMN]].copy()
-    rows[TIMESTAMP_COLUMN] = days[in_range].dt.tz_localize("UTC")
+    if isinstance(layout, FeatureLayout):
+        rows = events.loc[in_range, [*keys, layout.label]].copy()
+        rows[TIMESTAMP_COLUMN] = days[in_range].dt.tz_localize("UTC")
+    else:
+        chosen = events.loc[in_range]
+        rows = chosen[[*keys, TIMESTAMP_COLUMN, layout.label]].join(layout.transform(chosen))
     if entities is not None:
-        for store_id, product_id in entities:
-            hit = (rows[ENTITY_KEYS[0]] == store_id) & (rows[ENTITY_KEYS[1]] == product_id)
+        for entity in entities:
+            hit = pd.Series(True, index=rows.index)
+            for k, v in zip(keys, entity, strict=True):
+                hit &= rows[k] == v
             if not hit.any():
+                named = ", ".join(f"{k}={v}" for k, v in zip(keys, entity, strict=True))
                 raise DataError(
-                    f"entity store_id={store_id}, product_id={product_id} has no rows between "
-                    f"{start} and {end}; pick a store and product present in the raw sales"
+                    f"entity {named} has no rows between {start} and {end}; pick one present "
+                    "in the raw events"
                 )
-        wanted = pd.MultiIndex.from_tuples(list(entities), names=list(ENTITY_KEYS))
-        rows = rows[pd.MultiIndex.from_frame(rows[list(ENTITY_KEYS)]).isin(wanted)]
-    return rows[[*ENTITY_KEYS, TIMESTAMP_COLUMN, LABEL_COLUMN]].reset_index(drop=True)
+        wanted = pd.MultiIndex.from_tuples(list(entities), names=keys)
+        rows = rows[pd.MultiIndex.from_frame(rows[keys]).isin(wanted)]
+    extra = [c for c in rows.columns if c not in (*keys, TIMESTAMP_COLUMN, layout.label)]
+    return rows[[*keys, TIMESTAMP_COLUMN, layout.label, *extra]].reset_index(drop=True)
 
 
 def build_training_set(
     store: FeatureStore,
     start: date,
     end: date,
-    entities: Sequence[tuple[int, int]] | None = None,
+    entities: Sequence[tuple[Any, ...]] | None = None,
 ) -> pd.DataFrame:
     """Labels for ``start``..``end`` with the features valid at each row's time."""
-    rows = label_rows(store.project.read_sales(), start, end, entities)
+    rows = label_rows(store, store.project.read_sales(), start, end, entities)
     return store.historical(rows)

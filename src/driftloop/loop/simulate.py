@@ -21,7 +21,6 @@ import pandas as pd
 from driftloop.clock import SimulatedClock
 from driftloop.features.engineering import ENTITY_KEYS
 from driftloop.features.store import FeatureStore, utc_midnight
-from driftloop.features.training_set import LABEL_COLUMN
 from driftloop.loop.controller import LoopController, LoopTurn
 from driftloop.loop.policy import Signals
 
@@ -61,14 +60,24 @@ class Simulation:
     _pending_labels: dict[date, list[dict[str, Any]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        sales = self.store.project.read_sales()
-        day = pd.to_datetime(sales["date"]).dt.date
+        project = self.store.project
+        events = project.read_sales()
+        self._label = self.store.layout.label
+        self._keys = self.store.keys
+        self._table = project.is_table
+        day = project.event_days(events)
+        self._truth: dict[tuple[Any, ...], float] = {}
+        self._by_store: dict[int, list[int]] = {}
+        self._events: dict[date, pd.DataFrame] = {}
+        if self._table:  # the events themselves are the traffic, in time order
+            grouped = events.assign(_day=day).groupby("_day", sort=True)
+            self._events = {d: g for d, g in grouped}  # type: ignore[misc]
+            return
         self._truth = {
             (d, int(s), int(p)): float(u)
-            for d, s, p, u in zip(day, sales[ENTITY_KEYS[0]], sales[ENTITY_KEYS[1]],
-                                  sales[LABEL_COLUMN], strict=True)
+            for d, s, p, u in zip(day, events[ENTITY_KEYS[0]], events[ENTITY_KEYS[1]],
+                                  events[self._label], strict=True)
         }  # fmt: skip
-        self._by_store: dict[int, list[int]] = {}
         for store_id, product_id in self.store.entities():
             self._by_store.setdefault(store_id, []).append(product_id)
         self._delay = self.store.project.config.labels.delay_days
@@ -103,16 +112,21 @@ class Simulation:
         if intervention is not None:
             intervention(self, day)
         requests = 0
-        step = timedelta(hours=24 / self.rounds_per_day)
-        for r in range(self.rounds_per_day):
-            self.clock.set(midnight(day) + r * step)
-            requests += self._round(client, day, r)
-            self.clock.sleep(step.total_seconds() / 2)  # the rollout looks mid-round
-            now = self.clock.now()
-            if self._last_tick is None or (now - self._last_tick).total_seconds() >= self._every:
-                self.flush()  # the rollout's outcome gates read the logs
-                self.loop.tick_rollout()
-                self._last_tick = now
+        if self._table:
+            todays = self._events.get(day)
+            moments = [] if todays is None else list(todays.groupby("event_timestamp", sort=True))
+            for stamp, group in moments:
+                moment = pd.Timestamp(stamp).to_pydatetime()  # type: ignore[arg-type]
+                self.clock.set(max(self.clock.now(), moment))
+                requests += self._events_round(client, day, group)
+                self._maybe_tick()
+        else:
+            step = timedelta(hours=24 / self.rounds_per_day)
+            for r in range(self.rounds_per_day):
+                self.clock.set(midnight(day) + r * step)
+                requests += self._round(client, day, r)
+                self.clock.sleep(step.total_seconds() / 2)  # the rollout looks mid-round
+                self._maybe_tick()
         self.clock.set(midnight(day) + timedelta(hours=24) - timedelta(seconds=1))
         self.flush()
         turn = self.loop.check()
@@ -123,6 +137,35 @@ class Simulation:
             day, requests, feedback, signals, turn,
             champion.version if champion else None, challenger.version if challenger else None,
         )  # fmt: skip
+
+    def _maybe_tick(self) -> None:
+        now = self.clock.now()
+        if self._last_tick is None or (now - self._last_tick).total_seconds() >= self._every:
+            self.flush()  # the rollout's outcome gates read the logs
+            self.loop.tick_rollout()
+            self._last_tick = now
+
+    def _events_round(self, client: Any, day: date, events: pd.DataFrame) -> int:
+        """A table project's events of one moment: one request each, routed by the event,
+        with the fields its repository says a request carries."""
+        fields = list(self.store.layout.request_fields)
+        n = 0
+        for row in events.to_dict("records"):
+            item = {k: _plain(row[k]) for k in (*self._keys, *fields)}
+            stamp = pd.Timestamp(row["event_timestamp"])
+            key = "/".join(str(row[k]) for k in self._keys) + f"/{stamp.isoformat()}"
+            body = {"event_time": stamp.isoformat(), "entities": [item], "routing_key": key}
+            response = client.post("/v1/predict", json=body)
+            response.raise_for_status()
+            n += 1
+            answer = response.json()["predictions"][0]
+            out = {"day": day, **{k: row[k] for k in self._keys},
+                   "version": str(answer["model_version"]), "prediction": answer["prediction"],
+                   "request_id": answer["request_id"], "route": answer["route"],
+                   "label": float(row[self._label])}  # fmt: skip
+            self.served.append(out)
+            self._pending_labels.setdefault(stamp.date(), []).append(out)
+        return n
 
     def _round(self, client: Any, day: date, index: int) -> int:
         """Every store asks for the forecasts of its products: one request per store, routed
@@ -151,10 +194,12 @@ class Simulation:
             rows = self._pending_labels.pop(day)
             outcomes = []
             for row in rows:
-                value = self._truth.get((day, row[ENTITY_KEYS[0]], row[ENTITY_KEYS[1]]))
-                if value is not None:
+                value = row.get("label")
+                if value is None:
+                    value = self._truth.get((day, row[ENTITY_KEYS[0]], row[ENTITY_KEYS[1]]))
+                if value is not None and np.isfinite(value):
                     outcomes.append({"request_id": row["request_id"], "value": value,
-                                     "name": LABEL_COLUMN})  # fmt: skip
+                                     "name": self._label})  # fmt: skip
             for chunk in range(0, len(outcomes), 1000):
                 part = outcomes[chunk : chunk + 1000]
                 client.post("/v1/feedback", json={"outcomes": part}).raise_for_status()
@@ -164,7 +209,7 @@ class Simulation:
     def served_frame(self) -> pd.DataFrame:
         """Every answer with its true label (NaN where the data has none)."""
         frame = pd.DataFrame(self.served)
-        if frame.empty:
+        if frame.empty or "label" in frame:
             return frame
         frame["label"] = [
             self._truth.get((d, s, p), np.nan)
@@ -172,3 +217,15 @@ class Simulation:
                                strict=True)
         ]  # fmt: skip
         return frame
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready scalar: numpy numbers as Python's, missing as None."""
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+        return None if isinstance(value, float) and not np.isfinite(value) else value
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value

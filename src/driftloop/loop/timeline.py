@@ -28,7 +28,8 @@ class DayRecord:
     ``weights`` is each version's share of that day's served predictions (0..1).
     ``wape`` is each version's WAPE on that day's labelled predictions; ``served_wape``
     is the WAPE of what was actually served (the mix); ``frozen_wape`` is the first
-    champion's WAPE on the same rows had it never been replaced (the control), scored
+    champion's WAPE on the same rows had it never been replaced (the control), and
+    ``scheduled_wape`` that of a model retrained on a fixed schedule, both scored
     offline. Drift values are those of the controller's check at the end of the day
     over its trailing window (None: not enough data).
     """
@@ -45,12 +46,13 @@ class DayRecord:
     label_coverage: float | None
     champion: str | None
     challenger: str | None
+    scheduled_wape: float | None = None  # a fixed-schedule retrain's, scored offline
 
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
         doc["day"] = self.day.isoformat()
         for key in ("served_wape", "frozen_wape", "max_feature_psi", "prediction_kl",
-                    "accuracy_ratio", "label_coverage"):  # fmt: skip
+                    "accuracy_ratio", "label_coverage", "scheduled_wape"):  # fmt: skip
             doc[key] = _num(doc[key])
         doc["wape"] = {k: _num(v) for k, v in self.wape.items()}
         return doc
@@ -65,6 +67,7 @@ class DayRecord:
             **{k: doc[k] for k in ("served_wape", "frozen_wape", "max_feature_psi",
                                    "drifted_features", "prediction_kl", "accuracy_ratio",
                                    "label_coverage", "champion", "challenger")},
+            scheduled_wape=doc.get("scheduled_wape"),
         )  # fmt: skip
 
 

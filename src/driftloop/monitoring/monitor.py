@@ -8,7 +8,7 @@ raised once they held for ``monitoring.persistence_windows`` windows in a row.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -59,7 +59,9 @@ class MonitorReport:
         return self.windows[-1] if self.windows else None
 
 
-def join_labels(predictions: pd.DataFrame, feedback: pd.DataFrame) -> pd.Series:
+def join_labels(
+    predictions: pd.DataFrame, feedback: pd.DataFrame, keys: Sequence[str] = ENTITY_KEYS
+) -> pd.Series:
     """The label of each prediction row: by request id, else by entity and event date."""
     labels = pd.Series(np.nan, index=predictions.index, dtype="float64")
     if feedback.empty or predictions.empty:
@@ -67,15 +69,18 @@ def join_labels(predictions: pd.DataFrame, feedback: pd.DataFrame) -> pd.Series:
     fb = feedback[feedback["kind"] == "label"].sort_values("received_at")
     by_id = fb.dropna(subset=["request_id"]).drop_duplicates("request_id", keep="last")
     labels = predictions["request_id"].map(by_id.set_index("request_id")["value"]).astype("float64")
-    by_entity = fb[fb["request_id"].isna()].dropna(subset=[*ENTITY_KEYS, "date"])
-    if not by_entity.empty and predictions[ENTITY_KEYS[0]].notna().any():
+    keys = [k for k in keys if k in fb.columns and k in predictions.columns]
+    if not keys:
+        return labels
+    by_entity = fb[fb["request_id"].isna()].dropna(subset=[*keys, "date"])
+    if not by_entity.empty and predictions[keys[0]].notna().any():
         keyed = by_entity.assign(date=pd.to_datetime(by_entity["date"]).dt.date)
-        keyed = keyed.drop_duplicates([*ENTITY_KEYS, "date"], keep="last")
-        index = pd.MultiIndex.from_frame(keyed[[*ENTITY_KEYS, "date"]].astype(object))
+        keyed = keyed.drop_duplicates([*keys, "date"], keep="last")
+        index = pd.MultiIndex.from_frame(keyed[[*keys, "date"]].astype(object))
         lookup = pd.Series(keyed["value"].to_numpy(), index=index)
-        keys = list(zip(predictions[ENTITY_KEYS[0]], predictions[ENTITY_KEYS[1]],
-                        predictions["event_time"].dt.date, strict=True))  # fmt: skip
-        from_entity = pd.Series([lookup.get(k, np.nan) for k in keys], index=predictions.index)
+        wanted = list(zip(*(predictions[k] for k in keys), predictions["event_time"].dt.date,
+                          strict=True))  # fmt: skip
+        from_entity = pd.Series([lookup.get(k, np.nan) for k in wanted], index=predictions.index)
         labels = labels.fillna(from_entity.astype("float64"))
     return labels
 
@@ -161,7 +166,7 @@ def monitor_project(
     first = since or min(event_day)
     if last <= first:
         raise DataError(f"--until {last} is not after --since {first}: widen the range")
-    log = log.assign(label=join_labels(log, feedback))
+    log = log.assign(label=join_labels(log, feedback, project.feature_layout.entity_keys))
     versions = _Versions(registry)
     windows: list[WindowReport] = []
     end = last

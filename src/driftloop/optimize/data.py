@@ -11,7 +11,7 @@ import pandas as pd
 
 from driftloop.errors import DataError
 from driftloop.features.store import FeatureStore
-from driftloop.features.training_set import LABEL_COLUMN, build_training_set
+from driftloop.features.training_set import build_training_set
 from driftloop.pipeline.lineage import frame_digest
 from driftloop.pipeline.split import TimeSplit
 from driftloop.project import Project
@@ -32,6 +32,7 @@ class VersionData:
     validation: pd.DataFrame
     holdout: pd.DataFrame
     digest_matches: bool
+    label: str = "units"
 
     def x(self, part: str) -> np.ndarray:
         frame: pd.DataFrame = getattr(self, part)
@@ -39,7 +40,7 @@ class VersionData:
 
     def y(self, part: str) -> np.ndarray:
         frame: pd.DataFrame = getattr(self, part)
-        return frame[LABEL_COLUMN].to_numpy("float64")
+        return frame[self.label].to_numpy("float64")
 
     def calibration(self, rows: int, seed: int) -> np.ndarray:
         """Up to ``rows`` rows of the train part, drawn without replacement."""
@@ -92,4 +93,5 @@ def load_version_data(project: Project, parent: ModelVersion) -> VersionData:
         validation=parts["validation"],
         holdout=parts["holdout"],
         digest_matches=frame_digest(frame) == parent.tags.get("driftloop.data_digest"),
+        label=project.feature_layout.label,
     )

@@ -17,9 +17,8 @@ import pandas as pd
 
 import driftloop
 from driftloop.errors import DataError
-from driftloop.features.definitions import FEATURE_SERVICE
 from driftloop.features.store import FeatureStore
-from driftloop.features.training_set import LABEL_COLUMN, build_training_set
+from driftloop.features.training_set import build_training_set
 from driftloop.monitoring.profile import build_profile
 from driftloop.pipeline.estimators import train_model
 from driftloop.pipeline.gate import GateVerdict, evaluate_gate, prediction_sanity
@@ -80,7 +79,9 @@ class TrainingResult:
     duration_s: float
 
 
-def _check_parts(parts: dict[str, pd.DataFrame], split: TimeSplit, min_train: int) -> None:
+def _check_parts(
+    parts: dict[str, pd.DataFrame], split: TimeSplit, min_train: int, label: str
+) -> None:
     for name, part in parts.items():
         floor = min_train if name == "train" else 1
         if len(part) < floor:
@@ -90,18 +91,18 @@ def _check_parts(parts: dict[str, pd.DataFrame], split: TimeSplit, min_train: in
                 f"(needs {floor}); choose a later --as-of, widen training.window_days, "
                 "or lower training.min_train_rows"
             )
-        labels = part[LABEL_COLUMN]
+        labels = part[label]
         if labels.isna().any():
             raise DataError(
-                f"{int(labels.isna().sum())} NaN labels ({LABEL_COLUMN}) in the {name} rows; "
+                f"{int(labels.isna().sum())} NaN labels ({label}) in the {name} rows; "
                 "fix or drop those rows in the raw data"
             )
 
 
 def _as_of(project: Project, sales: pd.DataFrame, as_of: date | None) -> date:
     delay = project.config.labels.delay_days
-    days = pd.to_datetime(sales["date"])
-    first, last = days.min().date(), days.max().date()
+    days = project.event_days(sales)
+    first, last = days.min(), days.max()
     chosen = as_of or last + timedelta(days=delay)
     if chosen - timedelta(days=delay) < first:
         raise DataError(
@@ -112,7 +113,7 @@ def _as_of(project: Project, sales: pd.DataFrame, as_of: date | None) -> date:
 
 
 def _champion_metrics(
-    registry: ModelRegistry, holdout: pd.DataFrame, task: str
+    registry: ModelRegistry, holdout: pd.DataFrame, task: str, label: str
 ) -> tuple[str | None, dict[str, float] | None, str | None]:
     """(champion version, its metrics on this holdout, why it could not be compared)."""
     champion = registry.alias(CHAMPION)
@@ -130,7 +131,7 @@ def _champion_metrics(
             ),
         )
     preds = model.predict(holdout)
-    return champion.version, evaluate(task, holdout[LABEL_COLUMN].to_numpy(), preds), None
+    return champion.version, evaluate(task, holdout[label].to_numpy(), preds), None
 
 
 def run_training(
@@ -165,7 +166,7 @@ def run_training(
     split = plan_split(
         chosen, project.config.labels.delay_days, cfg.window_days,
         cfg.validation_days, cfg.holdout_days,
-        first_day=pd.to_datetime(sales["date"]).min().date(),
+        first_day=project.event_days(sales).min(),
     )  # fmt: skip
     frame = build_training_set(store, split.train_start, split.holdout_end)
     parts = split.parts(frame)
@@ -175,11 +176,12 @@ def run_training(
         # consistent with itself, that the gate cannot see (the canary must).
         for name in ("train", "validation", "holdout") if hook_holdout else ("train", "validation"):
             parts[name] = frame_hook(parts[name])
-    _check_parts(parts, split, cfg.min_train_rows)
+    label = store.layout.label
+    _check_parts(parts, split, cfg.min_train_rows, label)
     features = list(store.layout.all_features)
 
     progress(TRAIN_STEPS[2])
-    xy = {k: (v[features], v[LABEL_COLUMN].to_numpy("float64")) for k, v in parts.items()}
+    xy = {k: (v[features], v[label].to_numpy("float64")) for k, v in parts.items()}
     trained = train_model(
         cfg.model, cfg.task, cfg.seed, xy["train"], xy["validation"],
         weights=recency.weights(parts["train"]) if recency else None,
@@ -193,7 +195,7 @@ def run_training(
 
     progress(TRAIN_STEPS[4])
     champion_version, champion_metrics, incomparable = _champion_metrics(
-        registry, parts["holdout"], cfg.task
+        registry, parts["holdout"], cfg.task, label
     )
     verdict = evaluate_gate(
         cfg.gate, metrics, prediction_sanity(holdout_pred), float(xy["train"][1].max()),
@@ -226,7 +228,7 @@ def run_training(
         "driftloop.window_end": split.holdout_end.isoformat(),
         "driftloop.split": split.to_json(),
         "driftloop.data_digest": digest,
-        "driftloop.feature_service": FEATURE_SERVICE,
+        "driftloop.feature_service": store.layout.feature_service,
         "driftloop.feature_views": ",".join(store.layout.views()),
         "driftloop.feature_registry_digest": store.definitions_digest(),
         "driftloop.label_delay_days": str(project.config.labels.delay_days),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,7 +15,7 @@ import pandas as pd
 from driftloop.clock import Clock, WallClock
 from driftloop.config import ServingConfig
 from driftloop.errors import ModelNotFound
-from driftloop.features.engineering import ENTITY_KEYS, FeatureLayout
+from driftloop.features.engineering import ENTITY_KEYS
 from driftloop.project import Project
 from driftloop.registry.base import ModelRegistry
 from driftloop.segments import SegmentLog
@@ -44,7 +44,7 @@ class PredictionBatch:
     x: np.ndarray
     preds: np.ndarray
     latency_ms: float
-    entities: Sequence[tuple[int, int]] | None
+    entities: Sequence[tuple[Any, ...]] | None
     feature_times: Sequence[Any] | None
     overrides: Sequence[str] | None
 
@@ -52,8 +52,15 @@ class PredictionBatch:
         return len(self.preds)
 
 
-def encode_predictions(batches: Sequence[PredictionBatch]) -> pd.DataFrame:
-    """One frame of prediction-log rows from buffered batches (one column per feature)."""
+def encode_predictions(
+    batches: Sequence[PredictionBatch], entity_types: Mapping[str, str] | None = None
+) -> pd.DataFrame:
+    """One frame of prediction-log rows from buffered batches (one column per feature).
+
+    ``entity_types`` names the entity key columns and their types (int64 or string);
+    the retail scenario's by default.
+    """
+    types = dict(entity_types or dict.fromkeys(ENTITY_KEYS, "int64"))
     groups: dict[tuple[str, ...], list[PredictionBatch]] = {}
     for b in batches:
         groups.setdefault(b.feature_names, []).append(b)
@@ -84,8 +91,11 @@ def encode_predictions(batches: Sequence[PredictionBatch]) -> pd.DataFrame:
             "model": repeat([b.model for b in group]),
             "version": repeat([b.version for b in group]),
             "route": repeat([b.route for b in group]),
-            ENTITY_KEYS[0]: pd.array([e[0] if e else None for e in entities], dtype="Int64"),
-            ENTITY_KEYS[1]: pd.array([e[1] if e else None for e in entities], dtype="Int64"),
+            **{
+                key: pd.array([e[j] if e else None for e in entities],
+                              dtype="string" if kind == "string" else "Int64")
+                for j, (key, kind) in enumerate(types.items())
+            },
             "feature_time": pd.to_datetime(per_row(lambda b: b.feature_times), utc=True),
             "prediction": np.concatenate([b.preds for b in group]).astype("float64"),
             "latency_ms": np.repeat([b.latency_ms for b in group], counts),
@@ -120,9 +130,12 @@ class ServerContext:
             pin_version=self.settings.pin_version,
         )  # fmt: skip
         self.admin_token = admin_token or self.settings.resolved_admin_token()
-        self.layout: FeatureLayout = project.feature_layout
-        self.nullable_features = frozenset(self.layout.sales_history)
-        self.request_time_features = frozenset(self.layout.pricing + self.layout.calendar)
+        self.layout = project.feature_layout
+        self.entity_keys: tuple[str, ...] = tuple(self.layout.entity_keys)
+        self.nullable_features = self.layout.nullable_features
+        self.request_time_features: frozenset[str] = getattr(
+            self.layout, "request_time_features", frozenset()
+        )
         self.live = LiveMonitor(registry.model_name, project.config.monitoring)
         self.metrics = self._new_metrics(None)
         interval, rows = self.settings.log_flush_interval_s, self.settings.log_flush_rows
@@ -148,7 +161,7 @@ class ServerContext:
         for b in batches:
             self.live.observe(b.version, b.event_time.date(), b.feature_names, b.x, b.preds,
                               b.request_ids)  # fmt: skip
-        return encode_predictions(batches)
+        return encode_predictions(batches, self.layout.entity_types)
 
     def _set_references(self) -> None:
         for served in self.service.state.models.values():
@@ -229,7 +242,7 @@ class ServerContext:
         preds: np.ndarray,
         seconds: float,
         event_time: datetime | None = None,
-        entities: Sequence[tuple[int, int]] | None = None,
+        entities: Sequence[tuple[Any, ...]] | None = None,
         feature_times: Sequence[Any] | None = None,
         overrides: Sequence[Sequence[str]] | None = None,
     ) -> None:

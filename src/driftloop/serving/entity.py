@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import numpy as np
 import orjson
+import pandas as pd
 from starlette.background import BackgroundTask
 
 from driftloop.errors import RequestError
-from driftloop.features.engineering import ENTITY_KEYS, TIMESTAMP_COLUMN
+from driftloop.features.engineering import TIMESTAMP_COLUMN
 from driftloop.serving.routing import choose
 from driftloop.serving.service import ServedModel, predict
 
@@ -52,50 +53,109 @@ def _time(value: Any, where: str) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def _key(value: Any, kind: str, where: str) -> Any:
+    if kind == "string":
+        if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+            raise RequestError(f"{where} must be a non-empty string, got {value!r}", 422)
+        return str(value)
+    return _whole(value, where)
+
+
+def _number(value: Any, where: str, nullable: bool = False) -> float:
+    if value is None and nullable:
+        return math.nan
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise RequestError(f"{where} must be a finite number, got {value!r}", 422)
+    return float(value)
+
+
 def _parse_entities(ctx: ServerContext, doc: dict[str, Any], rid: str) -> tuple[
-    list[tuple[int, int]], list[str], list[dict[str, float]]
+    list[tuple[Any, ...]], list[str], list[dict[str, Any]]
 ]:  # fmt: skip
+    """Keys, request ids, and per entity what it sends: request-time feature values
+    (retail) or the event's own fields (a table project)."""
     items = doc["entities"]
     if len(items) > ctx.settings.max_batch_rows:
         raise RequestError(
             f"{len(items)} entities exceed serving.max_batch_rows "
             f"{ctx.settings.max_batch_rows}; split the request", 413,
         )  # fmt: skip
-    allowed = {*ENTITY_KEYS, "request_id", *ctx.request_time_features}
-    keys, ids, overrides = [], [], []
+    layout, names = ctx.layout, ctx.entity_keys
+    fields = set(layout.request_fields)
+    numeric = set(getattr(getattr(layout, "module", None), "NUMERIC", ()))
+    sendable = ctx.request_time_features | fields
+    allowed = {*names, "request_id", *sendable}
+    keys, ids, sent = [], [], []
     for i, item in enumerate(items):
         where = f"entities[{i}]"
         if not isinstance(item, dict):
-            raise RequestError(f"{where} must be an object with {' and '.join(ENTITY_KEYS)}", 422)
+            raise RequestError(f"{where} must be an object with {' and '.join(names)}", 422)
         unknown = sorted(set(item) - allowed)
         if unknown:
-            history = [u for u in unknown if u in ctx.layout.all_features]
+            stored = [u for u in unknown if u in layout.all_features]
             hint = (
-                f"{history} come from the online store and cannot be sent"
-                if history
-                else f"allowed: {', '.join(ENTITY_KEYS)}, request_id, and request-time "
-                f"features {sorted(ctx.request_time_features)}"
+                f"{stored} come from the online store and cannot be sent"
+                if stored
+                else f"allowed: {', '.join(names)}, request_id, and {sorted(sendable)}"
             )
             raise RequestError(f"{where}: unknown field(s) {unknown}; {hint}", 422)
-        missing = [k for k in ENTITY_KEYS if k not in item]
+        missing = [k for k in (*names, *sorted(fields)) if k not in item]
         if missing:
             raise RequestError(f"{where} lacks {missing}", 422)
-        keys.append((_whole(item[ENTITY_KEYS[0]], f"{where}.{ENTITY_KEYS[0]}"),
-                     _whole(item[ENTITY_KEYS[1]], f"{where}.{ENTITY_KEYS[1]}")))  # fmt: skip
+        keys.append(tuple(_key(item[k], layout.entity_types[k], f"{where}.{k}") for k in names))
         given = item.get("request_id")
         ids.append(str(given) if given is not None else (rid if len(items) == 1 else f"{rid}:{i}"))
-        values: dict[str, float] = {}
+        values: dict[str, Any] = {}
         for name in ctx.request_time_features & set(item):
+            values[name] = _number(item[name], f"{where}.{name}")
+        for name in fields:
             value = item[name]
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not math.isfinite(value)
+            if name in numeric:
+                values[name] = _number(value, f"{where}.{name}", nullable=True)
+            elif value is not None and (
+                isinstance(value, bool) or not isinstance(value, str | int | float)
             ):
-                raise RequestError(f"{where}.{name} must be a finite number, got {value!r}", 422)
-            values[name] = float(value)
-        overrides.append(values)
-    return keys, ids, overrides
+                raise RequestError(f"{where}.{name} must be a string or number, got {value!r}", 422)
+            else:
+                values[name] = value
+        sent.append(values)
+    return keys, ids, sent
+
+
+def _feature_rows(
+    ctx: ServerContext, online: Any, keys: list[tuple[Any, ...]], sent: list[dict[str, Any]],
+    event_time: datetime | None,
+) -> pd.DataFrame:  # fmt: skip
+    """One row of features per requested entity, in request order, with its feature time.
+
+    Retail: the online store's row with the request-time values sent. A table project:
+    the event features of the sent fields (the repository's ``transform_events``) beside
+    the entity's history from the online store (missing for an entity never seen).
+    """
+    names = list(ctx.entity_keys)
+    index = (
+        pd.MultiIndex.from_tuples(keys, names=names)
+        if len(names) > 1
+        else pd.Index([k[0] for k in keys], name=names[0])
+    )
+    stored = online.frame.set_index(names if len(names) > 1 else names[0])
+    frame: pd.DataFrame = stored.reindex(index).reset_index(drop=True)
+    if ctx.layout.kind == "table":
+        raw = pd.DataFrame(sent, columns=list(ctx.layout.request_fields))
+        raw["event_timestamp"] = pd.Timestamp(event_time or ctx.clock.now()).tz_convert("UTC")
+        for j, k in enumerate(names):
+            raw[k] = [key[j] for key in keys]
+        events = ctx.layout.transform(raw)  # type: ignore[union-attr]
+        frame = pd.concat(
+            [frame.drop(columns=list(events.columns), errors="ignore"),
+             events.reset_index(drop=True)], axis=1,
+        )  # fmt: skip
+        frame[TIMESTAMP_COLUMN] = frame[TIMESTAMP_COLUMN].fillna(raw["event_timestamp"])
+        return frame
+    for r, values in enumerate(sent):
+        for name, value in values.items():
+            frame.loc[r, name] = value
+    return frame
 
 
 async def handle_predict(
@@ -103,24 +163,25 @@ async def handle_predict(
 ) -> tuple[dict[str, Any], BackgroundTask | None]:
     """Look up features, route each entity, predict, log; returns (payload, shadow task).
 
-    Each entity is routed by its own key (sticky per store and product), unless the
-    request names a ``routing_key`` (body or ``X-Routing-Key``): then the whole request
-    goes to one version, sticky per that key (a session, a batch job's run).
+    Each entity is routed by its own key (sticky per entity), unless the request names
+    a ``routing_key`` (body or ``X-Routing-Key``): then the whole request goes to one
+    version, sticky per that key (a session, a batch job's run).
     """
     started = time.perf_counter()
     doc = parse_json_object(body, "entities")
     event_time = _time(doc["event_time"], "event_time") if "event_time" in doc else None
-    keys, ids, overrides = _parse_entities(ctx, doc, rid)
+    keys, ids, sent = _parse_entities(ctx, doc, rid)
+    names = ctx.entity_keys
     unique = sorted(set(keys))
     online = await anyio.to_thread.run_sync(ctx.feature_store().online, unique)
-    if online.missing:
-        s, p = online.missing[0]
+    if online.missing and ctx.layout.kind != "table":  # a table's new entity has no history
+        named = ", ".join(f"{k}={v}" for k, v in zip(names, online.missing[0], strict=True))
         raise RequestError(
-            f"entity {ENTITY_KEYS[0]}={s}, {ENTITY_KEYS[1]}={p} has no features in the online "
+            f"entity {named} has no features in the online "
             f"store ({len(online.missing)} unknown in all); check the keys or run "
             "`driftloop features materialize`", 404,
         )  # fmt: skip
-    table = online.frame.set_index(list(ENTITY_KEYS))
+    frame = await anyio.to_thread.run_sync(_feature_rows, ctx, online, keys, sent, event_time)
     state = ctx.service.state
     key = doc.get("routing_key", routing_key)
     if key is not None and (not isinstance(key, str) or not key):
@@ -128,28 +189,29 @@ async def handle_predict(
     if key is not None:
         routed = [choose(state.routes, key)] * len(keys)
     else:
-        routed = [choose(state.routes, f"{s}:{p}") for s, p in keys]
+        routed = [choose(state.routes, ":".join(str(v) for v in k)) for k in keys]
+    logged = [sorted(v) for v in sent] if ctx.layout.kind != "table" else None
     results: list[dict[str, Any]] = [{} for _ in keys]
     shadow_rows: list[int] = []
     champion_preds = np.empty(0)
     for version in sorted({v for _, v in routed}):
         rows = [i for i, (_, v) in enumerate(routed) if v == version]
         served = state.models[version]
-        x = _matrix(ctx, served, table, [keys[i] for i in rows], [overrides[i] for i in rows])
+        x = _matrix(ctx, served, frame.iloc[rows])
         preds = await ctx.run_model(served, x)
         route = routed[rows[0]][0]
-        feature_times = [table.loc[keys[i], TIMESTAMP_COLUMN] for i in rows]
+        feature_times = [frame.at[i, TIMESTAMP_COLUMN] for i in rows]
         seconds = time.perf_counter() - started
         ctx.log_rows(request_ids=[ids[i] for i in rows], served=served, route=route,
                      endpoint="entity", x=x, preds=preds, seconds=seconds, event_time=event_time,
                      entities=[keys[i] for i in rows], feature_times=feature_times,
-                     overrides=[list(overrides[i]) for i in rows])  # fmt: skip
+                     overrides=None if logged is None else [logged[i] for i in rows])  # fmt: skip
         ctx.metrics.observe(version, route, "entity", preds, seconds)
         for j, i in enumerate(rows):
             results[i] = {
-                "request_id": ids[i], ENTITY_KEYS[0]: keys[i][0], ENTITY_KEYS[1]: keys[i][1],
+                "request_id": ids[i], **dict(zip(names, keys[i], strict=True)),
                 "prediction": float(preds[j]), "model_version": version, "route": route,
-                "feature_time": feature_times[j].isoformat(),
+                "feature_time": _iso(feature_times[j]),
             }  # fmt: skip
         if route == "champion":
             shadow_rows, champion_preds = rows, preds
@@ -158,26 +220,20 @@ async def handle_predict(
     if state.routes.shadow and state.routes.challenger and shadow_rows:
         challenger = state.models[state.routes.challenger]
         task = BackgroundTask(
-            _shadow, ctx, challenger, table, [keys[i] for i in shadow_rows],
-            [overrides[i] for i in shadow_rows], [ids[i] for i in shadow_rows], event_time,
-            champion_preds,
+            _shadow, ctx, challenger, frame.iloc[shadow_rows], [keys[i] for i in shadow_rows],
+            None if logged is None else [logged[i] for i in shadow_rows],
+            [ids[i] for i in shadow_rows], event_time, champion_preds,
         )  # fmt: skip
     return payload, task
 
 
-def _matrix(
-    ctx: ServerContext,
-    served: ServedModel,
-    table: Any,
-    keys: list[tuple[int, int]],
-    overrides: list[dict[str, float]],
-) -> np.ndarray:
+def _iso(stamp: Any) -> str | None:
+    return None if stamp is None or pd.isna(stamp) else pd.Timestamp(stamp).isoformat()
+
+
+def _matrix(ctx: ServerContext, served: ServedModel, rows: pd.DataFrame) -> np.ndarray:
     names = list(served.feature_names)
-    x = table.loc[keys, names].to_numpy(dtype="float64")
-    for r, values in enumerate(overrides):
-        for name, value in values.items():
-            if name in names:
-                x[r, names.index(name)] = value
+    x = rows[names].to_numpy(dtype="float64")
     bad = ~np.isfinite(x)
     if bad.any():
         cols = sorted(
@@ -185,30 +241,29 @@ def _matrix(
         )
         if cols:
             raise RequestError(
-                f"the online store has no value for {cols}; send them as request-time values "
-                "or rematerialize the features", 422,
+                f"no value for {cols}: send them as request-time values, or rematerialize the "
+                "features", 422,
             )  # fmt: skip
     matrix: np.ndarray = x.astype("float32")
     return matrix
 
 
 def _shadow(
-    ctx: ServerContext, challenger: ServedModel, table: Any, keys: list[tuple[int, int]],
-    overrides: list[dict[str, float]], ids: list[str], event_time: datetime | None,
+    ctx: ServerContext, challenger: ServedModel, rows: pd.DataFrame, keys: list[tuple[Any, ...]],
+    logged: list[list[str]] | None, ids: list[str], event_time: datetime | None,
     champion_preds: np.ndarray,
 ) -> None:  # fmt: skip
     started = time.perf_counter()
     try:
-        x = _matrix(ctx, challenger, table, keys, overrides)
+        x = _matrix(ctx, challenger, rows)
         preds = predict(challenger, x)
     except Exception:
         ctx.metrics.shadow.labels(ctx.model_name, challenger.version, "error").inc()
         return
-    times = [table.loc[k, TIMESTAMP_COLUMN] for k in keys]
+    times = list(rows[TIMESTAMP_COLUMN])
     ctx.log_rows(request_ids=ids, served=challenger, route="shadow", endpoint="entity", x=x,
                  preds=preds, seconds=time.perf_counter() - started, event_time=event_time,
-                 entities=keys, feature_times=times,
-                 overrides=[list(o) for o in overrides])  # fmt: skip
+                 entities=keys, feature_times=times, overrides=logged)  # fmt: skip
     ctx.metrics.observe_shadow(challenger.version, preds, champion_preds)
 
 
@@ -236,17 +291,18 @@ def handle_feedback(ctx: ServerContext, body: bytes) -> dict[str, Any]:
             raise RequestError(f"{where}.name must be a non-empty string", 422)
         request_id = item.get("request_id")
         day: date | None = None
-        keys: list[int | None] = [None, None]
+        names = ctx.entity_keys
+        keys: list[Any] = [None] * len(names)
         if request_id is None:
-            if not all(k in item for k in ENTITY_KEYS) or "date" not in item:
+            if not all(k in item for k in names) or "date" not in item:
                 raise RequestError(
-                    f"{where} needs a request_id, or {' and '.join(ENTITY_KEYS)} with a date", 422
+                    f"{where} needs a request_id, or {' and '.join(names)} with a date", 422
                 )
-            keys = [_whole(item[k], f"{where}.{k}") for k in ENTITY_KEYS]
+            keys = [_key(item[k], ctx.layout.entity_types[k], f"{where}.{k}") for k in names]
             day = _time(item["date"], f"{where}.date").date()
         rows.append({
             "received_at": now, "request_id": None if request_id is None else str(request_id),
-            ENTITY_KEYS[0]: keys[0], ENTITY_KEYS[1]: keys[1], "date": day, "name": name,
+            **dict(zip(names, keys, strict=True)), "date": day, "name": name,
             "kind": kind, "value": float(value),
         })  # fmt: skip
     ctx.feedback.append(rows)

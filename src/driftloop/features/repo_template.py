@@ -1,0 +1,173 @@
+"""The Feast repository ``driftloop init --data`` writes into a project: ours to write
+once, the user's to read and edit afterwards."""
+
+from __future__ import annotations
+
+import pprint
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from pathlib import Path
+
+from driftloop.features.table import (
+    CALENDAR_FEATURES,
+    REPO_DIRNAME,
+    REPO_MODULE,
+    history_feature_names,
+)
+
+__all__ = ["RepoSpec", "write_repo"]
+
+FEATURE_SERVICE = "model_features"
+
+
+class RepoSpec:
+    """What the repository declares, from the inferred schema."""
+
+    def __init__(
+        self,
+        project: str,
+        entity: Sequence[str],
+        entity_types: Mapping[str, str],
+        target: str,
+        numeric: Sequence[str],
+        categorical: Mapping[str, Sequence[str]],
+        calendar: Sequence[str],
+        delay: timedelta,
+        windows: Sequence[timedelta],
+        ttl: timedelta,
+    ) -> None:
+        self.project = project
+        self.entity = tuple(entity)
+        self.entity_types = dict(entity_types)
+        self.target = target
+        self.numeric = tuple(numeric)
+        self.categorical = {k: tuple(v) for k, v in categorical.items()}
+        self.calendar = tuple(c for c in CALENDAR_FEATURES if c in calendar)
+        self.delay = delay
+        self.windows = tuple(windows)
+        self.ttl = ttl
+
+
+def _td(value: timedelta) -> str:
+    return f"timedelta(seconds={int(value.total_seconds())})"
+
+
+def render_module(spec: RepoSpec) -> str:
+    history = history_feature_names(spec.target, spec.windows)
+    entities = "\n".join(
+        f'{k} = Entity(name="{k}", join_keys=["{k}"], value_type=ValueType.'
+        f"{'STRING' if spec.entity_types[k] == 'string' else 'INT64'})"
+        for k in spec.entity
+    )
+    fields = ",\n        ".join(f'Field(name="{n}", dtype=Float64)' for n in history)
+    return f'''"""The features of driftloop project {spec.project!r}: an ordinary Feast repository.
+
+Written once by `driftloop init --data`; yours to read and edit. driftloop imports this
+module for training, serving, monitoring and replay, so a change here changes all of
+them together (run `driftloop features apply` afterwards). `feast apply` run in this
+folder registers the same objects.
+
+Two kinds of features:
+- event features: computed from each event's own fields by `transform_events`, the one
+  place they are defined. Training applies it to the stored events; the server applies it
+  to each request's fields. Add your own transformations there (and their names to
+  EVENT_FEATURES).
+- history features: the entity's past targets as known at prediction time (a target is
+  known LABEL_DELAY after its event), stored in Feast's offline store and served from
+  its online store.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pandas as pd
+from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
+from feast.types import Float64
+
+from driftloop.features.table import calendar_features, encode_categories, history_features
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+ENTITY_KEYS = {list(spec.entity)!r}
+ENTITY_TYPES = {spec.entity_types!r}
+TARGET = {spec.target!r}
+LABEL_DELAY = {_td(spec.delay)}
+
+# Fields each prediction request sends for an entity (the event's own columns).
+NUMERIC = {pprint.pformat(list(spec.numeric), width=88, compact=True)}
+CATEGORIES = {pprint.pformat(spec.categorical, width=88, compact=True)}
+CALENDAR = {list(spec.calendar)!r}
+REQUEST_FIELDS = NUMERIC + list(CATEGORIES)
+
+EVENT_FEATURES = NUMERIC + list(CATEGORIES) + CALENDAR
+INTEGER_FEATURES = CALENDAR
+
+HISTORY_WINDOWS = [{", ".join(_td(w) for w in spec.windows)}]
+HISTORY_FEATURES = {list(history)!r}
+
+
+def transform_events(events: pd.DataFrame) -> pd.DataFrame:
+    """Event features from the events' own fields (and `event_timestamp`, UTC)."""
+    out = pd.DataFrame(index=events.index)
+    for name in NUMERIC:
+        out[name] = pd.to_numeric(events[name], errors="coerce").astype("float64")
+    for name, categories in CATEGORIES.items():
+        out[name] = encode_categories(events[name], categories)  # unknown -> -1
+    out = out.join(calendar_features(events["event_timestamp"], CALENDAR))
+    return out
+
+
+def history_rows(events: pd.DataFrame) -> pd.DataFrame:
+    """The history table from the stored events (entity keys, event_timestamp, target)."""
+    return history_features(events, ENTITY_KEYS, TARGET, LABEL_DELAY, HISTORY_WINDOWS)
+
+
+{entities}
+
+history_source = FileSource(
+    name="{spec.project}_history",
+    # DuckDB resolves a relative path from the working folder: anchor it here.
+    path=str(PROJECT_DIR / "data" / "features" / "history.parquet"),
+    timestamp_field="event_timestamp",
+)
+
+history_view = FeatureView(
+    name="history",
+    entities=[{", ".join(spec.entity)}],
+    ttl={_td(spec.ttl)},
+    schema=[
+        {fields},
+    ],
+    source=history_source,
+    online=True,
+)
+
+feature_service = FeatureService(name="{FEATURE_SERVICE}", features=[history_view])
+'''
+
+
+def render_store_yaml(spec: RepoSpec) -> str:
+    return f"""# Feast's own config for this folder, so `feast apply` / `feast ui` work here too.
+# driftloop reads driftloop.yaml (features.online_store) and builds the same config.
+project: {spec.project}
+provider: local
+registry: ../.driftloop/feast_registry.db
+offline_store:
+  type: duckdb
+online_store:
+  type: sqlite
+  path: ../.driftloop/online_store.db
+entity_key_serialization_version: 3
+"""
+
+
+def write_repo(root: Path, spec: RepoSpec) -> Path:
+    """Write ``feature_repo/`` under ``root`` (a staging folder); returns the module path."""
+    folder = root / REPO_DIRNAME
+    folder.mkdir(parents=True, exist_ok=True)
+    module = folder / REPO_MODULE
+    module.write_text(render_module(spec), encoding="utf-8")
+    (folder / "feature_store.yaml").write_text(render_store_yaml(spec), encoding="utf-8")
+    return module
