@@ -38,7 +38,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -229,9 +229,10 @@ def prepare_table(frame: pd.DataFrame, schema: TableSchema) -> pd.DataFrame:
             out[column.name] = to_numbers(series)
         elif column.role == "categorical":
             out[column.name] = to_text(series)
-    table = pd.DataFrame(out)
-    order = [schema.timestamp, *schema.entity]
-    return table.sort_values(order, kind="stable").reset_index(drop=True)
+    # Sort on integer keys (the entity's sorted codes): far faster than sort_values on 1M rows.
+    codes = [pd.factorize(out[name], sort=True)[0] for name in schema.entity]
+    order = np.lexsort((*reversed(codes), _nanos(out[schema.timestamp])))
+    return pd.DataFrame(out).take(order).reset_index(drop=True)
 
 
 def _check_names(frame: pd.DataFrame, entity: tuple[str, ...], timestamp: str, target: str) -> None:
@@ -334,15 +335,16 @@ def _feature(series: pd.Series, name: str, rows: int) -> _Feature:
     gaps = f"{missing:.0%} missing" if missing >= 0.005 else ("<1% missing" if missing else "")
     if kind.kind in ("numbers", "booleans"):
         values = to_numbers(series)
-        distinct = values.nunique()
-        if distinct <= 1:
+        present = values.dropna().to_numpy()
+        if present.min() == present.max():
             return _Feature("ignored", "constant: the same value in every row")
-        finite = values.dropna().to_numpy()
-        if distinct == rows and bool((finite == np.floor(finite)).all()):
+        whole = len(present) == rows and bool((present == np.floor(present)).all())
+        if whole and values.nunique() == rows:
             return _Feature("ignored", "an id: a different whole number in every row")
         form = kind.note or str(series.dtype)
         return _Feature("numeric", ", ".join(filter(None, [form, gaps])), values=values)
-    distinct = series.nunique()
+    uniques = pd.unique(series.dropna().to_numpy(dtype=object))
+    distinct = len(uniques)
     if distinct <= 1:
         return _Feature("ignored", "constant: the same value in every row")
     if distinct == rows or (distinct > MAX_CATEGORIES and distinct > rows / 2):
@@ -352,24 +354,24 @@ def _feature(series: pd.Series, name: str, rows: int) -> _Feature:
             "ignored",
             f"{distinct:,} categories, more than {MAX_CATEGORIES}: group rare ones in transform()",
         )
-    categories = tuple(sorted({str(v) for v in series.dropna().unique()}))
+    categories = tuple(sorted({str(v) for v in uniques}))
     detail = ", ".join(filter(None, [f"{len(categories)} categories", gaps]))
     return _Feature("categorical", detail, categories=categories)
 
 
 def _keys(frame: pd.DataFrame, entity: tuple[str, ...], times: pd.Series, timestamp: str) -> _Keys:
     """Distinct entities and the median gap between an entity's events; DataError on repeats."""
-    keys = pd.DataFrame({f"k{i}": frame[name].to_numpy() for i, name in enumerate(entity)})
-    keys["t"] = times.dt.tz_localize(None).to_numpy().view("int64")
-    ordered = keys.sort_values(list(keys.columns), kind="stable")
-    same = np.ones(len(ordered) - 1, dtype=bool)
-    for i in range(len(entity)):
-        values = ordered[f"k{i}"].to_numpy()
-        same &= values[1:] == values[:-1]
-    gaps = np.diff(ordered["t"].to_numpy())
+    codes = [pd.factorize(frame[name], sort=True)[0] for name in entity]
+    nanos = _nanos(times)
+    order = np.lexsort((nanos, *reversed(codes)))
+    same = np.ones(len(order) - 1, dtype=bool)
+    for column in codes:
+        ordered = column[order]
+        same &= ordered[1:] == ordered[:-1]
+    gaps = np.diff(nanos[order])
     repeats = same & (gaps == 0)
     if repeats.any():
-        row = frame.loc[ordered.index[int(np.argmax(repeats)) + 1]]
+        row = frame.iloc[order[int(np.argmax(repeats)) + 1]]
         key = ", ".join(f"{name}={shown(row[name])}" for name in (*entity, timestamp))
         raise DataError(
             f"{int(repeats.sum()):,} rows repeat an (entity, timestamp) key, e.g. {key}: keep one "
@@ -379,9 +381,17 @@ def _keys(frame: pd.DataFrame, entity: tuple[str, ...], times: pd.Series, timest
     within = gaps[same]
     spacing_ns = int(np.median(within)) if len(within) else 0
     return _Keys(
-        entities=int(len(ordered) - same.sum()),
+        entities=int(len(order) - same.sum()),
         spacing=timedelta(microseconds=spacing_ns // 1_000),
     )
+
+
+def _nanos(times: pd.Series) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """UTC times as int64 nanoseconds since the epoch."""
+    nanos: np.ndarray[Any, np.dtype[np.int64]] = (
+        times.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]").view("int64")
+    )
+    return nanos
 
 
 def _default_delay(spacing: timedelta) -> timedelta:
