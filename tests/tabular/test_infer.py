@@ -49,12 +49,6 @@ def frame() -> pd.DataFrame:
     return make_frame()
 
 
-def infer(frame: pd.DataFrame, **kwargs: object) -> object:
-    args: dict[str, object] = {"entity": ["customer_id"], "timestamp": "ts", "target": "churned"}
-    args.update(kwargs)
-    return infer_schema(frame, **args)  # type: ignore[arg-type]
-
-
 def test_infer_schema_gives_every_column_its_role(frame: pd.DataFrame) -> None:
     schema = infer_schema(frame, ["customer_id"], "ts", "churned")
     assert schema.entity == ("customer_id",)
@@ -155,6 +149,31 @@ def test_spacing_rounds_up_to_whole_days_for_the_default_delay(frame: pd.DataFra
     assert schema.spacing == timedelta(days=1, hours=12)
     assert schema.label_delay == timedelta(days=2)
     assert any("(1 day 12 h) rounded up" in c for c in schema.checks)
+
+
+def test_pandas_extension_dtypes_read_like_their_numpy_forms(frame: pd.DataFrame) -> None:
+    frame["customer_id"] = frame["customer_id"].astype("Int64")
+    frame["amount"] = frame["amount"].round().astype("Int64")
+    frame["plan"] = frame["plan"].astype("string")
+    frame["promo"] = frame["promo"].astype("boolean")
+    frame.loc[3, "promo"] = pd.NA
+    frame["tier"] = pd.Categorical(np.where(frame.index % 3 == 0, "gold", "silver"))
+    frame["churned"] = frame["churned"].astype(bool)
+    schema = infer_schema(frame, ["customer_id"], "ts", "churned")
+    assert (schema.task, schema.entity_types) == ("classification", {"customer_id": "int64"})
+    assert schema.numeric == ("amount", "visits", "promo")
+    assert schema.categorical["tier"] == ("gold", "silver")
+    table = prepare_table(frame, schema)
+    assert table["promo"].isna().sum() == 1 and table["promo"].dtype == "float64"
+    assert table["plan"].map(type).eq(str).all() and table["tier"].map(type).eq(str).all()
+    assert set(table["churned"]) == {0.0, 1.0}
+
+
+def test_unknown_task_and_negative_delay_are_refused(frame: pd.DataFrame) -> None:
+    with pytest.raises(DataError, match=r"--task 'ranking' is not a task: use regression or"):
+        infer_schema(frame, ["customer_id"], "ts", "churned", task="ranking")  # type: ignore[arg-type]
+    with pytest.raises(DataError, match=r"--label-delay -1 day, 0:00:00 is negative"):
+        infer_schema(frame, ["customer_id"], "ts", "churned", label_delay=timedelta(days=-1))
 
 
 # -- reading tables ---------------------------------------------------------------------------

@@ -147,7 +147,8 @@ def to_numbers(series: pd.Series) -> pd.Series:
 def to_text(series: pd.Series) -> pd.Series:
     """A text column as Python strings (object dtype), missing values kept as NaN."""
     values = series.astype(object)
-    return values.where(values.isna(), values.astype(str))
+    text = np.where(values.isna().to_numpy(), np.nan, values.astype(str).to_numpy())
+    return pd.Series(text, index=series.index, dtype=object)
 
 
 def to_entity(series: pd.Series, column: str) -> tuple[pd.Series, EntityType]:
