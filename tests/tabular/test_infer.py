@@ -344,7 +344,9 @@ def test_target_with_missing_values_is_refused(frame: pd.DataFrame) -> None:
 def test_text_target_with_two_values_asks_to_recode(frame: pd.DataFrame) -> None:
     frame["churned"] = frame["churned"].map({0: "no", 1: "yes"})
     with pytest.raises(
-        DataError, match=r"target 'churned' holds text \('no', 'yes', \.\.\.\): recode it to 0/1"
+        DataError,
+        match=r"target 'churned' holds text \('no', 'yes'\): recode it to 0/1 "
+        r"\(e\.g\. CASE WHEN churned = 'yes' THEN 1",
     ):
         infer_schema(frame, ["customer_id"], "ts", "churned")
 

@@ -129,22 +129,17 @@ def infer_schema(
     label_delay: timedelta | None = None,
     min_days: int = 60,
 ) -> TableSchema:
-    """Validate and classify; raise DataError (one clear message naming the column and what to do) on bad input."""  # noqa: E501
+    """Validate and classify the table; one DataError naming the column and the fix if bad.
+
+    ``task`` and ``label_delay`` are inferred when not given (see the module docstring).
+    """
     entity = tuple(entity)
     _check_names(frame, entity, timestamp, target)
-    if task is not None and task not in ("regression", "classification"):
-        raise DataError(f"--task {task!r} is not a task: use regression or classification")
-    if label_delay is not None and label_delay < timedelta(0):
-        raise DataError(f"--label-delay {label_delay} is negative: give a duration such as 1d")
-    rows = len(frame)
-    if rows < MIN_ROWS:
-        raise DataError(
-            f"the table has {rows:,} rows; driftloop needs at least {MIN_ROWS:,} to split it "
-            "into training, validation and replay: add rows (a longer period or more entities)"
-        )
+    _check_arguments(len(frame), task, label_delay)
     times, time_note = parse_timestamp(frame[timestamp], timestamp)
     first, last = times.min().to_pydatetime(), times.max().to_pydatetime()
     _check_span(first, last, timestamp, min_days)
+    rows = len(frame)
     entity_types = {name: to_entity(frame[name], name)[1] for name in entity}
     y, task_used, target_detail = _target(frame[target], target, task)
     features = {
@@ -154,17 +149,16 @@ def infer_schema(
     }
     keys = _keys(frame, entity, times, timestamp)
     delay = label_delay if label_delay is not None else _default_delay(keys.spacing)
+    roles: dict[str, tuple[Role, str]] = {
+        name: ("entity", f"{frame[name].nunique():,} distinct ids") for name in entity
+    }
+    roles[timestamp] = ("timestamp", _time_detail(time_note, first, last))
+    roles[target] = ("target", target_detail)
+    for name, feature in features.items():
+        ignored = feature.role == "ignored"
+        roles[name] = (feature.role, f"ignored: {feature.detail}" if ignored else feature.detail)
     columns = tuple(
-        _role(
-            frame,
-            name,
-            (entity, timestamp, target),
-            features,
-            target_detail,
-            time_note,
-            first,
-            last,
-        )
+        ColumnRole(name, roles[name][0], str(frame[name].dtype), roles[name][1])
         for name in frame.columns
     )
     checks = _checks.collect(
@@ -263,14 +257,27 @@ def _check_names(frame: pd.DataFrame, entity: tuple[str, ...], timestamp: str, t
         )
 
 
+def _check_arguments(rows: int, task: Task | None, label_delay: timedelta | None) -> None:
+    """The task is known, the delay not negative, and the table not too small to split."""
+    if task is not None and task not in ("regression", "classification"):
+        raise DataError(f"--task {task!r} is not a task: use regression or classification")
+    if label_delay is not None and label_delay < timedelta(0):
+        raise DataError(f"--label-delay {label_delay} is negative: give a duration such as 1d")
+    if rows < MIN_ROWS:
+        raise DataError(
+            f"the table has {rows:,} rows; driftloop needs at least {MIN_ROWS:,} to split it "
+            "into training, validation and replay: add rows (a longer period or more entities)"
+        )
+
+
 def _suggest(name: str, names: list[str]) -> str:
     """'; did you mean ...? Its columns: ...' for a missing column name."""
     lowered = {n.lower(): n for n in names}
     close = [lowered[name.lower()]] if name.lower() in lowered else []
     close += [n for n in difflib.get_close_matches(name, names, n=3, cutoff=0.6) if n not in close]
     hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
-    shown = ", ".join(names[:30]) + (f" and {len(names) - 30} more" if len(names) > 30 else "")
-    return f"{hint} Its columns: {shown}"
+    listed = ", ".join(names[:30]) + (f" and {len(names) - 30} more" if len(names) > 30 else "")
+    return f"{hint} Its columns: {listed}"
 
 
 def _check_span(first: datetime, last: datetime, timestamp: str, min_days: int) -> None:
@@ -293,28 +300,34 @@ def _target(series: pd.Series, name: str, task: Task | None) -> tuple[pd.Series,
         )
     kind = value_kind(series, name)
     if kind.kind not in ("numbers", "booleans"):
-        shown = ", ".join(repr(v) for v in sorted(map(str, series.unique()))[:4])
+        values = sorted(map(str, series.unique()))
+        listed = ", ".join(map(repr, values[:4])) + (", ..." if len(values) > 4 else "")
         fix = (
-            f"recode it to 0/1 (e.g. CASE WHEN {name} = {sorted(map(str, series.unique()))[-1]!r}"
-            " THEN 1 ELSE 0 END in a DuckDB query) for classification"
-            if series.nunique() == 2
+            f"recode it to 0/1 (e.g. CASE WHEN {name} = {values[-1]!r} THEN 1 ELSE 0 END in a "
+            "DuckDB query) for classification"
+            if len(values) == 2
             else "make it a number (regression) or a 0/1 class (classification)"
         )
-        raise DataError(f"target {name!r} holds {kind.kind} ({shown}, ...): {fix}")
+        raise DataError(f"target {name!r} holds {kind.kind} ({listed}): {fix}")
     y = to_numbers(series)
+    infinite = ~np.isfinite(y.to_numpy())
+    if infinite.any():
+        raise DataError(
+            f"target {name!r} is infinite in {int(infinite.sum()):,} rows: drop or fix them"
+        )
     distinct = np.unique(y.to_numpy())
     binary = len(distinct) == 2 and set(distinct.tolist()) <= {0.0, 1.0}
     chosen: Task = task or ("classification" if binary else "regression")
-    shown = ", ".join(f"{v:g}" for v in distinct[:4]) + (", ..." if len(distinct) > 4 else "")
+    listed = ", ".join(f"{v:g}" for v in distinct[:4]) + (", ..." if len(distinct) > 4 else "")
     if chosen == "classification" and not set(distinct.tolist()) <= {0.0, 1.0}:
         raise DataError(
-            f"--task classification needs a 0/1 target, but {name!r} holds {shown}: recode it "
+            f"--task classification needs a 0/1 target, but {name!r} holds {listed}: recode it "
             f"to 0/1 (e.g. CASE WHEN {name} = ... THEN 1 ELSE 0 END), or use --task regression"
         )
     if len(distinct) < 2:
         need = "rows of both classes 0 and 1" if chosen == "classification" else "a varying value"
         raise DataError(
-            f"target {name!r} is constant ({shown}): nothing to learn; the target needs {need}; "
+            f"target {name!r} is constant ({listed}): nothing to learn; the target needs {need}; "
             "check you named the right column"
         )
     if chosen == "classification":
@@ -399,32 +412,10 @@ def _default_delay(spacing: timedelta) -> timedelta:
     return timedelta(days=max(1, math.ceil(spacing / timedelta(days=1))))
 
 
-def _role(
-    frame: pd.DataFrame,
-    name: str,
-    keys: tuple[tuple[str, ...], str, str],
-    features: dict[str, _Feature],
-    target_detail: str,
-    time_note: str,
-    first: datetime,
-    last: datetime,
-) -> ColumnRole:
-    """The ColumnRole of one column of the table; ``keys`` is (entity, timestamp, target)."""
-    entity, timestamp, target = keys
-    dtype = str(frame[name].dtype)
-    if name in entity:
-        distinct = frame[name].nunique()
-        return ColumnRole(name, "entity", dtype, f"{distinct:,} distinct ids")
-    if name == timestamp:
-        how = {
-            "naive": "no time zone: taken as UTC",
-            "epoch s": "seconds since 1970-01-01 UTC",
-            "epoch ms": "milliseconds since 1970-01-01 UTC",
-        }.get(time_note, "UTC")
-        span = f"{first:%Y-%m-%d} to {last:%Y-%m-%d}"
-        return ColumnRole(name, "timestamp", dtype, f"times {span}, {how}")
-    if name == target:
-        return ColumnRole(name, "target", dtype, target_detail)
-    feature = features[name]
-    detail = f"ignored: {feature.detail}" if feature.role == "ignored" else feature.detail
-    return ColumnRole(name, feature.role, dtype, detail)
+def _time_detail(note: str, first: datetime, last: datetime) -> str:
+    how = {
+        "naive": "no time zone: taken as UTC",
+        "epoch s": "seconds since 1970-01-01 UTC",
+        "epoch ms": "milliseconds since 1970-01-01 UTC",
+    }.get(note, "UTC")
+    return f"times {first:%Y-%m-%d} to {last:%Y-%m-%d}, {how}"
