@@ -139,7 +139,7 @@ def table_settings(schema: TableSchema, counts: bool = False) -> dict[str, Any]:
             "max_duration_s": float(_clamp(30 * 10 / max(per_day * 0.1, 1), 3, 60) * 86400),
             "check_interval_s": 4 * 3600.0,
             "p99_slack_ms": 25.0,
-            "outcomes": {"min_outcomes": _clamp(per_week * 0.3, 20, 200)},
+            "outcomes": {"min_outcomes": _clamp(per_day * 0.5, 20, 200)},
         },
     }
 

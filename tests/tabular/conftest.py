@@ -22,8 +22,7 @@ def sensor_table(n_entities: int = 40, days: int = 240, seed: int = 7) -> pd.Dat
     zones = np.array(["east", "north", "south"])[rng.integers(0, 3, n_entities)]
     rows = []
     for e in range(n_entities):
-        season = 10 * np.sin(2 * np.pi * np.arange(days) / 365.0)
-        temp = 15 + season + rng.normal(0, 3, days)
+        temp = 15 + rng.normal(0, 5, days)  # no season: the shift is the only change
         load = rng.uniform(0, 1, days)
         after = stamps >= pd.Timestamp(SHIFT_DAY)
         slope = np.where(after, -0.6, 0.8)
@@ -34,6 +33,12 @@ def sensor_table(n_entities: int = 40, days: int = 240, seed: int = 7) -> pd.Dat
             rows.append((f"s{e:02d}", stamps[i].strftime("%Y-%m-%d"), temp[i].round(2),
                          load[i].round(3), zones[e], demand[i]))  # fmt: skip
     return pd.DataFrame(rows, columns=["sensor", "day", "temp", "load", "zone", "demand"])
+
+
+@pytest.fixture(scope="session")
+def shift_day() -> date:
+    """The day the sensor table's world changes."""
+    return SHIFT_DAY
 
 
 @pytest.fixture(scope="session")

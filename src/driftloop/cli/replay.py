@@ -23,16 +23,22 @@ if TYPE_CHECKING:
     from driftloop.loop.timeline import Timeline
     from driftloop.project import Project
 
-__all__ = ["default_window", "replay"]
+__all__ = ["DEFAULT_REPLAY_DAYS", "default_window", "replay"]
+
+DEFAULT_REPLAY_DAYS = 730
 
 
 def default_window(project: Project) -> tuple[date, date]:
-    """From the day after v1's training window (and a third of the history) to the end."""
+    """The last two years (what would the loop have done?), leaving v1 enough history to
+    train on: at least a third of the table and its validation and holdout days."""
     days = project.event_days(project.read_sales())
     first, last = days.min(), days.max()
     cfg = project.config.training
     needed = cfg.validation_days + cfg.holdout_days + 30 + project.config.labels.delay_days
-    start = first + timedelta(days=max(needed, (last - first).days // 3))
+    start = max(
+        first + timedelta(days=max(needed, (last - first).days // 3)),
+        last - timedelta(days=DEFAULT_REPLAY_DAYS - 1),
+    )
     if start >= last:
         raise DataError(
             f"the history ({first} to {last}) is too short to train on a part and replay the "
@@ -55,7 +61,11 @@ def replay(
     project: ProjectOption = Path("."),
     start: Annotated[
         str | None,
-        typer.Option("--from", help="First day to replay (default: a third into the history)."),
+        typer.Option(
+            "--from",
+            help="First day to replay (default: two years before the end, or a "
+            "third into a shorter history).",
+        ),
     ] = None,
     until: Annotated[
         str | None, typer.Option("--until", help="Day to stop before (default: after the last).")

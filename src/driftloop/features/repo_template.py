@@ -49,7 +49,11 @@ class RepoSpec:
 
 
 def _td(value: timedelta) -> str:
-    return f"timedelta(seconds={int(value.total_seconds())})"
+    seconds = int(value.total_seconds())
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds % size == 0:
+            return f"timedelta({unit}={seconds // size})"
+    return f"timedelta(seconds={seconds})"
 
 
 def render_module(spec: RepoSpec) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -182,7 +183,9 @@ class FeatureStore:
         with _feast_errors("join historical features"):
             service = feast.get_feature_service(self.layout.feature_service)
             job = feast.get_historical_features(entity_df=entity_df, features=service)
-            joined: pd.DataFrame = job.to_df()
+            with warnings.catch_warnings():  # ibis's deprecation notices, not the user's business
+                warnings.simplefilter("ignore", DeprecationWarning)
+                joined: pd.DataFrame = job.to_df()
         order = [*entity_df.columns, *[c for c in self.layout.all_features if c not in entity_df]]
         return joined.sort_values([TIMESTAMP_COLUMN, *self.keys], kind="stable")[order].reset_index(
             drop=True

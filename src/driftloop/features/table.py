@@ -140,6 +140,9 @@ def load_repo(root: Path) -> ModuleType:
     if spec is None or spec.loader is None:
         raise ConfigError(f"{path}: cannot be imported as a Python module")
     module = importlib.util.module_from_spec(spec)
+    from driftloop.features.feast_import import import_feast
+
+    import_feast()  # the module imports Feast: with its import-time side effects undone
     try:
         spec.loader.exec_module(module)
     except Exception as exc:  # the user's code: report where, never a bare traceback

@@ -69,6 +69,9 @@ class Simulation:
         self._truth: dict[tuple[Any, ...], float] = {}
         self._by_store: dict[int, list[int]] = {}
         self._events: dict[date, pd.DataFrame] = {}
+        self._delay = project.config.labels.delay_days
+        self._every = project.config.rollout.check_interval_s
+        self._last_tick: datetime | None = None
         if self._table:  # the events themselves are the traffic, in time order
             grouped = events.assign(_day=day).groupby("_day", sort=True)
             self._events = {d: g for d, g in grouped}  # type: ignore[misc]
@@ -80,9 +83,6 @@ class Simulation:
         }  # fmt: skip
         for store_id, product_id in self.store.entities():
             self._by_store.setdefault(store_id, []).append(product_id)
-        self._delay = self.store.project.config.labels.delay_days
-        self._every = self.store.project.config.rollout.check_interval_s
-        self._last_tick: datetime | None = None
 
     def run(
         self,

@@ -1,0 +1,113 @@
+"""A user's own table: init --data writes an editable Feast repository and a fitted
+config; train, serve and monitor work on it unchanged; bad input exits 2 writing nothing."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from driftloop.cli.main import app
+from driftloop.features.store import FeatureStore
+from driftloop.features.table import load_repo
+from driftloop.features.training_set import build_training_set
+from driftloop.project import Project
+from driftloop.registry import open_registry
+from driftloop.serving.server import BackgroundServer, build_context
+
+runner = CliRunner()
+
+
+def _init(tmp_path: Path, source: Path, *extra: str) -> Any:
+    return runner.invoke(app, ["init", str(tmp_path / "proj"), "--data", str(source),
+                               "--entity", "sensor", "--timestamp", "day", "--target", "demand",
+                               *extra])  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def table_project(tmp_path_factory: pytest.TempPathFactory, sensor_csv: Path) -> Project:
+    root = tmp_path_factory.mktemp("table") / "proj"
+    result = runner.invoke(app, ["init", str(root), "--data", str(sensor_csv), "--entity",
+                                 "sensor", "--timestamp", "day", "--target", "demand"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return Project.load(root)
+
+
+def test_init_writes_an_editable_feast_repo_and_a_fitted_config(table_project: Project) -> None:
+    cfg = table_project.config
+    assert cfg.data is not None and cfg.data.entity == ("sensor",) and cfg.data.target == "demand"
+    assert cfg.training.task == "regression" and cfg.labels.delay_days == 1
+    module = load_repo(table_project.root)
+    assert module.ENTITY_TYPES == {"sensor": "string"}
+    assert module.NUMERIC == ["temp", "load"] and list(module.CATEGORIES) == ["zone"]
+    assert module.HISTORY_FEATURES[0] == "demand_last"
+    assert (table_project.root / "feature_repo" / "feature_store.yaml").is_file()
+    events = table_project.read_sales()
+    assert len(events) == 9600 and str(events["event_timestamp"].dt.tz) == "UTC"
+
+
+def test_training_set_joins_history_known_before_each_event(table_project: Project) -> None:
+    store = FeatureStore(table_project)
+    store.apply()
+    frame = build_training_set(store, date(2023, 3, 1), date(2023, 3, 10))
+    assert set(store.layout.all_features) <= set(frame.columns)
+    events = table_project.read_sales().set_index(["sensor", "event_timestamp"])["demand"]
+    row = frame.iloc[0]
+    # demand_last is the sensor's previous day's demand (known one day later)
+    previous = events[(row["sensor"], row["event_timestamp"] - pd.Timedelta(days=1))]
+    assert row["demand_last"] == pytest.approx(previous)
+
+
+def test_train_and_serve_a_table_project_over_http(table_project: Project) -> None:
+    FeatureStore(table_project).apply()
+    result = runner.invoke(app, ["train", "--project", str(table_project.root), "--as-of",
+                                 "2023-05-01", "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    store = FeatureStore(table_project)
+    store.materialize(pd.Timestamp("2023-05-01", tz="UTC").to_pydatetime())
+    registry = open_registry(table_project)
+    ctx = build_context(table_project, registry=registry)
+    with BackgroundServer(ctx) as server, httpx.Client(base_url=server.url) as client:
+        body = {"event_time": "2023-05-01", "entities": [
+            {"sensor": "s01", "temp": 17.5, "load": 0.4, "zone": "north"},
+            {"sensor": "new-sensor", "temp": 17.5, "load": 0.4, "zone": "west"},
+        ]}  # fmt: skip
+        answer = client.post("/v1/predict", json=body)
+        assert answer.status_code == 200, answer.text
+        known, unknown = answer.json()["predictions"]
+        assert known["sensor"] == "s01" and known["prediction"] > 0
+        assert unknown["sensor"] == "new-sensor"  # no history yet: served on its own fields
+        missing = client.post("/v1/predict", json={"entities": [{"sensor": "s01", "temp": 1.0}]})
+        assert missing.status_code == 422 and "lacks ['load', 'zone']" in missing.text
+        wrong = client.post("/v1/predict", json={"entities": [
+            {"sensor": "s01", "temp": "hot", "load": 0.4, "zone": "north"}]})  # fmt: skip
+        assert wrong.status_code == 422 and "entities[0].temp must be a finite number" in wrong.text
+
+
+@pytest.mark.parametrize(
+    ("change", "extra", "message"),
+    [
+        (lambda t: t.drop(columns=["demand"]), [], "demand"),
+        (lambda t: t.assign(day=t["day"].where(t.index != 5, "not a day")), [], "day"),
+        (lambda t: pd.concat([t, t.head(3)]), [], "repeat an"),
+        (lambda t: t.assign(demand=t["demand"].where(t.index != 9)), [], "demand"),
+        (lambda t: t.head(200), [], "too small|rows"),
+        (lambda t: t, ["--label-delay", "36h"], "whole days"),
+        (lambda t: t, ["--task", "ranking"], "--task"),
+    ],
+)
+def test_bad_input_exits_2_naming_the_problem_and_writes_nothing(
+    tmp_path: Path, sensor_csv: Path, change: Any, extra: list[str], message: str
+) -> None:
+    source = tmp_path / "bad.csv"
+    change(pd.read_csv(sensor_csv)).to_csv(source, index=False)
+    result = _init(tmp_path, source, *extra)
+    assert result.exit_code == 2, result.output
+    assert pd.Series([result.output]).str.contains(message, regex=True).item(), result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "proj").exists()
