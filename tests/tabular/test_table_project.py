@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from driftloop.cli.main import app
+from driftloop.features.skew import PredictionLogSource, check_skew
 from driftloop.features.store import FeatureStore
 from driftloop.features.table import load_repo
 from driftloop.features.training_set import build_training_set
@@ -87,6 +88,11 @@ def test_train_and_serve_a_table_project_over_http(table_project: Project) -> No
         wrong = client.post("/v1/predict", json={"entities": [
             {"sensor": "s01", "temp": "hot", "load": 0.4, "zone": "north"}]})  # fmt: skip
         assert wrong.status_code == 422 and "entities[0].temp must be a finite number" in wrong.text
+    # the served history features are the offline ones (the new sensor has none to check)
+    report = check_skew(store, PredictionLogSource(store, 100), table_project.config.features.skew)
+    assert report.passed and report.rows == 1 and report.unmatched_rows == 0
+    assert {f.feature for f in report.features} == set(store.layout.history)
+    assert all(f.compared == 1 and f.mismatches == 0 for f in report.features)
 
 
 @pytest.mark.parametrize(

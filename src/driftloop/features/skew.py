@@ -75,6 +75,7 @@ def compare_features(
     features: Sequence[str],
     abs_tolerance: float,
     rel_tolerance: float,
+    keys: Sequence[str] = KEYS,
 ) -> tuple[int, tuple[FeatureSkew, ...]]:
     """Match rows on entity and event time and compare each feature.
 
@@ -82,12 +83,13 @@ def compare_features(
     ``|a - b| <= abs_tolerance + rel_tolerance * |b|``. Returns the number of served
     rows with no recomputed twin, and one FeatureSkew per feature over the matched rows.
     """
-    missing = [c for c in (*KEYS, *features) if c not in served.columns]
+    keys = list(keys)
+    missing = [c for c in (*keys, *features) if c not in served.columns]
     if missing:
         raise DataError(f"served feature rows lack column(s) {missing}")
-    merged = served[[*KEYS, *features]].merge(
-        recomputed[[*KEYS, *features]],
-        on=KEYS,
+    merged = served[[*keys, *features]].merge(
+        recomputed[[*keys, *features]],
+        on=keys,
         how="left",
         suffixes=("", "__offline"),
         indicator=True,
@@ -135,6 +137,8 @@ class OnlineSampleSource:
 
     def served_rows(self) -> pd.DataFrame:
         entities = self.store.entities()
+        if not entities:
+            raise DataError("the raw events hold no entities to sample")
         rng = np.random.default_rng(self.seed)
         take = min(self.sample_size, len(entities))
         chosen = sorted(entities[i] for i in rng.choice(len(entities), size=take, replace=False))
@@ -176,11 +180,18 @@ class PredictionLogSource:
                 "`driftloop serve`, or use --source online"
             )
         log = log.sort_values("served_at").tail(self.limit)
-        names = [n for n in self.store.layout.all_features if f"f__{n}" in log.columns]
-        frame = log[list(ENTITY_KEYS)].astype("int64")
+        # Only what the store holds: a table project's event features come from requests.
+        names = [n for n in self.store.stored_features if f"f__{n}" in log.columns]
+        types = self.store.layout.entity_types
+        frame = pd.DataFrame({
+            k: log[k].astype("string" if types[k] == "string" else "int64")
+            for k in self.store.keys
+        })  # fmt: skip
         frame[TIMESTAMP_COLUMN] = pd.to_datetime(log["feature_time"], utc=True)
         for n in names:
             frame[n] = log[f"f__{n}"].astype("float64")
+        if names:  # an entity served before it had any history has no stored row to check
+            frame = frame[frame[names].notna().any(axis=1)]
         return frame.reset_index(drop=True)
 
 
@@ -193,16 +204,18 @@ def has_logged_predictions(store: FeatureStore) -> bool:
 def check_skew(store: FeatureStore, source: ServedFeatureSource, cfg: SkewConfig) -> SkewReport:
     """Compare served rows from ``source`` with their recomputation from raw events."""
     served = source.served_rows()
-    keys = served[list(ENTITY_KEYS)].drop_duplicates().itertuples(index=False)
-    entities = sorted((int(s), int(p)) for s, p in keys)
+    keys = list(store.keys)
+    found = served[keys].drop_duplicates().itertuples(index=False)
+    entities = sorted(tuple(v if isinstance(v, str) else int(v) for v in e) for e in found)
     recomputed = store.compute(entities)
-    names = [n for n in store.layout.all_features if n in served.columns]
+    names = [n for n in store.stored_features if n in served.columns]
     if getattr(source, "precision", "float64") == "float32":
         # Compare what the model saw: the recomputed value rounded as the server rounds it.
         recomputed[names] = recomputed[names].astype("float32").astype("float64")
     unmatched, features = compare_features(
-        served, recomputed, names, cfg.abs_tolerance, cfg.rel_tolerance
-    )
+        served, recomputed, names, cfg.abs_tolerance, cfg.rel_tolerance,
+        (*keys, TIMESTAMP_COLUMN),
+    )  # fmt: skip
     return SkewReport(
         source=source.name,
         rows=len(served),
