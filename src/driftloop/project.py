@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
@@ -96,7 +97,12 @@ class Project:
     @property
     def feature_layout(self) -> FeatureLayout | TableLayout:
         if self.is_table:
-            return TableLayout(self.root, timedelta(days=self.config.labels.delay_days))
+            module = self.root / "feature_repo" / "features.py"
+            try:
+                stamp = module.stat().st_mtime_ns
+            except FileNotFoundError:
+                stamp = 0  # TableLayout.module says what is missing
+            return _table_layout(self.root, self.config.labels.delay_days, stamp)
         return FeatureLayout(
             lags_days=self.config.features.lags_days,
             rolling_windows_days=self.config.features.rolling_windows_days,
@@ -146,6 +152,13 @@ class Project:
         )
         days: pd.Series = stamps.dt.date
         return days
+
+
+@functools.lru_cache(maxsize=16)
+def _table_layout(root: Path, delay_days: int, _module_stamp: int) -> TableLayout:
+    """One layout (one import of the repository module) per project and module version:
+    every store, server and controller of a process shares it."""
+    return TableLayout(root, timedelta(days=delay_days))
 
 
 def atomic_write_parquet(frame: pd.DataFrame, path: Path) -> None:
