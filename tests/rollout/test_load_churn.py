@@ -91,3 +91,32 @@ def test_promote_rollback_churn_under_load_fails_nothing_and_loses_no_log_row(
     assert (log.missing, log.unexpected) == ((), ())
     assert log.found == log.expected == summarize(answers).rows
     assert timeline.current.champion == "1"  # every cycle ended with its rollback
+
+
+def test_a_stop_under_load_logs_every_answered_row(rollout_project: Any) -> None:
+    ctx = build_context(rollout_project, admin_token=TOKEN)
+    ctx.settings = ctx.settings.model_copy(update={"log_flush_interval_s": 3600.0})
+    server = BackgroundServer(ctx).start()
+    answers: list[Answer] = []
+    stopped = threading.Event()
+    pending_at_stop: list[int] = []
+
+    def stop_mid_load() -> None:
+        _wait(lambda: len(answers) >= 300, "300 answers")
+        pending_at_stop.append(ctx.predictions.pending)
+        server.stop()  # what SIGTERM does: stop accepting, finish in-flight, flush, exit
+        stopped.set()
+
+    stopper = threading.Thread(target=stop_mid_load)
+    stopper.start()
+    plan = LoadPlan(server.url, ctx.model_name, CONNECTIONS,
+                    FeatureStore(rollout_project).entities(), prefix="stop")  # fmt: skip
+    run_load(plan, lambda _n: not stopped.is_set(), answers)
+    stopper.join()
+
+    answered = [a for a in answers if a.ok]
+    assert len(answered) >= 300 and pending_at_stop[0] > 0  # the last flush had rows to write
+    assert {a.status for a in answers if not a.ok} <= {0}  # refused once closed, never a 5xx
+    log = check_log(rollout_project.state_dir / "predictions", answers, "stop")
+    assert (log.missing, log.unexpected) == ((), ())
+    assert log.found == summarize(answers).rows
