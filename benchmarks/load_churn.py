@@ -12,8 +12,9 @@ aliases (each cycle ends with a rollback, so the champion is the same afterwards
 challenger alias cleared) and the prediction log grows.
 
 Each run starts its own server subprocess on 127.0.0.1 (a free port, admin token from
-DRIFTLOOP_ADMIN_TOKEN), sends --duration seconds of requests on --connections connections
-(httpx async, one client process: 3/4 V2 infer, 1/4 the entity endpoint, 1-3 rows each),
+DRIFTLOOP_ADMIN_TOKEN), sends 3 s of warm-up (checked like the rest, not timed) and then
+--duration seconds of requests on --connections connections (driftloop.loadcheck's
+keep-alive client in this process: 3/4 V2 infer, 1/4 the entity endpoint, 1-3 rows each),
 stops it with SIGTERM and reads its prediction log with DuckDB. The churn run spreads
 --cycles cycles evenly over the duration, each: challenger set in the registry + reload,
 weight 10, weight 50, promote, reload, rollback. Latencies are the client's (send to
@@ -33,7 +34,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,7 @@ from driftloop.loadcheck import (
 from serving import free_port, wait_http
 
 console = Console(width=140)
+WARMUP_S = 3.0  # first requests on a fresh server: Feast opens, caches fill
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,9 @@ class RunResult:
 
     name: str
     summary: LoadSummary
+    by_endpoint: dict[str, LoadSummary]
+    warmup: LoadSummary
+    warmup_log: LogCheck
     misrouted: int
     log: LogCheck
     steps: list[ChurnStep]
@@ -75,7 +80,8 @@ class RunResult:
     @property
     def ok(self) -> bool:
         return (self.summary.failed == 0 and self.misrouted == 0 and self.log.ok
-                and self.exit_code == 0 and all(s.status == 200 for s in self.steps))  # fmt: skip
+                and self.warmup.failed == 0 and self.warmup_log.ok and self.exit_code == 0
+                and all(s.status == 200 for s in self.steps))  # fmt: skip
 
 
 def build_project(folder: Path) -> tuple[Any, tuple[str, str]]:
@@ -139,6 +145,10 @@ def one_run(
         entities = FeatureStore(project).entities()
         plan = LoadPlan(url, project.model_name, args.connections, entities, seed=args.seed,
                         prefix=prefix)  # fmt: skip
+        with console.status(f"{name}: {WARMUP_S:g} s warm-up on a fresh server (not timed)"):
+            warm_start = time.monotonic()
+            warmup = run_load(replace(plan, prefix=f"{prefix}_warm"),
+                              lambda _n: time.monotonic() < warm_start + WARMUP_S)  # fmt: skip
         total_steps = cycles * STEPS_PER_CYCLE
         start = time.monotonic()
         steps: list[ChurnStep] = []
@@ -172,12 +182,18 @@ def one_run(
     if exit_code != 0:
         console.print(f"{name}: the server exited with {exit_code}; its output: {server_log}")
     log = check_log(project.state_dir / "predictions", answers, prefix)
+    warmup_log = check_log(project.state_dir / "predictions", warmup, f"{prefix}_warm")
+    answers = [*warmup, *answers]  # for the failure lines below
     for a in [a for a in answers if not a.ok][:5]:
         console.print(f"{name}: failed {a.endpoint} {a.request_id}: {a.status} {a.error}")
     for s in [s for s in steps if s.status != 200]:
         console.print(f"{name}: admin call {s.name!r} answered {s.status}: {s.error}")
-    return RunResult(name, summarize(answers, steps), len(misrouted(answers, timeline)), log,
-                     steps, exit_code)  # fmt: skip
+    measured = answers[len(warmup) :]
+    by_endpoint = {e: summarize([a for a in measured if a.endpoint == e], steps)
+                   for e in ("v2", "entity")}  # fmt: skip
+    return RunResult(name, summarize(measured, steps), by_endpoint, summarize(warmup),
+                     warmup_log, len(misrouted(answers, timeline)), log, steps,
+                     exit_code)  # fmt: skip
 
 
 def print_table(results: list[RunResult], args: Any) -> None:
@@ -195,6 +211,12 @@ def print_table(results: list[RunResult], args: Any) -> None:
                       f"{s.rps:,.0f}", f"{s.p50_ms:.1f}", f"{s.p99_ms:.1f}", during, admin,
                       f"{r.log.expected:,}", f"{r.log.found:,}")  # fmt: skip
     console.print(table)
+    for r in results:
+        w = r.warmup
+        console.print(f"{r.name}: warm-up {w.requests:,} requests, {w.failed} failed, log rows "
+                      f"{r.warmup_log.found:,} of {r.warmup_log.expected:,}; " + "; ".join(
+            f"{e} {x.requests:,} requests, p50 {x.p50_ms:.1f} ms, p99 {x.p99_ms:.1f} ms"
+            for e, x in r.by_endpoint.items()))  # fmt: skip
     base, churn = results[0].summary, results[-1].summary
     console.print(
         f"churn / baseline: req/s {churn.rps / base.rps:.2f}x, p50 "

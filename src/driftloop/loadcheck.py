@@ -344,7 +344,7 @@ class LogCheck:
 def check_log(predictions_dir: Path, answers: Sequence[Answer], prefix: str) -> LogCheck:
     """Compare the served rows (request id, version, route) logged for ``prefix``'s requests."""
     expected = Counter(row for a in answers if a.ok for row in a.rows)
-    log = read_segments(predictions_dir, f"request_id LIKE '{prefix}-%'",
+    log = read_segments(predictions_dir, f"starts_with(request_id, '{prefix}-')",
                         ["request_id", "version", "route"])  # fmt: skip
     found: Counter[Row] = Counter()
     if not log.empty:
