@@ -221,7 +221,10 @@ async def _send(conn: _Connection, plan: LoadPlan, i: int, body: tuple[str, int,
     received = time.monotonic()
     if status != 200:
         return Answer(rid, endpoint, sent, received, status, error=data[:200].decode("latin-1"))
-    rows = _rows(endpoint, rid, orjson.loads(data))
+    try:
+        rows = _rows(endpoint, rid, orjson.loads(data))
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        return Answer(rid, endpoint, sent, received, status, error=f"malformed answer: {exc!r}")
     error = "" if len(rows) == n else f"answered {len(rows)} rows for {n}"
     return Answer(rid, endpoint, sent, received, 200, rows, error)
 
