@@ -106,12 +106,17 @@ def build_project(folder: Path) -> tuple[Any, tuple[str, str]]:
 
 def existing_project(root: Path) -> tuple[Any, tuple[str, str]]:
     """``root``'s champion and its latest other version; exit 2 without two versions."""
+    from driftloop.errors import DriftloopError
     from driftloop.project import Project
     from driftloop.registry import open_registry
     from driftloop.registry.base import CHAMPION
 
-    project = Project.load(root)
-    registry = open_registry(project)
+    try:
+        project = Project.load(root)
+        registry = open_registry(project)
+    except DriftloopError as exc:
+        console.print(f"--project {root}: {exc}")
+        raise SystemExit(2) from None
     champion = registry.alias(CHAMPION)
     others = sorted((v.version for v in registry.versions()
                      if champion is None or v.version != champion.version), key=int)  # fmt: skip
