@@ -207,21 +207,25 @@ def print_table(results: list[RunResult], args: Any) -> None:
     columns = ("run", "requests", "failed", "wrong version", "req/s", "p50 ms", "p99 ms",
                "p99 ms in admin calls", "admin calls ok", "log rows expected", "found")  # fmt: skip
     for column in columns:
-        table.add_column(column, justify="left" if column == "run" else "right")
+        table.add_column(column, justify="left" if column == "run" else "right",
+                         no_wrap=column == "run")  # fmt: skip
     for r in results:
         s = r.summary
         admin = f"{sum(x.status == 200 for x in r.steps)}/{len(r.steps)}" if r.steps else "-"
-        during = f"{s.p99_during_admin_ms:.1f} ({s.during_admin:,})" if r.steps else "-"
+        during = f"{s.p99_during_admin_ms:.1f}" if r.steps else "-"
         table.add_row(r.name, f"{s.requests:,}", str(s.failed), str(r.misrouted),
                       f"{s.rps:,.0f}", f"{s.p50_ms:.1f}", f"{s.p99_ms:.1f}", during, admin,
                       f"{r.log.expected:,}", f"{r.log.found:,}")  # fmt: skip
     console.print(table)
     for r in results:
         w = r.warmup
-        console.print(f"{r.name}: warm-up {w.requests:,} requests, {w.failed} failed, log rows "
-                      f"{r.warmup_log.found:,} of {r.warmup_log.expected:,}; " + "; ".join(
-            f"{e} {x.requests:,} requests, p50 {x.p50_ms:.1f} ms, p99 {x.p99_ms:.1f} ms"
-            for e, x in r.by_endpoint.items()))  # fmt: skip
+        notes = [f"warm-up {w.requests:,} requests, {w.failed} failed, log rows "
+                 f"{r.warmup_log.found:,} of {r.warmup_log.expected:,}"]  # fmt: skip
+        if r.steps:
+            notes.append(f"{r.summary.during_admin:,} requests in flight during admin calls")
+        notes += [f"{e} {x.requests:,} requests, p50 {x.p50_ms:.1f} ms, p99 {x.p99_ms:.1f} ms"
+                  for e, x in r.by_endpoint.items()]  # fmt: skip
+        console.print(f"{r.name}: " + "; ".join(notes))
     base, churn = results[0].summary, results[-1].summary
     console.print(
         f"churn / baseline: req/s {churn.rps / base.rps:.2f}x, p50 "
@@ -249,8 +253,8 @@ def main() -> None:
             with console.status("creating the retail project and training two versions"):
                 project, versions = build_project(Path(tmp))
         tag = secrets.token_hex(3)  # request ids of this invocation, in a log that may hold more
-        results = [one_run(project, versions, "baseline: no churn", f"base_{tag}", 0, args),
-                   one_run(project, versions, f"churn: {args.cycles} cycles", f"churn_{tag}",
+        results = [one_run(project, versions, "baseline (no churn)", f"base_{tag}", 0, args),
+                   one_run(project, versions, f"churn ({args.cycles} cycles)", f"churn_{tag}",
                            args.cycles, args)]  # fmt: skip
     print_table(results, args)
     if not all(r.ok for r in results):
