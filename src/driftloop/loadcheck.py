@@ -128,7 +128,8 @@ class LoadPlan:
     base_url: str
     model_name: str
     connections: int
-    entities: Sequence[tuple[int, int]] = ()
+    entities: Sequence[tuple[Any, ...]] = ()
+    entity_keys: tuple[str, ...] = ENTITY_KEYS  # the project's entity key names, in order
     entity_share: float = 0.25
     max_rows: int = 3
     seed: int = 0
@@ -148,7 +149,7 @@ def _bodies(plan: LoadPlan, n_features: int, count: int = 256) -> list[tuple[str
         if plan.entities and rng.random() < plan.entity_share:
             picks = rng.choice(len(plan.entities), size=min(n, len(plan.entities)), replace=False)
             keys = [plan.entities[int(i)] for i in picks]
-            doc: dict[str, Any] = {"entities": [dict(zip(ENTITY_KEYS, k, strict=True))
+            doc: dict[str, Any] = {"entities": [dict(zip(plan.entity_keys, k, strict=True))
                                                 for k in keys]}  # fmt: skip
             out.append(("entity", len(keys), orjson.dumps(doc)))
         else:
