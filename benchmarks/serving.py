@@ -64,13 +64,17 @@ def bare_app(model_path: str) -> Any:
 
 
 def wait_http(url: str, proc: subprocess.Popen[bytes], body: bytes | None = None) -> None:
+    """Wait until ``url`` answers 200 to a POST of ``body`` (a GET without one)."""
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"server for {url} exited with {proc.returncode}")
         try:
-            r = httpx.post(url, content=body, headers={"Content-Type": "application/json"},
-                           timeout=2)  # fmt: skip
+            if body is None:
+                r = httpx.get(url, timeout=2)
+            else:
+                r = httpx.post(url, content=body, headers={"Content-Type": "application/json"},
+                               timeout=2)  # fmt: skip
             if r.status_code == 200:
                 return
         except httpx.TransportError:

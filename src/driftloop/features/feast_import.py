@@ -7,6 +7,7 @@ with typeguard's import-time instrumentation skipped (below).
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +18,11 @@ __all__ = ["import_feast"]
 os.environ.setdefault("FEAST_USAGE", "False")
 
 _PROMETHEUS_ENV = ("PROMETHEUS_MULTIPROCESS_DIR", "PROMETHEUS_MULTIPROC_DIR")
+# The server's first entity requests import Feast from several worker threads at once: one
+# at a time, or a second thread saves the patched decorator as the "original" and removes
+# the environment variable the first is removing (KeyError, a 500 to the client).
+_IMPORT_LOCK = threading.Lock()
+_feast: Any = None
 
 
 def _unchecked(target: Any = None, **_options: Any) -> Any:
@@ -40,8 +46,16 @@ def import_feast() -> Any:
     """
     import sys
 
-    if "feast.feature_store" in sys.modules:
-        return sys.modules["feast"]
+    global _feast
+    if _feast is None:
+        with _IMPORT_LOCK:  # a module is in sys.modules before its import ends: a flag
+            if _feast is None:
+                done = "feast.feature_store" in sys.modules  # imported some other way
+                _feast = sys.modules["feast"] if done else _import_feast_once()
+    return _feast
+
+
+def _import_feast_once() -> Any:
     import prometheus_client  # noqa: F401  (before Feast: fixes the in-process value store)
     import typeguard
 
