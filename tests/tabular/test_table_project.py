@@ -55,6 +55,8 @@ def test_init_writes_an_editable_feast_repo_and_a_fitted_config(table_project: P
 def test_training_set_joins_history_known_before_each_event(table_project: Project) -> None:
     store = FeatureStore(table_project)
     store.apply()
+    # Feast's apply adds the entity column to the view's schema: never a feature here
+    assert store.stored_features == tuple(load_repo(table_project.root).HISTORY_FEATURES)
     frame = build_training_set(store, date(2023, 3, 1), date(2023, 3, 10))
     assert set(store.layout.all_features) <= set(frame.columns)
     events = table_project.read_sales().set_index(["sensor", "event_timestamp"])["demand"]

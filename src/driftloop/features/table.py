@@ -213,7 +213,9 @@ class TableLayout:
 
     def views(self) -> dict[str, tuple[str, ...]]:
         view = self.module.history_view
-        return {view.name: tuple(f.name for f in view.schema)}
+        # ``features``, not ``schema``: Feast's apply adds the entity columns to the schema
+        # of the very object it was given.
+        return {view.name: tuple(f.name for f in view.features)}
 
     def definitions(self) -> list[Any]:
         """The Feast objects the repository module defines (entities, source, views, service)."""
