@@ -122,7 +122,7 @@ def test_dataset_for_a_range_with_no_data(applied_project: Any) -> None:
         "--start", "2031-01-01", "--end", "2031-01-31",
     )  # fmt: skip
     assert result.exit_code == 2
-    assert "no sales between 2031-01-01 and 2031-01-31" in result.stderr
+    assert "no events between 2031-01-01 and 2031-01-31" in result.stderr
 
 
 def test_dataset_with_a_malformed_date(applied_project: Any) -> None:
