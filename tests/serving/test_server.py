@@ -214,6 +214,7 @@ def test_weight_changes_and_reloads_under_load_lose_no_request(served: Any) -> N
 def test_graceful_shutdown_keeps_every_acknowledged_prediction(canary_project: Any) -> None:
     ctx = build_context(canary_project, admin_token=TOKEN)
     ctx.settings = ctx.settings.model_copy(update={"log_flush_interval_s": 3600.0})
+    ctx.predictions.flush_interval_s = 3600.0  # the log was made with the default 2 s
     server = BackgroundServer(ctx).start()
     acknowledged = []
     with httpx.Client(base_url=server.url) as c:
