@@ -212,10 +212,14 @@ def run_training(
     onnx = export_onnx(trained, parts["holdout"])
 
     progress(TRAIN_STEPS[6])
-    valid_pred = trained.predict(parts["validation"])
+    reference = (
+        parts["validation"]
+        if cfg.profile_rows == "validation"
+        else pd.concat([parts["train"], parts["validation"]], ignore_index=True)
+    )
     profile = build_profile(
-        {n: parts["validation"][n].to_numpy("float64") for n in features},
-        valid_pred,
+        {n: reference[n].to_numpy("float64") for n in features},
+        trained.predict(reference),
         cfg.profile_bins,
     )
 
