@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from tests.serving.conftest import TOKEN
 from tests.serving.test_server import feature_rows, v2_body
 
 from driftloop.clock import SimulatedClock
-from driftloop.features.store import FeatureStore
+from driftloop.features.store import FeatureStore, utc_midnight
 from driftloop.project import Project
 from driftloop.serving.server import BackgroundServer, build_context
 
@@ -143,9 +143,10 @@ def test_online_store_down_keeps_v2_serving_and_the_entity_endpoint_names_it(
     }
     canary_copy.config_path.write_text(yaml.safe_dump(data))  # fmt: skip
     project = Project.load(canary_copy.root)
-    store = FeatureStore(project)
-    applied = store.apply()
-    store.materialize(applied.last_day, since=applied.last_day - timedelta(days=1))
+    # The feature views are applied already (Feast keeps the online store in its config, not
+    # in its registry): load the last day's rows into Redis.
+    last_day = utc_midnight(date(2019, 7, 19))
+    FeatureStore(project).materialize(last_day, since=last_day - timedelta(days=1))
     clock = SimulatedClock(datetime(2019, 6, 20, tzinfo=UTC))
     every = project.config.serving.dependency_check_interval_s
     ctx = build_context(project, clock=clock, admin_token=TOKEN)
