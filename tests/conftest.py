@@ -86,3 +86,17 @@ def canary_project(applied_project: Any, tmp_path_factory: pytest.TempPathFactor
     if second.alias != "challenger":  # the gate's verdict is not what serving tests are about
         registry.move_alias("challenger", second.version, "promote", "tests", "serving fixture")
     return project
+
+
+@pytest.fixture
+def canary_copy(canary_project: Any, tmp_path: Path) -> Any:
+    """A private copy of the canary project (v1 champion, v2 challenger) with its registry
+    (the artifacts stay shared, read-only), without the shared project's served logs."""
+    import shutil
+
+    from driftloop.project import Project
+
+    root = tmp_path / "shop"
+    shutil.copytree(canary_project.root, root,
+                    ignore=shutil.ignore_patterns("predictions", "feedback"))  # fmt: skip
+    return Project.load(root)

@@ -9,8 +9,8 @@
     │   ├── RequestError            an HTTP request the server cannot serve (HTTP 4xx)
     │   └── RolloutError            a rollout cannot start or change as asked (one runs, ...)
     ├── BackendError                a store or service failed underneath us (exit 2)
-    │   ├── FeatureStoreError       Feast failed to apply, materialize or read
-    │   ├── RegistryError           the model registry cannot be reached or refused a call
+    │   ├── FeatureStoreError       Feast failed to apply, materialize or read (HTTP 503)
+    │   ├── RegistryError           the model registry cannot be reached or refused a call (503)
     │   ├── RouterError             the traffic router refused a change or is unreachable
     │   ├── MetricsUnavailable      the canary's metrics source could not be read
     │   ├── ModelLoadError          a model version could not be loaded; the old one serves
@@ -84,9 +84,13 @@ class BackendError(DriftloopError):
 class FeatureStoreError(BackendError):
     """Feast could not apply definitions, materialize, or read features."""
 
+    http_status = 503  # the server is fine; what it depends on is not
+
 
 class RegistryError(BackendError):
     """The model registry (MLflow) cannot be reached or refused a call."""
+
+    http_status = 503
 
 
 class ModelNotFound(UsageError):

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from driftloop.clock import Clock, WallClock
+from driftloop.faults import crash_point
 
 __all__ = ["SegmentLog", "read_segments", "records_frame"]
 
@@ -101,6 +102,7 @@ class SegmentLog:
         name = f"part-{now:%H%M%S%f}-{os.getpid()}-{next(self._seq):06d}.parquet"
         tmp = day_dir / f".{name}.tmp"
         frame.to_parquet(tmp, index=False)
+        crash_point("log.segment_written")
         os.replace(tmp, day_dir / name)
 
     def _run(self) -> None:

@@ -99,7 +99,8 @@ def event_table(found: list[LoopEvent], title: str) -> Table:
     for column in ("at", "kind", "version", "what"):
         table.add_column(column, overflow="fold")
     colours = {"promoted": "green", "rolled_back": "red", "drift_detected": "yellow",
-               "gate_rejected": "red", "retrain_failed": "red", "recovered": "green"}  # fmt: skip
+               "gate_rejected": "red", "retrain_failed": "red", "recovered": "green",
+               "paused": "yellow", "resumed": "green"}  # fmt: skip
     for e in found:
         colour = colours.get(e.kind)
         kind = f"[{colour}]{e.kind}[/]" if colour else e.kind

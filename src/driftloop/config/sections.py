@@ -72,6 +72,7 @@ DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 DEFAULT_MAX_BATCH_ROWS = 10_000
 DEFAULT_LOG_FLUSH_INTERVAL_S = 2.0
 DEFAULT_LOG_FLUSH_ROWS = 50_000
+DEFAULT_DEPENDENCY_CHECK_INTERVAL_S = 10.0
 DEFAULT_OPTIMIZE_MAX_METRIC_LOSS = 0.01
 DEFAULT_OPTIMIZE_MAX_DISAGREEMENT = 0.02
 DEFAULT_CALIBRATION_ROWS = 2000
@@ -376,6 +377,10 @@ class ServingConfig(_Strict):
     max_batch_rows: int = Field(DEFAULT_MAX_BATCH_ROWS, ge=1)
     log_flush_interval_s: float = Field(DEFAULT_LOG_FLUSH_INTERVAL_S, gt=0.0, le=3600.0)
     log_flush_rows: int = Field(DEFAULT_LOG_FLUSH_ROWS, ge=1)
+    dependency_check_interval_s: float = Field(
+        DEFAULT_DEPENDENCY_CHECK_INTERVAL_S, gt=0.0, le=3600.0,
+        description="readiness probes the registry and the online store at most this often",
+    )  # fmt: skip
     inline_batch_rows: int = Field(
         256, ge=1, description="batches up to this size run on the event loop, larger in threads"
     )

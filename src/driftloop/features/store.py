@@ -253,6 +253,12 @@ class FeatureStore:
         missing = tuple(entities[int(i)] for i in np.flatnonzero(~found))
         return OnlineRows(frame=frame[found].reset_index(drop=True), missing=missing)
 
+    def check_reachable(self) -> None:
+        """FeatureStoreError unless the online store answers a lookup (of an entity that
+        need not exist), past any cached rows."""
+        types = self.layout.entity_types
+        self._online_lookup([tuple("" if types[k] == "string" else -1 for k in self.keys)])
+
     def write_online(self, rows: pd.DataFrame) -> None:
         """Write feature rows straight to the online store (ingestion, repair, tests)."""
         feast = self._feast()

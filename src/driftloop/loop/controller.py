@@ -17,7 +17,15 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from driftloop.clock import Clock
-from driftloop.errors import DataError, DriftloopError, MetricsUnavailable, RouterError
+from driftloop.errors import (
+    DataError,
+    DriftloopError,
+    FeatureStoreError,
+    MetricsUnavailable,
+    RegistryError,
+    RouterError,
+)
+from driftloop.features.store import FeatureStore
 from driftloop.loop.policy import Decision, Signals, decide, fired, signals_from
 from driftloop.loop.store import LoopEvent, LoopStore
 from driftloop.monitoring.monitor import monitor_project
@@ -31,6 +39,10 @@ __all__ = ["LoopController", "LoopTurn"]
 
 logger = logging.getLogger("driftloop.loop")
 HISTORY_CHECKS = 60
+# What the loop cannot work without; while one is unreachable the loop pauses.
+_OUTAGES = (MetricsUnavailable, RouterError, RegistryError, FeatureStoreError)
+_DEPENDENCY = {MetricsUnavailable: "server", RouterError: "server", RegistryError: "registry",
+               FeatureStoreError: "feature_store"}  # fmt: skip
 _MIRRORED = {"step": "rollout_step", "promoted": "promoted", "rolled_back": "rolled_back",
              "aborted": "aborted"}  # fmt: skip
 
@@ -68,6 +80,7 @@ class LoopController:
         self.store = store or LoopStore(project.state_dir / "state.db")
         self.trainer = trainer
         self.cfg = project.config.loop
+        self._features: FeatureStore | None = None
 
     @property
     def model(self) -> str:
@@ -129,13 +142,20 @@ class LoopController:
     ) -> None:
         """Turn until ``until`` (forever without it): a check every ``check_every_hours``;
         between checks a running rollout is ticked every ``rollout.check_interval_s`` (the
-        checks, and so the persistence of signals, keep their own pace)."""
+        checks, and so the persistence of signals, keep their own pace).
+
+        While the server, the registry or the feature store is unreachable the loop is
+        paused: one ``paused`` event names it, nothing is checked, trained or ticked, and
+        the dependencies are probed again every ``rollout.check_interval_s``; when all
+        answer, a ``resumed`` event is recorded and the loop goes on where it stood."""
         every = self.cfg.check_every_hours * 3600.0
         tick_every = self.project.config.rollout.check_interval_s
         next_check = self.clock.now()
-        failing_since: datetime | None = None
         while until is None or self.clock.now() < until:
+            paused = False
             try:
+                self.probe()
+                self._resume()
                 if self.clock.now() >= next_check:
                     turn = self.check()
                     next_check = turn.at + timedelta(seconds=every)
@@ -143,22 +163,14 @@ class LoopController:
                         on_turn(turn)
                 else:
                     self.tick_rollout()
-                failing_since = None
-            except (MetricsUnavailable, RouterError) as exc:
-                # The server is down or restarting: it keeps serving what it last
-                # committed; the loop retries every rollout check interval, then gives up.
-                now = self.clock.now()
-                failing_since = failing_since or now
-                if (
-                    now - failing_since
-                ).total_seconds() >= self.project.config.rollout.max_duration_s:
-                    raise
-                logger.warning("loop: %s; retrying", exc)
+            except _OUTAGES as exc:
+                self._pause(exc)
+                paused = True
             now = self.clock.now()
             running = self.rollouts.store.active(self.model) is not None
             wait = (next_check - now).total_seconds()
-            if failing_since is not None:
-                wait = tick_every  # retry pace
+            if paused:
+                wait = tick_every  # probe again at the rollout's pace
             elif running:
                 wait = min(wait, tick_every)
             if until is not None:
@@ -166,6 +178,47 @@ class LoopController:
                 if wait <= 0:
                     break
             self.clock.sleep(max(wait, 0.0))
+
+    # -- dependencies ---------------------------------------------------------------------
+    def probe(self) -> None:
+        """Raise the first outage: the server (its route table), the registry, the online
+        feature store."""
+        self.rollouts.router.current()
+        self.registry.check_reachable()
+        if self._features is None:
+            self._features = FeatureStore(self.project)
+        self._features.check_reachable()
+
+    def paused(self) -> LoopEvent | None:
+        """The ``paused`` event if the loop is paused now (read from the log: a restarted
+        controller knows it too)."""
+        last = self.store.events(self.model, kinds=("paused", "resumed"), limit=1)
+        return last[0] if last and last[0].kind == "paused" else None
+
+    def _pause(self, exc: DriftloopError) -> None:
+        dependency = next(
+            (name for kind, name in _DEPENDENCY.items() if isinstance(exc, kind)), "server"
+        )
+        current = self.paused()
+        if current is not None and current.evidence.get("dependency") == dependency:
+            logger.debug("loop still paused: the %s is unreachable: %s", dependency, exc)
+            return  # one event and one warning per outage, however long it lasts
+        logger.warning("loop paused: the %s is unreachable: %s", dependency, exc)
+        self.store.record(self.model, self.clock.now(), "paused",
+                          f"paused: the {dependency.replace('_', ' ')} is unreachable: {exc}",
+                          evidence={"dependency": dependency, "error": str(exc)})  # fmt: skip
+
+    def _resume(self) -> None:
+        current = self.paused()
+        if current is None:
+            return
+        now = self.clock.now()
+        minutes = (now - current.at).total_seconds() / 60.0
+        dependency = str(current.evidence.get("dependency", "dependency")).replace("_", " ")
+        logger.warning("loop resumed: the %s answers again after %.0f min", dependency, minutes)
+        self.store.record(self.model, now, "resumed",
+                          f"resumed: the {dependency} answers again after {minutes:.0f} min",
+                          evidence={"paused_at": current.at, "minutes": minutes})  # fmt: skip
 
     # -- assessing ------------------------------------------------------------------------
     def assess(self, now: datetime) -> Signals:

@@ -37,6 +37,8 @@ EVENT_KINDS = (
     "rolled_back",
     "aborted",
     "recovered",  # the triggers stopped firing
+    "paused",  # a dependency (server, registry, feature store) is unreachable: nothing runs
+    "resumed",  # every dependency answers again
 )
 
 _SCHEMA = """

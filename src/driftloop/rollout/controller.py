@@ -24,6 +24,7 @@ from typing import Any
 from driftloop.clock import Clock, WallClock
 from driftloop.config import RolloutConfig
 from driftloop.errors import DriftloopError, MetricsUnavailable, RolloutError, RouterError
+from driftloop.faults import crash_point
 from driftloop.registry.base import CHALLENGER, CHAMPION, ModelRegistry
 from driftloop.rollout.judge import (
     Evidence,
@@ -136,9 +137,11 @@ class RolloutController:
         self.router.current()  # the router must answer before anything is stored or moved
         self.metrics.snapshot()
         why = reason or f"{strategy} rollout of v{candidate.version} against v{champion.version}"
-        return self.store.create(
+        created = self.store.create(
             self.model, candidate.version, champion.version, strategy, self.clock.now(), why
         )
+        crash_point("rollout.created")
+        return created
 
     def abort(self, rollout_id: int, reason: str = "aborted by an operator") -> Rollout:
         """Ask for an abort and apply it now (the running rollout also sees the request)."""
@@ -197,6 +200,7 @@ class RolloutController:
             if r.weight >= 100.0:  # blue-green: no stable traffic now, its record before
                 window = Snapshot({**window.versions, r.stable: baseline.get(r.stable)})
             verdict = self._judge_step(r, window, elapsed)
+        crash_point("rollout.judged")
         return self._act(r, verdict)
 
     def _act(self, r: Rollout, verdict: _Verdict) -> Rollout:
@@ -223,6 +227,7 @@ class RolloutController:
             self.registry.move_alias(
                 CHALLENGER, r.version, "canary", self._actor(r), f"rollout #{r.id} begins"
             )
+            crash_point("rollout.challenger_set")
         live = self.router.reload()
         if live.challenger != r.version:
             raise RouterError(
@@ -247,6 +252,7 @@ class RolloutController:
         moved = self.store.transition(r, at=now, state=state, reason=reason, evidence=evidence,
                                       step=step, weight=weight, shadow=shadow)  # fmt: skip
         logger.info("rollout #%s: %s -> %s: %s", r.id, r.label, moved.label, reason)
+        crash_point(f"rollout.stored.{state}")
         return self._apply(moved)
 
     def _apply(self, r: Rollout) -> Rollout:
@@ -263,12 +269,14 @@ class RolloutController:
                 )
             if live.challenger_weight != r.weight or live.shadow != r.shadow:
                 self.router.set_weight(r.weight, r.shadow)
+                crash_point("rollout.weight_set")
             baseline = self.metrics.snapshot()
             return self.store.mark_applied(r, self.clock.now(), baseline.to_json())
         if r.state == "promoted":
             champion = self.registry.alias(CHAMPION)
             if champion is None or champion.version != r.version:
                 self.registry.move_alias(CHAMPION, r.version, "promote", actor, r.reason)
+                crash_point("rollout.champion_moved")
             challenger = self.registry.alias(CHALLENGER)
             if challenger is not None and challenger.version == r.version:
                 self.registry.move_alias(CHALLENGER, None, "clear", actor, f"v{r.version} promoted")

@@ -18,7 +18,7 @@ from fastapi import FastAPI, Request, Response
 from starlette.background import BackgroundTask
 from starlette.routing import Route
 
-from driftloop.errors import DriftloopError, RequestError
+from driftloop.errors import DriftloopError, FeatureStoreError, RegistryError, RequestError
 from driftloop.serving.context import ServerContext
 from driftloop.serving.entity import handle_feedback, handle_predict
 from driftloop.serving.routing import choose
@@ -83,6 +83,8 @@ def create_app(ctx: ServerContext) -> FastAPI:
     async def _driftloop_error(request: Request, exc: DriftloopError) -> Response:
         version = getattr(exc, "version", "")
         kind = "model_error" if exc.http_status >= 500 else "bad_request"
+        if isinstance(exc, RegistryError | FeatureStoreError):
+            kind = "dependency"
         ctx.metrics.errors.labels(ctx.model_name, version, kind).inc()
         rid = str(request.headers.get("x-request-id") or getattr(request.state, "request_id", ""))
         message = f"{exc} (request id {rid})" if exc.http_status >= 500 and rid else str(exc)
@@ -102,8 +104,12 @@ def create_app(ctx: ServerContext) -> FastAPI:
 
     @app.get("/v2/health/ready")
     async def ready() -> Response:
+        # Ready means "can answer inference": a registry or online store that is down makes
+        # the server degraded (listed), not unready; a 503 would take every replica out of
+        # its Service at once for an outage that V2 inference does not depend on.
         ok = ctx.service.ready
-        return json_response({"ready": ok, **ctx.health()}, 200 if ok else 503)
+        dependencies = await anyio.to_thread.run_sync(ctx.dependencies)
+        return json_response({"ready": ok, **ctx.health(dependencies)}, 200 if ok else 503)
 
     @app.get("/v2")
     async def server_metadata() -> Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,7 +15,7 @@ import pandas as pd
 
 from driftloop.clock import Clock, WallClock
 from driftloop.config import ServingConfig
-from driftloop.errors import ModelNotFound
+from driftloop.errors import DriftloopError, ModelNotFound, RegistryError
 from driftloop.features.engineering import ENTITY_KEYS
 from driftloop.project import Project
 from driftloop.registry.base import ModelRegistry
@@ -146,6 +147,8 @@ class ServerContext:
         self.feedback = SegmentLog(project.state_dir / "feedback", interval, rows, self.clock)
         self._feature_store: Any = None
         self.load_error: str | None = None
+        self._probe_lock = threading.Lock()
+        self._probed: tuple[datetime, dict[str, str | None]] | None = None
 
     @property
     def model_name(self) -> str:
@@ -197,11 +200,32 @@ class ServerContext:
     def flush_logs(self) -> int:
         return self.predictions.flush() + self.feedback.flush()
 
-    def health(self) -> dict[str, Any]:
+    def dependencies(self) -> dict[str, str | None]:
+        """Registry and online store: None when reachable, else why not. Probed at most
+        every ``serving.dependency_check_interval_s``, one probe at a time (blocking: call
+        it off the event loop)."""
+        with self._probe_lock:
+            now = self.clock.now()
+            if self._probed is not None:
+                at, found = self._probed
+                if (now - at).total_seconds() < self.settings.dependency_check_interval_s:
+                    return found
+            found = {"registry": _probe(self.registry.check_reachable),
+                     "feature_store": _probe(self.feature_store().check_reachable)}  # fmt: skip
+            for name, error in found.items():
+                if error is not None:
+                    logger.warning("dependency %s is unreachable: %s", name, error)
+            self._probed = (now, found)
+            return found
+
+    def health(self, dependencies: dict[str, str | None] | None = None) -> dict[str, Any]:
+        found = dependencies or {}
         return {
             "model": self.model_name,
             "load_error": self.load_error,
             "log_error": self.predictions.last_error or self.feedback.last_error,
+            "degraded": sorted(name for name, error in found.items() if error is not None),
+            "dependencies": {name: error or "ok" for name, error in found.items()},
         }
 
     def log_exception(self, exc: BaseException, request_id: str) -> None:
@@ -303,7 +327,13 @@ class ServerContext:
         self._after_change()
 
     def admin_reload(self) -> None:
-        self.service.reload()
+        try:
+            self.service.reload()
+        except RegistryError as exc:
+            if not self.service.ready:
+                raise
+            serving = ", ".join("v" + v for v in self.service.state.routes.versions())
+            raise RegistryError(f"reload refused, {serving} keep serving: {exc}") from exc
         self.load_error = None
         self._after_change()
 
@@ -314,3 +344,12 @@ class ServerContext:
     def admin_rollback(self, reason: str) -> None:
         self.service.rollback("server admin API", reason)
         self._after_change()
+
+
+def _probe(check: Any) -> str | None:
+    """None if ``check()`` passes, else its error for people."""
+    try:
+        check()
+    except DriftloopError as exc:
+        return str(exc)
+    return None

@@ -13,7 +13,7 @@ import orjson
 import pandas as pd
 from starlette.background import BackgroundTask
 
-from driftloop.errors import RequestError
+from driftloop.errors import FeatureStoreError, RequestError
 from driftloop.features.engineering import TIMESTAMP_COLUMN
 from driftloop.serving.routing import choose
 from driftloop.serving.service import ServedModel, predict
@@ -173,7 +173,13 @@ async def handle_predict(
     keys, ids, sent = _parse_entities(ctx, doc, rid)
     names = ctx.entity_keys
     unique = sorted(set(keys))
-    online = await anyio.to_thread.run_sync(ctx.feature_store().online, unique)
+    try:
+        online = await anyio.to_thread.run_sync(ctx.feature_store().online, unique)
+    except FeatureStoreError as exc:
+        raise FeatureStoreError(
+            f"the online feature store ({ctx.project.online_store_label}) is unavailable: "
+            f"{exc}; /v2 inference with the features in the request keeps serving"
+        ) from exc
     if online.missing and ctx.layout.kind != "table":  # a table's new entity has no history
         named = ", ".join(f"{k}={v}" for k, v in zip(names, online.missing[0], strict=True))
         raise RequestError(
