@@ -124,8 +124,6 @@ def table_settings(schema: TableSchema, counts: bool = False) -> dict[str, Any]:
                 },
             },
             "gate": gate,
-            # a year of the user's data holds its seasons: weather in June is no drift
-            "profile_rows": "window",
         },
         "monitoring": {
             "min_rows": _clamp(per_week * 0.5, 30, 500),

@@ -318,12 +318,6 @@ class TrainingConfig(_Strict):
         "uses challenger and lets the canary decide",
     )
     profile_bins: int = Field(DEFAULT_PROFILE_BINS, ge=2, le=100)
-    profile_rows: Literal["validation", "window"] = Field(
-        "validation",
-        description="the reference profile monitoring compares with: the validation days, "
-        "or the whole training window (features with seasons, such as weather, drift against "
-        "a few weeks of validation all year)",
-    )
     seed: int = Field(0, ge=0)
 
     @model_validator(mode="after")

@@ -212,14 +212,10 @@ def run_training(
     onnx = export_onnx(trained, parts["holdout"])
 
     progress(TRAIN_STEPS[6])
-    reference = (
-        parts["validation"]
-        if cfg.profile_rows == "validation"
-        else pd.concat([parts["train"], parts["validation"]], ignore_index=True)
-    )
+    valid_pred = trained.predict(parts["validation"])
     profile = build_profile(
-        {n: reference[n].to_numpy("float64") for n in features},
-        trained.predict(reference),
+        {n: parts["validation"][n].to_numpy("float64") for n in features},
+        valid_pred,
         cfg.profile_bins,
     )
 
