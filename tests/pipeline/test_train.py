@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from driftloop.errors import ConfigError, DataError, RegistryError
+from driftloop.errors import ConfigError, DataError, ModelLoadError
 from driftloop.features.store import FeatureStore
 from driftloop.features.training_set import build_training_set
 from driftloop.monitoring.profile import build_profile
@@ -104,7 +104,7 @@ def test_tampered_onnx_artifact_is_refused(project_copy: Any) -> None:
     run_training(project_copy, registry, actor="tests")
     (onnx_file,) = (project_copy.state_dir / "mlartifacts").rglob("model.onnx")
     onnx_file.write_bytes(onnx_file.read_bytes()[:-8] + b"tampered")
-    with pytest.raises(RegistryError, match=r"checksum .* does not match"):
+    with pytest.raises(ModelLoadError, match=r"version 1: artifact onnx/model.onnx has checksum"):
         registry.load_model("1")
 
 

@@ -339,6 +339,21 @@ class RegistryConfig(_Strict):
     model_name: str | None = Field(None, description="registered model name; default the project")
     experiment: str | None = Field(None, description="MLflow experiment; default the project")
     request_timeout_s: int = Field(10, ge=1, le=600)
+    allow_pickle: bool = Field(
+        False,
+        description="load models stored with pickle or cloudpickle (registered outside "
+        "driftloop); unpickling runs code from the file, so only for models you trust",
+    )
+    allow_unverified: bool = Field(
+        False,
+        description="load versions registered without artifact checksums (before driftloop "
+        "recorded them) with a warning, instead of refusing them",
+    )
+    skops_trusted_types: tuple[str, ...] = Field(
+        (),
+        description="extra types to trust when loading skops files, beyond the list each "
+        "version recorded at registration",
+    )
 
 
 class ServingConfig(_Strict):
