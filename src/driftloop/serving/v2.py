@@ -6,6 +6,7 @@ every problem raises RequestError naming the input and what is wrong.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -68,17 +69,22 @@ def _tensor(spec: Any, index: int, binary: memoryview, offset: int) -> tuple[str
             f"input {name!r}: shape must be a list of whole numbers >= 0, got {shape!r}"
         )
     datatype = spec.get("datatype")
-    if datatype not in DATATYPES:
+    if not isinstance(datatype, str) or datatype not in DATATYPES:
         raise RequestError(
             f"input {name!r}: datatype {datatype!r} is not supported; use one of "
             f"{', '.join(DATATYPES)}"
         )
     dtype = DATATYPES[str(datatype)]
-    count = int(np.prod(shape))
+    count = math.prod(shape)  # exact: np.prod wraps around in int64 (2**32 * 2**32 == 0)
     params = spec.get("parameters") or {}
     size = params.get("binary_data_size") if isinstance(params, dict) else None
     if size is not None:
-        if not isinstance(size, int) or size < 0 or offset + size > len(binary):
+        if (
+            not isinstance(size, int)
+            or isinstance(size, bool)
+            or size < 0
+            or offset + size > len(binary)
+        ):
             raise RequestError(
                 f"input {name!r}: binary_data_size {size!r} runs past the {len(binary)} "
                 "binary bytes sent"
@@ -93,7 +99,12 @@ def _tensor(spec: Any, index: int, binary: memoryview, offset: int) -> tuple[str
     if "data" not in spec:
         raise RequestError(f"input {name!r}: no data (and no binary_data_size)")
     try:
-        array = np.asarray(spec["data"], dtype=dtype)
+        with np.errstate(over="raise", invalid="raise"):
+            array = np.asarray(spec["data"], dtype=dtype)
+    except FloatingPointError:
+        raise RequestError(
+            f"input {name!r}: data holds values out of range for {datatype}"
+        ) from None
     except (TypeError, ValueError, OverflowError):
         raise RequestError(f"input {name!r}: data is not all {datatype} values") from None
     if array.size != count:
@@ -146,6 +157,9 @@ def decode_request(body: bytes, header_length: str | None, max_rows: int) -> V2R
     outputs = doc.get("outputs") or []
     if not isinstance(outputs, list) or not all(isinstance(o, dict) for o in outputs):
         raise RequestError("'outputs' must be a list of objects")
+    for i, o in enumerate(outputs):
+        if not isinstance(o.get("parameters") or {}, dict):
+            raise RequestError(f"outputs[{i}].parameters must be an object")
     binary_output = bool(params.get("binary_data_output")) or any(
         bool((o.get("parameters") or {}).get("binary_data")) for o in outputs
     )
