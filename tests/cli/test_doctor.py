@@ -212,6 +212,10 @@ def trained_copy(trained_project: Any, tmp_path: Path) -> Any:
 
     target = tmp_path / "shop"
     shutil.copytree(trained_project.root, target)
+    # models load only from the configured artifact root: name the shared one
+    config = yaml.safe_load((target / "driftloop.yaml").read_text())
+    config["registry"]["artifact_location"] = (trained_project.state_dir / "mlartifacts").as_uri()
+    (target / "driftloop.yaml").write_text(yaml.safe_dump(config))
     return Project.load(target)
 
 

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 __all__ = [
+    "SECRET_FIELDS",
     "DuckDBOfflineStoreConfig",
     "FeaturesConfig",
     "GateConfig",
@@ -77,6 +78,9 @@ DEFAULT_CALIBRATION_ROWS = 2000
 DEFAULT_PRUNE_FRACTION = 0.5
 DEFAULT_FINETUNE_EPOCHS = 10
 DEFAULT_STUDENT_FRACTION = 0.25
+
+
+SECRET_FIELDS = frozenset({"admin_token"})  # never echoed, even in validation errors
 
 
 class _Strict(BaseModel):
@@ -378,6 +382,17 @@ class ServingConfig(_Strict):
         description="serve this one registered version alone, whatever the aliases say (one "
         "Deployment per version on a cluster: DRIFTLOOP__SERVING__PIN_VERSION=3)",
     )
+
+    @field_validator("admin_token", mode="before")
+    @classmethod
+    def _token_as_written(cls, value: object) -> object:
+        # YAML reads 012345 as the number 5349: refuse rather than guess, and never echo it.
+        if value is not None and not isinstance(value, str | SecretStr):
+            raise ValueError(
+                "must be a string: quote it in driftloop.yaml or the environment variable "
+                "(the value is a secret and is not shown)"
+            )
+        return value
 
     @field_validator("pin_version", mode="before")
     @classmethod

@@ -152,11 +152,11 @@ def _path_param(name: str, example: str) -> dict[str, Any]:
             "example": example}  # fmt: skip
 
 
-def _admin(summary: str, body: str | None, ok: dict[str, Any]) -> dict[str, Any]:
+def _admin(summary: str, body: str | None, ok: dict[str, Any], *more: int) -> dict[str, Any]:
     op: dict[str, Any] = {
         "summary": summary,
         "security": [{"bearer": []}],
-        "responses": _responses(ok, 400, 401, 403, 409, 413, 422, 503),
+        "responses": _responses(ok, 400, 401, 403, 409, 413, 422, 503, *more),
     }
     if body is not None:
         op["requestBody"] = {"required": False, **_json({"$ref": f"#/components/schemas/{body}"})}
@@ -233,7 +233,7 @@ def openapi_document(model_name: str, version: str) -> dict[str, Any]:
             "/admin/routes": {"get": _admin("the route table", None, routes)},
             "/admin/weights": {"post": _admin("set the challenger's weight", "Weights", routes)},
             "/admin/reload": {"post": _admin("reload aliases from the registry", None, routes)},
-            "/admin/promote": {"post": _admin("make a version champion", "Promote", routes)},
+            "/admin/promote": {"post": _admin("make a version champion", "Promote", routes, 404)},
             "/admin/rollback": {"post": _admin("previous champion back", "Reason", routes)},
             "/admin/flush": {
                 "post": _admin("flush the prediction and feedback logs", None, any_json)

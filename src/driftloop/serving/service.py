@@ -212,6 +212,7 @@ class ModelService:
         if target == state.routes.champion:
             raise RequestError(f"v{target} is already the champion", 409)
         # Load first: a version that cannot load (tampered, missing) leaves the registry as is.
+        self.registry.get(target)  # an unknown version is a 404, not a load failure
         loaded = self._load(target, state.models)
         self.registry.move_alias(CHAMPION, target, "promote", actor, reason)
         current = self.registry.alias(CHALLENGER)
