@@ -86,3 +86,38 @@ def canary_project(applied_project: Any, tmp_path_factory: pytest.TempPathFactor
     if second.alias != "challenger":  # the gate's verdict is not what serving tests are about
         registry.move_alias("challenger", second.version, "promote", "tests", "serving fixture")
     return project
+
+
+def copy_with_registry(source: Any, target: Path) -> Any:
+    """Copy a project with its registry database; the artifacts stay where they are (shared
+    with ``source``, read-only), named as the copy's artifact root so that they load."""
+    import shutil
+
+    import yaml
+
+    from driftloop.project import Project
+
+    shutil.copytree(source.root, target)
+    path = target / "driftloop.yaml"
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    config.setdefault("registry", {})["artifact_location"] = (
+        source.state_dir / "mlartifacts"
+    ).as_uri()
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return Project.load(target)
+
+
+@pytest.fixture(scope="session")
+def two_versions(applied_project: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """v1 champion, v2 registered with a passing gate and no alias (read-only: copy it)."""
+    from driftloop.pipeline.train import run_training
+    from driftloop.registry import open_registry
+
+    project = copy_project(applied_project, tmp_path_factory.mktemp("rollout") / "shop")
+    registry = open_registry(project)
+    run_training(project, registry, date(2019, 5, 1), actor="tests")
+    # the same data and seed: an identical model, so the gate passes (A/A at the gate)
+    second = run_training(project, registry, date(2019, 5, 1), actor="tests", on_pass="challenger")
+    assert second.gate.passed, "fixture needs a v2 that passed its gate"
+    registry.move_alias("challenger", None, "clear", "tests", "fixture: no challenger yet")
+    return project

@@ -17,7 +17,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, status_code_conformance
-from tests.conftest import copy_project
+from tests.conftest import copy_with_registry
 from tests.serving.conftest import TOKEN
 
 from driftloop.serving.server import BackgroundServer, build_context
@@ -28,14 +28,10 @@ EXAMPLES_PER_OPERATION = 12  # x 2 modes x 18 operations: ~430 requests, about 1
 
 @pytest.fixture(scope="module")
 def fuzz_server(
-    applied_project: Any, tmp_path_factory: pytest.TempPathFactory
+    two_versions: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[BackgroundServer]:
-    """A private project (the fuzzer calls promote and rollback) with v1 as champion."""
-    from driftloop.pipeline.train import run_training
-    from driftloop.registry import open_registry
-
-    project = copy_project(applied_project, tmp_path_factory.mktemp("fuzz") / "shop")
-    run_training(project, open_registry(project), actor="tests")
+    """A private registry (the fuzzer may promote and roll back): v1 champion, v2 unaliased."""
+    project = copy_with_registry(two_versions, tmp_path_factory.mktemp("fuzz") / "shop")
     with BackgroundServer(build_context(project, admin_token=TOKEN)) as server:
         yield server
 

@@ -6,56 +6,39 @@ import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import httpx
 import numpy as np
 import pytest
-from tests.conftest import copy_project
+from tests.conftest import copy_with_registry
 from tests.serving.conftest import TOKEN
 from tests.serving.test_server import ADMIN, feature_rows, v2_body
 
 from driftloop.errors import ModelLoadError
 from driftloop.registry import CHALLENGER, CHAMPION, open_registry
-from driftloop.registry.integrity import CHECKSUM_TAG, LoadPolicy
+from driftloop.registry.integrity import LoadPolicy
 from driftloop.serving.server import BackgroundServer, build_context
 
 
-@pytest.fixture(scope="module")
-def two_versions(applied_project: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """A private registry: v1 champion, v2 registered but not aliased (not loaded by a server)."""
-    from driftloop.pipeline.train import run_training
-
-    project = copy_project(applied_project, tmp_path_factory.mktemp("sealed") / "shop")
-    registry = open_registry(project)
-    run_training(project, registry, date(2019, 5, 1), actor="tests")
-    run_training(project, registry, date(2019, 6, 1), actor="tests", on_pass="challenger")
-    for alias in (CHAMPION, CHALLENGER):
-        holder = registry.alias(alias)
-        wanted = "1" if alias == CHAMPION else None
-        if (holder.version if holder else None) != wanted:
-            registry.move_alias(alias, wanted, "promote", "tests", "fixture")
-    return project
+@pytest.fixture
+def sealed(two_versions: Any, tmp_path: Path) -> Any:
+    """v1 champion, v2 registered and not aliased; a private registry, artifacts shared."""
+    return copy_with_registry(two_versions, tmp_path / "shop")
 
 
-def artifact(project: Any, version: str, name: str) -> Path:
-    """The file ``name`` (model.lgb, model.onnx) of ``version`` in the project's artifact store."""
-    mv = open_registry(project).get(version)
-    digests = json.loads(mv.tags[CHECKSUM_TAG])
-    matches = [
-        p for p in (project.state_dir / "mlartifacts").rglob(name)
-        if any(v == _sha(p) for k, v in digests.items() if k.endswith(name))
-    ]  # fmt: skip
-    assert len(matches) == 1, matches
-    return matches[0]
-
-
-def _sha(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def artifact(registry: Any, version: str, name: str) -> Path:
+    """The stored file ``name`` (model.lgb, model.onnx) of ``version``."""
+    client = registry.client()
+    if name == "model.onnx":
+        base = client.get_run(registry.get(version).run_id).info.artifact_uri + "/onnx"
+    else:
+        base = client.get_model_version_download_uri(registry.model_name, version)
+    path = Path(urlparse(base).path) / name
+    assert path.is_file(), path
+    return path
 
 
 @contextmanager
@@ -70,12 +53,12 @@ def tampered(path: Path) -> Iterator[None]:
 
 
 def test_a_tampered_version_is_refused_and_the_current_one_keeps_serving(
-    two_versions: Any, caplog: pytest.LogCaptureFixture
+    sealed: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    registry = open_registry(two_versions)
-    ctx = build_context(two_versions, registry=registry, admin_token=TOKEN)
+    registry = open_registry(sealed)
+    ctx = build_context(sealed, registry=registry, admin_token=TOKEN)
     infer = f"/v2/models/{ctx.model_name}/infer"
-    onnx_file = artifact(two_versions, "2", "model.onnx")
+    onnx_file = artifact(registry, "2", "model.onnx")
     with (
         BackgroundServer(ctx) as server,
         httpx.Client(base_url=server.url, headers=ADMIN) as c,
@@ -88,24 +71,21 @@ def test_a_tampered_version_is_refused_and_the_current_one_keeps_serving(
         assert "version 2: artifact onnx/model.onnx has checksum" in promote.json()["error"]
         assert registry.alias(CHAMPION).version == "1"  # the registry was left as it was
         registry.move_alias(CHALLENGER, "2", "promote", "tests", "out-of-band challenger")
-        try:
-            reload = c.post("/admin/reload")
-            assert reload.status_code == 409
-            assert "artifact onnx/model.onnx" in reload.json()["error"]
-            routes = c.get("/admin/routes").json()
-            assert (routes["champion"], routes["challenger"]) == ("1", None)
-            r = c.post(infer, content=v2_body(feature_rows(2)))
-            assert r.status_code == 200 and r.json()["model_version"] == "1"
-        finally:
-            registry.move_alias(CHALLENGER, None, "clear", "tests", "end of drill")
+        reload = c.post("/admin/reload")
+        assert reload.status_code == 409
+        assert "artifact onnx/model.onnx" in reload.json()["error"]
+        routes = c.get("/admin/routes").json()
+        assert (routes["champion"], routes["challenger"]) == ("1", None)
+        r = c.post(infer, content=v2_body(feature_rows(2)))
+        assert r.status_code == 200 and r.json()["model_version"] == "1"
     assert "version 2: artifact onnx/model.onnx" in caplog.text
 
 
-def test_a_tampered_native_model_is_refused_naming_the_file(two_versions: Any) -> None:
-    registry = open_registry(two_versions)
+def test_a_tampered_native_model_is_refused_naming_the_file(sealed: Any) -> None:
+    registry = open_registry(sealed)
     changed = r"version 1: artifact model/model.lgb has"
     with (
-        tampered(artifact(two_versions, "1", "model.lgb")),
+        tampered(artifact(registry, "1", "model.lgb")),
         pytest.raises(ModelLoadError, match=changed),
     ):
         registry.load_native("1")
@@ -113,12 +93,10 @@ def test_a_tampered_native_model_is_refused_naming_the_file(two_versions: Any) -
     assert kind == "lightgbm" and type(booster).__name__ == "Booster"
 
 
-def test_artifacts_outside_the_configured_root_are_not_loaded(
-    two_versions: Any, tmp_path: Path
-) -> None:
+def test_artifacts_outside_the_configured_root_are_not_loaded(sealed: Any, tmp_path: Path) -> None:
     from driftloop.registry.mlflow_registry import MlflowRegistry
 
-    mine = open_registry(two_versions)
+    mine = open_registry(sealed)
     other_root = MlflowRegistry(
         mine.tracking_uri, (tmp_path / "elsewhere").as_uri(), mine.model_name, mine.experiment,
         mine.history,
@@ -130,18 +108,25 @@ def test_artifacts_outside_the_configured_root_are_not_loaded(
 
 
 def test_a_pickled_version_from_outside_driftloop_needs_two_explicit_flags(
-    two_versions: Any,
+    sealed: Any, tmp_path: Path
 ) -> None:
     import mlflow
     import mlflow.sklearn
     from sklearn.linear_model import LinearRegression
 
-    registry = open_registry(two_versions)
-    names = json.loads(registry.get("1").tags["driftloop.features"])
+    from driftloop.registry.mlflow_registry import MlflowRegistry
+
+    shared = open_registry(sealed)
+    names = json.loads(shared.get("1").tags["driftloop.features"])
+    # its own experiment and artifact root: nothing is written next to the shared artifacts
+    registry = MlflowRegistry(
+        shared.tracking_uri, (tmp_path / "outside").as_uri(), shared.model_name, "outside",
+        shared.history,
+    )  # fmt: skip
     rng = np.random.default_rng(3)
     x, y = rng.normal(size=(40, len(names))), rng.normal(size=40)
     client = registry.client()
-    experiment = client.get_experiment_by_name(registry.experiment).experiment_id
+    experiment = registry._experiment_id()
     mlflow.set_tracking_uri(registry.tracking_uri)
     with mlflow.start_run(experiment_id=experiment) as run:
         info = mlflow.sklearn.log_model(
