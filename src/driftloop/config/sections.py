@@ -338,7 +338,9 @@ class RegistryConfig(_Strict):
         "driftloop prints it with the password masked",
     )
     artifact_location: str | None = Field(
-        None, description="artifact root for new experiments; default .driftloop/mlartifacts"
+        None,
+        description="artifact root for new experiments, and the only place models are loaded "
+        "from; default .driftloop/mlartifacts",
     )
     model_name: str | None = Field(None, description="registered model name; default the project")
     experiment: str | None = Field(None, description="MLflow experiment; default the project")
