@@ -19,7 +19,7 @@ from tests.serving.test_server import ADMIN, feature_rows, v2_body
 
 from driftloop.errors import ModelLoadError
 from driftloop.registry import CHALLENGER, CHAMPION, open_registry
-from driftloop.registry.integrity import LoadPolicy
+from driftloop.registry.integrity import CHECKSUM_TAG, LoadPolicy
 from driftloop.serving.server import BackgroundServer, build_context
 
 
@@ -148,3 +148,24 @@ def test_a_pickled_version_from_outside_driftloop_needs_two_explicit_flags(
     registry.policy = LoadPolicy(allow_unverified=True, allow_pickle=True)
     loaded = registry.load_model(version)
     assert loaded.predict_array(x.astype(np.float32)).shape == (40,)
+
+
+def test_a_version_from_before_checksums_serves_its_verified_onnx_copy_only(
+    sealed: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    registry = open_registry(sealed)
+    registry.client().delete_model_version_tag(registry.model_name, "1", CHECKSUM_TAG)
+    assert registry.load_model("1").format == "onnx"  # its driftloop.onnx_sha256 still holds
+    assert registry.load_profile("1").bins > 0
+    with (
+        tampered(artifact(registry, "1", "model.onnx")),
+        pytest.raises(ModelLoadError, match=r"artifact onnx/model.onnx has checksum"),
+    ):
+        registry.load_model("1")
+    with pytest.raises(ModelLoadError, match=r"no checksum was recorded for model.*"
+                       r"registry.allow_unverified: true"):  # fmt: skip
+        registry.load_native("1")
+    registry.policy = LoadPolicy(allow_unverified=True)
+    with caplog.at_level(logging.WARNING, "driftloop.registry"):
+        assert registry.load_native("1")[0] == "lightgbm"
+    assert "version 1: model has no recorded checksum; loading it unchecked" in caplog.text

@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
 from driftloop.errors import DriftloopError, RequestError
+from driftloop.features.engineering import ENTITY_KEYS
 from driftloop.serving.context import ServerContext
 from driftloop.serving.entity import handle_feedback, handle_predict
 from driftloop.serving.openapi import openapi_document
@@ -113,7 +114,8 @@ def create_app(ctx: ServerContext) -> FastAPI:
     async def openapi() -> Response:
         from driftloop import __version__
 
-        return json_response(openapi_document(ctx.model_name, __version__))
+        keys = dict.fromkeys(ENTITY_KEYS, "integer")
+        return json_response(openapi_document(ctx.model_name, __version__, keys))
 
     @app.get("/v2/health/live")
     async def live() -> Response:

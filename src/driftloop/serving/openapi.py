@@ -6,6 +6,7 @@ the server from it: what it promises (bodies, statuses, content types) is what r
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from driftloop.serving.v2 import BINARY_HEADER, DATATYPES
@@ -56,16 +57,15 @@ def _tensor() -> dict[str, Any]:
     }
 
 
-def _schemas() -> dict[str, Any]:
+def _schemas(entity_keys: Mapping[str, str]) -> dict[str, Any]:
     entity = {
         "type": "object",
-        "required": ["store_id", "product_id"],
+        "required": list(entity_keys),
         "properties": {
-            "store_id": {"type": "integer"},
-            "product_id": {"type": "integer"},
+            **{k: {"type": t} for k, t in entity_keys.items()},
             "request_id": {"type": "string"},
         },
-        "additionalProperties": {"type": "number", "description": "a request-time feature"},
+        "additionalProperties": {"description": "a request-time feature"},
     }
     outcome = {
         "type": "object",
@@ -163,8 +163,11 @@ def _admin(summary: str, body: str | None, ok: dict[str, Any], *more: int) -> di
     return op
 
 
-def openapi_document(model_name: str, version: str) -> dict[str, Any]:
-    """OpenAPI 3.1 for the server of ``model_name`` (its name is the example path value)."""
+def openapi_document(
+    model_name: str, version: str, entity_keys: Mapping[str, str]
+) -> dict[str, Any]:
+    """OpenAPI 3.1 for the server of ``model_name`` (its name is the example path value);
+    ``entity_keys`` maps each entity key of /v1/predict to its JSON type."""
     name = _path_param("name", model_name)
     ver = _path_param("version", "1")
     routes = _json({"$ref": "#/components/schemas/Routes"})
@@ -240,7 +243,7 @@ def openapi_document(model_name: str, version: str) -> dict[str, Any]:
             },
         },
         "components": {
-            "schemas": _schemas(),
+            "schemas": _schemas(entity_keys),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }
