@@ -53,6 +53,17 @@ def _json(body: bytes) -> Any:
         raise RequestError(f"request body is not valid JSON: {exc}") from None
 
 
+def _shaped(name: str, array: np.ndarray, shape: list[int]) -> np.ndarray:
+    # An empty tensor may still name dimensions numpy cannot address ([2**31, 2**33, 0]).
+    try:
+        return array.reshape(shape)
+    except ValueError:
+        raise RequestError(
+            f"input {name!r}: shape {shape} is too large to build; each dimension must fit in "
+            "memory"
+        ) from None
+
+
 def _tensor(spec: Any, index: int, binary: memoryview, offset: int) -> tuple[str, np.ndarray, int]:
     if not isinstance(spec, dict):
         raise RequestError(f"inputs[{index}] must be an object with name, shape, datatype, data")
@@ -94,8 +105,8 @@ def _tensor(spec: Any, index: int, binary: memoryview, offset: int) -> tuple[str
                 f"input {name!r}: {size} binary bytes do not hold shape {shape} of {datatype} "
                 f"({count * dtype.itemsize} bytes)"
             )
-        array = np.frombuffer(binary[offset : offset + size], dtype=dtype).reshape(shape)
-        return name, array, offset + size
+        array = np.frombuffer(binary[offset : offset + size], dtype=dtype)
+        return name, _shaped(name, array, shape), offset + size
     if "data" not in spec:
         raise RequestError(f"input {name!r}: no data (and no binary_data_size)")
     try:
@@ -111,7 +122,7 @@ def _tensor(spec: Any, index: int, binary: memoryview, offset: int) -> tuple[str
         raise RequestError(
             f"input {name!r}: data holds {array.size} values but shape {shape} needs {count}"
         )
-    return name, array.reshape(shape), offset
+    return name, _shaped(name, array, shape), offset
 
 
 def decode_request(body: bytes, header_length: str | None, max_rows: int) -> V2Request:
