@@ -88,15 +88,46 @@ def canary_project(applied_project: Any, tmp_path_factory: pytest.TempPathFactor
     return project
 
 
+def copy_with_registry(source: Any, target: Path, ignore: Any = None) -> Any:
+    """Copy a project with its registry database; the artifacts stay where they are (shared
+    with ``source``, read-only), named as the copy's artifact root so that they load."""
+    import shutil
+
+    import yaml
+
+    from driftloop.project import Project
+
+    shutil.copytree(source.root, target, ignore=ignore)
+    path = target / "driftloop.yaml"
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    config.setdefault("registry", {})["artifact_location"] = (
+        source.state_dir / "mlartifacts"
+    ).as_uri()
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return Project.load(target)
+
+
+@pytest.fixture(scope="session")
+def two_versions(applied_project: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """v1 champion, v2 registered with a passing gate and no alias (read-only: copy it)."""
+    from driftloop.pipeline.train import run_training
+    from driftloop.registry import open_registry
+
+    project = copy_project(applied_project, tmp_path_factory.mktemp("rollout") / "shop")
+    registry = open_registry(project)
+    run_training(project, registry, date(2019, 5, 1), actor="tests")
+    # the same data and seed: an identical model, so the gate passes (A/A at the gate)
+    second = run_training(project, registry, date(2019, 5, 1), actor="tests", on_pass="challenger")
+    assert second.gate.passed, "fixture needs a v2 that passed its gate"
+    registry.move_alias("challenger", None, "clear", "tests", "fixture: no challenger yet")
+    return project
+
+
 @pytest.fixture
 def canary_copy(canary_project: Any, tmp_path: Path) -> Any:
     """A private copy of the canary project (v1 champion, v2 challenger) with its registry
     (the artifacts stay shared, read-only), without the shared project's served logs."""
     import shutil
 
-    from driftloop.project import Project
-
-    root = tmp_path / "shop"
-    shutil.copytree(canary_project.root, root,
-                    ignore=shutil.ignore_patterns("predictions", "feedback"))  # fmt: skip
-    return Project.load(root)
+    return copy_with_registry(canary_project, tmp_path / "shop",
+                              shutil.ignore_patterns("predictions", "feedback"))  # fmt: skip

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 from contextlib import closing
 from datetime import UTC, datetime
@@ -208,11 +207,9 @@ def test_a_fresh_project_is_level_0_and_doctor_writes_nothing(tmp_path: Path) ->
 @pytest.fixture
 def trained_copy(trained_project: Any, tmp_path: Path) -> Any:
     """The trained project with its registry database (artifacts stay shared, read-only)."""
-    from driftloop.project import Project
+    from tests.conftest import copy_with_registry
 
-    target = tmp_path / "shop"
-    shutil.copytree(trained_project.root, target)
-    return Project.load(target)
+    return copy_with_registry(trained_project, tmp_path / "shop")
 
 
 def _record_a_promoted_rollout(project: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from driftloop.errors import ConfigError, DataError, RegistryError
+from driftloop.errors import ConfigError, DataError, ModelLoadError
 from driftloop.features.store import FeatureStore
 from driftloop.features.training_set import build_training_set
 from driftloop.monitoring.profile import build_profile
@@ -104,7 +105,7 @@ def test_tampered_onnx_artifact_is_refused(project_copy: Any) -> None:
     run_training(project_copy, registry, actor="tests")
     (onnx_file,) = (project_copy.state_dir / "mlartifacts").rglob("model.onnx")
     onnx_file.write_bytes(onnx_file.read_bytes()[:-8] + b"tampered")
-    with pytest.raises(RegistryError, match=r"checksum .* does not match"):
+    with pytest.raises(ModelLoadError, match=r"version 1: artifact onnx/model.onnx has checksum"):
         registry.load_model("1")
 
 
@@ -193,10 +194,17 @@ def test_sklearn_estimator_is_stored_with_skops_and_reloads(project_copy: Any) -
     assert result.gate.passed, result.gate.summary()
     files = {p.name for p in (project.state_dir / "mlartifacts").rglob("*") if p.is_file()}
     assert "model.skops" in files
-    import mlflow.sklearn
-
-    native = mlflow.sklearn.load_model(f"models:/{registry.model_name}/1")
-    assert type(native).__name__ == "HistGradientBoostingRegressor"
+    kind, native = registry.load_native("1")
+    assert (kind, type(native).__name__) == ("sklearn", "HistGradientBoostingRegressor")
+    # skops trusts the list the registry recorded, not the one inside the artifact's MLmodel
+    trusted = json.loads(registry.get("1").tags["driftloop.skops_trusted_types"])
+    assert trusted, "HistGradientBoostingRegressor holds types skops does not trust by default"
+    registry.client().set_model_version_tag(
+        registry.model_name, "1", "driftloop.skops_trusted_types", "[]"
+    )
+    with pytest.raises(ModelLoadError, match=r"version 1: its skops file holds types that are "
+                       r"not trusted: .*registry.skops_trusted_types"):  # fmt: skip
+        registry.load_native("1")
 
 
 def test_unknown_model_class_is_a_config_error(project_copy: Any) -> None:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from tests.conftest import copy_with_registry
 
 from driftloop.clock import SimulatedClock
 from driftloop.config import RolloutConfig
@@ -31,32 +31,10 @@ FAST: dict[str, Any] = {
 }
 
 
-@pytest.fixture(scope="session")
-def two_versions(applied_project: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """v1 champion, v2 registered with a passing gate and no alias (read-only: copy it)."""
-    from tests.conftest import copy_project
-
-    from driftloop.pipeline.train import run_training
-    from driftloop.registry import open_registry
-
-    project = copy_project(applied_project, tmp_path_factory.mktemp("rollout") / "shop")
-    registry = open_registry(project)
-    run_training(project, registry, date(2019, 5, 1), actor="tests")
-    # the same data and seed: an identical model, so the gate passes (A/A at the gate)
-    second = run_training(project, registry, date(2019, 5, 1), actor="tests", on_pass="challenger")
-    assert second.gate.passed, "fixture needs a v2 that passed its gate"
-    registry.move_alias("challenger", None, "clear", "tests", "fixture: no challenger yet")
-    return project
-
-
 @pytest.fixture
 def rollout_project(two_versions: Any, tmp_path: Path) -> Any:
     """A private copy of ``two_versions`` with its registry (artifacts shared, read-only)."""
-    from driftloop.project import Project
-
-    target = tmp_path / "shop"
-    shutil.copytree(two_versions.root, target)
-    return Project.load(target)
+    return copy_with_registry(two_versions, tmp_path / "shop")
 
 
 class RenderedMetrics:

@@ -101,6 +101,10 @@ def format_validation_error(path: Path, exc: ValidationError) -> str:
             msg = "unknown key; remove it or check its spelling against the documented keys"
         elif err["type"] == "missing":
             msg = "required key is missing"
+        elif err["type"] != "value_error" and any(
+            str(p) in _sections.SECRET_FIELDS for p in err["loc"]
+        ):
+            msg = f"{msg} (the value is a secret and is not shown)"
         elif "input" in err and err["type"] not in ("value_error",):
             msg = f"{msg} (got {err['input']!r})"
         lines.append(f"  - {where}: {msg}")
@@ -127,7 +131,8 @@ def load_config(project_dir: Path) -> ProjectConfig:
     try:
         return ProjectConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(path, exc)) from exc
+        # not chained: pydantic's own text repeats each input, secrets included
+        raise ConfigError(format_validation_error(path, exc)) from None
 
 
 def _apply_env_overrides(raw: dict[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 __all__ = [
+    "SECRET_FIELDS",
     "DuckDBOfflineStoreConfig",
     "FeaturesConfig",
     "GateConfig",
@@ -79,6 +80,9 @@ DEFAULT_CALIBRATION_ROWS = 2000
 DEFAULT_PRUNE_FRACTION = 0.5
 DEFAULT_FINETUNE_EPOCHS = 10
 DEFAULT_STUDENT_FRACTION = 0.25
+
+
+SECRET_FIELDS = frozenset({"admin_token"})  # never echoed, even in validation errors
 
 
 class _Strict(BaseModel):
@@ -350,11 +354,28 @@ class RegistryConfig(_Strict):
         "driftloop prints it with the password masked",
     )
     artifact_location: str | None = Field(
-        None, description="artifact root for new experiments; default .driftloop/mlartifacts"
+        None,
+        description="artifact root for new experiments, and the only place models are loaded "
+        "from; default .driftloop/mlartifacts",
     )
     model_name: str | None = Field(None, description="registered model name; default the project")
     experiment: str | None = Field(None, description="MLflow experiment; default the project")
     request_timeout_s: int = Field(10, ge=1, le=600)
+    allow_pickle: bool = Field(
+        False,
+        description="load models stored with pickle or cloudpickle (registered outside "
+        "driftloop); unpickling runs code from the file, so only for models you trust",
+    )
+    allow_unverified: bool = Field(
+        False,
+        description="load versions registered without artifact checksums (before driftloop "
+        "recorded them) with a warning, instead of refusing them",
+    )
+    skops_trusted_types: tuple[str, ...] = Field(
+        (),
+        description="extra types to trust when loading skops files, beyond the list each "
+        "version recorded at registration",
+    )
 
 
 class ServingConfig(_Strict):
@@ -383,6 +404,17 @@ class ServingConfig(_Strict):
         description="serve this one registered version alone, whatever the aliases say (one "
         "Deployment per version on a cluster: DRIFTLOOP__SERVING__PIN_VERSION=3)",
     )
+
+    @field_validator("admin_token", mode="before")
+    @classmethod
+    def _token_as_written(cls, value: object) -> object:
+        # YAML reads 012345 as the number 5349: refuse rather than guess, and never echo it.
+        if value is not None and not isinstance(value, str | SecretStr):
+            raise ValueError(
+                "must be a string: quote it in driftloop.yaml or the environment variable "
+                "(the value is a secret and is not shown)"
+            )
+        return value
 
     @field_validator("pin_version", mode="before")
     @classmethod

@@ -36,6 +36,7 @@ __all__ = [
 
 def open_registry(project: Project, clock: Clock | None = None) -> MlflowRegistry:
     """The project's registry as its config describes it (default: under .driftloop/)."""
+    from driftloop.registry.integrity import LoadPolicy
     from driftloop.registry.mlflow_registry import MlflowRegistry
 
     cfg = project.config.registry
@@ -49,4 +50,5 @@ def open_registry(project: Project, clock: Clock | None = None) -> MlflowRegistr
         history=AliasHistory(state / "state.db"),
         clock=clock,
         timeout_s=cfg.request_timeout_s,
+        policy=LoadPolicy(cfg.allow_pickle, cfg.allow_unverified, cfg.skops_trusted_types),
     )

@@ -21,10 +21,21 @@ from pathlib import Path
 from typing import Any
 
 from driftloop.clock import Clock, WallClock
-from driftloop.errors import ModelNotFound, RegistryError, UsageError
+from driftloop.errors import ModelLoadError, ModelNotFound, RegistryError, UsageError
 from driftloop.monitoring.profile import ReferenceProfile
 from driftloop.registry.base import LoadedModel, ModelVersion, RegistrationRequest
 from driftloop.registry.history import AliasHistory, AliasMove
+from driftloop.registry.integrity import (
+    CHECKSUM_TAG,
+    TRUSTED_TYPES_TAG,
+    LoadPolicy,
+    check_inside_root,
+    digest_dir,
+    load_payload,
+    model_format,
+    recorded_digests,
+    verify_files,
+)
 from driftloop.registry.predictors import BoosterPredictor, EstimatorPredictor, OnnxPredictor
 
 __all__ = ["ONNX_KIND", "MlflowRegistry", "mask_uri"]
@@ -70,6 +81,7 @@ class MlflowRegistry:
         history: AliasHistory,
         clock: Clock | None = None,
         timeout_s: int = 10,
+        policy: LoadPolicy | None = None,
     ) -> None:
         self.tracking_uri = tracking_uri
         self.artifact_location = artifact_location
@@ -77,6 +89,7 @@ class MlflowRegistry:
         self.experiment = experiment
         self.history = history
         self.clock = clock or WallClock()
+        self.policy = policy or LoadPolicy()
         os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(timeout_s)
         _quiet_mlflow()
         self._client: Any = None
@@ -210,15 +223,24 @@ class MlflowRegistry:
                 mlflow.log_params({k: str(v)[:500] for k, v in request.params.items()})
                 mlflow.log_metrics(dict(request.metrics))
                 mlflow.set_tags(dict(request.tags))
-                info = self._log_model(request)
-                mlflow.log_text(request.profile.to_json(), PROFILE_ARTIFACT)
+                info, trust_tags = self._log_model(request)
+                profile_text = request.profile.to_json()
+                mlflow.log_text(profile_text, PROFILE_ARTIFACT)
                 mlflow.log_dict(dict(request.gate), GATE_ARTIFACT)
                 for name, text in request.artifacts.items():
                     mlflow.log_text(text, name)
                 onnx_tags = self._log_onnx(request.onnx_model)
+            digests = {
+                **self._model_digests(info),
+                PROFILE_ARTIFACT: hashlib.sha256(profile_text.encode("utf-8")).hexdigest(),
+            }
+            if request.onnx_model is not None:
+                digests[ONNX_ARTIFACT] = hashlib.sha256(request.onnx_model).hexdigest()
             version_tags = {
                 **request.tags,
                 **onnx_tags,
+                **trust_tags,
+                CHECKSUM_TAG: json.dumps(digests, sort_keys=True),
                 "driftloop.gate": "passed" if request.gate_passed else "rejected",
                 "driftloop.model_kind": request.model_kind,
                 "driftloop.task": request.task,
@@ -232,7 +254,17 @@ class MlflowRegistry:
             )
             return self._to_version(mv)
 
-    def _log_model(self, request: RegistrationRequest) -> Any:
+    def _model_digests(self, info: Any) -> dict[str, str]:
+        """sha256 of every file of the model as logged (read back from the artifact store)."""
+        import mlflow
+
+        location = self.client().get_logged_model(info.model_id).artifact_location
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=tmp))
+            return digest_dir(local, MODEL_ARTIFACT)
+
+    def _log_model(self, request: RegistrationRequest) -> tuple[Any, dict[str, str]]:
+        """The logged model's info, and the version tags that say how to load it safely."""
         import mlflow
 
         if request.model_kind == ONNX_KIND:
@@ -244,22 +276,24 @@ class MlflowRegistry:
                 onnx.load_from_string(request.model), name=MODEL_ARTIFACT,
                 pip_requirements=request.pip_requirements, save_as_external_data=False,
                 onnx_execution_providers=["CPUExecutionProvider"],
-            )  # fmt: skip
+            ), {}  # fmt: skip
         if request.model_kind == "lightgbm":
             return mlflow.lightgbm.log_model(
                 request.model, name=MODEL_ARTIFACT, pip_requirements=request.pip_requirements
-            )
+            ), {}
         import skops.io
 
         # The estimator was built here from configured classes: trust exactly its types.
         trusted = skops.io.get_untrusted_types(data=skops.io.dumps(request.model))
-        return mlflow.sklearn.log_model(
+        info = mlflow.sklearn.log_model(
             request.model,
             name=MODEL_ARTIFACT,
             serialization_format="skops",
             skops_trusted_types=trusted,
             pip_requirements=request.pip_requirements,
         )
+        # Loading trusts this list from the registry, never the one inside the artifact.
+        return info, {TRUSTED_TYPES_TAG: json.dumps(sorted(trusted))}
 
     def _log_onnx(self, model: bytes | None) -> dict[str, str]:
         import mlflow
@@ -310,27 +344,40 @@ class MlflowRegistry:
                 )
             )  # fmt: skip
 
+    def _verified(self, mv: ModelVersion, artifact: str, into: str, required: bool = True) -> Path:
+        """A run artifact, downloaded from inside the artifact root and checked against the
+        checksum recorded at registration (``required=False``: checked only when recorded)."""
+        with self._errors(f"read the run of version {mv.version}"):
+            run_uri = self.client().get_run(mv.run_id).info.artifact_uri
+        check_inside_root(mv.version, run_uri, self.artifact_location)
+        local = self._download(mv.run_id, artifact, into)
+        if not required and CHECKSUM_TAG not in mv.tags:
+            return local  # data (a profile) of a version registered before checksums
+        expected = recorded_digests(mv.version, mv.tags, self.policy)
+        if required or artifact in expected:
+            verify_files(mv.version, local, artifact, expected, self.policy)
+        return local
+
     def load_profile(self, version: str) -> ReferenceProfile:
         mv = self.get(version)
         with tempfile.TemporaryDirectory() as tmp:
-            text = self._download(mv.run_id, PROFILE_ARTIFACT, tmp).read_text(encoding="utf-8")
+            path = self._verified(mv, PROFILE_ARTIFACT, tmp, required=False)
+            text = path.read_text(encoding="utf-8")
         return ReferenceProfile.from_json(text)
 
     def load_model(self, version: str) -> LoadedModel:
-        """The ONNX copy when there is one (checksum verified), else the native model."""
+        """The ONNX copy when there is one, else the native model; checksums verified."""
         mv = self.get(version)
+        if "driftloop.features" not in mv.tags:
+            raise ModelLoadError(
+                f"version {version} was not registered by driftloop (no driftloop.features "
+                "tag): register models with `driftloop train`"
+            )
         names = tuple(json.loads(mv.tags["driftloop.features"]))
         task = mv.tags.get("driftloop.task", "regression")
-        expected = mv.tags.get("driftloop.onnx_sha256")
-        if expected:
+        if mv.tags.get("driftloop.onnx_sha256"):
             with tempfile.TemporaryDirectory() as tmp:
-                data = self._download(mv.run_id, ONNX_ARTIFACT, tmp).read_bytes()
-            actual = hashlib.sha256(data).hexdigest()
-            if actual != expected:
-                raise RegistryError(
-                    f"version {version}: ONNX artifact checksum {actual[:12]}... does not match "
-                    f"the {expected[:12]}... recorded at registration; refusing to load it"
-                )
+                data = self._verified(mv, ONNX_ARTIFACT, tmp).read_bytes()
             return OnnxPredictor(data, names, task)
         kind, model = self.load_native(version)
         if kind == "lightgbm":
@@ -338,7 +385,11 @@ class MlflowRegistry:
         return EstimatorPredictor(model, names, task)
 
     def load_native(self, version: str) -> tuple[str, Any]:
-        """(model kind, the LightGBM booster or scikit-learn estimator) of a version."""
+        """(model kind, the LightGBM booster or scikit-learn estimator) of a version.
+
+        Only from the configured artifact root, only with the checksums recorded at
+        registration, and never by unpickling unless ``registry.allow_pickle`` says so.
+        """
         mv = self.get(version)
         kind = mv.tags.get("driftloop.model_kind", "sklearn")
         if kind == ONNX_KIND:
@@ -348,15 +399,28 @@ class MlflowRegistry:
                 f"({mv.tags.get('driftloop.optimization', 'optimized')}): it has no native "
                 f"model; use its parent v{parent} instead"
             )
-        uri = f"models:/{self.model_name}/{version}"
-        with self._errors(f"load version {version}"):
-            if kind == "lightgbm":
-                import mlflow.lightgbm
+        expected = recorded_digests(version, mv.tags, self.policy)
+        with self._errors(f"locate version {version}"):
+            location = self.client().get_model_version_download_uri(self.model_name, version)
+        check_inside_root(version, location, self.artifact_location)
+        with tempfile.TemporaryDirectory() as tmp:
+            import mlflow
 
-                return kind, mlflow.lightgbm.load_model(uri)
-            import mlflow.sklearn
-
-            return kind, mlflow.sklearn.load_model(uri)
+            with self._errors(f"download version {version}"):
+                local = Path(
+                    mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=tmp)
+                )
+            verify_files(version, local, MODEL_ARTIFACT, expected, self.policy)
+            fmt = model_format(version, local, self.policy)
+            try:
+                return kind, load_payload(version, local, fmt, mv.tags, self.policy)
+            except ModelLoadError:
+                raise
+            except Exception as exc:  # a corrupt payload: LightGBM, skops raise many types
+                raise ModelLoadError(
+                    f"version {version}: {fmt.payload or 'the model'} could not be loaded: "
+                    f"{type(exc).__name__}: {str(exc)[:300]}"
+                ) from exc
 
     def artifact_text(self, version: str, artifact: str) -> Mapping[str, Any]:
         """A JSON artifact of a version (for example the gate verdict)."""

@@ -16,11 +16,13 @@ import anyio
 import orjson
 from fastapi import FastAPI, Request, Response
 from starlette.background import BackgroundTask
+from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
 from driftloop.errors import DriftloopError, FeatureStoreError, RegistryError, RequestError
 from driftloop.serving.context import ServerContext
 from driftloop.serving.entity import handle_feedback, handle_predict
+from driftloop.serving.openapi import openapi_document
 from driftloop.serving.routing import choose
 from driftloop.serving.service import ServedModel
 from driftloop.serving.v2 import BINARY_HEADER, decode_request, encode_response, features_matrix
@@ -76,7 +78,10 @@ def create_app(ctx: ServerContext) -> FastAPI:
         finally:
             await anyio.to_thread.run_sync(ctx.stop)
 
-    app = FastAPI(title="driftloop model server", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="driftloop model server", lifespan=lifespan, docs_url=None, redoc_url=None,
+        openapi_url=None,  # the handlers read raw bodies: serving/openapi.py describes them
+    )  # fmt: skip
     app.state.ctx = ctx
 
     @app.exception_handler(DriftloopError)
@@ -90,6 +95,14 @@ def create_app(ctx: ServerContext) -> FastAPI:
         message = f"{exc} (request id {rid})" if exc.http_status >= 500 and rid else str(exc)
         return json_response({"error": message}, exc.http_status, {"X-Request-Id": rid})
 
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> Response:
+        # Starlette's own answers (unknown path, wrong method) in the same {"error": ...} shape.
+        message = f"{request.method} {request.url.path}: {exc.detail}"
+        if exc.status_code == 404:
+            message += "; GET /openapi.json lists the endpoints"
+        return json_response({"error": message}, exc.status_code, dict(exc.headers or {}))
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         rid = getattr(request.state, "request_id", "")
@@ -98,6 +111,14 @@ def create_app(ctx: ServerContext) -> FastAPI:
         return json_response({"error": f"internal error (request id {rid})"}, 500)
 
     # -- health and metadata ---------------------------------------------------------
+    @app.get("/openapi.json")
+    async def openapi() -> Response:
+        from driftloop import __version__
+
+        keys = {k: "string" if t == "string" else "integer"
+                for k, t in ctx.layout.entity_types.items()}  # fmt: skip
+        return json_response(openapi_document(ctx.model_name, __version__, keys))
+
     @app.get("/v2/health/live")
     async def live() -> Response:
         return json_response({"live": True})
@@ -150,14 +171,20 @@ def create_app(ctx: ServerContext) -> FastAPI:
         served = ctx.served(version)
         return json_response(_metadata(served, [version]))
 
-    @app.get("/v2/models/{name}/ready")
-    @app.get("/v2/models/{name}/versions/{version}/ready")
-    async def model_ready(name: str, version: str | None = None) -> Response:
-        _check_model(name)
-        if version is not None:
-            ctx.served(version)
+    def _ready(name: str) -> Response:
         ok = ctx.service.ready
         return json_response({"name": name, "ready": ok}, 200 if ok else 503)
+
+    @app.get("/v2/models/{name}/ready")
+    async def model_ready(name: str) -> Response:
+        _check_model(name)
+        return _ready(name)
+
+    @app.get("/v2/models/{name}/versions/{version}/ready")
+    async def version_ready(name: str, version: str) -> Response:
+        _check_model(name)
+        ctx.served(version)
+        return _ready(name)
 
     # -- inference -------------------------------------------------------------------
     async def _infer(request: Request, name: str, version: str | None) -> Response:

@@ -154,6 +154,10 @@ class ServerContext:
     def model_name(self) -> str:
         return self.registry.model_name
 
+    def __repr__(self) -> str:  # never the admin token
+        admin = "on" if self.admin_token else "off"
+        return f"ServerContext({self.model_name!r}, registry={self.registry!r}, admin={admin})"
+
     def _new_metrics(self, prediction_buckets: Sequence[float] | None) -> ServerMetrics:
         metrics = ServerMetrics(self.model_name, prediction_buckets)
         metrics.registry.register(self.live)

@@ -138,7 +138,12 @@ class ModelService:
         self.routing_store.save(routes, self.clock.now().isoformat())
         return state
 
-    def reload(self, *, keep_champion_alone: bool = False) -> ServingState:
+    def reload(
+        self,
+        *,
+        keep_champion_alone: bool = False,
+        preloaded: Mapping[str, ServedModel] | None = None,
+    ) -> ServingState:
         """Resolve champion and challenger from the registry and load what is new.
 
         A version that fails to load is refused and the current state keeps serving.
@@ -157,7 +162,7 @@ class ModelService:
                     f"model {self.model_name!r} has no champion: run `driftloop train` first"
                 )
             challenger = self.registry.alias(CHALLENGER)
-            cache = dict(self._state.models) if self._state else {}
+            cache = {**(self._state.models if self._state else {}), **(preloaded or {})}
             models = {champion.version: self._load(champion.version, cache)}
             ch_version = challenger.version if challenger else None
             if ch_version == champion.version:
@@ -206,19 +211,23 @@ class ModelService:
             raise RequestError("no version given and there is no challenger to promote", 409)
         if target == state.routes.champion:
             raise RequestError(f"v{target} is already the champion", 409)
+        # Load first: a version that cannot load (tampered, missing) leaves the registry as is.
+        self.registry.get(target)  # an unknown version is a 404, not a load failure
+        loaded = self._load(target, state.models)
         self.registry.move_alias(CHAMPION, target, "promote", actor, reason)
         current = self.registry.alias(CHALLENGER)
         if current is not None and current.version == target:
             self.registry.move_alias(CHALLENGER, None, "clear", actor, f"v{target} promoted")
-        return self.reload()
+        return self.reload(preloaded={target: loaded})
 
     def rollback(self, actor: str, reason: str) -> ServingState:
         """Put the previous champion back (registry and serving)."""
         target = previous_holder(self.registry.alias_history(CHAMPION))
         if target is None:
             raise RequestError("there is no previous champion to roll back to", 409)
+        loaded = self._load(target, self._state.models if self._state else {})
         self.registry.move_alias(CHAMPION, target, "rollback", actor, reason)
-        return self.reload()
+        return self.reload(preloaded={target: loaded})
 
     def clear_challenger(self, actor: str, reason: str) -> ServingState:
         """Stop the canary: all traffic to the champion, challenger alias removed."""

@@ -6,6 +6,7 @@ every problem raises RequestError naming the input and what is wrong.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +53,17 @@ def _json(body: bytes) -> Any:
         raise RequestError(f"request body is not valid JSON: {exc}") from None
 
 
+def _shaped(name: str, array: np.ndarray, shape: list[int]) -> np.ndarray:
+    # An empty tensor may still name dimensions numpy cannot address ([2**31, 2**33, 0]).
+    try:
+        return array.reshape(shape)
+    except ValueError:
+        raise RequestError(
+            f"input {name!r}: shape {shape} is too large to build; each dimension must fit in "
+            "memory"
+        ) from None
+
+
 def _tensor(spec: Any, index: int, binary: memoryview, offset: int) -> tuple[str, np.ndarray, int]:
     if not isinstance(spec, dict):
         raise RequestError(f"inputs[{index}] must be an object with name, shape, datatype, data")
@@ -68,17 +80,22 @@ def _tensor(spec: Any, index: int, binary: memoryview, offset: int) -> tuple[str
             f"input {name!r}: shape must be a list of whole numbers >= 0, got {shape!r}"
         )
     datatype = spec.get("datatype")
-    if datatype not in DATATYPES:
+    if not isinstance(datatype, str) or datatype not in DATATYPES:
         raise RequestError(
             f"input {name!r}: datatype {datatype!r} is not supported; use one of "
             f"{', '.join(DATATYPES)}"
         )
     dtype = DATATYPES[str(datatype)]
-    count = int(np.prod(shape))
+    count = math.prod(shape)  # exact: np.prod wraps around in int64 (2**32 * 2**32 == 0)
     params = spec.get("parameters") or {}
     size = params.get("binary_data_size") if isinstance(params, dict) else None
     if size is not None:
-        if not isinstance(size, int) or size < 0 or offset + size > len(binary):
+        if (
+            not isinstance(size, int)
+            or isinstance(size, bool)
+            or size < 0
+            or offset + size > len(binary)
+        ):
             raise RequestError(
                 f"input {name!r}: binary_data_size {size!r} runs past the {len(binary)} "
                 "binary bytes sent"
@@ -88,19 +105,24 @@ def _tensor(spec: Any, index: int, binary: memoryview, offset: int) -> tuple[str
                 f"input {name!r}: {size} binary bytes do not hold shape {shape} of {datatype} "
                 f"({count * dtype.itemsize} bytes)"
             )
-        array = np.frombuffer(binary[offset : offset + size], dtype=dtype).reshape(shape)
-        return name, array, offset + size
+        array = np.frombuffer(binary[offset : offset + size], dtype=dtype)
+        return name, _shaped(name, array, shape), offset + size
     if "data" not in spec:
         raise RequestError(f"input {name!r}: no data (and no binary_data_size)")
     try:
-        array = np.asarray(spec["data"], dtype=dtype)
+        with np.errstate(over="raise", invalid="raise"):
+            array = np.asarray(spec["data"], dtype=dtype)
+    except FloatingPointError:
+        raise RequestError(
+            f"input {name!r}: data holds values out of range for {datatype}"
+        ) from None
     except (TypeError, ValueError, OverflowError):
         raise RequestError(f"input {name!r}: data is not all {datatype} values") from None
     if array.size != count:
         raise RequestError(
             f"input {name!r}: data holds {array.size} values but shape {shape} needs {count}"
         )
-    return name, array.reshape(shape), offset
+    return name, _shaped(name, array, shape), offset
 
 
 def decode_request(body: bytes, header_length: str | None, max_rows: int) -> V2Request:
@@ -146,6 +168,9 @@ def decode_request(body: bytes, header_length: str | None, max_rows: int) -> V2R
     outputs = doc.get("outputs") or []
     if not isinstance(outputs, list) or not all(isinstance(o, dict) for o in outputs):
         raise RequestError("'outputs' must be a list of objects")
+    for i, o in enumerate(outputs):
+        if not isinstance(o.get("parameters") or {}, dict):
+            raise RequestError(f"outputs[{i}].parameters must be an object")
     binary_output = bool(params.get("binary_data_output")) or any(
         bool((o.get("parameters") or {}).get("binary_data")) for o in outputs
     )

@@ -1,0 +1,249 @@
+"""The server's OpenAPI description, kept by hand because the handlers read raw bodies.
+
+A test checks that it lists exactly the routes the app serves, and schemathesis fuzzes
+the server from it: what it promises (bodies, statuses, content types) is what runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from driftloop.serving.v2 import BINARY_HEADER, DATATYPES
+
+__all__ = ["openapi_document"]
+
+JSON = "application/json"
+_ERROR_REF = {"$ref": "#/components/schemas/Error"}
+_REASONS = {
+    400: "the body is not valid JSON or lacks a required part; the error names it",
+    401: "missing or wrong bearer token",
+    403: "the admin API is disabled (no admin token configured)",
+    404: "the model, version or entity is not served here",
+    409: "the change conflicts with the current state, or the version failed to load",
+    413: "the body exceeds serving.max_body_bytes or the batch serving.max_batch_rows",
+    422: "a value has the wrong type or range; the error names the field",
+    500: "the model failed on this request; the error carries the request id",
+    503: "no model is loaded yet",
+}
+_OBJ: dict[str, Any] = {"type": "object"}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {JSON: {"schema": schema}}}
+
+
+def _responses(ok: dict[str, Any], *errors: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"200": {"description": "success", **ok}}
+    for status in errors:
+        out[str(status)] = {"description": _REASONS[status], **_json(_ERROR_REF)}
+    return out
+
+
+def _tensor() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["name", "shape", "datatype"],
+        "properties": {
+            "name": {"type": "string", "minLength": 1},
+            "shape": {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 0}},
+            "datatype": {"type": "string", "enum": list(DATATYPES)},
+            "data": {"type": "array", "description": "row-major values (nested or flat)"},
+            "parameters": {
+                "type": "object",
+                "properties": {"binary_data_size": {"type": "integer", "minimum": 0}},
+            },
+        },
+    }
+
+
+def _schemas(entity_keys: Mapping[str, str]) -> dict[str, Any]:
+    entity = {
+        "type": "object",
+        "required": list(entity_keys),
+        "properties": {
+            **{k: {"type": t} for k, t in entity_keys.items()},
+            "request_id": {"type": "string"},
+        },
+        "additionalProperties": {"description": "a request-time feature"},
+    }
+    outcome = {
+        "type": "object",
+        "required": ["value"],
+        "properties": {
+            "value": {"type": "number"},
+            "request_id": {"type": "string"},
+            "kind": {"type": "string", "enum": ["label", "business"]},
+            "name": {"type": "string", "minLength": 1},
+            "store_id": {"type": "integer"},
+            "product_id": {"type": "integer"},
+            "date": {"type": "string", "format": "date"},
+        },
+    }
+    return {
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {"error": {"type": "string", "minLength": 1}},
+        },
+        "InferenceRequest": {
+            "type": "object",
+            "required": ["inputs"],
+            "properties": {
+                "id": {"type": "string"},
+                "inputs": {"type": "array", "minItems": 1, "items": _tensor()},
+                "parameters": {"type": "object"},
+                "outputs": {"type": "array", "items": {"type": "object"}},
+            },
+        },
+        "InferenceResponse": {
+            "type": "object",
+            "required": ["model_name", "model_version", "outputs"],
+            "properties": {
+                "model_name": {"type": "string"},
+                "model_version": {"type": "string"},
+                "outputs": {"type": "array"},
+                "id": {"type": "string"},
+            },
+        },
+        "PredictRequest": {
+            "type": "object",
+            "required": ["entities"],
+            "properties": {
+                "entities": {"type": "array", "minItems": 1, "items": entity},
+                "event_time": {"type": "string", "format": "date-time"},
+                "routing_key": {"type": "string", "minLength": 1},
+            },
+        },
+        "FeedbackRequest": {
+            "type": "object",
+            "required": ["outcomes"],
+            "properties": {"outcomes": {"type": "array", "minItems": 1, "items": outcome}},
+        },
+        "Weights": {
+            "type": "object",
+            "required": ["challenger_weight"],
+            "properties": {
+                "challenger_weight": {"type": "number", "minimum": 0, "maximum": 100},
+                "shadow": {"type": "boolean"},
+            },
+        },
+        "Promote": {
+            "type": "object",
+            "properties": {"version": {"type": "string"}, "reason": {"type": "string"}},
+        },
+        "Reason": {"type": "object", "properties": {"reason": {"type": "string"}}},
+        "Routes": {
+            "type": "object",
+            "required": ["model", "champion", "challenger", "challenger_weight", "shadow"],
+            "properties": {
+                "model": {"type": "string"},
+                "champion": {"type": "string"},
+                "challenger": {"type": ["string", "null"]},
+                "challenger_weight": {"type": "number"},
+                "shadow": {"type": "boolean"},
+            },
+        },
+    }
+
+
+def _path_param(name: str, example: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"},
+            "example": example}  # fmt: skip
+
+
+def _admin(summary: str, body: str | None, ok: dict[str, Any], *more: int) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "security": [{"bearer": []}],
+        "responses": _responses(ok, 400, 401, 403, 409, 413, 422, 503, *more),
+    }
+    if body is not None:
+        op["requestBody"] = {"required": False, **_json({"$ref": f"#/components/schemas/{body}"})}
+    return op
+
+
+def openapi_document(
+    model_name: str, version: str, entity_keys: Mapping[str, str]
+) -> dict[str, Any]:
+    """OpenAPI 3.1 for the server of ``model_name`` (its name is the example path value);
+    ``entity_keys`` maps each entity key of /v1/predict to its JSON type."""
+    name = _path_param("name", model_name)
+    ver = _path_param("version", "1")
+    routes = _json({"$ref": "#/components/schemas/Routes"})
+    any_json = _json(_OBJ)
+    infer = {
+        "summary": "Open Inference Protocol V2 inference (JSON or binary tensor extension)",
+        "parameters": [name, {"name": BINARY_HEADER, "in": "header", "required": False,
+                              "schema": {"type": "string", "pattern": "^[0-9]+$"}}],
+        "requestBody": {"required": True, "content": {
+            JSON: {"schema": {"$ref": "#/components/schemas/InferenceRequest"}},
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        }},
+        "responses": _responses(
+            {"content": {JSON: {"schema": {"$ref": "#/components/schemas/InferenceResponse"}},
+                         "application/octet-stream": {"schema": {"type": "string"}}}},
+            400, 404, 413, 422, 500, 503,
+        ),
+    }  # fmt: skip
+    infer_version = {**infer, "parameters": [*infer["parameters"], ver]}
+    meta = {"responses": _responses(any_json, 404, 503)}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "driftloop model server", "version": version},
+        "paths": {
+            "/v2/health/live": {"get": {"responses": _responses(any_json)}},
+            "/v2/health/ready": {"get": {"responses": _responses(any_json, 503)}},
+            "/v2": {"get": {"responses": _responses(any_json)}},
+            "/v2/models/{name}": {"get": {"parameters": [name], **meta}},
+            "/v2/models/{name}/versions/{version}": {"get": {"parameters": [name, ver], **meta}},
+            "/v2/models/{name}/ready": {"get": {"parameters": [name], **meta}},
+            "/v2/models/{name}/versions/{version}/ready": {
+                "get": {"parameters": [name, ver], **meta}
+            },
+            "/v2/models/{name}/infer": {"post": infer},
+            "/v2/models/{name}/versions/{version}/infer": {"post": infer_version},
+            "/v1/predict": {
+                "post": {
+                    "summary": "predict for entities, features read from the online store",
+                    "requestBody": {
+                        "required": True,
+                        **_json({"$ref": "#/components/schemas/PredictRequest"}),
+                    },
+                    "responses": _responses(any_json, 400, 404, 413, 422, 500, 503),
+                }
+            },
+            "/v1/feedback": {
+                "post": {
+                    "summary": "outcomes by request id, or by entity and date",
+                    "requestBody": {
+                        "required": True,
+                        **_json({"$ref": "#/components/schemas/FeedbackRequest"}),
+                    },
+                    "responses": _responses(any_json, 400, 413, 422),
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "responses": {
+                        "200": {
+                            "description": "Prometheus text format",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    }
+                }
+            },
+            "/admin/routes": {"get": _admin("the route table", None, routes)},
+            "/admin/weights": {"post": _admin("set the challenger's weight", "Weights", routes)},
+            "/admin/reload": {"post": _admin("reload aliases from the registry", None, routes)},
+            "/admin/promote": {"post": _admin("make a version champion", "Promote", routes, 404)},
+            "/admin/rollback": {"post": _admin("previous champion back", "Reason", routes)},
+            "/admin/flush": {
+                "post": _admin("flush the prediction and feedback logs", None, any_json)
+            },
+        },
+        "components": {
+            "schemas": _schemas(entity_keys),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
