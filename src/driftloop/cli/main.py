@@ -14,13 +14,12 @@ from driftloop.cli.common import JsonOption, console, emit_json, handle_errors
 from driftloop.cli.doctor import doctor
 from driftloop.cli.monitor import monitor
 from driftloop.cli.optimize import optimize
-from driftloop.cli.replay import replay
+from driftloop.cli.replay import key_table, replay
 from driftloop.cli.report import report
 from driftloop.cli.serve import serve
 from driftloop.cli.train import train
 
 if TYPE_CHECKING:
-    from driftloop.demo import DemoResult
     from driftloop.loop.simulate import DayServed as DaySummary
 
 __all__ = ["app", "main"]
@@ -184,16 +183,6 @@ def _init_table(
     )
 
 
-def _key_table(result: DemoResult) -> Table:
-    table = Table(title="key numbers (measured by this run)", title_justify="left")
-    for column in ("", "measured", "target", "met"):
-        table.add_column(column, overflow="fold")
-    for k in result.timeline.key_numbers:
-        met = "-" if k.met is None else ("[green]yes[/]" if k.met else "[red]no[/]")
-        table.add_row(k.name, k.value, k.target or "-", met)
-    return table
-
-
 @app.command()
 def demo(
     project: Annotated[
@@ -244,7 +233,7 @@ def demo(
         shown = [LoopEvent(0, "", e.at, e.kind, e.version, e.message, e.evidence)
                  for e in result.timeline.events if e.kind != "hold"]  # fmt: skip
         console.print(event_table(shown, "timeline (simulated time)"))
-        console.print(_key_table(result))
+        console.print(key_table(result.timeline))
         console.print(
             f"{result.requests:,} HTTP requests served {result.horizon[0]} to "
             f"{result.horizon[1]} (simulated), {result.feedback:,} outcomes fed back a day late.\n"
