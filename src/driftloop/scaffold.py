@@ -103,6 +103,10 @@ def table_settings(schema: TableSchema, counts: bool = False) -> dict[str, Any]:
         else {"metric": "wape", "max_metric": None}
     )
     holdout = _clamp(span_days * 0.05, 7, 28)
+    canary_per_day = max(per_day * 0.1, 0.1)
+    min_requests = _clamp(canary_per_day * 3, 10, 2000)
+    min_outcomes = _clamp(canary_per_day * 5, 20, 200)
+    days_needed = max(min_requests, min_outcomes) / canary_per_day + schema.label_delay.days
     return {
         "labels": {"delay_days": max(1, math.ceil(schema.label_delay / timedelta(days=1)))},
         "features": {"ttl_days": 3650},
@@ -131,15 +135,17 @@ def table_settings(schema: TableSchema, counts: bool = False) -> dict[str, Any]:
             "exclude_features": list(CALENDAR_FEATURES),
         },
         "rollout": {
-            # A step waits for about three days of canary traffic at its weight, within
-            # what the table's pace allows; the spec's 2,000 requests need a busy service.
-            "min_requests": _clamp(per_day * 0.3, 10, 2000),
-            "guard_min_requests": _clamp(per_day * 0.3, 10, 1000),
+            # The first step (10 %) needs about three days of canary traffic and, for the
+            # outcome gates, the labels of five; its deadline is three times what the
+            # slower of the two takes at the table's pace. The spec's 2,000 requests a
+            # step need a busy service.
+            "min_requests": min_requests,
+            "guard_min_requests": min_requests,
             "min_duration_s": 12 * 3600.0,
-            "max_duration_s": float(_clamp(30 * 10 / max(per_day * 0.1, 1), 3, 60) * 86400),
+            "max_duration_s": float(_clamp(3 * days_needed, 3, 60) * 86400),
             "check_interval_s": 4 * 3600.0,
             "p99_slack_ms": 25.0,
-            "outcomes": {"min_outcomes": _clamp(per_day * 0.5, 20, 200)},
+            "outcomes": {"min_outcomes": min_outcomes},
         },
     }
 
