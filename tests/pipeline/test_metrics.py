@@ -5,6 +5,7 @@ import pytest
 from sklearn.metrics import (
     average_precision_score,
     log_loss,
+    mean_absolute_error,
     mean_absolute_percentage_error,
     roc_auc_score,
     root_mean_squared_error,
@@ -39,6 +40,8 @@ def test_classification_matches_scikit_learn() -> None:
     assert m.roc_auc == pytest.approx(roc_auc_score(y, p))
     assert m.pr_auc == pytest.approx(average_precision_score(y, p))
     assert m.log_loss == pytest.approx(log_loss(y, p))
+    # the error the loop tracks for either task: mean absolute error per positive
+    assert m.wape == pytest.approx(mean_absolute_error(y, p) / y.mean())
 
 
 @pytest.mark.parametrize(

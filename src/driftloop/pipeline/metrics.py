@@ -46,6 +46,9 @@ class ClassificationMetrics:
     log_loss: float
     positive_rate: float
     rows: int
+    # sum |y - p| / sum y: the probabilities' absolute error per positive, the error the
+    # monitor and the loop track over delayed labels for either task
+    wape: float = float("nan")
 
     def as_dict(self) -> dict[str, float]:
         return {k: float(v) for k, v in asdict(self).items()}
@@ -94,6 +97,7 @@ def classification_metrics(y_true: ArrayLike, y_prob: ArrayLike) -> Classificati
         log_loss=float(log_loss(y, clipped, labels=[0, 1])),
         positive_rate=float(y.mean()),
         rows=int(y.size),
+        wape=float(np.abs(p - y).sum() / y.sum()),
     )
 
 
