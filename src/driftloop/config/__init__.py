@@ -158,8 +158,10 @@ def _apply_env_overrides(raw: dict[str, Any]) -> dict[str, Any]:
 def dump_config(config: ProjectConfig) -> str:
     """Render a config as YAML, every key spelled out so users can see the defaults."""
     data = config.model_dump(mode="json")
-    if config.data is not None:  # a table project has no generated scenario
+    if config.data is not None:  # a table project: no scenario, its features in its repo
         del data["scenario"]
+        for key in ("lags_days", "rolling_windows_days"):
+            del data["features"][key]
     else:
         del data["data"]
     if config.serving.admin_token is not None:  # never write a secret back out
