@@ -260,4 +260,9 @@ app.add_typer(deploy.app, name="deploy")
 
 def main() -> None:
     """Console-script entry point."""
+    import warnings
+
+    # Libraries' deprecation notices about their own dependencies (ibis under Feast calls a
+    # DuckDB API DuckDB deprecated) are not the user's to act on; a replay printed hundreds.
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
     app()
