@@ -262,7 +262,8 @@ def _draw_accuracy(ax: Axes, timeline: Timeline, s: _Series) -> None:
         ax.axhspan(
             ref, ref * 1.10, color="#2ca02c", alpha=0.12, linewidth=0, label="reference +10 %"
         )
-        ax.axhline(ref, color="#2ca02c", linewidth=1.0, label=f"reference (pre-shift) {ref:.3f}")
+        which = "pre-shift" if timeline.shift_date else "v1 holdout"
+        ax.axhline(ref, color="#2ca02c", linewidth=1.0, label=f"reference ({which}) {ref:.3f}")
     if np.isfinite(s.served).any():
         anything = True
         ax.plot(s.x, s.served, color="#333333", linewidth=0.6, alpha=0.35, label="served, daily")
@@ -650,9 +651,11 @@ footer { margin-top: 3rem; color: #888; font-size: .8rem; }
 <figcaption>Daily WAPE of each version on the days it served, as a {{ smoothing }}-day
 trailing mean (the faint line is the served mix day by day, unsmoothed). The wide grey
 line is what was actually served (the traffic-weighted mix); the dashed line is the first
-champion scored offline on the same rows as if it had never been replaced (the control).
-The green line is the pre-shift reference WAPE, the band reaches 10 % above it; the red
-dotted line marks the shift. Gaps are days without a value.</figcaption>
+champion scored offline on the same rows as if it had never been replaced (the control),
+and the dotted blue line a model retrained on a fixed schedule (a replay's second
+baseline). The green line is the reference WAPE (before the shift in the demo; the first
+version's holdout in a replay), the band reaches 10 % above it; the red dotted line
+marks the shift. Gaps are days without a value.</figcaption>
 </figure>
 {% else %}<p class="nodata">No data: the timeline has no days.</p>{% endif %}
 
