@@ -273,9 +273,11 @@ def _summarize(
         KeyNumber("broken challenger's exposure", f"{broken_served} predictions"
                   f" ({broken_served / max(len(served), 1):.2%} of all)"),
         KeyNumber("pre-shift WAPE (reference, served, 14 days)", f"{reference:.3f}"),
-        KeyNumber(f"WAPE, last {TRAILING_DAYS} days: served / frozen v1",
+        KeyNumber(f"WAPE, last {TRAILING_DAYS} days: served / frozen v1 / retrained every "
+                  f"{replay.schedule_days} days",
                   f"{trailing.get(last_day, math.nan):.3f} / "
-                  f"{frozen_trailing.get(last_day, math.nan):.3f}"),
+                  f"{frozen_trailing.get(last_day, math.nan):.3f} / "
+                  f"{trailing_wape(replay.scheduled, last_day, TRAILING_DAYS):.3f}"),
         KeyNumber("retrains / promotions / rollbacks",
                   f"{retrains} / {len(promoted)} / {len(rolled_back)}"),
         KeyNumber("false drift alarms " + ("before the shift" if shift else "(no shift at all)"),
