@@ -283,28 +283,15 @@ def _draw_accuracy(ax: Axes, timeline: Timeline, s: _Series) -> None:
             _line(
                 ax, s.x, _smooth(s.wape[v]), color=colors[v], linewidth=1.4, label=_mpl(_label(v))
             )
-    if np.isfinite(s.frozen).any():
-        anything = True
-        _line(
-            ax,
-            s.x,
-            _smooth(s.frozen),
-            color="#555555",
-            linewidth=1.4,
-            linestyle="--",
-            label="frozen first champion (control)",
-        )
-    if np.isfinite(s.scheduled).any():
-        anything = True
-        _line(
-            ax,
-            s.x,
-            _smooth(s.scheduled),
-            color="#1f77b4",
-            linewidth=1.4,
-            linestyle=":",
-            label="retrained on a fixed schedule",
-        )
+    baselines = (
+        (s.frozen, "#555555", "--", "frozen first champion (control)"),
+        (s.scheduled, "#1f77b4", ":", "retrained on a fixed schedule"),
+    )
+    for values, color, style, label in baselines:
+        if np.isfinite(values).any():
+            anything = True
+            _line(ax, s.x, _smooth(values), color=color, linewidth=1.4, linestyle=style,
+                  label=label)  # fmt: skip
     _shift_line(ax, timeline)
     if not anything:
         _no_data(ax, "no WAPE was recorded")

@@ -345,34 +345,28 @@ class RolloutController:
         obs = observe_step(window, r.version, r.stable, elapsed, policy.p99_slack_s)
         canary_out, stable_out = self._outcomes(r)
         business, accuracy = outcome_evidence(canary_out, stable_out, self.cfg.outcomes)
+        verdict = judge_step(obs, policy)  # recorded against the configured thresholds
+        evidence = _evidence_json([*verdict.evidence, business, accuracy])
         kl = obs.kl
-        shifted = kl is not None and kl > policy.kl_max and self._retrained_on_drift(r.version)
-        if shifted and kl is not None:
+        if kl is not None and kl > policy.kl_max and self._retrained_on_drift(r.version):
             # A retrain on drift is expected to predict differently from the stale stable:
             # its prediction shift is judged on delayed labels, not on agreement.
             if accuracy.passed is False:
-                verdict = judge_step(obs, policy)
-                evidence = _evidence_json([*verdict.evidence, business, accuracy])
                 why = f"prediction KL {kl:.4f} > {policy.kl_max:g}, labelled accuracy worse"
                 return _Verdict("rollback", f"{why}: {accuracy.detail}", evidence)
-            policy = replace(policy, kl_max=kl + 1.0, kl_action="hold")
-            verdict = judge_step(obs, policy)
-            evidence = _evidence_json([*verdict.evidence, business, accuracy])
+            verdict = judge_step(obs, replace(policy, kl_max=kl + 1.0, kl_action="hold"))
             if accuracy.passed is None:
                 if verdict.decision == "rollback":
                     return _Verdict("rollback", verdict.reason, evidence)
                 if elapsed >= policy.max_duration_s:
                     return _Verdict("rollback", f"deadline passed with prediction KL {kl:.4f} "
                                     "unexplained by labels", evidence)  # fmt: skip
-                return _Verdict("wait", f"prediction KL {kl:.4f} > {self.cfg.kl_max:g} after a "
+                return _Verdict("wait", f"prediction KL {kl:.4f} > {policy.kl_max:g} after a "
                                 f"retrain on drift: waiting on labels ({accuracy.detail})",
                                 evidence)  # fmt: skip
             if verdict.decision == "promote":
                 why = f"prediction KL {kl:.4f} explained by labelled accuracy"
                 verdict = replace(verdict, reason=f"{verdict.reason}; {why} ({accuracy.detail})")
-        else:
-            verdict = judge_step(obs, policy)
-            evidence = _evidence_json([*verdict.evidence, business, accuracy])
         if r.strategy == "ab":
             return self._judge_ab(verdict.decision, verdict.reason, evidence, canary_out,
                                   stable_out, elapsed)  # fmt: skip
