@@ -77,6 +77,11 @@ class Project:
         return self.root / "data" / "features" / "store_product_daily.parquet"
 
     @property
+    def activity_features_path(self) -> Path:
+        """A table project's offline activity states (its real-time features' source)."""
+        return self.root / "data" / "features" / "activity.parquet"
+
+    @property
     def feast_registry_path(self) -> Path:
         return self.state_dir / "feast_registry.db"
 

@@ -29,9 +29,15 @@ from driftloop.scenarios.retail import generate_retail
 if TYPE_CHECKING:
     from driftloop.tabular.infer import TableSchema
 
-__all__ = ["SCENARIOS", "create_project", "create_table_project", "table_settings"]
+__all__ = [
+    "SCENARIOS",
+    "create_fraud_project",
+    "create_project",
+    "create_table_project",
+    "table_settings",
+]
 
-SCENARIOS = ("retail",)
+SCENARIOS = ("retail", "fraud")
 
 
 def _project_name(folder: Path) -> str:
@@ -53,6 +59,8 @@ def create_project(
     """
     if scenario not in SCENARIOS:
         raise UsageError(f"unknown scenario {scenario!r}: choose one of {', '.join(SCENARIOS)}")
+    if scenario == "fraud":
+        return create_fraud_project(target, seed, overrides)
     if seed < 0:
         raise UsageError(f"--seed must be a whole number >= 0, got {seed}")
     target = target.expanduser().resolve()
@@ -150,6 +158,36 @@ def table_settings(schema: TableSchema, counts: bool = False) -> dict[str, Any]:
     }
 
 
+def create_fraud_project(
+    target: Path, seed: int = 1, overrides: Mapping[str, Any] | None = None
+) -> Project:
+    """The card-fraud example (the spec's Q3): generated transactions made into a table
+    project, with real-time activity features; classification, chargebacks known 7 days
+    later. ``overrides`` sets FraudScenario fields (``n_cards``, ``days``, ``shift`` ...)."""
+    from driftloop.scenarios.fraud import FraudScenario, generate_fraud
+
+    if seed < 0:
+        raise UsageError(f"--seed must be a whole number >= 0, got {seed}")
+    try:
+        scenario = FraudScenario(seed=seed, **dict(overrides or {}))
+    except (TypeError, ValueError) as exc:
+        raise UsageError(str(exc)) from exc
+    truth = {
+        "scenario": "fraud",
+        "seed": seed,
+        "shift_date": scenario.shift_date.isoformat(),
+        "shift_enabled": scenario.shift,
+        "before": "bursts: large, far from home, minutes apart, often at night",
+        "after": "account takeover: ordinary amounts, near home, by day, online digital goods",
+    }
+    project, _ = create_table_project(
+        target, f"generated: driftloop init --scenario fraud --seed {seed}", ["card_id"],
+        "timestamp", "is_fraud", task="classification", label_delay="7d",
+        frame=generate_fraud(scenario), activity="amount", truth=truth,
+    )  # fmt: skip
+    return project
+
+
 def create_table_project(
     target: Path,
     source: str,
@@ -158,9 +196,17 @@ def create_table_project(
     label: str,
     task: str | None = None,
     label_delay: str | None = None,
+    frame: pd.DataFrame | None = None,
+    activity: str | None = None,
+    truth: Mapping[str, Any] | None = None,
 ) -> tuple[Project, TableSchema]:
     """A project from the user's table: the table as imported, the config fitted to it,
-    and its Feast repository (``feature_repo/``). All or nothing."""
+    and its Feast repository (``feature_repo/``). All or nothing.
+
+    ``frame``: the table itself (``source`` then only says where it came from).
+    ``activity``: a numeric column whose real-time activity features the server keeps
+    (decayed event counts, the amount against its usual). ``truth``: a generated
+    scenario's ground truth, kept beside the data."""
     from driftloop.features.repo_template import RepoSpec, write_repo
     from driftloop.tabular.infer import infer_schema, parse_duration, prepare_table, read_table
 
@@ -174,7 +220,8 @@ def create_table_project(
         )
     if task not in (None, "regression", "classification"):
         raise UsageError(f"--task {task!r}: choose regression or classification")
-    frame = read_table(source, Path.cwd())
+    if frame is None:
+        frame = read_table(source, Path.cwd())
     schema = infer_schema(frame, list(entity), timestamp, label, task, delay)  # type: ignore[arg-type,unused-ignore]
     events = prepare_table(frame, schema).rename(columns={timestamp: TIMESTAMP_COLUMN})
     name = _project_name(target)
@@ -188,17 +235,22 @@ def create_table_project(
         config = ProjectConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(Path("inferred settings"), exc)) from exc
+    daily_or_slower = schema.spacing >= timedelta(hours=12)
+    if activity is not None and activity not in schema.numeric:
+        raise UsageError(f"activity column {activity!r} is not one of the numeric columns")
     windows = (
         [timedelta(days=7), timedelta(days=28)]
-        if schema.spacing >= timedelta(hours=12)
+        if daily_or_slower or activity is not None  # labels come days late: days of them
         else [timedelta(days=1), timedelta(days=7)]
     )
-    calendar = [c for c in CALENDAR_FEATURES if c != "hour" or schema.spacing < timedelta(days=1)]
+    stamps = events[TIMESTAMP_COLUMN]
+    timed = bool((stamps != stamps.dt.floor("D")).any())  # times of day, not only dates
+    calendar = [c for c in CALENDAR_FEATURES if c != "hour" or timed]
     spec = RepoSpec(
         project=name, entity=schema.entity, entity_types=schema.entity_types,
         target=schema.target, numeric=schema.numeric, categorical=schema.categorical,
         calendar=calendar, delay=timedelta(days=config.labels.delay_days), windows=windows,
-        ttl=timedelta(days=config.features.ttl_days),
+        ttl=timedelta(days=config.features.ttl_days), activity_amount=activity,
     )  # fmt: skip
     with staged_directory(target) as staging:
         (staging / CONFIG_FILENAME).write_text(
@@ -210,6 +262,8 @@ def create_table_project(
         staged = Project(root=staging, config=config)
         atomic_write_parquet(events, staged.raw_sales_path)
         write_repo(staging, spec)
+        if truth is not None:
+            staged.scenario_truth_path.write_text(json.dumps(truth, indent=2), encoding="utf-8")
         staged.state_dir.mkdir()
     return Project.load(target), schema
 

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from driftloop.config import LoopConfig
-from driftloop.loop.policy import Signals, decide, fired
+from driftloop.loop.policy import Signals, accuracy_lag_days, decide, fired
 
 DAY0 = date(2020, 3, 1)
 
@@ -141,3 +141,30 @@ def test_an_open_episode_keeps_its_start_across_quiet_checks() -> None:
     assert decision.action == "retrain"
     assert decision.since == episode_start
     assert decision.recent_from == episode_start - timedelta(days=CFG.lookback_days)
+
+
+@pytest.mark.parametrize(
+    ("window", "delay", "coverage", "lag"),
+    [(7, 1, 0.5, 0), (7, 3, 0.5, 0), (7, 4, 0.5, 1), (7, 7, 0.5, 4), (14, 7, 0.5, 0),
+     (7, 7, 0.0, 0), (7, 2, 1.0, 2)],
+)  # fmt: skip
+def test_accuracy_trails_the_drift_window_only_as_far_as_the_labels_need(
+    window: int, delay: int, coverage: float, lag: int
+) -> None:
+    assert accuracy_lag_days(window, delay, coverage) == lag
+    # the lagged window's labelled days (day + delay <= today) reach the coverage
+    labelled = window - max(0, delay - lag)
+    assert labelled / window >= coverage
+
+
+def test_a_lagged_accuracy_signal_dates_the_episode_by_the_window_it_judged() -> None:
+    def lagged(day: int, **kw: object) -> Signals:
+        s = check(day, **kw)
+        return replace(s, accuracy_window=(s.window[0] - timedelta(days=4),
+                                           s.window[1] - timedelta(days=4)))  # fmt: skip
+
+    checks = [lagged(i) for i in range(12)] + [lagged(12 + i, **DEGRADED) for i in range(10)]
+    decision = decide(checks, [], CFG, label_delay_days=7)
+    assert decision.action == "retrain", decision.reason
+    assert decision.since == DAY0 + timedelta(days=12 - 4)  # the first firing check's window
+    assert Signals.from_json(checks[-1].to_json()) == checks[-1]

@@ -34,8 +34,9 @@ def test_history_rows_equal_a_brute_force_recount() -> None:
     rows = history_features(events, ["card"], "y", delay, windows)
     assert list(rows.columns) == ["card", "event_timestamp", *history_feature_names("y", windows)]
     for row in rows.itertuples(index=False):
-        known = row.event_timestamp - pd.Timedelta(delay)  # the event whose label arrived
+        day = row.event_timestamp - pd.Timedelta(delay)  # the day whose labels arrived
         mine = events[events["card"] == row.card]
+        known = mine.loc[mine["event_timestamp"].dt.floor("D") == day, "event_timestamp"].max()
         assert mine.loc[mine["event_timestamp"] == known, "y"].item() == row.y_last
         for w in windows:
             inside = mine[(mine["event_timestamp"] > known - pd.Timedelta(w))
@@ -45,12 +46,15 @@ def test_history_rows_equal_a_brute_force_recount() -> None:
             assert getattr(row, f"y_mean_{label}") == pytest.approx(inside["y"].mean())
 
 
-def test_history_is_stamped_when_labels_arrive_so_nothing_early_leaks() -> None:
+def test_history_is_stamped_when_the_labels_batch_arrives_so_nothing_early_leaks() -> None:
     events = _events()
-    rows = history_features(events, ["card"], "y", timedelta(hours=36), [timedelta(days=3)])
+    rows = history_features(events, ["card"], "y", timedelta(days=2), [timedelta(days=3)])
     first_event = events.groupby("card")["event_timestamp"].min()
     first_row = rows.groupby("card")["event_timestamp"].min()
-    assert ((first_row - first_event) == pd.Timedelta(hours=36)).all()
+    assert ((first_row - first_event.dt.floor("D")) == pd.Timedelta(days=2)).all()
+    assert (first_row > first_event).all()
+    with pytest.raises(ValueError, match="whole number of days"):
+        history_features(events, ["card"], "y", timedelta(hours=36), [timedelta(days=3)])
 
 
 def test_window_labels_and_calendar_and_categories() -> None:

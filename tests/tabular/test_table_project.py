@@ -75,9 +75,13 @@ def test_train_and_serve_a_table_project_over_http(table_project: Project) -> No
     store.materialize(pd.Timestamp("2023-05-01", tz="UTC").to_pydatetime())
     registry = open_registry(table_project)
     ctx = build_context(table_project, registry=registry)
+    events = table_project.read_sales()
+    day = pd.Timestamp("2023-05-01", tz="UTC")
+    recorded = events[(events["sensor"] == "s01") & (events["event_timestamp"] == day)]
+    fields = recorded[["temp", "load", "zone"]].iloc[0].to_dict()
     with BackgroundServer(ctx) as server, httpx.Client(base_url=server.url) as client:
         body = {"event_time": "2023-05-01", "entities": [
-            {"sensor": "s01", "temp": 17.5, "load": 0.4, "zone": "north"},
+            {"sensor": "s01", **fields},
             {"sensor": "new-sensor", "temp": 17.5, "load": 0.4, "zone": "west"},
         ]}  # fmt: skip
         answer = client.post("/v1/predict", json=body)
@@ -90,10 +94,11 @@ def test_train_and_serve_a_table_project_over_http(table_project: Project) -> No
         wrong = client.post("/v1/predict", json={"entities": [
             {"sensor": "s01", "temp": "hot", "load": 0.4, "zone": "north"}]})  # fmt: skip
         assert wrong.status_code == 422 and "entities[0].temp must be a finite number" in wrong.text
-    # the served history features are the offline ones (the new sensor has none to check)
+    # every feature s01's event was served with is the training pipeline's for that event;
+    # the new sensor's event is in no stored table, so it has no offline twin
     report = check_skew(store, PredictionLogSource(store, 100), table_project.config.features.skew)
-    assert report.passed and report.rows == 1 and report.unmatched_rows == 0
-    assert {f.feature for f in report.features} == set(store.layout.history)
+    assert report.rows == 2 and report.unmatched_rows == 1 and not report.passed
+    assert {f.feature for f in report.features} == set(store.layout.all_features)
     assert all(f.compared == 1 and f.mismatches == 0 for f in report.features)
 
 

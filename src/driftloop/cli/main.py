@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -51,10 +52,17 @@ def _root(
 @app.command()
 def init(
     directory: Annotated[Path, typer.Argument(help="New project folder (absent or empty).")],
-    scenario: Annotated[str, typer.Option(help="Scenario to generate: retail.")] = "retail",
+    scenario: Annotated[
+        str,
+        typer.Option(
+            help="Scenario to generate: retail (demand forecasting, the spec's Q5) or fraud "
+            "(card fraud with real-time features, the spec's Q3)."
+        ),
+    ] = "retail",
     seed: Annotated[int, typer.Option(help="Seed of the generated data.")] = 1,
     stores: Annotated[int | None, typer.Option(help="Number of stores.")] = None,
     products: Annotated[int | None, typer.Option(help="Number of products.")] = None,
+    cards: Annotated[int | None, typer.Option(help="Fraud: number of cards.")] = None,
     days: Annotated[int | None, typer.Option(help="Days of history to generate.")] = None,
     no_shift: Annotated[
         bool, typer.Option("--no-shift", help="Generate without the regime shift.")
@@ -101,6 +109,11 @@ def init(
                                 ("--label-delay", label_delay)) if v is not None]  # fmt: skip
         if given:
             raise UsageError(f"{', '.join(given)} need --data PATH (your own table)")
+        if scenario == "fraud":
+            _init_fraud(directory, seed, cards, days, no_shift, stores, products, json_out)
+            return
+        if cards is not None:
+            raise UsageError("--cards is for --scenario fraud")
         overrides: dict[str, object] = {
             key: value
             for key, value in (("n_stores", stores), ("n_products", products), ("days", days))
@@ -131,6 +144,50 @@ def init(
             + (f", regime shift on {cfg.shift.date}" if cfg.shift.enabled else "")
         )
         console.print(f"next: cd {project.root} && driftloop features apply")
+
+
+def _init_fraud(
+    directory: Path, seed: int, cards: int | None, days: int | None, no_shift: bool,
+    stores: int | None, products: int | None, json_out: bool,
+) -> None:  # fmt: skip
+    from driftloop.errors import UsageError
+    from driftloop.scaffold import create_fraud_project
+
+    if stores is not None or products is not None:
+        raise UsageError("--stores and --products are for --scenario retail; fraud has --cards")
+    overrides: dict[str, object] = {"shift": not no_shift}
+    if cards is not None:
+        overrides["n_cards"] = cards
+    if days is not None:
+        overrides["days"] = days
+        overrides["shift_after_days"] = max(1, days * 2 // 3)
+    with console.status("generating the fraud scenario"):
+        project = create_fraud_project(directory, seed, overrides)
+    events = project.read_sales()
+    truth = json.loads(project.scenario_truth_path.read_text(encoding="utf-8"))
+    summary = {
+        "project": project.root, "scenario": "fraud", "seed": seed,
+        "transactions": len(events), "cards": int(events["card_id"].nunique()),
+        "fraud_rate": float(events["is_fraud"].mean()),
+        "first": events["event_timestamp"].min(), "last": events["event_timestamp"].max(),
+        "shift_date": truth["shift_date"] if truth["shift_enabled"] else None,
+        "feature_repo": project.root / "feature_repo" / "features.py",
+    }  # fmt: skip
+    if json_out:
+        emit_json(summary)
+        return
+    shift = (
+        f"; the fraud pattern changes on {truth['shift_date']}" if truth["shift_enabled"] else ""
+    )
+    console.print(
+        f"created {project.root}: {summary['transactions']:,} card transactions of "
+        f"{summary['cards']:,} cards, {summary['first']:%Y-%m-%d} to {summary['last']:%Y-%m-%d}, "
+        f"{summary['fraud_rate']:.2%} fraud; chargebacks known 7 days later{shift}"
+    )
+    console.print(
+        f"features: {summary['feature_repo']} (real-time activity features, yours to edit)\n"
+        f"next: cd {project.root} && driftloop replay   then   driftloop features skew"
+    )
 
 
 def _init_table(

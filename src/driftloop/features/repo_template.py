@@ -9,9 +9,12 @@ from datetime import timedelta
 from pathlib import Path
 
 from driftloop.features.table import (
+    ACTIVITY_SCALES,
     CALENDAR_FEATURES,
     REPO_DIRNAME,
     REPO_MODULE,
+    activity_feature_names,
+    activity_state_names,
     history_feature_names,
 )
 
@@ -35,6 +38,8 @@ class RepoSpec:
         delay: timedelta,
         windows: Sequence[timedelta],
         ttl: timedelta,
+        activity_amount: str | None = None,
+        activity_scales: Mapping[str, float] = ACTIVITY_SCALES,
     ) -> None:
         self.project = project
         self.entity = tuple(entity)
@@ -46,6 +51,10 @@ class RepoSpec:
         self.delay = delay
         self.windows = tuple(windows)
         self.ttl = ttl
+        if activity_amount is not None and activity_amount not in self.numeric:
+            raise ValueError(f"the activity amount {activity_amount!r} is not a numeric field")
+        self.activity_amount = activity_amount
+        self.activity_scales = dict(activity_scales)
 
 
 def _td(value: timedelta) -> str:
@@ -64,6 +73,16 @@ def render_module(spec: RepoSpec) -> str:
         for k in spec.entity
     )
     fields = ",\n        ".join(f'Field(name="{n}", dtype=Float64)' for n in history)
+    activity = _render_activity(spec) if spec.activity_amount else ""
+    views = "history_view, activity_view" if activity else "history_view"
+    extra_import = ", PushSource" if activity else ""
+    library = (
+        "activity_features, activity_history, activity_online, calendar_features,\n"
+        "    encode_categories, history_features,\n"
+        if activity
+        else "calendar_features, encode_categories, history_features\n"
+    )
+    kinds = "Three" if activity else "Two"
     return f'''"""The features of driftloop project {spec.project!r}: an ordinary Feast repository.
 
 Written once by `driftloop init --data`; yours to read and edit. driftloop imports this
@@ -71,14 +90,14 @@ module for training, serving, monitoring and replay, so a change here changes al
 them together (run `driftloop features apply` afterwards). `feast apply` run in this
 folder registers the same objects.
 
-Two kinds of features:
+{kinds} kinds of features:
 - event features: computed from each event's own fields by `transform_events`, the one
   place they are defined. Training applies it to the stored events; the server applies it
   to each request's fields. Add your own transformations there (and their names to
   EVENT_FEATURES).
 - history features: the entity's past targets as known at prediction time (a target is
   known LABEL_DELAY after its event), stored in Feast's offline store and served from
-  its online store.
+  its online store.{REALTIME_DOC if activity else ""}
 """
 
 from __future__ import annotations
@@ -87,10 +106,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
-from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
+from feast import Entity, FeatureService, FeatureView, Field, FileSource{extra_import}, ValueType
 from feast.types import Float64
 
-from driftloop.features.table import calendar_features, encode_categories, history_features
+from driftloop.features.table import ({library})
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -148,7 +167,72 @@ history_view = FeatureView(
     online=True,
 )
 
-feature_service = FeatureService(name="{FEATURE_SERVICE}", features=[history_view])
+{activity}
+feature_service = FeatureService(name="{FEATURE_SERVICE}", features=[{views}])
+'''
+
+
+REALTIME_DOC = """
+- real-time features: how busy the entity has just been and how this event's amount
+  compares with its usual, from its earlier events (their times and amounts, not their
+  labels). They are known the moment an event happens, so the server keeps them current:
+  it reads the entity's activity state from the online store, computes the request's
+  features from it (`realtime_features`) and pushes the updated state (`update_activity`,
+  a Feast push) before the next event. Training reads the same state point-in-time from
+  the offline table that `activity_rows` folds from the stored events with the same step.
+  Two code paths by nature (streaming and batch): `driftloop features skew` compares what
+  the server served with the offline recomputation of the same events."""
+
+
+def _render_activity(spec: RepoSpec) -> str:
+    state = activity_state_names(spec.activity_scales)
+    realtime = activity_feature_names(str(spec.activity_amount), spec.activity_scales)
+    fields = ",\n        ".join(f'Field(name="{n}", dtype=Float64)' for n in state)
+    return f'''
+# Real-time features (see the top of this file).
+ACTIVITY_AMOUNT = {spec.activity_amount!r}
+ACTIVITY_SCALES = {spec.activity_scales!r}  # decay time constants, seconds
+ACTIVITY_STATE = {list(state)!r}
+REALTIME_FEATURES = {list(realtime)!r}
+
+
+def activity_rows(events: pd.DataFrame) -> pd.DataFrame:
+    """Offline: each entity's activity state after each of its stored events."""
+    return activity_history(events, ENTITY_KEYS, ACTIVITY_AMOUNT, ACTIVITY_SCALES)
+
+
+def update_activity(
+    states: pd.DataFrame, events: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Online: the state each request's event sees, and the updated states to push."""
+    return activity_online(states, events, ENTITY_KEYS, ACTIVITY_AMOUNT, ACTIVITY_SCALES)
+
+
+def realtime_features(frame: pd.DataFrame) -> pd.DataFrame:
+    """Both: the real-time features of events from the state they see."""
+    return activity_features(frame, ACTIVITY_AMOUNT, ACTIVITY_SCALES)
+
+
+activity_source = FileSource(
+    name="{spec.project}_activity",
+    path=str(PROJECT_DIR / "data" / "features" / "activity.parquet"),
+    timestamp_field="event_timestamp",
+)
+
+# The server pushes each event's updated state here (online); `features apply` writes the
+# offline table from the stored events.
+activity_push = PushSource(name="{spec.project}_activity_push", batch_source=activity_source)
+
+activity_view = FeatureView(
+    name="activity",
+    entities=[{", ".join(spec.entity)}],
+    ttl={_td(spec.ttl)},
+    schema=[
+        {fields},
+    ],
+    source=activity_push,
+    online=True,
+)
 '''
 
 

@@ -4,6 +4,11 @@
 rows from a source of served features (an online-store sample until the server's
 prediction log exists) and rows recomputed from the raw events by the one feature
 function, matched on (entity, event time).
+
+A table project's prediction log is checked whole: each served event's model features
+(event, history and real-time) against the training pipeline's features of the same
+event in the stored events, so a request field sent in other units, an online
+transformation that differs from the offline one, or a stale online row all show.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ __all__ = [
     "check_skew",
     "compare_features",
     "has_logged_predictions",
+    "recompute_events",
 ]
 
 KEYS = [*ENTITY_KEYS, TIMESTAMP_COLUMN]
@@ -142,7 +148,13 @@ class OnlineSampleSource:
         rng = np.random.default_rng(self.seed)
         take = min(self.sample_size, len(entities))
         chosen = sorted(entities[i] for i in rng.choice(len(entities), size=take, replace=False))
-        rows = self.store.online(chosen)
+        # With real-time features the activity view's rows move at every event: the sample
+        # checks the history view at its own feature time (the log checks the rest).
+        rows = (
+            self.store.online_view(chosen, "history")
+            if self.store.has_activity
+            else self.store.online(chosen)
+        )
         if rows.frame.empty:
             raise DataError(
                 "the online store has no rows for the sampled entities: "
@@ -167,6 +179,8 @@ class PredictionLogSource:
         self.since = since
 
     def served_rows(self) -> pd.DataFrame:
+        if self.store.layout.kind == "table":
+            return self._events()
         from driftloop.segments import read_segments
 
         # Rows where the client sent request-time values are not the store's to reproduce.
@@ -194,6 +208,47 @@ class PredictionLogSource:
             frame = frame[frame[names].notna().any(axis=1)]
         return frame.reset_index(drop=True)
 
+    def _events(self) -> pd.DataFrame:
+        """A table project's served events: keys, event time, every logged model feature."""
+        from driftloop.segments import read_segments
+
+        where = "endpoint = 'entity' AND route <> 'shadow'"
+        if self.since:
+            where += f" AND served_at >= TIMESTAMP '{pd.Timestamp(self.since).isoformat()}'"
+        log = read_segments(self.store.project.state_dir / "predictions", where)
+        if log.empty:
+            raise DataError(
+                "the prediction log holds no entity predictions yet: serve some with "
+                "`driftloop serve`, or use --source online"
+            )
+        log = log.sort_values("served_at").tail(self.limit)
+        types = self.store.layout.entity_types
+        frame = pd.DataFrame({
+            k: log[k].astype("string" if types[k] == "string" else "int64")
+            for k in self.store.keys
+        })  # fmt: skip
+        frame[TIMESTAMP_COLUMN] = pd.to_datetime(log["event_time"], utc=True).astype(
+            "datetime64[ns, UTC]"
+        )
+        for n in self.store.layout.all_features:
+            if f"f__{n}" in log.columns:
+                frame[n] = log[f"f__{n}"].astype("float64")
+        return frame.reset_index(drop=True)
+
+
+def recompute_events(store: FeatureStore, served: pd.DataFrame) -> pd.DataFrame:
+    """The training pipeline's features of the served events found in the stored events
+    (keys and event time): event features, then the point-in-time join."""
+    keys = [*store.keys, TIMESTAMP_COLUMN]
+    layout = store.layout
+    events = store.project.read_sales()
+    events[TIMESTAMP_COLUMN] = events[TIMESTAMP_COLUMN].astype("datetime64[ns, UTC]")
+    chosen = events.merge(served[keys].drop_duplicates(), on=keys, how="inner")
+    if chosen.empty:
+        return pd.DataFrame(columns=[*keys, *layout.all_features])
+    rows = chosen[[*keys, layout.label]].join(layout.transform(chosen))  # type: ignore[union-attr]
+    return store.historical(rows)
+
 
 def has_logged_predictions(store: FeatureStore) -> bool:
     """Whether the server has logged any predictions for this project."""
@@ -205,6 +260,25 @@ def check_skew(store: FeatureStore, source: ServedFeatureSource, cfg: SkewConfig
     """Compare served rows from ``source`` with their recomputation from raw events."""
     served = source.served_rows()
     keys = list(store.keys)
+    if store.layout.kind == "table" and isinstance(source, PredictionLogSource):
+        # Events after the stored ones are not in the offline data yet: nothing to compare.
+        newest = store.project.read_sales()[TIMESTAMP_COLUMN].max()
+        served = served[served[TIMESTAMP_COLUMN] <= newest]
+        if served.empty:
+            raise DataError(
+                f"every logged event is newer than the stored events (up to {newest}): "
+                "append the served events to the table first"
+            )
+        names = [n for n in store.layout.all_features if n in served.columns]
+        recomputed = recompute_events(store, served)
+        recomputed[names] = recomputed[names].astype("float64").astype("float32").astype("float64")
+        unmatched, features = compare_features(
+            served, recomputed, names, cfg.abs_tolerance, cfg.rel_tolerance,
+            (*keys, TIMESTAMP_COLUMN),
+        )  # fmt: skip
+        return SkewReport(source="prediction log (whole events)", rows=len(served),
+                          unmatched_rows=unmatched, features=features,
+                          max_mismatch_rate=cfg.max_mismatch_rate)  # fmt: skip
     found = served[keys].drop_duplicates().itertuples(index=False)
     entities = sorted(tuple(v if isinstance(v, str) else int(v) for v in e) for e in found)
     recomputed = store.compute(entities)

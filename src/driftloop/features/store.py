@@ -143,9 +143,17 @@ class FeatureStore:
             return self.layout.history_rows(events)
         return compute_features(self.project.read_sales(), self.layout, entities)
 
+    @property
+    def has_activity(self) -> bool:
+        """Real-time features whose state the server updates at each event."""
+        return bool(getattr(self.layout, "activity_state", ()))
+
     def apply(self) -> ApplyResult:
         """Compute the offline feature table and register the definitions with Feast."""
         features = self.compute()
+        if self.has_activity:
+            activity = self.layout.activity_rows(self.project.read_sales())  # type: ignore[union-attr]
+            atomic_write_parquet(activity, self.project.activity_features_path)
         atomic_write_parquet(features, self.project.offline_features_path)
         with _feast_errors("apply the feature definitions"):
             self._feast().apply(self.definitions())
@@ -186,6 +194,8 @@ class FeatureStore:
             with warnings.catch_warnings():  # ibis's deprecation notices, not the user's business
                 warnings.simplefilter("ignore", DeprecationWarning)
                 joined: pd.DataFrame = job.to_df()
+        if self.has_activity:  # each row's time is its event's: the state it saw then
+            joined = joined.join(self.layout.realtime_features(joined))  # type: ignore[union-attr]
         order = [*entity_df.columns, *[c for c in self.layout.all_features if c not in entity_df]]
         return joined.sort_values([TIMESTAMP_COLUMN, *self.keys], kind="stable")[order].reset_index(
             drop=True
@@ -240,18 +250,7 @@ class FeatureStore:
                 self._service = feast.get_feature_service(self.layout.feature_service)
             response = feast.get_online_features(features=self._service, entity_rows=rows)
             values: dict[str, list[Any]] = response.to_dict(include_event_timestamps=True)
-        names = self.stored_features
-        stamps = np.array([values[f"{name}__ts"] for name in names], dtype="float64")
-        # A row is one write: all its features share a timestamp; 0 means "no row".
-        newest = stamps.max(axis=0)
-        columns: dict[str, Any] = {k: [r[k] for r in rows] for k in self.keys}
-        columns[TIMESTAMP_COLUMN] = pd.to_datetime(newest, unit="s", utc=True)
-        for name in names:  # None (no value) becomes NaN
-            columns[name] = np.array(values[name], dtype="float64")
-        frame = pd.DataFrame(columns)  # one construction: column inserts cost 4 ms here
-        found = newest > 0
-        missing = tuple(entities[int(i)] for i in np.flatnonzero(~found))
-        return OnlineRows(frame=frame[found].reset_index(drop=True), missing=missing)
+        return _online_frame(self.keys, rows, self.stored_features, values, entities)
 
     def check_reachable(self) -> None:
         """FeatureStoreError unless the online store answers a lookup (of an entity that
@@ -259,11 +258,35 @@ class FeatureStore:
         types = self.layout.entity_types
         self._online_lookup([tuple("" if types[k] == "string" else -1 for k in self.keys)])
 
-    def write_online(self, rows: pd.DataFrame) -> None:
-        """Write feature rows straight to the online store (ingestion, repair, tests)."""
+    def push_activity(self, rows: pd.DataFrame) -> None:
+        """Push updated activity states (keys, event_timestamp, state) to the online store."""
+        from feast.data_source import PushMode
+
         feast = self._feast()
+        with _feast_errors("push activity to the online store"):
+            feast.push(self.layout.push_source, rows, to=PushMode.ONLINE)  # type: ignore[union-attr]
+
+    def online_view(self, entities: Sequence[tuple[Any, ...]], view: str) -> OnlineRows:
+        """One view's online rows (its own feature time), read past the cache."""
+        feast = self._feast()
+        names = self.layout.views()[view]
+        rows = [dict(zip(self.keys, e, strict=True)) for e in entities]
+        with _feast_errors("read the online store"):
+            response = feast.get_online_features(
+                features=[f"{view}:{n}" for n in names], entity_rows=rows
+            )
+            values: dict[str, list[Any]] = response.to_dict(include_event_timestamps=True)
+        return _online_frame(self.keys, rows, names, values, entities)
+
+    def write_online(self, rows: pd.DataFrame) -> None:
+        """Write feature rows straight to the online store (ingestion, repair, tests): to
+        every view whose features the rows carry."""
+        feast = self._feast()
+        views = [v for v, names in self.layout.views().items() if set(names) <= set(rows.columns)]
+        if not views:
+            raise DataError(f"rows carry no view's features {self.layout.views()}")
         with _feast_errors("write to the online store"):
-            for view in self.layout.views():
+            for view in views:
                 feast.write_to_online_store(feature_view_name=view, df=rows)
 
     def definitions_digest(self) -> str:
@@ -287,6 +310,27 @@ class FeatureStore:
             tuple(v if isinstance(v, str) else int(v) for v in row)
             for row in keys.itertuples(index=False)
         ]
+
+
+def _online_frame(
+    keys: Sequence[str],
+    rows: list[dict[str, Any]],
+    names: Sequence[str],
+    values: dict[str, list[Any]],
+    entities: Sequence[tuple[Any, ...]],
+) -> OnlineRows:
+    stamps = np.array([values[f"{name}__ts"] for name in names], dtype="float64")
+    # A row is one write: a view's features share a timestamp; 0 means "no row". With
+    # several views the row's time is the newest write.
+    newest = stamps.max(axis=0)
+    columns: dict[str, Any] = {k: [r[k] for r in rows] for k in keys}
+    columns[TIMESTAMP_COLUMN] = pd.to_datetime(newest, unit="s", utc=True)
+    for name in names:  # None (no value) becomes NaN
+        columns[name] = np.array(values[name], dtype="float64")
+    frame = pd.DataFrame(columns)  # one construction: column inserts cost 4 ms here
+    found = newest > 0
+    missing = tuple(entities[int(i)] for i in np.flatnonzero(~found))
+    return OnlineRows(frame=frame[found].reset_index(drop=True), missing=missing)
 
 
 def utc_midnight(day: date | datetime | pd.Timestamp) -> datetime:

@@ -9,16 +9,24 @@ Feast repository (``feature_repo/features.py``), where the user may edit them:
   they are, categories as codes, calendar parts of the timestamp). Training applies it
   to the stored events; the server applies the same function to each request's fields.
 - **history features**, the entity's past targets: the last known target and its mean
-  and count over trailing windows. A target is known ``delay`` after its event, so the
-  history changes only when a label arrives: one row per (entity, arrival time), kept
-  in the offline store and materialized to the online store by Feast. Training reads it
-  with a point-in-time join at each event's time, serving reads the entity's latest
-  row: the same values either way.
+  and count over trailing windows. Labels arrive in a daily batch: the target of an
+  event on day ``d`` is known at midnight of ``d + delay``, so the history changes only
+  then: one row per (entity, arrival), kept in the offline store and materialized to the
+  online store by Feast. Training reads it with a point-in-time join at each event's
+  time, serving reads the entity's latest row: the same values either way.
+- **real-time (activity) features**, optional: how busy the entity has just been and how
+  this event's amount compares with its usual, from its earlier events (not their
+  labels). They change with every event, so the server keeps them current itself: it
+  reads the entity's activity state from the online store, computes the request's
+  features from it and pushes the updated state (a Feast push) before the next event.
+  Training reads the same state point-in-time from the offline table, which
+  ``activity_history`` folds from the stored events with the same step function.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import math
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -34,10 +42,17 @@ import pandas as pd
 from driftloop.errors import ConfigError, DataError
 
 __all__ = [
+    "ACTIVITY_SCALES",
     "CALENDAR_FEATURES",
     "REPO_DIRNAME",
     "REPO_MODULE",
     "TableLayout",
+    "activity_feature_names",
+    "activity_features",
+    "activity_history",
+    "activity_online",
+    "activity_state_names",
+    "activity_step",
     "calendar_features",
     "encode_categories",
     "history_feature_names",
@@ -50,6 +65,11 @@ TIMESTAMP_COLUMN = "event_timestamp"
 REPO_DIRNAME = "feature_repo"
 REPO_MODULE = "features.py"
 CALENDAR_FEATURES = ("hour", "day_of_week", "month", "day_of_year")
+# Time constants of the decayed activity counts: label -> seconds.
+ACTIVITY_SCALES: Mapping[str, float] = {"1h": 3600.0, "24h": 86400.0, "30d": 30 * 86400.0}
+# An activity row is valid just after its event: a point-in-time join at the event's own
+# time must not see it (Feast joins rows stamped at or before the entity row's time).
+ACTIVITY_AFTER = pd.Timedelta(microseconds=1)
 
 
 def window_label(window: timedelta) -> str:
@@ -78,17 +98,19 @@ def history_features(
 ) -> pd.DataFrame:
     """One row per entity and label arrival: what is known of the entity's targets then.
 
-    The row stamped ``t + delay`` (the arrival of the label of the event at ``t``) holds
-    the last known target and, per window ``w``, the mean and count of the targets of
-    the entity's events in ``(t - w, t]``. Events sharing an arrival time give one row.
+    The label of an event at ``t`` arrives with its day's batch, at midnight of ``t``'s
+    day plus ``delay`` (whole days). That row holds the last known target and, per window
+    ``w``, the mean and count of the targets of the entity's events in ``(t - w, t]``.
+    Events sharing an arrival give one row: the last, which holds them all.
     """
-    if delay < timedelta(0):
-        raise ValueError("the label delay cannot be negative")
+    if delay < timedelta(days=1) or delay % timedelta(days=1):
+        raise ValueError(f"the label delay must be a whole number of days >= 1, got {delay}")
     cols = [*keys, timestamp, target]
     frame = events[cols].dropna(subset=[target]).sort_values([*keys, timestamp], kind="stable")
     frame = frame.reset_index(drop=True)
     out = frame[list(keys)].copy()
-    out[timestamp] = frame[timestamp] + pd.Timedelta(delay)
+    # The label batch of the event's day arrives at midnight, ``delay`` later.
+    out[timestamp] = frame[timestamp].dt.floor("D") + pd.Timedelta(delay)
     y = frame[target].astype("float64")
     out[f"{target}_last"] = y.to_numpy()
     indexed = pd.Series(y.to_numpy(), index=pd.DatetimeIndex(frame[timestamp]))
@@ -125,6 +147,148 @@ def encode_categories(values: pd.Series, categories: Sequence[str]) -> np.ndarra
     text = values.astype("string")
     codes = text.map(lambda v: lookup.get(v, -1.0) if v is not pd.NA else np.nan)
     return codes.to_numpy(dtype="float64", na_value=np.nan)
+
+
+def activity_state_names(scales: Mapping[str, float] = ACTIVITY_SCALES) -> tuple[str, ...]:
+    """The stored activity state: the time of the last event (epoch seconds), a decayed
+    count of events per time scale, and a decayed amount sum at the longest scale."""
+    longest = max(scales, key=lambda k: scales[k])
+    return ("activity_time", *(f"activity_n_{k}" for k in scales), f"activity_amount_{longest}")
+
+
+def activity_feature_names(
+    amount: str, scales: Mapping[str, float] = ACTIVITY_SCALES
+) -> tuple[str, ...]:
+    """The real-time model features computed from the state at an event's time."""
+    longest = max(scales, key=lambda k: scales[k])
+    return (*(f"txn_rate_{k}" for k in scales), "seconds_since_last",
+            f"{amount}_vs_avg_{longest}")  # fmt: skip
+
+
+def activity_step(
+    state: Sequence[float], when: float, amount: float, scales: Mapping[str, float]
+) -> list[float]:
+    """The state after an event at ``when`` (epoch seconds) of ``amount``: every count and
+    the amount sum decay by exp(-elapsed / scale), then the event adds 1 (and its amount).
+    A state whose time is NaN is empty (the entity's first event)."""
+    taus = list(scales.values())
+    last = state[0]
+    if math.isnan(last):
+        counts = [1.0] * len(taus)
+        total = 0.0 if math.isnan(amount) else amount
+    else:
+        elapsed = max(when - last, 0.0)
+        decays = [math.exp(-elapsed / tau) for tau in taus]
+        counts = [n * d + 1.0 for n, d in zip(state[1:-1], decays, strict=True)]
+        kept = state[-1] * math.exp(-elapsed / max(taus))
+        total = kept + (0.0 if math.isnan(amount) else amount)
+    return [when, *counts, total]
+
+
+_EPOCH = pd.Timestamp(0, tz="UTC")
+
+
+def _epoch(stamps: pd.Series) -> np.ndarray:
+    """Seconds since 1970 of UTC times, whatever their unit (Feast returns microseconds)."""
+    elapsed = pd.to_datetime(stamps, utc=True) - _EPOCH
+    values: np.ndarray = (elapsed / pd.Timedelta(seconds=1)).to_numpy("float64")
+    return values
+
+
+def activity_history(
+    events: pd.DataFrame,
+    keys: Sequence[str],
+    amount: str,
+    scales: Mapping[str, float] = ACTIVITY_SCALES,
+    timestamp: str = TIMESTAMP_COLUMN,
+) -> pd.DataFrame:
+    """The offline activity table: per event, the entity's state after it, valid from just
+    after the event (``ACTIVITY_AFTER``), folded over each entity's events in time order
+    with ``activity_step``: the step the server applies to each request."""
+    names = activity_state_names(scales)
+    frame = events[[*keys, timestamp, amount]].sort_values([*keys, timestamp], kind="stable")
+    frame = frame.reset_index(drop=True)
+    when = _epoch(frame[timestamp])
+    value = pd.to_numeric(frame[amount], errors="coerce").to_numpy("float64")
+    entity = pd.MultiIndex.from_frame(frame[list(keys)]).codes
+    first = np.ones(len(frame), dtype=bool)
+    if len(frame):
+        first[1:] = np.any([np.diff(c) != 0 for c in entity], axis=0)
+    empty = [math.nan] * len(names)
+    rows = np.empty((len(frame), len(names)))
+    state = empty
+    for i in range(len(frame)):
+        state = activity_step(empty if first[i] else state, when[i], value[i], scales)
+        rows[i] = state
+    out = frame[list(keys)].copy()
+    out[timestamp] = frame[timestamp] + ACTIVITY_AFTER
+    for j, name in enumerate(names):
+        out[name] = rows[:, j]
+    return out
+
+
+def activity_online(
+    states: pd.DataFrame,
+    events: pd.DataFrame,
+    keys: Sequence[str],
+    amount: str,
+    scales: Mapping[str, float] = ACTIVITY_SCALES,
+    timestamp: str = TIMESTAMP_COLUMN,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The server's side: ``states`` holds each event's entity state as the online store
+    had it (NaN when none), aligned with ``events``. Returns the state each event sees
+    (earlier events of the same entity in this batch included, in order) and the rows to
+    push: each entity's state after its last event here."""
+    names = activity_state_names(scales)
+    seen: dict[tuple[Any, ...], list[float]] = {}
+    before = np.empty((len(events), len(names)))
+    when = _epoch(events[timestamp])
+    value = pd.to_numeric(events[amount], errors="coerce").to_numpy("float64")
+    stored = states[list(names)].to_numpy("float64")
+    latest: dict[tuple[Any, ...], int] = {}
+    order = np.argsort(when, kind="stable")
+    ids = list(events[list(keys)].itertuples(index=False, name=None))
+    for i in order:
+        key = ids[i]
+        state = seen.get(key, list(stored[i]))
+        before[i] = state
+        seen[key] = activity_step(state, when[i], value[i], scales)
+        latest[key] = int(i)
+    seeing = pd.DataFrame(before, columns=list(names), index=events.index)
+    pushed = pd.DataFrame([dict(zip(keys, k, strict=True)) for k in seen])
+    last_time = [events[timestamp].iloc[latest[k]] for k in seen]
+    pushed[timestamp] = pd.to_datetime(last_time, utc=True) + ACTIVITY_AFTER
+    for j, name in enumerate(names):
+        pushed[name] = [seen[k][j] for k in seen]
+    return seeing, pushed
+
+
+def activity_features(
+    frame: pd.DataFrame,
+    amount: str,
+    scales: Mapping[str, float] = ACTIVITY_SCALES,
+    timestamp: str = TIMESTAMP_COLUMN,
+) -> pd.DataFrame:
+    """The real-time features of events (rows with their time, their ``amount`` feature
+    and the entity's activity state before them): decayed event counts per scale at the
+    event's time, seconds since the last event, and the amount against the decayed mean
+    amount. No state (a first event): counts 0, the other two missing."""
+    names = activity_state_names(scales)
+    longest = max(scales, key=lambda k: scales[k])
+    last = frame[names[0]].to_numpy("float64")
+    elapsed = np.maximum(_epoch(frame[timestamp]) - last, 0.0)
+    out = pd.DataFrame(index=frame.index)
+    for k, tau in scales.items():
+        counts = frame[f"activity_n_{k}"].to_numpy("float64")
+        out[f"txn_rate_{k}"] = np.nan_to_num(counts * np.exp(-elapsed / tau), nan=0.0)
+    out["seconds_since_last"] = elapsed
+    mean = frame[f"activity_amount_{longest}"].to_numpy("float64") / frame[
+        f"activity_n_{longest}"
+    ].to_numpy("float64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = frame[amount].to_numpy("float64") / mean
+    out[f"{amount}_vs_avg_{longest}"] = np.where(np.isfinite(ratio), ratio, np.nan)
+    return out
 
 
 def load_repo(root: Path) -> ModuleType:
@@ -195,8 +359,18 @@ class TableLayout:
         return tuple(getattr(self.module, "REQUEST_FIELDS", ()))
 
     @property
+    def activity_state(self) -> tuple[str, ...]:
+        """The stored activity state (not model features); empty without real-time features."""
+        return tuple(getattr(self.module, "ACTIVITY_STATE", ()))
+
+    @property
+    def realtime(self) -> tuple[str, ...]:
+        """The real-time model features, computed from the activity state at event time."""
+        return tuple(getattr(self.module, "REALTIME_FEATURES", ()))
+
+    @property
     def all_features(self) -> tuple[str, ...]:
-        return self.event_features + self.history
+        return self.event_features + self.history + self.realtime
 
     @property
     def integer_features(self) -> frozenset[str]:
@@ -205,17 +379,28 @@ class TableLayout:
     @property
     def nullable_features(self) -> frozenset[str]:
         """May be missing when served: an entity without known targets has no history."""
-        return frozenset(self.history) | frozenset(getattr(self.module, "NULLABLE_FEATURES", ()))
+        return (
+            frozenset(self.history)
+            | frozenset(self.realtime)
+            | frozenset(getattr(self.module, "NULLABLE_FEATURES", ()))
+        )
 
     @property
     def calendar(self) -> tuple[str, ...]:
         return tuple(n for n in self.event_features if n in CALENDAR_FEATURES)
 
     def views(self) -> dict[str, tuple[str, ...]]:
-        view = self.module.history_view
+        views = [self.module.history_view]
+        if self.activity_state:
+            views.append(self.module.activity_view)
         # ``features``, not ``schema``: Feast's apply adds the entity columns to the schema
         # of the very object it was given.
-        return {view.name: tuple(f.name for f in view.features)}
+        return {view.name: tuple(f.name for f in view.features) for view in views}
+
+    @property
+    def push_source(self) -> str:
+        """The Feast push source the server writes activity states to."""
+        return str(self.module.activity_push.name)
 
     def definitions(self) -> list[Any]:
         """The Feast objects the repository module defines (entities, source, views, service)."""
@@ -250,6 +435,41 @@ class TableLayout:
             )
         chosen: pd.DataFrame = out[list(self.event_features)].astype("float64")
         return chosen.set_axis(events.index)
+
+    def _call(self, name: str, *args: Any) -> Any:
+        """The repository's function ``name``: failures name the file and the function."""
+        where = self.root / REPO_DIRNAME / REPO_MODULE
+        function = getattr(self.module, name, None)
+        if function is None:
+            raise DataError(f"{where}: defines no {name}, which its real-time features need")
+        try:
+            return function(*args)
+        except Exception as exc:
+            raise DataError(f"{where}: {name} failed: {type(exc).__name__}: {exc}") from exc
+
+    def activity_rows(self, events: pd.DataFrame) -> pd.DataFrame:
+        """The offline activity table of ``events`` (the module's ``activity_rows``)."""
+        out: pd.DataFrame = self._call("activity_rows", events)
+        return out
+
+    def update_activity(
+        self, states: pd.DataFrame, events: pd.DataFrame
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Online: the state each event sees and the states to push (``update_activity``)."""
+        seeing, pushed = self._call("update_activity", states, events)
+        return seeing, pushed
+
+    def realtime_features(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The real-time features of rows holding an event and the state it sees."""
+        out: pd.DataFrame = self._call("realtime_features", frame)
+        missing = [n for n in self.realtime if n not in out.columns]
+        if missing:
+            raise DataError(
+                f"{self.root / REPO_DIRNAME / REPO_MODULE}: realtime_features returned no "
+                f"column(s) {missing} listed in REALTIME_FEATURES; return them or remove them"
+            )
+        chosen: pd.DataFrame = out[list(self.realtime)].astype("float64")
+        return chosen.set_axis(frame.index)
 
     def history_rows(self, events: pd.DataFrame) -> pd.DataFrame:
         """The offline history table of ``events`` through the module's ``history_rows``

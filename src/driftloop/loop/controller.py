@@ -26,8 +26,16 @@ from driftloop.errors import (
     RouterError,
 )
 from driftloop.features.store import FeatureStore
-from driftloop.loop.policy import Decision, Signals, decide, fired, signals_from
+from driftloop.loop.policy import (
+    Decision,
+    Signals,
+    accuracy_lag_days,
+    decide,
+    fired,
+    signals_from,
+)
 from driftloop.loop.store import LoopEvent, LoopStore
+from driftloop.monitoring.assess import VersionAssessment
 from driftloop.monitoring.monitor import monitor_project
 from driftloop.pipeline.train import Recency, TrainingResult, run_training
 from driftloop.project import Project
@@ -222,23 +230,35 @@ class LoopController:
 
     # -- assessing ------------------------------------------------------------------------
     def assess(self, now: datetime) -> Signals:
-        """The champion's trailing window of ``monitoring.window_days`` event days to now."""
-        days = self.project.config.monitoring.window_days
+        """The champion's trailing window of ``monitoring.window_days`` event days to now;
+        accuracy from a window as long ending earlier when labels come too late for it."""
+        mon = self.project.config.monitoring
+        days = mon.window_days
         end = now.date() + timedelta(days=1)
         window = (end - timedelta(days=days), end)
         champion = self.registry.alias(CHAMPION)
         if champion is None:
             return signals_from(now, window, None)
+        found = self._champion_window(champion.version, window)
+        lag = accuracy_lag_days(days, self.project.config.labels.delay_days,
+                                mon.min_label_coverage)  # fmt: skip
+        if not lag or found is None:
+            return signals_from(now, window, found)
+        earlier = (window[0] - timedelta(days=lag), window[1] - timedelta(days=lag))
+        return signals_from(now, window, found, (earlier, self._champion_window(
+            champion.version, earlier)))  # fmt: skip
+
+    def _champion_window(self, version: str, window: tuple[date, date]) -> VersionAssessment | None:
+        days = (window[1] - window[0]).days
         try:
             report = monitor_project(self.project, self.registry, since=window[0],
                                      until=window[1], window_days=days)  # fmt: skip
         except DataError:  # nothing logged yet
-            return signals_from(now, window, None)
+            return None
         latest = report.latest
-        found = None
-        if latest is not None:
-            found = next((v for v in latest.versions if v.version == champion.version), None)
-        return signals_from(now, window, found)
+        if latest is None:
+            return None
+        return next((v for v in latest.versions if v.version == version), None)
 
     def open_episode(self) -> LoopEvent | None:
         """The drift_detected event of the episode still open (not recovered), if any."""

@@ -18,7 +18,7 @@ from typing import Literal
 from driftloop.config import LoopConfig, Trigger
 from driftloop.monitoring.assess import VersionAssessment
 
-__all__ = ["Decision", "Signals", "decide", "fired", "signals_from"]
+__all__ = ["Decision", "Signals", "accuracy_lag_days", "decide", "fired", "signals_from"]
 
 Action = Literal["none", "retrain", "hold"]
 Blocker = Literal["disabled", "rollout", "cooldown", "cap", "labels"]
@@ -41,6 +41,9 @@ class Signals:
     accuracy_ratio: float | None
     label_coverage: float | None
     wape: float | None = None  # the window's WAPE on delayed labels (enough of them)
+    # Where accuracy was judged when labels come too late for the trailing window: the
+    # same length, ending ``accuracy_lag_days`` earlier (None: the trailing window).
+    accuracy_window: tuple[date, date] | None = None
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -52,6 +55,8 @@ class Signals:
             "prediction_kl": self.prediction_kl, "accuracy_state": self.accuracy_state,
             "accuracy_ratio": self.accuracy_ratio, "label_coverage": self.label_coverage,
             "wape": self.wape,
+            **({"accuracy_window": [d.isoformat() for d in self.accuracy_window]}
+               if self.accuracy_window else {}),
         }  # fmt: skip
 
     @classmethod
@@ -72,7 +77,22 @@ class Signals:
             accuracy_ratio=_opt(doc["accuracy_ratio"]),
             label_coverage=_opt(doc["label_coverage"]),
             wape=_opt(doc.get("wape")),
+            accuracy_window=_window(doc.get("accuracy_window")),
         )
+
+
+def _window(value: object) -> tuple[date, date] | None:
+    if not isinstance(value, list) or len(value) != 2:
+        return None
+    return date.fromisoformat(str(value[0])), date.fromisoformat(str(value[1]))
+
+
+def accuracy_lag_days(window_days: int, label_delay_days: int, min_label_coverage: float) -> int:
+    """How far the accuracy window trails the drift window so that, with labels arriving
+    ``label_delay_days`` after their day, at least ``min_label_coverage`` of its days are
+    labelled: 0 while the trailing window itself can be (a delay of a day in a week)."""
+    unlabelled = math.floor(window_days * (1.0 - min_label_coverage) + 1e-9)
+    return max(0, label_delay_days - unlabelled)
 
 
 def _opt(value: object) -> float | None:
@@ -83,15 +103,23 @@ def _opt(value: object) -> float | None:
 
 
 def signals_from(
-    at: datetime, window: tuple[date, date], assessment: VersionAssessment | None
+    at: datetime,
+    window: tuple[date, date],
+    assessment: VersionAssessment | None,
+    lagged: tuple[tuple[date, date], VersionAssessment | None] | None = None,
 ) -> Signals:
-    """Reduce the champion's assessment of one window (None: it served nothing)."""
+    """Reduce the champion's assessment of one window (None: it served nothing).
+
+    ``lagged``: an earlier window and the champion's assessment there, whose accuracy
+    replaces the trailing window's (labels that come a week late never cover a week)."""
     if assessment is None:
         return Signals(at, None, window, 0, False, (), None, False, None, "no labels", None, None)
     judged = [f for f in assessment.features if f.level != "not enough data"]
     drifted = tuple(sorted(f.name for f in judged if f.level == "act"))
     kinds = {a.kind for a in assessment.alerts}
     acc = assessment.accuracy
+    if lagged is not None:
+        acc = lagged[1].accuracy if lagged[1] is not None else None
     pred = assessment.prediction
     return Signals(
         at=at, champion=assessment.version, window=window, rows=assessment.rows,
@@ -102,6 +130,7 @@ def signals_from(
         accuracy_ratio=_opt(acc.ratio) if acc is not None else None,
         label_coverage=acc.coverage if acc is not None else None,
         wape=_opt(acc.wape) if acc is not None and acc.state != "not enough labels" else None,
+        accuracy_window=lagged[0] if lagged is not None else None,
     )  # fmt: skip
 
 
@@ -159,9 +188,12 @@ def _episode_start(
     """First event day of the current unbroken run of checks where any trigger fired."""
     start = None
     for s in reversed(history):
-        if not fired(s, cfg, baseline):
+        triggers = fired(s, cfg, baseline)
+        if not triggers:
             break
-        start = s.window[1] - timedelta(days=1)  # the newest day this check saw
+        ends = [s.accuracy_window[1] if t == "accuracy" and s.accuracy_window else s.window[1]
+                for t in triggers]  # fmt: skip
+        start = min(ends) - timedelta(days=1)  # the newest day this check judged
     if start is None:
         return None
     # The run's first check saw the change inside its window: the signal began at the

@@ -260,6 +260,11 @@ def versions_table(registry: ModelRegistry) -> dict[str, dict[str, str]]:
             "as of": tags.get("driftloop.as_of", "-"),
             "gate": v.gate,
             "holdout WAPE": f"{v.metrics.get('holdout_wape', math.nan):.4f}",
+            **(
+                {"holdout ROC AUC": f"{v.metrics['holdout_roc_auc']:.4f}"}
+                if "holdout_roc_auc" in v.metrics
+                else {}
+            ),
             "trigger": tags.get("driftloop.trigger") or tags.get("driftloop.actor", "-"),
             "recency": tags.get("driftloop.recency") or "-",
             "corrupted with": tags.get("driftloop.frame_hook") or "-",
@@ -272,6 +277,32 @@ def _period_wape(frame: pd.DataFrame, start: date, end: date) -> float:
         return math.nan
     rows = frame[(frame["day"] >= start) & (frame["day"] < end)]
     return wape(rows["prediction"].to_numpy("float64"), rows["label"].to_numpy("float64"))
+
+
+def _period_ranking(frame: pd.DataFrame, start: date, end: date) -> str:
+    """``ROC AUC (PR AUC)`` of a classifier's probabilities over ``start``..``end``."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    if frame.empty:
+        return "-"
+    rows = frame[(frame["day"] >= start) & (frame["day"] < end)]
+    y = rows["label"].to_numpy("float64")
+    p = rows["prediction"].to_numpy("float64")
+    ok = np.isfinite(y) & np.isfinite(p)
+    if np.unique(y[ok]).size < 2:
+        return "-"
+    return f"{roc_auc_score(y[ok], p[ok]):.3f} ({average_precision_score(y[ok], p[ok]):.3f})"
+
+
+def _shift_date(project: Project) -> date | None:
+    """A generated scenario's shift date, from its ground truth beside the data."""
+    import json
+
+    path = project.scenario_truth_path
+    if not path.is_file():
+        return None
+    truth = json.loads(path.read_text(encoding="utf-8"))
+    return date.fromisoformat(truth["shift_date"]) if truth.get("shift_enabled") else None
 
 
 def summarize_replay(result: ReplayResult, title: str, scenario: str) -> Timeline:
@@ -300,13 +331,20 @@ def summarize_replay(result: ReplayResult, title: str, scenario: str) -> Timelin
         KeyNumber("WAPE over the last quarter: " + names,
                   " / ".join(f"{_period_wape(f, quarter, end):.3f}" for f in compared)),
     ]  # fmt: skip
+    if result.project.config.training.task == "classification":
+        key += [
+            KeyNumber(f"ROC AUC (PR AUC) over the whole replay: {names}",
+                      " / ".join(_period_ranking(f, start, end) for f in compared)),
+            KeyNumber(f"ROC AUC (PR AUC) over the last quarter: {names}",
+                      " / ".join(_period_ranking(f, quarter, end) for f in compared)),
+        ]  # fmt: skip
     mon = result.project.config.monitoring
     per_day = day_records(result)
     timeline = Timeline(
         title=title,
         project=str(result.project.root),
         scenario=scenario,
-        shift_date=None,
+        shift_date=_shift_date(result.project) if result.project.is_table else None,
         thresholds={"psi_warning": mon.psi_warning, "psi_act": mon.psi_act,
                     "prediction_kl": mon.prediction_kl, "accuracy_ratio": mon.accuracy_ratio},
         reference_wape=float(result.first.metrics.get("wape", math.nan)),

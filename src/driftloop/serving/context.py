@@ -148,6 +148,8 @@ class ServerContext:
         self._feature_store: Any = None
         self.load_error: str | None = None
         self._probe_lock = threading.Lock()
+        # Real-time features: an entity's state is read, stepped and pushed as one unit.
+        self.activity_lock = threading.Lock()
         self._probed: tuple[datetime, dict[str, str | None]] | None = None
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from datetime import UTC, date, datetime
@@ -130,7 +131,8 @@ def _feature_rows(
 
     Retail: the online store's row with the request-time values sent. A table project:
     the event features of the sent fields (the repository's ``transform_events``) beside
-    the entity's history from the online store (missing for an entity never seen).
+    the entity's history from the online store (missing for an entity never seen), and
+    its real-time features from its activity state, whose update is pushed back.
     """
     names = list(ctx.entity_keys)
     index = (
@@ -142,7 +144,7 @@ def _feature_rows(
     frame: pd.DataFrame = stored.reindex(index).reset_index(drop=True)
     if ctx.layout.kind == "table":
         raw = pd.DataFrame(sent, columns=list(ctx.layout.request_fields))
-        raw["event_timestamp"] = pd.Timestamp(event_time or ctx.clock.now()).tz_convert("UTC")
+        raw[TIMESTAMP_COLUMN] = pd.Timestamp(event_time or ctx.clock.now()).tz_convert("UTC")
         for j, k in enumerate(names):
             raw[k] = [key[j] for key in keys]
         events = ctx.layout.transform(raw)  # type: ignore[union-attr]
@@ -150,12 +152,47 @@ def _feature_rows(
             [frame.drop(columns=list(events.columns), errors="ignore"),
              events.reset_index(drop=True)], axis=1,
         )  # fmt: skip
-        frame[TIMESTAMP_COLUMN] = frame[TIMESTAMP_COLUMN].fillna(raw["event_timestamp"])
+        state = list(getattr(ctx.layout, "activity_state", ()))
+        if state:
+            layout, store = ctx.layout, ctx.feature_store()
+            seeing, pushed = layout.update_activity(frame.reindex(columns=state), raw)  # type: ignore[union-attr]
+            seen = events.join(seeing).assign(**{TIMESTAMP_COLUMN: raw[TIMESTAMP_COLUMN]})
+            frame = frame.join(layout.realtime_features(seen))  # type: ignore[union-attr]
+            store.push_activity(pushed)
+        frame[TIMESTAMP_COLUMN] = frame[TIMESTAMP_COLUMN].fillna(raw[TIMESTAMP_COLUMN])
         return frame
     for r, values in enumerate(sent):
         for name, value in values.items():
             frame.loc[r, name] = value
     return frame
+
+
+def _lookup_rows(
+    ctx: ServerContext, keys: list[tuple[Any, ...]], sent: list[dict[str, Any]],
+    event_time: datetime | None,
+) -> pd.DataFrame:  # fmt: skip
+    """The online lookup and the feature rows; with real-time features both happen under
+    the activity lock, so two requests of an entity never step the same state."""
+    names = ctx.entity_keys
+    unique = sorted(set(keys))
+    store = ctx.feature_store()
+    activity = bool(getattr(ctx.layout, "activity_state", ()))
+    with ctx.activity_lock if activity else contextlib.nullcontext():
+        try:
+            online = store.online(unique)
+        except FeatureStoreError as exc:
+            raise FeatureStoreError(
+                f"the online feature store ({ctx.project.online_store_label}) is unavailable: "
+                f"{exc}; /v2 inference with the features in the request keeps serving"
+            ) from exc
+        if online.missing and ctx.layout.kind != "table":  # a table's new entity: no history
+            named = ", ".join(f"{k}={v}" for k, v in zip(names, online.missing[0], strict=True))
+            raise RequestError(
+                f"entity {named} has no features in the online "
+                f"store ({len(online.missing)} unknown in all); check the keys or run "
+                "`driftloop features materialize`", 404,
+            )  # fmt: skip
+        return _feature_rows(ctx, online, keys, sent, event_time)
 
 
 async def handle_predict(
@@ -172,22 +209,7 @@ async def handle_predict(
     event_time = _time(doc["event_time"], "event_time") if "event_time" in doc else None
     keys, ids, sent = _parse_entities(ctx, doc, rid)
     names = ctx.entity_keys
-    unique = sorted(set(keys))
-    try:
-        online = await anyio.to_thread.run_sync(ctx.feature_store().online, unique)
-    except FeatureStoreError as exc:
-        raise FeatureStoreError(
-            f"the online feature store ({ctx.project.online_store_label}) is unavailable: "
-            f"{exc}; /v2 inference with the features in the request keeps serving"
-        ) from exc
-    if online.missing and ctx.layout.kind != "table":  # a table's new entity has no history
-        named = ", ".join(f"{k}={v}" for k, v in zip(names, online.missing[0], strict=True))
-        raise RequestError(
-            f"entity {named} has no features in the online "
-            f"store ({len(online.missing)} unknown in all); check the keys or run "
-            "`driftloop features materialize`", 404,
-        )  # fmt: skip
-    frame = await anyio.to_thread.run_sync(_feature_rows, ctx, online, keys, sent, event_time)
+    frame = await anyio.to_thread.run_sync(_lookup_rows, ctx, keys, sent, event_time)
     state = ctx.service.state
     key = doc.get("routing_key", routing_key)
     if key is not None and (not isinstance(key, str) or not key):
