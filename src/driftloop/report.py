@@ -294,8 +294,8 @@ def _draw_accuracy(ax: Axes, timeline: Timeline, s: _Series) -> None:
                   label=label)  # fmt: skip
     _shift_line(ax, timeline)
     if not anything:
-        _no_data(ax, "no WAPE was recorded")
-    ax.set_ylabel("WAPE (lower is better)")
+        _no_data(ax, f"no {timeline.accuracy_metric} was recorded")
+    ax.set_ylabel(f"{timeline.accuracy_metric} (lower is better)")
     title = f"Accuracy over time ({SMOOTHING_DAYS}-day trailing mean)"
     served = s.served[np.isfinite(s.served)]
     if math.isfinite(ref) and served.size:
@@ -385,7 +385,7 @@ def _draw_ratio(ax: Axes, timeline: Timeline, s: _Series) -> None:
         s.ratio,
         "accuracy ratio",
         "#8c564b",
-        "Accuracy: WAPE / reference WAPE (above the line: degraded)",
+        f"Accuracy: {timeline.accuracy_metric} / reference (above the line: degraded)",
     )
     _threshold(ax, timeline.thresholds.get("accuracy_ratio"), "degraded above", "#d62728")
     _legend(ax, ncol=2)
@@ -635,12 +635,12 @@ footer { margin-top: 3rem; color: #888; font-size: .8rem; }
 <h2>Accuracy over time</h2>
 {% if plots.accuracy %}
 <figure>{{ plots.accuracy|safe }}
-<figcaption>Daily WAPE of each version on the days it served, as a {{ smoothing }}-day
+<figcaption>Daily {{ metric }} of each version on the days it served, as a {{ smoothing }}-day
 trailing mean (the faint line is the served mix day by day, unsmoothed). The wide grey
 line is what was actually served (the traffic-weighted mix); the dashed line is the first
 champion scored offline on the same rows as if it had never been replaced (the control),
 and the dotted blue line a model retrained on a fixed schedule (a replay's second
-baseline). The green line is the reference WAPE (before the shift in the demo; the first
+baseline). The green line is the reference {{ metric }} (before the shift in the demo; the first
 version's holdout in a replay), the band reaches 10 % above it; the red dotted line
 marks the shift. Gaps are days without a value.</figcaption>
 </figure>
@@ -652,7 +652,7 @@ marks the shift. Gaps are days without a value.</figcaption>
 <figcaption>The controller's check at the end of each day over its trailing window:
 the largest PSI of any feature with the warning and act levels, the KL divergence of
 the predictions from the reference with its alarm level, and the accuracy ratio (recent
-WAPE over the reference WAPE) with the level above which accuracy counts as degraded.
+{{ metric }} over the reference) with the level above which accuracy counts as degraded.
 Gaps are days with not enough data.</figcaption>
 </figure>
 {% else %}<p class="nodata">No data: the timeline has no days.</p>{% endif %}
@@ -732,6 +732,7 @@ def render_html(timeline: Timeline) -> str:
         last=days[-1].day if days else None,
         n_days=len(days),
         smoothing=SMOOTHING_DAYS,
+        metric=timeline.accuracy_metric,
         key_numbers=[(k, *_met(k.met)) for k in timeline.key_numbers],
         plots=_plots(timeline),
         events=[(e, _when(e.at), _evidence(e.evidence)) for e in _events(timeline)],

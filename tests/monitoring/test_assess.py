@@ -137,3 +137,55 @@ def test_accuracy_stats_worked_example_and_merge() -> None:
 def test_psi_levels_must_rise() -> None:
     with pytest.raises(ValueError, match="PSI levels must rise"):
         MonitoringConfig(psi_notice=0.3)
+
+
+def test_classification_accuracy_is_log_loss_against_sklearn_and_catches_missed_positives() -> None:
+    from sklearn.metrics import log_loss
+
+    rng = np.random.default_rng(6)
+    y = (rng.random(3000) < 0.02).astype("float64")
+    caught = np.where(y == 1, rng.uniform(0.3, 0.9, 3000), rng.uniform(0.0, 0.03, 3000))
+    stats = accuracy_stats(y.tolist(), caught.tolist())
+    assert stats.positives == int(y.sum())
+    assert (stats.loss_pos + stats.loss_neg) / stats.labeled == pytest.approx(
+        log_loss(y, caught), rel=1e-9
+    )
+    reference, rate = log_loss(y, caught), float(y.mean())
+    same = assess_version("1", PROFILE, {}, prediction_sketch(caught), stats, reference, CFG,
+                          "log_loss", rate)  # fmt: skip
+    assert same.accuracy is not None and same.accuracy.ratio == pytest.approx(1.0)
+    # a new kind of positive the model scores like the negatives
+    missed = np.where(y == 1, rng.uniform(0.0, 0.03, 3000), caught)
+    report = assess_version("1", PROFILE, {}, prediction_sketch(missed), accuracy_stats(
+        y.tolist(), missed.tolist()), reference, CFG, "log_loss", rate)  # fmt: skip
+    acc = report.accuracy
+    assert acc is not None and acc.metric == "log_loss" and acc.state == "degraded"
+    assert acc.ratio > 3.0 and acc.error == pytest.approx(log_loss(y, missed), rel=1e-9)
+    # WAPE of the probabilities moves far less on the same rows
+    assert acc.wape / (np.abs(caught - y).sum() / y.sum()) < 2.0
+    assert "log loss" in report.alerts[-1].message
+
+
+def test_more_positives_with_the_same_model_quality_is_not_degradation() -> None:
+    rng = np.random.default_rng(7)
+
+    def window(rate: float) -> tuple[np.ndarray, np.ndarray]:
+        y = (rng.random(4000) < rate).astype("float64")
+        p = np.where(y == 1, rng.uniform(0.3, 0.9, 4000), rng.uniform(0.0, 0.03, 4000))
+        return y, p
+
+    y, p = window(0.02)
+    from sklearn.metrics import log_loss
+
+    reference, rate = log_loss(y, p), float(y.mean())
+    busy_y, busy_p = window(0.08)  # four times the fraud, scored as well as before
+    plain = log_loss(busy_y, busy_p)
+    assert plain / reference > 2.0  # the plain mean would call it degraded
+    report = assess_version("1", PROFILE, {}, prediction_sketch(busy_p), accuracy_stats(
+        busy_y.tolist(), busy_p.tolist()), reference, CFG, "log_loss", rate)  # fmt: skip
+    assert report.accuracy is not None and report.accuracy.state == "ok"
+    assert report.accuracy.ratio == pytest.approx(1.0, abs=0.15)
+    few = accuracy_stats([1.0] * 5 + [0.0] * 995, [0.5] * 1000)  # 5 positives
+    thin = assess_version("1", PROFILE, {}, prediction_sketch(np.full(1000, 0.5)), few,
+                          reference, CFG, "log_loss", rate)  # fmt: skip
+    assert thin.accuracy is not None and thin.accuracy.state == "not enough labels"

@@ -46,6 +46,34 @@ def test_outcome_evidence_is_unmeasured_until_enough_outcomes() -> None:
     assert [e.passed for e in outcome_evidence(worse, stable, cfg)] == [False, False]
 
 
+def test_classification_canaries_are_judged_on_ranking_not_on_probability_scale() -> None:
+    rng = np.random.default_rng(3)
+    y = (rng.random(4000) < 0.05).astype("float64")
+    stable_p = np.where(y == 1, rng.uniform(0.0, 0.3, 4000), rng.uniform(0.0, 0.1, 4000))
+    # a retrain that ranks fraud first but with larger probabilities all round
+    canary_p = np.where(y == 1, rng.uniform(0.5, 1.0, 4000), rng.uniform(0.1, 0.5, 4000))
+    versions = ["2"] * 4000 + ["1"] * 4000
+    predictions = pd.DataFrame({
+        "request_id": [f"{v}-{i % 4000}" for i, v in enumerate(versions)], "version": versions,
+        "route": "champion", "prediction": [*canary_p, *stable_p],
+    })  # fmt: skip
+    feedback = pd.DataFrame({"request_id": predictions["request_id"], "kind": "label",
+                             "name": "is_fraud", "value": [*y, *y]})  # fmt: skip
+    out = version_outcomes(predictions, feedback, "revenue", "classification")
+    canary, stable = out["2"], out["1"]
+    assert canary.wape is not None and stable.wape is not None
+    assert canary.wape > 2 * stable.wape  # WAPE of probabilities would roll it back
+    cfg = OutcomeGateConfig(min_outcomes=100)
+    _, accuracy = outcome_evidence(canary, stable, cfg)
+    assert accuracy.name == "ranking_error_ratio" and accuracy.passed is True
+    assert accuracy.value is not None and accuracy.value < 0.5
+    _, reverse = outcome_evidence(stable, canary, cfg)
+    assert reverse.passed is False
+    few = VersionOutcomes(MeanStats(0, 0.0, 0.0), 300, 1.0, 3.0, 3, 0.9, "classification")
+    _, waiting = outcome_evidence(few, stable, cfg)
+    assert waiting.passed is None and "5 positives" in waiting.detail
+
+
 def test_mean_difference_test_matches_its_closed_form() -> None:
     a, b = MeanStats(400, 10.5, 4.0), MeanStats(400, 10.0, 4.0)
     result = mean_difference_test(a, b, alpha=0.05, mixture_sd=0.1)

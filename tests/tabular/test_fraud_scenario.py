@@ -60,7 +60,7 @@ def test_init_fraud_makes_a_classification_project_with_real_time_features(
     assert "hour" in layout.event_features  # times of day, not only dates
     assert set(layout.views()) == {"history", "activity"}
     truth = json.loads(project.scenario_truth_path.read_text())
-    assert truth["shift_enabled"] and truth["shift_date"] == "2025-02-16"  # two thirds in
+    assert truth["shift_enabled"] and truth["shift_date"] == "2025-02-21"  # 11/15 in
     # a retail option, or a fraud option on retail: exit 2, nothing written
     for args in (["--scenario", "fraud", "--stores", "3"], ["--cards", "10"]):
         bad = runner.invoke(app, ["init", str(tmp_path / "bad"), *args])

@@ -41,6 +41,7 @@ def monitor(
     json_out: JsonOption = False,
 ) -> None:
     """Feature drift, prediction drift and delayed-label accuracy of each served version."""
+    from driftloop.monitoring.assess import metric_label
     from driftloop.monitoring.monitor import monitor_project
     from driftloop.project import Project
     from driftloop.registry import open_registry
@@ -78,7 +79,8 @@ def monitor(
             if v.accuracy is not None:
                 a = v.accuracy
                 console.print(
-                    f"  accuracy: WAPE {_num(a.wape)} vs holdout {_num(a.reference_wape)} "
+                    f"  accuracy: {metric_label(a.metric)} {_num(a.error)} vs holdout "
+                    f"{_num(a.reference)} "
                     f"(ratio {_num(a.ratio)}), {a.labeled:,} labels, coverage {a.coverage:.0%}: "
                     f"{a.state}"
                 )

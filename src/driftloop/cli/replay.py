@@ -34,7 +34,9 @@ def default_window(project: Project) -> tuple[date, date]:
     days = project.event_days(project.read_sales())
     first, last = days.min(), days.max()
     cfg = project.config.training
+    warmup = getattr(project.feature_layout, "warmup_days", 0)
     needed = cfg.validation_days + cfg.holdout_days + 30 + project.config.labels.delay_days
+    needed += warmup
     start = max(
         first + timedelta(days=max(needed, (last - first).days // 3)),
         last - timedelta(days=DEFAULT_REPLAY_DAYS - 1),

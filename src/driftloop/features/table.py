@@ -364,6 +364,19 @@ class TableLayout:
         return tuple(getattr(self.module, "ACTIVITY_STATE", ()))
 
     @property
+    def warmup_days(self) -> int:
+        """Days from the table's first event until every window is full: the longest history
+        window or activity time scale (``WARMUP_DAYS`` in the module overrides). Training
+        leaves these days out: a 28-day count in the table's first weeks is small because
+        the data is young, not because the entity is quiet, and serving never sees that."""
+        given = getattr(self.module, "WARMUP_DAYS", None)
+        if given is not None:
+            return int(given)
+        spans = [w.total_seconds() for w in getattr(self.module, "HISTORY_WINDOWS", ())]
+        spans += [float(s) for s in getattr(self.module, "ACTIVITY_SCALES", {}).values()]
+        return math.ceil(max(spans, default=0.0) / 86400)
+
+    @property
     def realtime(self) -> tuple[str, ...]:
         """The real-time model features, computed from the activity state at event time."""
         return tuple(getattr(self.module, "REALTIME_FEATURES", ()))

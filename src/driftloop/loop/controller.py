@@ -35,7 +35,7 @@ from driftloop.loop.policy import (
     signals_from,
 )
 from driftloop.loop.store import LoopEvent, LoopStore
-from driftloop.monitoring.assess import VersionAssessment
+from driftloop.monitoring.assess import ACCURACY_METRICS, VersionAssessment, metric_label
 from driftloop.monitoring.monitor import monitor_project
 from driftloop.pipeline.train import Recency, TrainingResult, run_training
 from driftloop.project import Project
@@ -283,7 +283,8 @@ class LoopController:
         champion = self.registry.alias(CHAMPION)
         if champion is None:
             return None
-        value = float(champion.metrics.get("holdout_wape", math.nan))
+        metric = ACCURACY_METRICS[self.project.config.training.task]
+        value = float(champion.metrics.get(f"holdout_{metric}", math.nan))
         return value if math.isfinite(value) else None
 
     def _record_check(
@@ -303,7 +304,8 @@ class LoopController:
                 self.model, at, "drift_detected",
                 f"{', '.join(decision.triggers)} sustained for v{signals.champion} since "
                 f"{decision.since}: {_describe(signals)}; the episode stays open until the "
-                f"window's WAPE is back within {self.cfg.recovery_tolerance:.0%} of "
+                f"window's {metric_label(signals.accuracy_metric)} is back within "
+                f"{self.cfg.recovery_tolerance:.0%} of "
                 + ("the level before" if baseline is None else f"{baseline:.4f}"),
                 version=signals.champion,
                 evidence={**signals.to_json(), "baseline_wape": baseline,
@@ -396,5 +398,6 @@ def _describe(s: Signals) -> str:
     if s.prediction_kl is not None:
         parts.append(f"prediction KL {s.prediction_kl:.3f}")
     if s.accuracy_ratio is not None:
-        parts.append(f"WAPE {s.accuracy_ratio:.2f}x holdout ({s.accuracy_state})")
+        name = metric_label(s.accuracy_metric)
+        parts.append(f"{name} {s.accuracy_ratio:.2f}x holdout ({s.accuracy_state})")
     return ", ".join(parts)

@@ -40,10 +40,13 @@ class Signals:
     accuracy_state: str  # ok | degraded | not enough labels | no labels
     accuracy_ratio: float | None
     label_coverage: float | None
-    wape: float | None = None  # the window's WAPE on delayed labels (enough of them)
+    # The window's error on delayed labels (enough of them), in ``accuracy_metric``: WAPE,
+    # or log loss for classification (monitoring.assess.ACCURACY_METRICS).
+    wape: float | None = None
     # Where accuracy was judged when labels come too late for the trailing window: the
     # same length, ending ``accuracy_lag_days`` earlier (None: the trailing window).
     accuracy_window: tuple[date, date] | None = None
+    accuracy_metric: str = "wape"
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -57,6 +60,8 @@ class Signals:
             "wape": self.wape,
             **({"accuracy_window": [d.isoformat() for d in self.accuracy_window]}
                if self.accuracy_window else {}),
+            **({"accuracy_metric": self.accuracy_metric}
+               if self.accuracy_metric != "wape" else {}),
         }  # fmt: skip
 
     @classmethod
@@ -78,6 +83,7 @@ class Signals:
             label_coverage=_opt(doc["label_coverage"]),
             wape=_opt(doc.get("wape")),
             accuracy_window=_window(doc.get("accuracy_window")),
+            accuracy_metric=str(doc.get("accuracy_metric", "wape")),
         )
 
 
@@ -129,8 +135,9 @@ def signals_from(
         accuracy_state=acc.state if acc is not None else "no labels",
         accuracy_ratio=_opt(acc.ratio) if acc is not None else None,
         label_coverage=acc.coverage if acc is not None else None,
-        wape=_opt(acc.wape) if acc is not None and acc.state != "not enough labels" else None,
+        wape=_opt(acc.error) if acc is not None and acc.state != "not enough labels" else None,
         accuracy_window=lagged[0] if lagged is not None else None,
+        accuracy_metric=acc.metric if acc is not None else "wape",
     )  # fmt: skip
 
 

@@ -27,6 +27,7 @@ from driftloop.features.training_set import build_training_set
 from driftloop.loop.simulate import DayServed, Intervention, Simulation, midnight
 from driftloop.loop.store import LoopEvent, LoopStore
 from driftloop.loop.timeline import DayRecord, KeyNumber, Timeline, TimelineEvent
+from driftloop.monitoring.assess import ACCURACY_METRICS, log_loss_sum, metric_label
 from driftloop.pipeline.estimators import train_model
 from driftloop.pipeline.train import TrainingResult, run_training
 from driftloop.project import Project
@@ -76,6 +77,18 @@ def wape(pred: np.ndarray, label: np.ndarray) -> float:
     ok = np.isfinite(label)
     total = np.abs(label[ok]).sum()
     return float(np.abs(pred[ok] - label[ok]).sum() / total) if total > 0 else math.nan
+
+
+def mean_log_loss(pred: np.ndarray, label: np.ndarray) -> float:
+    """Mean log loss of probabilities over the labelled rows; NaN without labels."""
+    ok = np.isfinite(label)
+    return log_loss_sum(label[ok], pred[ok]) / int(ok.sum()) if ok.any() else math.nan
+
+
+def _error(project: Project) -> tuple[str, str, Callable[[np.ndarray, np.ndarray], float]]:
+    """The accuracy metric the monitor judges this project by: key, label, function."""
+    metric = ACCURACY_METRICS[project.config.training.task]
+    return metric, metric_label(metric), mean_log_loss if metric == "log_loss" else wape
 
 
 def trailing_wape(per_day: pd.DataFrame, day: date, days: int = TRAILING_DAYS) -> float:
@@ -193,7 +206,8 @@ def run_replay(
             metrics=ServerMetricsSource(server.url, registry.model_name),
             store=RolloutStore(project.state_dir / "state.db"), config=project.config.rollout,
             clock=clock, outcomes=LogOutcomeSource(project.state_dir,
-                                                   project.config.rollout.outcomes.business_metric),
+                                                   project.config.rollout.outcomes.business_metric,
+                                                   project.config.training.task),
         )  # fmt: skip
         loop = LoopController(project, registry, rollouts, clock)
         sim = Simulation(store, server.url, loop, clock, ctx.flush_logs, rounds_per_day)
@@ -223,11 +237,12 @@ def day_records(result: ReplayResult) -> list[DayRecord]:
         return dict(tuple(frame.groupby("day"))) if not frame.empty else {}
 
     frozen, scheduled = per_day(result.frozen), per_day(result.scheduled)
+    error = _error(result.project)[2]
 
     def score(rows: pd.DataFrame | None) -> float | None:
         if rows is None or rows.empty:
             return None
-        return wape(rows["prediction"].to_numpy("float64"), rows["label"].to_numpy("float64"))
+        return error(rows["prediction"].to_numpy("float64"), rows["label"].to_numpy("float64"))
 
     for d in result.days:
         rows = by_day.get(d.day, served.iloc[0:0])
@@ -236,7 +251,7 @@ def day_records(result: ReplayResult) -> list[DayRecord]:
         out.append(DayRecord(
             day=d.day,
             weights={str(v): len(g) / total for v, g in rows.groupby("version")},
-            wape={str(v): wape(g["prediction"].to_numpy(), g["label"].to_numpy("float64"))
+            wape={str(v): error(g["prediction"].to_numpy(), g["label"].to_numpy("float64"))
                   for v, g in rows.groupby("version")},
             served_wape=score(rows), frozen_wape=score(frozen.get(d.day)),
             scheduled_wape=score(scheduled.get(d.day)),
@@ -272,11 +287,14 @@ def versions_table(registry: ModelRegistry) -> dict[str, dict[str, str]]:
     return out
 
 
-def _period_wape(frame: pd.DataFrame, start: date, end: date) -> float:
+def _period_error(
+    frame: pd.DataFrame, start: date, end: date,
+    error: Callable[[np.ndarray, np.ndarray], float] = wape,
+) -> float:  # fmt: skip
     if frame.empty:
         return math.nan
     rows = frame[(frame["day"] >= start) & (frame["day"] < end)]
-    return wape(rows["prediction"].to_numpy("float64"), rows["label"].to_numpy("float64"))
+    return error(rows["prediction"].to_numpy("float64"), rows["label"].to_numpy("float64"))
 
 
 def _period_ranking(frame: pd.DataFrame, start: date, end: date) -> str:
@@ -314,6 +332,7 @@ def summarize_replay(result: ReplayResult, title: str, scenario: str) -> Timelin
     alerts = kinds.count("drift_detected")
     first_alert = next((e.at.date() for e in events if e.kind == "drift_detected"), None)
     quarter = start + (end - start) * 3 // 4
+    metric, label, error = _error(result.project)
     sched = f"retrained every {result.schedule_days} days" if result.schedule_days else ""
     names = "loop / frozen v1" + (f" / {sched}" if sched else "")
     compared = [result.served, result.frozen, *([result.scheduled] if sched else [])]
@@ -326,10 +345,10 @@ def summarize_replay(result: ReplayResult, title: str, scenario: str) -> Timelin
         KeyNumber("retrains / rollouts / promotions / rollbacks",
                   f"{kinds.count('retrain_started')} / {kinds.count('rollout_started')} / "
                   f"{kinds.count('promoted')} / {kinds.count('rolled_back')}"),
-        KeyNumber("WAPE over the whole replay: " + names,
-                  " / ".join(f"{_period_wape(f, start, end):.3f}" for f in compared)),
-        KeyNumber("WAPE over the last quarter: " + names,
-                  " / ".join(f"{_period_wape(f, quarter, end):.3f}" for f in compared)),
+        KeyNumber(f"{label} over the whole replay: " + names,
+                  " / ".join(f"{_period_error(f, start, end, error):.3f}" for f in compared)),
+        KeyNumber(f"{label} over the last quarter: " + names,
+                  " / ".join(f"{_period_error(f, quarter, end, error):.3f}" for f in compared)),
     ]  # fmt: skip
     if result.project.config.training.task == "classification":
         key += [
@@ -347,11 +366,12 @@ def summarize_replay(result: ReplayResult, title: str, scenario: str) -> Timelin
         shift_date=_shift_date(result.project) if result.project.is_table else None,
         thresholds={"psi_warning": mon.psi_warning, "psi_act": mon.psi_act,
                     "prediction_kl": mon.prediction_kl, "accuracy_ratio": mon.accuracy_ratio},
-        reference_wape=float(result.first.metrics.get("wape", math.nan)),
+        reference_wape=float(result.first.metrics.get(metric, math.nan)),
         days=tuple(per_day),
         events=tuple(TimelineEvent(e.at, e.kind, e.message, e.version, dict(e.evidence))
                      for e in events if e.kind != "check"),
         key_numbers=tuple(key),
         versions=versions_table(result.registry),
+        accuracy_metric=label,
     )  # fmt: skip
     return timeline

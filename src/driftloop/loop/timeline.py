@@ -114,6 +114,7 @@ class Timeline:
     events: tuple[TimelineEvent, ...]
     key_numbers: tuple[KeyNumber, ...]
     versions: dict[str, dict[str, str]]  # version -> lineage facts (parent, as_of, gate ...)
+    accuracy_metric: str = "WAPE"  # what the accuracy numbers are (log loss: classification)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -123,7 +124,7 @@ class Timeline:
             "days": [d.to_json() for d in self.days],
             "events": [e.to_json() for e in self.events],
             "key_numbers": [asdict(k) for k in self.key_numbers],
-            "versions": self.versions,
+            "versions": self.versions, "accuracy_metric": self.accuracy_metric,
         }  # fmt: skip
 
     @classmethod
@@ -137,6 +138,7 @@ class Timeline:
             events=tuple(TimelineEvent.from_json(e) for e in doc["events"]),
             key_numbers=tuple(KeyNumber(**k) for k in doc["key_numbers"]),
             versions={str(k): dict(v) for k, v in doc["versions"].items()},
+            accuracy_metric=str(doc.get("accuracy_metric", "WAPE")),
         )  # fmt: skip
 
     def save(self, path: Path) -> None:

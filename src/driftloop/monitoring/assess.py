@@ -1,8 +1,9 @@
 """Judging one window of one version against its reference profile (pure).
 
 Counts in, a frozen report out. Decisions use effect sizes (PSI with the spec's levels,
-KL for predictions, the WAPE ratio for accuracy) and refuse to judge a window smaller
-than the minimum: "not enough data" is a state, never an alarm. Alert kinds follow the
+KL for predictions, for accuracy the ratio of an error on delayed labels to its holdout
+value: WAPE for regression, log loss for classification) and refuse to judge a window
+smaller than the minimum: "not enough data" is a state, never an alarm. Alert kinds follow the
 spec's Q5: data drift (inputs moved), prediction drift (outputs moved), concept drift
 (accuracy fell while inputs look stable); accuracy that fell while inputs moved too is
 reported as accuracy degradation next to the data drift that explains it.
@@ -14,12 +15,15 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from driftloop.config import MonitoringConfig
 from driftloop.monitoring.drift import js_divergence, kl_divergence, psi, psi_level
 from driftloop.monitoring.profile import ColumnProfile, ReferenceProfile
 from driftloop.monitoring.sketch import BinnedSketch
 
 __all__ = [
+    "ACCURACY_METRICS",
     "Accuracy",
     "AccuracyStats",
     "Alert",
@@ -27,10 +31,23 @@ __all__ = [
     "VersionAssessment",
     "accuracy_stats",
     "assess_version",
+    "class_losses",
     "column_drift",
+    "log_loss_sum",
+    "log_loss_term",
+    "metric_label",
 ]
 
 NAN = float("nan")
+# The error accuracy is judged by, per task: WAPE of forecasts; log loss of probabilities
+# (a missed fraud at p = 0.005 costs 5.3, a caught one at 0.5 costs 0.7, so a model that
+# stops seeing a kind of positive shows at once, where the probabilities' absolute error
+# moves little). The holdout value is registered as ``holdout_<metric>``. A window's log
+# loss is taken at the holdout's positive rate (the mean loss on its positives and on its
+# negatives, weighted as in the holdout): a week with more fraud is not a worse model.
+ACCURACY_METRICS = {"regression": "wape", "classification": "log_loss"}
+LOSS_CLIP = 1e-6
+MIN_POSITIVES = 10  # labelled positives a window needs before its log loss is judged
 
 
 @dataclass(frozen=True)
@@ -56,12 +73,17 @@ class AccuracyStats:
     error: float = 0.0
     ape_sum: float = 0.0  # sum of |e| / |y| over labels != 0
     ape_count: int = 0
+    positives: int = 0  # labels equal to 1 (classification)
+    loss_pos: float = 0.0  # sum of -log p over labels 1, p clipped
+    loss_neg: float = 0.0  # sum of -log(1 - p) over labels 0
 
     def __add__(self, other: AccuracyStats) -> AccuracyStats:
         return AccuracyStats(
             self.labeled + other.labeled, self.abs_error + other.abs_error,
             self.abs_label + other.abs_label, self.error + other.error,
             self.ape_sum + other.ape_sum, self.ape_count + other.ape_count,
+            self.positives + other.positives, self.loss_pos + other.loss_pos,
+            self.loss_neg + other.loss_neg,
         )  # fmt: skip
 
 
@@ -74,9 +96,11 @@ class Accuracy:
     wape: float
     mape: float
     bias: float
-    reference_wape: float
-    ratio: float
+    reference: float  # the version's holdout value of ``metric``
+    ratio: float  # error / reference
     state: str  # "ok" | "degraded" | "not enough labels"
+    metric: str = "wape"  # what accuracy is judged by (ACCURACY_METRICS)
+    error: float = NAN  # the window's value of ``metric``
 
 
 @dataclass(frozen=True)
@@ -124,19 +148,43 @@ def column_drift(
     )  # fmt: skip
 
 
+def metric_label(metric: str) -> str:
+    """How a person reads the metric's name."""
+    return {"wape": "WAPE", "log_loss": "log loss"}.get(metric, metric)
+
+
+def _log_loss_at(stats: AccuracyStats, rate: float) -> float:
+    """The window's log loss at positive rate ``rate`` (the window's own when unknown)."""
+    negatives = stats.labeled - stats.positives
+    if stats.positives == 0 or negatives == 0:
+        return NAN
+    if not (math.isfinite(rate) and 0.0 < rate < 1.0):
+        rate = stats.positives / stats.labeled
+    return rate * stats.loss_pos / stats.positives + (1.0 - rate) * stats.loss_neg / negatives
+
+
 def _accuracy(
-    stats: AccuracyStats, rows: int, reference_wape: float, cfg: MonitoringConfig
-) -> Accuracy:
+    stats: AccuracyStats, rows: int, reference: float, cfg: MonitoringConfig, metric: str,
+    reference_rate: float = NAN,
+) -> Accuracy:  # fmt: skip
+    if metric not in ACCURACY_METRICS.values():
+        raise ValueError(f"unknown accuracy metric {metric!r}: {sorted(ACCURACY_METRICS.values())}")
     coverage = stats.labeled / rows if rows else 0.0
     wape = stats.abs_error / stats.abs_label if stats.abs_label > 0 else NAN
     mape = stats.ape_sum / stats.ape_count if stats.ape_count else NAN
     bias = stats.error / stats.abs_label if stats.abs_label > 0 else NAN
-    ratio = wape / reference_wape if reference_wape > 0 and math.isfinite(wape) else NAN
-    if stats.labeled < cfg.min_labels or coverage < cfg.min_label_coverage:
+    enough = stats.labeled >= cfg.min_labels and coverage >= cfg.min_label_coverage
+    error = wape
+    if metric == "log_loss":
+        error = _log_loss_at(stats, reference_rate)
+        enough = enough and stats.positives >= MIN_POSITIVES
+    ratio = error / reference if reference > 0 and math.isfinite(error) else NAN
+    if not enough:
         state = "not enough labels"
     else:
         state = "degraded" if ratio > cfg.accuracy_ratio else "ok"
-    return Accuracy(stats.labeled, coverage, wape, mape, bias, reference_wape, ratio, state)
+    return Accuracy(stats.labeled, coverage, wape, mape, bias, reference, ratio, state, metric,
+                    error)  # fmt: skip
 
 
 def assess_version(
@@ -145,8 +193,10 @@ def assess_version(
     features: Mapping[str, BinnedSketch],
     prediction: BinnedSketch,
     accuracy: AccuracyStats | None,
-    reference_wape: float,
+    reference: float,
     cfg: MonitoringConfig,
+    metric: str = "wape",
+    reference_rate: float = NAN,
 ) -> VersionAssessment:
     """Judge one version's window: per-feature drift, prediction drift, accuracy, alerts."""
     rows = prediction.total
@@ -156,7 +206,11 @@ def assess_version(
         if name in features
     )
     pred = column_drift("prediction", profile.prediction, prediction, cfg)
-    acc = _accuracy(accuracy, rows, reference_wape, cfg) if accuracy is not None else None
+    acc = (
+        _accuracy(accuracy, rows, reference, cfg, metric, reference_rate)
+        if accuracy is not None
+        else None
+    )
     alerts = _alerts(drifts, pred, acc, cfg)
     return VersionAssessment(version, rows, rows >= cfg.min_rows, drifts, pred, acc, tuple(alerts))
 
@@ -184,7 +238,8 @@ def _alerts(
         why = "inputs moved too" if inputs_moved else "inputs look stable: the relationship changed"
         alerts.append(Alert(
             kind, "critical", "accuracy", acc.ratio, cfg.accuracy_ratio,
-            f"WAPE {acc.wape:.3f} is {acc.ratio:.2f}x the holdout's {acc.reference_wape:.3f} "
+            f"{metric_label(acc.metric)} {acc.error:.3f} is {acc.ratio:.2f}x the holdout's "
+            f"{acc.reference:.3f} "
             f"on {acc.labeled} labels ({acc.coverage:.0%} coverage); {why}",
         ))  # fmt: skip
     return alerts
@@ -193,8 +248,8 @@ def _alerts(
 def accuracy_stats(labels: Sequence[float], predictions: Sequence[float]) -> AccuracyStats:
     """Sums for ``AccuracyStats`` from matched labels and predictions."""
     total = AccuracyStats()
-    abs_error = abs_label = error = ape_sum = 0.0
-    ape_count = 0
+    abs_error = abs_label = error = ape_sum = loss_pos = loss_neg = 0.0
+    ape_count = positives = 0
     for y, p in zip(labels, predictions, strict=True):
         e = p - y
         abs_error += abs(e)
@@ -203,4 +258,32 @@ def accuracy_stats(labels: Sequence[float], predictions: Sequence[float]) -> Acc
         if y != 0:
             ape_sum += abs(e) / abs(y)
             ape_count += 1
-    return total + AccuracyStats(len(labels), abs_error, abs_label, error, ape_sum, ape_count)
+        if y == 1.0:
+            positives += 1
+            loss_pos += log_loss_term(y, p)
+        elif y == 0.0:
+            loss_neg += log_loss_term(y, p)
+    return total + AccuracyStats(len(labels), abs_error, abs_label, error, ape_sum, ape_count,
+                                 positives, loss_pos, loss_neg)  # fmt: skip
+
+
+def log_loss_sum(y: np.ndarray, p: np.ndarray) -> float:
+    """``log_loss_term`` summed over arrays (labels not 0 or 1 count 0)."""
+    _, pos, neg = class_losses(y, p)
+    return pos + neg
+
+
+def class_losses(y: np.ndarray, p: np.ndarray) -> tuple[int, float, float]:
+    """Positives, and the log loss summed over the positives and over the negatives."""
+    q = np.clip(p, LOSS_CLIP, 1.0 - LOSS_CLIP)
+    positive, negative = y == 1.0, y == 0.0
+    return (int(positive.sum()), float(-np.log(q[positive]).sum()),
+            float(-np.log(1.0 - q[negative]).sum()))  # fmt: skip
+
+
+def log_loss_term(y: float, p: float) -> float:
+    """One row's log loss, ``p`` clipped to [1e-6, 1 - 1e-6]; 0 for a label not 0 or 1."""
+    if y not in (0.0, 1.0):
+        return 0.0
+    q = min(max(p, LOSS_CLIP), 1.0 - LOSS_CLIP)
+    return -math.log(q) if y == 1.0 else -math.log(1.0 - q)

@@ -20,10 +20,12 @@ from driftloop.config import MonitoringConfig
 from driftloop.errors import DataError
 from driftloop.features.engineering import ENTITY_KEYS
 from driftloop.monitoring.assess import (
+    ACCURACY_METRICS,
     AccuracyStats,
     Alert,
     VersionAssessment,
     assess_version,
+    class_losses,
 )
 from driftloop.monitoring.profile import ReferenceProfile
 from driftloop.monitoring.sketch import BinnedSketch
@@ -91,10 +93,11 @@ def _accuracy(rows: pd.DataFrame) -> AccuracyStats:
     p = labeled["prediction"].to_numpy("float64")
     e = p - y
     nonzero = y != 0
+    positives, loss_pos, loss_neg = class_losses(y, p)
     return AccuracyStats(
         labeled=len(y), abs_error=float(np.abs(e).sum()), abs_label=float(np.abs(y).sum()),
         error=float(e.sum()), ape_sum=float((np.abs(e[nonzero]) / np.abs(y[nonzero])).sum()),
-        ape_count=int(nonzero.sum()),
+        ape_count=int(nonzero.sum()), positives=positives, loss_pos=loss_pos, loss_neg=loss_neg,
     )  # fmt: skip
 
 
@@ -113,15 +116,19 @@ def _business(rows: pd.DataFrame, feedback: pd.DataFrame) -> dict[str, float]:
 class _Versions:
     """Reference profiles and holdout WAPE per version, loaded once."""
 
-    def __init__(self, registry: ModelRegistry) -> None:
+    def __init__(self, registry: ModelRegistry, metric: str = "wape") -> None:
         self.registry = registry
-        self._cache: dict[str, tuple[ReferenceProfile, float]] = {}
+        self.metric = metric
+        self._cache: dict[str, tuple[ReferenceProfile, float, float]] = {}
 
-    def get(self, version: str) -> tuple[ReferenceProfile, float]:
+    def get(self, version: str) -> tuple[ReferenceProfile, float, float]:
+        """The profile, the holdout value of the metric and the holdout's positive rate."""
         if version not in self._cache:
             profile = self.registry.load_profile(version)
-            wape = float(self.registry.get(version).metrics.get("holdout_wape", float("nan")))
-            self._cache[version] = (profile, wape)
+            metrics = self.registry.get(version).metrics
+            reference = float(metrics.get(f"holdout_{self.metric}", float("nan")))
+            rate = float(metrics.get("holdout_positive_rate", float("nan")))
+            self._cache[version] = (profile, reference, rate)
         return self._cache[version]
 
 
@@ -130,7 +137,7 @@ def _assess_window(
 ) -> tuple[list[VersionAssessment], dict[str, Any]]:
     assessed, business = [], {}
     for version, group in rows.groupby("version", sort=True):
-        profile, wape = versions.get(str(version))
+        profile, reference, rate = versions.get(str(version))
         sketches = {}
         for name, column in profile.features.items():
             if name in cfg.exclude_features:
@@ -142,7 +149,8 @@ def _assess_window(
         prediction = BinnedSketch(profile.prediction.edges)
         prediction.update(group["prediction"].to_numpy("float64"))
         assessed.append(assess_version(str(version), profile, sketches, prediction,
-                                       _accuracy(group), wape, cfg))  # fmt: skip
+                                       _accuracy(group), reference, cfg,
+                                       versions.metric, rate))  # fmt: skip
         business[str(version)] = _business(group, feedback)
     return assessed, business
 
@@ -167,7 +175,7 @@ def monitor_project(
     if last <= first:
         raise DataError(f"--until {last} is not after --since {first}: widen the range")
     log = log.assign(label=join_labels(log, feedback, project.feature_layout.entity_keys))
-    versions = _Versions(registry)
+    versions = _Versions(registry, ACCURACY_METRICS[project.config.training.task])
     windows: list[WindowReport] = []
     end = last
     while end > first:

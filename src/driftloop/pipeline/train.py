@@ -166,7 +166,8 @@ def run_training(
     split = plan_split(
         chosen, project.config.labels.delay_days, cfg.window_days,
         cfg.validation_days, cfg.holdout_days,
-        first_day=project.event_days(sales).min(),
+        first_day=project.event_days(sales).min()
+        + timedelta(days=getattr(store.layout, "warmup_days", 0)),
     )  # fmt: skip
     frame = build_training_set(store, split.train_start, split.holdout_end)
     parts = split.parts(frame)

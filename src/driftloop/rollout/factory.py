@@ -87,5 +87,7 @@ def open_controller(
         store=RolloutStore(project.state_dir / "state.db"),
         config=cfg,
         clock=clock,
-        outcomes=LogOutcomeSource(project.state_dir, cfg.outcomes.business_metric),
+        outcomes=LogOutcomeSource(
+            project.state_dir, cfg.outcomes.business_metric, project.config.training.task
+        ),
     )

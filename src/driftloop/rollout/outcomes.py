@@ -37,6 +37,11 @@ class VersionOutcomes:
     labels: int = 0
     abs_error: float = 0.0  # sum of |prediction - label|
     label_sum: float = 0.0  # sum of |label|
+    # classification: the labelled positives and the ROC AUC of the version's probabilities
+    # (None for regression, or while one class is missing)
+    positives: int = 0
+    roc_auc: float | None = None
+    task: str = "regression"
 
     @property
     def wape(self) -> float | None:
@@ -52,8 +57,9 @@ def _stats(values: np.ndarray) -> MeanStats:
 
 
 def version_outcomes(
-    predictions: pd.DataFrame, feedback: pd.DataFrame, business_metric: str
-) -> dict[str, VersionOutcomes]:
+    predictions: pd.DataFrame, feedback: pd.DataFrame, business_metric: str,
+    task: str = "regression",
+) -> dict[str, VersionOutcomes]:  # fmt: skip
     """Per version: predictions (request_id, version, route, prediction) joined to feedback
     (request_id, kind, name, value). Shadow answers are left out: no user saw them."""
     if predictions.empty or feedback.empty:
@@ -71,9 +77,15 @@ def version_outcomes(
         labels = group.loc[group["kind"] == "label"]
         y = labels["value"].to_numpy(dtype=np.float64)
         p = labels["prediction"].to_numpy(dtype=np.float64)
+        auc = None
+        if task == "classification" and np.unique(y).size == 2:
+            from sklearn.metrics import roc_auc_score
+
+            auc = float(roc_auc_score(y, p))
         out[str(version)] = VersionOutcomes(
-            _stats(business), int(y.size), float(np.abs(p - y).sum()), float(np.abs(y).sum())
-        )
+            _stats(business), int(y.size), float(np.abs(p - y).sum()), float(np.abs(y).sum()),
+            int((y == 1.0).sum()), auc, task,
+        )  # fmt: skip
     return out
 
 
@@ -101,6 +113,8 @@ def outcome_evidence(
             "business_ratio", None, 1.0, None,
             f"{cfg.business_metric} outcomes canary {cb.n}, stable {sb.n}; needs {n} each",
         )  # fmt: skip
+    if (canary and canary.task == "classification") or (stable and stable.task == "classification"):
+        return business, _ranking_evidence(canary, stable, cfg)
     cw = canary.wape if canary and canary.labels >= n else None
     sw = stable.wape if stable and stable.labels >= n else None
     if cw is not None and sw is not None and sw > 0:
@@ -119,6 +133,37 @@ def outcome_evidence(
     return business, accuracy
 
 
+MIN_POSITIVES = 5  # labelled positives each side needs before ROC AUCs are compared
+
+
+def _ranking_evidence(
+    canary: VersionOutcomes | None, stable: VersionOutcomes | None, cfg: OutcomeGateConfig
+) -> Evidence:
+    """Classification: the canary's ranking error (1 - ROC AUC) over the stable's, on each
+    one's labelled traffic. A probability scale can move with a retrain (the loop's
+    recency weighting does that on purpose); which transactions come first is what a
+    fraud team acts on."""
+    bound = 1.0 + cfg.accuracy_tolerance
+    sides = (canary, stable)
+    ready = all(s is not None and s.labels >= cfg.min_outcomes and s.positives >= MIN_POSITIVES
+                and s.roc_auc is not None for s in sides)  # fmt: skip
+    if not ready:
+        counts = [(s.labels, s.positives) if s else (0, 0) for s in sides]
+        named = zip(("canary", "stable"), counts, strict=True)
+        got = ", ".join(f"{name} {n} labels ({k} positive)" for name, (n, k) in named)
+        return Evidence("ranking_error_ratio", None, bound, None,
+                        f"{got}; needs {cfg.min_outcomes} labels and {MIN_POSITIVES} positives "
+                        "each")  # fmt: skip
+    assert canary is not None and stable is not None
+    assert canary.roc_auc is not None and stable.roc_auc is not None
+    ratio = (1.0 - canary.roc_auc) / max(1.0 - stable.roc_auc, 1e-9)
+    return Evidence(
+        "ranking_error_ratio", ratio, bound, ratio <= bound,
+        f"labelled ROC AUC canary {canary.roc_auc:.4f} ({canary.positives} positives) / "
+        f"stable {stable.roc_auc:.4f} ({stable.positives} positives)",
+    )  # fmt: skip
+
+
 class OutcomeSource(Protocol):
     """Outcomes per version for predictions served since a moment."""
 
@@ -128,9 +173,10 @@ class OutcomeSource(Protocol):
 class LogOutcomeSource:
     """Reads the server's flushed prediction log and feedback segments under ``state_dir``."""
 
-    def __init__(self, state_dir: Path, business_metric: str) -> None:
+    def __init__(self, state_dir: Path, business_metric: str, task: str = "regression") -> None:
         self.state_dir = state_dir
         self.business_metric = business_metric
+        self.task = task
 
     def outcomes(self, since: datetime) -> Mapping[str, VersionOutcomes]:
         stamp = since.isoformat()
@@ -142,4 +188,4 @@ class LogOutcomeSource:
             return {}
         feedback = read_segments(self.state_dir / "feedback", "request_id IS NOT NULL",
                                  ("request_id", "kind", "name", "value"))  # fmt: skip
-        return version_outcomes(predictions, feedback, self.business_metric)
+        return version_outcomes(predictions, feedback, self.business_metric, self.task)

@@ -40,11 +40,11 @@ class FraudScenario:
     """The knobs of the generated card transactions."""
 
     seed: int = 1
-    n_cards: int = 1000
-    days: int = 120
+    n_cards: int = 500
+    days: int = 150
     start: date = date(2025, 1, 1)
     shift: bool = True
-    shift_after_days: int = 80
+    shift_after_days: int = 110
     txn_per_card_day: float = 0.4
     compromised_per_1000_cards: float = 2.5  # a day; about 1.5 % of transactions are fraud
 

@@ -17,6 +17,7 @@ from driftloop.clock import Clock, WallClock
 from driftloop.config import ServingConfig
 from driftloop.errors import DriftloopError, ModelNotFound, RegistryError
 from driftloop.features.engineering import ENTITY_KEYS
+from driftloop.monitoring.assess import ACCURACY_METRICS
 from driftloop.project import Project
 from driftloop.registry.base import ModelRegistry
 from driftloop.segments import SegmentLog
@@ -124,11 +125,12 @@ class ServerContext:
     ) -> None:
         self.project = project
         self.settings = settings or project.config.serving
+        self.accuracy_metric = ACCURACY_METRICS[project.config.training.task]
         self.clock = clock or WallClock()
         self.registry = registry
         self.service = ModelService(
             registry, RoutingStore(project.state_dir / "state.db", registry.model_name), self.clock,
-            pin_version=self.settings.pin_version,
+            pin_version=self.settings.pin_version, accuracy_metric=self.accuracy_metric,
         )  # fmt: skip
         self.admin_token = admin_token or self.settings.resolved_admin_token()
         self.layout = project.feature_layout
@@ -137,7 +139,9 @@ class ServerContext:
         self.request_time_features: frozenset[str] = getattr(
             self.layout, "request_time_features", frozenset()
         )
-        self.live = LiveMonitor(registry.model_name, project.config.monitoring)
+        self.live = LiveMonitor(
+            registry.model_name, project.config.monitoring, self.accuracy_metric
+        )
         self.metrics = self._new_metrics(None)
         interval, rows = self.settings.log_flush_interval_s, self.settings.log_flush_rows
         self.predictions = SegmentLog(
@@ -175,7 +179,8 @@ class ServerContext:
     def _set_references(self) -> None:
         for served in self.service.state.models.values():
             if served.profile is not None:
-                self.live.set_reference(served.version, served.profile, served.reference_wape)
+                self.live.set_reference(served.version, served.profile, served.reference_error,
+                                        served.reference_rate)  # fmt: skip
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:

@@ -39,19 +39,23 @@ class _Day:
 class LiveMonitor(Collector):
     """Per-version, per-event-day sketches and the gauges computed from them."""
 
-    def __init__(self, model: str, cfg: MonitoringConfig) -> None:
+    def __init__(self, model: str, cfg: MonitoringConfig, metric: str = "wape") -> None:
         self.model = model
         self.cfg = cfg
+        self.metric = metric  # the accuracy metric (ACCURACY_METRICS of the task)
         self._lock = threading.Lock()
-        self._references: dict[str, tuple[ReferenceProfile, float]] = {}
+        self._references: dict[str, tuple[ReferenceProfile, float, float]] = {}
         self._days: dict[tuple[str, date], _Day] = {}
         self._awaiting: OrderedDict[str, tuple[str, date, float]] = OrderedDict()
         self._early_labels: OrderedDict[str, float] = OrderedDict()
         self._latest: date | None = None
 
-    def set_reference(self, version: str, profile: ReferenceProfile, wape: float) -> None:
+    def set_reference(
+        self, version: str, profile: ReferenceProfile, reference: float, rate: float = math.nan
+    ) -> None:
+        """The version's profile, holdout accuracy and (classification) positive rate."""
         with self._lock:
-            self._references[version] = (profile, wape)
+            self._references[version] = (profile, reference, rate)
 
     def _day(self, version: str, day: date) -> _Day | None:
         key = (version, day)
@@ -134,9 +138,10 @@ class LiveMonitor(Collector):
             references = dict(self._references)
         out = []
         for version, day in sorted(merged.items()):
-            profile, wape = references[version]
+            profile, reference, rate = references[version]
             out.append(assess_version(version, profile, day.features, day.prediction,
-                                      day.accuracy, wape, self.cfg))  # fmt: skip
+                                      day.accuracy, reference, self.cfg, self.metric,
+                                      rate))  # fmt: skip
         return out
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
@@ -165,8 +170,9 @@ class LiveMonitor(Collector):
             _add(prediction, base, {"psi": a.prediction.psi, "kl": a.prediction.kl})
             if a.accuracy is not None:
                 coverage.add_metric(base, a.accuracy.coverage)
-                _add(accuracy, base, {"wape": a.accuracy.wape, "mape": a.accuracy.mape})
-                _add(reference, base, {"wape": a.accuracy.reference_wape})
+                acc = a.accuracy
+                _add(accuracy, base, {"wape": acc.wape, "mape": acc.mape, acc.metric: acc.error})
+                _add(reference, base, {acc.metric: acc.reference})
         yield from (feature, prediction, rows, accuracy, reference, coverage)
 
 

@@ -34,7 +34,8 @@ class ServedModel:
     version: str
     model: LoadedModel
     profile: ReferenceProfile | None
-    reference_wape: float = float("nan")
+    reference_error: float = float("nan")  # holdout value of the accuracy metric
+    reference_rate: float = float("nan")  # the holdout's positive rate (classification)
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -94,11 +95,13 @@ class ModelService:
         routing_store: RoutingStore,
         clock: Clock | None = None,
         pin_version: str | None = None,
+        accuracy_metric: str = "wape",
     ) -> None:
         self.registry = registry
         self.routing_store = routing_store
         self.clock = clock or WallClock()
         self.pin_version = pin_version
+        self.accuracy_metric = accuracy_metric  # whose holdout value the live monitor needs
         self._state: ServingState | None = None
         self._admin = threading.Lock()  # one admin change at a time; requests never wait
 
@@ -123,13 +126,15 @@ class ModelService:
         try:
             model = self.registry.load_model(version)
             profile = self.registry.load_profile(version)
-            wape = self.registry.get(version).metrics.get("holdout_wape", float("nan"))
+            metrics = self.registry.get(version).metrics
+            reference = metrics.get(f"holdout_{self.accuracy_metric}", float("nan"))
+            rate = metrics.get("holdout_positive_rate", float("nan"))
         except Exception as exc:
             raise ModelLoadError(
                 f"version {version} failed to load ({exc}); the versions already loaded keep "
                 "serving"
             ) from exc
-        return ServedModel(version, model, profile, float(wape))
+        return ServedModel(version, model, profile, float(reference), float(rate))
 
     def _swap(self, routes: RouteTable, models: Mapping[str, ServedModel]) -> ServingState:
         kept = {v: models[v] for v in routes.versions()}
