@@ -19,7 +19,7 @@ from driftloop.registry import open_registry
 from driftloop.scaffold import create_fraud_project
 from driftloop.serving.server import BackgroundServer, build_context
 
-AS_OF = pd.Timestamp("2025-02-20", tz="UTC")
+AS_OF = pd.Timestamp("2025-03-10", tz="UTC")  # v1 learns days 30-57 (after the warm-up)
 
 # A streaming job written apart from the batch pipeline: its "24h" window is 12 hours.
 SKEWED_STEP = """
@@ -34,7 +34,7 @@ def update_activity(states, events):
 def served_project(tmp_path_factory: pytest.TempPathFactory) -> Project:
     """A small fraud project, v1 trained as of AS_OF."""
     root = tmp_path_factory.mktemp("fraud") / "p"
-    small = {"n_cards": 150, "days": 70, "shift_after_days": 45,
+    small = {"n_cards": 150, "days": 80, "shift_after_days": 60,
              "compromised_per_1000_cards": 20.0}  # fmt: skip
     project = create_fraud_project(root, seed=2, overrides=small)
     store = FeatureStore(project)

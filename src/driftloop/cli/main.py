@@ -160,7 +160,7 @@ def _init_fraud(
         overrides["n_cards"] = cards
     if days is not None:
         overrides["days"] = days
-        overrides["shift_after_days"] = max(1, days * 11 // 15)  # 110 of the default 150
+        overrides["shift_after_days"] = max(1, days * 11 // 18)  # 110 of the default 180
     with console.status("generating the fraud scenario"):
         project = create_fraud_project(directory, seed, overrides)
     events = project.read_sales()

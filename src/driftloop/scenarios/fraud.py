@@ -41,7 +41,7 @@ class FraudScenario:
 
     seed: int = 1
     n_cards: int = 500
-    days: int = 150
+    days: int = 180
     start: date = date(2025, 1, 1)
     shift: bool = True
     shift_after_days: int = 110
