@@ -145,8 +145,8 @@ def test_an_open_episode_keeps_its_start_across_quiet_checks() -> None:
 
 @pytest.mark.parametrize(
     ("window", "delay", "coverage", "lag"),
-    [(7, 1, 0.5, 0), (7, 3, 0.5, 0), (7, 4, 0.5, 1), (7, 7, 0.5, 4), (14, 7, 0.5, 0),
-     (7, 7, 0.0, 0), (7, 2, 1.0, 2)],
+    [(7, 1, 0.5, 0), (7, 2, 0.5, 0), (7, 3, 0.5, 1), (7, 4, 0.5, 2), (7, 7, 0.5, 5),
+     (14, 7, 0.5, 1), (7, 7, 0.0, 0), (7, 2, 1.0, 3)],
 )  # fmt: skip
 def test_accuracy_trails_the_drift_window_only_as_far_as_the_labels_need(
     window: int, delay: int, coverage: float, lag: int

@@ -95,10 +95,13 @@ def _window(value: object) -> tuple[date, date] | None:
 
 def accuracy_lag_days(window_days: int, label_delay_days: int, min_label_coverage: float) -> int:
     """How far the accuracy window trails the drift window so that, with labels arriving
-    ``label_delay_days`` after their day, at least ``min_label_coverage`` of its days are
-    labelled: 0 while the trailing window itself can be (a delay of a day in a week)."""
+    ``label_delay_days`` after their day, more than ``min_label_coverage`` of its days are
+    labelled, with a day to spare (traffic is not even across days): 0 while the trailing
+    window itself can be (a delay of a day in a week)."""
+    if min_label_coverage <= 0.0:
+        return 0
     unlabelled = math.floor(window_days * (1.0 - min_label_coverage) + 1e-9)
-    return max(0, label_delay_days - unlabelled)
+    return label_delay_days - unlabelled + 1 if label_delay_days >= unlabelled else 0
 
 
 def _opt(value: object) -> float | None:

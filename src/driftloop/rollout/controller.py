@@ -344,7 +344,8 @@ class RolloutController:
         policy = step_policy(self.cfg, r.strategy)
         obs = observe_step(window, r.version, r.stable, elapsed, policy.p99_slack_s)
         canary_out, stable_out = self._outcomes(r)
-        business, accuracy = outcome_evidence(canary_out, stable_out, self.cfg.outcomes)
+        task = getattr(self.outcomes, "task", "regression")
+        business, accuracy = outcome_evidence(canary_out, stable_out, self.cfg.outcomes, task)
         verdict = judge_step(obs, policy)  # recorded against the configured thresholds
         evidence = _evidence_json([*verdict.evidence, business, accuracy])
         kl = obs.kl

@@ -90,8 +90,9 @@ def version_outcomes(
 
 
 def outcome_evidence(
-    canary: VersionOutcomes | None, stable: VersionOutcomes | None, cfg: OutcomeGateConfig
-) -> tuple[Evidence, Evidence]:
+    canary: VersionOutcomes | None, stable: VersionOutcomes | None, cfg: OutcomeGateConfig,
+    task: str = "regression",
+) -> tuple[Evidence, Evidence]:  # fmt: skip
     """Business and accuracy gates; ``passed`` is None until both sides have enough outcomes
     (a project that sends no outcomes is never held back by them)."""
     n = cfg.min_outcomes
@@ -113,7 +114,7 @@ def outcome_evidence(
             "business_ratio", None, 1.0, None,
             f"{cfg.business_metric} outcomes canary {cb.n}, stable {sb.n}; needs {n} each",
         )  # fmt: skip
-    if (canary and canary.task == "classification") or (stable and stable.task == "classification"):
+    if task == "classification" or any(s and s.task == "classification" for s in (canary, stable)):
         return business, _ranking_evidence(canary, stable, cfg)
     cw = canary.wape if canary and canary.labels >= n else None
     sw = stable.wape if stable and stable.labels >= n else None
