@@ -181,38 +181,22 @@ class PredictionLogSource:
     def served_rows(self) -> pd.DataFrame:
         if self.store.layout.kind == "table":
             return self._events()
-        from driftloop.segments import read_segments
-
         # Rows where the client sent request-time values are not the store's to reproduce.
-        where = "endpoint = 'entity' AND feature_time IS NOT NULL AND overrides = ''"
-        if self.since:
-            where += f" AND served_at >= TIMESTAMP '{pd.Timestamp(self.since).isoformat()}'"
-        log = read_segments(self.store.project.state_dir / "predictions", where)
-        if log.empty:
-            raise DataError(
-                "the prediction log holds no entity predictions yet: serve some with "
-                "`driftloop serve`, or use --source online"
-            )
-        log = log.sort_values("served_at").tail(self.limit)
-        # Only what the store holds: a table project's event features come from requests.
+        log, frame = self._read(
+            "endpoint = 'entity' AND feature_time IS NOT NULL AND overrides = ''", "feature_time"
+        )
         names = [n for n in self.store.stored_features if f"f__{n}" in log.columns]
-        types = self.store.layout.entity_types
-        frame = pd.DataFrame({
-            k: log[k].astype("string" if types[k] == "string" else "int64")
-            for k in self.store.keys
-        })  # fmt: skip
-        frame[TIMESTAMP_COLUMN] = pd.to_datetime(log["feature_time"], utc=True)
         for n in names:
             frame[n] = log[f"f__{n}"].astype("float64")
         if names:  # an entity served before it had any history has no stored row to check
             frame = frame[frame[names].notna().any(axis=1)]
         return frame.reset_index(drop=True)
 
-    def _events(self) -> pd.DataFrame:
-        """A table project's served events: keys, event time, every logged model feature."""
+    def _read(self, where: str, time_column: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The newest ``limit`` logged rows matching ``where`` (and ``since``), and a frame of
+        their entity keys with ``time_column`` as the feature rows' time."""
         from driftloop.segments import read_segments
 
-        where = "endpoint = 'entity' AND route <> 'shadow'"
         if self.since:
             where += f" AND served_at >= TIMESTAMP '{pd.Timestamp(self.since).isoformat()}'"
         log = read_segments(self.store.project.state_dir / "predictions", where)
@@ -227,9 +211,14 @@ class PredictionLogSource:
             k: log[k].astype("string" if types[k] == "string" else "int64")
             for k in self.store.keys
         })  # fmt: skip
-        frame[TIMESTAMP_COLUMN] = pd.to_datetime(log["event_time"], utc=True).astype(
+        frame[TIMESTAMP_COLUMN] = pd.to_datetime(log[time_column], utc=True).astype(
             "datetime64[ns, UTC]"
         )
+        return log, frame
+
+    def _events(self) -> pd.DataFrame:
+        """A table project's served events: keys, event time, every logged model feature."""
+        log, frame = self._read("endpoint = 'entity' AND route <> 'shadow'", "event_time")
         for n in self.store.layout.all_features:
             if f"f__{n}" in log.columns:
                 frame[n] = log[f"f__{n}"].astype("float64")

@@ -433,32 +433,34 @@ class TableLayout:
 
     def transform(self, events: pd.DataFrame) -> pd.DataFrame:
         """The event features of ``events`` through the repository's ``transform_events``."""
-        try:
-            out = self.module.transform_events(events)
-        except Exception as exc:
-            raise DataError(
-                f"{self.root / REPO_DIRNAME / REPO_MODULE}: transform_events failed: "
-                f"{type(exc).__name__}: {exc}"
-            ) from exc
-        missing = [n for n in self.event_features if n not in out.columns]
-        if missing:
-            raise DataError(
-                f"{self.root / REPO_DIRNAME / REPO_MODULE}: transform_events returned no "
-                f"column(s) {missing} listed in EVENT_FEATURES; return them or remove them there"
-            )
-        chosen: pd.DataFrame = out[list(self.event_features)].astype("float64")
-        return chosen.set_axis(events.index)
+        out = self._call("transform_events", events)
+        return self._listed(out, "transform_events", "EVENT_FEATURES", self.event_features,
+                            events.index)  # fmt: skip
 
     def _call(self, name: str, *args: Any) -> Any:
         """The repository's function ``name``: failures name the file and the function."""
         where = self.root / REPO_DIRNAME / REPO_MODULE
         function = getattr(self.module, name, None)
         if function is None:
-            raise DataError(f"{where}: defines no {name}, which its real-time features need")
+            raise DataError(f"{where}: defines no {name}; driftloop needs it (see its comments)")
         try:
             return function(*args)
         except Exception as exc:
             raise DataError(f"{where}: {name} failed: {type(exc).__name__}: {exc}") from exc
+
+    def _listed(
+        self, out: pd.DataFrame, function: str, listing: str, names: Sequence[str],
+        index: pd.Index,
+    ) -> pd.DataFrame:  # fmt: skip
+        """The columns ``names`` (as listed in ``listing``) of ``function``'s result."""
+        missing = [n for n in names if n not in out.columns]
+        if missing:
+            raise DataError(
+                f"{self.root / REPO_DIRNAME / REPO_MODULE}: {function} returned no "
+                f"column(s) {missing} listed in {listing}; return them or remove them there"
+            )
+        chosen: pd.DataFrame = out[list(names)].astype("float64")
+        return chosen.set_axis(index)
 
     def activity_rows(self, events: pd.DataFrame) -> pd.DataFrame:
         """The offline activity table of ``events`` (the module's ``activity_rows``)."""
@@ -474,15 +476,9 @@ class TableLayout:
 
     def realtime_features(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The real-time features of rows holding an event and the state it sees."""
-        out: pd.DataFrame = self._call("realtime_features", frame)
-        missing = [n for n in self.realtime if n not in out.columns]
-        if missing:
-            raise DataError(
-                f"{self.root / REPO_DIRNAME / REPO_MODULE}: realtime_features returned no "
-                f"column(s) {missing} listed in REALTIME_FEATURES; return them or remove them"
-            )
-        chosen: pd.DataFrame = out[list(self.realtime)].astype("float64")
-        return chosen.set_axis(frame.index)
+        out = self._call("realtime_features", frame)
+        return self._listed(out, "realtime_features", "REALTIME_FEATURES", self.realtime,
+                            frame.index)  # fmt: skip
 
     def history_rows(self, events: pd.DataFrame) -> pd.DataFrame:
         """The offline history table of ``events`` through the module's ``history_rows``
