@@ -41,7 +41,7 @@ def monitor(
     json_out: JsonOption = False,
 ) -> None:
     """Feature drift, prediction drift and delayed-label accuracy of each served version."""
-    from driftloop.monitoring.assess import metric_label
+    from driftloop.monitoring.assess import ACCURACY_METRICS, metric_label
     from driftloop.monitoring.monitor import monitor_project
     from driftloop.project import Project
     from driftloop.registry import open_registry
@@ -51,7 +51,10 @@ def monitor(
         if rules is not None:
             from driftloop.monitoring.alerts import AlertThresholds, render_rules
 
-            text = render_rules(AlertThresholds.from_monitoring(proj.config.monitoring))
+            metric = ACCURACY_METRICS[proj.config.training.task]
+            thresholds = AlertThresholds.from_monitoring(proj.config.monitoring,
+                                                         accuracy_metric=metric)  # fmt: skip
+            text = render_rules(thresholds)
             rules.expanduser().resolve().write_text(text, encoding="utf-8")
             console.print(f"wrote alerting rules to {rules} (check: promtool check rules {rules})")
             return

@@ -24,6 +24,7 @@ from driftloop import __version__
 from driftloop.config import ProjectConfig
 from driftloop.config.deploy import DEFAULT_IMAGE_REPOSITORY
 from driftloop.monitoring.alerts import AlertThresholds, alert_rules
+from driftloop.monitoring.assess import ACCURACY_METRICS
 
 __all__ = [
     "ALIAS_ANNOTATION",
@@ -378,7 +379,10 @@ def service_monitor(target: DeployTarget) -> dict[str, Any]:
 
 def prometheus_rule(target: DeployTarget) -> dict[str, Any]:
     """The alerting rules of ``monitoring.alerts`` for this project's thresholds."""
-    thresholds = AlertThresholds.from_monitoring(target.config.monitoring)
+    thresholds = AlertThresholds.from_monitoring(
+        target.config.monitoring,
+        accuracy_metric=ACCURACY_METRICS[target.config.training.task],
+    )
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",

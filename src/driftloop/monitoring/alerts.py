@@ -98,10 +98,17 @@ class AlertThresholds:
     no_data_window: str = "15m"
     no_data_for: str = "5m"
     target_down_for: str = "5m"
+    accuracy_metric: str = "wape"  # the gauge's metric label: log_loss for classification
 
     def __post_init__(self) -> None:
+        if self.accuracy_metric not in ("wape", "log_loss"):
+            raise ValueError(
+                f"accuracy_metric must be wape or log_loss, got {self.accuracy_metric!r}"
+            )
         for f in fields(self):
             value = getattr(self, f.name)
+            if f.name == "accuracy_metric":
+                continue
             if isinstance(f.default, str):
                 ms = _duration_ms(f.name, value)
                 if f.name == "no_data_window" and ms == 0:
@@ -134,7 +141,8 @@ class AlertThresholds:
 
     @classmethod
     def from_monitoring(cls, config: MonitoringConfig, **overrides: Any) -> AlertThresholds:
-        """Thresholds from a project's ``monitoring`` section; keyword overrides win."""
+        """Thresholds from a project's ``monitoring`` section; keyword overrides win (a
+        classification project passes ``accuracy_metric="log_loss"``)."""
         values: dict[str, Any] = {
             "psi_warning": config.psi_warning,
             "psi_act": config.psi_act,
@@ -218,8 +226,8 @@ def alert_rules(thresholds: AlertThresholds, job: str = "driftloop") -> dict[str
         _rule(
             "DriftloopAccuracyDegraded",
             "(\n"
-            '  driftloop_accuracy{metric="wape"}\n'
-            '  / (driftloop_accuracy_reference{metric="wape"} > 0)\n'
+            f'  driftloop_accuracy{{metric="{t.accuracy_metric}"}}\n'
+            f'  / (driftloop_accuracy_reference{{metric="{t.accuracy_metric}"}} > 0)\n'
             f") > {_num(t.accuracy_ratio)}\n"
             "and on (model, version)\n"
             f"  (driftloop_label_coverage >= {_num(t.min_label_coverage)})\n",
