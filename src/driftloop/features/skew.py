@@ -249,6 +249,7 @@ def check_skew(store: FeatureStore, source: ServedFeatureSource, cfg: SkewConfig
     """Compare served rows from ``source`` with their recomputation from raw events."""
     served = source.served_rows()
     keys = list(store.keys)
+    label = source.name
     if store.layout.kind == "table" and isinstance(source, PredictionLogSource):
         # Events after the stored ones are not in the offline data yet: nothing to compare.
         newest = store.project.read_sales()[TIMESTAMP_COLUMN].max()
@@ -258,29 +259,23 @@ def check_skew(store: FeatureStore, source: ServedFeatureSource, cfg: SkewConfig
                 f"every logged event is newer than the stored events (up to {newest}): "
                 "append the served events to the table first"
             )
+        label = "prediction log (whole events)"
         names = [n for n in store.layout.all_features if n in served.columns]
         recomputed = recompute_events(store, served)
-        recomputed[names] = recomputed[names].astype("float64").astype("float32").astype("float64")
-        unmatched, features = compare_features(
-            served, recomputed, names, cfg.abs_tolerance, cfg.rel_tolerance,
-            (*keys, TIMESTAMP_COLUMN),
-        )  # fmt: skip
-        return SkewReport(source="prediction log (whole events)", rows=len(served),
-                          unmatched_rows=unmatched, features=features,
-                          max_mismatch_rate=cfg.max_mismatch_rate)  # fmt: skip
-    found = served[keys].drop_duplicates().itertuples(index=False)
-    entities = sorted(tuple(v if isinstance(v, str) else int(v) for v in e) for e in found)
-    recomputed = store.compute(entities)
-    names = [n for n in store.stored_features if n in served.columns]
+    else:
+        found = served[keys].drop_duplicates().itertuples(index=False)
+        entities = sorted(tuple(v if isinstance(v, str) else int(v) for v in e) for e in found)
+        recomputed = store.compute(entities)
+        names = [n for n in store.stored_features if n in served.columns]
     if getattr(source, "precision", "float64") == "float32":
         # Compare what the model saw: the recomputed value rounded as the server rounds it.
-        recomputed[names] = recomputed[names].astype("float32").astype("float64")
+        recomputed[names] = recomputed[names].astype("float64").astype("float32").astype("float64")
     unmatched, features = compare_features(
         served, recomputed, names, cfg.abs_tolerance, cfg.rel_tolerance,
         (*keys, TIMESTAMP_COLUMN),
     )  # fmt: skip
     return SkewReport(
-        source=source.name,
+        source=label,
         rows=len(served),
         unmatched_rows=unmatched,
         features=features,

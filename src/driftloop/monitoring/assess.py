@@ -34,7 +34,6 @@ __all__ = [
     "class_losses",
     "column_drift",
     "log_loss_sum",
-    "log_loss_term",
     "metric_label",
 ]
 
@@ -248,8 +247,8 @@ def _alerts(
 def accuracy_stats(labels: Sequence[float], predictions: Sequence[float]) -> AccuracyStats:
     """Sums for ``AccuracyStats`` from matched labels and predictions."""
     total = AccuracyStats()
-    abs_error = abs_label = error = ape_sum = loss_pos = loss_neg = 0.0
-    ape_count = positives = 0
+    abs_error = abs_label = error = ape_sum = 0.0
+    ape_count = 0
     for y, p in zip(labels, predictions, strict=True):
         e = p - y
         abs_error += abs(e)
@@ -258,17 +257,15 @@ def accuracy_stats(labels: Sequence[float], predictions: Sequence[float]) -> Acc
         if y != 0:
             ape_sum += abs(e) / abs(y)
             ape_count += 1
-        if y == 1.0:
-            positives += 1
-            loss_pos += log_loss_term(y, p)
-        elif y == 0.0:
-            loss_neg += log_loss_term(y, p)
+    ys, ps = np.asarray(labels, dtype="float64"), np.asarray(predictions, dtype="float64")
+    positives, loss_pos, loss_neg = class_losses(ys, ps)
     return total + AccuracyStats(len(labels), abs_error, abs_label, error, ape_sum, ape_count,
                                  positives, loss_pos, loss_neg)  # fmt: skip
 
 
 def log_loss_sum(y: np.ndarray, p: np.ndarray) -> float:
-    """``log_loss_term`` summed over arrays (labels not 0 or 1 count 0)."""
+    """Log loss summed over arrays, ``p`` clipped to [1e-6, 1 - 1e-6]; labels not 0 or 1
+    count 0."""
     _, pos, neg = class_losses(y, p)
     return pos + neg
 
@@ -279,11 +276,3 @@ def class_losses(y: np.ndarray, p: np.ndarray) -> tuple[int, float, float]:
     positive, negative = y == 1.0, y == 0.0
     return (int(positive.sum()), float(-np.log(q[positive]).sum()),
             float(-np.log(1.0 - q[negative]).sum()))  # fmt: skip
-
-
-def log_loss_term(y: float, p: float) -> float:
-    """One row's log loss, ``p`` clipped to [1e-6, 1 - 1e-6]; 0 for a label not 0 or 1."""
-    if y not in (0.0, 1.0):
-        return 0.0
-    q = min(max(p, LOSS_CLIP), 1.0 - LOSS_CLIP)
-    return -math.log(q) if y == 1.0 else -math.log(1.0 - q)

@@ -176,8 +176,7 @@ def _lookup_rows(
     names = ctx.entity_keys
     unique = sorted(set(keys))
     store = ctx.feature_store()
-    activity = bool(getattr(ctx.layout, "activity_state", ()))
-    with ctx.activity_lock if activity else contextlib.nullcontext():
+    with ctx.activity_lock if store.has_activity else contextlib.nullcontext():
         try:
             online = store.online(unique)
         except FeatureStoreError as exc:
