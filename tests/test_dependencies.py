@@ -66,9 +66,7 @@ def test_every_imported_module_is_a_runtime_dependency() -> None:
         assert owners, f"{module} (imported by {sorted(files)}) is not installed"
         if not owners & runtime:
             undeclared[module] = sorted(files)
-    assert undeclared == {}, (
-        f"imported at run time but not in [project].dependencies: {undeclared}"
-    )
+    assert undeclared == {}, f"imported at run time but not in [project].dependencies: {undeclared}"
 
 
 def test_extra_imports_belong_to_their_extra() -> None:
