@@ -22,7 +22,13 @@ from driftloop.config import (
 )
 from driftloop.errors import ConfigError, ProjectError, UsageError
 from driftloop.features.engineering import TIMESTAMP_COLUMN
-from driftloop.features.table import CALENDAR_FEATURES
+from driftloop.features.table import (
+    CALENDAR_FEATURES,
+    activity_feature_names,
+    activity_state_names,
+    check_generated_names,
+    history_feature_names,
+)
 from driftloop.project import Project, atomic_write_parquet, staged_directory
 from driftloop.scenarios.retail import generate_retail
 
@@ -34,6 +40,7 @@ __all__ = [
     "create_fraud_project",
     "create_project",
     "create_table_project",
+    "table_gate",
     "table_settings",
 ]
 
@@ -95,21 +102,36 @@ def _clamp(value: float, low: int, high: int) -> int:
     return int(max(low, min(high, round(value))))
 
 
-def table_settings(schema: TableSchema, counts: bool = False) -> dict[str, Any]:
+def table_gate(task: str, target_range: tuple[float, float] | None) -> dict[str, Any]:
+    """The quality gate init can justify from the table: against the champion only, plus
+    sanity bounds the target's own range supports. No absolute metric or bias bound (a
+    growing series is biased on its holdout; a logarithm's mean may be near zero); the
+    smallest plausible prediction is a full range below the smallest target seen (a log
+    target is often negative; a least-squares model goes a little below zero targets)."""
+    if task == "classification":
+        return {"metric": "roc_auc", "max_metric": None, "min_metric": None,
+                "max_abs_bias": None, "min_prediction": 0.0}  # fmt: skip
+    floor = None
+    if target_range is not None:
+        low, high = target_range
+        floor = float(f"{low - max(high - low, abs(low), 1.0):.4g}")
+    return {"metric": "wape", "max_metric": None, "max_abs_bias": None, "min_prediction": floor}
+
+
+def table_settings(
+    schema: TableSchema, counts: bool = False, target_range: tuple[float, float] | None = None
+) -> dict[str, Any]:
     """Config sections fitted to a user's table: its task, its pace of events, its span.
 
-    ``counts``: the target is a non-negative whole number (Poisson loss fits it)."""
+    ``counts``: the target is a non-negative whole number (Poisson loss fits it).
+    ``target_range``: its smallest and largest value (the gate's sanity floor)."""
     span_days = max((schema.last - schema.first).days, 1)
     per_day = schema.rows / span_days
     per_week = per_day * 7
     task = schema.task
     counts = counts and task == "regression"
     objective = "binary" if task == "classification" else "poisson" if counts else "regression"
-    gate: dict[str, Any] = (
-        {"metric": "roc_auc", "max_metric": None, "min_metric": None, "max_abs_bias": None}
-        if task == "classification"
-        else {"metric": "wape", "max_metric": None}
-    )
+    gate = table_gate(task, target_range)
     holdout = _clamp(span_days * 0.05, 7, 28)
     canary_per_day = max(per_day * 0.1, 0.1)
     min_requests = _clamp(canary_per_day * 3, 10, 2000)
@@ -234,7 +256,7 @@ def create_table_project(
         "project": name,
         "data": {"source": source, "entity": list(schema.entity), "timestamp": timestamp,
                  "target": schema.target},
-        **table_settings(schema, _counts(events[schema.target])),
+        **table_settings(schema, _counts(events[schema.target]), _range(events[schema.target])),
     }  # fmt: skip
     try:
         config = ProjectConfig.model_validate(raw)
@@ -250,7 +272,7 @@ def create_table_project(
     )
     stamps = events[TIMESTAMP_COLUMN]
     timed = bool((stamps != stamps.dt.floor("D")).any())  # times of day, not only dates
-    calendar = [c for c in CALENDAR_FEATURES if c != "hour" or timed]
+    calendar, schema = _calendar(schema, timed, windows, activity)
     spec = RepoSpec(
         project=name, entity=schema.entity, entity_types=schema.entity_types,
         target=schema.target, numeric=schema.numeric, categorical=schema.categorical,
@@ -271,6 +293,38 @@ def create_table_project(
             staged.scenario_truth_path.write_text(json.dumps(truth, indent=2), encoding="utf-8")
         staged.state_dir.mkdir()
     return Project.load(target), schema
+
+
+def _calendar(
+    schema: TableSchema, timed: bool, windows: Sequence[timedelta], activity: str | None
+) -> tuple[list[str], TableSchema]:
+    """The calendar parts to derive from the timestamp, and the schema with a check for
+    each of the user's columns that takes a derived name: a calendar part the user has is
+    used as the user's column (not derived twice); a history or activity name is refused.
+    """
+    from dataclasses import replace
+
+    fields = (*schema.numeric, *schema.categorical)
+    generated = [*history_feature_names(schema.target, windows), TIMESTAMP_COLUMN]
+    if activity is not None:
+        generated += [*activity_feature_names(activity), *activity_state_names()]
+    taken = [*schema.entity, schema.target, *fields]
+    check_generated_names(taken, generated)
+    own = [c for c in CALENDAR_FEATURES if c in fields]
+    notes = tuple(
+        f"column {name!r} has the name of a calendar feature driftloop derives from the "
+        f"timestamp: the project uses your column (as a {kind} feature) instead; check it "
+        f"is {name.replace('_', ' ')} of the event time, or rename it if it means something else"
+        for name in own
+        for kind in ["numeric" if name in schema.numeric else "categorical"]
+    )
+    calendar = [c for c in CALENDAR_FEATURES if (c != "hour" or timed) and c not in taken]
+    return calendar, replace(schema, checks=schema.checks + notes)
+
+
+def _range(values: pd.Series) -> tuple[float, float]:
+    v = values.to_numpy("float64")
+    return float(v.min()), float(v.max())
 
 
 def _counts(values: pd.Series) -> bool:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from driftloop.loop.timeline import Timeline
     from driftloop.project import Project
 
-__all__ = ["DEFAULT_REPLAY_DAYS", "default_window", "replay"]
+__all__ = ["DEFAULT_REPLAY_DAYS", "default_window", "replay", "start_fresh"]
 
 DEFAULT_REPLAY_DAYS = 730
 
@@ -59,6 +59,23 @@ def key_table(timeline: Timeline) -> Table:
     return table
 
 
+def start_fresh(project: Path, json_out: bool) -> None:
+    """``--fresh``: remove the loop's state, saying what went and what stayed (on stderr
+    with --json, whose stdout is the result)."""
+    from driftloop.cli.common import err_console
+    from driftloop.loop.fresh import remove_loop_state, require_project_folder
+    from driftloop.project import Project
+
+    require_project_folder(project)
+    done = remove_loop_state(Project.load(project))
+    out = err_console if json_out else console
+    if done.removed:
+        out.print(f"--fresh removed: {', '.join(done.removed)}", highlight=False)
+    else:
+        out.print("--fresh: no registry, state or logs to remove", highlight=False)
+    out.print(f"kept: {', '.join(done.kept)}", highlight=False)
+
+
 def replay(
     project: ProjectOption = Path("."),
     start: Annotated[
@@ -76,6 +93,14 @@ def replay(
         int,
         typer.Option(min=0, help="Retrain the fixed-schedule baseline every N days (0: none)."),
     ] = 7,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh",
+            help="First remove this project's registry, state, logs and online store (a "
+            "failed or earlier replay's); keeps the config, data and feature_repo/.",
+        ),
+    ] = False,
     json_out: JsonOption = False,
 ) -> None:
     """Backtest the loop on the project's history: v1 trained on the start, the rest played
@@ -90,6 +115,8 @@ def replay(
     from driftloop.report import write_report
 
     with handle_errors():
+        if fresh:
+            start_fresh(project, json_out)
         proj = Project.load(project)
         first, last = default_window(proj)
         begin = parse_day(start, "--from") or first

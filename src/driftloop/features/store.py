@@ -92,8 +92,22 @@ class FeatureStore:
                 entity_key_serialization_version=3,
             )
             with _feast_errors("open its registry"):
-                self._store = FeastStore(config=config, repo_path=str(self.project.root))
+                store = FeastStore(config=config, repo_path=str(self.project.root))
+                self._store = store
+                self._repoint_sources(store)
         return self._store
+
+    def _repoint_sources(self, store: Any) -> None:
+        """Feast's registry holds each file source's absolute path: in a moved or copied
+        project they name the old folder (another project's tables, or none). Re-register
+        the definitions, whose paths are this folder's, when a recorded path differs."""
+        from feast import FileSource
+
+        recorded = {s.name: s.path for s in store.list_data_sources()
+                    if isinstance(s, FileSource)}  # fmt: skip
+        wanted = {d.name: d.path for d in self.definitions() if isinstance(d, FileSource)}
+        if any(recorded.get(name, path) != path for name, path in wanted.items()):
+            store.apply(self.definitions())
 
     def _online_store_config(self) -> Any:
         """Feast's config for the online store that ``features.online_store`` names."""

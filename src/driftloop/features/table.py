@@ -54,6 +54,7 @@ __all__ = [
     "activity_state_names",
     "activity_step",
     "calendar_features",
+    "check_generated_names",
     "encode_categories",
     "history_feature_names",
     "history_features",
@@ -123,6 +124,23 @@ def history_features(
         out[f"{target}_count_{label}"] = rolling.count().to_numpy()
     # Several events of an entity whose labels arrive together: the last row holds them all.
     return out.drop_duplicates([*keys, timestamp], keep="last").reset_index(drop=True)
+
+
+def check_generated_names(columns: Sequence[str], generated: Sequence[str]) -> None:
+    """Refuse table columns named like a feature driftloop generates (history, activity,
+    the stored time column): the two would overlap in every feature table. Calendar parts
+    are not checked here: a user's own ``day_of_week`` replaces the derived one."""
+    made = set(generated)
+    clashes = [name for name in columns if name in made]
+    if clashes:
+        first = clashes[0]
+        shown = ", ".join(generated[:6]) + (" ..." if len(generated) > 6 else "")
+        raise DataError(
+            f"column(s) {', '.join(map(repr, clashes))} of the table have the name of a "
+            f"feature driftloop makes for the project ({shown}): rename them (e.g. --data "
+            f"\"SELECT * EXCLUDE ({first}), {first} AS my_{first} FROM 'table.csv'\") or "
+            "drop them, then run init again"
+        )
 
 
 def calendar_features(stamps: pd.Series, names: Sequence[str] = CALENDAR_FEATURES) -> pd.DataFrame:

@@ -38,13 +38,17 @@ def open_registry(project: Project, clock: Clock | None = None) -> MlflowRegistr
     """The project's registry as its config describes it (default: under .driftloop/)."""
     from driftloop.registry.integrity import LoadPolicy
     from driftloop.registry.mlflow_registry import MlflowRegistry
+    from driftloop.registry.relocate import relocate_local_registry
 
     cfg = project.config.registry
     state = project.state_dir
     state.mkdir(parents=True, exist_ok=True)
+    root = cfg.artifact_location or (state / "mlartifacts").as_uri()
+    if cfg.tracking_uri is None and cfg.artifact_location is None:
+        relocate_local_registry(state / "mlflow.db", root)  # a moved or copied project
     return MlflowRegistry(
         tracking_uri=cfg.tracking_uri or f"sqlite:///{state / 'mlflow.db'}",
-        artifact_location=cfg.artifact_location or (state / "mlartifacts").as_uri(),
+        artifact_location=root,
         model_name=project.model_name,
         experiment=cfg.experiment or project.config.project,
         history=AliasHistory(state / "state.db"),

@@ -38,13 +38,17 @@ from driftloop.registry.integrity import (
 )
 from driftloop.registry.predictors import BoosterPredictor, EstimatorPredictor, OnnxPredictor
 
-__all__ = ["ONNX_KIND", "MlflowRegistry", "mask_uri"]
+__all__ = ["ONNX_KIND", "MlflowRegistry", "mask_uri", "model_signature", "version_description"]
 
 PROFILE_ARTIFACT = "reference_profile.json"
 GATE_ARTIFACT = "gate.json"
 ONNX_ARTIFACT = "onnx/model.onnx"
 MODEL_ARTIFACT = "model"
 ONNX_KIND = "onnx"  # a version whose only model is its ONNX graph
+# MLflow 3's UI opens an experiment on the view its kind names (GenAI traces when unset
+# and it cannot tell): driftloop's runs are classic models.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
@@ -67,6 +71,31 @@ def _quiet_mlflow() -> None:
     warnings.filterwarnings(
         "ignore", message=r".*``noload`` loader strategy", category=DeprecationWarning
     )
+
+
+def model_signature(feature_names: tuple[str, ...]) -> Any:
+    """The MLflow signature of a driftloop model: its features as named float64 columns
+    (missing values allowed) in, one float64 (prediction or probability) out."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    inputs = Schema([ColSpec("double", name, required=False) for name in feature_names])
+    return ModelSignature(inputs=inputs, outputs=Schema([ColSpec("double")]))
+
+
+def version_description(request: RegistrationRequest) -> str:
+    """A version's description in MLflow: its gate verdict and every check (Markdown)."""
+    gate = request.gate
+    verdict = "passed" if request.gate_passed else "rejected"
+    lines = [f"**Gate {verdict}** ({request.task}): {gate.get('summary', verdict)}"]
+    checks = gate.get("checks") or []
+    if checks:
+        lines.append("")
+        for check in checks:
+            mark = "ok" if check.get("passed") else "FAILED"
+            lines.append(f"- {mark} {check.get('name', '?')}: {check.get('detail', '')}")
+    lines += ["", f"Registered by driftloop ({request.run_name})."]
+    return "\n".join(lines)[:5000]
 
 
 class MlflowRegistry:
@@ -206,9 +235,16 @@ class MlflowRegistry:
     def _experiment_id(self) -> str:
         client = self.client()
         found = client.get_experiment_by_name(self.experiment)
-        if found is not None:
-            return str(found.experiment_id)
-        return str(client.create_experiment(self.experiment, self.artifact_location))
+        if found is None:
+            return str(
+                client.create_experiment(
+                    self.experiment, self.artifact_location,
+                    tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND},
+                )
+            )  # fmt: skip
+        if EXPERIMENT_KIND_TAG not in (found.tags or {}):  # made before driftloop set it
+            client.set_experiment_tag(found.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+        return str(found.experiment_id)
 
     def register(self, request: RegistrationRequest) -> ModelVersion:
         """Log the run with its artifacts, then create the version (last, all or nothing)."""
@@ -250,8 +286,9 @@ class MlflowRegistry:
             if not client.search_registered_models(f"name = '{self.model_name}'"):
                 client.create_registered_model(self.model_name)
             mv = client.create_model_version(
-                self.model_name, source=info.model_uri, run_id=run.info.run_id, tags=version_tags
-            )
+                self.model_name, source=info.model_uri, run_id=run.info.run_id, tags=version_tags,
+                description=version_description(request),
+            )  # fmt: skip
             return self._to_version(mv)
 
     def _model_digests(self, info: Any) -> dict[str, str]:
@@ -267,6 +304,7 @@ class MlflowRegistry:
         """The logged model's info, and the version tags that say how to load it safely."""
         import mlflow
 
+        signature = model_signature(request.feature_names)
         if request.model_kind == ONNX_KIND:
             import mlflow.onnx
             import onnx
@@ -275,12 +313,13 @@ class MlflowRegistry:
             return mlflow.onnx.log_model(
                 onnx.load_from_string(request.model), name=MODEL_ARTIFACT,
                 pip_requirements=request.pip_requirements, save_as_external_data=False,
-                onnx_execution_providers=["CPUExecutionProvider"],
+                onnx_execution_providers=["CPUExecutionProvider"], signature=signature,
             ), {}  # fmt: skip
         if request.model_kind == "lightgbm":
             return mlflow.lightgbm.log_model(
-                request.model, name=MODEL_ARTIFACT, pip_requirements=request.pip_requirements
-            ), {}
+                request.model, name=MODEL_ARTIFACT, pip_requirements=request.pip_requirements,
+                signature=signature,
+            ), {}  # fmt: skip
         import skops.io
 
         # The estimator was built here from configured classes: trust exactly its types.
@@ -291,6 +330,7 @@ class MlflowRegistry:
             serialization_format="skops",
             skops_trusted_types=trusted,
             pip_requirements=request.pip_requirements,
+            signature=signature,
         )
         # Loading trusts this list from the registry, never the one inside the artifact.
         return info, {TRUSTED_TYPES_TAG: json.dumps(sorted(trusted))}

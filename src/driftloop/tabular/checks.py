@@ -7,7 +7,16 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-__all__ = ["LEAK_CORRELATION", "MANY_MISSING", "RARE_CLASS", "collect", "describe_duration"]
+from driftloop.tabular import leaks as _leaks_mod
+
+__all__ = [
+    "LEAK_CORRELATION",
+    "MANY_MISSING",
+    "RARE_CLASS",
+    "collect",
+    "describe_duration",
+    "non_features",
+]
 
 MANY_MISSING = 0.2
 LEAK_CORRELATION = 0.95
@@ -31,8 +40,10 @@ def collect(
     ignored: dict[str, str],
     numeric: dict[str, pd.Series],
     categorical: list[str],
+    times: pd.Series | None = None,
 ) -> tuple[str, ...]:
-    """Every check, in a fixed order: task, time, label delay, columns, target, leakage."""
+    """Every check, in a fixed order: task, time, label delay, columns, target, leakage,
+    then parts of the target, split markers and ids (``times``: the parsed timestamps)."""
     out: list[str] = []
     if task_inferred:
         out.append(_task(target, y, task))
@@ -50,7 +61,45 @@ def collect(
     if task == "classification":
         out.append(_positive_rate(y))
     out += _leaks(target, y, numeric)
+    if times is not None:
+        out += non_features(frame, target, y, times, numeric, categorical)
     return tuple(out)
+
+
+def non_features(
+    frame: pd.DataFrame,
+    target: str,
+    y: pd.Series,
+    times: pd.Series,
+    numeric: dict[str, pd.Series],
+    categorical: list[str],
+) -> list[str]:
+    """Exact parts of the target, split markers and ids among the features (see leaks)."""
+    out = [
+        f"columns {a!r} {op} {b!r} equal the target {target!r} exactly ({share:.0%} of rows): "
+        "each is a part of the outcome; if either is recorded with or after the outcome, the "
+        "other gives the target away: drop both unless both are known at prediction time"
+        for a, op, b, share in _leaks_mod.exact_relations(
+            target, y.to_numpy("float64"), {n: v.to_numpy("float64") for n, v in numeric.items()}
+        )
+    ]
+    features = [*numeric, *categorical]
+    split = _leaks_mod.split_markers(frame, times, features)
+    out += [
+        f"column {name!r} {why}: it tells how the table was split or which period a row is "
+        "from, not what happened; drop it unless it is known at prediction time"
+        for name, why in split.items()
+    ]
+    ids = _leaks_mod.id_like(
+        frame, times, {n: v.to_numpy("float64") for n, v in numeric.items()},
+        [n for n in features if n not in split],
+    )  # fmt: skip
+    out += [
+        f"column {name!r} {why}: an id says which row it is, not what happened; drop it (or "
+        "pass it as --entity) unless its value means something"
+        for name, why in ids.items()
+    ]
+    return out
 
 
 def _task(target: str, y: pd.Series, task: str) -> str:

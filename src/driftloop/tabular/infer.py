@@ -177,6 +177,7 @@ def infer_schema(
         ignored={n: f.detail for n, f in features.items() if f.role == "ignored"},
         numeric={n: f.values for n, f in features.items() if f.values is not None},
         categorical=[n for n, f in features.items() if f.role == "categorical"],
+        times=times,
     )
     return TableSchema(
         entity=entity,

@@ -1,0 +1,74 @@
+"""init writes a project that runs: a user's column named like a derived calendar
+feature is used (not derived twice), one named like a history feature is refused naming
+it, and the gate holds nothing absolute the table contradicts (a growing log target)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from driftloop.errors import DataError
+from driftloop.features.store import FeatureStore
+from driftloop.features.table import load_repo
+from driftloop.pipeline.train import run_training
+from driftloop.registry import open_registry
+from driftloop.scaffold import create_table_project, table_gate
+
+
+def growing_log_table(n_entities: int = 8, days: int = 130, seed: int = 5) -> pd.DataFrame:
+    """Daily log sales per shop (mostly negative), growing 0.012 a day, higher at weekends;
+    the table carries its own day_of_week column."""
+    rng = np.random.default_rng(seed)
+    stamps = pd.Timestamp("2023-01-02") + pd.to_timedelta(np.arange(days), unit="D")
+    dow = stamps.dayofweek.to_numpy()
+    frames = []
+    for shop in range(n_entities):
+        temp = rng.normal(15, 5, days).round(2)
+        level = np.log(rng.uniform(0.05, 0.5))
+        log_sales = level + 0.012 * np.arange(days) + 0.03 * temp + 0.2 * (dow >= 5)
+        frames.append(pd.DataFrame({
+            "shop": shop, "day": stamps.strftime("%Y-%m-%d"), "temp": temp, "day_of_week": dow,
+            "log_sales": (log_sales + rng.normal(0, 0.1, days)).round(4),
+        }))  # fmt: skip
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_v1_of_a_growing_log_target_with_its_own_day_of_week_becomes_champion(
+    tmp_path: Path,
+) -> None:
+    table = growing_log_table()
+    project, schema = create_table_project(
+        tmp_path / "p", "generated", ["shop"], "day", "log_sales", frame=table
+    )
+    module = load_repo(project.root)
+    assert module.EVENT_FEATURES.count("day_of_week") == 1 and "day_of_week" in module.NUMERIC
+    assert "day_of_week" not in module.CALENDAR
+    assert any("'day_of_week' has the name of a calendar feature" in c for c in schema.checks)
+    gate = project.config.training.gate
+    assert gate.max_abs_bias is None and gate.max_metric is None
+    assert gate.min_prediction is not None and gate.min_prediction < table["log_sales"].min()
+    FeatureStore(project).apply()
+    result = run_training(project, open_registry(project), actor="tests")
+    assert result.alias == "champion", result.gate.summary()
+    smallest = next(c for c in result.gate.checks if c.name == "min_prediction")
+    assert smallest.value < 0.0  # the former absolute floor (0.0) rejected this sane model
+
+
+def test_a_column_named_like_a_history_feature_is_refused_naming_it(tmp_path: Path) -> None:
+    table = growing_log_table().rename(columns={"temp": "log_sales_last"})
+    with pytest.raises(DataError, match=r"'log_sales_last' of the table have the name of a "
+                       r"feature driftloop makes.*rename them"):  # fmt: skip
+        create_table_project(tmp_path / "p", "generated", ["shop"], "day", "log_sales",
+                             frame=table)  # fmt: skip
+    assert not (tmp_path / "p").exists()
+
+
+def test_the_gate_floor_comes_from_the_targets_range() -> None:
+    assert table_gate("regression", (-2.5, 1.5))["min_prediction"] == -6.5
+    assert table_gate("regression", (0.0, 120.0))["min_prediction"] == -120.0
+    assert table_gate("regression", None)["min_prediction"] is None
+    classification = table_gate("classification", (0.0, 1.0))
+    assert classification["min_prediction"] == 0.0 and classification["max_abs_bias"] is None
