@@ -291,3 +291,53 @@ def test_p99_gates_wait_for_enough_requests_to_have_a_p99() -> None:
     many = StepObservation(canary_requests=P99_MIN_REQUESTS, canary_slow=2, stable_requests=900,
                            **timing)  # fmt: skip
     assert judge_step(many, policy).decision == "rollback"
+
+
+def test_material_prediction_shift_rolls_back_before_guard_min_requests() -> None:
+    shifted = _healthy(canary_requests=150, canary_errors=0, canary_slow=1, kl=0.16,
+                       canary_predictions=(33.0, 38, 22, 22, 35),
+                       stable_predictions=(540.0, 338, 203, 162, 107))  # fmt: skip
+    verdict = judge_step(shifted)
+    assert verdict.decision == "rollback"
+    assert verdict.reason.startswith("prediction shift significant")
+    # the same counts with a KL under kl_max: significant but immaterial, not a rollback
+    assert judge_step(dataclasses.replace(shifted, kl=0.05)).decision != "rollback"
+    held = judge_step(shifted, StepPolicy(kl_action="hold"))
+    assert held.decision == "wait"
+
+
+def test_counted_p99_gate_judges_the_share_above_ratio_times_stable_p99() -> None:
+    # the measured p99 ratio (1.3) would roll back; 30 of 5000 canary requests above 1.2 x
+    # the stable p99 (0.6 %) is not significantly more than 1 %: the counted test holds
+    noisy = _healthy(canary_p99_s=0.195, canary_over_promote_p99=40, canary_over_rollback_p99=30)
+    assert judge_step(noisy).decision == "promote"
+    slow = _healthy(canary_p99_s=0.195, canary_over_promote_p99=150, canary_over_rollback_p99=120)
+    verdict = judge_step(slow)
+    assert verdict.decision == "rollback"
+    assert "p99" in verdict.reason
+
+
+def _retrained(labels_ok: bool | None, **changes: Any) -> StepObservation:
+    return _healthy(kl=0.3, retrained_on_drift=True, labels_ok=labels_ok,
+                    labels_detail="paired loss -0.02", **changes)  # fmt: skip
+
+
+def test_drift_retrain_rule_judges_a_prediction_shift_on_labels() -> None:
+    waiting = judge_step(_retrained(None))
+    assert waiting.decision == "wait"
+    assert "after a retrain on drift: waiting on labels" in waiting.reason
+    promoted = judge_step(_retrained(True))
+    assert promoted.decision == "promote"
+    assert "explained by labelled accuracy (paired loss -0.02)" in promoted.reason
+    worse = judge_step(_retrained(False))
+    assert worse.decision == "rollback"
+    assert "labelled accuracy worse" in worse.reason
+    late = judge_step(_retrained(None, elapsed_s=1800.0))
+    assert late.decision == "rollback"
+    assert "unexplained by labels" in late.reason
+
+
+def test_drift_retrain_rule_does_not_excuse_errors() -> None:
+    verdict = judge_step(_retrained(True, canary_requests=1000, canary_errors=40, canary_slow=10))
+    assert verdict.decision == "rollback"
+    assert "error rate" in verdict.reason

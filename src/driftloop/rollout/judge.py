@@ -224,8 +224,7 @@ def _tests(obs: StepObservation, pol: StepPolicy) -> _Tests:
     def above(level: float) -> SequentialResult | None:
         if stable_rate is None or stable_rate >= level:
             return None  # the stable is at or above it: only "no worse than the stable"
-        return proportion_above_test(obs.canary_errors, n, level, alpha=a,
-                                     mixture_sd=pol.error_mixture_sd)  # fmt: skip
+        return proportion_above_test(obs.canary_errors, n, level, alpha=a)
 
     timed = bool(obs.stable_p99_s)  # no stable p99 yet: nothing to count exceedances against
 
