@@ -35,9 +35,19 @@ import numpy as np
 from numpy.typing import NDArray
 from rich.console import Console
 from rich.table import Table
-from scipy.special import ndtr
+from scipy.special import expit, ndtr
+from scipy.stats import rankdata
 
+from driftloop.config import OutcomeGateConfig
+from driftloop.config.rollout import PairedConfig
 from driftloop.rollout import StepObservation, StepPolicy, judge_step, next_weight
+from driftloop.rollout.outcomes import (
+    VersionOutcomes,
+    outcome_evidence,
+    paired_evidence,
+    row_losses,
+)
+from driftloop.rollout.sequential import MeanStats
 
 STEPS = (10.0, 50.0, 100.0)
 TICK_S = 10.0
@@ -46,7 +56,32 @@ CLASSES = np.array([0.40, 0.25, 0.15, 0.12, 0.08])
 SHIFTED = np.array([0.22, 0.25, 0.15, 0.15, 0.23])
 EDGES = np.geomspace(0.001, 5.0, 801)
 CENTRES = np.sqrt(EDGES[:-1] * EDGES[1:])
-SCENARIOS = ("A/A", "errors 1%->5%", "latency +30%", "predictions shifted", "A/A, 0.5% errors")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Stable and canary error rates, canary latency factor, shifted canary predictions."""
+
+    name: str
+    stable_errors: float = 0.01
+    canary_errors: float = 0.01
+    slowdown: float = 1.0
+    shifted: bool = False
+
+    @property
+    def bad(self) -> bool:
+        return (self.canary_errors, self.slowdown, self.shifted) != (self.stable_errors, 1.0, False)
+
+
+SCENARIOS = (
+    Scenario("A/A, stable 1% errors"),
+    Scenario("A/A, stable 0.5% errors", 0.005, 0.005),
+    Scenario("A/A, stable 2% errors", 0.02, 0.02),
+    Scenario("errors 1%->5%", canary_errors=0.05),
+    Scenario("latency +30%", slowdown=1.3),
+    Scenario("predictions shifted", shifted=True),
+)
+CALIBRATION = SCENARIOS[0].name  # the fixed window's thresholds are calibrated on this A/A
 
 
 def _latency_probs(scale: float) -> NDArray[np.float64]:
@@ -72,20 +107,19 @@ class Stream:
     cls_s: NDArray[np.int64]
 
 
-def _stream(rng: np.random.Generator, scenario: str, weight: float, rate: int, k: int) -> Stream:
+def _stream(rng: np.random.Generator, sc: Scenario, weight: float, rate: int, k: int) -> Stream:
     """Per-tick counts; ``rate`` is requests a tick."""
     n_c = round(rate * weight / 100)
     n_s = rate - n_c
     base = _latency_probs(1.0)
-    p_err = 0.005 if scenario == "A/A, 0.5% errors" else 0.01
     return Stream(
         n_c,
         n_s,
-        rng.binomial(n_c, 0.05 if scenario == "errors 1%->5%" else p_err, k),
-        rng.binomial(n_s, p_err, k),
-        rng.multinomial(n_c, _latency_probs(1.3) if scenario == "latency +30%" else base, k),
+        rng.binomial(n_c, sc.canary_errors, k),
+        rng.binomial(n_s, sc.stable_errors, k),
+        rng.multinomial(n_c, _latency_probs(sc.slowdown) if sc.slowdown != 1.0 else base, k),
         rng.multinomial(n_s, base, k),
-        rng.multinomial(n_c, SHIFTED if scenario == "predictions shifted" else CLASSES, k),
+        rng.multinomial(n_c, SHIFTED if sc.shifted else CLASSES, k),
         rng.multinomial(n_s, CLASSES, k),
     )
 
@@ -107,7 +141,13 @@ def _judge_stream(st: Stream, policy: StepPolicy) -> tuple[str, int, str]:
     lat_c, lat_s = np.cumsum(st.lat_c, axis=0), np.cumsum(st.lat_s, axis=0)
     err_c, err_s = np.cumsum(st.err_c), np.cumsum(st.err_s)
     kl = _kl(np.cumsum(st.cls_c, axis=0), np.cumsum(st.cls_s, axis=0))
+    cls_c, cls_s = np.cumsum(st.cls_c, axis=0), np.cumsum(st.cls_s, axis=0)
     bc, bs = _p99_bin(lat_c), _p99_bin(lat_s)
+    # first bin whose centre is above ratio x the stable p99 (the p99 gates' counts)
+    b_prom = np.searchsorted(CENTRES, CENTRES[bs] * policy.promote_p99_ratio, side="right")
+    b_roll = np.searchsorted(CENTRES, CENTRES[bs] * policy.rollback_p99_ratio, side="right")
+    tail = np.cumsum(lat_c[:, ::-1], axis=1)[:, ::-1]  # tail[i, b]: requests in bins >= b
+    tail = np.concatenate([tail, np.zeros((tail.shape[0], 1), dtype=tail.dtype)], axis=1)
     for i in range(len(err_c)):
         n_c, n_s = st.n_c * (i + 1), st.n_s * (i + 1)
         obs = StepObservation(
@@ -120,6 +160,10 @@ def _judge_stream(st: Stream, policy: StepPolicy) -> tuple[str, int, str]:
             stable_p99_s=float(CENTRES[bs[i]]),
             kl=float(kl[i]),
             elapsed_s=TICK_S * (i + 1),
+            canary_over_promote_p99=int(tail[i, b_prom[i]]),
+            canary_over_rollback_p99=int(tail[i, b_roll[i]]),
+            canary_predictions=tuple(cls_c[i].tolist()),
+            stable_predictions=tuple(cls_s[i].tolist()),
         )
         verdict = judge_step(obs, policy)
         if verdict.decision != "wait":
@@ -183,17 +227,19 @@ def simulate(
     trials: int, seed: int, rate: int, alpha: float, guard: int
 ) -> tuple[dict[str, list[Outcome]], dict[str, dict[Config, list[Outcome]]]]:
     """Both policies on the same seeded streams; fixed window for every window and threshold."""
-    policy = StepPolicy(alpha=alpha / 2, min_requests=1000, guard_min_requests=guard)
+    policy = StepPolicy(alpha=alpha / 2, min_requests=1000, guard_min_requests=guard,
+                        p99_slack_s=0.0)  # fmt: skip
     ticks = round(policy.max_duration_s / TICK_S)
     judged = [w for w in STEPS if next_weight(STEPS, w) is not None]
     configs = [(w, t) for w in WINDOWS for t in range(1, 21)]
     ours: dict[str, list[Outcome]] = {}
     fixed: dict[str, dict[Config, list[Outcome]]] = {}
-    for s_i, scenario in enumerate(SCENARIOS):
+    for s_i, sc in enumerate(SCENARIOS):
         rng = np.random.default_rng([seed, s_i])
+        scenario = sc.name
         ours[scenario], fixed[scenario] = [], {c: [] for c in configs}
         for _ in range(trials):
-            streams = [_stream(rng, scenario, w, rate, ticks) for w in judged]
+            streams = [_stream(rng, sc, w, rate, ticks) for w in judged]
             ours[scenario].append(_rollout(streams, [_judge_stream(st, policy) for st in streams]))
             fails = {w: [_window_fails(st, w) for st in streams] for w in WINDOWS}
             for (w, t), out in fixed[scenario].items():
@@ -214,45 +260,132 @@ def _exposure(outs: list[Outcome]) -> tuple[float, float]:
     return (float(np.median(xs)), float(np.percentile(xs, 90))) if xs else (float("nan"),) * 2
 
 
+# -- slow labels: paired shadow evidence against the canary slice's own labels ----------------
+LABEL_SCENARIOS = {"clearly better (retrained)": 1, "as good": 0, "worse": -1}
+
+
+def _auc(y: NDArray[np.float64], p: NDArray[np.float64]) -> float | None:
+    pos = int(y.sum())
+    if pos == 0 or pos == y.size:
+        return None
+    ranks = rankdata(p)
+    return float((ranks[y == 1].sum() - pos * (pos + 1) / 2) / (pos * (y.size - pos)))
+
+
+def _version(y: NDArray[np.float64], p: NDArray[np.float64]) -> VersionOutcomes:
+    return VersionOutcomes(MeanStats(0, 0.0, 0.0), int(y.size), 0.0, 0.0, int(y.sum()),
+                           _auc(y, p), "classification")  # fmt: skip
+
+
+def _labelled_trial(
+    rng: np.random.Generator, quality: int, per_day: int, days: int, delay_days: float
+) -> tuple[float | None, float | None, bool, bool]:
+    """Days until each rule decides (None: not within ``days``), and whether it rolled back."""
+    n = per_day * days
+    z1, z2 = rng.normal(0.0, 0.8, n), rng.normal(0.0, 0.8, n)
+    y = (rng.random(n) < expit(-2.2 + z1 + z2)).astype(np.float64)
+
+    def model(base: float, a1: float, a2: float) -> NDArray[np.float64]:
+        return np.asarray(expit(base + a1 * z1 + a2 * z2 + rng.normal(0.0, 0.3, n)))
+
+    # after a change the stale stable misses z2 and the new base rate (log loss 0.418, ROC
+    # AUC 0.68); the retrain sees both (0.351, 0.76); a worse one also loses half of z1
+    p_s = model(-2.9, 1.0, 0.0)
+    p_c = {1: model(-2.2, 1.0, 1.0), 0: model(-2.9, 1.0, 0.0), -1: model(-2.9, 0.5, 0.0)}[quality]
+    served_at = np.sort(rng.random(n)) * days
+    labelled_at = served_at + rng.lognormal(np.log(delay_days), 0.8, n)
+    canary = rng.random(n) < 0.10  # the step's 10 % slice; the rest is mirrored in shadow
+    diff = row_losses(y, p_c, "classification") - row_losses(y, p_s, "classification")
+    cfg, gate = PairedConfig(), OutcomeGateConfig()
+    paired_day = unpaired_day = None
+    paired_back = unpaired_back = False
+    for day in range(1, days + 1):
+        known = labelled_at <= day
+        if paired_day is None:
+            rows = known & ~canary
+            mine = VersionOutcomes(MeanStats(0, 0.0, 0.0), paired={"1": MeanStats.of(diff[rows])})
+            ev, _ = paired_evidence(mine, "1", cfg, "classification")
+            if ev.passed is not None:
+                paired_day, paired_back = float(day), not ev.passed
+        if unpaired_day is None:
+            c, s = known & canary, known & ~canary
+            _, acc = outcome_evidence(_version(y[c], p_c[c]), _version(y[s], p_s[s]), gate,
+                                      "classification")  # fmt: skip
+            if acc.passed is not None:
+                unpaired_day, unpaired_back = float(day), not acc.passed
+        if paired_day is not None and unpaired_day is not None:
+            break
+    return paired_day, unpaired_day, paired_back, unpaired_back
+
+
+def slow_labels(trials: int, seed: int, per_day: int, days: int, delay_days: float) -> Table:
+    """Days to a decision on labels: the canary slice's own labels vs paired shadow rows."""
+    table = Table(title=f"Slow labels: {per_day} requests a day at 10 %, labels after a median "
+                  f"{delay_days:g} days ({trials} trials)")  # fmt: skip
+    for col in ("challenger", "measure", "paired, else slice labels", "slice labels (before)"):
+        table.add_column(col)
+    for s_i, (name, quality) in enumerate(LABEL_SCENARIOS.items()):
+        rng = np.random.default_rng([seed, 100 + s_i])
+        runs = [_labelled_trial(rng, quality, per_day, days, delay_days) for _ in range(trials)]
+        combined = [
+            (p, pb) if p is not None and (u is None or p <= u) else (u, ub) for p, u, pb, ub in runs
+        ]  # paired first, else the slice's labels
+        cells = []
+        for days_to, back in (([r[0] for r in combined], [r[1] for r in combined]),
+                              ([r[1] for r in runs], [r[3] for r in runs])):  # fmt: skip
+            decided = [d for d in days_to if d is not None]
+            med = f"{np.median(decided):.0f}" if decided else "-"
+            cells.append((f"{len(decided) / trials:.1%} ({med})", f"{sum(back) / trials:.1%}"))
+        paired_only = [r[0] for r in runs if r[0] is not None]
+        table.add_row(name, "paired test decided (median day)",
+                      f"{len(paired_only) / trials:.1%} ({np.median(paired_only):.0f})"
+                      if paired_only else "0.0% (-)", "")  # fmt: skip
+        table.add_row(name, f"decided within {days} days (median day)", cells[0][0], cells[1][0])
+        table.add_row("", "rolled back", cells[0][1], cells[1][1])
+    return table
+
+
 def main() -> None:
-    """Run the simulation and print the comparison table."""
+    """Run the simulations and print the comparison tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=300)
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--rate", type=int, default=500, help="requests per 10 s tick")
     parser.add_argument("--alpha", type=float, default=0.01, help="A/A budget per rollout")
     parser.add_argument("--guard-min-requests", type=int, default=1000)
+    parser.add_argument("--label-trials", type=int, default=200)
+    parser.add_argument("--per-day", type=int, default=200, help="slow labels: requests a day")
+    parser.add_argument("--delay-days", type=float, default=10.0, help="median label delay")
     args = parser.parse_args()
     start = time.perf_counter()
     ours, fixed = simulate(args.trials, args.seed, args.rate, args.alpha, args.guard_min_requests)
     budget = 0.01
-    bad = SCENARIOS[1:4]
+    bad = [sc.name for sc in SCENARIOS if sc.bad]
     candidates = [  # per window length, the smallest threshold meeting the A/A budget
-        next(((w, t) for t in range(1, 21) if _rate(fixed["A/A"][(w, t)]) <= budget), (w, 20))
+        next(((w, t) for t in range(1, 21) if _rate(fixed[CALIBRATION][(w, t)]) <= budget),
+             (w, 20))
         for w in WINDOWS
-    ]
+    ]  # fmt: skip
     best = min(candidates, key=lambda c: sum(_exposure(fixed[s][c])[0] for s in bad))
-    theirs = {s: fixed[s][best] for s in SCENARIOS}
+    theirs = {sc.name: fixed[sc.name][best] for sc in SCENARIOS}
     label = f"fixed window ({best[0] * TICK_S:g} s, threshold {best[1]})"
     table = Table(title=f"Canary judge vs fixed window ({args.trials} trials, seed {args.seed})")
     for col in ("scenario", "measure", "driftloop", label, "target"):
         table.add_column(col)
-    for scenario in ("A/A", "A/A, 0.5% errors"):
-        mine, other = ours[scenario], theirs[scenario]
-        table.add_row(
-            scenario,
-            "false rollbacks",
-            f"{_rate(mine):.2%} ({sum(o.rolled_back for o in mine)}/{args.trials})",
-            f"{_rate(other):.2%}",
-            "<= 1%",
-        )
+    for sc in SCENARIOS:
+        if sc.bad:
+            continue
+        mine, other = ours[sc.name], theirs[sc.name]
+        count = sum(o.rolled_back for o in mine)
+        table.add_row(sc.name, "false rollbacks", f"{_rate(mine):.2%} ({count}/{args.trials})",
+                      f"{_rate(other):.2%}", "<= 1%")  # fmt: skip
         reasons: dict[str, int] = {}
         for o in mine:
             if o.rolled_back:
                 key = f"step {o.step + 1}: " + o.reason.split(" (")[0]
                 reasons[key] = reasons.get(key, 0) + 1
-        for reason, count in sorted(reasons.items()):
-            table.add_row("", f"  {reason}", str(count), "", "")
+        for reason, n in sorted(reasons.items()):
+            table.add_row("", f"  {reason}", str(n), "", "")
     for scenario in bad:
         mine, other = ours[scenario], theirs[scenario]
         caught = [sum(o.rolled_back and o.step == 0 for o in x) / len(x) for x in (mine, other)]
@@ -267,18 +400,27 @@ def main() -> None:
             f"{t_med:,.0f} ({t_p90:,.0f})",
             "",
         )
-        table.add_row(
-            "", "exposure ratio driftloop / fixed (medians)", f"{m_med / t_med:.2f}", "", "<= 0.33"
-        )
+        table.add_row("", "exposure ratio driftloop / fixed (medians)", f"{m_med / t_med:.2f}",
+                      "", "<= 0.33")  # fmt: skip
     console = Console(width=140)
     console.print(table)
     console.print(
         f"{args.rate} requests / {TICK_S:g} s tick, driftloop judges every tick; steps {STEPS}; "
         f"per-step alpha {args.alpha / 2:g}; fixed window: per window length "
-        f"{[w * TICK_S for w in WINDOWS]} s the smallest threshold with A/A <= {budget:.0%} "
-        f"(in-sample), then the length with least bad-canary exposure: "
+        f"{[w * TICK_S for w in WINDOWS]} s the smallest threshold with A/A ({CALIBRATION}) <= "
+        f"{budget:.0%} (in-sample), then the length with least bad-canary exposure: "
         f"{[(w * TICK_S, t) for w, t in candidates]}; {time.perf_counter() - start:.1f} s"
     )
+    if args.label_trials > 0:
+        started = time.perf_counter()
+        console.print(slow_labels(args.label_trials, args.seed, args.per_day, 60,
+                                  args.delay_days))  # fmt: skip
+        console.print(
+            "paired: the canary scores the champion's 90 % in shadow, each label judges both "
+            "(always-valid test on per-request log-loss differences, PairedConfig defaults); "
+            "canary slice labels: today's rule, the ranking-error gate on each version's own "
+            f"labels (OutcomeGateConfig defaults); {time.perf_counter() - started:.1f} s"
+        )
 
 
 if __name__ == "__main__":

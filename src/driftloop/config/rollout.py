@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["IstioConfig", "OutcomeGateConfig", "RolloutConfig", "ShadowConfig"]
+__all__ = ["IstioConfig", "OutcomeGateConfig", "PairedConfig", "RolloutConfig", "ShadowConfig"]
 
 Strategy = Literal["canary", "blue-green", "ab"]
 
@@ -44,6 +44,24 @@ class OutcomeGateConfig(_Strict):
         0.05, ge=0.0, le=1.0, description="canary WAPE may be this much worse (relative)"
     )
     min_outcomes: int = Field(200, ge=2, description="per version, before a gate is judged")
+
+
+class PairedConfig(_Strict):
+    """Paired evidence for slow labels: during canary steps the challenger also scores the
+    champion's requests in shadow, and each label judges both versions on the same request
+    (an always-valid test on per-request loss differences). Costs one challenger prediction
+    per champion request while a rollout runs."""
+
+    enabled: bool = True
+    min_pairs: int = Field(100, ge=2, description="labelled pairs before the test judges")
+    alpha: float = Field(
+        0.01, gt=0.0, lt=1.0,
+        description="two-sided level: significantly lower loss counts as the accuracy gate "
+        "passing, significantly higher rolls back",
+    )  # fmt: skip
+    mixture_sd: float = Field(
+        0.2, gt=0.0, description="mixture prior scale of the effect, in standard deviations"
+    )
 
 
 class IstioConfig(_Strict):
@@ -112,6 +130,7 @@ class RolloutConfig(_Strict):
     )  # fmt: skip
     shadow: ShadowConfig = ShadowConfig()
     outcomes: OutcomeGateConfig = OutcomeGateConfig()
+    paired: PairedConfig = PairedConfig()
     ab_split: float = Field(50.0, gt=0.0, lt=100.0, description="A/B: challenger percent")
     ab_alpha: float = Field(0.05, gt=0.0, lt=1.0, description="A/B: always-valid test level")
     ab_max_duration_s: float = Field(

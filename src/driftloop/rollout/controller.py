@@ -34,12 +34,18 @@ from driftloop.rollout.judge import (
     mean_difference_test,
 )
 from driftloop.rollout.metrics import Snapshot, delta, observe_step, shadow_summary
-from driftloop.rollout.outcomes import OutcomeSource, VersionOutcomes, outcome_evidence
+from driftloop.rollout.outcomes import (
+    OutcomeSource,
+    VersionOutcomes,
+    outcome_evidence,
+    paired_evidence,
+)
 from driftloop.rollout.router import TrafficRouter
 from driftloop.rollout.sources import MetricsSource
+from driftloop.rollout.steps import next_weight
 from driftloop.rollout.store import Rollout, RolloutStore
 
-__all__ = ["STRATEGIES", "RolloutController", "judged_weights", "step_policy"]
+__all__ = ["STRATEGIES", "RolloutController", "judged_weights", "next_phase", "step_policy"]
 
 logger = logging.getLogger("driftloop.rollout")
 STRATEGIES = ("canary", "blue-green", "ab")
@@ -54,6 +60,18 @@ def judged_weights(cfg: RolloutConfig, strategy: str) -> tuple[float, ...]:
     if strategy == "ab":
         return (cfg.ab_split,)
     raise RolloutError(f"strategy {strategy!r} must be one of {', '.join(STRATEGIES)}")
+
+
+def next_phase(cfg: RolloutConfig, strategy: str, current: float) -> tuple[int, float] | None:
+    """The judged phase after weight ``current`` (0: not started) as (index, weight), or None
+    when the next move is the promotion. The schedule is the strategy's judged weights, then
+    100 % (the promotion, unless 100 % is itself judged, as in blue-green)."""
+    weights = judged_weights(cfg, strategy)
+    schedule = weights if weights[-1] == 100.0 else (*weights, 100.0)
+    nxt = next_weight(schedule, current)
+    if nxt is None or nxt not in weights:
+        return None
+    return weights.index(nxt), nxt
 
 
 def step_policy(cfg: RolloutConfig, strategy: str) -> StepPolicy:
@@ -208,11 +226,16 @@ class RolloutController:
             return self._wait(r, verdict.reason, verdict.evidence)
         if verdict.decision == "rollback":
             return self._transition(r, "rolled_back", verdict.reason, verdict.evidence)
-        weights = judged_weights(self.cfg, r.strategy)
-        nxt = 0 if r.state == "shadow" else r.step + 1
-        if nxt >= len(weights):
+        phase = next_phase(self.cfg, r.strategy, 0.0 if r.state == "shadow" else r.weight)
+        if phase is None:
             return self._transition(r, "promoted", verdict.reason, verdict.evidence, 100.0)
-        return self._transition(r, "step", verdict.reason, verdict.evidence, weights[nxt], step=nxt)
+        step, weight = phase
+        return self._transition(r, "step", verdict.reason, verdict.evidence, weight, step=step,
+                                shadow=self._paired(r.strategy, weight))  # fmt: skip
+
+    def _paired(self, strategy: str, weight: float) -> bool:
+        """Whether a step mirrors the champion's requests to the canary (paired evidence)."""
+        return self.cfg.paired.enabled and strategy == "canary" and weight < 100.0
 
     def _wait(self, r: Rollout, reason: str, evidence: Mapping[str, Any] | None = None) -> Rollout:
         """No transition: keep the latest check (for ``status``) and stay."""
@@ -340,34 +363,35 @@ class RolloutController:
         except DriftloopError:
             return False
 
+    def _labels(
+        self, r: Rollout, canary: VersionOutcomes | None, stable: VersionOutcomes | None
+    ) -> tuple[list[Evidence], Evidence, Evidence]:
+        """Outcome evidence rows, the business gate, and the accuracy verdict: the paired
+        test when it has decided, else the canary slice's labels against the stable's."""
+        task = getattr(self.outcomes, "task", "regression")
+        business, accuracy = outcome_evidence(canary, stable, self.cfg.outcomes, task)
+        rows = [business, accuracy]
+        if self.cfg.paired.enabled:
+            paired, _ = paired_evidence(canary, r.stable, self.cfg.paired, task)
+            rows.append(paired)
+            if paired.passed is not None:
+                accuracy = paired
+        return rows, business, accuracy
+
     def _judge_step(self, r: Rollout, window: Snapshot, elapsed: float) -> _Verdict:
         policy = step_policy(self.cfg, r.strategy)
-        obs = observe_step(window, r.version, r.stable, elapsed, policy.p99_slack_s)
+        ratios = (policy.promote_p99_ratio, policy.rollback_p99_ratio)
+        obs = observe_step(window, r.version, r.stable, elapsed, policy.p99_slack_s, ratios)
         canary_out, stable_out = self._outcomes(r)
-        task = getattr(self.outcomes, "task", "regression")
-        business, accuracy = outcome_evidence(canary_out, stable_out, self.cfg.outcomes, task)
-        verdict = judge_step(obs, policy)  # recorded against the configured thresholds
-        evidence = _evidence_json([*verdict.evidence, business, accuracy])
-        kl = obs.kl
-        if kl is not None and kl > policy.kl_max and self._retrained_on_drift(r.version):
-            # A retrain on drift is expected to predict differently from the stale stable:
-            # its prediction shift is judged on delayed labels, not on agreement.
-            if accuracy.passed is False:
-                why = f"prediction KL {kl:.4f} > {policy.kl_max:g}, labelled accuracy worse"
-                return _Verdict("rollback", f"{why}: {accuracy.detail}", evidence)
-            verdict = judge_step(obs, replace(policy, kl_max=kl + 1.0, kl_action="hold"))
-            if accuracy.passed is None:
-                if verdict.decision == "rollback":
-                    return _Verdict("rollback", verdict.reason, evidence)
-                if elapsed >= policy.max_duration_s:
-                    return _Verdict("rollback", f"deadline passed with prediction KL {kl:.4f} "
-                                    "unexplained by labels", evidence)  # fmt: skip
-                return _Verdict("wait", f"prediction KL {kl:.4f} > {policy.kl_max:g} after a "
-                                f"retrain on drift: waiting on labels ({accuracy.detail})",
-                                evidence)  # fmt: skip
-            if verdict.decision == "promote":
-                why = f"prediction KL {kl:.4f} explained by labelled accuracy"
-                verdict = replace(verdict, reason=f"{verdict.reason}; {why} ({accuracy.detail})")
+        rows, business, accuracy = self._labels(r, canary_out, stable_out)
+        if obs.kl is not None and obs.kl > policy.kl_max and self._retrained_on_drift(r.version):
+            obs = replace(obs, retrained_on_drift=True, labels_ok=accuracy.passed,
+                          labels_detail=accuracy.detail)  # fmt: skip
+        verdict = judge_step(obs, policy)  # the drift-retrain rule is the judge's (see judge)
+        evidence = _evidence_json([*verdict.evidence, *rows])
+        if accuracy.name == "paired_loss" and accuracy.passed is False:
+            return _Verdict("rollback", f"paired labels: canary loss significantly higher "
+                            f"than the stable's ({accuracy.detail})", evidence)  # fmt: skip
         if r.strategy == "ab":
             return self._judge_ab(verdict.decision, verdict.reason, evidence, canary_out,
                                   stable_out, elapsed)  # fmt: skip

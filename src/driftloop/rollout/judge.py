@@ -1,21 +1,23 @@
-"""Canary step judge: always-valid sequential tests plus the spec's gates (pure, no I/O).
+"""Canary step judge: the spec's gates, relative to the stable, on always-valid tests (pure).
 
-The sequential tests are one-sided mixture sequential probability ratio tests (mSPRT) in the
-normal-approximation form of Johari, Koomen, Pekelis and Walsh, "Always Valid Inference:
-Continuous Monitoring of A/B Tests", Operations Research 70(3), 2022 (arXiv:1512.04922),
-section 4: the estimated difference ``d`` with variance ``v`` is treated as Gaussian and the
-likelihood ratio against ``d = 0`` is mixed over a half-normal prior ``|N(0, tau^2)|`` on
-positive differences, which has the closed form
+Rules (each a row of the step's evidence; docs/canary.md has them with their reasons):
 
-    Lambda = 2 sqrt(v / (v + tau^2)) exp(d^2 tau^2 / (2 v (v + tau^2)))
-             Phi(d tau / sqrt(v (v + tau^2))).
+* **Relative gates.** An absolute threshold (error rate 1 % to promote, 2 % to roll back)
+  fails only on evidence: the canary is significantly worse than the stable, or the stable
+  itself is under the threshold and the canary is significantly above it. An identical
+  canary is never held or rolled back for the stable's own error rate.
+* **Latency.** The p99 gates count canary requests slower than ratio x the stable's p99
+  and fail when significantly more than 1 % are; a canary share above the stable's own
+  p99 significantly over 1 % rolls back at any sample size.
+* **Prediction shift.** A sequential chi-square-mixture test on the prediction histograms
+  rolls back when the shift is significant and its KL is above ``kl_max`` (a material
+  shift shown by evidence); the spec's fixed KL guard stays behind it.
+* **Drift-retrain rule** (:data:`DRIFT_RETRAIN_RULE`): a version retrained because the
+  world changed is expected to predict differently from the stale stable; its prediction
+  shift is judged on delayed labels instead.
 
-Lambda is a nonnegative supermartingale under "canary not worse" (d <= 0), so by Ville's
-inequality P(Lambda ever >= 1/alpha) <= alpha however often it is checked; 1/Lambda is the
-always-valid p-value of the current look. The variance is the pooled (null) binomial one and
-the canary count gets a continuity correction of -0.5: with few errors the binomial is
-right-skewed, and without it the false-positive rate reached ~alpha x 1.2 in simulation
-(1% errors, 20 canary requests a look); with it ~alpha x 0.6. The tests check the rate.
+The false-rollback budget ``alpha`` of a step is split evenly over three families (error
+rate, latency, predictions). Statistics live in :mod:`driftloop.rollout.sequential`.
 """
 
 from __future__ import annotations
@@ -24,9 +26,19 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from scipy.special import log_ndtr
+from driftloop.rollout.sequential import (
+    MeanStats,
+    SequentialResult,
+    distribution_shift_test,
+    error_rate_test,
+    exceedance_test,
+    mean_difference_test,
+    mixture_log_lr,
+    proportion_above_test,
+)
 
 __all__ = [
+    "DRIFT_RETRAIN_RULE",
     "Evidence",
     "MeanStats",
     "SequentialResult",
@@ -40,124 +52,26 @@ __all__ = [
     "mixture_log_lr",
 ]
 
-_MAX_LOG = 700.0
-
-
 # Below this many canary requests a 99th percentile is one of the two slowest requests (one
 # GC pause or cold cache decides it): the fixed p99 gates wait, the sequential latency test
 # judges. At 100 a fraud replay's canary (110 requests in its first hours at 50 %) was rolled
 # back on a p99 of 86 ms against 49 ms: its second-slowest request.
 P99_MIN_REQUESTS = 300
+FAMILIES = 3  # error rate, latency, predictions: each gets alpha / 3 of a step's budget
 
-
-@dataclass(frozen=True, slots=True)
-class SequentialResult:
-    """One look of a one-sided mSPRT: estimate, mixture likelihood ratio, threshold, decision."""
-
-    estimate: float
-    statistic: float
-    threshold: float
-    p_value: float
-    decision: Literal["continue", "worse"]
-
-
-def mixture_log_lr(diff: float, variance: float, mixture_sd: float) -> float:
-    """Log of the half-normal-mixture likelihood ratio for a Gaussian estimate ``diff``."""
-    if not mixture_sd > 0.0:
-        raise ValueError(f"mixture_sd must be > 0, got {mixture_sd!r}")
-    if not variance > 0.0:
-        return 0.0
-    tau2 = mixture_sd * mixture_sd
-    total = variance + tau2
-    quad = diff * diff * tau2 / (2.0 * variance * total)
-    z = diff * mixture_sd / math.sqrt(variance * total)
-    return math.log(2.0) + 0.5 * math.log(variance / total) + quad + float(log_ndtr(z))
-
-
-def _result(
-    diff: float, variance: float, alpha: float, mixture_sd: float, correction: float = 0.0
-) -> SequentialResult:
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must be within (0, 1), got {alpha!r}")
-    log_lr = mixture_log_lr(diff - correction, variance, mixture_sd)
-    statistic = math.exp(min(log_lr, _MAX_LOG))
-    threshold = 1.0 / alpha
-    decision: Literal["continue", "worse"] = "worse" if statistic >= threshold else "continue"
-    return SequentialResult(diff, statistic, threshold, min(1.0, 1.0 / statistic), decision)
-
-
-def _check_count(name: str, count: int, total_name: str, total: int) -> None:
-    if total < 0:
-        raise ValueError(f"{total_name} must be >= 0, got {total!r}")
-    if not 0 <= count <= total:
-        raise ValueError(f"{name} must be within [0, {total_name}={total}], got {count!r}")
-
-
-def error_rate_test(
-    canary_errors: int,
-    canary_requests: int,
-    stable_errors: int,
-    stable_requests: int,
-    *,
-    alpha: float = 0.05,
-    mixture_sd: float = 0.02,
-) -> SequentialResult:
-    """Always-valid test that the canary's error rate exceeds the stable's (cumulative counts)."""
-    _check_count("canary_errors", canary_errors, "canary_requests", canary_requests)
-    _check_count("stable_errors", stable_errors, "stable_requests", stable_requests)
-    if canary_requests == 0 or stable_requests == 0:
-        return _result(0.0, 0.0, alpha, mixture_sd)
-    diff = canary_errors / canary_requests - stable_errors / stable_requests
-    pooled = (canary_errors + stable_errors) / (canary_requests + stable_requests)
-    variance = pooled * (1.0 - pooled) * (1.0 / canary_requests + 1.0 / stable_requests)
-    return _result(diff, variance, alpha, mixture_sd, 0.5 / canary_requests)
-
-
-def exceedance_test(
-    canary_slow: int,
-    canary_requests: int,
-    *,
-    stable_requests: int | None = None,
-    null_share: float = 0.01,
-    alpha: float = 0.05,
-    mixture_sd: float = 0.05,
-    min_stable_tail: float = 10.0,
-    min_canary_tail: float = 2.0,
-) -> SequentialResult:
-    """Always-valid test that more than ``null_share`` of canary requests exceed stable's p99.
-
-    Under identical versions the share is ``null_share`` (0.01 for a p99). If the p99 was
-    estimated from ``stable_requests`` requests, its sampling noise is added to the variance
-    as ``null_share (1 - null_share) / stable_requests``, and the test says "continue" until
-    ``stable_requests * null_share >= min_stable_tail`` and
-    ``canary_requests * null_share >= min_canary_tail``: with fewer the p99 and the canary
-    count are too noisy and skewed for the Gaussian approximation. Simulated A/A at alpha
-    0.0025: 6/400 false positives at a 10/90 split and 13/400 at 50/50 without the stable
-    floor; with both floors 1/1000 at 10/90 and 4/1000 at 50/50 (still ~1.6x alpha there).
-    """
-    _check_count("canary_slow", canary_slow, "canary_requests", canary_requests)
-    if not 0.0 < null_share < 1.0:
-        raise ValueError(f"null_share must be within (0, 1), got {null_share!r}")
-    if stable_requests is not None and stable_requests < 0:
-        raise ValueError(f"stable_requests must be >= 0, got {stable_requests!r}")
-    if canary_requests * null_share < min_canary_tail or (
-        stable_requests is not None and stable_requests * null_share < min_stable_tail
-    ):
-        return _result(0.0, 0.0, alpha, mixture_sd)
-    inverse_n = 1.0 / canary_requests + (1.0 / stable_requests if stable_requests else 0.0)
-    variance = null_share * (1.0 - null_share) * inverse_n
-    diff = canary_slow / canary_requests - null_share
-    return _result(diff, variance, alpha, mixture_sd, 0.5 / canary_requests)
-
-
-def _finite_nonneg(name: str, value: float | None) -> None:
-    if value is not None and not (math.isfinite(value) and value >= 0.0):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+DRIFT_RETRAIN_RULE = (
+    "a version retrained on drift (registry tag driftloop.trigger) predicts differently "
+    "from the stale stable on purpose: a prediction KL above kl_max neither rolls back nor "
+    "holds it by itself; delayed labels judge it: labelled accuracy worse rolls back, no "
+    "labels yet waits (rolled back at the deadline), labels not worse let the other gates "
+    "decide"
+)
 
 
 @dataclass(frozen=True, slots=True)
 class StepObservation:
-    """Cumulative canary and stable measurements for the current step's window."""
+    """Cumulative canary and stable measurements for the current step's window, and what
+    the labels say (``labels_ok``: True not worse, False worse, None not known yet)."""
 
     canary_requests: int = 0
     canary_errors: int = 0
@@ -168,13 +82,38 @@ class StepObservation:
     stable_p99_s: float | None = None
     kl: float | None = None  # KL(canary predictions || stable predictions)
     elapsed_s: float = 0.0
+    # canary requests slower than promote / rollback p99 ratio x stable p99 (None: the
+    # p99 gates compare the two p99s as measured)
+    canary_over_promote_p99: int | None = None
+    canary_over_rollback_p99: int | None = None
+    canary_predictions: tuple[float, ...] | None = None  # prediction counts per bin
+    stable_predictions: tuple[float, ...] | None = None
+    retrained_on_drift: bool = False
+    labels_ok: bool | None = None
+    labels_detail: str = ""
 
     def __post_init__(self) -> None:
         _check_count("canary_errors", self.canary_errors, "canary_requests", self.canary_requests)
         _check_count("stable_errors", self.stable_errors, "stable_requests", self.stable_requests)
         _check_count("canary_slow", self.canary_slow, "canary_requests", self.canary_requests)
+        for name in ("canary_over_promote_p99", "canary_over_rollback_p99"):
+            value = getattr(self, name)
+            if value is not None:
+                _check_count(name, value, "canary_requests", self.canary_requests)
         for name in ("canary_p99_s", "stable_p99_s", "kl", "elapsed_s"):
             _finite_nonneg(name, getattr(self, name))
+
+
+def _check_count(name: str, count: int, total_name: str, total: int) -> None:
+    if total < 0:
+        raise ValueError(f"{total_name} must be >= 0, got {total!r}")
+    if not 0 <= count <= total:
+        raise ValueError(f"{name} must be within [0, {total_name}={total}], got {count!r}")
+
+
+def _finite_nonneg(name: str, value: float | None) -> None:
+    if value is not None and not (math.isfinite(value) and value >= 0.0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,8 +121,8 @@ class StepPolicy:
     """Gates with the specification's defaults, traffic and time bounds, and the test budget.
 
     ``alpha`` is the false-rollback budget of one step on identical versions, split evenly
-    between the error-rate and latency sequential tests. ``kl_action`` says whether a KL above
-    ``kl_max`` (once ``guard_min_requests`` are in) rolls back or only holds promotion.
+    over the error-rate, latency and prediction tests. ``kl_action`` says whether a
+    material prediction shift rolls back or only holds promotion.
     """
 
     promote_error_rate: float = 0.01
@@ -233,6 +172,11 @@ class StepPolicy:
         if not 0.0 < self.alpha < 1.0:
             raise ValueError(f"alpha must be within (0, 1), got {self.alpha!r}")
 
+    @property
+    def test_alpha(self) -> float:
+        """Each test family's share of the step's budget."""
+        return self.alpha / FAMILIES
+
 
 @dataclass(frozen=True, slots=True)
 class Evidence:
@@ -254,158 +198,209 @@ class StepVerdict:
     evidence: tuple[Evidence, ...]
 
 
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.3g} ms"
+
+
+@dataclass(frozen=True, slots=True)
+class _Tests:
+    """The always-valid tests of one look; ``None``: the test does not apply."""
+
+    error: SequentialResult
+    error_promote: SequentialResult | None  # canary above promote_error_rate (stable under)
+    error_rollback: SequentialResult | None  # canary above rollback_error_rate (stable under)
+    latency: SequentialResult
+    p99_promote: SequentialResult | None
+    p99_rollback: SequentialResult | None
+    shift: SequentialResult
+
+
+def _tests(obs: StepObservation, pol: StepPolicy) -> _Tests:
+    n, a = obs.canary_requests, pol.test_alpha
+    error = error_rate_test(obs.canary_errors, n, obs.stable_errors, obs.stable_requests,
+                            alpha=a, mixture_sd=pol.error_mixture_sd)  # fmt: skip
+    stable_rate = obs.stable_errors / obs.stable_requests if obs.stable_requests else None
+
+    def above(level: float) -> SequentialResult | None:
+        if stable_rate is None or stable_rate >= level:
+            return None  # the stable is at or above it: only "no worse than the stable"
+        return proportion_above_test(obs.canary_errors, n, level, alpha=a)
+
+    timed = bool(obs.stable_p99_s)  # no stable p99 yet: nothing to count exceedances against
+
+    def slow(count: int | None) -> SequentialResult | None:
+        if count is None or not timed:
+            return None
+        return exceedance_test(count, n, stable_requests=obs.stable_requests, alpha=a,
+                               null_share=pol.latency_null_share,
+                               mixture_sd=pol.latency_mixture_sd)  # fmt: skip
+
+    latency = slow(obs.canary_slow) or exceedance_test(0, 0, alpha=a)
+    shift = distribution_shift_test(obs.canary_predictions or (), obs.stable_predictions or (),
+                                    alpha=a, divergence_scale=pol.kl_max or 0.1)  # fmt: skip
+    return _Tests(error, above(pol.promote_error_rate), above(pol.rollback_error_rate), latency,
+                  slow(obs.canary_over_promote_p99), slow(obs.canary_over_rollback_p99),
+                  shift)  # fmt: skip
+
+
 def _slower(obs: StepObservation, ratio: float, slack_s: float) -> bool:
-    """Canary p99 above both ``ratio`` x stable's and stable's + ``slack_s``."""
+    """Canary p99 above both ``ratio`` x stable's and stable's + ``slack_s`` (as measured)."""
     if obs.canary_p99_s is None or not obs.stable_p99_s:
         return False
     bound = max(obs.stable_p99_s * ratio, obs.stable_p99_s + slack_s)
     return obs.canary_p99_s > bound
 
 
-def _ms(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds * 1000:.3g} ms"
+def _p99_fails(obs: StepObservation, t: SequentialResult | None, ratio: float,
+               slack_s: float) -> bool:  # fmt: skip
+    """The p99 gate at ``ratio``: on the counted test when counted, else as measured."""
+    if obs.canary_requests < P99_MIN_REQUESTS and t is None:
+        return False
+    if t is not None:
+        return t.decision == "worse"
+    return _slower(obs, ratio, slack_s)
 
 
-def _evidence(obs: StepObservation, policy: StepPolicy) -> dict[str, Evidence]:
-    n, pol = obs.canary_requests, policy
+def _drift_rule(obs: StepObservation, pol: StepPolicy) -> bool:
+    """Whether :data:`DRIFT_RETRAIN_RULE` judges this look's prediction shift."""
+    return obs.retrained_on_drift and obs.kl is not None and obs.kl > pol.kl_max
+
+
+def _evidence(obs: StepObservation, pol: StepPolicy, t: _Tests) -> dict[str, Evidence]:
+    n = obs.canary_requests
     rate = obs.canary_errors / n if n else None
-    ratio = None
-    if obs.canary_p99_s is not None and obs.stable_p99_s:
-        ratio = obs.canary_p99_s / obs.stable_p99_s
-    err = error_rate_test(obs.canary_errors, n, obs.stable_errors, obs.stable_requests,
-                          alpha=pol.alpha / 2, mixture_sd=pol.error_mixture_sd)  # fmt: skip
-    timed = bool(obs.stable_p99_s)  # no stable p99 yet: nothing to count exceedances against
-    slow = exceedance_test(obs.canary_slow if timed else 0, n if timed else 0,
-                           stable_requests=obs.stable_requests, alpha=pol.alpha / 2,
-                           null_share=pol.latency_null_share,
-                           mixture_sd=pol.latency_mixture_sd)  # fmt: skip
-    guard = f"; rolls back above {{:g}} after {pol.guard_min_requests} requests"
+    stable_rate = obs.stable_errors / obs.stable_requests if obs.stable_requests else None
+    ratio = obs.canary_p99_s / obs.stable_p99_s if obs.canary_p99_s is not None and \
+        obs.stable_p99_s else None  # fmt: skip
+    error_ok = (
+        None
+        if rate is None
+        else not (
+            t.error.decision == "worse" or (t.error_promote and t.error_promote.decision == "worse")
+        )
+    )
+    counted = t.p99_promote is not None
+    p99_ok = None if ratio is None and not counted else not _p99_fails(
+        obs, t.p99_promote, pol.promote_p99_ratio, pol.p99_slack_s)  # fmt: skip
+    under = (
+        ""
+        if stable_rate is None
+        else (
+            f"; stable {stable_rate:.4f}"
+            + (
+                " (at or above it: judged against the stable only)"
+                if stable_rate >= pol.promote_error_rate
+                else ""
+            )
+        )
+    )
+    kl_ok: bool | None = None if obs.kl is None else obs.kl < pol.kl_max
+    kl_note = f"above it: {pol.kl_action} once significant or after {pol.guard_min_requests} " \
+        "requests"  # fmt: skip
+    if _drift_rule(obs, pol):
+        kl_ok = obs.labels_ok
+        kl_note = f"retrained on drift, judged on labels: {obs.labels_detail or 'none yet'}"
     rows: list[tuple[str, float | None, float, bool | None, str]] = [
         ("canary_requests", float(n), float(pol.min_requests), n >= pol.min_requests,
          "canary requests this step"),
         ("elapsed_s", obs.elapsed_s, pol.min_duration_s, obs.elapsed_s >= pol.min_duration_s,
          f"deadline at {pol.max_duration_s:g} s"),
-        ("error_rate", rate, pol.promote_error_rate,
-         None if rate is None else rate < pol.promote_error_rate,
-         f"promote needs < {pol.promote_error_rate:g}" + guard.format(pol.rollback_error_rate)),
-        ("p99_ratio", ratio, pol.promote_p99_ratio,
-         None if ratio is None else (n < P99_MIN_REQUESTS
-                                     or not _slower(obs, pol.promote_p99_ratio, pol.p99_slack_s)),
-         (f"not judged: below {P99_MIN_REQUESTS} requests a p99 is the slowest one (the "
-          "latency test judges); " if n < P99_MIN_REQUESTS else "")
+        ("error_rate", rate, pol.promote_error_rate, error_ok,
+         f"promote unless significantly above {pol.promote_error_rate:g} or the stable"
+         f"{under}; rolls back when significantly above {pol.rollback_error_rate:g}"),
+        ("p99_ratio", ratio, pol.promote_p99_ratio, p99_ok,
+         ("counted: canary share slower than ratio x stable p99 tested against 1%; "
+          if counted else f"not judged: below {P99_MIN_REQUESTS} requests a p99 is the slowest one "
+          "(the latency test judges); " if n < P99_MIN_REQUESTS else "")
          + f"{_ms(obs.canary_p99_s)} vs stable {_ms(obs.stable_p99_s)}; promote needs <= "
-         f"{pol.promote_p99_ratio:g}" + guard.format(pol.rollback_p99_ratio)
+         f"{pol.promote_p99_ratio:g}; rolls back above {pol.rollback_p99_ratio:g}"
          + (f"; differences under {_ms(pol.p99_slack_s)} pass" if pol.p99_slack_s else "")),
-        ("kl", obs.kl, pol.kl_max, None if obs.kl is None else obs.kl < pol.kl_max,
-         f"promote needs < {pol.kl_max:g}; above it: {pol.kl_action} after "
-         f"{pol.guard_min_requests} requests"),
-        ("error_rate_test", err.statistic, err.threshold, err.decision == "continue",
-         f"mSPRT, canary minus stable error rate {err.estimate:+.4f}"),
-        ("latency_test", slow.statistic, slow.threshold, slow.decision == "continue",
+        ("kl", obs.kl, pol.kl_max, kl_ok, f"promote needs < {pol.kl_max:g}; {kl_note}"),
+        ("error_rate_test", t.error.statistic, t.error.threshold, t.error.decision == "continue",
+         f"mSPRT, canary minus stable error rate {t.error.estimate:+.4f}"),
+        ("latency_test", t.latency.statistic, t.latency.threshold,
+         t.latency.decision == "continue",
          f"mSPRT, canary share above stable p99 minus {pol.latency_null_share:g}: "
-         f"{slow.estimate:+.4f}"),
+         f"{t.latency.estimate:+.4f}"),
+        ("prediction_shift_test", t.shift.statistic, t.shift.threshold,
+         t.shift.decision == "continue",
+         f"chi-square mixture SPRT on prediction bins, shift {t.shift.estimate:.4f} "
+         "(about 2 x KL)"),
     ]  # fmt: skip
     return {row[0]: Evidence(*row) for row in rows}
+
+
+def _rollback_reason(obs: StepObservation, pol: StepPolicy, t: _Tests) -> str | None:
+    """Why the step rolls back now (guards and always-valid tests), or None."""
+    n, a = obs.canary_requests, pol.test_alpha
+    drift_rule = _drift_rule(obs, pol)
+    if drift_rule and obs.labels_ok is False:
+        return (f"prediction KL {obs.kl:.4f} > {pol.kl_max:g} after a retrain on drift, "
+                f"labelled accuracy worse: {obs.labels_detail}")  # fmt: skip
+    if t.error.decision == "worse":
+        return f"canary error rate significantly worse than stable (always-valid p <= {a:.3g})"
+    if t.error_rollback is not None and t.error_rollback.decision == "worse":
+        return (f"canary error rate {obs.canary_errors / n:.4f} significantly above "
+                f"{pol.rollback_error_rate:g} (always-valid p <= {a:.3g})")  # fmt: skip
+    if t.latency.decision == "worse":
+        return f"canary latency significantly worse than stable (always-valid p <= {a:.3g})"
+    if (n >= pol.guard_min_requests or t.p99_rollback is not None) and _p99_fails(
+        obs, t.p99_rollback, pol.rollback_p99_ratio, pol.p99_slack_s
+    ):
+        ratio = (obs.canary_p99_s or 0.0) / (obs.stable_p99_s or 1.0)
+        return f"canary p99 is {ratio:.3f}x stable's > {pol.rollback_p99_ratio:g}"
+    if (
+        pol.kl_action == "rollback"
+        and not drift_rule
+        and obs.kl is not None
+        and obs.kl > pol.kl_max
+    ):
+        if t.shift.decision == "worse":
+            return (f"prediction shift significant (always-valid p <= {a:.3g}) with KL "
+                    f"{obs.kl:.4f} > {pol.kl_max:g}")  # fmt: skip
+        if n >= pol.guard_min_requests:
+            return f"prediction KL {obs.kl:.4f} > {pol.kl_max:g}"
+    return None
 
 
 def judge_step(obs: StepObservation, policy: StepPolicy | None = None) -> StepVerdict:
     """Decide wait, promote or rollback for one step; no canary data is never a rollback.
 
-    Order: hard guards (spec thresholds, once ``guard_min_requests`` canary requests are in),
-    then the always-valid tests ("worse" rolls back at any sample size), then promotion
-    (traffic, duration and all promote gates), then the deadline: past ``max_duration_s``
-    without promotion the step rolls back, the safe side being the stable version.
+    Order: the always-valid tests and guards (any sample size), then promotion (traffic,
+    duration and all promote gates), then the deadline: past ``max_duration_s`` without
+    promotion the step rolls back, the safe side being the stable version.
     """
-    policy = policy or StepPolicy()
-    ev = _evidence(obs, policy)
+    pol = policy or StepPolicy()
+    tests = _tests(obs, pol)
+    ev = _evidence(obs, pol, tests)
     entries = tuple(ev.values())
     n = obs.canary_requests
 
     def verdict(decision: Literal["wait", "promote", "rollback"], reason: str) -> StepVerdict:
         return StepVerdict(decision, reason, entries)
 
-    if n >= policy.guard_min_requests:
-        rate, ratio, kl = ev["error_rate"].value, ev["p99_ratio"].value, obs.kl
-        if rate is not None and rate > policy.rollback_error_rate:
-            return verdict(
-                "rollback", f"canary error rate {rate:.4f} > {policy.rollback_error_rate:g}"
-            )
-        p99_judged = ratio is not None and n >= P99_MIN_REQUESTS
-        if p99_judged and _slower(obs, policy.rollback_p99_ratio, policy.p99_slack_s):
-            return verdict(
-                "rollback", f"canary p99 is {ratio:.3f}x stable's > {policy.rollback_p99_ratio:g}"
-            )
-        if kl is not None and kl > policy.kl_max and policy.kl_action == "rollback":
-            return verdict("rollback", f"prediction KL {kl:.4f} > {policy.kl_max:g}")
-    for name, what in (("error_rate_test", "error rate"), ("latency_test", "latency")):
-        if ev[name].passed is False:
-            return verdict(
-                "rollback",
-                f"canary {what} significantly worse than stable "
-                f"(always-valid p <= {policy.alpha / 2:g})",
-            )
+    why = _rollback_reason(obs, pol, tests)
+    if why is not None:
+        return verdict("rollback", why)
     gates = ("canary_requests", "elapsed_s", "error_rate", "p99_ratio", "kl")
+    drift_rule = _drift_rule(obs, pol)
     if all(ev[g].passed for g in gates):
+        if drift_rule:
+            return verdict("promote", f"all promote gates hold; prediction KL {obs.kl:.4f} "
+                           f"explained by labelled accuracy ({obs.labels_detail})")  # fmt: skip
         return verdict("promote", "all promote gates hold")
-    if obs.elapsed_s >= policy.max_duration_s:
-        if n < policy.min_requests:
+    if obs.elapsed_s >= pol.max_duration_s:
+        if n < pol.min_requests:
             return verdict("rollback", "deadline passed without enough canary traffic")
+        if drift_rule and obs.labels_ok is None:
+            return verdict("rollback", f"deadline passed with prediction KL {obs.kl:.4f} "
+                           "unexplained by labels")  # fmt: skip
         failing = ", ".join(g for g in gates if not ev[g].passed)
-        note = ""
-        if not ev["error_rate"].passed and obs.stable_requests:
-            stable_rate = obs.stable_errors / obs.stable_requests
-            note = f" (the stable's own error rate is {stable_rate:.4f})"
-        return verdict("rollback", f"deadline passed with promote gates failing: {failing}{note}")
+        return verdict("rollback", f"deadline passed with promote gates failing: {failing}")
     if n == 0:
         return verdict("wait", "no canary traffic yet")
+    if drift_rule and obs.labels_ok is None:
+        return verdict("wait", f"prediction KL {obs.kl:.4f} > {pol.kl_max:g} after a retrain "
+                       f"on drift: waiting on labels ({obs.labels_detail})")  # fmt: skip
     pending = ", ".join(g for g in gates if not ev[g].passed)
     return verdict("wait", f"waiting on: {pending}")
-
-
-@dataclass(frozen=True, slots=True)
-class MeanStats:
-    """Count, mean and sample variance of one version's outcomes."""
-
-    n: int
-    mean: float
-    var: float
-
-    def __post_init__(self) -> None:
-        if self.n < 0:
-            raise ValueError(f"n must be >= 0, got {self.n!r}")
-        _finite_nonneg("var", self.var)
-        if not math.isfinite(self.mean):
-            raise ValueError(f"mean must be finite, got {self.mean!r}")
-
-
-def mean_difference_test(
-    a: MeanStats, b: MeanStats, *, alpha: float = 0.05, mixture_sd: float = 0.1
-) -> SequentialResult:
-    """Always-valid two-sided test of mean(a) != mean(b) (two-sample mSPRT, Gaussian mixture).
-
-    The difference of means ``d`` with variance ``v = var_a / n_a + var_b / n_b`` is mixed
-    over ``N(0, tau^2)`` with ``tau = mixture_sd`` times the pooled standard deviation
-    (so the prior is scale-free): ``Lambda = sqrt(v / (v + tau^2)) exp(d^2 tau^2 /
-    (2 v (v + tau^2)))`` (Johari et al. 2022, section 4). ``decision`` is "worse" when the
-    means differ significantly; the sign of ``estimate`` (a minus b) says which is higher.
-    Fewer than 2 outcomes on a side: no evidence yet.
-    """
-    if not mixture_sd > 0.0:
-        raise ValueError(f"mixture_sd must be > 0, got {mixture_sd!r}")
-    if a.n < 2 or b.n < 2:
-        return _result(0.0, 0.0, alpha, 1.0)
-    d = a.mean - b.mean
-    v = a.var / a.n + b.var / b.n
-    pooled_sd = math.sqrt(((a.n - 1) * a.var + (b.n - 1) * b.var) / (a.n + b.n - 2))
-    tau = mixture_sd * pooled_sd
-    if not (v > 0.0 and tau > 0.0):
-        return _result(0.0, 0.0, alpha, 1.0)
-    tau2 = tau * tau
-    total = v + tau2
-    log_lr = 0.5 * math.log(v / total) + d * d * tau2 / (2.0 * v * total)
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must be within (0, 1), got {alpha!r}")
-    statistic = math.exp(min(log_lr, _MAX_LOG))
-    threshold = 1.0 / alpha
-    decision: Literal["continue", "worse"] = "worse" if statistic >= threshold else "continue"
-    return SequentialResult(d, statistic, threshold, min(1.0, 1.0 / statistic), decision)

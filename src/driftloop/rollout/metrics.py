@@ -197,13 +197,22 @@ def _prediction_kl(canary: Histogram, stable: Histogram) -> float | None:
     return kl_divergence(canary.counts(), stable.counts(), smoothing=0.5)
 
 
+def _aligned_counts(canary: Histogram, stable: Histogram) -> tuple[tuple[float, ...] | None, ...]:
+    if canary.total <= 0 or stable.total <= 0 or canary.edges != stable.edges:
+        return None, None
+    return tuple(canary.counts().tolist()), tuple(stable.counts().tolist())
+
+
 def observe_step(
-    window: Snapshot, canary: str, stable: str, elapsed_s: float, slack_s: float = 0.0
-) -> StepObservation:
+    window: Snapshot, canary: str, stable: str, elapsed_s: float, slack_s: float = 0.0,
+    p99_ratios: tuple[float, float] | None = None,
+) -> StepObservation:  # fmt: skip
     """The judge's view of a step from the counters' growth since the step began.
 
     ``canary_slow`` counts canary requests slower than the stable's p99 plus ``slack_s``
     (with a slack the latency test is conservative: fewer than 1% exceed on equal versions).
+    With ``p99_ratios`` (promote, rollback), the canary requests slower than each ratio x
+    the stable's p99 (and its p99 + ``slack_s``) are counted for the judge's p99 tests.
     """
     c, s = window.get(canary), window.get(stable)
     c_total = round(c.requests + c.errors)
@@ -211,8 +220,13 @@ def observe_step(
     stable_p99 = histogram_quantile(0.99, s.latency)
     canary_p99 = histogram_quantile(0.99, c.latency)
     slow = 0
+    over: list[int | None] = [None, None]
     if stable_p99 is not None:
         slow = min(round(count_above(stable_p99 + slack_s, c.latency)), c_total)
+        if p99_ratios is not None and stable_p99 > 0:
+            over = [min(round(count_above(max(stable_p99 * r, stable_p99 + slack_s), c.latency)),
+                        c_total) for r in p99_ratios]  # fmt: skip
+    canary_bins, stable_bins = _aligned_counts(c.predictions, s.predictions)
     return StepObservation(
         canary_requests=c_total,
         canary_errors=min(round(c.errors), c_total),
@@ -223,6 +237,10 @@ def observe_step(
         stable_p99_s=stable_p99 if stable_p99 else None,
         kl=_prediction_kl(c.predictions, s.predictions),
         elapsed_s=max(elapsed_s, 0.0),
+        canary_over_promote_p99=over[0],
+        canary_over_rollback_p99=over[1],
+        canary_predictions=canary_bins,
+        stable_predictions=stable_bins,
     )
 
 

@@ -8,7 +8,7 @@ read with DuckDB), so it sees outcomes up to the last flush.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -17,7 +17,10 @@ import numpy as np
 import pandas as pd
 
 from driftloop.config import OutcomeGateConfig
-from driftloop.rollout.judge import Evidence, MeanStats
+from driftloop.config.rollout import PairedConfig
+from driftloop.monitoring.assess import LOSS_CLIP
+from driftloop.rollout.judge import Evidence
+from driftloop.rollout.sequential import MeanStats, SequentialResult, paired_mean_test
 from driftloop.segments import read_segments
 
 __all__ = [
@@ -25,6 +28,9 @@ __all__ = [
     "OutcomeSource",
     "VersionOutcomes",
     "outcome_evidence",
+    "paired_evidence",
+    "paired_losses",
+    "row_losses",
     "version_outcomes",
 ]
 
@@ -42,6 +48,9 @@ class VersionOutcomes:
     positives: int = 0
     roc_auc: float | None = None
     task: str = "regression"
+    # scored in shadow: per served version, this version's loss minus that version's on the
+    # same labelled requests (paired evidence)
+    paired: Mapping[str, MeanStats] = field(default_factory=dict)
 
     @property
     def wape(self) -> float | None:
@@ -49,11 +58,43 @@ class VersionOutcomes:
 
 
 def _stats(values: np.ndarray) -> MeanStats:
-    n = int(values.size)
-    if n == 0:
-        return MeanStats(0, 0.0, 0.0)
-    var = float(values.var(ddof=1)) if n > 1 else 0.0
-    return MeanStats(n, float(values.mean()), var)
+    return MeanStats.of(values)
+
+
+def row_losses(y: np.ndarray, p: np.ndarray, task: str) -> np.ndarray:
+    """Per-row loss: log loss (``p`` clipped as monitoring clips it) for classification,
+    absolute error otherwise (the loss WAPE sums)."""
+    y, p = np.asarray(y, dtype=np.float64), np.asarray(p, dtype=np.float64)
+    if task == "classification":
+        q = np.clip(p, LOSS_CLIP, 1.0 - LOSS_CLIP)
+        return np.asarray(-(y * np.log(q) + (1.0 - y) * np.log(1.0 - q)), dtype=np.float64)
+    return np.asarray(np.abs(p - y), dtype=np.float64)
+
+
+def paired_losses(
+    predictions: pd.DataFrame, labels: pd.DataFrame, task: str
+) -> dict[str, dict[str, MeanStats]]:
+    """Per shadow version, per served version: the shadow's loss minus the served one's on
+    the same labelled requests (``labels``: request_id, value)."""
+    shadow = predictions.loc[predictions["route"] == "shadow", ["request_id", "version",
+                                                               "prediction"]]  # fmt: skip
+    served = predictions.loc[predictions["route"] != "shadow", ["request_id", "version",
+                                                               "prediction"]]  # fmt: skip
+    if shadow.empty or served.empty or labels.empty:
+        return {}
+    pairs = shadow.drop_duplicates("request_id", keep="last").merge(
+        served.drop_duplicates("request_id", keep="last"), on="request_id",
+        suffixes=("_shadow", "_served"),
+    ).merge(labels.drop_duplicates("request_id", keep="last"), on="request_id")  # fmt: skip
+    pairs = pairs.loc[pairs["version_shadow"] != pairs["version_served"]]
+    y = pairs["value"].to_numpy(dtype=np.float64)
+    diff = row_losses(y, pairs["prediction_shadow"].to_numpy(), task) - row_losses(
+        y, pairs["prediction_served"].to_numpy(), task)  # fmt: skip
+    pairs = pairs.assign(diff=diff)
+    out: dict[str, dict[str, MeanStats]] = {}
+    for (challenger, stable), group in pairs.groupby(["version_shadow", "version_served"]):
+        out.setdefault(str(challenger), {})[str(stable)] = MeanStats.of(group["diff"].to_numpy())
+    return out
 
 
 def version_outcomes(
@@ -68,6 +109,8 @@ def version_outcomes(
                                                                "prediction"]]  # fmt: skip
     served = served.drop_duplicates("request_id", keep="last")
     outcomes = feedback.dropna(subset=["request_id"])
+    labelled = outcomes.loc[outcomes["kind"] == "label", ["request_id", "value"]]
+    paired = paired_losses(predictions, labelled, task)
     joined = outcomes.merge(served, on="request_id", how="inner")
     out: dict[str, VersionOutcomes] = {}
     for version, group in joined.groupby("version", sort=True):
@@ -84,8 +127,10 @@ def version_outcomes(
             auc = float(roc_auc_score(y, p))
         out[str(version)] = VersionOutcomes(
             _stats(business), int(y.size), float(np.abs(p - y).sum()), float(np.abs(y).sum()),
-            int((y == 1.0).sum()), auc, task,
+            int((y == 1.0).sum()), auc, task, paired.pop(str(version), {}),
         )  # fmt: skip
+    for version, against in paired.items():  # scored in shadow only: no served outcomes
+        out[version] = VersionOutcomes(MeanStats(0, 0.0, 0.0), task=task, paired=against)
     return out
 
 
@@ -163,6 +208,26 @@ def _ranking_evidence(
         f"labelled ROC AUC canary {canary.roc_auc:.4f} ({canary.positives} positives) / "
         f"stable {stable.roc_auc:.4f} ({stable.positives} positives)",
     )  # fmt: skip
+
+
+def paired_evidence(
+    canary: VersionOutcomes | None, stable: str, cfg: PairedConfig, task: str = "regression"
+) -> tuple[Evidence, SequentialResult]:
+    """The paired test: the canary's loss minus the stable's on the same labelled requests
+    (the canary scored them in shadow). ``passed`` True: significantly lower loss; False:
+    significantly higher; None: not decided (or fewer than ``min_pairs`` pairs)."""
+    diffs = canary.paired.get(stable) if canary is not None else None
+    diffs = diffs or MeanStats(0, 0.0, 0.0)
+    test = paired_mean_test(diffs, alpha=cfg.alpha, mixture_sd=cfg.mixture_sd,
+                            min_pairs=cfg.min_pairs)  # fmt: skip
+    passed = None if test.decision == "continue" else test.estimate < 0.0
+    loss = "log loss" if task == "classification" else "absolute error"
+    detail = (f"canary minus stable {loss} on the same {diffs.n} labelled requests (the "
+              f"canary scored them in shadow): {diffs.mean:+.4g}, always-valid p <= "
+              f"{test.p_value:.3g}")  # fmt: skip
+    if diffs.n < cfg.min_pairs:
+        detail += f"; needs {cfg.min_pairs} pairs"
+    return Evidence("paired_loss", diffs.mean if diffs.n else None, 0.0, passed, detail), test
 
 
 class OutcomeSource(Protocol):
