@@ -26,7 +26,6 @@ CRASH_POINTS = (
     "rollout.champion_moved",  # promoted: champion alias moved, challenger not cleared
     "log.segment_written",  # a log segment's temporary file is written, not renamed
     "loop.retrain_recorded",  # retrain_started stored, nothing trained
-    "loop.training",  # the training set is built, the model not trained
     "loop.trained",  # the model is trained, not evaluated or gated
     "loop.gated",  # the gate's verdict is known, nothing registered
     "train.registered",  # the version is registered, its alias not moved

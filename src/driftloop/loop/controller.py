@@ -27,6 +27,7 @@ from driftloop.errors import (
 )
 from driftloop.faults import crash_point
 from driftloop.features.store import FeatureStore
+from driftloop.loop.lease import LeaseHolder, LoopLease
 from driftloop.loop.policy import (
     Decision,
     Signals,
@@ -168,7 +169,12 @@ class LoopController:
         return moved
 
     def run(
-        self, until: datetime | None = None, on_turn: Callable[[LoopTurn], None] | None = None
+        self,
+        until: datetime | None = None,
+        on_turn: Callable[[LoopTurn], None] | None = None,
+        *,
+        lease: LoopLease | None = None,
+        on_wait: Callable[[LeaseHolder], None] | None = None,
     ) -> None:
         """Turn until ``until`` (forever without it): a check every ``check_every_hours``;
         between checks a running rollout is ticked every ``rollout.check_interval_s`` (the
@@ -177,11 +183,21 @@ class LoopController:
         While the server, the registry or the feature store is unreachable the loop is
         paused: one ``paused`` event names it, nothing is checked, trained or ticked, and
         the dependencies are probed again every ``rollout.check_interval_s``; when all
-        answer, a ``resumed`` event is recorded and the loop goes on where it stood."""
+        answer, a ``resumed`` event is recorded and the loop goes on where it stood.
+
+        With a ``lease`` nothing runs until this controller holds it (``on_wait`` hears
+        who holds it meanwhile); it is renewed at least every third of its time, and a
+        controller that finds it taken stops acting and waits again."""
         every = self.cfg.check_every_hours * 3600.0
         tick_every = self.project.config.rollout.check_interval_s
         next_check = self.clock.now()
+        if lease is not None and not self._take(lease, until, on_wait):
+            return
         while until is None or self.clock.now() < until:
+            if lease is not None and not lease.renew():
+                logger.warning("loop: the lease of %s was taken over; waiting", self.model)
+                if not self._take(lease, until, on_wait):
+                    return
             paused = False
             try:
                 self.probe()
@@ -203,11 +219,29 @@ class LoopController:
                 wait = tick_every  # probe again at the rollout's pace
             elif running:
                 wait = min(wait, tick_every)
+            if lease is not None:
+                wait = min(wait, lease.renew_every_s)
             if until is not None:
                 wait = min(wait, (until - now).total_seconds())
                 if wait <= 0:
                     break
             self.clock.sleep(max(wait, 0.0))
+
+    def _take(
+        self, lease: LoopLease, until: datetime | None,
+        on_wait: Callable[[LeaseHolder], None] | None,
+    ) -> bool:  # fmt: skip
+        """Wait for the lease and record taking it; False if ``until`` came first."""
+        got = lease.wait(until, on_wait)
+        if got is None:
+            return False
+        message = f"{lease.holder} is the active controller (lease {lease.lease_s:g} s)"
+        if got.taken_from is not None:
+            message += f", taking over from {got.taken_from}, whose lease expired"
+        self.store.record(self.model, self.clock.now(), "lease_acquired", message,
+                          evidence={"holder": lease.holder, "taken_from": got.taken_from,
+                                    "lease_s": lease.lease_s})  # fmt: skip
+        return True
 
     # -- dependencies ---------------------------------------------------------------------
     def probe(self) -> None:

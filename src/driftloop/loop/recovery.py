@@ -33,7 +33,6 @@ OUTCOMES = ("retrain_failed", "gate_rejected", "gate_passed", "retrain_interrupt
 ACTOR = "driftloop loop"
 # Crash points inside a retrain, at the training pipeline's steps (see faults.CRASH_POINTS).
 _STEP_POINTS = {
-    TRAIN_STEPS[2]: "loop.training",  # about to train
     TRAIN_STEPS[3]: "loop.trained",  # trained, not evaluated
     TRAIN_STEPS[5]: "loop.gated",  # the gate's verdict is known, nothing registered
 }
