@@ -108,6 +108,8 @@ class ProjectState:
     loop_events: int | None = None  # rows in loop_events; None: no such table
     prediction_segments: int = 0
     feedback_segments: int = 0
+    damaged_segments: tuple[str, ...] = ()  # segments in place that cannot be read
+    quarantined_files: int = 0  # files moved aside, still in the quarantine folder
 
 
 # -- checks and the diagnosis ---------------------------------------------------------------
@@ -367,6 +369,16 @@ def _level3(config: ProjectConfig, state: ProjectState) -> list[Check]:
         "feedback segment(s) under .driftloop/",
         "driftloop serve, send traffic and outcomes (/v1/feedback)",
     ))  # fmt: skip
+    damaged, held = state.damaged_segments, state.quarantined_files
+    checks.append(_check(
+        3, "logs.readable", "every log segment can be read (none damaged, none quarantined)",
+        not damaged and not held,
+        f"{len(damaged)} damaged segment(s) in place"
+        + (f" ({', '.join(damaged[:3])}{' ...' if len(damaged) > 3 else ''})" if damaged else "")
+        + f", {held} file(s) in .driftloop/quarantine/",
+        "`driftloop monitor` moves damaged segments aside; restore each from a backup or "
+        "delete it from .driftloop/quarantine/ (records.jsonl says why each was moved)",
+    ))  # fmt: skip
     runs = state.loop_events
     checks.append(_check(
         3, "loop.history", "the loop has run and recorded its decisions", bool(runs),
@@ -438,6 +450,28 @@ def _segments(folder: Path) -> int:
     return sum(1 for _ in folder.rglob("part-*.parquet")) if folder.is_dir() else 0
 
 
+def _damaged(state_dir: Path) -> tuple[str, ...]:
+    """Log segments whose first and last bytes are not Parquet's (read-only: not moved)."""
+    from driftloop.quarantine import damaged_parquet
+
+    found = []
+    for log in ("predictions", "feedback"):
+        folder = state_dir / log
+        if folder.is_dir():
+            found += [str(p.relative_to(state_dir)) for p in sorted(folder.rglob("part-*.parquet"))
+                      if damaged_parquet(p) is not None]  # fmt: skip
+    return tuple(found)
+
+
+def _quarantined(state_dir: Path) -> int:
+    from driftloop.quarantine import QUARANTINE_DIR, RECORDS
+
+    folder = state_dir / QUARANTINE_DIR
+    if not folder.is_dir():
+        return 0
+    return sum(1 for p in folder.rglob("*") if p.is_file() and p.name != RECORDS)
+
+
 def _champion(project: Project) -> tuple[ChampionFacts | None, str | None]:
     """(the champion, None) or (None, why the registry could not be read)."""
     from driftloop.errors import DriftloopError
@@ -488,6 +522,8 @@ def gather_state(project: Project) -> ProjectState:
         loop_events=loop_events,
         prediction_segments=_segments(project.state_dir / "predictions"),
         feedback_segments=_segments(project.state_dir / "feedback"),
+        damaged_segments=_damaged(project.state_dir),
+        quarantined_files=_quarantined(project.state_dir),
     )
 
 

@@ -25,6 +25,14 @@ CRASH_POINTS = (
     "rollout.judged",  # a step's window is judged, the verdict not acted on
     "rollout.champion_moved",  # promoted: champion alias moved, challenger not cleared
     "log.segment_written",  # a log segment's temporary file is written, not renamed
+    "loop.retrain_recorded",  # retrain_started stored, nothing trained
+    "loop.trained",  # the model is trained, not evaluated or gated
+    "loop.gated",  # the gate's verdict is known, nothing registered
+    "train.registered",  # the version is registered, its alias not moved
+    "loop.registered",  # registered and aliased, the gate's outcome not in the loop's log
+    "loop.gate_recorded",  # gate_passed stored, the rollout not started
+    "loop.rollout_started",  # the rollout is started, rollout_started not stored
+    "loop.rollout_recorded",  # rollout_started stored
 )
 _passed: Counter[str] = Counter()
 

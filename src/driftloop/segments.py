@@ -17,7 +17,9 @@ from typing import Any
 import pandas as pd
 
 from driftloop.clock import Clock, WallClock
+from driftloop.errors import DataError
 from driftloop.faults import crash_point
+from driftloop.quarantine import damaged_parquet, quarantine_file
 
 __all__ = ["SegmentLog", "read_segments", "records_frame"]
 
@@ -135,19 +137,24 @@ def read_segments(
     folder: Path, where: str = "", columns: Sequence[str] | None = None
 ) -> pd.DataFrame:
     """All segments under ``folder`` as one frame (DuckDB; columns united by name), or only
-    ``columns`` of them (Parquet reads only those)."""
+    ``columns`` of them (Parquet reads only those).
+
+    A segment that cannot be read (overwritten, cut short, unreadable) is moved to the
+    quarantine folder with a record of why (:mod:`driftloop.quarantine`) and the frame
+    comes from the others; a query that fails with every segment readable raises
+    ``DataError`` naming the folder."""
     import duckdb
 
-    if not folder.is_dir() or not any(folder.rglob("part-*.parquet")):
+    files = sorted(folder.glob("*/part-*.parquet")) if folder.is_dir() else []
+    if not files:
         return pd.DataFrame()
-    pattern = str(folder / "*" / "part-*.parquet")
     selected = ", ".join(f'"{c}"' for c in columns) if columns else "*"
-    query = f"SELECT {selected} FROM read_parquet('{pattern}', union_by_name = true)"
-    if where:
-        query += f" WHERE {where}"
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
-        frame: pd.DataFrame = con.execute(query).df()
+        try:
+            frame = _query(con, str(folder / "*" / "part-*.parquet"), selected, where)
+        except duckdb.Error as exc:
+            frame = _read_around_damage(con, folder, files, selected, where, exc)
     for column in frame.columns:  # timestamps come back as UTC, always tz-aware
         if pd.api.types.is_datetime64_any_dtype(frame[column]):
             values = frame[column]
@@ -157,3 +164,62 @@ def read_segments(
                 else values.dt.tz_convert("UTC")
             )
     return frame
+
+
+def _literal(path: Path | str) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _query(con: Any, files: str | list[Path], selected: str, where: str) -> pd.DataFrame:
+    source = _literal(files) if isinstance(files, str) else (
+        "[" + ", ".join(_literal(f) for f in files) + "]")  # fmt: skip
+    query = f"SELECT {selected} FROM read_parquet({source}, union_by_name = true)"
+    if where:
+        query += f" WHERE {where}"
+    frame: pd.DataFrame = con.execute(query).df()
+    return frame
+
+
+def _unreadable(con: Any, path: Path) -> str | None:
+    """Why DuckDB cannot read all of one segment (every column, every row), or None."""
+    import duckdb
+
+    reason = damaged_parquet(path)
+    if reason is not None:
+        return reason
+    try:
+        con.sql(f"SELECT * FROM read_parquet({_literal(path)})").to_arrow_table()
+    except duckdb.Error as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def _read_around_damage(
+    con: Any, folder: Path, files: list[Path], selected: str, where: str, error: Exception
+) -> pd.DataFrame:
+    """The query again without the segments that cannot be read, once they are moved
+    aside; ``DataError`` if every segment reads and the query still fails."""
+    import duckdb
+
+    remaining = []
+    damaged = 0
+    for path in files:
+        if not path.exists():  # moved meanwhile (another reader quarantined it)
+            continue
+        reason = _unreadable(con, path)
+        if reason is None:
+            remaining.append(path)
+            continue
+        quarantine_file(path, reason, folder.parent)
+        damaged += 1
+    if not damaged and len(remaining) == len(files):
+        raise DataError(
+            f"the segments in {folder} cannot be queried ({error}); every segment reads on "
+            "its own: check the query's columns and the segments' column types"
+        ) from error
+    if not remaining:
+        return pd.DataFrame()
+    try:
+        return _query(con, remaining, selected, where)
+    except duckdb.Error as exc:
+        raise DataError(f"the segments in {folder} cannot be queried ({exc})") from exc

@@ -14,6 +14,7 @@ from driftloop.errors import UsageError
 
 if TYPE_CHECKING:
     from driftloop.loop.controller import LoopTurn
+    from driftloop.loop.lease import LeaseHolder
     from driftloop.loop.store import LoopEvent
 
 __all__ = ["app", "event_table", "events"]
@@ -45,6 +46,14 @@ def _turn_line(turn: LoopTurn) -> str:
     return line
 
 
+def _waiting(held: LeaseHolder) -> None:
+    console.print(
+        f"another controller is active: {held.holder} holds the lease since "
+        f"{held.acquired_at:%Y-%m-%d %H:%M:%S} UTC, until {held.expires_at:%H:%M:%S} unless "
+        "renewed; waiting to take over", highlight=False,
+    )  # fmt: skip
+
+
 @app.command()
 def run(
     project: ProjectOption = Path("."),
@@ -64,6 +73,7 @@ def run(
     or roll back. Every decision goes to the event log (`driftloop events`)."""
     from driftloop.clock import WallClock
     from driftloop.loop.controller import LoopController
+    from driftloop.loop.lease import LoopLease
     from driftloop.project import Project
     from driftloop.registry import open_registry
     from driftloop.rollout.factory import open_controller
@@ -80,13 +90,18 @@ def run(
             f"loop of {loop.model}: checks every {cfg.check_every_hours:g} h, triggers "
             f"{', '.join(cfg.triggers)}" + ("" if cfg.enabled else " (disabled: records only)")
         )
-        if once:
-            console.print(_turn_line(loop.check()))
-            return
+        lease = LoopLease(loop.store.path, loop.model, clock, cfg.lease_s)
         try:
-            loop.run(stop, on_turn=lambda t: console.print(_turn_line(t)))
+            if once:
+                if lease.wait(stop, _waiting) is not None:
+                    console.print(_turn_line(loop.check()))
+                return
+            loop.run(stop, on_turn=lambda t: console.print(_turn_line(t)), lease=lease,
+                     on_wait=_waiting)  # fmt: skip
         except KeyboardInterrupt:
             console.print("stopped; a running rollout resumes with the next `loop run`")
+        finally:
+            lease.release()
 
 
 def _event_json(e: LoopEvent) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from driftloop.cli.common import (
@@ -14,6 +15,7 @@ from driftloop.cli.common import (
     ProjectOption,
     console,
     emit_json,
+    err_console,
     handle_errors,
     parse_day,
 )
@@ -25,6 +27,20 @@ LEVEL_STYLE = {"act": "bold red", "warning": "red", "notice": "yellow", "none": 
 
 def _num(value: float) -> str:
     return "-" if not math.isfinite(value) else f"{value:.3f}"
+
+
+def _print_quarantined(state: Path, before: int, out: Console) -> None:
+    """The files this run moved aside, and how many are in quarantine in all."""
+    from driftloop.quarantine import QUARANTINE_DIR, records
+
+    found = records(state)
+    for r in found[before:]:
+        out.print(f"[yellow]quarantined[/] {r.source}: {r.reason}; moved to "
+                  f"{r.moved_to or 'nowhere (skipped)'}", highlight=False)  # fmt: skip
+    if found:
+        out.print(f"[yellow]{len(found)} damaged file(s) quarantined so far[/] (records: "
+                  f"{state / QUARANTINE_DIR / 'records.jsonl'}); "
+                  "the checks use the remaining data", highlight=False)  # fmt: skip
 
 
 def monitor(
@@ -44,6 +60,7 @@ def monitor(
     from driftloop.monitoring.assess import ACCURACY_METRICS, metric_label
     from driftloop.monitoring.monitor import monitor_project
     from driftloop.project import Project
+    from driftloop.quarantine import records
     from driftloop.registry import open_registry
 
     with handle_errors():
@@ -58,10 +75,12 @@ def monitor(
             rules.expanduser().resolve().write_text(text, encoding="utf-8")
             console.print(f"wrote alerting rules to {rules} (check: promtool check rules {rules})")
             return
+        before = len(records(proj.state_dir))
         report = monitor_project(
             proj, open_registry(proj), parse_day(since, "--since"), parse_day(until, "--until"),
             window_days,
         )  # fmt: skip
+        _print_quarantined(proj.state_dir, before, err_console if json_out else console)
         if json_out:
             emit_json(report)
             return

@@ -65,6 +65,12 @@ class LoopConfig(_Strict):
         description="a retrain waits until the new regime has this many labelled days",
     )  # fmt: skip
 
+    lease_s: float = Field(
+        30.0, ge=1.0, le=3600.0,
+        description="one controller per project: the active one renews its lease every third "
+        "of this; a waiting one takes over this long after the holder stops renewing",
+    )  # fmt: skip
+
     retrain_validation_days: int = Field(
         7, ge=1, le=90, description="a retrain's early-stopping days (then refit with them)"
     )

@@ -25,7 +25,9 @@ from driftloop.errors import (
     RegistryError,
     RouterError,
 )
+from driftloop.faults import crash_point
 from driftloop.features.store import FeatureStore
+from driftloop.loop.lease import LeaseHolder, LoopLease
 from driftloop.loop.policy import (
     Decision,
     Signals,
@@ -33,6 +35,12 @@ from driftloop.loop.policy import (
     decide,
     fired,
     signals_from,
+)
+from driftloop.loop.recovery import (
+    RETRAIN_TAG,
+    crash_on_step,
+    finish_interrupted,
+    mirror_quarantine,
 )
 from driftloop.loop.store import LoopEvent, LoopStore
 from driftloop.monitoring.assess import ACCURACY_METRICS, VersionAssessment, metric_label
@@ -99,11 +107,14 @@ class LoopController:
         """Move a running rollout on, assess, decide (a running rollout holds any retrain)
         and act."""
         now = self.clock.now()
+        finish_interrupted(self.store, self.registry, self.model, now)
+        self._adopt_rollout()
         moved = self.tick_rollout() or self._resume_orphan()
         running = None
         if moved is not None and not (moved.terminal and moved.applied):
             running = f"rollout #{moved.id} of v{moved.version} ({moved.label})"
         signals = self.assess(now)
+        mirror_quarantine(self.store, self.model, self.project.state_dir, self.clock.now())
         history = [*self.store.checks(self.model, HISTORY_CHECKS), signals]
         episode = self.open_episode()
         baseline = None if episode is None else episode.evidence.get("baseline_wape")
@@ -120,14 +131,26 @@ class LoopController:
             trained, started = self._retrain(decision)
         return LoopTurn(now, signals, decision, started or moved, trained)
 
-    def _resume_orphan(self) -> Rollout | None:
-        """A retrain that passed its gate but whose rollout never started (the controller
-        stopped in between) gets its rollout now."""
+    def _unstarted(self) -> LoopEvent | None:
+        """The newest gate_passed with no rollout recorded after it."""
         passed = self.store.last(self.model, "gate_passed")
         if passed is None or passed.version is None:
             return None
         later = self.store.events(self.model, kinds=("rollout_started", "rollout_refused"))
-        if any(e.id > passed.id for e in later):
+        return None if any(e.id > passed.id for e in later) else passed
+
+    def _adopt_rollout(self) -> None:
+        """A rollout the previous controller started but did not record gets recorded."""
+        passed = self._unstarted()
+        active = self.rollouts.store.active(self.model)
+        if passed is not None and active is not None and active.version == passed.version:
+            self._record_started(active)
+
+    def _resume_orphan(self) -> Rollout | None:
+        """A retrain that passed its gate but whose rollout never started (the controller
+        stopped in between) gets its rollout now."""
+        passed = self._unstarted()
+        if passed is None or passed.version is None:
             return None
         challenger = self.registry.alias(CHALLENGER)
         if challenger is None or challenger.version != passed.version:
@@ -146,7 +169,12 @@ class LoopController:
         return moved
 
     def run(
-        self, until: datetime | None = None, on_turn: Callable[[LoopTurn], None] | None = None
+        self,
+        until: datetime | None = None,
+        on_turn: Callable[[LoopTurn], None] | None = None,
+        *,
+        lease: LoopLease | None = None,
+        on_wait: Callable[[LeaseHolder], None] | None = None,
     ) -> None:
         """Turn until ``until`` (forever without it): a check every ``check_every_hours``;
         between checks a running rollout is ticked every ``rollout.check_interval_s`` (the
@@ -155,11 +183,21 @@ class LoopController:
         While the server, the registry or the feature store is unreachable the loop is
         paused: one ``paused`` event names it, nothing is checked, trained or ticked, and
         the dependencies are probed again every ``rollout.check_interval_s``; when all
-        answer, a ``resumed`` event is recorded and the loop goes on where it stood."""
+        answer, a ``resumed`` event is recorded and the loop goes on where it stood.
+
+        With a ``lease`` nothing runs until this controller holds it (``on_wait`` hears
+        who holds it meanwhile); it is renewed at least every third of its time, and a
+        controller that finds it taken stops acting and waits again."""
         every = self.cfg.check_every_hours * 3600.0
         tick_every = self.project.config.rollout.check_interval_s
         next_check = self.clock.now()
+        if lease is not None and not self._take(lease, until, on_wait):
+            return
         while until is None or self.clock.now() < until:
+            if lease is not None and not lease.renew():
+                logger.warning("loop: the lease of %s was taken over; waiting", self.model)
+                if not self._take(lease, until, on_wait):
+                    return
             paused = False
             try:
                 self.probe()
@@ -181,11 +219,29 @@ class LoopController:
                 wait = tick_every  # probe again at the rollout's pace
             elif running:
                 wait = min(wait, tick_every)
+            if lease is not None:
+                wait = min(wait, lease.renew_every_s)
             if until is not None:
                 wait = min(wait, (until - now).total_seconds())
                 if wait <= 0:
                     break
             self.clock.sleep(max(wait, 0.0))
+
+    def _take(
+        self, lease: LoopLease, until: datetime | None,
+        on_wait: Callable[[LeaseHolder], None] | None,
+    ) -> bool:  # fmt: skip
+        """Wait for the lease and record taking it; False if ``until`` came first."""
+        got = lease.wait(until, on_wait)
+        if got is None:
+            return False
+        message = f"{lease.holder} is the active controller (lease {lease.lease_s:g} s)"
+        if got.taken_from is not None:
+            message += f", taking over from {got.taken_from}, whose lease expired"
+        self.store.record(self.model, self.clock.now(), "lease_acquired", message,
+                          evidence={"holder": lease.holder, "taken_from": got.taken_from,
+                                    "lease_s": lease.lease_s})  # fmt: skip
+        return True
 
     # -- dependencies ---------------------------------------------------------------------
     def probe(self) -> None:
@@ -328,7 +384,9 @@ class LoopController:
         trigger = ", ".join(decision.triggers)
         evidence = {"triggers": list(decision.triggers), "since": decision.since,
                     "recent_from": decision.recent_from}  # fmt: skip
-        self.store.record(self.model, now, "retrain_started", decision.reason, evidence=evidence)
+        started = self.store.record(self.model, now, "retrain_started", decision.reason,
+                                    evidence=evidence)  # fmt: skip
+        crash_point("loop.retrain_recorded")
         cfg = self.project.config
         training = cfg.training.model_copy(update={
             "validation_days": self.cfg.retrain_validation_days,
@@ -340,12 +398,15 @@ class LoopController:
                 retrain_project, self.registry, now.date(), actor="driftloop loop",
                 on_pass="challenger",
                 recency=Recency(decision.recent_from, self.cfg.recent_weight),
-                tags={"driftloop.trigger": trigger, "driftloop.trigger_since": str(decision.since)},
+                tags={"driftloop.trigger": trigger, "driftloop.trigger_since": str(decision.since),
+                      RETRAIN_TAG: str(started.id)},
+                progress=crash_on_step,
             )  # fmt: skip
         except DriftloopError as exc:
             logger.warning("loop: retrain failed: %s", exc)
             self.store.record(self.model, self.clock.now(), "retrain_failed", str(exc))
             return None, None
+        crash_point("loop.registered")
         gate = {"summary": result.gate.summary(), "metrics": result.metrics,
                 "champion_metrics": result.champion_metrics or {},
                 "window": [result.split.train_start, result.split.holdout_end]}  # fmt: skip
@@ -357,6 +418,7 @@ class LoopController:
         self.store.record(self.model, self.clock.now(), "gate_passed",
                           f"v{result.version} passed: {result.gate.summary()}",
                           version=result.version, evidence=gate)  # fmt: skip
+        crash_point("loop.gate_recorded")
         return result, self.start_rollout(result.version, f"loop retrain on {trigger}")
 
     def start_rollout(self, version: str, why: str) -> Rollout | None:
@@ -368,11 +430,16 @@ class LoopController:
             self.store.record(self.model, self.clock.now(), "rollout_refused", message,
                               version=version)  # fmt: skip
             return None
+        crash_point("loop.rollout_started")
+        self._record_started(rollout)
+        crash_point("loop.rollout_recorded")
+        return rollout
+
+    def _record_started(self, rollout: Rollout) -> None:
         self.store.record(self.model, self.clock.now(), "rollout_started",
-                          f"rollout #{rollout.id}: {rollout.reason}", version=version,
+                          f"rollout #{rollout.id}: {rollout.reason}", version=rollout.version,
                           evidence={"rollout": rollout.id, "stable": rollout.stable,
                                     "strategy": rollout.strategy})  # fmt: skip
-        return rollout
 
     def _mirror(self, rollout: Rollout) -> None:
         kind = _MIRRORED.get(rollout.state)

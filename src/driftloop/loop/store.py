@@ -39,6 +39,9 @@ EVENT_KINDS = (
     "recovered",  # the triggers stopped firing
     "paused",  # a dependency (server, registry, feature store) is unreachable: nothing runs
     "resumed",  # every dependency answers again
+    "retrain_interrupted",  # a retrain stopped before it registered a version (a kill)
+    "quarantined",  # a damaged log segment or state file was moved aside
+    "lease_acquired",  # this controller became the project's active one
 )
 
 _SCHEMA = """
@@ -146,7 +149,10 @@ class LoopStore:
                 for e in self.events(model, kinds=("check",), limit=limit)]  # fmt: skip
 
     def retrains(self, model: str) -> list[datetime]:
-        return [e.at for e in self.events(model, kinds=("retrain_started",))]
+        """When each retrain started, but those interrupted before registering a version."""
+        found = self.events(model, kinds=("retrain_started", "retrain_interrupted"))
+        interrupted = {e.evidence.get("retrain") for e in found if e.kind == "retrain_interrupted"}
+        return [e.at for e in found if e.kind == "retrain_started" and e.id not in interrupted]
 
     def last(self, model: str, kind: str) -> LoopEvent | None:
         found = self.events(model, kinds=(kind,), limit=1)

@@ -17,6 +17,7 @@ import pandas as pd
 
 import driftloop
 from driftloop.errors import DataError
+from driftloop.faults import crash_point
 from driftloop.features.store import FeatureStore
 from driftloop.features.training_set import build_training_set
 from driftloop.monitoring.profile import build_profile
@@ -270,6 +271,7 @@ def run_training(
             run_name=f"train as of {chosen}",
         )
     )  # fmt: skip
+    crash_point("train.registered")
     alias, reason = _choose_alias(verdict, champion_version, on_pass or cfg.on_pass)
     if alias is not None:
         registry.move_alias(alias, registered.version, "train", actor, reason)

@@ -19,6 +19,7 @@ from driftloop.errors import DriftloopError, ModelNotFound, RegistryError
 from driftloop.features.engineering import ENTITY_KEYS
 from driftloop.monitoring.assess import ACCURACY_METRICS
 from driftloop.project import Project
+from driftloop.quarantine import QuarantineCollector
 from driftloop.registry.base import ModelRegistry
 from driftloop.segments import SegmentLog
 from driftloop.serving.live_monitor import LiveMonitor
@@ -167,6 +168,7 @@ class ServerContext:
     def _new_metrics(self, prediction_buckets: Sequence[float] | None) -> ServerMetrics:
         metrics = ServerMetrics(self.model_name, prediction_buckets)
         metrics.registry.register(self.live)
+        metrics.registry.register(QuarantineCollector(self.project.state_dir))
         return metrics
 
     def _observe_and_encode(self, batches: Sequence[PredictionBatch]) -> pd.DataFrame:
