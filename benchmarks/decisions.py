@@ -34,6 +34,7 @@ import math
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import date
@@ -239,6 +240,7 @@ def main() -> int:
     unknown = [t for t in chosen if t not in tables]
     if unknown:
         parser.error(f"unknown table(s) {unknown}: choose from {', '.join(tables)}")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)  # library notices, as the CLI
     console = Console()
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="driftloop-decisions-") as tmp:
