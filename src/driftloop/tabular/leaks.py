@@ -84,7 +84,11 @@ def time_cut_agreement(times: Array, flag: Array) -> tuple[float, int]:
     """The best share of rows a single time cut explains for a 0/1 ``flag`` (one value
     before the cut, the other from it), and the row position of that cut in time order."""
     order = np.argsort(times, kind="stable")
-    b = np.asarray(flag, dtype="float64")[order]
+    return _cut(np.asarray(flag, dtype="float64")[order])
+
+
+def _cut(b: Array) -> tuple[float, int]:
+    """time_cut_agreement of a 0/1 array already in time order."""
     n = len(b)
     ones_before = np.concatenate(([0.0], np.cumsum(b)))  # ones among the first c rows
     zeros_before = np.arange(n + 1) - ones_before
@@ -96,10 +100,24 @@ def time_cut_agreement(times: Array, flag: Array) -> tuple[float, int]:
     return float(best[cut] / n), cut
 
 
+class _TimeOrder:
+    """The rows' time order, sorted once and only if a check needs it."""
+
+    def __init__(self, times: pd.Series) -> None:
+        self.stamps = times.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]").view("int64")
+        self._order: Array | None = None
+
+    @property
+    def order(self) -> Array:
+        if self._order is None:
+            self._order = np.argsort(self.stamps)  # ties in any order: a cut is a time
+        return self._order
+
+
 def split_markers(frame: pd.DataFrame, times: pd.Series, columns: Sequence[str]) -> dict[str, str]:
     """Why each of ``columns`` looks like a train/test marker, by column."""
     out: dict[str, str] = {}
-    stamps = times.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]").view("int64")
+    clock = _TimeOrder(times)
     for name in columns:
         values = frame[name]
         # no split marker has more than 10 values: rule most columns out on a few rows
@@ -112,9 +130,9 @@ def split_markers(frame: pd.DataFrame, times: pd.Series, columns: Sequence[str])
             out[name] = f"holds split labels ({', '.join(distinct)})"
             continue
         if len(raw) == 2 and present.sum() >= 20:
-            flag = (values[present] == raw[1]).to_numpy()
-            share, cut = time_cut_agreement(stamps[present], flag)
-            ordered = np.sort(stamps[present])
+            keep = present[clock.order]
+            ordered = clock.stamps[clock.order][keep]
+            share, cut = _cut((values == raw[1]).to_numpy("float64")[clock.order][keep])
             minority = min(cut, len(ordered) - cut) / len(ordered)
             if share >= SPLIT_AGREEMENT and minority >= 0.02:
                 when = pd.Timestamp(int(ordered[cut]))
@@ -134,7 +152,7 @@ def id_like(
 ) -> dict[str, str]:
     """Why each of ``columns`` looks like an id rather than a measurement, by column."""
     out: dict[str, str] = {}
-    order = np.argsort(times.to_numpy(dtype="datetime64[ns]"), kind="stable")
+    clock = _TimeOrder(times)
     for name in columns:
         values = numeric.get(name)
         if values is not None:
@@ -146,7 +164,7 @@ def id_like(
                 out[name] = f"holds {distinct:,} distinct whole numbers in {len(v):,} rows"
                 continue
             if whole and distinct >= 0.5 * len(v):
-                steps = np.diff(v[order][ok[order]])
+                steps = np.diff(v[clock.order][ok[clock.order]])
                 if len(steps) and (steps >= 0).mean() >= 0.99:
                     out[name] = "holds whole numbers that count up with time (a row number)"
                     continue
