@@ -241,7 +241,7 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown table(s) {unknown}: choose from {', '.join(tables)}")
     warnings.filterwarnings("ignore", category=DeprecationWarning)  # library notices, as the CLI
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 200)
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="driftloop-decisions-") as tmp:
         for name in chosen:
