@@ -36,7 +36,7 @@ from driftloop.monitoring.alerts import AlertThresholds, alert_rules
 
 SCHEMAS = Path(__file__).resolve().parent / "schemas" / "istio"
 K8S_VERSION = "1.31.0"
-CORE_KINDS = ("ConfigMap", "Service", "Deployment")
+CORE_KINDS = ("ConfigMap", "Service", "Deployment", "Lease")
 TOKEN = "s3cret-admin-token-never-rendered"
 PROMTOOL = shutil.which("promtool")
 needs_promtool = pytest.mark.skipif(
@@ -69,6 +69,17 @@ def test_core_kinds_pass_strict_kubernetes_validation(challenger: str | None) ->
     assert {d["kind"] for d in docs} == set(CORE_KINDS)
     for doc in docs:
         kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+
+
+def test_the_loop_lease_lasts_loop_lease_s_and_validates_strictly() -> None:
+    import kubernetes_validate
+
+    config = ProjectConfig.model_validate({"project": "retail_shop", "loop": {"lease_s": 12.5}})
+    target = DeployTarget(config, "retail_shop", ServedVersions("1"), dump_config(config))
+    lease = _one(target, "Lease")
+    kubernetes_validate.validate(lease, K8S_VERSION, strict=True)
+    assert lease["spec"] == {"leaseDurationSeconds": 13}
+    assert lease["metadata"]["name"] == "retail-shop-loop"
 
 
 def test_strict_validation_catches_a_misspelled_field() -> None:

@@ -134,7 +134,7 @@ def test_a_second_controller_waits_and_takes_over_from_a_killed_one(
             assert 0.0 < late_s <= LEASE_S + LEASE_S / 10 + 1.0, late_s
             assert len(store.events(project.model_name, kinds=("check",))) == 2
 
-            second.send_signal(signal.SIGINT)  # a graceful stop releases the lease
+            second.send_signal(signal.SIGTERM)  # a graceful stop (a pod's) releases the lease
             assert second.wait(timeout=60) == 0, out_second.seen
         finally:
             for proc in (first, second):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -44,6 +45,10 @@ def _turn_line(turn: LoopTurn) -> str:
     if turn.rollout is not None and turn.decision.action == "retrain":
         line += f"\n  rollout #{turn.rollout.id} of v{turn.rollout.version} started"
     return line
+
+
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _waiting(held: LeaseHolder) -> None:
@@ -91,10 +96,12 @@ def run(
             f"{', '.join(cfg.triggers)}" + ("" if cfg.enabled else " (disabled: records only)")
         )
         lease = LoopLease(loop.store.path, loop.model, clock, cfg.lease_s)
+        signal.signal(signal.SIGTERM, _stop_on_sigterm)  # a pod's stop: release the lease
         try:
             if once:
                 if lease.wait(stop, _waiting) is not None:
-                    console.print(_turn_line(loop.check()))
+                    with lease.kept():
+                        console.print(_turn_line(loop.check()))
                 return
             loop.run(stop, on_turn=lambda t: console.print(_turn_line(t)), lease=lease,
                      on_wait=_waiting)  # fmt: skip

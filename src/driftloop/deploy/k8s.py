@@ -7,8 +7,8 @@ ConfigMap with the project's ``driftloop.yaml`` (the admin token is never writte
 Service over every version's pods that Istio routes through, a DestinationRule with one
 subset per version, a VirtualService carrying the canary weights (and a mirror to the
 challenger in shadow mode), a ServiceMonitor and a PrometheusRule with the alerting rules
-of ``monitoring.alerts``. The admin token comes from a Secret the operator creates; only
-its name and key appear here.
+of ``monitoring.alerts``, and the loop controller's Lease. The admin token comes from a
+Secret the operator creates; only its name and key appear here.
 
 The traffic split lives in the VirtualService: each pod serves its version alone, so its
 own ``driftloop_route_weight`` reads 100 and the split is read from request rates.
@@ -16,6 +16,7 @@ own ``driftloop_route_weight`` reads 100 and the split is read from request rate
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,7 @@ __all__ = [
     "DeployTarget",
     "ServedVersions",
     "config_map",
+    "controller_lease",
     "default_image",
     "deployment",
     "destination_rule",
@@ -391,6 +393,18 @@ def prometheus_rule(target: DeployTarget) -> dict[str, Any]:
     }
 
 
+def controller_lease(target: DeployTarget) -> dict[str, Any]:
+    """The loop controller's Lease (coordination.k8s.io/v1): one active controller per
+    project, renewed within ``loop.lease_s`` (docs/reliability.md)."""
+    labels = {**_labels(target), "app.kubernetes.io/component": "loop-controller"}
+    return {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": _meta(target, f"{target.name}-loop", labels),
+        "spec": {"leaseDurationSeconds": math.ceil(target.config.loop.lease_s)},
+    }
+
+
 def render_manifests(target: DeployTarget) -> dict[str, list[dict[str, Any]]]:
     """Every manifest by kind, in the order ``kubectl apply`` should create them."""
     served = target.versions.aliases()
@@ -402,4 +416,5 @@ def render_manifests(target: DeployTarget) -> dict[str, list[dict[str, Any]]]:
         "VirtualService": [virtual_service(target)],
         "ServiceMonitor": [service_monitor(target)],
         "PrometheusRule": [prometheus_rule(target)],
+        "Lease": [controller_lease(target)],
     }

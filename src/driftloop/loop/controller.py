@@ -188,11 +188,19 @@ class LoopController:
         With a ``lease`` nothing runs until this controller holds it (``on_wait`` hears
         who holds it meanwhile); it is renewed at least every third of its time, and a
         controller that finds it taken stops acting and waits again."""
+        if lease is None:
+            self._turns(until, on_turn, None, None)
+        elif self._take(lease, until, on_wait):
+            with lease.kept():
+                self._turns(until, on_turn, lease, on_wait)
+
+    def _turns(
+        self, until: datetime | None, on_turn: Callable[[LoopTurn], None] | None,
+        lease: LoopLease | None, on_wait: Callable[[LeaseHolder], None] | None,
+    ) -> None:  # fmt: skip
         every = self.cfg.check_every_hours * 3600.0
         tick_every = self.project.config.rollout.check_interval_s
         next_check = self.clock.now()
-        if lease is not None and not self._take(lease, until, on_wait):
-            return
         while until is None or self.clock.now() < until:
             if lease is not None and not lease.renew():
                 logger.warning("loop: the lease of %s was taken over; waiting", self.model)

@@ -1,13 +1,14 @@
 """One active controller per project: a lease with an expiry in the state database.
 
 A controller takes the lease of its model before it checks anything and renews it every
-third of ``loop.lease_s``; a second controller finds it held, says by whom and until
-when, and asks again every tenth of ``lease_s``. A holder that stops renewing (killed,
-its node lost, frozen) loses the lease when it expires: the waiting one takes it then,
-within ``lease_s`` of the holder's last renewal plus one poll, and resumes from the event
-log. A holder that finds the lease taken (it stalled past the expiry) stops acting and
-waits like any other. Time comes from the controller's clock; controllers on different
-hosts must keep their clocks within a small part of ``lease_s`` (NTP does).
+third of ``loop.lease_s`` (from a thread, so a long retrain keeps it too); a second
+controller finds it held, says by whom and until when, and asks again every tenth of
+``lease_s``. A holder that stops renewing (killed, its node lost, frozen) loses the lease
+when it expires: the waiting one takes it then, within ``lease_s`` of the holder's last
+renewal plus one poll, and resumes from the event log. A holder that finds the lease
+taken (it stalled past the expiry) stops acting and waits like any other. Time comes
+from the controller's clock; controllers on different hosts must keep their clocks
+within a small part of ``lease_s`` (NTP does).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from __future__ import annotations
 import os
 import socket
 import sqlite3
-from collections.abc import Callable
-from contextlib import closing
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -115,6 +117,27 @@ class LoopLease:
     def renew(self) -> bool:
         """Keep the lease; False if another controller holds it now."""
         return self.acquire().holder == self.holder
+
+    @contextmanager
+    def kept(self) -> Iterator[None]:
+        """Renew the lease from a thread every third of ``lease_s`` (real time) while the
+        block runs, so that a turn longer than the lease (a long retrain) keeps it too."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(self.renew_every_s):
+                try:
+                    self.renew()
+                except sqlite3.Error:
+                    continue  # the database was busy: the next beat renews
+
+        thread = threading.Thread(target=beat, name="loop-lease", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=60)
 
     def release(self) -> None:
         """Give the lease up (a graceful stop): the next controller need not wait."""
