@@ -1,28 +1,38 @@
 """Seeded canary-rollout simulation: the always-valid step judge against a fixed-window policy.
 
     .venv/bin/python benchmarks/canary.py [--trials N] [--seed N] [--rate N] [--alpha A]
-        [--guard-min-requests N]
+        [--guard-min-requests N] [--label-trials N] [--per-day N] [--delay-days D]
 
 Simulated (counts only, no serving): steps 10% -> 50% -> 100% of ``--rate`` requests a 10 s
 tick; the 10% and 50% steps are judged (100% is the promotion), each with a fresh window.
-Stable: 1% errors (0.5% in a second A/A row), lognormal latency (median 50 ms, sigma 0.4)
-binned into 800 log-spaced bins, predictions over 5 classes. Scenarios: A/A (canary
-identical), errors 1% -> 5%, latency x1.30 on every request, predictions shifted
-(KL(canary || stable) ~0.2). Both policies see the same seeded counts:
+Stable: 1% errors (0.5% and 2% in two more A/A rows), lognormal latency (median 50 ms,
+sigma 0.4) binned into 800 log-spaced bins, predictions over 5 classes. Scenarios: A/A
+(canary identical) at each stable error rate, errors 1% -> 5%, latency x1.30 on every
+request, predictions shifted (KL(canary || stable) ~0.145). Both policies see the same
+seeded counts:
 
-* driftloop: ``judge_step`` every tick on the step's cumulative counts (p99s and the canary's
-  count above the stable p99 bin read off the histograms, KL with 0.5 pseudo-counts),
-  ``StepPolicy(alpha=--alpha / 2, min_requests=1000, guard_min_requests=...)``, spec
-  defaults otherwise (min 300 s, deadline 1800 s a step).
-* fixed window (like Flagger's analysis): each window of 10, 30 or 60 s is one check on its
-  own counts, failed when its error rate > 2%, p99 ratio > 1.20 or KL > 0.1; rollback after
-  ``threshold`` failed checks in a step, promotion on a passing check once the same minimum
-  duration and requests have passed, rollback at the same deadline. Per window length the
-  smallest threshold in 1..20 with A/A (1% errors) false rollbacks <= 1% is taken, then the
-  length with the least median bad-canary exposure: calibrated in-sample, which favours it.
+* driftloop: ``judge_step`` every tick on the step's cumulative counts (p99s, the canary's
+  count above the stable p99 bin and above 1.1x / 1.2x it read off the histograms, the
+  class counts and their KL with 0.5 pseudo-counts), ``StepPolicy(alpha=--alpha / 2,
+  min_requests=1000, guard_min_requests=...)``, spec defaults otherwise (min 300 s,
+  deadline 1800 s a step).
+* fixed window (like Flagger's analysis; the named baseline): each window of 10, 30 or
+  60 s is one check on its own counts, failed when its error rate > 2%, p99 ratio > 1.20
+  or KL > 0.1; rollback after ``threshold`` failed checks in a step, promotion on a passing
+  check once the same minimum duration and requests have passed, rollback at the same
+  deadline. Per window length the smallest threshold in 1..20 with A/A (stable 1% errors)
+  false rollbacks <= 1% is taken, then the length with the least median bad-canary
+  exposure: calibrated in-sample, which favours it.
 
 "Exposure" is canary requests served before the rollback (all steps), over trials that rolled
 back. Not measured: real serving, time-varying traffic, or correlated requests.
+
+Slow labels (``--label-trials``): a classifier's rollout held at 10 % while its labels come
+a lognormal ``--delay-days`` (median, sigma 0.8) after each of ``--per-day`` requests a
+day; days until a decision, looked at daily for 60 days. "Paired, else slice labels" is
+the controller's rule with ``rollout.paired`` on: the canary scores the champion's 90 % in
+shadow and each label judges both (``paired_evidence``); until that test decides, the
+canary slice's own labels against the stable's (``outcome_evidence``, the rule before).
 """
 
 from __future__ import annotations
@@ -35,19 +45,10 @@ import numpy as np
 from numpy.typing import NDArray
 from rich.console import Console
 from rich.table import Table
-from scipy.special import expit, ndtr
-from scipy.stats import rankdata
+from scipy.special import ndtr
 
-from driftloop.config import OutcomeGateConfig
-from driftloop.config.rollout import PairedConfig
+from canary_labels import slow_labels
 from driftloop.rollout import StepObservation, StepPolicy, judge_step, next_weight
-from driftloop.rollout.outcomes import (
-    VersionOutcomes,
-    outcome_evidence,
-    paired_evidence,
-    row_losses,
-)
-from driftloop.rollout.sequential import MeanStats
 
 STEPS = (10.0, 50.0, 100.0)
 TICK_S = 10.0
@@ -260,91 +261,6 @@ def _exposure(outs: list[Outcome]) -> tuple[float, float]:
     return (float(np.median(xs)), float(np.percentile(xs, 90))) if xs else (float("nan"),) * 2
 
 
-# -- slow labels: paired shadow evidence against the canary slice's own labels ----------------
-LABEL_SCENARIOS = {"clearly better (retrained)": 1, "as good": 0, "worse": -1}
-
-
-def _auc(y: NDArray[np.float64], p: NDArray[np.float64]) -> float | None:
-    pos = int(y.sum())
-    if pos == 0 or pos == y.size:
-        return None
-    ranks = rankdata(p)
-    return float((ranks[y == 1].sum() - pos * (pos + 1) / 2) / (pos * (y.size - pos)))
-
-
-def _version(y: NDArray[np.float64], p: NDArray[np.float64]) -> VersionOutcomes:
-    return VersionOutcomes(MeanStats(0, 0.0, 0.0), int(y.size), 0.0, 0.0, int(y.sum()),
-                           _auc(y, p), "classification")  # fmt: skip
-
-
-def _labelled_trial(
-    rng: np.random.Generator, quality: int, per_day: int, days: int, delay_days: float
-) -> tuple[float | None, float | None, bool, bool]:
-    """Days until each rule decides (None: not within ``days``), and whether it rolled back."""
-    n = per_day * days
-    z1, z2 = rng.normal(0.0, 0.8, n), rng.normal(0.0, 0.8, n)
-    y = (rng.random(n) < expit(-2.2 + z1 + z2)).astype(np.float64)
-
-    def model(base: float, a1: float, a2: float) -> NDArray[np.float64]:
-        return np.asarray(expit(base + a1 * z1 + a2 * z2 + rng.normal(0.0, 0.3, n)))
-
-    # after a change the stale stable misses z2 and the new base rate (log loss 0.418, ROC
-    # AUC 0.68); the retrain sees both (0.351, 0.76); a worse one also loses half of z1
-    p_s = model(-2.9, 1.0, 0.0)
-    p_c = {1: model(-2.2, 1.0, 1.0), 0: model(-2.9, 1.0, 0.0), -1: model(-2.9, 0.5, 0.0)}[quality]
-    served_at = np.sort(rng.random(n)) * days
-    labelled_at = served_at + rng.lognormal(np.log(delay_days), 0.8, n)
-    canary = rng.random(n) < 0.10  # the step's 10 % slice; the rest is mirrored in shadow
-    diff = row_losses(y, p_c, "classification") - row_losses(y, p_s, "classification")
-    cfg, gate = PairedConfig(), OutcomeGateConfig()
-    paired_day = unpaired_day = None
-    paired_back = unpaired_back = False
-    for day in range(1, days + 1):
-        known = labelled_at <= day
-        if paired_day is None:
-            rows = known & ~canary
-            mine = VersionOutcomes(MeanStats(0, 0.0, 0.0), paired={"1": MeanStats.of(diff[rows])})
-            ev, _ = paired_evidence(mine, "1", cfg, "classification")
-            if ev.passed is not None:
-                paired_day, paired_back = float(day), not ev.passed
-        if unpaired_day is None:
-            c, s = known & canary, known & ~canary
-            _, acc = outcome_evidence(_version(y[c], p_c[c]), _version(y[s], p_s[s]), gate,
-                                      "classification")  # fmt: skip
-            if acc.passed is not None:
-                unpaired_day, unpaired_back = float(day), not acc.passed
-        if paired_day is not None and unpaired_day is not None:
-            break
-    return paired_day, unpaired_day, paired_back, unpaired_back
-
-
-def slow_labels(trials: int, seed: int, per_day: int, days: int, delay_days: float) -> Table:
-    """Days to a decision on labels: the canary slice's own labels vs paired shadow rows."""
-    table = Table(title=f"Slow labels: {per_day} requests a day at 10 %, labels after a median "
-                  f"{delay_days:g} days ({trials} trials)")  # fmt: skip
-    for col in ("challenger", "measure", "paired, else slice labels", "slice labels (before)"):
-        table.add_column(col)
-    for s_i, (name, quality) in enumerate(LABEL_SCENARIOS.items()):
-        rng = np.random.default_rng([seed, 100 + s_i])
-        runs = [_labelled_trial(rng, quality, per_day, days, delay_days) for _ in range(trials)]
-        combined = [
-            (p, pb) if p is not None and (u is None or p <= u) else (u, ub) for p, u, pb, ub in runs
-        ]  # paired first, else the slice's labels
-        cells = []
-        for days_to, back in (([r[0] for r in combined], [r[1] for r in combined]),
-                              ([r[1] for r in runs], [r[3] for r in runs])):  # fmt: skip
-            decided = [d for d in days_to if d is not None]
-            med = f"{np.median(decided):.0f}" if decided else "-"
-            cells.append((f"{len(decided) / trials:.1%} ({med})", f"{sum(back) / trials:.1%}"))
-        paired_only = [r[0] for r in runs if r[0] is not None]
-        table.add_row(name, "paired test decided (median day)",
-                      f"{len(paired_only) / trials:.1%} ({np.median(paired_only):.0f})"
-                      if paired_only else "0.0% (-)", "")  # fmt: skip
-        table.add_row(name, f"decided within {days} days (median day)", cells[0][0], cells[1][0])
-        table.add_row("", "rolled back", cells[0][1], cells[1][1])
-    return table
-
-
 def main() -> None:
     """Run the simulations and print the comparison tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -357,6 +273,24 @@ def main() -> None:
     parser.add_argument("--per-day", type=int, default=200, help="slow labels: requests a day")
     parser.add_argument("--delay-days", type=float, default=10.0, help="median label delay")
     args = parser.parse_args()
+    console = Console(width=140)
+    if args.trials > 0:
+        _canary_table(args, console)
+    if args.label_trials > 0:
+        started = time.perf_counter()
+        console.print(slow_labels(args.label_trials, args.seed, args.per_day, 60,
+                                  args.delay_days))  # fmt: skip
+        console.print(
+            "paired: the canary scores the champion's 90 % in shadow, each label judges both "
+            "(always-valid test on per-request log-loss differences, PairedConfig defaults); "
+            "slice labels: the rule before paired evidence, the ranking-error gate on each "
+            f"version's own labels (OutcomeGateConfig defaults); "
+            f"{time.perf_counter() - started:.1f} s"
+        )
+
+
+def _canary_table(args: argparse.Namespace, console: Console) -> None:
+    """The canary judge against the fixed-window policy, on the same seeded streams."""
     start = time.perf_counter()
     ours, fixed = simulate(args.trials, args.seed, args.rate, args.alpha, args.guard_min_requests)
     budget = 0.01
@@ -402,7 +336,6 @@ def main() -> None:
         )
         table.add_row("", "exposure ratio driftloop / fixed (medians)", f"{m_med / t_med:.2f}",
                       "", "<= 0.33")  # fmt: skip
-    console = Console(width=140)
     console.print(table)
     console.print(
         f"{args.rate} requests / {TICK_S:g} s tick, driftloop judges every tick; steps {STEPS}; "
@@ -411,16 +344,6 @@ def main() -> None:
         f"{budget:.0%} (in-sample), then the length with least bad-canary exposure: "
         f"{[(w * TICK_S, t) for w, t in candidates]}; {time.perf_counter() - start:.1f} s"
     )
-    if args.label_trials > 0:
-        started = time.perf_counter()
-        console.print(slow_labels(args.label_trials, args.seed, args.per_day, 60,
-                                  args.delay_days))  # fmt: skip
-        console.print(
-            "paired: the canary scores the champion's 90 % in shadow, each label judges both "
-            "(always-valid test on per-request log-loss differences, PairedConfig defaults); "
-            "canary slice labels: today's rule, the ranking-error gate on each version's own "
-            f"labels (OutcomeGateConfig defaults); {time.perf_counter() - started:.1f} s"
-        )
 
 
 if __name__ == "__main__":

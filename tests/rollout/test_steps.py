@@ -68,3 +68,15 @@ def test_invalid_schedule_raises_value_error_naming_problem(
 
 def test_validate_steps_returns_float_tuple() -> None:
     assert validate_steps([10, 50, 100]) == SPEC
+
+
+def test_next_phase_walks_the_judged_weights_then_promotes() -> None:
+    from driftloop.rollout.steps import next_phase
+
+    assert next_phase((10.0, 50.0), 0.0) == (0, 10.0)  # canary: 10 -> 50 -> promote
+    assert next_phase((10.0, 50.0), 10.0) == (1, 50.0)
+    assert next_phase((10.0, 50.0), 50.0) is None
+    assert next_phase((100.0,), 0.0) == (0, 100.0)  # blue-green: 100 judged, then promote
+    assert next_phase((100.0,), 100.0) is None
+    assert next_phase((30.0,), 0.0) == (0, 30.0)  # A/B at 30 %
+    assert next_phase((30.0,), 30.0) is None

@@ -42,10 +42,10 @@ from driftloop.rollout.outcomes import (
 )
 from driftloop.rollout.router import TrafficRouter
 from driftloop.rollout.sources import MetricsSource
-from driftloop.rollout.steps import next_weight
+from driftloop.rollout.steps import next_phase
 from driftloop.rollout.store import Rollout, RolloutStore
 
-__all__ = ["STRATEGIES", "RolloutController", "judged_weights", "next_phase", "step_policy"]
+__all__ = ["STRATEGIES", "RolloutController", "judged_weights", "step_policy"]
 
 logger = logging.getLogger("driftloop.rollout")
 STRATEGIES = ("canary", "blue-green", "ab")
@@ -60,18 +60,6 @@ def judged_weights(cfg: RolloutConfig, strategy: str) -> tuple[float, ...]:
     if strategy == "ab":
         return (cfg.ab_split,)
     raise RolloutError(f"strategy {strategy!r} must be one of {', '.join(STRATEGIES)}")
-
-
-def next_phase(cfg: RolloutConfig, strategy: str, current: float) -> tuple[int, float] | None:
-    """The judged phase after weight ``current`` (0: not started) as (index, weight), or None
-    when the next move is the promotion. The schedule is the strategy's judged weights, then
-    100 % (the promotion, unless 100 % is itself judged, as in blue-green)."""
-    weights = judged_weights(cfg, strategy)
-    schedule = weights if weights[-1] == 100.0 else (*weights, 100.0)
-    nxt = next_weight(schedule, current)
-    if nxt is None or nxt not in weights:
-        return None
-    return weights.index(nxt), nxt
 
 
 def step_policy(cfg: RolloutConfig, strategy: str) -> StepPolicy:
@@ -226,7 +214,8 @@ class RolloutController:
             return self._wait(r, verdict.reason, verdict.evidence)
         if verdict.decision == "rollback":
             return self._transition(r, "rolled_back", verdict.reason, verdict.evidence)
-        phase = next_phase(self.cfg, r.strategy, 0.0 if r.state == "shadow" else r.weight)
+        weights = judged_weights(self.cfg, r.strategy)
+        phase = next_phase(weights, 0.0 if r.state == "shadow" else r.weight)
         if phase is None:
             return self._transition(r, "promoted", verdict.reason, verdict.evidence, 100.0)
         step, weight = phase

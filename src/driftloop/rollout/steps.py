@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-__all__ = ["next_weight", "step_index", "validate_steps"]
+__all__ = ["next_phase", "next_weight", "step_index", "validate_steps"]
 
 
 def validate_steps(steps: Sequence[float]) -> tuple[float, ...]:
@@ -42,3 +42,15 @@ def next_weight(steps: Sequence[float], current: float) -> float | None:
     weights = validate_steps(steps)
     i = step_index(weights, current)
     return weights[i + 1] if i + 1 < len(weights) else None
+
+
+def next_phase(judged: Sequence[float], current: float) -> tuple[int, float] | None:
+    """The judged phase after weight ``current`` (0: not started) as (index, weight), or None
+    when the next move is the promotion. The schedule is the judged weights, then 100 (the
+    promotion), unless 100 is itself judged (blue-green)."""
+    weights = tuple(float(w) for w in judged)
+    schedule = weights if weights and weights[-1] == 100.0 else (*weights, 100.0)
+    nxt = next_weight(schedule, current)
+    if nxt is None or nxt not in weights:
+        return None
+    return weights.index(nxt), nxt
