@@ -220,3 +220,16 @@ def test_unknown_model_class_is_a_config_error(project_copy: Any) -> None:
     with pytest.raises(ConfigError, match=r"training.model.estimator 'sklearn.ensemble.Nope'"):
         run_training(project, open_registry(project))
     assert registry_versions(project) == 0
+
+
+def test_a_holdout_too_small_for_its_metric_waits_with_a_reason(project_copy: Any) -> None:
+    calls: list[int] = []
+
+    def seven_holdout_rows(frame: pd.DataFrame) -> pd.DataFrame:
+        calls.append(len(frame))  # train, validation, then the holdout
+        return frame.head(7) if len(calls) == 3 else frame
+
+    registry = open_registry(project_copy)
+    with pytest.raises(DataError, match=r"hold 7 rows, fewer than 10: .* the retrain waits"):
+        run_training(project_copy, registry, frame_hook=seven_holdout_rows, hook_holdout=True)
+    assert registry_versions(project_copy) == 0

@@ -23,7 +23,7 @@ from driftloop.monitoring.profile import build_profile
 from driftloop.pipeline.estimators import train_model
 from driftloop.pipeline.gate import GateVerdict, evaluate_gate, prediction_sanity
 from driftloop.pipeline.lineage import driftloop_source, frame_digest, git_commit, pip_requirements
-from driftloop.pipeline.metrics import evaluate
+from driftloop.pipeline.metrics import MIN_HOLDOUT_ROWS, evaluate, too_few_to_evaluate
 from driftloop.pipeline.onnx_export import export_onnx
 from driftloop.pipeline.split import TimeSplit, plan_split
 from driftloop.project import Project
@@ -80,7 +80,7 @@ class TrainingResult:
 
 
 def _check_parts(
-    parts: dict[str, pd.DataFrame], split: TimeSplit, min_train: int, label: str
+    parts: dict[str, pd.DataFrame], split: TimeSplit, min_train: int, label: str, task: str
 ) -> None:
     for name, part in parts.items():
         floor = min_train if name == "train" else 1
@@ -96,6 +96,16 @@ def _check_parts(
             raise DataError(
                 f"{int(labels.isna().sum())} NaN labels ({label}) in the {name} rows; "
                 "fix or drop those rows in the raw data"
+            )
+    for name, floor in (("train", 1), ("holdout", MIN_HOLDOUT_ROWS)):
+        problem = too_few_to_evaluate(task, parts[name][label], floor)
+        if problem:
+            widen = "training.holdout_days" if name == "holdout" else "training.window_days"
+            raise DataError(
+                f"the {name} days {getattr(split, name + '_start')} to "
+                f"{getattr(split, name + '_end')} hold {problem}: nothing is trained or "
+                f"registered, the retrain waits for more labelled days; widen {widen} "
+                "(loop.retrain_holdout_days for the loop's retrains) or choose a later --as-of"
             )
 
 
@@ -178,7 +188,7 @@ def run_training(
         for name in ("train", "validation", "holdout") if hook_holdout else ("train", "validation"):
             parts[name] = frame_hook(parts[name])
     label = store.layout.label
-    _check_parts(parts, split, cfg.min_train_rows, label)
+    _check_parts(parts, split, cfg.min_train_rows, label, cfg.task)
     features = list(store.layout.all_features)
 
     progress(TRAIN_STEPS[2])
