@@ -19,7 +19,8 @@ import driftloop
 from driftloop.errors import DataError
 from driftloop.features.store import FeatureStore
 from driftloop.features.training_set import build_training_set
-from driftloop.monitoring.profile import build_profile
+from driftloop.monitoring.calibration import calibrate_profile
+from driftloop.monitoring.profile import ReferenceProfile, build_profile
 from driftloop.pipeline.estimators import train_model
 from driftloop.pipeline.gate import GateVerdict, evaluate_gate, prediction_sanity
 from driftloop.pipeline.lineage import driftloop_source, frame_digest, git_commit, pip_requirements
@@ -223,12 +224,7 @@ def run_training(
     onnx = export_onnx(trained, parts["holdout"])
 
     progress(TRAIN_STEPS[6])
-    valid_pred = trained.predict(parts["validation"])
-    profile = build_profile(
-        {n: parts["validation"][n].to_numpy("float64") for n in features},
-        valid_pred,
-        cfg.profile_bins,
-    )
+    profile = _reference_profile(project, parts, features, trained.predict(parts["validation"]))
 
     progress(TRAIN_STEPS[7])
     digest = frame_digest(frame)
@@ -288,6 +284,28 @@ def run_training(
         as_of=chosen, split=split, rows=rows, metrics=metrics,
         champion_metrics=champion_metrics, onnx=onnx.reason, data_digest=digest,
         duration_s=time.perf_counter() - started,
+    )  # fmt: skip
+
+
+def _reference_profile(
+    project: Project, parts: dict[str, pd.DataFrame], features: list[str], valid_pred: np.ndarray
+) -> ReferenceProfile:
+    """The profile monitoring compares with: the predictions on the validation days and,
+    with ``monitoring.calibrate_thresholds``, the features over the whole training window
+    (train and validation: a year of data holds its seasons), each calibrated on windows
+    of ``monitoring.window_days`` from those days. Otherwise the validation days' features
+    with the fixed levels."""
+    mon, bins = project.config.monitoring, project.config.training.profile_bins
+    if not mon.calibrate_thresholds:
+        columns = {n: parts["validation"][n].to_numpy("float64") for n in features}
+        return build_profile(columns, valid_pred, bins)
+    window = pd.concat([parts["train"], parts["validation"]], ignore_index=True)
+    columns = {n: window[n].to_numpy("float64") for n in features}
+    stamps = window["event_timestamp"].dt.tz_convert(None).to_numpy("datetime64[D]")
+    profile = build_profile(columns, valid_pred, bins)
+    return calibrate_profile(
+        profile, columns, stamps.astype("int64"), mon.window_days, mon.min_rows,
+        mon.calibration_min_windows,
     )  # fmt: skip
 
 
