@@ -167,7 +167,8 @@ def table_settings(
             **({"accuracy_ratio": 1.5, "window_days": 14} if task == "classification" else {}),
             "min_rows": _clamp(per_week * 0.5, 30, 500),
             "min_labels": _clamp(per_week * 0.3, 20, 200),
-            "exclude_features": list(CALENDAR_FEATURES),
+            # driftloop's calendar features and the table's own calendar positions
+            "exclude_features": list(dict.fromkeys([*CALENDAR_FEATURES, *schema.calendar])),
         },
         "rollout": {
             # The first step (10 %) needs about three days of canary traffic and, for the

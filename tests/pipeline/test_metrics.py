@@ -60,3 +60,15 @@ def test_bad_inputs_are_refused(y: list[float], p: list[float], message: str) ->
 def test_single_class_holdout_is_refused() -> None:
     with pytest.raises(ValueError, match="only one class"):
         classification_metrics([1, 1, 1], [0.2, 0.5, 0.9])
+
+
+def test_a_holdout_too_small_for_its_metric_is_named_not_evaluated() -> None:
+    from driftloop.pipeline.metrics import too_few_to_evaluate
+
+    assert too_few_to_evaluate("classification", [0, 1] * 10) is None
+    assert too_few_to_evaluate("classification", [0] * 7, min_rows=5) == (
+        "7 rows, all negative: ROC AUC and log loss need both classes"
+    )
+    assert too_few_to_evaluate("classification", [1] * 12) is not None
+    assert too_few_to_evaluate("regression", [3.0] * 7) == "7 rows, fewer than 10"
+    assert too_few_to_evaluate("regression", [3.0] * 10) is None

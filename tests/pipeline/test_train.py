@@ -65,9 +65,16 @@ def test_reference_profile_comes_back_identical(trained_project: Any) -> None:
         date.fromisoformat(split["validation_start"]),
         date.fromisoformat(split["validation_end"]),
     )
+    # features over the whole training window (train and validation), predictions on
+    # the validation days
+    window = build_training_set(
+        store,
+        date.fromisoformat(split["train_start"]),
+        date.fromisoformat(split["validation_end"]),
+    )
     model = registry.load_model("1")
     rebuilt = build_profile(
-        {n: valid[n].to_numpy("float64") for n in store.layout.all_features},
+        {n: window[n].to_numpy("float64") for n in store.layout.all_features},
         model.predict(valid),
         profile.bins,
     )
@@ -76,6 +83,28 @@ def test_reference_profile_comes_back_identical(trained_project: Any) -> None:
         assert rebuilt.features[name].edges == column.edges
         assert rebuilt.features[name].counts == column.counts
     assert np.allclose(rebuilt.prediction.edges, profile.prediction.edges, rtol=1e-4)
+    # a week holds 84 rows here, fewer than monitoring.min_rows (500): no window would be
+    # judged, none calibrates, the fixed levels stay
+    assert all(c.calibration is None for c in profile.features.values())
+
+
+def test_features_are_calibrated_on_windows_of_the_monitoring_size(project_copy: Any) -> None:
+    from driftloop.project import Project
+
+    config = project_copy.config
+    monitoring = config.monitoring.model_copy(update={"min_rows": 50})
+    project = Project(project_copy.root, config.model_copy(update={"monitoring": monitoring}))
+    registry = open_registry(project)
+    result = run_training(project, registry, date(2019, 5, 1))
+    profile = registry.load_profile(result.version)
+    split = result.split
+    weeks = ((split.validation_end - split.train_start).days + 1) // 7
+    for column in profile.features.values():
+        assert column.calibration is not None
+        assert column.calibration.window_days == 7
+        # full weeks with at least min_rows values (history features start later)
+        assert 4 <= column.calibration.chunks <= weeks
+        assert column.calibration.psi_mean >= 0 and column.calibration.psi_sd >= 0
 
 
 def test_no_model_artifact_is_a_pickle(trained_project: Any) -> None:
@@ -220,3 +249,16 @@ def test_unknown_model_class_is_a_config_error(project_copy: Any) -> None:
     with pytest.raises(ConfigError, match=r"training.model.estimator 'sklearn.ensemble.Nope'"):
         run_training(project, open_registry(project))
     assert registry_versions(project) == 0
+
+
+def test_a_holdout_too_small_for_its_metric_waits_with_a_reason(project_copy: Any) -> None:
+    calls: list[int] = []
+
+    def seven_holdout_rows(frame: pd.DataFrame) -> pd.DataFrame:
+        calls.append(len(frame))  # train, validation, then the holdout
+        return frame.head(7) if len(calls) == 3 else frame
+
+    registry = open_registry(project_copy)
+    with pytest.raises(DataError, match=r"hold 7 rows, fewer than 10: .* the retrain waits"):
+        run_training(project_copy, registry, frame_hook=seven_holdout_rows, hook_holdout=True)
+    assert registry_versions(project_copy) == 0

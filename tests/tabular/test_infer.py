@@ -397,3 +397,27 @@ def test_entity_with_missing_or_fractional_values_is_refused(frame: pd.DataFrame
         DataError, match=r"entity column 'customer_id' is empty in 1 rows .*drop or fill"
     ):
         infer_schema(frame, ["customer_id"], "ts", "churned")
+
+
+def test_the_table_s_own_calendar_positions_are_recognised(frame: pd.DataFrame) -> None:
+    ts = pd.to_datetime(frame["ts"])
+    table = frame.assign(
+        mnth=ts.dt.month, hr=ts.dt.hour, weekday=ts.dt.dayofweek, doy=ts.dt.dayofyear,
+        month_sales=np.arange(len(frame)) % 97 + 0.5,  # a month's sales, not a position
+        hour_count=np.arange(len(frame)) % 300,  # whole numbers beyond any hour
+    )  # fmt: skip
+    schema = infer_schema(table, ["customer_id"], "ts", "churned")
+    assert schema.calendar == ("mnth", "hr", "weekday", "doy")
+    assert {"mnth", "hr", "weekday", "doy", "month_sales", "hour_count"} <= set(schema.numeric)
+    roles = {c.name: c.detail for c in schema.columns}
+    assert "calendar position (month): not judged for drift" in roles["mnth"]
+    assert "calendar" not in roles["hour_count"]
+
+
+def test_init_leaves_the_table_s_calendar_positions_out_of_drift(frame: pd.DataFrame) -> None:
+    from driftloop.scaffold import table_settings
+
+    table = frame.assign(mnth=pd.to_datetime(frame["ts"]).dt.month)
+    schema = infer_schema(table, ["customer_id"], "ts", "churned")
+    excluded = table_settings(schema)["monitoring"]["exclude_features"]
+    assert excluded == ["hour", "day_of_week", "month", "day_of_year", "mnth"]

@@ -453,6 +453,27 @@ class MonitoringConfig(_Strict):
         description="not judged for drift: they move with the calendar by construction "
         "(a window shorter than a week, or one holding a holiday, is not a changed world)",
     )
+    calendar_by_name: bool = Field(
+        True,
+        description="also leave out features recognised as calendar positions by name and "
+        "range (hour, day of week, day of year, week, month, quarter, weekend, holiday)",
+    )
+    calibrate_thresholds: bool = Field(
+        True,
+        description="record at training how far windows of window_days from the reference's "
+        "own days sit from it, and raise each feature's PSI levels to that variation",
+    )
+    calibration_sd: float = Field(
+        4.0,
+        ge=0.0,
+        le=10.0,
+        description="a feature's levels are at least mean + calibration_sd * sd of its "
+        "reference windows' PSI (4, not NannyML's 3: window PSI is right-skewed and a "
+        "window judges every feature; docs/drift.md has the measurement)",
+    )
+    calibration_min_windows: int = Field(
+        4, ge=2, description="fewer full reference windows: no calibration, fixed levels"
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> MonitoringConfig:

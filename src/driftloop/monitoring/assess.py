@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from driftloop.config import MonitoringConfig
+from driftloop.monitoring.calendar import is_calendar_position
+from driftloop.monitoring.calibration import calibrated_levels
 from driftloop.monitoring.drift import js_divergence, kl_divergence, psi, psi_level
 from driftloop.monitoring.profile import ColumnProfile, ReferenceProfile
 from driftloop.monitoring.sketch import BinnedSketch
@@ -33,6 +35,7 @@ __all__ = [
     "assess_version",
     "class_losses",
     "column_drift",
+    "judged_features",
     "log_loss_sum",
     "metric_label",
 ]
@@ -60,6 +63,8 @@ class ColumnDrift:
     js: float
     kl: float
     level: str  # "none" | "notice" | "warning" | "act" | "not enough data"
+    warning_at: float = NAN  # the PSI levels this column was judged by: the configured
+    act_at: float = NAN  # ones, raised to its own variation when the profile is calibrated
 
 
 @dataclass(frozen=True)
@@ -134,16 +139,32 @@ class VersionAssessment:
 def column_drift(
     name: str, reference: ColumnProfile, current: BinnedSketch, cfg: MonitoringConfig
 ) -> ColumnDrift:
-    """PSI, JS and KL of a window's counts against the reference counts."""
+    """PSI, JS and KL of a window's counts against the reference counts, judged by the
+    configured PSI levels raised to the column's own variation (a calibrated profile)."""
     finite = sum(current.counts)
     if finite < cfg.min_rows or sum(reference.counts) == 0:
         return ColumnDrift(name, finite, current.missing, NAN, NAN, NAN, "not enough data")
+    notice, warning, act = calibrated_levels(
+        cfg.psi_notice, cfg.psi_warning, cfg.psi_act,
+        reference.calibration if cfg.calibrate_thresholds else None, cfg.calibration_sd,
+    )  # fmt: skip
     value = psi(reference.counts, current.counts)
-    level = psi_level(value, cfg.psi_notice, cfg.psi_warning, cfg.psi_act)
+    level = psi_level(value, notice, warning, act)
     return ColumnDrift(
         name, finite, current.missing, value,
         js_divergence(current.counts, reference.counts),
-        kl_divergence(current.counts, reference.counts), level,
+        kl_divergence(current.counts, reference.counts), level, warning, act,
+    )  # fmt: skip
+
+
+def judged_features(profile: ReferenceProfile, cfg: MonitoringConfig) -> tuple[str, ...]:
+    """The profile's features judged for drift: not in ``exclude_features`` and, with
+    ``calendar_by_name``, not calendar positions (by name and the reference's range)."""
+    return tuple(
+        name for name, column in profile.features.items()
+        if name not in cfg.exclude_features
+        and not (cfg.calendar_by_name
+                 and is_calendar_position(name, column.minimum, column.maximum))
     )  # fmt: skip
 
 
@@ -201,7 +222,7 @@ def assess_version(
     rows = prediction.total
     drifts = tuple(
         column_drift(name, profile.features[name], features[name], cfg)
-        for name in profile.features
+        for name in judged_features(profile, cfg)
         if name in features
     )
     pred = column_drift("prediction", profile.prediction, prediction, cfg)
@@ -214,6 +235,13 @@ def assess_version(
     return VersionAssessment(version, rows, rows >= cfg.min_rows, drifts, pred, acc, tuple(alerts))
 
 
+def _level_at(f: ColumnDrift, cfg: MonitoringConfig) -> float:
+    """The PSI level ``f`` reached (its own when calibrated, else the configured one)."""
+    act = f.act_at if math.isfinite(f.act_at) else cfg.psi_act
+    warning = f.warning_at if math.isfinite(f.warning_at) else cfg.psi_warning
+    return act if f.level == "act" else warning
+
+
 def _alerts(
     features: Sequence[ColumnDrift], pred: ColumnDrift, acc: Accuracy | None,
     cfg: MonitoringConfig,
@@ -222,7 +250,7 @@ def _alerts(
     for f in features:
         if f.level in ("warning", "act"):
             severity = "critical" if f.level == "act" else "warning"
-            threshold = cfg.psi_act if f.level == "act" else cfg.psi_warning
+            threshold = _level_at(f, cfg)
             message = f"input {f.name} moved: PSI {f.psi:.3f} >= {threshold:g}"
             alerts.append(Alert("data_drift", severity, f.name, f.psi, threshold, message))
     if pred.level != "not enough data" and (pred.level == "act" or pred.kl >= cfg.prediction_kl):

@@ -7,6 +7,12 @@ by addition, so drift over any window is computed from counts in one pass.
 Bins: for a column with at most ``bins`` distinct values every value is its own bin
 (edges at the midpoints); otherwise edges are the inner quantiles. The outer bins are
 open, so every finite value lands in exactly one bin; missing values are counted apart.
+
+A column may carry a ``DriftCalibration``: how far windows of the monitoring window's
+size, taken from the reference's own days, already sit from the reference (the mean and
+sd of their PSI and KS). Monitoring raises a feature's alert levels to that variation
+(``monitoring.calibration``). Profiles written before calibration existed load without
+it, and are judged on the fixed PSI levels.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from numpy.typing import ArrayLike
 __all__ = [
     "PROFILE_FORMAT",
     "ColumnProfile",
+    "DriftCalibration",
     "ReferenceProfile",
     "bin_counts",
     "build_profile",
@@ -67,6 +74,41 @@ def bin_counts(values: ArrayLike, edges: Sequence[float]) -> tuple[list[int], in
 
 
 @dataclass(frozen=True)
+class DriftCalibration:
+    """A column's own window-to-window variation against its reference.
+
+    ``chunks`` windows of ``window_days`` days from the reference's days, each compared
+    with the whole reference: the mean and sample sd (ddof=1) of their PSI and KS.
+    """
+
+    window_days: int
+    chunks: int
+    psi_mean: float
+    psi_sd: float
+    ks_mean: float
+    ks_sd: float
+
+    def psi_bound(self, sd_multiplier: float) -> float:
+        """The PSI a window must reach to stand out: mean + ``sd_multiplier`` sd."""
+        return self.psi_mean + sd_multiplier * self.psi_sd
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "window_days": self.window_days, "chunks": self.chunks,
+            "psi_mean": self.psi_mean, "psi_sd": self.psi_sd,
+            "ks_mean": self.ks_mean, "ks_sd": self.ks_sd,
+        }  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DriftCalibration:
+        return cls(
+            window_days=int(data["window_days"]), chunks=int(data["chunks"]),
+            psi_mean=float(data["psi_mean"]), psi_sd=float(data["psi_sd"]),
+            ks_mean=float(data["ks_mean"]), ks_sd=float(data["ks_sd"]),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
 class ColumnProfile:
     """Bins, counts and summary statistics of one column."""
 
@@ -78,12 +120,14 @@ class ColumnProfile:
     minimum: float
     maximum: float
     discrete: bool
+    calibration: DriftCalibration | None = None  # None: judged on the fixed PSI levels
 
     @property
     def total(self) -> int:
         return sum(self.counts) + self.missing
 
     def to_dict(self) -> dict[str, Any]:
+        calibration = {"calibration": self.calibration.to_dict()} if self.calibration else {}
         return {
             "edges": list(self.edges),
             "counts": list(self.counts),
@@ -93,6 +137,7 @@ class ColumnProfile:
             "min": self.minimum,
             "max": self.maximum,
             "discrete": self.discrete,
+            **calibration,
         }
 
     @classmethod
@@ -106,6 +151,9 @@ class ColumnProfile:
             minimum=float(data["min"]),
             maximum=float(data["max"]),
             discrete=bool(data["discrete"]),
+            calibration=(
+                DriftCalibration.from_dict(data["calibration"]) if "calibration" in data else None
+            ),
         )
 
 

@@ -13,14 +13,34 @@ from numpy.typing import ArrayLike
 
 __all__ = [
     "HIGHER_IS_BETTER",
+    "MIN_HOLDOUT_ROWS",
     "ClassificationMetrics",
     "RegressionMetrics",
     "classification_metrics",
     "evaluate",
     "regression_metrics",
+    "too_few_to_evaluate",
 ]
 
 HIGHER_IS_BETTER = frozenset({"roc_auc", "pr_auc"})
+MIN_HOLDOUT_ROWS = 10  # fewer labelled rows: a gate on them would judge noise
+
+
+def too_few_to_evaluate(
+    task: str, y_true: ArrayLike, min_rows: int = MIN_HOLDOUT_ROWS
+) -> str | None:
+    """Why the task's metrics cannot be judged on labels ``y_true``, or None when they can:
+    fewer than ``min_rows`` rows, or (classification) a class missing, which leaves ROC
+    AUC and log loss undefined."""
+    y = np.asarray(y_true, dtype="float64").ravel()
+    if y.size < min_rows:
+        return f"{y.size} rows, fewer than {min_rows}"
+    if task == "classification":
+        positives = int((y == 1.0).sum())
+        if positives == 0 or positives == y.size:
+            only = "positive" if positives else "negative"
+            return f"{y.size} rows, all {only}: ROC AUC and log loss need both classes"
+    return None
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,12 @@ from driftloop.errors import DataError
 from driftloop.faults import crash_point
 from driftloop.features.store import FeatureStore
 from driftloop.features.training_set import build_training_set
-from driftloop.monitoring.profile import build_profile
+from driftloop.monitoring.calibration import calibrate_profile
+from driftloop.monitoring.profile import ReferenceProfile, build_profile
 from driftloop.pipeline.estimators import train_model
 from driftloop.pipeline.gate import GateVerdict, evaluate_gate, prediction_sanity
 from driftloop.pipeline.lineage import driftloop_source, frame_digest, git_commit, pip_requirements
-from driftloop.pipeline.metrics import evaluate
+from driftloop.pipeline.metrics import MIN_HOLDOUT_ROWS, evaluate, too_few_to_evaluate
 from driftloop.pipeline.onnx_export import export_onnx
 from driftloop.pipeline.split import TimeSplit, plan_split
 from driftloop.project import Project
@@ -81,7 +82,7 @@ class TrainingResult:
 
 
 def _check_parts(
-    parts: dict[str, pd.DataFrame], split: TimeSplit, min_train: int, label: str
+    parts: dict[str, pd.DataFrame], split: TimeSplit, min_train: int, label: str, task: str
 ) -> None:
     for name, part in parts.items():
         floor = min_train if name == "train" else 1
@@ -97,6 +98,16 @@ def _check_parts(
             raise DataError(
                 f"{int(labels.isna().sum())} NaN labels ({label}) in the {name} rows; "
                 "fix or drop those rows in the raw data"
+            )
+    for name, floor in (("train", 1), ("holdout", MIN_HOLDOUT_ROWS)):
+        problem = too_few_to_evaluate(task, parts[name][label], floor)
+        if problem:
+            widen = "training.holdout_days" if name == "holdout" else "training.window_days"
+            raise DataError(
+                f"the {name} days {getattr(split, name + '_start')} to "
+                f"{getattr(split, name + '_end')} hold {problem}: nothing is trained or "
+                f"registered, the retrain waits for more labelled days; widen {widen} "
+                "(loop.retrain_holdout_days for the loop's retrains) or choose a later --as-of"
             )
 
 
@@ -179,7 +190,7 @@ def run_training(
         for name in ("train", "validation", "holdout") if hook_holdout else ("train", "validation"):
             parts[name] = frame_hook(parts[name])
     label = store.layout.label
-    _check_parts(parts, split, cfg.min_train_rows, label)
+    _check_parts(parts, split, cfg.min_train_rows, label, cfg.task)
     features = list(store.layout.all_features)
 
     progress(TRAIN_STEPS[2])
@@ -214,12 +225,7 @@ def run_training(
     onnx = export_onnx(trained, parts["holdout"])
 
     progress(TRAIN_STEPS[6])
-    valid_pred = trained.predict(parts["validation"])
-    profile = build_profile(
-        {n: parts["validation"][n].to_numpy("float64") for n in features},
-        valid_pred,
-        cfg.profile_bins,
-    )
+    profile = _reference_profile(project, parts, features, trained.predict(parts["validation"]))
 
     progress(TRAIN_STEPS[7])
     digest = frame_digest(frame)
@@ -280,6 +286,28 @@ def run_training(
         as_of=chosen, split=split, rows=rows, metrics=metrics,
         champion_metrics=champion_metrics, onnx=onnx.reason, data_digest=digest,
         duration_s=time.perf_counter() - started,
+    )  # fmt: skip
+
+
+def _reference_profile(
+    project: Project, parts: dict[str, pd.DataFrame], features: list[str], valid_pred: np.ndarray
+) -> ReferenceProfile:
+    """The profile monitoring compares with: the predictions on the validation days and,
+    with ``monitoring.calibrate_thresholds``, the features over the whole training window
+    (train and validation: a year of data holds its seasons), each calibrated on windows
+    of ``monitoring.window_days`` from those days. Otherwise the validation days' features
+    with the fixed levels."""
+    mon, bins = project.config.monitoring, project.config.training.profile_bins
+    if not mon.calibrate_thresholds:
+        columns = {n: parts["validation"][n].to_numpy("float64") for n in features}
+        return build_profile(columns, valid_pred, bins)
+    window = pd.concat([parts["train"], parts["validation"]], ignore_index=True)
+    columns = {n: window[n].to_numpy("float64") for n in features}
+    stamps = window["event_timestamp"].dt.tz_convert(None).to_numpy("datetime64[D]")
+    profile = build_profile(columns, valid_pred, bins)
+    return calibrate_profile(
+        profile, columns, stamps.astype("int64"), mon.window_days, mon.min_rows,
+        mon.calibration_min_windows,
     )  # fmt: skip
 
 

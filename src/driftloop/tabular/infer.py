@@ -21,7 +21,10 @@ what to do (exit 2):
   numbers) unique per row, an id; text with at most 50 values is categorical (its categories
   sorted as strings); text unique per row, or with more than 50 values in more than half the
   rows, is an id or free text; other text with more than 50 values, second time columns,
-  empty columns and lists are ignored, each with its reason.
+  empty columns and lists are ignored, each with its reason. Numeric whole-number columns
+  whose name and range spell a calendar position (``month``, ``hr``, ``doy``, ``weekday``,
+  ``is_weekend``...; ``driftloop.monitoring.calendar``) stay features and are listed in
+  ``calendar``: ``init`` leaves them out of drift monitoring.
 - Keys: (entity..., timestamp) must be unique; a repeat is refused with the count and the first.
 - Label delay: if not given, the median gap between an entity's consecutive events rounded up
   to whole days, at least one day.
@@ -44,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from driftloop.errors import DataError
+from driftloop.monitoring.calendar import calendar_position, is_calendar_position
 from driftloop.tabular import checks as _checks
 from driftloop.tabular.columns import (
     parse_timestamp,
@@ -104,6 +108,9 @@ class TableSchema:
     spacing: timedelta
     columns: tuple[ColumnRole, ...]
     checks: tuple[str, ...]
+    # numeric columns that are calendar positions (month, hour, day of year...): features,
+    # but not judged for drift (they move with the calendar by construction)
+    calendar: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -154,9 +161,13 @@ def infer_schema(
     }
     roles[timestamp] = ("timestamp", _time_detail(time_note, first, last))
     roles[target] = ("target", target_detail)
+    calendar = tuple(n for n, f in features.items() if _is_calendar(n, f))
     for name, feature in features.items():
         ignored = feature.role == "ignored"
-        roles[name] = (feature.role, f"ignored: {feature.detail}" if ignored else feature.detail)
+        detail = f"ignored: {feature.detail}" if ignored else feature.detail
+        if name in calendar:
+            detail += f"; calendar position ({calendar_position(name)}): not judged for drift"
+        roles[name] = (feature.role, detail)
     columns = tuple(
         ColumnRole(name, roles[name][0], str(frame[name].dtype), roles[name][1])
         for name in frame.columns
@@ -196,6 +207,7 @@ def infer_schema(
         spacing=keys.spacing,
         columns=columns,
         checks=checks,
+        calendar=calendar,
     )
 
 
@@ -371,6 +383,15 @@ def _feature(series: pd.Series, name: str, rows: int) -> _Feature:
     categories = tuple(sorted({str(v) for v in uniques}))
     detail = ", ".join(filter(None, [f"{len(categories)} categories", gaps]))
     return _Feature("categorical", detail, categories=categories)
+
+
+def _is_calendar(name: str, feature: _Feature) -> bool:
+    """A numeric column of whole numbers whose name and range spell a calendar position."""
+    if feature.values is None:
+        return False
+    present = feature.values.dropna().to_numpy("float64")
+    whole = bool((present == np.floor(present)).all())
+    return whole and is_calendar_position(name, float(present.min()), float(present.max()))
 
 
 def _keys(frame: pd.DataFrame, entity: tuple[str, ...], times: pd.Series, timestamp: str) -> _Keys:
