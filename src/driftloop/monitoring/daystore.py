@@ -51,6 +51,8 @@ STORE_FILE = "monitor_days.db"
 STORE_FORMAT = "1"
 PREDICTION = ""  # the column name under which the prediction's counts are stored
 ProfileSource = Callable[[str], ReferenceProfile]
+_EMPTY_STATS = json.dumps(AccuracyStats().__dict__)
+_EMPTY_SCORES = ScoreHistogram().to_json()
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -248,7 +250,19 @@ class DayStore:
                 "WHERE l.entity = served.entity AND l.day = served.day) WHERE rowid >= ? "
                 "AND entity IS NOT NULL", (first,),
             )  # fmt: skip
-            self._refresh(con, list(groups))
+            # Only days whose new rows found a label (or a business outcome) that came first
+            # need their label sums recomputed; the others only count more rows.
+            judged = {(v, d) for v, d in con.execute(
+                "SELECT DISTINCT version, day FROM served WHERE rowid >= ? AND "
+                "(COALESCE(id_label, entity_label) IS NOT NULL OR request_id IN "
+                "(SELECT request_id FROM business))", (first,))}  # fmt: skip
+            con.executemany(
+                "INSERT INTO days VALUES (?, ?, ?, 0, ?, ?, '{}') ON CONFLICT (version, day) "
+                "DO UPDATE SET rows = rows + excluded.rows",
+                [(v, d, len(i), _EMPTY_STATS, _EMPTY_SCORES) for (v, d), i in groups.items()
+                 if (v, d) not in judged],
+            )  # fmt: skip
+            self._refresh(con, sorted(judged))
             self._mark_in(con, segment, "predictions", len(frame))
 
     def fold_feedback(self, frame: pd.DataFrame, segment: tuple[str, str] | None = None) -> None:

@@ -40,6 +40,7 @@ __all__ = [
     "MonitorReport",
     "WindowReport",
     "join_labels",
+    "latest_window",
     "monitor_project",
     "monitor_store",
     "open_day_store",
@@ -224,13 +225,35 @@ def monitor_store(
         start = max(first, end - timedelta(days=days))
         if sized_by_data:
             start = max(sized_start(store, start, end, cfg, metric), min(start, span[0]))
-        assessed, business = _assess_window(store.window(start, end, versions.profile),
-                                            versions, cfg)  # fmt: skip
-        assessed = [_with_span(a, start, end, cfg) for a in assessed]
-        windows.append(WindowReport(start, end, tuple(assessed), business))
+        windows.append(_judge(store, versions, cfg, start, end))
         end = start
     windows.reverse()
     return MonitorReport(model, tuple(windows), _persistent(windows, cfg))
+
+
+def latest_window(
+    store: DayStore, info: VersionInfo, cfg: MonitoringConfig, metric: str
+) -> WindowReport | None:
+    """The window ``monitor_store`` reports last (sized by data), after folding the logs;
+    None when nothing is stored. What the server's gauges show."""
+    versions = _Versions(info, metric)
+    store.sync(versions.profile)
+    span = store.day_range()
+    if span is None:
+        return None
+    end = span[1] + timedelta(days=1)
+    start = max(span[0], end - timedelta(days=cfg.window_days))
+    start = max(sized_start(store, start, end, cfg, metric), min(start, span[0]))
+    return _judge(store, versions, cfg, start, end)
+
+
+def _judge(
+    store: DayStore, versions: _Versions, cfg: MonitoringConfig, start: date, end: date
+) -> WindowReport:
+    assessed, business = _assess_window(store.window(start, end, versions.profile), versions,
+                                        cfg)  # fmt: skip
+    assessed = [_with_span(a, start, end, cfg) for a in assessed]
+    return WindowReport(start, end, tuple(assessed), business)
 
 
 def _with_span(
