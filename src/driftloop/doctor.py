@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from driftloop.config import ProjectConfig
+from driftloop.monitoring.predlog import feedback_dir, predictions_dir, segment_count
 
 if TYPE_CHECKING:
     from driftloop.project import Project
@@ -434,10 +435,6 @@ def _state_db(path: Path, model: str) -> tuple[dict[str, int] | None, int | None
     return rollouts, loop_events
 
 
-def _segments(folder: Path) -> int:
-    return sum(1 for _ in folder.rglob("part-*.parquet")) if folder.is_dir() else 0
-
-
 def _champion(project: Project) -> tuple[ChampionFacts | None, str | None]:
     """(the champion, None) or (None, why the registry could not be read)."""
     from driftloop.errors import DriftloopError
@@ -486,8 +483,8 @@ def gather_state(project: Project) -> ProjectState:
         admin_token=bool(project.config.serving.resolved_admin_token()),
         rollouts=rollouts,
         loop_events=loop_events,
-        prediction_segments=_segments(project.state_dir / "predictions"),
-        feedback_segments=_segments(project.state_dir / "feedback"),
+        prediction_segments=segment_count(predictions_dir(project.state_dir)),
+        feedback_segments=segment_count(feedback_dir(project.state_dir)),
     )
 
 

@@ -36,6 +36,8 @@ import pandas as pd
 from driftloop.monitoring.assess import AccuracyStats
 from driftloop.monitoring.labels import ScoreHistogram, accuracy_arrays
 from driftloop.monitoring.predlog import (
+    FEEDBACK,
+    PREDICTIONS,
     feature_column,
     feedback_dir,
     predictions_dir,
@@ -184,8 +186,8 @@ class DayStore:
     def sync(self, profiles: ProfileSource) -> int:
         """Fold every log segment not folded yet; returns how many were folded."""
         folded = 0
-        for log, folder in (("predictions", predictions_dir(self.state_dir)),
-                            ("feedback", feedback_dir(self.state_dir))):  # fmt: skip
+        for log, folder in ((PREDICTIONS, predictions_dir(self.state_dir)),
+                            (FEEDBACK, feedback_dir(self.state_dir))):  # fmt: skip
             with self._connect() as con:
                 seen = {(d, n) for d, n in con.execute(
                     "SELECT dir, name FROM folded WHERE log = ?", (log,))}  # fmt: skip
@@ -197,7 +199,7 @@ class DayStore:
                 frame = _read_segment(path)
                 if frame is None:
                     continue
-                if log == "predictions":
+                if log == PREDICTIONS:
                     self.fold_predictions(frame, profiles, (path.parent.name, path.name))
                 else:
                     self.fold_feedback(frame, (path.parent.name, path.name))
@@ -216,7 +218,7 @@ class DayStore:
     ) -> None:  # fmt: skip
         """Count a batch of prediction-log rows into their (version, event day)."""
         if frame.empty:
-            self._mark(segment, "predictions", 0)
+            self._mark(segment, PREDICTIONS, 0)
             return
         days = _day_strings(frame["event_time"])
         versions = frame["version"].astype(str).to_numpy(dtype=object)
@@ -228,7 +230,7 @@ class DayStore:
         entity = entity_strings(frame, self.keys)
         request_ids = frame["request_id"].astype("string") if "request_id" in frame else None
         with self._connect() as con:
-            if segment is not None and self._seen(con, "predictions", segment):
+            if segment is not None and self._seen(con, PREDICTIONS, segment):
                 return
             for (version, day), index in groups.items():
                 self._add_counts(con, version, day, frame.iloc[index], profiles(version))
@@ -263,12 +265,12 @@ class DayStore:
                  if (v, d) not in judged],
             )  # fmt: skip
             self._refresh(con, sorted(judged))
-            self._mark_in(con, segment, "predictions", len(frame))
+            self._mark_in(con, segment, PREDICTIONS, len(frame))
 
     def fold_feedback(self, frame: pd.DataFrame, segment: tuple[str, str] | None = None) -> None:
         """Fold labels and business outcomes into the days of the predictions they judge."""
         if frame.empty or "kind" not in frame.columns:
-            self._mark(segment, "feedback", len(frame))
+            self._mark(segment, FEEDBACK, len(frame))
             return
         if "received_at" in frame.columns:
             frame = frame.sort_values("received_at", kind="stable")
@@ -281,7 +283,7 @@ class DayStore:
         by_entity = self._entity_labels(frame[(frame["kind"] == "label") & ~has_id])
         business = frame[(frame["kind"] == "business") & has_id]
         with self._connect() as con:
-            if segment is not None and self._seen(con, "feedback", segment):
+            if segment is not None and self._seen(con, FEEDBACK, segment):
                 return
             touched = self._label_by_id(con, by_id)
             touched |= self._label_by_entity(con, by_entity)
@@ -293,7 +295,7 @@ class DayStore:
                 touched |= self._touch(con, [(r[0],) for r in rows], "request_id TEXT",
                                        "s.request_id = n.request_id")  # fmt: skip
             self._refresh(con, sorted(touched))
-            self._mark_in(con, segment, "feedback", len(frame))
+            self._mark_in(con, segment, FEEDBACK, len(frame))
 
     def _label_by_id(self, con: sqlite3.Connection, by_id: pd.DataFrame) -> set[tuple[str, str]]:
         pairs = list(zip(by_id["rid"].tolist(), by_id["value"].tolist(), strict=True))
