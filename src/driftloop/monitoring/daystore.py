@@ -102,10 +102,19 @@ def entity_strings(frame: pd.DataFrame, keys: Sequence[str]) -> pd.Series:
         return pd.Series(pd.NA, index=frame.index, dtype="string")
     out: pd.Series | None = None
     for key in present:
-        part = frame[key].map(_key_text).astype("string")
+        part = _key_column(frame[key])
         out = part if out is None else out + "\x1f" + part
     assert out is not None
     return out
+
+
+def _key_column(column: pd.Series) -> pd.Series:
+    """One entity key column as text; whole numbers without a decimal point (3.0 -> "3")."""
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        values = pd.to_numeric(column).astype("Float64")
+        if bool(((values % 1 == 0) | values.isna()).all()):
+            return values.astype("Int64").astype("string")
+    return column.map(_key_text).astype("string")
 
 
 def _key_text(value: object) -> str | None:
