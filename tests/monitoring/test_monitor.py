@@ -61,6 +61,10 @@ def test_monitor_cli_prints_tables_and_json(monitored: Any) -> None:
     doc = json.loads(runner.invoke(app, ["monitor", "--project", str(monitored.root),
                                          "--json"]).stdout)  # fmt: skip
     assert doc["model"] == "shop" and len(doc["windows"]) == 3
+    again = runner.invoke(app, ["monitor", "--project", str(monitored.root), "--rebuild",
+                                "--json"])  # fmt: skip
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout) == doc  # the stored days made again from the logs
 
 
 def test_monitor_without_traffic_says_so(project_copy: Any) -> None:
