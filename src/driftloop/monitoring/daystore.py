@@ -21,7 +21,6 @@ it has not seen is folded before a read (``sync``), so a project from before the
 from __future__ import annotations
 
 import json
-import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -38,17 +37,19 @@ from driftloop.monitoring.labels import ScoreHistogram, accuracy_arrays
 from driftloop.monitoring.predlog import (
     FEEDBACK,
     PREDICTIONS,
+    entity_strings,
+    event_days,
     feature_column,
     feedback_dir,
     predictions_dir,
+    read_segment,
     segment_files,
 )
 from driftloop.monitoring.profile import ReferenceProfile, bin_counts
 from driftloop.monitoring.sketch import BinnedSketch
 
-__all__ = ["STORE_FILE", "DayStore", "ProfileSource", "WindowCounts", "entity_strings"]
+__all__ = ["STORE_FILE", "DayStore", "ProfileSource", "WindowCounts"]
 
-logger = logging.getLogger("driftloop.monitoring")
 STORE_FILE = "monitor_days.db"
 STORE_FORMAT = "1"
 PREDICTION = ""  # the column name under which the prediction's counts are stored
@@ -93,49 +94,6 @@ class WindowCounts:
     @property
     def rows(self) -> int:
         return self.prediction.total
-
-
-def entity_strings(frame: pd.DataFrame, keys: Sequence[str]) -> pd.Series:
-    """One text key per row from the entity columns (3 and 3.0 alike), NA if any is missing."""
-    present = [k for k in keys if k in frame.columns]
-    if not present or len(present) < len(keys) or frame.empty:
-        return pd.Series(pd.NA, index=frame.index, dtype="string")
-    out: pd.Series | None = None
-    for key in present:
-        part = _key_column(frame[key])
-        out = part if out is None else out + "\x1f" + part
-    assert out is not None
-    return out
-
-
-def _key_column(column: pd.Series) -> pd.Series:
-    """One entity key column as text; whole numbers without a decimal point (3.0 -> "3")."""
-    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
-        values = pd.to_numeric(column).astype("Float64")
-        if bool(((values % 1 == 0) | values.isna()).all()):
-            return values.astype("Int64").astype("string")
-    return column.map(_key_text).astype("string")
-
-
-def _key_text(value: object) -> str | None:
-    if value is None or value is pd.NA:
-        return None
-    if isinstance(value, float | np.floating):
-        if np.isnan(value):
-            return None
-        if float(value).is_integer():
-            return str(int(value))
-    if isinstance(value, np.integer):
-        return str(int(value))
-    return str(value)
-
-
-def _day_strings(stamps: pd.Series) -> np.ndarray:
-    """ISO event days (UTC) of a timestamp column, one per row."""
-    days = pd.to_datetime(stamps, utc=True).dt.normalize()
-    codes, uniques = pd.factorize(days)
-    names = np.array([d.strftime("%Y-%m-%d") for d in uniques], dtype=object)
-    return names[codes]
 
 
 class DayStore:
@@ -205,7 +163,7 @@ class DayStore:
             for path in segment_files(folder, newest):
                 if (path.parent.name, path.name) in seen:
                     continue
-                frame = _read_segment(path)
+                frame = read_segment(path)
                 if frame is None:
                     continue
                 if log == PREDICTIONS:
@@ -229,7 +187,7 @@ class DayStore:
         if frame.empty:
             self._mark(segment, PREDICTIONS, 0)
             return
-        days = _day_strings(frame["event_time"])
+        days = event_days(frame["event_time"])
         versions = frame["version"].astype(str).to_numpy(dtype=object)
         keys = pd.Series(versions + "\x1f" + days)
         groups: dict[tuple[str, str], np.ndarray] = {}
@@ -345,7 +303,7 @@ class DayStore:
         if not keep.any():
             return []
         frame = pd.DataFrame({
-            "entity": entity[keep], "day": _day_strings(labels.loc[keep, "date"]),
+            "entity": entity[keep], "day": event_days(labels.loc[keep, "date"]),
             "value": labels.loc[keep, "value"].astype("float64"),
         }).drop_duplicates(["entity", "day"], keep="last")  # fmt: skip
         return list(frame.itertuples(index=False, name=None))
@@ -486,18 +444,3 @@ def _texts(values: pd.Series | None, n: int) -> list[str | None]:
     if values is None:
         return [None] * n
     return [None if v is pd.NA else str(v) for v in values.tolist()]
-
-
-def _read_segment(path: Path) -> pd.DataFrame | None:
-    """One segment, timestamps as UTC; None (and a warning) when it cannot be read."""
-    try:
-        frame = pd.read_parquet(path)
-    except Exception as exc:  # a damaged segment must not stop monitoring of the rest
-        logger.warning("skipped unreadable log segment %s: %s", path, exc)
-        return None
-    for column in frame.columns:
-        if pd.api.types.is_datetime64_any_dtype(frame[column]):
-            values = frame[column]
-            frame[column] = (values.dt.tz_localize("UTC") if values.dt.tz is None
-                             else values.dt.tz_convert("UTC"))  # fmt: skip
-    return frame
