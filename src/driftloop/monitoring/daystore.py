@@ -64,6 +64,7 @@ CREATE TABLE IF NOT EXISTS folded (log TEXT NOT NULL, dir TEXT NOT NULL, name TE
 CREATE TABLE IF NOT EXISTS counts (version TEXT NOT NULL, day TEXT NOT NULL,
     col TEXT NOT NULL, bins TEXT NOT NULL, missing INTEGER NOT NULL,
     PRIMARY KEY (version, day, col));
+CREATE INDEX IF NOT EXISTS counts_day ON counts (day);
 CREATE TABLE IF NOT EXISTS served (request_id TEXT, version TEXT NOT NULL, day TEXT NOT NULL,
     prediction REAL NOT NULL, entity TEXT, id_label REAL, entity_label REAL);
 CREATE INDEX IF NOT EXISTS served_request ON served (request_id);
@@ -78,6 +79,7 @@ CREATE INDEX IF NOT EXISTS business_request ON business (request_id);
 CREATE TABLE IF NOT EXISTS days (version TEXT NOT NULL, day TEXT NOT NULL,
     rows INTEGER NOT NULL, labeled INTEGER NOT NULL, stats TEXT NOT NULL, auc TEXT NOT NULL,
     business TEXT NOT NULL, PRIMARY KEY (version, day));
+CREATE INDEX IF NOT EXISTS days_day ON days (day);
 """
 
 
@@ -210,19 +212,19 @@ class DayStore:
                     strict=True),
             )  # fmt: skip
             con.execute(
-                "UPDATE served SET id_label = (SELECT value FROM id_labels l "
+                "UPDATE served NOT INDEXED SET id_label = (SELECT value FROM id_labels l "
                 "WHERE l.request_id = served.request_id) WHERE rowid >= ? AND request_id IN "
                 "(SELECT request_id FROM id_labels)", (first,),
             )  # fmt: skip
             con.execute(
-                "UPDATE served SET entity_label = (SELECT value FROM entity_labels l "
+                "UPDATE served NOT INDEXED SET entity_label = (SELECT value FROM entity_labels l "
                 "WHERE l.entity = served.entity AND l.day = served.day) WHERE rowid >= ? "
                 "AND entity IS NOT NULL", (first,),
             )  # fmt: skip
             # Only days whose new rows found a label (or a business outcome) that came first
             # need their label sums recomputed; the others only count more rows.
             judged = {(v, d) for v, d in con.execute(
-                "SELECT DISTINCT version, day FROM served WHERE rowid >= ? AND "
+                "SELECT DISTINCT version, day FROM served NOT INDEXED WHERE rowid >= ? AND "
                 "(COALESCE(id_label, entity_label) IS NOT NULL OR request_id IN "
                 "(SELECT request_id FROM business))", (first,))}  # fmt: skip
             con.executemany(
@@ -273,7 +275,7 @@ class DayStore:
                               "s.request_id = n.request_id")  # fmt: skip
         con.execute("UPDATE served SET id_label = (SELECT value FROM temp.new n "
                     "WHERE n.request_id = served.request_id) WHERE rowid IN "
-                    "(SELECT s.rowid FROM temp.new n JOIN served s "
+                    "(SELECT s.rowid FROM temp.new n CROSS JOIN served s "
                     "ON s.request_id = n.request_id)")  # fmt: skip
         con.execute("DROP TABLE temp.new")
         return touched
@@ -289,7 +291,7 @@ class DayStore:
                               "s.entity = n.entity AND s.day = n.day")  # fmt: skip
         con.execute("UPDATE served SET entity_label = (SELECT value FROM temp.new n "
                     "WHERE n.entity = served.entity AND n.day = served.day) WHERE rowid IN "
-                    "(SELECT s.rowid FROM temp.new n JOIN served s "
+                    "(SELECT s.rowid FROM temp.new n CROSS JOIN served s "
                     "ON s.entity = n.entity AND s.day = n.day)")  # fmt: skip
         con.execute("DROP TABLE temp.new")
         return touched
@@ -319,7 +321,7 @@ class DayStore:
         marks = ", ".join("?" * len(rows[0]))
         con.executemany(f"INSERT OR REPLACE INTO temp.new VALUES ({marks})", rows)
         found = con.execute(f"SELECT DISTINCT s.version, s.day FROM temp.new n "
-                            f"JOIN served s ON {join}").fetchall()  # fmt: skip
+                            f"CROSS JOIN served s ON {join}").fetchall()  # fmt: skip
         return {(v, d) for v, d in found}
 
     def _add_counts(
@@ -383,7 +385,8 @@ class DayStore:
     def day_range(self) -> tuple[date, date] | None:
         """The first and last event day with predictions, or None when nothing is stored."""
         with self._connect() as con:
-            low, high = con.execute("SELECT MIN(day), MAX(day) FROM days").fetchone()
+            low = con.execute("SELECT MIN(day) FROM days").fetchone()[0]  # two index seeks
+            high = con.execute("SELECT MAX(day) FROM days").fetchone()[0]
         if low is None:
             return None
         return date.fromisoformat(low), date.fromisoformat(high)
