@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -164,3 +165,21 @@ def test_score_histograms_rank_like_sklearn_when_scores_crowd_near_zero() -> Non
     halves = ScoreHistogram.of(y[:7000], scores[:7000]) + ScoreHistogram.of(y[7000:], scores[7000:])
     assert halves.roc_auc() == pytest.approx(roc_auc_score(y, scores), abs=1e-3)
     assert math.isnan(ScoreHistogram.of(np.zeros(3), np.ones(3)).roc_auc())
+
+
+def test_a_store_whose_logs_are_gone_is_made_again_from_what_is_left(tmp_path: Path) -> None:
+    profiles = _profiles(1, "regression")
+    clock = SimulatedClock(datetime(2024, 3, 1, 12, tzinfo=UTC))
+    log = SegmentLog(tmp_path / "predictions", 60.0, 10**9, clock)
+    for d in range(3):
+        stamp = clock.set(datetime(2024, 3, 1 + d, 12, tzinfo=UTC))
+        log.append([{"event_time": stamp, "request_id": f"r{d}-{i}", "version": "1",
+                     "prediction": 1.0, "f__a": 0.0} for i in range(10)])  # fmt: skip
+        log.flush()
+    store = DayStore(tmp_path, KEYS)
+    assert store.sync(lambda v: profiles[v][0]) == 3
+    assert store.sync(lambda v: profiles[v][0]) == 0  # folded once
+    assert [r for _, r, _, _ in store.day_totals(START, START + timedelta(days=3))] == [10] * 3
+    shutil.rmtree(tmp_path / "predictions" / "2024-03-01")  # the oldest day's logs removed
+    assert store.sync(lambda v: profiles[v][0]) == 2
+    assert store.day_range() == (date(2024, 3, 2), date(2024, 3, 3))

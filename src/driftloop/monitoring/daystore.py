@@ -153,15 +153,25 @@ class DayStore:
 
     # -- folding ------------------------------------------------------------------------
     def sync(self, profiles: ProfileSource) -> int:
-        """Fold every log segment not folded yet; returns how many were folded."""
+        """Fold every log segment not folded yet; returns how many were folded. A store whose
+        oldest folded day folder is gone from the logs (logs removed, or the store copied
+        without them) is rebuilt."""
+        logs = ((PREDICTIONS, predictions_dir(self.state_dir)),
+                (FEEDBACK, feedback_dir(self.state_dir)))  # fmt: skip
+        with self._connect() as con:
+            for log, folder in logs:
+                oldest = con.execute("SELECT MIN(dir) FROM folded WHERE log = ?",
+                                     (log,)).fetchone()[0]  # fmt: skip
+                if oldest is not None and not (folder / oldest).is_dir():
+                    self._clear(con)
+                    break
         folded = 0
-        for log, folder in ((PREDICTIONS, predictions_dir(self.state_dir)),
-                            (FEEDBACK, feedback_dir(self.state_dir))):  # fmt: skip
+        for log, folder in logs:
             with self._connect() as con:
-                seen = {(d, n) for d, n in con.execute(
-                    "SELECT dir, name FROM folded WHERE log = ?", (log,))}  # fmt: skip
-                row = con.execute("SELECT MAX(dir) FROM folded WHERE log = ?", (log,)).fetchone()
-            newest = row[0] or ""
+                newest = con.execute("SELECT MAX(dir) FROM folded WHERE log = ?",
+                                     (log,)).fetchone()[0] or ""  # fmt: skip
+                seen = set(con.execute("SELECT dir, name FROM folded WHERE log = ? AND dir >= ?",
+                                       (log, newest)).fetchall())  # fmt: skip
             for path in segment_files(folder, newest):
                 if (path.parent.name, path.name) in seen:
                     continue
