@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from driftloop.config import ProjectConfig
+from driftloop.monitoring.predlog import feedback_dir, predictions_dir, segment_count
 
 if TYPE_CHECKING:
     from driftloop.project import Project
@@ -446,10 +447,6 @@ def _state_db(path: Path, model: str) -> tuple[dict[str, int] | None, int | None
     return rollouts, loop_events
 
 
-def _segments(folder: Path) -> int:
-    return sum(1 for _ in folder.rglob("part-*.parquet")) if folder.is_dir() else 0
-
-
 def _damaged(state_dir: Path) -> tuple[str, ...]:
     """Log segments whose first and last bytes are not Parquet's (read-only: not moved)."""
     from driftloop.quarantine import damaged_parquet
@@ -520,8 +517,8 @@ def gather_state(project: Project) -> ProjectState:
         admin_token=bool(project.config.serving.resolved_admin_token()),
         rollouts=rollouts,
         loop_events=loop_events,
-        prediction_segments=_segments(project.state_dir / "predictions"),
-        feedback_segments=_segments(project.state_dir / "feedback"),
+        prediction_segments=segment_count(predictions_dir(project.state_dir)),
+        feedback_segments=segment_count(feedback_dir(project.state_dir)),
         damaged_segments=_damaged(project.state_dir),
         quarantined_files=_quarantined(project.state_dir),
     )

@@ -33,7 +33,8 @@ class SegmentLog:
     """A buffered writer of items into ``folder/<day>/part-*.parquet``.
 
     Items are whatever the owner appends (row dicts by default); ``encode`` turns a
-    flush's items into one frame, off the request path.
+    flush's items into one frame, off the request path; ``after_write`` sees each segment
+    once it is in place.
     """
 
     def __init__(
@@ -44,6 +45,7 @@ class SegmentLog:
         clock: Clock | None = None,
         encode: Callable[[Sequence[Any]], pd.DataFrame] = records_frame,
         rows_of: Callable[[Any], int] = lambda _item: 1,
+        after_write: Callable[[Path, pd.DataFrame], None] | None = None,
     ) -> None:
         self.folder = folder
         self.flush_interval_s = flush_interval_s
@@ -51,6 +53,7 @@ class SegmentLog:
         self.clock = clock or WallClock()
         self.encode = encode
         self.rows_of = rows_of
+        self.after_write = after_write  # e.g. fold the segment into monitoring aggregates
         self._pending_rows = 0
         self._rows: list[Any] = []
         self._lock = threading.Lock()
@@ -106,6 +109,8 @@ class SegmentLog:
         frame.to_parquet(tmp, index=False)
         crash_point("log.segment_written")
         os.replace(tmp, day_dir / name)
+        if self.after_write is not None:
+            self.after_write(day_dir / name, frame)
 
     def _run(self) -> None:
         while not self._stop.is_set():

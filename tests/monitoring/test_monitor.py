@@ -7,11 +7,13 @@ from datetime import date
 from typing import Any
 
 import pytest
+from tests.monitoring.oracle_monitor import assert_same_window, oracle_windows
 from typer.testing import CliRunner
 
 from driftloop.cli.main import app
 from driftloop.errors import DataError
-from driftloop.monitoring.monitor import monitor_project
+from driftloop.monitoring.assess import ACCURACY_METRICS
+from driftloop.monitoring.monitor import monitor_project, registry_info
 from driftloop.registry import open_registry
 
 SHIFTED = ("units_lag_1", "units_lag_7", "units_mean_7d")
@@ -59,6 +61,10 @@ def test_monitor_cli_prints_tables_and_json(monitored: Any) -> None:
     doc = json.loads(runner.invoke(app, ["monitor", "--project", str(monitored.root),
                                          "--json"]).stdout)  # fmt: skip
     assert doc["model"] == "shop" and len(doc["windows"]) == 3
+    again = runner.invoke(app, ["monitor", "--project", str(monitored.root), "--rebuild",
+                                "--json"])  # fmt: skip
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout) == doc  # the stored days made again from the logs
 
 
 def test_monitor_without_traffic_says_so(project_copy: Any) -> None:
@@ -75,3 +81,15 @@ def test_monitor_writes_alert_rules_with_the_projects_thresholds(
     assert result.exit_code == 0, result.output
     text = out.read_text()
     assert "DriftloopFeatureDriftAct" in text and "driftloop_window_rows >= 200" in text
+
+
+def test_stored_days_equal_the_full_read_monitor_on_served_traffic(monitored: Any) -> None:
+    registry = open_registry(monitored)
+    report = monitor_project(monitored, registry, sized_by_data=False)
+    metric = ACCURACY_METRICS[monitored.config.training.task]
+    expected = oracle_windows(monitored.state_dir, monitored.feature_layout.entity_keys,
+                              monitored.config.monitoring, metric,
+                              registry_info(registry, metric))  # fmt: skip
+    assert len(report.windows) == len(expected) == 3
+    for new, old in zip(report.windows, expected, strict=True):
+        assert_same_window(new, old)

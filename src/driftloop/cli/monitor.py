@@ -54,11 +54,18 @@ def monitor(
         Path | None,
         typer.Option(help="Write Prometheus alerting rules for this project's thresholds here."),
     ] = None,
+    rebuild: Annotated[
+        bool,
+        typer.Option(
+            help="Fold the whole logs again into the stored days first "
+            "(.driftloop/monitor_days.db)."
+        ),
+    ] = False,
     json_out: JsonOption = False,
 ) -> None:
     """Feature drift, prediction drift and delayed-label accuracy of each served version."""
     from driftloop.monitoring.assess import ACCURACY_METRICS, metric_label
-    from driftloop.monitoring.monitor import monitor_project
+    from driftloop.monitoring.monitor import monitor_project, open_day_store, registry_info
     from driftloop.project import Project
     from driftloop.quarantine import records
     from driftloop.registry import open_registry
@@ -76,9 +83,14 @@ def monitor(
             console.print(f"wrote alerting rules to {rules} (check: promtool check rules {rules})")
             return
         before = len(records(proj.state_dir))
+        registry = open_registry(proj)
+        if rebuild:
+            info = registry_info(registry, ACCURACY_METRICS[proj.config.training.task])
+            folded = open_day_store(proj).rebuild(lambda version: info(version)[0])
+            if not json_out:
+                console.print(f"folded {folded} log segment(s) into the stored days")
         report = monitor_project(
-            proj, open_registry(proj), parse_day(since, "--since"), parse_day(until, "--until"),
-            window_days,
+            proj, registry, parse_day(since, "--since"), parse_day(until, "--until"), window_days,
         )  # fmt: skip
         _print_quarantined(proj.state_dir, before, err_console if json_out else console)
         if json_out:
@@ -98,6 +110,8 @@ def monitor(
                 table.add_row(d.name, f"{d.rows:,}", _num(d.psi), _num(d.js), _num(d.kl), d.level,
                               style=LEVEL_STYLE.get(d.level))  # fmt: skip
             console.print(table)
+            if v.reason:
+                console.print(f"  [yellow]cannot judge[/]: {v.reason}", highlight=False)
             if v.accuracy is not None:
                 a = v.accuracy
                 console.print(

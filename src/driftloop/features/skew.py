@@ -24,6 +24,7 @@ from driftloop.config import SkewConfig
 from driftloop.errors import DataError
 from driftloop.features.engineering import ENTITY_KEYS, TIMESTAMP_COLUMN
 from driftloop.features.store import FeatureStore
+from driftloop.monitoring.predlog import feature_column, has_predictions, read_predictions
 
 __all__ = [
     "FeatureSkew",
@@ -185,9 +186,9 @@ class PredictionLogSource:
         log, frame = self._read(
             "endpoint = 'entity' AND feature_time IS NOT NULL AND overrides = ''", "feature_time"
         )
-        names = [n for n in self.store.stored_features if f"f__{n}" in log.columns]
+        names = [n for n in self.store.stored_features if feature_column(n) in log.columns]
         for n in names:
-            frame[n] = log[f"f__{n}"].astype("float64")
+            frame[n] = log[feature_column(n)].astype("float64")
         if names:  # an entity served before it had any history has no stored row to check
             frame = frame[frame[names].notna().any(axis=1)]
         return frame.reset_index(drop=True)
@@ -195,11 +196,9 @@ class PredictionLogSource:
     def _read(self, where: str, time_column: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The newest ``limit`` logged rows matching ``where`` (and ``since``), and a frame of
         their entity keys with ``time_column`` as the feature rows' time."""
-        from driftloop.segments import read_segments
-
         if self.since:
             where += f" AND served_at >= TIMESTAMP '{pd.Timestamp(self.since).isoformat()}'"
-        log = read_segments(self.store.project.state_dir / "predictions", where)
+        log = read_predictions(self.store.project.state_dir, where)
         if log.empty:
             raise DataError(
                 "the prediction log holds no entity predictions yet: serve some with "
@@ -220,8 +219,8 @@ class PredictionLogSource:
         """A table project's served events: keys, event time, every logged model feature."""
         log, frame = self._read("endpoint = 'entity' AND route <> 'shadow'", "event_time")
         for n in self.store.layout.all_features:
-            if f"f__{n}" in log.columns:
-                frame[n] = log[f"f__{n}"].astype("float64")
+            if feature_column(n) in log.columns:
+                frame[n] = log[feature_column(n)].astype("float64")
         return frame.reset_index(drop=True)
 
 
@@ -241,8 +240,7 @@ def recompute_events(store: FeatureStore, served: pd.DataFrame) -> pd.DataFrame:
 
 def has_logged_predictions(store: FeatureStore) -> bool:
     """Whether the server has logged any predictions for this project."""
-    folder = store.project.state_dir / "predictions"
-    return folder.is_dir() and any(folder.rglob("part-*.parquet"))
+    return has_predictions(store.project.state_dir)
 
 
 def check_skew(store: FeatureStore, source: ServedFeatureSource, cfg: SkewConfig) -> SkewReport:

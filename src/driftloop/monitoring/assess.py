@@ -105,6 +105,7 @@ class Accuracy:
     state: str  # "ok" | "degraded" | "not enough labels"
     metric: str = "wape"  # what accuracy is judged by (ACCURACY_METRICS)
     error: float = NAN  # the window's value of ``metric``
+    roc_auc: float = NAN  # classification: ROC AUC of the labelled predictions
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,7 @@ class VersionAssessment:
     prediction: ColumnDrift
     accuracy: Accuracy | None
     alerts: tuple[Alert, ...]
+    reason: str = ""  # why the window cannot judge drift or accuracy; "" when it can
 
     def worst_feature_level(self) -> str:
         order = ("not enough data", "none", "notice", "warning", "act")
@@ -232,7 +234,22 @@ def assess_version(
         else None
     )
     alerts = _alerts(drifts, pred, acc, cfg)
-    return VersionAssessment(version, rows, rows >= cfg.min_rows, drifts, pred, acc, tuple(alerts))
+    return VersionAssessment(version, rows, rows >= cfg.min_rows, drifts, pred, acc,
+                             tuple(alerts), _reason(rows, acc, cfg))  # fmt: skip
+
+
+def _reason(rows: int, acc: Accuracy | None, cfg: MonitoringConfig) -> str:
+    """Why a window cannot judge, for people; "" when it can."""
+    reasons = []
+    if rows < cfg.min_rows:
+        reasons.append(f"not enough data: {rows} rows, monitoring.min_rows is {cfg.min_rows}")
+    if acc is not None and acc.state == "not enough labels":
+        need = f"{cfg.min_labels} and {cfg.min_label_coverage:.0%} coverage"
+        if acc.metric == "log_loss":
+            need += f" with {MIN_POSITIVES} positives"
+        reasons.append(f"not enough labels: {acc.labeled} labelled ({acc.coverage:.0%} of the "
+                       f"rows), judging needs {need}")  # fmt: skip
+    return "; ".join(reasons)
 
 
 def _level_at(f: ColumnDrift, cfg: MonitoringConfig) -> float:

@@ -1,17 +1,22 @@
 """Monitoring from the server's logs: event-time windows, per version.
 
-Reads the prediction log and the feedback log (Parquet segments, DuckDB), counts each
-version's window into its reference profile's bins, joins delayed labels by request id
-or by entity and date, and judges every window with ``assess_version``. Alerts count as
-raised once they held for ``monitoring.persistence_windows`` windows in a row.
+The logs are folded into per-version, per-event-day aggregates (``DayStore``: feature and
+prediction counts in each version's reference-profile bins, label sums by request id or by
+entity and date, business outcomes); a window is a merge of stored days, judged with
+``assess_version``. Any log segment not folded yet is folded first, so the answer always
+covers the whole log. A window too sparse to judge reaches further back, day by day, until
+it holds ``monitoring.min_rows`` rows and enough labels or spans
+``monitoring.max_window_days``; a window that still cannot judge says why in its
+assessment's ``reason``. Alerts count as raised once they held for
+``monitoring.persistence_windows`` windows in a row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,21 +26,27 @@ from driftloop.errors import DataError
 from driftloop.features.engineering import ENTITY_KEYS
 from driftloop.monitoring.assess import (
     ACCURACY_METRICS,
-    AccuracyStats,
+    MIN_POSITIVES,
     Alert,
     VersionAssessment,
     assess_version,
-    class_losses,
 )
+from driftloop.monitoring.daystore import DayStore, WindowCounts
 from driftloop.monitoring.profile import ReferenceProfile
-from driftloop.monitoring.sketch import BinnedSketch
 from driftloop.project import Project
 from driftloop.registry.base import ModelRegistry
-from driftloop.segments import read_segments
 
-__all__ = ["MonitorReport", "WindowReport", "join_labels", "monitor_project"]
-
-FEATURE_PREFIX = "f__"
+__all__ = [
+    "MonitorReport",
+    "WindowReport",
+    "join_labels",
+    "latest_window",
+    "monitor_project",
+    "monitor_store",
+    "open_day_store",
+    "registry_info",
+    "sized_start",
+]
 
 
 @dataclass(frozen=True)
@@ -87,72 +98,92 @@ def join_labels(
     return labels
 
 
-def _accuracy(rows: pd.DataFrame) -> AccuracyStats:
-    labeled = rows[rows["label"].notna()]
-    y = labeled["label"].to_numpy("float64")
-    p = labeled["prediction"].to_numpy("float64")
-    e = p - y
-    nonzero = y != 0
-    positives, loss_pos, loss_neg = class_losses(y, p)
-    return AccuracyStats(
-        labeled=len(y), abs_error=float(np.abs(e).sum()), abs_label=float(np.abs(y).sum()),
-        error=float(e.sum()), ape_sum=float((np.abs(e[nonzero]) / np.abs(y[nonzero])).sum()),
-        ape_count=int(nonzero.sum()), positives=positives, loss_pos=loss_pos, loss_neg=loss_neg,
-    )  # fmt: skip
-
-
-def _business(rows: pd.DataFrame, feedback: pd.DataFrame) -> dict[str, float]:
-    if feedback.empty:
-        return {}
-    fb = feedback[(feedback["kind"] == "business") & feedback["request_id"].notna()]
-    joined = fb[fb["request_id"].isin(set(rows["request_id"]))]
-    out: dict[str, float] = {}
-    for name, group in joined.groupby("name"):
-        out[f"{name}:count"] = float(len(group))
-        out[f"{name}:mean_per_prediction"] = float(group["value"].sum() / max(len(rows), 1))
-    return out
+VersionInfo = Callable[[str], tuple[ReferenceProfile, float, float]]
 
 
 class _Versions:
-    """Reference profiles and holdout WAPE per version, loaded once."""
+    """Reference profiles and holdout values per version, loaded once."""
 
-    def __init__(self, registry: ModelRegistry, metric: str = "wape") -> None:
-        self.registry = registry
+    def __init__(self, info: VersionInfo, metric: str = "wape") -> None:
+        self.info = info
         self.metric = metric
         self._cache: dict[str, tuple[ReferenceProfile, float, float]] = {}
 
     def get(self, version: str) -> tuple[ReferenceProfile, float, float]:
         """The profile, the holdout value of the metric and the holdout's positive rate."""
         if version not in self._cache:
-            profile = self.registry.load_profile(version)
-            metrics = self.registry.get(version).metrics
-            reference = float(metrics.get(f"holdout_{self.metric}", float("nan")))
-            rate = float(metrics.get("holdout_positive_rate", float("nan")))
-            self._cache[version] = (profile, reference, rate)
+            self._cache[version] = self.info(version)
         return self._cache[version]
+
+    def profile(self, version: str) -> ReferenceProfile:
+        return self.get(version)[0]
+
+
+def registry_info(registry: ModelRegistry, metric: str) -> VersionInfo:
+    """A version's profile, holdout ``metric`` and holdout positive rate, from the registry."""
+
+    def info(version: str) -> tuple[ReferenceProfile, float, float]:
+        metrics = registry.get(version).metrics
+        return (registry.load_profile(version),
+                float(metrics.get(f"holdout_{metric}", float("nan"))),
+                float(metrics.get("holdout_positive_rate", float("nan"))))  # fmt: skip
+
+    return info
+
+
+def open_day_store(project: Project) -> DayStore:
+    """The project's store of per-day monitoring aggregates."""
+    return DayStore(project.state_dir, tuple(project.feature_layout.entity_keys))
 
 
 def _assess_window(
-    rows: pd.DataFrame, feedback: pd.DataFrame, versions: _Versions, cfg: MonitoringConfig
-) -> tuple[list[VersionAssessment], dict[str, Any]]:
+    windows: Mapping[str, WindowCounts], versions: _Versions, cfg: MonitoringConfig
+) -> tuple[list[VersionAssessment], dict[str, dict[str, float]]]:
     assessed, business = [], {}
-    for version, group in rows.groupby("version", sort=True):
-        profile, reference, rate = versions.get(str(version))
-        sketches = {}
-        for name, column in profile.features.items():
-            if name in cfg.exclude_features:
-                continue
-            sketch = BinnedSketch(column.edges)
-            if FEATURE_PREFIX + name in group.columns:
-                sketch.update(group[FEATURE_PREFIX + name].to_numpy("float64"))
-            sketches[name] = sketch
-        prediction = BinnedSketch(profile.prediction.edges)
-        prediction.update(group["prediction"].to_numpy("float64"))
-        assessed.append(assess_version(str(version), profile, sketches, prediction,
-                                       _accuracy(group), reference, cfg,
-                                       versions.metric, rate))  # fmt: skip
-        business[str(version)] = _business(group, feedback)
+    for version, counts in sorted(windows.items()):
+        profile, reference, rate = versions.get(version)
+        sketches = {name: sketch for name, sketch in counts.features.items()
+                    if name not in cfg.exclude_features}  # fmt: skip
+        found = assess_version(version, profile, sketches, counts.prediction, counts.accuracy,
+                               reference, cfg, versions.metric, rate)  # fmt: skip
+        if found.accuracy is not None and versions.metric == "log_loss":
+            roc_auc = counts.scores.roc_auc()
+            found = dataclasses.replace(
+                found, accuracy=dataclasses.replace(found.accuracy, roc_auc=roc_auc)
+            )
+        assessed.append(found)
+        business[version] = {
+            key: value
+            for name, (count, total) in sorted(counts.business.items())
+            for key, value in ((f"{name}:count", float(count)),
+                               (f"{name}:mean_per_prediction", total / max(counts.rows, 1)))
+        }  # fmt: skip
     return assessed, business
+
+
+def sized_start(
+    store: DayStore, start: date, end: date, cfg: MonitoringConfig, metric: str = "wape"
+) -> date:
+    """The start of a window ending at ``end``: ``start``, or earlier when the days from
+    ``start`` hold fewer than ``min_rows`` rows: back to the first day at which the window
+    holds enough rows and labels to judge, else enough rows, else ``max_window_days``."""
+    cap = max(cfg.max_window_days, (end - start).days)
+    days = store.day_totals(end - timedelta(days=cap), end)
+    if sum(rows for day, rows, _, _ in days if day >= start) >= cfg.min_rows:
+        return start
+    rows = labeled = positives = 0
+    enough_rows: date | None = None
+    for day, day_rows, day_labeled, day_positives in days:
+        rows, labeled, positives = rows + day_rows, labeled + day_labeled, positives + day_positives
+        if rows < cfg.min_rows:
+            continue
+        enough_rows = enough_rows or day
+        labels_ok = labeled >= cfg.min_labels and labeled >= cfg.min_label_coverage * rows
+        if labels_ok and (metric != "log_loss" or positives >= MIN_POSITIVES):
+            return min(day, start)
+    if enough_rows is not None:
+        return min(enough_rows, start)
+    return end - timedelta(days=cap)
 
 
 def monitor_project(
@@ -161,31 +192,79 @@ def monitor_project(
     since: date | None = None,
     until: date | None = None,
     window_days: int | None = None,
+    sized_by_data: bool = True,
 ) -> MonitorReport:
-    """Assess every window of ``window_days`` from ``since`` to ``until`` (exclusive)."""
-    cfg = project.config.monitoring
+    """Assess every window of ``window_days`` from ``since`` to ``until`` (exclusive); with
+    ``sized_by_data`` a sparse window reaches back (before ``since`` too) until it can judge."""
+    metric = ACCURACY_METRICS[project.config.training.task]
+    return monitor_store(
+        open_day_store(project), registry.model_name, registry_info(registry, metric),
+        project.config.monitoring, metric, since, until, window_days, sized_by_data,
+    )  # fmt: skip
+
+
+def monitor_store(
+    store: DayStore, model: str, info: VersionInfo, cfg: MonitoringConfig, metric: str,
+    since: date | None = None, until: date | None = None, window_days: int | None = None,
+    sized_by_data: bool = True,
+) -> MonitorReport:  # fmt: skip
+    """``monitor_project`` on a day store, after folding what the logs hold beyond it."""
     days = window_days or cfg.window_days
-    log = read_segments(project.state_dir / "predictions")
-    if log.empty:
+    versions = _Versions(info, metric)
+    store.sync(versions.profile)
+    span = store.day_range()
+    if span is None:
         raise DataError("the prediction log is empty: serve traffic with `driftloop serve` first")
-    feedback = read_segments(project.state_dir / "feedback")
-    event_day = log["event_time"].dt.date
-    last = until or (max(event_day) + timedelta(days=1))
-    first = since or min(event_day)
+    last = until or (span[1] + timedelta(days=1))
+    first = since or span[0]
     if last <= first:
         raise DataError(f"--until {last} is not after --since {first}: widen the range")
-    log = log.assign(label=join_labels(log, feedback, project.feature_layout.entity_keys))
-    versions = _Versions(registry, ACCURACY_METRICS[project.config.training.task])
     windows: list[WindowReport] = []
     end = last
     while end > first:
         start = max(first, end - timedelta(days=days))
-        rows = log[(event_day >= start) & (event_day < end)]
-        assessed, business = _assess_window(rows, feedback, versions, cfg)
-        windows.append(WindowReport(start, end, tuple(assessed), business))
+        if sized_by_data:
+            start = max(sized_start(store, start, end, cfg, metric), min(start, span[0]))
+        windows.append(_judge(store, versions, cfg, start, end))
         end = start
     windows.reverse()
-    return MonitorReport(registry.model_name, tuple(windows), _persistent(windows, cfg))
+    return MonitorReport(model, tuple(windows), _persistent(windows, cfg))
+
+
+def latest_window(
+    store: DayStore, info: VersionInfo, cfg: MonitoringConfig, metric: str
+) -> WindowReport | None:
+    """The window ``monitor_store`` reports last (sized by data), after folding the logs;
+    None when nothing is stored. What the server's gauges show."""
+    versions = _Versions(info, metric)
+    store.sync(versions.profile)
+    span = store.day_range()
+    if span is None:
+        return None
+    end = span[1] + timedelta(days=1)
+    start = max(span[0], end - timedelta(days=cfg.window_days))
+    start = max(sized_start(store, start, end, cfg, metric), min(start, span[0]))
+    return _judge(store, versions, cfg, start, end)
+
+
+def _judge(
+    store: DayStore, versions: _Versions, cfg: MonitoringConfig, start: date, end: date
+) -> WindowReport:
+    assessed, business = _assess_window(store.window(start, end, versions.profile), versions,
+                                        cfg)  # fmt: skip
+    assessed = [_with_span(a, start, end, cfg) for a in assessed]
+    return WindowReport(start, end, tuple(assessed), business)
+
+
+def _with_span(
+    assessed: VersionAssessment, start: date, end: date, cfg: MonitoringConfig
+) -> VersionAssessment:
+    """The assessment's reason, saying how many days the window spanned."""
+    if not assessed.reason:
+        return assessed
+    span = (end - start).days
+    capped = " (monitoring.max_window_days)" if span >= cfg.max_window_days else ""
+    return dataclasses.replace(assessed, reason=f"{assessed.reason}, over {span} days{capped}")
 
 
 def _persistent(

@@ -47,6 +47,22 @@ class BinnedSketch:
         """An empty sketch on the bins of a reference profile's column."""
         return cls(column_profile.edges)
 
+    @classmethod
+    def from_counts(
+        cls, edges: Sequence[float], counts: Sequence[int] | NDArray[np.int64], missing: int
+    ) -> BinnedSketch:
+        """A sketch holding stored ``counts`` (``len(edges) + 1`` of them) and ``missing``."""
+        sketch = cls(edges)
+        values = np.asarray(counts, dtype=np.int64)
+        if values.shape != sketch._counts.shape:
+            raise ValueError(
+                f"{values.size} counts do not fit {len(sketch._edges)} edges: "
+                f"expected {len(sketch._edges) + 1}"
+            )
+        sketch._counts = values.copy()
+        sketch._missing = int(missing)
+        return sketch
+
     @property
     def edges(self) -> tuple[float, ...]:
         """The inner bin edges."""

@@ -19,9 +19,9 @@ import pandas as pd
 from driftloop.config import OutcomeGateConfig
 from driftloop.config.rollout import PairedConfig
 from driftloop.monitoring.assess import LOSS_CLIP
+from driftloop.monitoring.predlog import read_feedback, read_predictions
 from driftloop.rollout.judge import Evidence
 from driftloop.rollout.sequential import MeanStats, SequentialResult, paired_mean_test
-from driftloop.segments import read_segments
 
 __all__ = [
     "LogOutcomeSource",
@@ -246,12 +246,12 @@ class LogOutcomeSource:
 
     def outcomes(self, since: datetime) -> Mapping[str, VersionOutcomes]:
         stamp = since.isoformat()
-        predictions = read_segments(
-            self.state_dir / "predictions", f"served_at >= TIMESTAMPTZ '{stamp}'",
+        predictions = read_predictions(
+            self.state_dir, f"served_at >= TIMESTAMPTZ '{stamp}'",
             ("request_id", "version", "route", "prediction"),
         )  # fmt: skip
         if predictions.empty:
             return {}
-        feedback = read_segments(self.state_dir / "feedback", "request_id IS NOT NULL",
+        feedback = read_feedback(self.state_dir, "request_id IS NOT NULL",
                                  ("request_id", "kind", "name", "value"))  # fmt: skip
         return version_outcomes(predictions, feedback, self.business_metric, self.task)

@@ -18,6 +18,8 @@ from driftloop.config import ServingConfig
 from driftloop.errors import DriftloopError, ModelNotFound, RegistryError
 from driftloop.features.engineering import ENTITY_KEYS
 from driftloop.monitoring.assess import ACCURACY_METRICS
+from driftloop.monitoring.monitor import open_day_store, registry_info
+from driftloop.monitoring.predlog import FEATURE_PREFIX, feedback_dir, predictions_dir
 from driftloop.project import Project
 from driftloop.quarantine import QuarantineCollector
 from driftloop.registry.base import ModelRegistry
@@ -29,7 +31,6 @@ from driftloop.serving.service import ModelService, RoutingStore, ServedModel, p
 __all__ = ["PredictionBatch", "ServerContext", "encode_predictions"]
 
 logger = logging.getLogger("driftloop.serving")
-FEATURE_PREFIX = "f__"
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,15 +142,17 @@ class ServerContext:
             self.layout, "request_time_features", frozenset()
         )
         self.live = LiveMonitor(
-            registry.model_name, project.config.monitoring, self.accuracy_metric
-        )
+            registry.model_name, project.config.monitoring, self.accuracy_metric,
+            open_day_store(project), registry_info(registry, self.accuracy_metric),
+        )  # fmt: skip
         self.metrics = self._new_metrics(None)
         interval, rows = self.settings.log_flush_interval_s, self.settings.log_flush_rows
         self.predictions = SegmentLog(
-            project.state_dir / "predictions", interval, rows, self.clock,
-            encode=self._observe_and_encode, rows_of=len,
+            predictions_dir(project.state_dir), interval, rows, self.clock,
+            encode=self._encode, rows_of=len, after_write=self.live.fold_predictions,
         )  # fmt: skip
-        self.feedback = SegmentLog(project.state_dir / "feedback", interval, rows, self.clock)
+        self.feedback = SegmentLog(feedback_dir(project.state_dir), interval, rows, self.clock,
+                                   after_write=self.live.fold_feedback)  # fmt: skip
         self._feature_store: Any = None
         self.load_error: str | None = None
         self._probe_lock = threading.Lock()
@@ -171,11 +174,8 @@ class ServerContext:
         metrics.registry.register(QuarantineCollector(self.project.state_dir))
         return metrics
 
-    def _observe_and_encode(self, batches: Sequence[PredictionBatch]) -> pd.DataFrame:
-        """Runs in the log flusher: feed the live drift sketches, then encode the segment."""
-        for b in batches:
-            self.live.observe(b.version, b.event_time.date(), b.feature_names, b.x, b.preds,
-                              b.request_ids)  # fmt: skip
+    def _encode(self, batches: Sequence[PredictionBatch]) -> pd.DataFrame:
+        """Runs in the log flusher (the written segment is then folded for monitoring)."""
         return encode_predictions(batches, self.layout.entity_types)
 
     def _set_references(self) -> None:

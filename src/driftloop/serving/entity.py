@@ -333,7 +333,4 @@ def handle_feedback(ctx: ServerContext, body: bytes) -> dict[str, Any]:
             "kind": kind, "value": float(value),
         })  # fmt: skip
     ctx.feedback.append(rows)
-    ctx.live.observe_labels(
-        (r["request_id"], r["value"]) for r in rows if r["request_id"] and r["kind"] == "label"
-    )
     return {"accepted": len(rows)}

@@ -1,54 +1,48 @@
-"""Drift and accuracy gauges inside the server, from mergeable per-day sketches.
+"""Drift and accuracy gauges inside the server, from the stored per-day aggregates.
 
-Each flushed prediction batch is counted into its version's sketches for its event day
-(off the request path: the log flusher calls this); labels from the feedback endpoint
-are matched to predictions by request id. At scrape time the days of the last window
-are merged and judged with the same ``assess_version`` that ``driftloop monitor`` uses.
+The log flusher folds each prediction and feedback segment it writes into the project's
+day store (``driftloop.monitoring.daystore``), off the request path; at scrape time the
+latest window is merged from the stored days and judged with the same code that
+``driftloop monitor`` runs, so the gauges and the command read the same days.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
-from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import date, timedelta
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 
-import numpy as np
+import pandas as pd
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from driftloop.config import MonitoringConfig
-from driftloop.monitoring.assess import AccuracyStats, VersionAssessment, assess_version
+from driftloop.monitoring.assess import VersionAssessment
+from driftloop.monitoring.daystore import DayStore
+from driftloop.monitoring.monitor import VersionInfo, latest_window
 from driftloop.monitoring.profile import ReferenceProfile
-from driftloop.monitoring.sketch import BinnedSketch
 
 __all__ = ["LiveMonitor"]
 
-MAX_AWAITING = 200_000  # predictions kept for labels that have not come yet
-
-
-@dataclass
-class _Day:
-    features: dict[str, BinnedSketch]
-    prediction: BinnedSketch
-    accuracy: AccuracyStats = field(default_factory=AccuracyStats)
+logger = logging.getLogger("driftloop.serving")
 
 
 class LiveMonitor(Collector):
-    """Per-version, per-event-day sketches and the gauges computed from them."""
+    """The gauges of the latest window, read from the day store the log flusher feeds."""
 
-    def __init__(self, model: str, cfg: MonitoringConfig, metric: str = "wape") -> None:
+    def __init__(
+        self, model: str, cfg: MonitoringConfig, metric: str, store: DayStore,
+        fallback: VersionInfo,
+    ) -> None:  # fmt: skip
         self.model = model
         self.cfg = cfg
         self.metric = metric  # the accuracy metric (ACCURACY_METRICS of the task)
+        self.store = store
+        self.fallback = fallback  # versions this process does not serve: from the registry
         self._lock = threading.Lock()
         self._references: dict[str, tuple[ReferenceProfile, float, float]] = {}
-        self._days: dict[tuple[str, date], _Day] = {}
-        self._awaiting: OrderedDict[str, tuple[str, date, float]] = OrderedDict()
-        self._early_labels: OrderedDict[str, float] = OrderedDict()
-        self._latest: date | None = None
 
     def set_reference(
         self, version: str, profile: ReferenceProfile, reference: float, rate: float = math.nan
@@ -57,92 +51,37 @@ class LiveMonitor(Collector):
         with self._lock:
             self._references[version] = (profile, reference, rate)
 
-    def _day(self, version: str, day: date) -> _Day | None:
-        key = (version, day)
-        if key not in self._days:
-            ref = self._references.get(version)
-            if ref is None:
-                return None
-            profile = ref[0]
-            self._days[key] = _Day(
-                {n: BinnedSketch(c.edges) for n, c in profile.features.items()
-                 if n not in self.cfg.exclude_features},
-                BinnedSketch(profile.prediction.edges),
-            )  # fmt: skip
-        return self._days[key]
-
-    def observe(
-        self, version: str, day: date, feature_names: Sequence[str], x: np.ndarray,
-        preds: np.ndarray, request_ids: Sequence[str],
-    ) -> None:  # fmt: skip
-        """Count one batch of predictions (rows x features) into its day."""
+    def _info(self, version: str) -> tuple[ReferenceProfile, float, float]:
         with self._lock:
-            sketches = self._day(version, day)
-            if sketches is None:
-                return
-            for j, name in enumerate(feature_names):
-                sketch = sketches.features.get(name)
-                if sketch is not None:
-                    sketch.update(x[:, j])
-            sketches.prediction.update(preds)
-            labels, matched = [], []
-            for rid, p in zip(request_ids, preds.tolist(), strict=True):
-                early = self._early_labels.pop(rid, None)
-                if early is not None:
-                    labels.append(early)
-                    matched.append(p)
-                else:
-                    self._awaiting[rid] = (version, day, p)
-            while len(self._awaiting) > MAX_AWAITING:
-                self._awaiting.popitem(last=False)
-            if labels:
-                sketches.accuracy = sketches.accuracy + _stats(labels, matched)
-            if self._latest is None or day > self._latest:
-                self._latest = day
-                self._prune()
+            found = self._references.get(version)
+        if found is None:
+            found = self.fallback(version)
+            with self._lock:
+                self._references[version] = found
+        return found
 
-    def observe_labels(self, labels: Iterable[tuple[str, float]]) -> None:
-        """Match (request id, label) pairs to predictions; keep early ones for later."""
-        with self._lock:
-            for rid, value in labels:
-                found = self._awaiting.pop(rid, None)
-                if found is None:
-                    self._early_labels[rid] = value
-                    while len(self._early_labels) > MAX_AWAITING:
-                        self._early_labels.popitem(last=False)
-                    continue
-                version, day, prediction = found
-                sketches = self._days.get((version, day))
-                if sketches is not None:
-                    sketches.accuracy = sketches.accuracy + _stats([value], [prediction])
+    def _profile(self, version: str) -> ReferenceProfile:
+        return self._info(version)[0]
 
-    def _prune(self) -> None:
-        if self._latest is None:
-            return
-        oldest = self._latest - timedelta(days=self.cfg.window_days - 1)
-        for key in [k for k in self._days if k[1] < oldest]:
-            del self._days[key]
+    def fold_predictions(self, path: Path, frame: pd.DataFrame) -> None:
+        """The log flusher's hook: fold a written prediction segment (never raises: a
+        segment left unfolded is folded by the next read)."""
+        try:
+            self.store.fold_predictions(frame, self._profile, (path.parent.name, path.name))
+        except Exception as exc:
+            logger.warning("monitoring did not fold %s yet: %s", path, exc)
+
+    def fold_feedback(self, path: Path, frame: pd.DataFrame) -> None:
+        """The log flusher's hook for a written feedback segment."""
+        try:
+            self.store.fold_feedback(frame, (path.parent.name, path.name))
+        except Exception as exc:
+            logger.warning("monitoring did not fold %s yet: %s", path, exc)
 
     def assessments(self) -> list[VersionAssessment]:
-        """The current window of every version, judged."""
-        with self._lock:
-            merged: dict[str, _Day] = {}
-            for (version, _day), sk in self._days.items():
-                have = merged.get(version)
-                if have is None:
-                    merged[version] = _Day(dict(sk.features), sk.prediction, sk.accuracy)
-                    continue
-                have.features = {n: have.features[n].merge(s) for n, s in sk.features.items()}
-                have.prediction = have.prediction.merge(sk.prediction)
-                have.accuracy = have.accuracy + sk.accuracy
-            references = dict(self._references)
-        out = []
-        for version, day in sorted(merged.items()):
-            profile, reference, rate = references[version]
-            out.append(assess_version(version, profile, day.features, day.prediction,
-                                      day.accuracy, reference, self.cfg, self.metric,
-                                      rate))  # fmt: skip
-        return out
+        """The latest window of every version, judged."""
+        window = latest_window(self.store, self._info, self.cfg, self.metric)
+        return list(window.versions) if window is not None else []
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         labels = ["model", "version"]
@@ -180,9 +119,3 @@ def _add(family: GaugeMetricFamily, labels: list[str], values: Mapping[str, floa
     for method, value in values.items():
         if math.isfinite(value):  # "not enough data" exports nothing, never a fake zero
             family.add_metric([*labels, method], value)
-
-
-def _stats(labels: Sequence[float], predictions: Sequence[float]) -> AccuracyStats:
-    from driftloop.monitoring.assess import accuracy_stats
-
-    return accuracy_stats(labels, predictions)

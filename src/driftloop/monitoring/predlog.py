@@ -1,0 +1,154 @@
+"""The prediction log and the feedback log: their folders, column names and reads.
+
+The server appends both as Parquet segments (``driftloop.segments``) under the project's
+state folder: ``predictions/<day>/part-*.parquet`` (one row per served prediction, the
+model's inputs as ``f__<feature>`` columns) and ``feedback/<day>/part-*.parquet`` (labels
+and business outcomes). Every reader goes through this module, so the schema has one owner;
+``driftloop.segments.read_segments`` stays the one low-level reader.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from driftloop.segments import read_segments
+
+__all__ = [
+    "FEATURE_PREFIX",
+    "FEEDBACK",
+    "PREDICTIONS",
+    "entity_strings",
+    "event_days",
+    "feature_column",
+    "feature_names",
+    "feedback_dir",
+    "has_predictions",
+    "predictions_dir",
+    "read_feedback",
+    "read_predictions",
+    "read_segment",
+    "segment_count",
+    "segment_files",
+]
+
+logger = logging.getLogger("driftloop.monitoring")
+PREDICTIONS = "predictions"
+FEEDBACK = "feedback"
+FEATURE_PREFIX = "f__"  # a model input logged beside its prediction: f__<feature name>
+SEGMENT_GLOB = "part-*.parquet"
+
+
+def predictions_dir(state_dir: Path) -> Path:
+    """The folder of the prediction log."""
+    return state_dir / PREDICTIONS
+
+
+def feedback_dir(state_dir: Path) -> Path:
+    """The folder of the feedback log (labels, business outcomes)."""
+    return state_dir / FEEDBACK
+
+
+def feature_column(name: str) -> str:
+    """The log column holding model input ``name``."""
+    return FEATURE_PREFIX + name
+
+
+def feature_names(columns: Iterable[str]) -> list[str]:
+    """The model inputs among a log frame's columns, without the prefix."""
+    return [c[len(FEATURE_PREFIX) :] for c in columns if c.startswith(FEATURE_PREFIX)]
+
+
+def read_predictions(
+    state_dir: Path, where: str = "", columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """The prediction log (rows matching ``where``, only ``columns`` if given)."""
+    return read_segments(predictions_dir(state_dir), where, columns)
+
+
+def read_feedback(
+    state_dir: Path, where: str = "", columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """The feedback log (rows matching ``where``, only ``columns`` if given)."""
+    return read_segments(feedback_dir(state_dir), where, columns)
+
+
+def segment_files(folder: Path, from_day: str = "") -> list[Path]:
+    """The segments of one log, oldest day folder first; only day folders >= ``from_day``."""
+    if not folder.is_dir():
+        return []
+    days = sorted(p for p in folder.iterdir() if p.is_dir() and p.name >= from_day)
+    return [f for day in days for f in sorted(day.glob(SEGMENT_GLOB))]
+
+
+def segment_count(folder: Path) -> int:
+    """How many segments a log holds."""
+    return sum(1 for _ in folder.rglob(SEGMENT_GLOB)) if folder.is_dir() else 0
+
+
+def has_predictions(state_dir: Path) -> bool:
+    """Whether the server has logged any predictions."""
+    folder = predictions_dir(state_dir)
+    return folder.is_dir() and any(folder.rglob(SEGMENT_GLOB))
+
+
+def entity_strings(frame: pd.DataFrame, keys: Sequence[str]) -> pd.Series:
+    """One text key per row from the entity columns (3 and 3.0 alike), NA if any is missing."""
+    present = [k for k in keys if k in frame.columns]
+    if not present or len(present) < len(keys) or frame.empty:
+        return pd.Series(pd.NA, index=frame.index, dtype="string")
+    out: pd.Series | None = None
+    for key in present:
+        part = _key_column(frame[key])
+        out = part if out is None else out + "\x1f" + part
+    assert out is not None
+    return out
+
+
+def _key_column(column: pd.Series) -> pd.Series:
+    """One entity key column as text; whole numbers without a decimal point (3.0 -> "3")."""
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        values = pd.to_numeric(column).astype("Float64")
+        if bool(((values % 1 == 0) | values.isna()).all()):
+            return values.astype("Int64").astype("string")
+    return column.map(_key_text).astype("string")
+
+
+def _key_text(value: object) -> str | None:
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, float | np.floating):
+        if np.isnan(value):
+            return None
+        if float(value).is_integer():
+            return str(int(value))
+    if isinstance(value, np.integer):
+        return str(int(value))
+    return str(value)
+
+
+def event_days(stamps: pd.Series) -> np.ndarray:
+    """ISO event days (UTC) of a timestamp column, one per row."""
+    days = pd.to_datetime(stamps, utc=True).dt.normalize()
+    codes, uniques = pd.factorize(days)
+    names = np.array([d.strftime("%Y-%m-%d") for d in uniques], dtype=object)
+    return names[codes]
+
+
+def read_segment(path: Path) -> pd.DataFrame | None:
+    """One segment, timestamps as UTC; None (and a warning) when it cannot be read."""
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as exc:  # a damaged segment must not stop monitoring of the rest
+        logger.warning("skipped unreadable log segment %s: %s", path, exc)
+        return None
+    for column in frame.columns:
+        if pd.api.types.is_datetime64_any_dtype(frame[column]):
+            values = frame[column]
+            frame[column] = (values.dt.tz_localize("UTC") if values.dt.tz is None
+                             else values.dt.tz_convert("UTC"))  # fmt: skip
+    return frame
