@@ -217,6 +217,11 @@ class FeatureStore:
                 stamp += [st.st_mtime_ns, st.st_size]
         return tuple(stamp)
 
+    def online_stamp(self) -> tuple[int, ...] | None:
+        """What cached online rows are valid for (compare before and after a read), or
+        None when the store's rows are never cached (see caches_online_rows)."""
+        return self._store_stamp() if self.caches_online_rows else None
+
     def online(self, entities: Sequence[tuple[Any, ...]]) -> OnlineRows:
         """The online store's current row for each entity.
 

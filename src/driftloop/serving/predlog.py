@@ -1,0 +1,133 @@
+"""The prediction log's items: one batch per request and version, kept as arrays until
+the log flusher stacks them (per version and event day) and encodes a segment."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from driftloop.features.engineering import ENTITY_KEYS
+
+__all__ = ["FEATURE_PREFIX", "PredictionBatch", "StackedBatch", "encode_predictions",
+           "stack_batches"]  # fmt: skip
+
+FEATURE_PREFIX = "f__"
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionBatch:
+    """The predictions of one request for one version, kept as arrays until a flush."""
+
+    served_at: datetime
+    event_time: datetime
+    request_ids: Sequence[str]
+    endpoint: str
+    model: str
+    version: str
+    route: str
+    feature_names: tuple[str, ...]
+    x: np.ndarray
+    preds: np.ndarray
+    latency_ms: float
+    entities: Sequence[tuple[Any, ...]] | None
+    feature_times: Sequence[Any] | None
+    overrides: Sequence[str] | None
+    outside_ttl: Sequence[bool] | None = None  # entity rows: features beyond the views' TTL
+
+    def __len__(self) -> int:
+        return len(self.preds)
+
+
+def encode_predictions(
+    batches: Sequence[PredictionBatch], entity_types: Mapping[str, str] | None = None
+) -> pd.DataFrame:
+    """One frame of prediction-log rows from buffered batches (one column per feature).
+
+    ``entity_types`` names the entity key columns and their types (int64 or string);
+    the retail scenario's by default.
+    """
+    types = dict(entity_types or dict.fromkeys(ENTITY_KEYS, "int64"))
+    groups: dict[tuple[str, ...], list[PredictionBatch]] = {}
+    for b in batches:
+        groups.setdefault(b.feature_names, []).append(b)
+    frames = []
+    for names, group in groups.items():
+        counts = [len(b) for b in group]
+
+        def repeat(values: list[Any], counts: list[int] = counts) -> np.ndarray:
+            return np.repeat(np.asarray(values, dtype=object), counts)
+
+        def per_row(get: Any, group: list[PredictionBatch] = group) -> list[Any]:
+            out: list[Any] = []
+            for b in group:
+                values = get(b)
+                out.extend(values if values is not None else [None] * len(b))
+            return out
+
+        def stamps(values: list[datetime], counts: list[int] = counts) -> pd.DatetimeIndex:
+            seconds = np.repeat(np.fromiter((v.timestamp() for v in values), float), counts)
+            return pd.to_datetime(np.round(seconds * 1e6).astype("int64"), unit="us", utc=True)
+
+        entities = per_row(lambda b: b.entities)
+        frame = pd.DataFrame({
+            "served_at": stamps([b.served_at for b in group]),
+            "event_time": stamps([b.event_time for b in group]),
+            "request_id": per_row(lambda b: b.request_ids),
+            "endpoint": repeat([b.endpoint for b in group]),
+            "model": repeat([b.model for b in group]),
+            "version": repeat([b.version for b in group]),
+            "route": repeat([b.route for b in group]),
+            **{
+                key: pd.array([e[j] if e else None for e in entities],
+                              dtype="string" if kind == "string" else "Int64")
+                for j, (key, kind) in enumerate(types.items())
+            },
+            "feature_time": pd.to_datetime(per_row(lambda b: b.feature_times), utc=True),
+            "prediction": np.concatenate([b.preds for b in group]).astype("float64"),
+            "latency_ms": np.repeat([b.latency_ms for b in group], counts),
+            "overrides": per_row(lambda b: b.overrides) if any(b.overrides for b in group)
+            else [""] * sum(counts),
+            "outside_ttl": np.array([bool(v) for v in per_row(lambda b: b.outside_ttl)],
+                                    dtype=bool),
+        })  # fmt: skip
+        frame["overrides"] = frame["overrides"].fillna("")
+        x = np.vstack([b.x for b in group])
+        for j, name in enumerate(names):
+            frame[FEATURE_PREFIX + name] = x[:, j].astype("float64")
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+@dataclass(frozen=True, slots=True)
+class StackedBatch:
+    """Every buffered prediction of one version, event day and feature order, stacked:
+    what the live monitor (and a per-day fold) counts in one call."""
+
+    version: str
+    day: date
+    feature_names: tuple[str, ...]
+    x: np.ndarray  # rows x features
+    preds: np.ndarray
+    request_ids: list[str]
+
+
+def stack_batches(batches: Sequence[PredictionBatch]) -> list[StackedBatch]:
+    """The batches grouped by (version, event day, feature order), in first-seen order,
+    each group's rows in arrival order."""
+    groups: dict[tuple[str, date, tuple[str, ...]], list[PredictionBatch]] = {}
+    for b in batches:
+        groups.setdefault((b.version, b.event_time.date(), b.feature_names), []).append(b)
+    out = []
+    for (version, day, names), group in groups.items():
+        ids: list[str] = []
+        for b in group:
+            ids.extend(b.request_ids)
+        x = group[0].x if len(group) == 1 else np.concatenate([b.x for b in group])
+        preds = group[0].preds if len(group) == 1 else np.concatenate([b.preds for b in group])
+        out.append(StackedBatch(version, day, names, x, preds, ids))
+    return out
