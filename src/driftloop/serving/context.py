@@ -70,6 +70,13 @@ class ServerContext:
         self.request_time_features: frozenset[str] = getattr(
             self.layout, "request_time_features", frozenset()
         )
+        fields = frozenset(self.layout.request_fields)
+        sendable = self.request_time_features | fields
+        # What an entity item may hold: (request fields, numeric ones, sendable, allowed).
+        self.entity_fields = (
+            fields, frozenset(getattr(getattr(self.layout, "module", None), "NUMERIC", ())),
+            sendable, frozenset({*self.entity_keys, "request_id", *sendable}),
+        )  # fmt: skip
         self.live = LiveMonitor(
             registry.model_name, project.config.monitoring, self.accuracy_metric
         )
@@ -219,7 +226,7 @@ class ServerContext:
         seconds: float,
         event_time: datetime | None = None,
         entities: Sequence[tuple[Any, ...]] | None = None,
-        feature_times: Sequence[Any] | None = None,
+        feature_times: Sequence[Any] | np.ndarray | None = None,
         overrides: Sequence[Sequence[str]] | None = None,
         outside_ttl: Sequence[bool] | None = None,
     ) -> None:

@@ -83,17 +83,15 @@ def _parse_entities(ctx: ServerContext, doc: dict[str, Any], rid: str) -> tuple[
             f"{ctx.settings.max_batch_rows}; split the request", 413,
         )  # fmt: skip
     layout, names = ctx.layout, ctx.entity_keys
-    fields = set(layout.request_fields)
-    numeric = set(getattr(getattr(layout, "module", None), "NUMERIC", ()))
-    sendable = ctx.request_time_features | fields
-    allowed = {*names, "request_id", *sendable}
+    fields, numeric, sendable, allowed = ctx.entity_fields
+    required = (*names, *sorted(fields))
     keys, ids, sent = [], [], []
     for i, item in enumerate(items):
         where = f"entities[{i}]"
         if not isinstance(item, dict):
             raise RequestError(f"{where} must be an object with {' and '.join(names)}", 422)
-        unknown = sorted(set(item) - allowed)
-        if unknown:
+        if not allowed.issuperset(item):
+            unknown = sorted(set(item) - allowed)
             stored = [u for u in unknown if u in layout.all_features]
             hint = (
                 f"{stored} come from the online store and cannot be sent"
@@ -101,7 +99,7 @@ def _parse_entities(ctx: ServerContext, doc: dict[str, Any], rid: str) -> tuple[
                 else f"allowed: {', '.join(names)}, request_id, and {sorted(sendable)}"
             )
             raise RequestError(f"{where}: unknown field(s) {unknown}; {hint}", 422)
-        missing = [k for k in (*names, *sorted(fields)) if k not in item]
+        missing = [k for k in required if k not in item]
         if missing:
             raise RequestError(f"{where} lacks {missing}", 422)
         keys.append(tuple(_key(item[k], layout.entity_types[k], f"{where}.{k}") for k in names))
@@ -265,7 +263,8 @@ async def handle_predict(
         routed = [choose(state.routes, key)] * len(keys)
     else:
         routed = [choose(state.routes, ":".join(str(v) for v in k)) for k in keys]
-    logged = [sorted(v) for v in sent] if ctx.layout.kind != "table" else None
+    # the request-time values each entity sent (none: no column to fill in the log)
+    logged = [sorted(v) for v in sent] if ctx.layout.kind != "table" and any(sent) else None
     results: list[dict[str, Any]] = [{} for _ in keys]
     shadow_rows: list[int] = []
     champion_preds = np.empty(0)
@@ -279,7 +278,7 @@ async def handle_predict(
         ctx.log_rows(request_ids=[ids[i] for i in rows], served=served, route=route,
                      endpoint="entity", x=x, preds=preds, seconds=seconds, event_time=event_time,
                      entities=[keys[i] for i in rows],
-                     feature_times=[block.times[i] for i in rows],
+                     feature_times=block.seconds[rows],
                      overrides=None if logged is None else [logged[i] for i in rows],
                      outside_ttl=[outside[i] for i in rows])  # fmt: skip
         ctx.metrics.observe(version, route, "entity", preds, seconds)
@@ -326,7 +325,7 @@ def _shadow(
         return
     ctx.log_rows(request_ids=ids, served=challenger, route="shadow", endpoint="entity", x=x,
                  preds=preds, seconds=time.perf_counter() - started, event_time=event_time,
-                 entities=keys, feature_times=[block.times[i] for i in rows], overrides=logged,
+                 entities=keys, feature_times=block.seconds[rows], overrides=logged,
                  outside_ttl=outside)  # fmt: skip
     ctx.metrics.observe_shadow(challenger.version, preds, champion_preds)
 

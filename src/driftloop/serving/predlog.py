@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -35,7 +35,7 @@ class PredictionBatch:
     preds: np.ndarray
     latency_ms: float
     entities: Sequence[tuple[Any, ...]] | None
-    feature_times: Sequence[Any] | None
+    feature_times: Sequence[Any] | np.ndarray | None  # timestamps, or epoch seconds (NaN: none)
     overrides: Sequence[str] | None
     outside_ttl: Sequence[bool] | None = None  # entity rows: features beyond the views' TTL
 
@@ -74,7 +74,13 @@ def encode_predictions(
             return pd.to_datetime(np.round(seconds * 1e6).astype("int64"), unit="us", utc=True)
 
         entities = per_row(lambda b: b.entities)
-        frame = pd.DataFrame({
+        by_key = (
+            list(zip(*entities, strict=True))  # one C pass when every row has its keys
+            if entities and all(e is not None for e in entities)
+            else [[e[j] if e else None for e in entities] for j in range(len(types))]
+        )
+        x = np.vstack([b.x for b in group])
+        columns: dict[str, Any] = {
             "served_at": stamps([b.served_at for b in group]),
             "event_time": stamps([b.event_time for b in group]),
             "request_id": per_row(lambda b: b.request_ids),
@@ -83,24 +89,35 @@ def encode_predictions(
             "version": repeat([b.version for b in group]),
             "route": repeat([b.route for b in group]),
             **{
-                key: pd.array([e[j] if e else None for e in entities],
-                              dtype="string" if kind == "string" else "Int64")
+                key: pd.array(list(by_key[j]), dtype="string" if kind == "string" else "Int64")
                 for j, (key, kind) in enumerate(types.items())
             },
-            "feature_time": pd.to_datetime(per_row(lambda b: b.feature_times), utc=True),
+            "feature_time": _feature_times(group, per_row),
             "prediction": np.concatenate([b.preds for b in group]).astype("float64"),
             "latency_ms": np.repeat([b.latency_ms for b in group], counts),
             "overrides": per_row(lambda b: b.overrides) if any(b.overrides for b in group)
             else [""] * sum(counts),
             "outside_ttl": np.array([bool(v) for v in per_row(lambda b: b.outside_ttl)],
                                     dtype=bool),
-        })  # fmt: skip
-        frame["overrides"] = frame["overrides"].fillna("")
-        x = np.vstack([b.x for b in group])
+        }  # fmt: skip
         for j, name in enumerate(names):
-            frame[FEATURE_PREFIX + name] = x[:, j].astype("float64")
+            columns[FEATURE_PREFIX + name] = x[:, j].astype("float64")
+        frame = pd.DataFrame(columns)  # one construction: column inserts cost more
+        frame["overrides"] = frame["overrides"].fillna("")
         frames.append(frame)
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def _feature_times(group: list[PredictionBatch], per_row: Any) -> Any:
+    """Feature times as UTC timestamps: from epoch seconds (arrays, the entity endpoint's
+    cached rows: one vector pass) or from timestamps."""
+    parts = [b.feature_times for b in group]
+    if all(isinstance(p, np.ndarray) and p.dtype.kind == "f" for p in parts):
+        seconds: np.ndarray = np.concatenate(cast("list[np.ndarray]", parts))
+        known = ~np.isnan(seconds)
+        micros = np.round(np.where(known, seconds, 0.0) * 1e6).astype("int64")
+        return pd.to_datetime(micros, unit="us", utc=True).where(known)
+    return pd.to_datetime(per_row(lambda b: b.feature_times), utc=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,6 @@ class CachedRow:
 
     values: np.ndarray  # float64, NaN where the store has no value
     seconds: float  # feature time, seconds since the epoch (NaN if none)
-    time: pd.Timestamp | None
     iso: str | None
 
 
@@ -43,21 +42,26 @@ class RowBlock:
     values: np.ndarray  # rows x columns, float64
     index: dict[str, int]  # column name -> position in ``values``
     seconds: np.ndarray  # feature time per row (NaN if none)
-    times: list[Any]  # feature time per row (pd.Timestamp or None), for the log
     iso: list[str | None]  # the same as ISO text, for the answer
+    takes: dict[tuple[str, ...], np.ndarray]  # a model's feature order -> column positions
 
     def matrix(
         self, names: Sequence[str], rows: Sequence[int], nullable: frozenset[str]
     ) -> np.ndarray:
         """Rows x the model's features, float32; missing values refused unless nullable."""
-        try:
-            cols = [self.index[n] for n in names]
-        except KeyError as exc:
-            raise RequestError(
-                f"feature {exc.args[0]!r} is neither in the online store nor sent: send it "
-                "as a request-time value, or apply and materialize the features", 422,
-            ) from None  # fmt: skip
-        x = self.values[np.asarray(rows, dtype=np.intp)[:, None], cols]
+        order = tuple(names)
+        take = self.takes.get(order)
+        if take is None:
+            unknown = [n for n in order if n not in self.index]
+            if unknown:
+                raise RequestError(
+                    f"features {unknown} are neither in the online store nor sent: send them "
+                    "as request-time values, or apply and materialize the features", 422,
+                )  # fmt: skip
+            take = self.takes[order] = np.array([self.index[n] for n in order], dtype=np.intp)
+        # rows are increasing positions: as many as the block has means all of them
+        chosen = self.values if len(rows) == len(self.values) else self.values[list(rows)]
+        x = chosen.take(take, axis=1)
         bad = ~np.isfinite(x)
         if bad.any():
             missing = sorted(
@@ -113,6 +117,7 @@ class OnlineRowCache:
         self.index = {n: i for i, n in enumerate(self.columns)}
         self._rows: dict[tuple[Any, ...], CachedRow] = {}
         self._stamp: tuple[int, ...] | None = None
+        self.takes: dict[tuple[str, ...], np.ndarray] = {}
 
     def get(self, stamp: tuple[int, ...] | None, keys: Sequence[tuple[Any, ...]]) -> list[
         CachedRow | None
@@ -136,7 +141,7 @@ class OnlineRowCache:
         for i, (key, stamp) in enumerate(zip(keys, stamps.tolist(), strict=True)):
             when = None if pd.isna(stamp) else pd.Timestamp(stamp)
             out[key] = CachedRow(
-                values[i].copy(), float("nan") if when is None else when.timestamp(), when,
+                values[i].copy(), float("nan") if when is None else when.timestamp(),
                 None if when is None else when.isoformat(),
             )  # fmt: skip
         return out
@@ -156,7 +161,7 @@ class OnlineRowCache:
                     values[r, j] = value
         return RowBlock(
             values, self.index, np.fromiter((r.seconds for r in found), float, len(found)),
-            [r.time for r in found], [r.iso for r in found],
+            [r.iso for r in found], self.takes,
         )  # fmt: skip
 
 
@@ -168,4 +173,4 @@ def block_from_frame(frame: pd.DataFrame, names: Sequence[str]) -> RowBlock:
     times = [None if pd.isna(s) else pd.Timestamp(s) for s in stamps.tolist()]
     seconds = np.array([np.nan if t is None else t.timestamp() for t in times], dtype=float)
     iso: list[str | None] = [None if t is None else t.isoformat() for t in times]
-    return RowBlock(values, {n: i for i, n in enumerate(columns)}, seconds, times, iso)
+    return RowBlock(values, {n: i for i, n in enumerate(columns)}, seconds, iso, {})
