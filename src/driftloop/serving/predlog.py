@@ -74,11 +74,7 @@ def encode_predictions(
             return pd.to_datetime(np.round(seconds * 1e6).astype("int64"), unit="us", utc=True)
 
         entities = per_row(lambda b: b.entities)
-        by_key = (
-            list(zip(*entities, strict=True))  # one C pass when every row has its keys
-            if entities and all(e is not None for e in entities)
-            else [[e[j] if e else None for e in entities] for j in range(len(types))]
-        )
+        by_key = [[e[j] if e else None for e in entities] for j in range(len(types))]
         x = np.vstack([b.x for b in group])
         columns: dict[str, Any] = {
             "served_at": stamps([b.served_at for b in group]),
@@ -100,10 +96,14 @@ def encode_predictions(
             "outside_ttl": np.array([bool(v) for v in per_row(lambda b: b.outside_ttl)],
                                     dtype=bool),
         }  # fmt: skip
-        for j, name in enumerate(names):
-            columns[FEATURE_PREFIX + name] = x[:, j].astype("float64")
-        frame = pd.DataFrame(columns)  # one construction: column inserts cost more
+        frame = pd.DataFrame(columns)
         frame["overrides"] = frame["overrides"].fillna("")
+        # the features as one float64 block: per-column inserts, or a dict of columns that
+        # pandas consolidates, copied every value again (0.2 s for 30,000 rows)
+        features = pd.DataFrame(
+            x.astype("float64"), columns=[FEATURE_PREFIX + n for n in names], copy=False
+        )
+        frame = pd.concat([frame, features], axis=1, copy=False)
         frames.append(frame)
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
