@@ -305,18 +305,18 @@ def plan_servers(args: Any, project: Any, onnx_file: str, spec: Path) -> dict[st
                        "--log-level", "warning"],
                       {"v2": f"{base['driftloop']}/v2/models/bench/infer",
                        **{w: base["driftloop"] + u for w, u in entity.items()}}),
-        "bare FastAPI + ONNX Runtime": ([sys.executable, __file__, "--bare-app", onnx_file,
+        "bare V2 (FastAPI+ONNX)": ([sys.executable, __file__, "--bare-app", onnx_file,
                                          "--port", str(ports["bare"])],
                                         {"v2": f"{base['bare']}/infer"}),
-        "bare FastAPI + Feast lookup + ONNX": (
+        "floor: Feast row": (
             [sys.executable, __file__, "--entity-app", str(spec), "--floor", "feast", "--port",
              str(ports["feast"])], {w: base["feast"] + u for w, u in entity.items()}),
-        "bare FastAPI + dict row + ONNX": (
+        "floor: dict row": (
             [sys.executable, __file__, "--entity-app", str(spec), "--floor", "dict", "--port",
              str(ports["dict"])], {w: base["dict"] + u for w, u in entity.items()}),
     }  # fmt: skip
     if not args.no_mlflow and args.only != "entity":
-        servers["mlflow models serve"] = (
+        servers["mlflow serve"] = (
             [sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/bench/1",
              "--env-manager", "local", "--host", "127.0.0.1", "-p", str(ports["mlflow"])],
             {"v2": f"{base['mlflow']}/invocations"},
@@ -370,10 +370,10 @@ def report(
 
     dl, floor, feast = (
         "driftloop",
-        "bare FastAPI + dict row + ONNX",
-        "bare FastAPI + Feast lookup + ONNX",
+        "floor: dict row",
+        "floor: Feast row",
     )
-    bare, mlf = "bare FastAPI + ONNX Runtime", "mlflow models serve"
+    bare, mlf = "bare V2 (FastAPI+ONNX)", "mlflow serve"
     ratio("V2 1 conn p50 / bare", "v2", 1, dl, bare, "p50_ms", 1.2, True)
     ratio("V2 8 conns req/s / bare", "v2", 8, dl, bare, "rps", 0.8, False)
     ratio("V2 1 conn req/s / mlflow serve", "v2", 1, dl, mlf, "rps", 10.0, False)

@@ -85,6 +85,8 @@ def _parse_entities(ctx: ServerContext, doc: dict[str, Any], rid: str) -> tuple[
     layout, names = ctx.layout, ctx.entity_keys
     fields, numeric, sendable, allowed = ctx.entity_fields
     required = (*names, *sorted(fields))
+    types = layout.entity_types
+    strings = any(types[k] == "string" for k in names)
     keys, ids, sent = [], [], []
     for i, item in enumerate(items):
         where = f"entities[{i}]"
@@ -102,12 +104,16 @@ def _parse_entities(ctx: ServerContext, doc: dict[str, Any], rid: str) -> tuple[
         missing = [k for k in required if k not in item]
         if missing:
             raise RequestError(f"{where} lacks {missing}", 422)
-        keys.append(tuple(_key(item[k], layout.entity_types[k], f"{where}.{k}") for k in names))
+        key = tuple(item[k] for k in names)
+        if not all(type(v) is int for v in key) or strings:  # type(): a bool is no key
+            key = tuple(_key(item[k], types[k], f"{where}.{k}") for k in names)
+        keys.append(key)
         given = item.get("request_id")
         ids.append(str(given) if given is not None else (rid if len(items) == 1 else f"{rid}:{i}"))
         values: dict[str, Any] = {}
-        for name in ctx.request_time_features & set(item):
-            values[name] = _number(item[name], f"{where}.{name}")
+        if len(item) > len(names):  # anything besides the keys: request id or values
+            for name in ctx.request_time_features.intersection(item):
+                values[name] = _number(item[name], f"{where}.{name}")
         for name in fields:
             value = item[name]
             if name in numeric:
