@@ -1,12 +1,19 @@
-"""Serving speed: driftloop's V2 endpoint against a bare FastAPI endpoint on the same ONNX
-model, and against `mlflow models serve` on the same registered version, in one run.
+"""Serving speed, in one run: driftloop against hand-written servers doing the same work.
 
     apt-get install -y wrk          # the load generator (Debian package)
-    .venv/bin/python benchmarks/serving.py [--duration 10]
+    .venv/bin/python benchmarks/serving.py [--duration 10] [--rounds 1] [--no-mlflow]
 
-Every server is its own process on 127.0.0.1; wrk sends one fixed single-row request
-per call at 1 and 8 connections. driftloop runs with routing, the prediction log and
-Prometheus metrics on. Targets (issue 4): p50 <= 1.2x bare, req/s >= 10x mlflow serve.
+V2 inference (one fixed single-row request at 1 and 8 connections): driftloop against a
+bare FastAPI + ONNX Runtime endpoint and `mlflow models serve` on the same version.
+Entity predictions (`POST /v1/predict`, 1 entity and a batch of 100, at 1 and 16
+connections): driftloop against two floors, a bare FastAPI server that looks the row up
+in Feast's online store and one that holds every row in a dict, both calling ONNX
+Runtime on the same model; every server's predictions are checked equal first.
+
+Every server is its own process on 127.0.0.1; runs are interleaved (each
+configuration on every server in turn, ``--rounds`` times, medians reported), so the
+ratios compare servers under the same machine load. driftloop runs with routing, the
+prediction log, Prometheus metrics and live monitoring on. Targets: issues 4 and 21.
 """
 
 from __future__ import annotations
@@ -25,7 +32,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from fastapi import Request, Response  # module level: FastAPI resolves handler annotations here
+from fastapi import (
+    Depends,
+    Request,
+    Response,
+)  # module level: FastAPI resolves handler annotations here
 from rich.console import Console
 from rich.table import Table
 
@@ -61,6 +72,60 @@ def bare_app(model_path: str) -> Any:
                         media_type="application/json")  # fmt: skip
 
     return app
+
+
+def entity_app(spec_path: str, floor: str) -> Any:
+    """A floor for /v1/predict: parse the keys, fetch the rows (Feast's online store, or a
+    dict filled at start), stack them in the model's feature order, run ONNX Runtime."""
+    import numpy as np
+    import onnxruntime as ort
+    import orjson
+    from fastapi import FastAPI
+
+    from driftloop.features.store import FeatureStore
+    from driftloop.project import Project
+
+    spec = json.loads(Path(spec_path).read_text())
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(spec["onnx"], options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    keys, features = spec["keys"], spec["features"]
+    project = Project.load(Path(spec["project"]))
+    feast = FeatureStore(project)._feast()
+    service = feast.get_feature_service(project.feature_layout.feature_service)
+
+    def lookup(entities: list[dict[str, Any]]) -> np.ndarray:
+        rows = [{k: e[k] for k in keys} for e in entities]
+        values = feast.get_online_features(features=service, entity_rows=rows).to_dict()
+        return np.array([values[f] for f in features], dtype=np.float64).T.astype(np.float32)
+
+    app = FastAPI()
+
+    def answer(x: np.ndarray) -> Response:
+        y = session.run(None, {name: x})[0].ravel()
+        return Response(orjson.dumps({"predictions": y.tolist()}), media_type="application/json")
+
+    if floor == "feast":
+
+        @app.post("/v1/predict")
+        def predict_feast(body: bytes = Depends(_body)) -> Response:  # a worker thread: blocks
+            return answer(lookup(orjson.loads(body)["entities"]))
+
+        return app
+    known = spec["entities"]
+    table = {tuple(e[k] for k in keys): x for e, x in zip(known, lookup(known), strict=True)}
+
+    @app.post("/v1/predict")
+    async def predict_dict(request: Request) -> Response:
+        doc = orjson.loads(await request.body())
+        return answer(np.stack([table[tuple(e[k] for k in keys)] for e in doc["entities"]]))
+
+    return app
+
+
+async def _body(request: Request) -> bytes:
+    return await request.body()
 
 
 def wait_http(url: str, proc: subprocess.Popen[bytes], body: bytes | None = None) -> None:
@@ -112,87 +177,217 @@ def run_wrk(
             "non_2xx": float(errors.group(1)) if errors else 0.0}  # fmt: skip
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
-    parser.add_argument("--bare-app", help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.bare_app:  # child process: serve the baseline
-        import uvicorn
+def post_json(url: str, body: bytes) -> Any:
+    r = httpx.post(url, content=body, headers={"Content-Type": "application/json"}, timeout=30)
+    r.raise_for_status()
+    return r.json()
 
-        uvicorn.run(bare_app(args.bare_app), host="127.0.0.1", port=args.port, log_level="warning",
-                    access_log=False, loop="uvloop", http="httptools")  # fmt: skip
-        return
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is not installed: apt-get install -y wrk")
 
+def entity_predictions(doc: Any) -> list[float]:
+    """The predictions of an entity answer, driftloop's or a floor's."""
+    found = doc["predictions"]
+    return [p["prediction"] if isinstance(p, dict) else p for p in found]
+
+
+def build_project(tmp: Path) -> tuple[Any, Any]:
     from driftloop.features.store import FeatureStore
     from driftloop.pipeline.train import run_training
     from driftloop.registry import open_registry
     from driftloop.scaffold import create_project
 
+    project = create_project(tmp / "bench", "retail", 1)
+    store = FeatureStore(project)
+    applied = store.apply()
+    store.materialize(applied.last_day)
+    registry = open_registry(project)
+    run_training(project, registry, project.config.scenario.shift.date, actor="bench")
+    return project, registry
+
+
+Server = tuple[list[str], dict[str, str]]  # command, {workload: url}
+
+
+def start_all(servers: dict[str, Server], env: dict[str, str]) -> dict[str, Any]:
+    procs = {}
+    for name, (cmd, _urls) in servers.items():
+        procs[name] = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL)  # fmt: skip
+    return procs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds (medians)")
+    parser.add_argument("--no-mlflow", action="store_true", help="skip mlflow models serve")
+    parser.add_argument("--only", choices=["v2", "entity"], help="one part of the benchmark")
+    parser.add_argument("--bare-app", help=argparse.SUPPRESS)
+    parser.add_argument("--entity-app", help=argparse.SUPPRESS)
+    parser.add_argument("--floor", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.bare_app or args.entity_app:  # child process: serve a baseline
+        import uvicorn
+
+        app = bare_app(args.bare_app) if args.bare_app else entity_app(args.entity_app, args.floor)
+        uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning",
+                    access_log=False, loop="uvloop", http="httptools")  # fmt: skip
+        return
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install -y wrk")
+    from driftloop.features.store import FeatureStore
+
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        with console.status("creating and training the default retail project"):
-            project = create_project(tmp / "bench", "retail", 1)
-            FeatureStore(project).apply()
-            registry = open_registry(project)
-            run_training(project, registry, project.config.scenario.shift.date, actor="bench")
-        onnx_files = list((project.state_dir / "mlartifacts").rglob("model.onnx"))
+        with console.status("creating, materializing and training the default retail project"):
+            project, registry = build_project(tmp)
+        onnx_file = str(next((project.state_dir / "mlartifacts").rglob("model.onnx")))
         model = registry.load_model("1")
+        keys = list(project.feature_layout.entity_keys)
+        entities = [dict(zip(keys, e, strict=True)) for e in FeatureStore(project).entities()]
+        spec = tmp / "entity.json"
+        spec.write_text(json.dumps({"onnx": onnx_file, "project": str(project.root), "keys": keys,
+                                    "features": list(model.feature_names),
+                                    "entities": entities[:100]}))  # fmt: skip
         row = [[20.0, 18.0, 22.0, 19.0, 20.5, 4.0, 20.0, 5.0, 9.5, 1.0, 0.0, 0.0, 2.0, 15.0,
                 6.0, 166.0, 0.0]]  # fmt: skip
-        v2 = json.dumps({"inputs": [{"name": "input", "shape": [1, 17], "datatype": "FP32",
-                                     "data": row}]}).encode()  # fmt: skip
-        split = json.dumps({"dataframe_split": {"columns": list(model.feature_names),
-                                                "data": row}}).encode()  # fmt: skip
+        bodies = {
+            "v2": json.dumps({"inputs": [{"name": "input", "shape": [1, 17], "datatype": "FP32",
+                                          "data": row}]}).encode(),
+            "split": json.dumps({"dataframe_split": {"columns": list(model.feature_names),
+                                                     "data": row}}).encode(),
+            "1 entity": json.dumps({"entities": entities[:1]}).encode(),
+            "100 entities": json.dumps({"entities": entities[:100]}).encode(),
+        }  # fmt: skip
         # mlflow models serve starts `uvicorn` through bash: the venv's bin must be on PATH.
         path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
         env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{project.state_dir}/mlflow.db",
-               "MLFLOW_DISABLE_TELEMETRY": "true", "PATH": path}  # fmt: skip
-        ports = {name: free_port() for name in ("driftloop", "bare", "mlflow")}
-        servers = {
-            "driftloop": ([sys.executable, "-m", "driftloop", "serve", "--project",
-                           str(project.root), "--port", str(ports["driftloop"]),
-                           "--log-level", "warning"],
-                          f"http://127.0.0.1:{ports['driftloop']}/v2/models/bench/infer", v2),
-            "bare FastAPI + ONNX Runtime": ([sys.executable, __file__, "--bare-app",
-                                            str(onnx_files[0]), "--port", str(ports["bare"])],
-                                           f"http://127.0.0.1:{ports['bare']}/infer", v2),
-            "mlflow models serve": ([sys.executable, "-m", "mlflow", "models", "serve", "-m",
-                                     "models:/bench/1", "--env-manager", "local", "--host",
-                                     "127.0.0.1", "-p", str(ports["mlflow"])],
-                                    f"http://127.0.0.1:{ports['mlflow']}/invocations", split),
-        }  # fmt: skip
-        results: dict[str, dict[int, dict[str, float]]] = {}
-        for name, (cmd, url, body) in servers.items():
-            proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL)  # fmt: skip
-            try:
+               "MLFLOW_DISABLE_TELEMETRY": "true", "FEAST_USAGE": "False",
+               "PATH": path}  # fmt: skip
+        servers = plan_servers(args, project, onnx_file, spec)
+        workloads = [("v2", 1), ("v2", 8)] if args.only != "entity" else []
+        if args.only != "v2":
+            workloads += [(w, c) for w in ("1 entity", "100 entities") for c in (1, 16)]
+        procs = start_all(servers, env)
+        results: dict[tuple[str, str, int], list[dict[str, float]]] = {}
+        try:
+            for name, (_cmd, urls) in servers.items():
                 with console.status(f"{name}: starting"):
-                    wait_http(url, proc, body)
-                results[name] = {}
-                for conns in (1, 8):
-                    with console.status(f"{name}: {conns} connection(s), {args.duration}s"):
-                        results[name][conns] = run_wrk(url, body, conns, args.duration, tmp)
-            finally:
+                    for workload, url in urls.items():
+                        wait_http(url, procs[name], bodies["split" if "mlflow" in name
+                                                            else workload])  # fmt: skip
+            if args.only != "v2":
+                check_equal(servers, bodies)
+            for _ in range(args.rounds):
+                for workload, conns in workloads:
+                    for name, (_cmd, urls) in servers.items():
+                        if workload not in urls:
+                            continue
+                        body = bodies["split" if "mlflow" in name else workload]
+                        with console.status(f"{name}: {workload}, {conns} conn(s)"):
+                            found = run_wrk(urls[workload], body, conns, args.duration, tmp)
+                        results.setdefault((workload, name, conns), []).append(found)
+        finally:
+            for proc in procs.values():
                 proc.terminate()
+            for proc in procs.values():
                 proc.wait(timeout=60)
-    table = Table(title="single-row inference, wrk, 127.0.0.1, 2 cores")
-    for column in ("server", "conns", "req/s", "p50 ms", "p99 ms", "non-2xx"):
-        table.add_column(column, justify="left" if column == "server" else "right")
-    for name, by_conn in results.items():
-        for conns, r in by_conn.items():
-            table.add_row(name, str(conns), f"{r['rps']:,.0f}", f"{r['p50_ms']:.3f}",
-                          f"{r['p99_ms']:.3f}", f"{r['non_2xx']:.0f}")  # fmt: skip
+    report(results, workloads)
+
+
+def plan_servers(args: Any, project: Any, onnx_file: str, spec: Path) -> dict[str, Server]:
+    ports = {n: free_port() for n in ("driftloop", "bare", "mlflow", "feast", "dict")}
+    base = {n: f"http://127.0.0.1:{p}" for n, p in ports.items()}
+    entity = {w: "/v1/predict" for w in ("1 entity", "100 entities")}
+    servers: dict[str, Server] = {
+        "driftloop": ([sys.executable, "-m", "driftloop", "serve", "--project",
+                       str(project.root), "--port", str(ports["driftloop"]),
+                       "--log-level", "warning"],
+                      {"v2": f"{base['driftloop']}/v2/models/bench/infer",
+                       **{w: base["driftloop"] + u for w, u in entity.items()}}),
+        "bare V2 (FastAPI+ONNX)": ([sys.executable, __file__, "--bare-app", onnx_file,
+                                         "--port", str(ports["bare"])],
+                                        {"v2": f"{base['bare']}/infer"}),
+        "floor: Feast row": (
+            [sys.executable, __file__, "--entity-app", str(spec), "--floor", "feast", "--port",
+             str(ports["feast"])], {w: base["feast"] + u for w, u in entity.items()}),
+        "floor: dict row": (
+            [sys.executable, __file__, "--entity-app", str(spec), "--floor", "dict", "--port",
+             str(ports["dict"])], {w: base["dict"] + u for w, u in entity.items()}),
+    }  # fmt: skip
+    if not args.no_mlflow and args.only != "entity":
+        servers["mlflow serve"] = (
+            [sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/bench/1",
+             "--env-manager", "local", "--host", "127.0.0.1", "-p", str(ports["mlflow"])],
+            {"v2": f"{base['mlflow']}/invocations"},
+        )  # fmt: skip
+    if args.only == "v2":
+        servers = {n: s for n, s in servers.items() if "v2" in s[1]}
+    if args.only == "entity":
+        servers = {n: s for n, s in servers.items() if "1 entity" in s[1]}
+    return servers
+
+
+def check_equal(servers: dict[str, Server], bodies: dict[str, bytes]) -> None:
+    """Every entity server answers the same predictions (float32 models: 1e-6 relative)."""
+    for workload in ("1 entity", "100 entities"):
+        answers = {name: entity_predictions(post_json(urls[workload], bodies[workload]))
+                   for name, (_cmd, urls) in servers.items() if workload in urls}  # fmt: skip
+        first = next(iter(answers.values()))
+        for name, preds in answers.items():
+            diff = max(abs(a - b) / max(abs(a), 1.0) for a, b in zip(first, preds, strict=True))
+            if len(preds) != len(first) or diff > 1e-6:
+                raise SystemExit(f"{name} answers {workload} differently: max rel diff {diff}")
+        console.print(f"{workload}: {len(answers)} servers, {len(first)} predictions each, equal")
+
+
+def report(
+    results: dict[tuple[str, str, int], list[dict[str, float]]], workloads: list[tuple[str, int]]
+) -> None:
+    import statistics
+
+    med = {k: {m: statistics.median(r[m] for r in runs) for m in runs[0]}
+           for k, runs in results.items()}  # fmt: skip
+    table = Table(title="wrk, 127.0.0.1, 2 shared cores (medians of the rounds)")
+    for column in ("request", "conns", "server", "req/s", "p50 ms", "p99 ms", "non-2xx"):
+        table.add_column(column, justify="left" if column in ("request", "server") else "right")
+    for (workload, name, conns), r in med.items():
+        table.add_row(workload, str(conns), name, f"{r['rps']:,.0f}", f"{r['p50_ms']:.3f}",
+                      f"{r['p99_ms']:.3f}", f"{r['non_2xx']:.0f}")  # fmt: skip
     console.print(table)
-    ours, bare, mlf = (results[n][1] for n in servers)
-    console.print(
-        f"1 connection: driftloop p50 / bare p50 = {ours['p50_ms'] / bare['p50_ms']:.2f}x "
-        f"(target <= 1.2x); driftloop req/s / mlflow serve req/s = "
-        f"{ours['rps'] / mlf['rps']:.1f}x (target >= 10x)"
+    checks = []
+
+    def ratio(label: str, workload: str, conns: int, ours: str, base: str, metric: str,
+              target: float, most: bool) -> None:  # fmt: skip
+        a, b = med.get((workload, ours, conns)), med.get((workload, base, conns))
+        if a is None or b is None:
+            return
+        value = a[metric] / b[metric]
+        ok = value <= target if most else value >= target
+        sign = "<=" if most else ">="
+        checks.append(f"{label}: {value:.2f}x (target {sign} {target}x) "
+                      f"{'met' if ok else 'NOT met'}")  # fmt: skip
+
+    dl, floor, feast = (
+        "driftloop",
+        "floor: dict row",
+        "floor: Feast row",
     )
+    bare, mlf = "bare V2 (FastAPI+ONNX)", "mlflow serve"
+    ratio("V2 1 conn p50 / bare", "v2", 1, dl, bare, "p50_ms", 1.2, True)
+    ratio("V2 8 conns req/s / bare", "v2", 8, dl, bare, "rps", 0.8, False)
+    ratio("V2 1 conn req/s / mlflow serve", "v2", 1, dl, mlf, "rps", 10.0, False)
+    for conns in (1, 16):
+        ratio(f"1 entity {conns} conn p50 / dict floor", "1 entity", conns, dl, floor, "p50_ms",
+              2.0, True)  # fmt: skip
+        ratio(f"1 entity {conns} conn req/s / dict floor", "1 entity", conns, dl, floor, "rps",
+              0.5, False)  # fmt: skip
+        ratio(f"1 entity {conns} conn req/s / Feast floor", "1 entity", conns, dl, feast, "rps",
+              2.0, False)  # fmt: skip
+        ratio(f"100 entities {conns} conn req/s / dict floor", "100 entities", conns, dl, floor,
+              "rps", 0.5, False)  # fmt: skip
+    for line in checks:
+        console.print(line)
 
 
 if __name__ == "__main__":

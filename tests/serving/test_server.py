@@ -108,7 +108,8 @@ def test_feedback_by_request_id_and_by_entity_and_date(served: Any) -> None:
     [
         ("/v2/models/{m}/infer", b"{oops", 400, "not valid JSON"),
         ("/v2/models/{m}/infer", v2_body([[1.0, 2.0]]), 400, "has 2 columns but the model"),
-        ("/v2/models/{m}/infer", v2_body([[float("nan")] * 17]), 422, "NaN or infinite values"),
+        ("/v2/models/{m}/infer", v2_body([[float("nan")] * 17]), 422,  # NaN is JSON null
+         "is not all FP32 values: null at position 0"),
         ("/v2/models/other/infer", v2_body(feature_rows()), 404, "is not served here"),
         ("/v2/models/{m}/versions/9/infer", v2_body(feature_rows()), 404, "not being served"),
         ("/v1/predict", orjson.dumps({"entities": [{"store_id": 50, "product_id": 1}]}), 404,

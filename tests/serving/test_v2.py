@@ -104,11 +104,35 @@ def test_wrong_width_missing_and_extra_features() -> None:
 
 
 def test_nan_only_where_allowed() -> None:
-    req = decode_request(
-        body([{"name": "input", "shape": [1, 3], "datatype": "FP32", "data": [1, None, 3]}]),
-        None, 10,
-    )  # fmt: skip
+    x = np.array([[1, np.nan, 3]], dtype="<f4")
+    header = body([{"name": "input", "shape": [1, 3], "datatype": "FP32",
+                    "parameters": {"binary_data_size": x.nbytes}}])  # fmt: skip
+    req = decode_request(header + x.tobytes(), str(len(header)), 10)
     assert np.isnan(features_matrix(req, NAMES, frozenset({"b"}))[0, 1])
     with pytest.raises(RequestError, match=r"NaN or infinite values in \['b'\]") as err:
         features_matrix(req, NAMES, frozenset())
     assert err.value.http_status == 422
+
+
+@pytest.mark.parametrize("datatype", ["FP32", "FP64", "INT64"])
+def test_null_or_text_in_numeric_json_data_is_refused_by_position(datatype: str) -> None:
+    for data, said in (
+        ([1, None, 3], "null at position 1"),
+        ([[1, 2], [3, "4"]], "'4' at position 3"),
+    ):
+        raw = body([{"name": "input", "shape": [1, 3] if len(data) == 3 else [2, 2],
+                     "datatype": datatype, "data": data}])  # fmt: skip
+        with pytest.raises(RequestError, match=f"is not all {datatype} values: {said}") as err:
+            decode_request(raw, None, 10)
+        assert err.value.http_status == 422
+
+
+def test_a_left_out_nullable_feature_tensor_is_missing_and_a_wrong_name_is_named() -> None:
+    given = [{"name": n, "shape": [2], "datatype": "FP32", "data": [1, 2]} for n in ("a", "c")]
+    x = features_matrix(decode_request(body(given), None, 10), NAMES, frozenset({"b"}))
+    assert np.isnan(x[:, 1]).all() and x[:, 2].tolist() == [1, 2]
+    with pytest.raises(RequestError, match=r"missing \['b'\]"):
+        features_matrix(decode_request(body(given), None, 10), NAMES, frozenset())
+    wrong = body([{"name": "features", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}])
+    with pytest.raises(RequestError, match=r"unknown \['features'\].*named 'input'"):
+        features_matrix(decode_request(wrong, None, 10), NAMES, frozenset())

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
 import warnings
 from collections.abc import Iterator, Sequence
@@ -72,6 +73,7 @@ class FeatureStore:
         # (SQLite only: see caches_online_rows).
         self._online_cache: dict[tuple[Any, ...], dict[Any, Any]] = {}
         self._online_stamp: tuple[int, ...] | None = None
+        self._stamp_paths: tuple[str, ...] | None = None  # stat()ed per lookup: built once
 
     def _feast(self) -> Any:
         if self._store is None:
@@ -218,18 +220,25 @@ class FeatureStore:
     def _store_stamp(self) -> tuple[int, ...]:
         """Size and mtime of the online store's files: any write (a materialize, another
         process's ingestion) changes them."""
+        if self._stamp_paths is None:
+            base = self.project.online_store_path
+            self._stamp_paths = (
+                () if base is None else (str(base), str(base.with_name(base.name + "-wal")))
+            )
         stamp: list[int] = []
-        base = self.project.online_store_path
-        if base is None:  # not a file: never cached (caches_online_rows)
-            return ()
-        for path in (base, base.with_name(base.name + "-wal")):
+        for path in self._stamp_paths:  # none for a store that is not a file: never cached
             try:
-                st = path.stat()
+                st = os.stat(path)
             except FileNotFoundError:
                 stamp += [0, 0]
             else:
                 stamp += [st.st_mtime_ns, st.st_size]
         return tuple(stamp)
+
+    def online_stamp(self) -> tuple[int, ...] | None:
+        """What cached online rows are valid for (compare before and after a read), or
+        None when the store's rows are never cached (see caches_online_rows)."""
+        return self._store_stamp() if self.caches_online_rows else None
 
     def online(self, entities: Sequence[tuple[Any, ...]]) -> OnlineRows:
         """The online store's current row for each entity.

@@ -93,7 +93,8 @@ def create_app(ctx: ServerContext) -> FastAPI:
         ctx.metrics.errors.labels(ctx.model_name, version, kind).inc()
         rid = str(request.headers.get("x-request-id") or getattr(request.state, "request_id", ""))
         message = f"{exc} (request id {rid})" if exc.http_status >= 500 and rid else str(exc)
-        return json_response({"error": message}, exc.http_status, {"X-Request-Id": rid})
+        details = getattr(exc, "details", None) or {}  # e.g. every unknown entity, by position
+        return json_response({"error": message, **details}, exc.http_status, {"X-Request-Id": rid})
 
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException) -> Response:

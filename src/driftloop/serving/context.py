@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +15,6 @@ import pandas as pd
 from driftloop.clock import Clock, WallClock
 from driftloop.config import ServingConfig
 from driftloop.errors import DriftloopError, ModelNotFound, RegistryError
-from driftloop.features.engineering import ENTITY_KEYS
 from driftloop.monitoring.assess import ACCURACY_METRICS
 from driftloop.monitoring.monitor import open_day_store, registry_info
 from driftloop.monitoring.predlog import FEATURE_PREFIX, feedback_dir, predictions_dir
@@ -26,92 +24,21 @@ from driftloop.registry.base import ModelRegistry
 from driftloop.segments import SegmentLog
 from driftloop.serving.live_monitor import LiveMonitor
 from driftloop.serving.metrics import ServerMetrics
+from driftloop.serving.predlog import (
+    PredictionBatch,
+    encode_predictions,
+)
+from driftloop.serving.rows import OnlineRowCache
 from driftloop.serving.service import ModelService, RoutingStore, ServedModel, predict
 
-__all__ = ["PredictionBatch", "ServerContext", "encode_predictions"]
+__all__ = [
+    "FEATURE_PREFIX",
+    "PredictionBatch",
+    "ServerContext",
+    "encode_predictions",
+]
 
 logger = logging.getLogger("driftloop.serving")
-
-
-@dataclass(frozen=True, slots=True)
-class PredictionBatch:
-    """The predictions of one request for one version, kept as arrays until a flush."""
-
-    served_at: datetime
-    event_time: datetime
-    request_ids: Sequence[str]
-    endpoint: str
-    model: str
-    version: str
-    route: str
-    feature_names: tuple[str, ...]
-    x: np.ndarray
-    preds: np.ndarray
-    latency_ms: float
-    entities: Sequence[tuple[Any, ...]] | None
-    feature_times: Sequence[Any] | None
-    overrides: Sequence[str] | None
-
-    def __len__(self) -> int:
-        return len(self.preds)
-
-
-def encode_predictions(
-    batches: Sequence[PredictionBatch], entity_types: Mapping[str, str] | None = None
-) -> pd.DataFrame:
-    """One frame of prediction-log rows from buffered batches (one column per feature).
-
-    ``entity_types`` names the entity key columns and their types (int64 or string);
-    the retail scenario's by default.
-    """
-    types = dict(entity_types or dict.fromkeys(ENTITY_KEYS, "int64"))
-    groups: dict[tuple[str, ...], list[PredictionBatch]] = {}
-    for b in batches:
-        groups.setdefault(b.feature_names, []).append(b)
-    frames = []
-    for names, group in groups.items():
-        counts = [len(b) for b in group]
-
-        def repeat(values: list[Any], counts: list[int] = counts) -> np.ndarray:
-            return np.repeat(np.asarray(values, dtype=object), counts)
-
-        def per_row(get: Any, group: list[PredictionBatch] = group) -> list[Any]:
-            out: list[Any] = []
-            for b in group:
-                values = get(b)
-                out.extend(values if values is not None else [None] * len(b))
-            return out
-
-        def stamps(values: list[datetime], counts: list[int] = counts) -> pd.DatetimeIndex:
-            seconds = np.repeat(np.fromiter((v.timestamp() for v in values), float), counts)
-            return pd.to_datetime(np.round(seconds * 1e6).astype("int64"), unit="us", utc=True)
-
-        entities = per_row(lambda b: b.entities)
-        frame = pd.DataFrame({
-            "served_at": stamps([b.served_at for b in group]),
-            "event_time": stamps([b.event_time for b in group]),
-            "request_id": per_row(lambda b: b.request_ids),
-            "endpoint": repeat([b.endpoint for b in group]),
-            "model": repeat([b.model for b in group]),
-            "version": repeat([b.version for b in group]),
-            "route": repeat([b.route for b in group]),
-            **{
-                key: pd.array([e[j] if e else None for e in entities],
-                              dtype="string" if kind == "string" else "Int64")
-                for j, (key, kind) in enumerate(types.items())
-            },
-            "feature_time": pd.to_datetime(per_row(lambda b: b.feature_times), utc=True),
-            "prediction": np.concatenate([b.preds for b in group]).astype("float64"),
-            "latency_ms": np.repeat([b.latency_ms for b in group], counts),
-            "overrides": per_row(lambda b: b.overrides) if any(b.overrides for b in group)
-            else [""] * sum(counts),
-        })  # fmt: skip
-        frame["overrides"] = frame["overrides"].fillna("")
-        x = np.vstack([b.x for b in group])
-        for j, name in enumerate(names):
-            frame[FEATURE_PREFIX + name] = x[:, j].astype("float64")
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
 class ServerContext:
@@ -141,6 +68,13 @@ class ServerContext:
         self.request_time_features: frozenset[str] = getattr(
             self.layout, "request_time_features", frozenset()
         )
+        fields = frozenset(self.layout.request_fields)
+        sendable = self.request_time_features | fields
+        # What an entity item may hold: (request fields, numeric ones, sendable, allowed).
+        self.entity_fields = (
+            fields, frozenset(getattr(getattr(self.layout, "module", None), "NUMERIC", ())),
+            sendable, frozenset({*self.entity_keys, "request_id", *sendable}),
+        )  # fmt: skip
         self.live = LiveMonitor(
             registry.model_name, project.config.monitoring, self.accuracy_metric,
             open_day_store(project), registry_info(registry, self.accuracy_metric),
@@ -159,6 +93,16 @@ class ServerContext:
         # Real-time features: an entity's state is read, stepped and pushed as one unit.
         self.activity_lock = threading.Lock()
         self._probed: tuple[datetime, dict[str, str | None]] | None = None
+        self._row_cache: OnlineRowCache | None = None
+
+    @property
+    def row_cache(self) -> OnlineRowCache:
+        """The entity endpoint's online rows as vectors (see serving/rows.py)."""
+        if self._row_cache is None:
+            stored = [n for names in self.layout.views().values() for n in names]
+            sent = sorted(self.request_time_features - set(stored))
+            self._row_cache = OnlineRowCache(self.entity_keys, [*stored, *sent])
+        return self._row_cache
 
     @property
     def model_name(self) -> str:
@@ -280,8 +224,9 @@ class ServerContext:
         seconds: float,
         event_time: datetime | None = None,
         entities: Sequence[tuple[Any, ...]] | None = None,
-        feature_times: Sequence[Any] | None = None,
+        feature_times: Sequence[Any] | np.ndarray | None = None,
         overrides: Sequence[Sequence[str]] | None = None,
+        outside_ttl: Sequence[bool] | None = None,
     ) -> None:
         now = self.clock.now()
         batch = PredictionBatch(
@@ -290,6 +235,7 @@ class ServerContext:
             feature_names=served.feature_names, x=x, preds=preds, latency_ms=seconds * 1000.0,
             entities=entities, feature_times=feature_times,
             overrides=[",".join(sorted(o)) for o in overrides] if overrides else None,
+            outside_ttl=outside_ttl,
         )  # fmt: skip
         self.predictions.append((batch,))
 

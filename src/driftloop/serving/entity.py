@@ -6,7 +6,7 @@ import contextlib
 import math
 import time
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 import numpy as np
@@ -17,6 +17,7 @@ from starlette.background import BackgroundTask
 from driftloop.errors import FeatureStoreError, RequestError
 from driftloop.features.engineering import TIMESTAMP_COLUMN
 from driftloop.serving.routing import choose
+from driftloop.serving.rows import CachedRow, RowBlock, UnknownEntities, block_from_frame
 from driftloop.serving.service import ServedModel, predict
 
 if TYPE_CHECKING:
@@ -82,17 +83,17 @@ def _parse_entities(ctx: ServerContext, doc: dict[str, Any], rid: str) -> tuple[
             f"{ctx.settings.max_batch_rows}; split the request", 413,
         )  # fmt: skip
     layout, names = ctx.layout, ctx.entity_keys
-    fields = set(layout.request_fields)
-    numeric = set(getattr(getattr(layout, "module", None), "NUMERIC", ()))
-    sendable = ctx.request_time_features | fields
-    allowed = {*names, "request_id", *sendable}
+    fields, numeric, sendable, allowed = ctx.entity_fields
+    required = (*names, *sorted(fields))
+    types = layout.entity_types
+    strings = any(types[k] == "string" for k in names)
     keys, ids, sent = [], [], []
     for i, item in enumerate(items):
         where = f"entities[{i}]"
         if not isinstance(item, dict):
             raise RequestError(f"{where} must be an object with {' and '.join(names)}", 422)
-        unknown = sorted(set(item) - allowed)
-        if unknown:
+        if not allowed.issuperset(item):
+            unknown = sorted(set(item) - allowed)
             stored = [u for u in unknown if u in layout.all_features]
             hint = (
                 f"{stored} come from the online store and cannot be sent"
@@ -100,15 +101,19 @@ def _parse_entities(ctx: ServerContext, doc: dict[str, Any], rid: str) -> tuple[
                 else f"allowed: {', '.join(names)}, request_id, and {sorted(sendable)}"
             )
             raise RequestError(f"{where}: unknown field(s) {unknown}; {hint}", 422)
-        missing = [k for k in (*names, *sorted(fields)) if k not in item]
+        missing = [k for k in required if k not in item]
         if missing:
             raise RequestError(f"{where} lacks {missing}", 422)
-        keys.append(tuple(_key(item[k], layout.entity_types[k], f"{where}.{k}") for k in names))
+        key = tuple(item[k] for k in names)
+        if not all(type(v) is int for v in key) or strings:  # type(): a bool is no key
+            key = tuple(_key(item[k], types[k], f"{where}.{k}") for k in names)
+        keys.append(key)
         given = item.get("request_id")
         ids.append(str(given) if given is not None else (rid if len(items) == 1 else f"{rid}:{i}"))
         values: dict[str, Any] = {}
-        for name in ctx.request_time_features & set(item):
-            values[name] = _number(item[name], f"{where}.{name}")
+        if len(item) > len(names):  # anything besides the keys: request id or values
+            for name in ctx.request_time_features.intersection(item):
+                values[name] = _number(item[name], f"{where}.{name}")
         for name in fields:
             value = item[name]
             if name in numeric:
@@ -173,25 +178,66 @@ def _lookup_rows(
 ) -> pd.DataFrame:  # fmt: skip
     """The online lookup and the feature rows; with real-time features both happen under
     the activity lock, so two requests of an entity never step the same state."""
-    names = ctx.entity_keys
     unique = sorted(set(keys))
     store = ctx.feature_store()
     with ctx.activity_lock if store.has_activity else contextlib.nullcontext():
-        try:
-            online = store.online(unique)
-        except FeatureStoreError as exc:
-            raise FeatureStoreError(
-                f"the online feature store ({ctx.project.online_store_label}) is unavailable: "
-                f"{exc}; /v2 inference with the features in the request keeps serving"
-            ) from exc
+        online = _online(ctx, unique)
         if online.missing and ctx.layout.kind != "table":  # a table's new entity: no history
-            named = ", ".join(f"{k}={v}" for k, v in zip(names, online.missing[0], strict=True))
-            raise RequestError(
-                f"entity {named} has no features in the online "
-                f"store ({len(online.missing)} unknown in all); check the keys or run "
-                "`driftloop features materialize`", 404,
-            )  # fmt: skip
+            _refuse_unknown(ctx, keys, set(online.missing))
         return _feature_rows(ctx, online, keys, sent, event_time)
+
+
+def _online(ctx: ServerContext, keys: list[tuple[Any, ...]]) -> Any:
+    try:
+        return ctx.feature_store().online(keys)
+    except FeatureStoreError as exc:
+        raise FeatureStoreError(
+            f"the online feature store ({ctx.project.online_store_label}) is unavailable: "
+            f"{exc}; /v2 inference with the features in the request keeps serving"
+        ) from exc
+
+
+def _refuse_unknown(
+    ctx: ServerContext, keys: list[tuple[Any, ...]], unknown: set[tuple[Any, ...]]
+) -> None:
+    at = [(i, k) for i, k in enumerate(keys) if k in unknown]
+    raise UnknownEntities(ctx.entity_keys, at, len(keys))
+
+
+def _read_missing(
+    ctx: ServerContext, misses: list[tuple[Any, ...]], stamp: tuple[int, ...] | None
+) -> dict[tuple[Any, ...], CachedRow]:
+    """Rows the cache lacks, from the online store (a worker thread: Feast blocks);
+    cached when nothing wrote to the store while they were read."""
+    store, cache = ctx.feature_store(), ctx.row_cache
+    rows = cache.convert(_online(ctx, misses).frame)
+    if store.online_stamp() == stamp:
+        cache.keep(stamp, rows)
+    return rows
+
+
+async def _rows(
+    ctx: ServerContext, keys: list[tuple[Any, ...]], sent: list[dict[str, Any]],
+    event_time: datetime | None,
+) -> RowBlock:  # fmt: skip
+    """The request's feature rows: from the row cache on the event loop when every entity
+    is cached, else the misses read from Feast in a worker thread. A table project (event
+    features, real-time state) builds its frame in a worker thread."""
+    store = ctx.feature_store()
+    if ctx.layout.kind == "table" or store.has_activity:
+        frame = await anyio.to_thread.run_sync(_lookup_rows, ctx, keys, sent, event_time)
+        models = ctx.service.state.models.values()
+        return block_from_frame(frame, [n for m in models for n in m.feature_names])
+    stamp = store.online_stamp()
+    found = ctx.row_cache.get(stamp, keys)
+    if None in found:
+        misses = sorted({k for k, r in zip(keys, found, strict=True) if r is None})
+        read = await anyio.to_thread.run_sync(_read_missing, ctx, misses, stamp)
+        found = [r if r is not None else read.get(k) for k, r in zip(keys, found, strict=True)]
+        unknown = {k for k, r in zip(keys, found, strict=True) if r is None}
+        if unknown:
+            _refuse_unknown(ctx, keys, unknown)
+    return ctx.row_cache.block(cast("list[CachedRow]", found), sent)
 
 
 async def handle_predict(
@@ -201,96 +247,92 @@ async def handle_predict(
 
     Each entity is routed by its own key (sticky per entity), unless the request names
     a ``routing_key`` (body or ``X-Routing-Key``): then the whole request goes to one
-    version, sticky per that key (a session, a batch job's run).
+    version, sticky per that key (a session, a batch job's run). A prediction whose
+    features are further than the feature views' TTL from ``event_time`` is answered and
+    logged with ``outside_ttl`` true (and a warning in the answer).
     """
     started = time.perf_counter()
     doc = parse_json_object(body, "entities")
     event_time = _time(doc["event_time"], "event_time") if "event_time" in doc else None
     keys, ids, sent = _parse_entities(ctx, doc, rid)
-    names = ctx.entity_keys
-    frame = await anyio.to_thread.run_sync(_lookup_rows, ctx, keys, sent, event_time)
-    state = ctx.service.state
     key = doc.get("routing_key", routing_key)
     if key is not None and (not isinstance(key, str) or not key):
         raise RequestError(f"routing_key must be a non-empty string, got {key!r}", 422)
+    names = ctx.entity_keys
+    block = await _rows(ctx, keys, sent, event_time)
+    ttl_days = ctx.project.config.features.ttl_days
+    outside = block.outside(
+        None if event_time is None else event_time.timestamp(), ttl_days * 86400.0
+    )
+    state = ctx.service.state
     if key is not None:
         routed = [choose(state.routes, key)] * len(keys)
     else:
         routed = [choose(state.routes, ":".join(str(v) for v in k)) for k in keys]
-    logged = [sorted(v) for v in sent] if ctx.layout.kind != "table" else None
+    # the request-time values each entity sent (none: no column to fill in the log)
+    logged = [sorted(v) for v in sent] if ctx.layout.kind != "table" and any(sent) else None
     results: list[dict[str, Any]] = [{} for _ in keys]
     shadow_rows: list[int] = []
     champion_preds = np.empty(0)
     for version in sorted({v for _, v in routed}):
         rows = [i for i, (_, v) in enumerate(routed) if v == version]
         served = state.models[version]
-        x = _matrix(ctx, served, frame.iloc[rows])
+        x = block.matrix(served.feature_names, rows, ctx.nullable_features)
         preds = await ctx.run_model(served, x)
         route = routed[rows[0]][0]
-        feature_times = [frame.at[i, TIMESTAMP_COLUMN] for i in rows]
         seconds = time.perf_counter() - started
         ctx.log_rows(request_ids=[ids[i] for i in rows], served=served, route=route,
                      endpoint="entity", x=x, preds=preds, seconds=seconds, event_time=event_time,
-                     entities=[keys[i] for i in rows], feature_times=feature_times,
-                     overrides=None if logged is None else [logged[i] for i in rows])  # fmt: skip
+                     entities=[keys[i] for i in rows],
+                     feature_times=block.seconds[rows],
+                     overrides=None if logged is None else [logged[i] for i in rows],
+                     outside_ttl=[outside[i] for i in rows])  # fmt: skip
         ctx.metrics.observe(version, route, "entity", preds, seconds)
-        for j, i in enumerate(rows):
+        for i, p in zip(rows, preds.tolist(), strict=True):
             results[i] = {
                 "request_id": ids[i], **dict(zip(names, keys[i], strict=True)),
-                "prediction": float(preds[j]), "model_version": version, "route": route,
-                "feature_time": _iso(feature_times[j]),
+                "prediction": p, "model_version": version, "route": route,
+                "feature_time": block.iso[i], "outside_ttl": outside[i],
             }  # fmt: skip
         if route == "champion":
             shadow_rows, champion_preds = rows, preds
-    payload = {"model_name": ctx.model_name, "request_id": rid, "predictions": results}
+    payload: dict[str, Any] = {"model_name": ctx.model_name, "request_id": rid,
+                               "predictions": results}  # fmt: skip
+    flagged = sum(outside)
+    if flagged:
+        payload["warning"] = (
+            f"{flagged} of {len(keys)} predictions used features further than the feature "
+            f"views' TTL (features.ttl_days = {ttl_days}) from event_time; they are marked "
+            "outside_ttl here and in the prediction log"
+        )
     task = None
     if state.routes.shadow and state.routes.challenger and shadow_rows:
         challenger = state.models[state.routes.challenger]
         task = BackgroundTask(
-            _shadow, ctx, challenger, frame.iloc[shadow_rows], [keys[i] for i in shadow_rows],
+            _shadow, ctx, challenger, block, shadow_rows, [keys[i] for i in shadow_rows],
             None if logged is None else [logged[i] for i in shadow_rows],
             [ids[i] for i in shadow_rows], event_time, champion_preds,
+            [outside[i] for i in shadow_rows],
         )  # fmt: skip
     return payload, task
 
 
-def _iso(stamp: Any) -> str | None:
-    return None if stamp is None or pd.isna(stamp) else pd.Timestamp(stamp).isoformat()
-
-
-def _matrix(ctx: ServerContext, served: ServedModel, rows: pd.DataFrame) -> np.ndarray:
-    names = list(served.feature_names)
-    x = rows[names].to_numpy(dtype="float64")
-    bad = ~np.isfinite(x)
-    if bad.any():
-        cols = sorted(
-            {names[j] for j in np.nonzero(bad)[1] if names[j] not in ctx.nullable_features}
-        )
-        if cols:
-            raise RequestError(
-                f"no value for {cols}: send them as request-time values, or rematerialize the "
-                "features", 422,
-            )  # fmt: skip
-    matrix: np.ndarray = x.astype("float32")
-    return matrix
-
-
 def _shadow(
-    ctx: ServerContext, challenger: ServedModel, rows: pd.DataFrame, keys: list[tuple[Any, ...]],
-    logged: list[list[str]] | None, ids: list[str], event_time: datetime | None,
-    champion_preds: np.ndarray,
+    ctx: ServerContext, challenger: ServedModel, block: RowBlock, rows: list[int],
+    keys: list[tuple[Any, ...]], logged: list[list[str]] | None, ids: list[str],
+    event_time: datetime | None, champion_preds: np.ndarray, outside: list[bool],
 ) -> None:  # fmt: skip
     started = time.perf_counter()
     try:
-        x = _matrix(ctx, challenger, rows)
+        x = block.matrix(challenger.feature_names, rows, ctx.nullable_features)
         preds = predict(challenger, x)
     except Exception:
         ctx.metrics.shadow.labels(ctx.model_name, challenger.version, "error").inc()
         return
-    times = list(rows[TIMESTAMP_COLUMN])
     ctx.log_rows(request_ids=ids, served=challenger, route="shadow", endpoint="entity", x=x,
                  preds=preds, seconds=time.perf_counter() - started, event_time=event_time,
-                 entities=keys, feature_times=times, overrides=logged)  # fmt: skip
+                 entities=keys, feature_times=block.seconds[rows], overrides=logged,
+                 outside_ttl=outside)  # fmt: skip
     ctx.metrics.observe_shadow(challenger.version, preds, champion_preds)
 
 

@@ -10,7 +10,13 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from driftloop.serving.routing import RouteTable
 
-__all__ = ["DIVERGENCE_BUCKETS", "LATENCY_BUCKETS_S", "ServerMetrics", "divergence"]
+__all__ = [
+    "DIVERGENCE_BUCKETS",
+    "LATENCY_BUCKETS_S",
+    "ServerMetrics",
+    "divergence",
+    "observe_many",
+]
 
 LATENCY_BUCKETS_S = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1,
                      0.25, 0.5, 1.0, 2.5)  # fmt: skip
@@ -92,19 +98,34 @@ class ServerMetrics:
         requests.inc()
         predictions.inc(len(values))
         latency.observe(seconds)
-        for v in values.tolist():
-            hist.observe(v)
+        observe_many(hist, values)
 
     def observe_shadow(self, version: str, shadow: np.ndarray, champion: np.ndarray) -> None:
         """Count shadow answers and how far each is from the champion's answer."""
         self.shadow.labels(self.model, version, "ok").inc(len(shadow))
-        hist = self.shadow_divergence.labels(self.model, version)
-        for v in divergence(shadow, champion).tolist():
-            hist.observe(v)
+        observe_many(self.shadow_divergence.labels(self.model, version),
+                     divergence(shadow, champion))  # fmt: skip
 
     def render(self) -> bytes:
         data: bytes = generate_latest(self.registry)
         return data
+
+
+def observe_many(hist: Any, values: np.ndarray) -> None:
+    """``hist.observe(v)`` for every value, counted per bucket in one NumPy pass for a
+    batch (a 100-row request made 100 locked Python bucket scans)."""
+    flat = np.asarray(values, dtype=np.float64).reshape(-1)
+    if len(flat) <= 4:
+        for v in flat.tolist():
+            hist.observe(v)
+        return
+    bounds = np.asarray(hist._upper_bounds, dtype=np.float64)  # ends with +inf
+    # observe() counts a value in the first bucket whose bound is >= it; NaN in none
+    counts = np.bincount(np.searchsorted(bounds, flat, side="left"), minlength=len(bounds) + 1)
+    with np.errstate(invalid="ignore"):  # inf - inf is NaN, as value by value
+        hist._sum.inc(float(flat.sum()))
+    for i in np.flatnonzero(counts[: len(bounds)]).tolist():
+        hist._buckets[i].inc(int(counts[i]))
 
 
 def divergence(shadow: np.ndarray, champion: np.ndarray) -> np.ndarray:

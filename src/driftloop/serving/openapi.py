@@ -48,7 +48,11 @@ def _tensor() -> dict[str, Any]:
             "name": {"type": "string", "minLength": 1},
             "shape": {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 0}},
             "datatype": {"type": "string", "enum": list(DATATYPES)},
-            "data": {"type": "array", "description": "row-major values (nested or flat)"},
+            "data": {
+                "type": "array",
+                "description": "row-major values (nested or flat); numbers only, no null: a "
+                "missing value is NaN in binary data, or a nullable feature's tensor left out",
+            },
             "parameters": {
                 "type": "object",
                 "properties": {"binary_data_size": {"type": "integer", "minimum": 0}},
@@ -84,7 +88,19 @@ def _schemas(entity_keys: Mapping[str, str]) -> dict[str, Any]:
         "Error": {
             "type": "object",
             "required": ["error"],
-            "properties": {"error": {"type": "string", "minLength": 1}},
+            "properties": {
+                "error": {"type": "string", "minLength": 1},
+                "unknown_entities": {
+                    "type": "array",
+                    "description": "/v1/predict (404): every entity without online features, "
+                    "with its position in the request",
+                    "items": {
+                        "type": "object",
+                        "required": ["position"],
+                        "properties": {"position": {"type": "integer", "minimum": 0}},
+                    },
+                },
+            },
         },
         "InferenceRequest": {
             "type": "object",

@@ -7,7 +7,7 @@ every problem raises RequestError naming the input and what is wrong.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,6 +109,8 @@ def _tensor(spec: Any, index: int, binary: memoryview, offset: int) -> tuple[str
         return name, _shaped(name, array, shape), offset + size
     if "data" not in spec:
         raise RequestError(f"input {name!r}: no data (and no binary_data_size)")
+    if dtype.kind != "b":
+        _refuse_non_numbers(name, spec["data"], datatype)
     try:
         with np.errstate(over="raise", invalid="raise"):
             array = np.asarray(spec["data"], dtype=dtype)
@@ -123,6 +125,38 @@ def _tensor(spec: Any, index: int, binary: memoryview, offset: int) -> tuple[str
             f"input {name!r}: data holds {array.size} values but shape {shape} needs {count}"
         )
     return name, _shaped(name, array, shape), offset
+
+
+def _refuse_non_numbers(name: str, data: Any, datatype: str) -> None:
+    """JSON ``null`` and strings are no values of a numeric tensor (NumPy would read them
+    as NaN and parse "1.5"): refuse them, naming the first one's position."""
+    try:
+        probe = np.asarray(data)
+    except (TypeError, ValueError):
+        return  # ragged or odd: the conversion below names it
+    if probe.dtype.kind not in "OUS":
+        return
+    for i, value in enumerate(_flat(data)):
+        if value is None:
+            raise RequestError(
+                f"input {name!r}: data is not all {datatype} values: null at position {i} "
+                "(row-major). A feature that may be missing is sent as NaN in binary data, "
+                "or its per-feature tensor is left out", 422,
+            )  # fmt: skip
+        if isinstance(value, str | dict):
+            raise RequestError(
+                f"input {name!r}: data is not all {datatype} values: {value!r} at position "
+                f"{i} (row-major)", 422,
+            )  # fmt: skip
+
+
+def _flat(data: Any) -> Iterator[Any]:
+    """The values of nested JSON lists, row-major."""
+    if isinstance(data, list):
+        for item in data:
+            yield from _flat(item)
+    else:
+        yield data
 
 
 def decode_request(body: bytes, header_length: str | None, max_rows: int) -> V2Request:
@@ -190,37 +224,16 @@ def features_matrix(
     """Rows x features as float32, from one [N, F] tensor or one [N] tensor per feature."""
     inputs = request.inputs
     names = list(feature_names)
-    if len(inputs) == 1 and next(iter(inputs.values())).ndim == 2:
-        ((name, array),) = inputs.items()
+    if len(inputs) == 1 and "input" in inputs and inputs["input"].ndim == 2:
+        array = inputs["input"]
         if array.shape[1] != len(names):
             raise RequestError(
-                f"input {name!r} has {array.shape[1]} columns but the model takes {len(names)} "
+                f"input 'input' has {array.shape[1]} columns but the model takes {len(names)} "
                 f"features, in this order: {', '.join(names)}"
             )
         matrix = array.astype(np.float32, copy=False)
     else:
-        missing = [n for n in names if n not in inputs]
-        extra = [n for n in inputs if n not in names]
-        if missing or extra:
-            raise RequestError(
-                f"inputs do not match the model's features: missing {missing}, unknown {extra}; "
-                "send one tensor per feature, or one [N, F] tensor"
-            )
-        columns = []
-        rows = None
-        for n in names:
-            column = inputs[n]
-            if column.ndim == 2 and column.shape[1] == 1:
-                column = column[:, 0]
-            if column.ndim != 1:
-                raise RequestError(
-                    f"input {n!r} must have shape [N] or [N, 1], got {list(column.shape)}"
-                )
-            if rows is not None and column.shape[0] != rows:
-                raise RequestError(f"input {n!r} has {column.shape[0]} rows, others have {rows}")
-            rows = column.shape[0]
-            columns.append(column.astype(np.float32, copy=False))
-        matrix = np.column_stack(columns)
+        matrix = _feature_columns(inputs, names, nullable)
     if matrix.shape[0] == 0:
         raise RequestError("the request holds no rows")
     bad = ~np.isfinite(matrix)
@@ -234,6 +247,41 @@ def features_matrix(
         if np.isinf(matrix).any():
             raise RequestError("infinite values are never allowed in features", 422)
     return np.ascontiguousarray(matrix)
+
+
+def _feature_columns(
+    inputs: Mapping[str, np.ndarray], names: list[str], nullable: frozenset[str]
+) -> np.ndarray:
+    """One [N] (or [N, 1]) tensor per feature; a nullable feature left out is missing."""
+    missing = [n for n in names if n not in inputs and n not in nullable]
+    extra = [n for n in inputs if n not in names]
+    if missing or extra:
+        raise RequestError(
+            f"inputs do not match the model's features: missing {missing}, unknown {extra}; "
+            "send one [N, F] tensor named 'input', or one [N] tensor per feature "
+            f"({', '.join(names)})"
+        )
+    columns: list[np.ndarray | None] = []
+    rows = None
+    for n in names:
+        column = inputs.get(n)
+        if column is None:
+            columns.append(None)
+            continue
+        if column.ndim == 2 and column.shape[1] == 1:
+            column = column[:, 0]
+        if column.ndim != 1:
+            raise RequestError(
+                f"input {n!r} must have shape [N] or [N, 1], got {list(column.shape)}"
+            )
+        if rows is not None and column.shape[0] != rows:
+            raise RequestError(f"input {n!r} has {column.shape[0]} rows, others have {rows}")
+        rows = column.shape[0]
+        columns.append(column.astype(np.float32, copy=False))
+    if rows is None:
+        raise RequestError("the inputs hold no feature the model takes besides missing ones")
+    empty = np.full(rows, np.nan, dtype=np.float32)
+    return np.column_stack([empty if c is None else c for c in columns])
 
 
 def encode_response(
