@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -15,13 +15,10 @@ from driftloop.cli.common import JsonOption, console, emit_json, handle_errors
 from driftloop.cli.doctor import doctor
 from driftloop.cli.monitor import monitor
 from driftloop.cli.optimize import optimize
-from driftloop.cli.replay import key_table, replay
+from driftloop.cli.replay import key_table, replay, replay_progress
 from driftloop.cli.report import report
 from driftloop.cli.serve import serve
 from driftloop.cli.train import train
-
-if TYPE_CHECKING:
-    from driftloop.loop.simulate import DayServed as DaySummary
 
 __all__ = ["app", "main"]
 
@@ -257,28 +254,12 @@ def demo(
     """The main job: the closed loop on the retail scenario, through a real server on a
     simulated clock: drift detected, retrained, canaried, promoted; a broken challenger
     rolled back; a timeline, key numbers against their targets, and report.html."""
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    from driftloop.demo import DEMO_STEPS, run_demo
+    from driftloop.demo import run_demo
 
     with handle_errors():
-        progress = Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-            TimeElapsedColumn(), console=console, disable=json_out,
-        )  # fmt: skip
-        with progress:
-            task = progress.add_task(DEMO_STEPS[0], total=None)
-
-            def on_step(name: str) -> None:
-                progress.update(task, description=name)
-
-            def on_day(day: DaySummary) -> None:
-                champion = f"champion v{day.champion}" if day.champion else "no champion"
-                canary = f", canary v{day.challenger}" if day.challenger else ""
-                progress.update(task, description=f"serving {day.day}: {champion}{canary}")
-
+        with replay_progress(disable=json_out) as progress:
             result = run_demo(project, seed=seed, quick=quick, shift=not no_shift,
-                              progress=on_step, on_day=on_day)  # fmt: skip
+                              progress=progress.step, on_day=progress.day)  # fmt: skip
         if json_out:
             emit_json({k: v for k, v in vars(result).items() if k != "timeline"}
                       | {"key_numbers": result.timeline.key_numbers,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -20,12 +22,97 @@ from driftloop.cli.common import (
 from driftloop.errors import DataError, UsageError
 
 if TYPE_CHECKING:
+    from driftloop.loop.simulate import DayServed
     from driftloop.loop.timeline import Timeline
     from driftloop.project import Project
 
-__all__ = ["DEFAULT_REPLAY_DAYS", "default_window", "replay", "start_fresh"]
+__all__ = [
+    "DEFAULT_REPLAY_DAYS",
+    "ReplayProgress",
+    "default_window",
+    "replay",
+    "replay_progress",
+    "start_fresh",
+]
 
 DEFAULT_REPLAY_DAYS = 730
+PLAIN_LINES = 20  # progress lines a replay prints when the output is not a terminal
+
+
+class ReplayProgress:
+    """Progress of a replay or the demo: named steps, then the days played with an ETA.
+
+    On a terminal, a Rich bar (elapsed and remaining time); otherwise plain lines, one per
+    step and about ``PLAIN_LINES`` over the days, each with the time left. Nothing when
+    ``disable`` (``--json``).
+    """
+
+    def __init__(self, progress: Any, plain: bool, disable: bool) -> None:
+        self._progress = progress
+        self._task = progress.add_task("", total=None)
+        self._plain = plain and not disable
+        self._disable = disable
+        self._serving_since: float | None = None
+        self._said = -1
+
+    def step(self, name: str) -> None:
+        self._progress.update(self._task, description=name, total=None, completed=0)
+        if self._plain:
+            console.print(name)
+
+    def day(self, day: DayServed) -> None:
+        import time
+
+        now = time.monotonic()
+        if self._serving_since is None:  # the first day's time counts: ETA from its start
+            self._serving_since = now - 1e-9
+        champion = f"champion v{day.champion}" if day.champion else "no champion"
+        canary = f", canary v{day.challenger}" if day.challenger else ""
+        self._progress.update(
+            self._task, description=f"replaying {day.day}: {champion}{canary}",
+            total=day.total or None, completed=day.played,
+        )  # fmt: skip
+        if not self._plain or not day.total:
+            return
+        every = max(1, day.total // PLAIN_LINES)
+        if day.played // every == self._said and day.played != day.total:
+            return
+        self._said = day.played // every
+        spent = now - self._serving_since
+        left = spent / day.played * (day.total - day.played)
+        console.print(
+            f"day {day.played}/{day.total} ({day.day}, {champion}{canary}): "
+            f"{spent:.0f} s elapsed, about {left:.0f} s left", highlight=False,
+        )  # fmt: skip
+
+    def schedule(self, done: int, total: int) -> None:
+        self._progress.update(self._task, description=f"fixed-schedule retrain {done}/{total}",
+                              total=total, completed=done)  # fmt: skip
+        if self._plain and (done == total or done % max(1, total // 5) == 0):
+            console.print(f"fixed-schedule retrain {done}/{total}", highlight=False)
+
+
+@contextmanager
+def replay_progress(disable: bool) -> Iterator[ReplayProgress]:
+    """A :class:`ReplayProgress` on the CLI's console, live for the ``with`` block."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    terminal = console.is_terminal
+    progress = Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(),
+        console=console, disable=disable or not terminal,
+    )  # fmt: skip
+    with progress:
+        yield ReplayProgress(progress, plain=not terminal, disable=disable)
 
 
 def default_window(project: Project) -> tuple[date, date]:
@@ -106,11 +193,8 @@ def replay(
     """Backtest the loop on the project's history: v1 trained on the start, the rest played
     through a real server on a simulated clock with labels arriving late and the controller
     running; compared with the frozen v1 and a fixed-schedule retrain; writes report.html."""
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
     from driftloop.cli.loop import event_table
     from driftloop.loop.replay import REPLAY_STEPS, run_replay, summarize_replay
-    from driftloop.loop.simulate import DayServed
     from driftloop.project import Project
     from driftloop.report import write_report
 
@@ -123,31 +207,12 @@ def replay(
         end = parse_day(until, "--until") or last
         if end <= begin:
             raise UsageError(f"--until {end} is not after --from {begin}: widen the range")
-        progress = Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-            TimeElapsedColumn(), console=console, disable=json_out,
-        )  # fmt: skip
-        with progress:
-            task = progress.add_task(REPLAY_STEPS[0], total=None)
-
-            def on_day(day: DayServed) -> None:
-                champion = f"champion v{day.champion}" if day.champion else "no champion"
-                canary = f", canary v{day.challenger}" if day.challenger else ""
-                progress.update(
-                    task, description=f"replaying {day.day}: {champion}{canary}",
-                    total=(end - begin).days, completed=(day.day - begin).days + 1,
-                )  # fmt: skip
-
-            def on_schedule(done: int, total: int) -> None:
-                progress.update(task, description=f"fixed-schedule retrain {done}/{total}",
-                                total=total, completed=done)  # fmt: skip
-
+        with replay_progress(disable=json_out) as progress:
             result = run_replay(
-                proj, begin, end, schedule_days=schedule_days, on_day=on_day,
-                on_schedule=on_schedule,
-                progress=lambda step: progress.update(task, description=step, total=None),
+                proj, begin, end, schedule_days=schedule_days, on_day=progress.day,
+                on_schedule=progress.schedule, progress=progress.step,
             )  # fmt: skip
-            progress.update(task, description=REPLAY_STEPS[-1], total=None)
+            progress.step(REPLAY_STEPS[-1])
             data = proj.config.data
             what = (
                 f"{data.source}: {len(proj.feature_layout.entity_keys)} entity key(s) "

@@ -188,7 +188,8 @@ def run_replay(
     if registry.versions():
         raise DataError(
             f"{project.root} already has registered models: a replay starts from an empty "
-            "registry; replay a fresh copy of the project (`driftloop init` again)"
+            "registry; start over with `driftloop replay --fresh` (keeps your config, data "
+            "and feature_repo/)"
         )
     first = run_training(project, registry, start, actor="replay")
     if not first.gate.passed:

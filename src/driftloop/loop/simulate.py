@@ -11,7 +11,7 @@ so a day of the server, the rollout and the loop takes as long as its requests d
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -25,6 +25,8 @@ from driftloop.loop.controller import LoopController, LoopTurn
 from driftloop.loop.policy import Signals
 
 __all__ = ["DayServed", "Simulation", "midnight"]
+
+_JUST_AFTER = timedelta(microseconds=1)  # Feast's window includes its start
 
 Intervention = Callable[["Simulation", date], None]
 
@@ -44,6 +46,8 @@ class DayServed:
     turn: LoopTurn | None
     champion: str | None
     challenger: str | None
+    played: int = 0  # days played so far, this one included
+    total: int = 0  # days the run plays
 
 
 @dataclass
@@ -72,6 +76,8 @@ class Simulation:
         self._delay = project.config.labels.delay_days
         self._every = project.config.rollout.check_interval_s
         self._last_tick: datetime | None = None
+        self._materialized: datetime | None = None
+        self._max_rows = project.config.serving.max_batch_rows
         if self._table:  # the events themselves are the traffic, in time order
             grouped = events.assign(_day=day).groupby("_day", sort=True)
             self._events = {d: g for d, g in grouped}  # type: ignore[misc]
@@ -94,11 +100,12 @@ class Simulation:
         """Serve ``start``..``end`` (exclusive); ``interventions[d]`` runs at d's start."""
         import httpx
 
-        days = []
+        days: list[DayServed] = []
         with httpx.Client(base_url=self.server_url, timeout=60) as client:
             day = start
             while day < end:
                 served = self._day(client, day, (interventions or {}).get(day))
+                served = replace(served, played=len(days) + 1, total=(end - start).days)
                 days.append(served)
                 if on_day is not None:
                     on_day(served)
@@ -107,7 +114,7 @@ class Simulation:
 
     def _day(self, client: Any, day: date, intervention: Intervention | None) -> DayServed:
         self.clock.set(midnight(day))
-        self.store.materialize(utc_midnight(pd.Timestamp(day)))
+        self._materialize(utc_midnight(pd.Timestamp(day)))
         feedback = self._deliver_labels(client, day)
         if intervention is not None:
             intervention(self, day)
@@ -115,10 +122,9 @@ class Simulation:
         if self._table:
             todays = self._events.get(day)
             moments = [] if todays is None else list(todays.groupby("event_timestamp", sort=True))
-            for stamp, group in moments:
-                moment = pd.Timestamp(stamp).to_pydatetime()  # type: ignore[arg-type]
-                self.clock.set(max(self.clock.now(), moment))
-                requests += self._events_round(client, day, group)
+            for batch in self._steps(moments):
+                self.clock.set(max(self.clock.now(), batch[-1][0]))
+                requests += self._events_step(client, day, [g for _, g in batch])
                 self._maybe_tick()
         else:
             step = timedelta(hours=24 / self.rounds_per_day)
@@ -138,6 +144,38 @@ class Simulation:
             champion.version if champion else None, challenger.version if challenger else None,
         )  # fmt: skip
 
+    def _materialize(self, until: datetime) -> None:
+        """The rows valid at ``until`` into the online store: the whole TTL window the first
+        time, then only the rows stamped since the last call (the store keeps the rest)."""
+        since = None if self._materialized is None else self._materialized + _JUST_AFTER
+        if since is None or since <= until:
+            self.store.materialize(until, since=since)
+        self._materialized = until if self._materialized is None else max(until, self._materialized)
+
+    def _steps(
+        self, moments: list[tuple[Any, pd.DataFrame]]
+    ) -> list[list[tuple[datetime, pd.DataFrame]]]:
+        """A day's moments, gathered into the steps the server sees as one batch: up to and
+        including the moment after which a rollout tick is due (routes change only there),
+        and at most ``serving.max_batch_rows`` events."""
+        steps: list[list[tuple[datetime, pd.DataFrame]]] = []
+        current: list[tuple[datetime, pd.DataFrame]] = []
+        rows, last_tick, now = 0, self._last_tick, self.clock.now()
+        for stamp, group in moments:
+            moment = pd.Timestamp(stamp).to_pydatetime()
+            if current and rows + len(group) > self._max_rows:
+                steps.append(current)
+                current, rows = [], 0
+            current.append((moment, group))
+            rows += len(group)
+            now = max(now, moment)
+            if last_tick is None or (now - last_tick).total_seconds() >= self._every:
+                steps.append(current)
+                current, rows, last_tick = [], 0, now
+        if current:
+            steps.append(current)
+        return steps
+
     def _maybe_tick(self) -> None:
         now = self.clock.now()
         if self._last_tick is None or (now - self._last_tick).total_seconds() >= self._every:
@@ -145,47 +183,57 @@ class Simulation:
             self.loop.tick_rollout()
             self._last_tick = now
 
-    def _events_round(self, client: Any, day: date, events: pd.DataFrame) -> int:
-        """A table project's events of one moment: one request each, routed by the event,
-        with the fields its repository says a request carries."""
+    def _batch(self, client: Any, bodies: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+        """Each body's predictions: the bodies go as one /v1/predict/batch call, each
+        answered as /v1/predict would answer it alone."""
+        response = client.post("/v1/predict/batch", json={"requests": bodies})
+        response.raise_for_status()
+        return [r["predictions"] for r in response.json()["responses"]]
+
+    def _events_step(self, client: Any, day: date, moments: list[pd.DataFrame]) -> int:
+        """A table project's events of one step: one request each (in one batch), routed by
+        the event, with the fields its repository says a request carries."""
         fields = list(self.store.layout.request_fields)
-        n = 0
-        for row in events.to_dict("records"):
+        rows = [row for events in moments for row in events.to_dict("records")]
+        bodies = []
+        for row in rows:
             item = {k: _plain(row[k]) for k in (*self._keys, *fields)}
             stamp = pd.Timestamp(row["event_timestamp"])
             key = "/".join(str(row[k]) for k in self._keys) + f"/{stamp.isoformat()}"
-            body = {"event_time": stamp.isoformat(), "entities": [item], "routing_key": key}
-            response = client.post("/v1/predict", json=body)
-            response.raise_for_status()
-            n += 1
-            answer = response.json()["predictions"][0]
+            bodies.append({"event_time": stamp.isoformat(), "entities": [item], "routing_key": key})
+        for row, answers in zip(rows, self._batch(client, bodies), strict=True):
+            answer = answers[0]
             out = {"day": day, **{k: row[k] for k in self._keys},
                    "version": str(answer["model_version"]), "prediction": answer["prediction"],
                    "request_id": answer["request_id"], "route": answer["route"],
                    "label": float(row[self._label])}  # fmt: skip
             self.served.append(out)
-            self._pending_labels.setdefault(stamp.date(), []).append(out)
-        return n
+            self._pending_labels.setdefault(pd.Timestamp(row["event_timestamp"]).date(), []).append(
+                out
+            )
+        return len(rows)
 
     def _round(self, client: Any, day: date, index: int) -> int:
-        """Every store asks for the forecasts of its products: one request per store, routed
-        as a whole by its run (store, day, round), so each version serves every store."""
-        n = 0
+        """Every store asks for the forecasts of its products: one request per store (the
+        round's requests in one batch), routed as a whole by its run (store, day, round), so
+        each version serves every store."""
+        bodies = []
         for store_id, products in self._by_store.items():
             entities = [{ENTITY_KEYS[0]: store_id, ENTITY_KEYS[1]: p} for p in products]
-            body = {"event_time": day.isoformat(), "entities": entities,
-                    "routing_key": f"store-{store_id}/{day}/{index}"}  # fmt: skip
-            response = client.post("/v1/predict", json=body)
-            response.raise_for_status()
-            n += 1
-            for answer in response.json()["predictions"]:
-                row = {"day": day, ENTITY_KEYS[0]: answer[ENTITY_KEYS[0]],
-                       ENTITY_KEYS[1]: answer[ENTITY_KEYS[1]],
-                       "version": str(answer["model_version"]), "prediction": answer["prediction"],
-                       "request_id": answer["request_id"], "route": answer["route"]}  # fmt: skip
-                self.served.append(row)
-                self._pending_labels.setdefault(day, []).append(row)
-        return n
+            bodies.append({"event_time": day.isoformat(), "entities": entities,
+                           "routing_key": f"store-{store_id}/{day}/{index}"})  # fmt: skip
+        for chunk in _chunks(bodies, self._max_rows):
+            for answers in self._batch(client, chunk):
+                for answer in answers:
+                    row = {"day": day, ENTITY_KEYS[0]: answer[ENTITY_KEYS[0]],
+                           ENTITY_KEYS[1]: answer[ENTITY_KEYS[1]],
+                           "version": str(answer["model_version"]),
+                           "prediction": answer["prediction"],
+                           "request_id": answer["request_id"],
+                           "route": answer["route"]}  # fmt: skip
+                    self.served.append(row)
+                    self._pending_labels.setdefault(day, []).append(row)
+        return len(bodies)
 
     def _deliver_labels(self, client: Any, today: date) -> int:
         """Labels of the days whose delay has passed, as the business would report them."""
@@ -217,6 +265,21 @@ class Simulation:
                                strict=True)
         ]  # fmt: skip
         return frame
+
+
+def _chunks(bodies: list[dict[str, Any]], limit: int) -> list[list[dict[str, Any]]]:
+    """Consecutive bodies holding at most ``limit`` entities together (a body alone may
+    hold more: the server then refuses it, as it would refuse it alone)."""
+    out: list[list[dict[str, Any]]] = []
+    rows = limit
+    for body in bodies:
+        n = len(body["entities"])
+        if rows + n > limit:
+            out.append([])
+            rows = 0
+        out[-1].append(body)
+        rows += n
+    return out
 
 
 def _plain(value: Any) -> Any:

@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
 from driftloop.errors import DriftloopError, FeatureStoreError, RegistryError, RequestError
+from driftloop.serving.batch import handle_predict_batch
 from driftloop.serving.context import ServerContext
 from driftloop.serving.entity import handle_feedback, handle_predict
 from driftloop.serving.openapi import openapi_document
@@ -242,10 +243,22 @@ def create_app(ctx: ServerContext) -> FastAPI:
             background=background,
         )
 
+    async def predict_batch(request: Request) -> Response:
+        request.state.request_id = _request_id(request)
+        body = await read_body(request, ctx.settings.max_body_bytes)
+        payload, background = await handle_predict_batch(ctx, body, request.state.request_id)
+        return Response(
+            orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY),
+            media_type="application/json",
+            headers={"X-Request-Id": request.state.request_id},
+            background=background,
+        )
+
     hot = [
         Route("/v2/models/{name}/infer", infer, methods=["POST"]),
         Route("/v2/models/{name}/versions/{version}/infer", infer_version, methods=["POST"]),
         Route("/v1/predict", predict_entities, methods=["POST"]),
+        Route("/v1/predict/batch", predict_batch, methods=["POST"]),
     ]
     app.router.routes[:0] = hot
 

@@ -131,6 +131,28 @@ def _schemas(entity_keys: Mapping[str, str]) -> dict[str, Any]:
                 "routing_key": {"type": "string", "minLength": 1},
             },
         },
+        "PredictBatch": {
+            "type": "object",
+            "required": ["requests"],
+            "additionalProperties": False,
+            "properties": {
+                "requests": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "required": ["entities"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "entities": {"type": "array", "minItems": 1, "items": entity},
+                            "event_time": {"type": "string", "format": "date-time"},
+                            "routing_key": {"type": "string", "minLength": 1},
+                            "request_id": {"type": "string", "minLength": 1},
+                        },
+                    },
+                }
+            },
+        },
         "FeedbackRequest": {
             "type": "object",
             "required": ["outcomes"],
@@ -225,6 +247,17 @@ def openapi_document(
                     "requestBody": {
                         "required": True,
                         **_json({"$ref": "#/components/schemas/PredictRequest"}),
+                    },
+                    "responses": _responses(any_json, 400, 404, 413, 422, 500, 503),
+                }
+            },
+            "/v1/predict/batch": {
+                "post": {
+                    "summary": "several /v1/predict requests in one call, each answered, "
+                    "routed, logged and counted as if sent alone",
+                    "requestBody": {
+                        "required": True,
+                        **_json({"$ref": "#/components/schemas/PredictBatch"}),
                     },
                     "responses": _responses(any_json, 400, 404, 413, 422, 500, 503),
                 }
