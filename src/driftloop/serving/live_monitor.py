@@ -27,6 +27,7 @@ from driftloop.monitoring.sketch import BinnedSketch
 __all__ = ["LiveMonitor"]
 
 MAX_AWAITING = 200_000  # predictions kept for labels that have not come yet
+MAX_RECENT = 200_000  # request ids remembered for /v1/feedback's "matched" answer
 
 
 @dataclass
@@ -48,6 +49,7 @@ class LiveMonitor(Collector):
         self._days: dict[tuple[str, date], _Day] = {}
         self._awaiting: OrderedDict[str, tuple[str, date, float]] = OrderedDict()
         self._early_labels: OrderedDict[str, float] = OrderedDict()
+        self._recent: OrderedDict[str, None] = OrderedDict()
         self._latest: date | None = None
 
     def set_reference(
@@ -77,6 +79,10 @@ class LiveMonitor(Collector):
     ) -> None:  # fmt: skip
         """Count one batch of predictions (rows x features) into its day."""
         with self._lock:
+            recent = self._recent
+            recent.update(dict.fromkeys(request_ids))
+            while len(recent) > MAX_RECENT:
+                recent.popitem(last=False)
             sketches = self._day(version, day)
             if sketches is None:
                 return
@@ -115,6 +121,11 @@ class LiveMonitor(Collector):
                 sketches = self._days.get((version, day))
                 if sketches is not None:
                     sketches.accuracy = sketches.accuracy + _stats([value], [prediction])
+
+    def seen(self, request_ids: Iterable[str]) -> set[str]:
+        """Which of ``request_ids`` are among the last ``MAX_RECENT`` predictions counted."""
+        with self._lock:
+            return {rid for rid in request_ids if rid in self._recent}
 
     def _prune(self) -> None:
         if self._latest is None:
@@ -171,8 +182,10 @@ class LiveMonitor(Collector):
             if a.accuracy is not None:
                 coverage.add_metric(base, a.accuracy.coverage)
                 acc = a.accuracy
-                _add(accuracy, base, {"wape": acc.wape, "mape": acc.mape, acc.metric: acc.error})
                 _add(reference, base, {acc.metric: acc.reference})
+                if acc.state == "not enough labels":  # below min_labels: no number to act on
+                    continue
+                _add(accuracy, base, {"wape": acc.wape, "mape": acc.mape, acc.metric: acc.error})
         yield from (feature, prediction, rows, accuracy, reference, coverage)
 
 
