@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ __all__ = [
     "emit_json",
     "err_console",
     "handle_errors",
+    "installed_commands",
     "parse_day",
     "step_progress",
     "to_jsonable",
@@ -92,6 +94,19 @@ def step_progress(steps: Sequence[str], disable: bool) -> Iterator[Callable[[str
         yield step
         progress.advance(task)
         progress.update(task, description="done")
+
+
+def installed_commands(names: Sequence[str] = ("driftloop", "mlflow")) -> tuple[str, ...]:
+    """How to call each command from any shell: its bare name when PATH finds this very
+    install (an activated venv), else the full path beside this Python."""
+    bin_dir = Path(sys.executable).parent  # a venv's bin/ (sys.executable is not resolved)
+    out = []
+    for name in names:
+        here = bin_dir / name
+        found = shutil.which(name)
+        same = found is not None and Path(found).resolve() == here.resolve()
+        out.append(str(here) if here.is_file() and not same else name)
+    return tuple(out)
 
 
 def parse_day(value: str | None, option: str) -> date | None:

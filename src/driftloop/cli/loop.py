@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -127,7 +128,14 @@ def events(
     with handle_errors():
         unknown = sorted(set(kind or ()) - set(EVENT_KINDS))
         if unknown:
-            raise UsageError(f"--kind {unknown}: choose from {', '.join(EVENT_KINDS)}")
+            named = []
+            for name in unknown:
+                close = difflib.get_close_matches(name, EVENT_KINDS, n=1)
+                named.append(f"{name} (did you mean {close[0]}?)" if close else name)
+            raise UsageError(
+                f"--kind {', '.join(named)}: not an event kind; the kinds are: "
+                f"{', '.join(EVENT_KINDS)}"
+            )
         proj = Project.load(project)
         kinds = tuple(kind) if kind else tuple(k for k in EVENT_KINDS
                                                if checks or k != "check")  # fmt: skip

@@ -33,6 +33,7 @@ from driftloop.loop.policy import (
     decide,
     fired,
     signals_from,
+    trigger_words,
 )
 from driftloop.loop.store import LoopEvent, LoopStore
 from driftloop.monitoring.assess import ACCURACY_METRICS, VersionAssessment, metric_label
@@ -302,7 +303,7 @@ class LoopController:
             baseline = self._baseline(history)
             self.store.record(
                 self.model, at, "drift_detected",
-                f"{', '.join(decision.triggers)} sustained for v{signals.champion} since "
+                f"{trigger_words(decision.triggers)} sustained for v{signals.champion} since "
                 f"{decision.since}: {_describe(signals)}; the episode stays open until the "
                 f"window's {metric_label(signals.accuracy_metric)} is back within "
                 f"{self.cfg.recovery_tolerance:.0%} of "
@@ -351,11 +352,11 @@ class LoopController:
                 "window": [result.split.train_start, result.split.holdout_end]}  # fmt: skip
         if not result.gate.passed:
             self.store.record(self.model, self.clock.now(), "gate_rejected",
-                              f"v{result.version} rejected: {result.gate.summary()}",
+                              f"v{result.version} {result.gate.summary()}",
                               version=result.version, evidence=gate)  # fmt: skip
             return result, None
         self.store.record(self.model, self.clock.now(), "gate_passed",
-                          f"v{result.version} passed: {result.gate.summary()}",
+                          f"v{result.version} {result.gate.summary()}",
                           version=result.version, evidence=gate)  # fmt: skip
         return result, self.start_rollout(result.version, f"loop retrain on {trigger}")
 
