@@ -400,7 +400,8 @@ def test_cli_report_without_a_timeline_says_what_to_run(tmp_path: Path) -> None:
     root = saved_project(tmp_path, None)
     result = runner.invoke(app, ["report", "--project", str(root)])
     assert result.exit_code == 2
-    assert "run `driftloop demo` or `driftloop loop run` first" in result.stderr
+    said = " ".join(result.stderr.split())
+    assert "`driftloop replay` (your project's history) or `driftloop demo` writes it" in said
     assert not (root / "report.html").exists()
 
     (root / ".driftloop").mkdir(exist_ok=True)

@@ -38,3 +38,23 @@ def test_next_commands_name_the_venv_when_path_does_not_find_it(
     assert installed_commands(("driftloop",)) == (str(here),)
     monkeypatch.setenv("PATH", str(here.parent))
     assert installed_commands(("driftloop",)) == ("driftloop",)
+
+
+def test_without_a_terminal_progress_is_plain_lines_with_a_heartbeat() -> None:
+    import io
+
+    from rich.console import Console
+
+    from driftloop.cli.common import PlainProgress
+
+    out = io.StringIO()
+    progress = PlainProgress(2, every_s=3600.0, out=Console(file=out, width=200))
+    with progress:
+        progress.step("build training set")
+        progress.heartbeat()  # what the background thread prints every every_s seconds
+        progress.step("train model")
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("[1/2] build training set (")
+    assert any("build training set: still running" in line for line in lines)
+    assert any(line.startswith("[2/2] train model (") for line in lines)
+    assert lines[-1].startswith("[2/2] done (")

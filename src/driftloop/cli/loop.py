@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import difflib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from driftloop.cli.common import JsonOption, ProjectOption, console, emit_json, handle_errors
+from driftloop.cli.common import (
+    JsonOption,
+    ProjectOption,
+    console,
+    emit_json,
+    handle_errors,
+    working,
+)
 from driftloop.errors import UsageError
 
 if TYPE_CHECKING:
@@ -82,10 +89,19 @@ def run(
             f"{', '.join(cfg.triggers)}" + ("" if cfg.enabled else " (disabled: records only)")
         )
         if once:
-            console.print(_turn_line(loop.check()))
+            with working("checking the champion (monitor; a retrain and canary if needed)"):
+                turn = loop.check()
+            console.print(_turn_line(turn))
             return
+        every = timedelta(hours=cfg.check_every_hours)
+
+        def on_turn(turn: LoopTurn) -> None:
+            console.print(_turn_line(turn))
+            console.print(f"  next check at {turn.at + every:%Y-%m-%d %H:%M} UTC", style="dim")
+
         try:
-            loop.run(stop, on_turn=lambda t: console.print(_turn_line(t)))
+            console.print("first check now (monitor; a retrain and canary if needed)")
+            loop.run(stop, on_turn=on_turn)
         except KeyboardInterrupt:
             console.print("stopped; a running rollout resumes with the next `loop run`")
 

@@ -16,6 +16,7 @@ from driftloop.cli.common import (
     emit_json,
     handle_errors,
     parse_day,
+    working,
 )
 
 __all__ = ["monitor"]
@@ -58,10 +59,11 @@ def monitor(
             rules.expanduser().resolve().write_text(text, encoding="utf-8")
             console.print(f"wrote alerting rules to {rules} (check: promtool check rules {rules})")
             return
-        report = monitor_project(
-            proj, open_registry(proj), parse_day(since, "--since"), parse_day(until, "--until"),
-            window_days,
-        )  # fmt: skip
+        with working("reading the prediction and feedback logs, judging each window", json_out):
+            report = monitor_project(
+                proj, open_registry(proj), parse_day(since, "--since"),
+                parse_day(until, "--until"), window_days,
+            )  # fmt: skip
         if json_out:
             emit_json(report)
             return
