@@ -53,6 +53,8 @@ _KIND_STYLE: dict[str, tuple[str, str]] = {  # kind -> (color, marker)
     "rollback": ("#d62728", "X"),
     "aborted": ("#d62728", "X"),
 }
+LOOP_COLOR = "#111111"  # what the loop served: the line the reader follows
+NOT_JUDGED_COLOR = "#bbbbbb"
 _OTHER_KIND_COLORS = ("#8c564b", "#e377c2", "#17becf", "#bcbd22", "#393b79", "#637939")
 
 
@@ -140,30 +142,11 @@ def draw_accuracy(ax: Axes, timeline: Timeline, s: Series) -> None:
         )
         which = "pre-shift" if timeline.shift_date else "v1 holdout"
         ax.axhline(ref, color="#2ca02c", linewidth=1.0, label=f"reference ({which}) {ref:.3f}")
-    if np.isfinite(s.served).any():
-        anything = True
-        ax.plot(s.x, s.served, color="#333333", linewidth=0.6, alpha=0.35, label="served, daily")
-        # wide and beneath the versions' lines, which stay visible where one version serves
-        _line(
-            ax,
-            s.x,
-            smooth(s.served),
-            color="#000000",
-            linewidth=3.5,
-            alpha=0.45,
-            label="served mix",
-        )
     for v in s.versions:
         if np.isfinite(s.wape[v]).any():
             anything = True
-            _line(
-                ax,
-                s.x,
-                smooth(s.wape[v]),
-                color=colors[v],
-                linewidth=1.4,
-                label=mpl_text(_label(v)),
-            )
+            _line(ax, s.x, smooth(s.wape[v]), color=colors[v], linewidth=1.0, alpha=0.6,
+                  label=mpl_text(_label(v)))  # fmt: skip
     baselines = (
         (s.frozen, "#555555", "--", "frozen first champion (control)"),
         (s.scheduled, "#1f77b4", ":", "retrained on a fixed schedule"),
@@ -171,8 +154,15 @@ def draw_accuracy(ax: Axes, timeline: Timeline, s: Series) -> None:
     for values, color, style, label in baselines:
         if np.isfinite(values).any():
             anything = True
-            _line(ax, s.x, smooth(values), color=color, linewidth=1.4, linestyle=style,
+            _line(ax, s.x, smooth(values), color=color, linewidth=1.3, linestyle=style,
                   label=label)  # fmt: skip
+    if np.isfinite(s.served).any():
+        anything = True
+        ax.plot(s.x, s.served, color=LOOP_COLOR, linewidth=0.6, alpha=0.3,
+                label="served, daily")  # fmt: skip
+        # the loop's result: drawn last, dark and wide, above every other line
+        _line(ax, s.x, smooth(s.served), color=LOOP_COLOR, linewidth=3.0, zorder=5,
+              label="served by the loop (traffic mix)")  # fmt: skip
     _shift_line(ax, timeline)
     if not anything:
         no_data(ax, f"no {timeline.accuracy_metric} was recorded")
@@ -217,59 +207,74 @@ def _threshold(ax: Axes, value: float | None, label: str, color: str, style: str
         ax.axhline(v, color=color, linestyle=style, linewidth=1.0, label=f"{label} {v:g}")
 
 
+def _not_judged(ax: Axes, s: Series, judged: np.ndarray) -> None:
+    """Grey bands over the days the monitor did not judge (too few rows or labels)."""
+    labelled = False
+    day = 0
+    while day < len(judged):
+        if judged[day]:
+            day += 1
+            continue
+        end = day
+        while end + 1 < len(judged) and not judged[end + 1]:
+            end += 1
+        ax.axvspan(float(s.x[day] - 0.5), float(s.x[end] + 0.5), color=NOT_JUDGED_COLOR,
+                   alpha=0.3, linewidth=0, label=None if labelled else "not judged")  # fmt: skip
+        labelled = True
+        day = end + 1
+
+
 def _draw_metric(
-    ax: Axes, timeline: Timeline, s: Series, values: np.ndarray, name: str, color: str, title: str
-) -> None:
+    ax: Axes, timeline: Timeline, s: Series, values: np.ndarray, judged: np.ndarray,
+    name: str, color: str, title: str,
+) -> None:  # fmt: skip
     if np.isfinite(values).any():
         _line(ax, s.x, values, color=color, linewidth=1.3, label=name)
     else:
-        no_data(ax, f"no {name} was recorded")
+        no_data(ax, f"no {name} was judged")
+    _not_judged(ax, s, judged)
     _shift_line(ax, timeline, label=False)
     ax.set_ylabel(name)
     ax.set_title(title, loc="left")
 
 
 def draw_psi(ax: Axes, timeline: Timeline, s: Series) -> None:
-    _draw_metric(
-        ax,
-        timeline,
-        s,
-        s.psi,
-        "max feature PSI",
-        "#1f77b4",
-        "Feature drift: largest PSI of any feature",
-    )
+    _draw_metric(ax, timeline, s, s.psi, s.drift_judged, "max feature PSI", "#1f77b4",
+                 "Feature drift: largest PSI of any feature")  # fmt: skip
     _threshold(ax, timeline.thresholds.get("psi_warning"), "warning", "#ff7f0e")
     _threshold(ax, timeline.thresholds.get("psi_act"), "act", "#d62728")
-    _legend(ax, ncol=3)
+    _legend(ax, ncol=4)
 
 
 def draw_kl(ax: Axes, timeline: Timeline, s: Series) -> None:
-    _draw_metric(
-        ax,
-        timeline,
-        s,
-        s.kl,
-        "prediction KL",
-        "#9467bd",
-        "Prediction drift: KL(current || reference)",
-    )
+    _draw_metric(ax, timeline, s, s.kl, s.drift_judged, "prediction KL", "#9467bd",
+                 "Prediction drift: KL(current || reference)")  # fmt: skip
     _threshold(ax, timeline.thresholds.get("prediction_kl"), "alarm", "#d62728")
-    _legend(ax, ncol=2)
+    _legend(ax, ncol=3)
+
+
+def ratio_reference(timeline: Timeline, s: Series) -> str:
+    """Which reference the ratio panel divides by, in words."""
+    metric = timeline.accuracy_metric
+    if s.fixed_reference is None:
+        return f"each champion's own holdout {metric} (the first champion's is not recorded)"
+    version, value = s.fixed_reference
+    return f"the first champion's (v{version}) holdout {metric} {value:.3f}"
 
 
 def draw_ratio(ax: Axes, timeline: Timeline, s: Series) -> None:
-    _draw_metric(
-        ax,
-        timeline,
-        s,
-        s.ratio,
-        "accuracy ratio",
-        "#8c564b",
-        f"Accuracy: {timeline.accuracy_metric} / reference (above the line: degraded)",
-    )
+    fixed = s.fixed_reference is not None
+    values = s.fixed_ratio if fixed else s.ratio
+    metric = timeline.accuracy_metric
+    ref = f"v{s.fixed_reference[0]} holdout" if s.fixed_reference else "own holdout"
+    _draw_metric(ax, timeline, s, values, s.accuracy_judged, f"{metric} / {ref}", "#8c564b",
+                 f"Accuracy: the window's {metric} over {ratio_reference(timeline, s)} "
+                 "(above the line: degraded)")  # fmt: skip
+    if fixed and not np.allclose(s.ratio, s.fixed_ratio, equal_nan=True):
+        _line(ax, s.x, s.ratio, color="#8c564b", linewidth=0.9, linestyle=":", alpha=0.8,
+              label="as the loop judged it (each champion / its own holdout)")  # fmt: skip
     _threshold(ax, timeline.thresholds.get("accuracy_ratio"), "degraded above", "#d62728")
-    _legend(ax, ncol=2)
+    _legend(ax, ncol=4)
 
 
 def draw_events(ax: Axes, timeline: Timeline, events: Sequence[TimelineEvent], s: Series) -> None:

@@ -8,8 +8,10 @@ from typing import Any
 
 from driftloop import __version__
 from driftloop.loop.timeline import Timeline
+from driftloop.report.draw import ratio_reference
+from driftloop.report.evidence import evidence_sentences
 from driftloop.report.figures import plots
-from driftloop.report.series import SMOOTHING_DAYS, events_of, version_order
+from driftloop.report.series import SMOOTHING_DAYS, events_of, series_of, version_order
 
 __all__ = ["render_html"]
 
@@ -30,12 +32,12 @@ def _text(value: Any) -> str:
 
 
 def _compact(value: Any, limit: int = 160) -> str:
+    """At most ``limit`` characters, cut at a word boundary."""
     text = _text(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _evidence(evidence: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(str(k), _compact(v)) for k, v in evidence.items()]
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0]
+    return cut.rstrip(",;") + " …"
 
 
 def _when(at: datetime) -> str:
@@ -82,10 +84,8 @@ figcaption { color: #555; font-size: .9rem; }
 svg.plot { width: 100%; height: auto; }
 svg.plot * { stroke-linejoin: round; stroke-linecap: butt; }
 .nodata { color: #777; font-style: italic; }
-dl.ev { margin: 0; font-family: ui-monospace, Menlo, Consolas, monospace;
-  font-size: .8rem; }
-dl.ev dt { display: inline; color: #555; }
-dl.ev dd { display: inline; margin: 0 .7rem 0 0; }
+ul.ev { margin: 0; padding-left: 1rem; font-size: .82rem; color: #333; }
+ul.ev li { margin: 0 0 .15rem; }
 tr.kind-rolled_back td, tr.kind-rollback td, tr.kind-aborted td { background: #fff4f4; }
 tr.kind-promoted td { background: #f3fbf4; }
 footer { margin-top: 3rem; color: #888; font-size: .8rem; }
@@ -117,14 +117,15 @@ footer { margin-top: 3rem; color: #888; font-size: .8rem; }
 <h2>Accuracy over time</h2>
 {% if plots.accuracy %}
 <figure>{{ plots.accuracy|safe }}
-<figcaption>Daily {{ metric }} of each version on the days it served, as a {{ smoothing }}-day
-trailing mean (the faint line is the served mix day by day, unsmoothed). The wide grey
-line is what was actually served (the traffic-weighted mix); the dashed line is the first
-champion scored offline on the same rows as if it had never been replaced (the control),
-and the dotted blue line a model retrained on a fixed schedule (a replay's second
-baseline). The green line is the reference {{ metric }} (before the shift in the demo; the first
-version's holdout in a replay), the band reaches 10 % above it; the red dotted line
-marks the shift. Gaps are days without a value.</figcaption>
+<figcaption>The thick dark line is what the loop served (the traffic-weighted mix of
+versions), as a {{ smoothing }}-day trailing mean of the daily {{ metric }}; the faint dark
+line is the same day by day, unsmoothed. The thin coloured lines are each version on the
+days it served; the dashed line is the first champion scored offline on the same rows as
+if it had never been replaced (the control), and the dotted blue line a model retrained on
+a fixed schedule (a replay's second baseline). The green line is the reference
+{{ metric }} (before the shift in the demo; the first version's holdout in a replay), the
+band reaches 10 % above it; the red dotted line marks the shift. Gaps are days without a
+value.</figcaption>
 </figure>
 {% else %}<p class="nodata">No data: the timeline has no days.</p>{% endif %}
 
@@ -133,9 +134,12 @@ marks the shift. Gaps are days without a value.</figcaption>
 <figure>{{ plots.drift|safe }}
 <figcaption>The controller's check at the end of each day over its trailing window:
 the largest PSI of any feature with the warning and act levels, the KL divergence of
-the predictions from the reference with its alarm level, and the accuracy ratio (recent
-{{ metric }} over the reference) with the level above which accuracy counts as degraded.
-Gaps are days with not enough data.</figcaption>
+the predictions from the reference with its alarm level, and the accuracy ratio: the
+window's {{ metric }} over one fixed reference, {{ ratio_reference }}, so a new champion
+with a worse holdout does not read as a recovery (the dotted line, where shown, is the
+ratio the loop acted on: each champion against its own holdout). Grey bands are days the
+monitor did not judge (too few rows for drift, too few labels for accuracy); nothing is
+drawn there.</figcaption>
 </figure>
 {% else %}<p class="nodata">No data: the timeline has no days.</p>{% endif %}
 
@@ -160,9 +164,9 @@ evidence each was taken on.</figcaption>
 {% for e, when, evidence in events %}
 <tr class="kind-{{ e.kind }}"><td>{{ when }}</td><td>{{ e.kind }}</td>
 <td>{{ e.version if e.version is not none else "" }}</td><td>{{ e.message }}</td>
-<td>{% if evidence %}<dl class="ev">
-{%- for k, v in evidence %}<dt>{{ k }}=</dt><dd>{{ v }}</dd>{{ " " }}{% endfor -%}
-</dl>{% endif %}</td></tr>
+<td>{% if evidence %}<ul class="ev">
+{%- for sentence in evidence %}<li>{{ sentence }}</li>{% endfor -%}
+</ul>{% endif %}</td></tr>
 {% endfor %}
 </tbody>
 </table></div>
@@ -217,7 +221,8 @@ def render_html(timeline: Timeline) -> str:
         metric=timeline.accuracy_metric,
         key_numbers=[(k, *_met(k.met)) for k in timeline.key_numbers],
         plots=plots(timeline),
-        events=[(e, _when(e.at), _evidence(e.evidence)) for e in events_of(timeline)],
+        events=[(e, _when(e.at), evidence_sentences(e.evidence)) for e in events_of(timeline)],
+        ratio_reference=ratio_reference(timeline, series_of(timeline)),
         versions=versions,
         version_columns=columns,
     )

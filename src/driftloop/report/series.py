@@ -11,8 +11,18 @@ import numpy as np
 
 from driftloop.loop.timeline import DayRecord, Timeline, TimelineEvent
 
-__all__ = ["SMOOTHING_DAYS", "Series", "datenum", "events_of", "naive_utc", "num", "series_of",
-           "smooth", "version_order"]  # fmt: skip
+__all__ = [
+    "SMOOTHING_DAYS",
+    "Series",
+    "datenum",
+    "events_of",
+    "holdout_error",
+    "naive_utc",
+    "num",
+    "series_of",
+    "smooth",
+    "version_order",
+]  # fmt: skip
 
 SMOOTHING_DAYS = 7
 """Trailing window (days) of the smoothed accuracy lines."""
@@ -30,9 +40,13 @@ class Series:
     served: np.ndarray
     frozen: np.ndarray
     scheduled: np.ndarray
-    psi: np.ndarray
+    psi: np.ndarray  # NaN on days the monitor did not judge (too few rows)
     kl: np.ndarray
-    ratio: np.ndarray
+    ratio: np.ndarray  # as the monitor judged it: each champion against its own holdout
+    drift_judged: np.ndarray  # bool per day
+    accuracy_judged: np.ndarray  # bool per day: enough labels
+    fixed_ratio: np.ndarray  # the same window's error against one fixed reference
+    fixed_reference: tuple[str, float] | None  # (version, holdout error) of that reference
 
 
 def num(value: float | None) -> float:
@@ -60,6 +74,37 @@ def version_order(days: Sequence[DayRecord], lineage: Iterable[str]) -> list[str
     return list(seen)
 
 
+def holdout_error(timeline: Timeline, version: str | None) -> float:
+    """The version's holdout error in the timeline's accuracy metric (NaN: not recorded)."""
+    facts = timeline.versions.get(version or "", {})
+    want = f"holdout {timeline.accuracy_metric}".lower()
+    for key, value in facts.items():
+        if str(key).lower() == want:
+            return num(value)  # type: ignore[arg-type]
+    return math.nan
+
+
+def _judged(days: Sequence[DayRecord], flag: str, values: np.ndarray) -> np.ndarray:
+    """A day counts as judged where the timeline says so; older timelines (no flag) where
+    a value was recorded."""
+    recorded = [getattr(d, flag) for d in days]
+    return np.array([bool(r) if r is not None else bool(np.isfinite(v))
+                     for r, v in zip(recorded, values, strict=True)], dtype=bool)  # fmt: skip
+
+
+def _fixed_ratio(
+    timeline: Timeline, days: Sequence[DayRecord], ratio: np.ndarray
+) -> tuple[np.ndarray, tuple[str, float] | None]:
+    """The monitor's ratio re-based on the first champion's holdout error: the window's
+    error is ratio x the day's champion's holdout error, divided by the first one's."""
+    first = next((d.champion for d in days if d.champion), None)
+    base = holdout_error(timeline, first)
+    if first is None or not (base > 0):
+        return np.full(len(days), math.nan), None
+    own = np.array([holdout_error(timeline, d.champion) for d in days])
+    return ratio * own / base, (first, base)
+
+
 def series_of(timeline: Timeline) -> Series:
     days = sorted(timeline.days, key=lambda d: d.day)
     versions = version_order(days, timeline.versions)
@@ -72,6 +117,12 @@ def series_of(timeline: Timeline) -> Series:
         )
         for v in versions
     }
+    psi = np.array([num(d.max_feature_psi) for d in days])
+    kl = np.array([num(d.prediction_kl) for d in days])
+    ratio = np.array([num(d.accuracy_ratio) for d in days])
+    drift_judged = _judged(days, "drift_judged", kl)
+    accuracy_judged = _judged(days, "accuracy_judged", ratio)
+    fixed, reference = _fixed_ratio(timeline, days, ratio)
     return Series(
         days=[d.day for d in days],
         x=datenum([d.day for d in days]),
@@ -81,9 +132,13 @@ def series_of(timeline: Timeline) -> Series:
         served=np.array([num(d.served_wape) for d in days]),
         frozen=np.array([num(d.frozen_wape) for d in days]),
         scheduled=np.array([num(d.scheduled_wape) for d in days]),
-        psi=np.array([num(d.max_feature_psi) for d in days]),
-        kl=np.array([num(d.prediction_kl) for d in days]),
-        ratio=np.array([num(d.accuracy_ratio) for d in days]),
+        psi=np.where(drift_judged, psi, math.nan),
+        kl=np.where(drift_judged, kl, math.nan),
+        ratio=np.where(accuracy_judged, ratio, math.nan),
+        drift_judged=drift_judged,
+        accuracy_judged=accuracy_judged,
+        fixed_ratio=np.where(accuracy_judged, fixed, math.nan),
+        fixed_reference=reference,
     )
 
 
