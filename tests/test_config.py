@@ -113,6 +113,37 @@ def test_environment_overrides_a_key(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert load_config(tmp_path).features.skew.sample_size == 17
 
 
+def test_an_unknown_key_gets_the_closest_documented_key(tmp_path: Path) -> None:
+    write(tmp_path, {"project": "shop", "features": {"lags_dayz": [1]},
+                     "monitoring": {"windw_days": 7},
+                     "rollout": {"outcomes": {"business_metrc": "x"}}, "zzz": 1})  # fmt: skip
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path)
+    text = str(caught.value)
+    assert "features.lags_dayz: unknown key (did you mean 'lags_days'?)" in text
+    assert "monitoring.windw_days: unknown key (did you mean 'window_days'?)" in text
+    assert "rollout.outcomes.business_metrc: unknown key (did you mean 'business_metric'?)" in text
+    assert "zzz: unknown key; remove it" in text
+
+
+def test_a_bad_environment_value_names_the_variable_not_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path, {"project": "shop"})
+    monkeypatch.setenv("DRIFTLOOP__SERVING__PORT", "eighty")
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path)
+    text = str(caught.value)
+    assert text.startswith("invalid configuration from the environment (1 problem(s))")
+    assert (
+        "serving.port (set by the environment variable DRIFTLOOP__SERVING__PORT, not "
+        "driftloop.yaml)" in text
+    )
+    monkeypatch.setenv("DRIFTLOOP__SERVING__PORT", "[unclosed")
+    with pytest.raises(ConfigError, match="environment variable DRIFTLOOP__SERVING__PORT is not"):
+        load_config(tmp_path)
+
+
 def test_config_is_immutable() -> None:
     cfg = ProjectConfig(project="shop")
     with pytest.raises(ValueError, match="frozen"):

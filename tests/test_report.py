@@ -231,17 +231,18 @@ def test_timeline_strings_are_escaped(timeline: Timeline) -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     cells = parse(html).cells
     assert HOSTILE in cells  # the event message, shown as text
-    assert f"note={HOSTILE}" in cells  # evidence, shown as key=value text
+    assert f"note: {HOSTILE}." in cells  # evidence, shown as a sentence of text
 
 
-def test_event_table_lists_every_event_in_order_with_compact_evidence(
+def test_event_table_lists_every_event_in_order_with_evidence_as_sentences(
     html: str, timeline: Timeline
 ) -> None:
     cells = parse(html).cells
     kinds = [c for c in cells if c in {e.kind for e in timeline.events}]
     assert kinds == [e.kind for e in sorted(timeline.events, key=lambda e: e.at)]
-    assert "max_psi=0.4312 features=[lag_7, mean_28d]" in cells
-    assert "as_of=2020-03-11 rows=1200 recency_half_life=none" in cells
+    assert "max psi: 0.4312.features: lag_7, mean_28d." in cells  # one <li> per sentence
+    assert "as of: 2020-03-11.rows: 1,200.recency half life: none." in cells
+    assert "canary traffic: 0.2 %." in cells
     assert "2020-03-09 23:00 UTC" in cells
     assert 'class="kind-rolled_back"' in html
 
@@ -400,7 +401,8 @@ def test_cli_report_without_a_timeline_says_what_to_run(tmp_path: Path) -> None:
     root = saved_project(tmp_path, None)
     result = runner.invoke(app, ["report", "--project", str(root)])
     assert result.exit_code == 2
-    assert "run `driftloop demo` or `driftloop loop run` first" in result.stderr
+    said = " ".join(result.stderr.split())
+    assert "`driftloop replay` (your project's history) or `driftloop demo` writes it" in said
     assert not (root / "report.html").exists()
 
     (root / ".driftloop").mkdir(exist_ok=True)
@@ -420,3 +422,61 @@ def test_a_long_run_renders_quickly_into_a_small_page() -> None:
     elapsed = time.perf_counter() - started
     assert parse(html).tags["svg"] == 4
     assert len(html.encode()) < 1_000_000 and elapsed < 5.0
+
+
+def test_evidence_reads_as_sentences_with_units_and_nothing_cut() -> None:
+    from driftloop.report.evidence import evidence_sentences
+
+    detail = "promote needs < 0.1; above it: rollback after 30 requests " * 5
+    said = evidence_sentences({
+        "elapsed_s": {"value": 172800.0, "threshold": 43200.0, "passed": True, "detail": ""},
+        "kl": {"value": 1.2379950107, "threshold": 0.1, "passed": False, "detail": detail},
+        "wape_ratio": {"value": None, "threshold": 1.05, "passed": None, "detail": "no labels"},
+        "label_coverage": 0.857142, "weight": 10.0, "at": "2020-03-23T23:59:59+00:00",
+    })  # fmt: skip
+    assert said[0] == "time in this step 2.0 days (threshold 12.0 h), holds."
+    assert said[1].startswith("KL of the canary's predictions from the stable's 1.238 "
+                              "(threshold 0.1), fails: promote needs")  # fmt: skip
+    assert said[1].endswith(detail.strip() + ".")  # whole, not cut mid-word
+    assert said[2] == ("labelled WAPE canary / stable no value yet (threshold 1.05x), "
+                       "not judged: no labels.")  # fmt: skip
+    assert said[3:] == ["rows with a label: 85.7 %.", "canary traffic: 10 %."]
+
+
+def test_accuracy_ratio_keeps_one_reference_across_a_new_champion() -> None:
+    from driftloop.report.series import series_of
+
+    t = synthetic_timeline()
+    days = list(t.days)
+    # v2 becomes champion with a holdout error twice v1's: the loop's own ratio halves
+    for i, d in enumerate(days):
+        own = 1.3 if d.champion == "1" else 0.65
+        days[i] = replace(d, accuracy_ratio=own if d.accuracy_ratio is not None else None)
+    versions = {**t.versions, "1": {**t.versions["1"], "holdout WAPE": "0.2000"},
+                "2": {**t.versions["2"], "holdout WAPE": "0.4000"}}  # fmt: skip
+    s = series_of(replace(t, days=tuple(days), versions=versions))
+    assert s.fixed_reference == ("1", 0.2)
+    judged = s.fixed_ratio[np.isfinite(s.fixed_ratio)]
+    assert np.allclose(judged, 1.3)  # the same error all along: no recovery drawn
+    assert np.nanmin(s.ratio) == pytest.approx(0.65)
+    html = render_html(replace(t, days=tuple(days), versions=versions))
+    assert "the first champion&#39;s (v1) holdout WAPE 0.200" in html
+
+
+def test_windows_the_monitor_did_not_judge_are_drawn_as_not_judged() -> None:
+    from driftloop.report.series import series_of
+
+    t = synthetic_timeline()
+    days = [replace(d, drift_judged=i >= 20, accuracy_judged=i >= 30)
+            for i, d in enumerate(t.days)]  # fmt: skip
+    t = replace(t, days=tuple(days))
+    s = series_of(t)
+    assert not np.isfinite(s.psi[:20]).any() and np.isfinite(s.psi[20:]).any()
+    assert not np.isfinite(s.fixed_ratio[:30]).any() and not np.isfinite(s.ratio[:30]).any()
+    html = render_html(t)
+    assert "not judged" in html and "did not judge" in html
+    assert Timeline.from_json(t.to_json()).days[0].drift_judged is False
+
+
+def test_the_loops_line_is_the_one_that_stands_out(html: str) -> None:
+    assert "served by the loop (traffic mix)" in html

@@ -21,6 +21,7 @@ replaced; any other non-empty folder is refused.
 from __future__ import annotations
 
 import math
+import secrets
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -127,15 +128,23 @@ def _fresh_project(
     wanted = {**DEMO_ROLLOUT, **(rollout or {})}
     section.update({k: v for k, v in wanted.items() if k != "outcomes"})
     section["outcomes"] = {**section["outcomes"], **DEMO_ROLLOUT["outcomes"]}  # type: ignore[dict-item]
-    config = project.config.model_copy(
-        update={"rollout": project.config.rollout.model_validate(section)}
+    # The project is left set up the way the demo ran it: retrains go to the canary (the
+    # first version still becomes champion), and the admin API is on for `serve` + `loop run`.
+    config = project.config.model_copy(update={
+        "rollout": project.config.rollout.model_validate(section),
+        "training": project.config.training.model_copy(update={"on_pass": "challenger"}),
+    })  # fmt: skip
+    token = secrets.token_urlsafe(24)
+    text = dump_config(config).replace(
+        "  admin_token: null\n",
+        f"  admin_token: '{token}'  # made for this demo; DRIFTLOOP_ADMIN_TOKEN overrides it\n",
     )
     (folder / CONFIG_FILENAME).write_text(
         "# driftloop project configuration (made by driftloop demo: the rollout section is\n"
-        "# scaled to the demo's traffic); every key is shown with its value.\n"
-        + dump_config(config),
+        "# scaled to the demo's traffic); every key is shown with its value.\n" + text,
         encoding="utf-8",
     )
+    (folder / CONFIG_FILENAME).chmod(0o600)  # it holds the admin token
     return Project.load(folder), replaced
 
 

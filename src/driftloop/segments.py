@@ -82,6 +82,11 @@ class SegmentLog:
         with self._lock:
             return self._pending_rows
 
+    def buffered(self) -> list[Any]:
+        """A copy of the items not written yet."""
+        with self._lock:
+            return list(self._rows)
+
     def flush(self) -> int:
         """Write the buffered items as one segment; returns how many rows were written."""
         with self._write_lock:

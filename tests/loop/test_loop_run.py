@@ -106,10 +106,23 @@ def test_events_and_report_commands_read_the_run(shifted: DemoResult) -> None:
                                "rolled_back", "--json"])  # fmt: skip
     assert {e["kind"] for e in json.loads(only.stdout)} == {"rolled_back"}
     bad = runner.invoke(app, ["events", "--project", str(shifted.project), "--kind", "nope"])
-    assert bad.exit_code == 2 and "choose from" in bad.stderr
+    assert bad.exit_code == 2 and "the kinds are: check, drift_detected" in bad.stderr
     table = runner.invoke(app, ["events", "--project", str(shifted.project)])
     assert table.exit_code == 0 and "drift_detected" in table.stdout
     out = shifted.project / "again.html"
     rendered = runner.invoke(app, ["report", "--project", str(shifted.project), "--out", str(out)])
     assert rendered.exit_code == 0, rendered.output
     assert out.read_text(encoding="utf-8").count("<svg") == 4
+
+
+def test_doctor_rates_the_demo_project_at_the_level_it_just_ran(
+    shifted: DemoResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from driftloop.doctor import diagnose
+
+    monkeypatch.delenv("DRIFTLOOP_ADMIN_TOKEN", raising=False)
+    project = Project.load(shifted.project)
+    assert project.config.training.on_pass == "challenger"
+    assert (shifted.project / "driftloop.yaml").stat().st_mode & 0o077 == 0  # holds a token
+    diagnosis = diagnose(project)
+    assert diagnosis.level == 3, [c for c in diagnosis.checks if not c.passed]

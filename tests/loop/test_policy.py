@@ -57,24 +57,24 @@ CFG = LoopConfig()
         ([ONE_FEATURE] * 10, [], {}, "none", "healthy"),
         # sustained: the regime began at most lookback_days (6) before the first signal,
         # so min_recent_days (7) of it are labelled as soon as the signal is sustained
-        ([HEALTHY, DRIFT, DRIFT], [], {}, "retrain", "feature_drift sustained"),
+        ([HEALTHY, DRIFT, DRIFT], [], {}, "retrain", "feature drift sustained"),
         # sustained long enough: retrain
-        ([HEALTHY] + [DRIFT] * 4, [], {}, "retrain", "feature_drift sustained"),
+        ([HEALTHY] + [DRIFT] * 4, [], {}, "retrain", "feature drift sustained"),
         # degraded accuracy counts at once (accuracy_sustained_checks 1), labels permitting
-        ([HEALTHY] * 3 + [DEGRADED] * 2, [], {}, "retrain", "accuracy sustained"),
+        ([HEALTHY] * 3 + [DEGRADED] * 2, [], {}, "retrain", "degraded accuracy sustained"),
         ([HEALTHY, DEGRADED], [], {}, "hold", "waiting for 7 labelled days"),
         # prediction drift is a trigger too
-        ([HEALTHY] + [PRED] * 4, [], {}, "retrain", "prediction_drift sustained"),
+        ([HEALTHY] + [PRED] * 4, [], {}, "retrain", "prediction drift sustained"),
         # a rollout in progress finishes first
         ([HEALTHY] + [DRIFT] * 4, [], {"rollout_running": "rollout #3"}, "hold", "is running"),
         # cool-down of 7 days after the last retrain started
         ([HEALTHY] + [DRIFT] * 6, [at(3)], {}, "hold", "cool-down"),
-        ([HEALTHY] + [DRIFT] * 12, [at(3)], {}, "retrain", "feature_drift sustained"),
+        ([HEALTHY] + [DRIFT] * 12, [at(3)], {}, "retrain", "feature drift sustained"),
         # at most 3 retrains in 30 days
         ([HEALTHY] + [DRIFT] * 29, [at(1), at(9), at(17)], {}, "hold", "cap reached"),
         ([HEALTHY] + [DRIFT] * 33, [at(1), at(9), at(17)], {}, "retrain", "sustained"),
         # an open episode keeps accuracy firing until WAPE is back within 10 % of baseline
-        ([HEALTHY] * 12, [], {"baseline_wape": 0.30}, "retrain", "accuracy sustained"),
+        ([HEALTHY] * 12, [], {"baseline_wape": 0.30}, "retrain", "degraded accuracy sustained"),
         ([HEALTHY] * 12, [], {"baseline_wape": 0.33}, "none", "healthy"),
     ],
 )

@@ -97,7 +97,7 @@ def test_feedback_by_request_id_and_by_entity_and_date(served: Any) -> None:
             {"store_id": 0, "product_id": 1, "date": "2019-07-19", "value": 1, "kind": "business",
              "name": "sale"},
         ]})  # fmt: skip
-    assert r.json() == {"accepted": 2}
+    assert r.json()["accepted"] == 2 and r.json()["by_entity_and_date"] == 1
     served.ctx.flush_logs()
     fb = read_segments(served.ctx.project.state_dir / "feedback")
     assert set(fb["kind"]) >= {"label", "business"}

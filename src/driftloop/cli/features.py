@@ -16,6 +16,7 @@ from driftloop.cli.common import (
     emit_json,
     handle_errors,
     parse_day,
+    working,
 )
 
 __all__ = ["app"]
@@ -38,7 +39,7 @@ def apply(project: ProjectOption = Path("."), json_out: JsonOption = False) -> N
     """Compute features from the raw events and register the definitions with Feast."""
     with handle_errors():
         store = _store(project)
-        with console.status("computing features and applying definitions"):
+        with working("computing features and applying definitions", json_out):
             result = store.apply()
         if json_out:
             emit_json(result)
@@ -71,7 +72,7 @@ def materialize(
                 f"{scenario.end_date}): choose a day inside it"
             )
         moment = utc_midnight(day)
-        with console.status(f"materializing rows valid at {day}"):
+        with working(f"materializing rows valid at {day}", json_out):
             store.materialize(moment)
         if json_out:
             emit_json({"materialized_at": day, "online_store": store.project.online_store_label})

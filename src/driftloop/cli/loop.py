@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import difflib
 import signal
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from driftloop.cli.common import JsonOption, ProjectOption, console, emit_json, handle_errors
+from driftloop.cli.common import (
+    JsonOption,
+    ProjectOption,
+    console,
+    emit_json,
+    handle_errors,
+    working,
+)
 from driftloop.errors import UsageError
 
 if TYPE_CHECKING:
@@ -97,14 +105,22 @@ def run(
         )
         lease = LoopLease(loop.store.path, loop.model, clock, cfg.lease_s)
         signal.signal(signal.SIGTERM, _stop_on_sigterm)  # a pod's stop: release the lease
+        every = timedelta(hours=cfg.check_every_hours)
+
+        def on_turn(turn: LoopTurn) -> None:
+            console.print(_turn_line(turn))
+            console.print(f"  next check at {turn.at + every:%Y-%m-%d %H:%M} UTC", style="dim")
+
         try:
             if once:
                 if lease.wait(stop, _waiting) is not None:
-                    with lease.kept():
-                        console.print(_turn_line(loop.check()))
+                    with lease.kept(), working("checking the champion (monitor; a retrain "
+                                               "and canary if needed)"):  # fmt: skip
+                        turn = loop.check()
+                    console.print(_turn_line(turn))
                 return
-            loop.run(stop, on_turn=lambda t: console.print(_turn_line(t)), lease=lease,
-                     on_wait=_waiting)  # fmt: skip
+            console.print("first check now (monitor; a retrain and canary if needed)")
+            loop.run(stop, on_turn=on_turn, lease=lease, on_wait=_waiting)
         except KeyboardInterrupt:
             console.print("stopped; a running rollout resumes with the next `loop run`")
         finally:
@@ -149,7 +165,14 @@ def events(
     with handle_errors():
         unknown = sorted(set(kind or ()) - set(EVENT_KINDS))
         if unknown:
-            raise UsageError(f"--kind {unknown}: choose from {', '.join(EVENT_KINDS)}")
+            named = []
+            for name in unknown:
+                close = difflib.get_close_matches(name, EVENT_KINDS, n=1)
+                named.append(f"{name} (did you mean {close[0]}?)" if close else name)
+            raise UsageError(
+                f"--kind {', '.join(named)}: not an event kind; the kinds are: "
+                f"{', '.join(EVENT_KINDS)}"
+            )
         proj = Project.load(project)
         kinds = tuple(kind) if kind else tuple(k for k in EVENT_KINDS
                                                if checks or k != "check")  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +12,13 @@ from rich.table import Table
 
 from driftloop import __version__
 from driftloop.cli import deploy, features, loop, models, rollout
-from driftloop.cli.common import JsonOption, console, emit_json, handle_errors
+from driftloop.cli.common import (
+    JsonOption,
+    console,
+    emit_json,
+    handle_errors,
+    installed_commands,
+)
 from driftloop.cli.doctor import doctor
 from driftloop.cli.monitor import monitor
 from driftloop.cli.optimize import optimize
@@ -272,12 +279,15 @@ def demo(
                  for e in result.timeline.events if e.kind != "hold"]  # fmt: skip
         console.print(event_table(shown, "timeline (simulated time)"))
         console.print(key_table(result.timeline))
+        first, end = result.horizon  # the end is exclusive: the last day served is before it
+        driftloop_cmd, mlflow_cmd = installed_commands()[:2]
         console.print(
-            f"{result.requests:,} HTTP requests served {result.horizon[0]} to "
-            f"{result.horizon[1]} (simulated), {result.feedback:,} outcomes fed back a day late.\n"
+            f"{result.requests:,} HTTP requests served {first} to {end - timedelta(days=1)} "
+            f"(simulated), {result.feedback:,} outcomes fed back a day late.\n"
             f"Report: {result.report}\n"
-            f"Next: cd {result.project} && driftloop events && driftloop models list "
-            "(or `mlflow ui --backend-store-uri sqlite:///.driftloop/mlflow.db`)"
+            f"Next: cd {result.project} && {driftloop_cmd} events && {driftloop_cmd} models list "
+            f"(or `{mlflow_cmd} ui --backend-store-uri sqlite:///.driftloop/mlflow.db`)",
+            soft_wrap=True,
         )
 
 

@@ -18,6 +18,7 @@ from driftloop.cli.common import (
     err_console,
     handle_errors,
     parse_day,
+    working,
 )
 
 __all__ = ["monitor"]
@@ -86,12 +87,15 @@ def monitor(
         registry = open_registry(proj)
         if rebuild:
             info = registry_info(registry, ACCURACY_METRICS[proj.config.training.task])
-            folded = open_day_store(proj).rebuild(lambda version: info(version)[0])
+            with working("folding the logs into the stored days again", json_out):
+                folded = open_day_store(proj).rebuild(lambda version: info(version)[0])
             if not json_out:
                 console.print(f"folded {folded} log segment(s) into the stored days")
-        report = monitor_project(
-            proj, registry, parse_day(since, "--since"), parse_day(until, "--until"), window_days,
-        )  # fmt: skip
+        with working("merging the stored days, judging each window", json_out):
+            report = monitor_project(
+                proj, registry, parse_day(since, "--since"), parse_day(until, "--until"),
+                window_days,
+            )  # fmt: skip
         _print_quarantined(proj.state_dir, before, err_console if json_out else console)
         if json_out:
             emit_json(report)

@@ -33,15 +33,16 @@ def report(
         source = proj.state_dir / TIMELINE_FILENAME
         if not source.is_file():
             raise DataError(
-                f"no loop run to report on: {source} does not exist; run `driftloop demo` "
-                "or `driftloop loop run` first"
+                f"no loop run to report on: {source} does not exist; `driftloop replay` "
+                "(your project's history) or `driftloop demo` writes it (`driftloop loop run` "
+                "acts on live traffic and keeps its decisions in `driftloop events`)"
             )
         try:
             timeline = Timeline.load(source)
         except (ValueError, KeyError, TypeError) as exc:  # JSONDecodeError is a ValueError
             raise DataError(
                 f"{source} is not a readable timeline ({type(exc).__name__}: {exc}); "
-                "run `driftloop demo` or `driftloop loop run` again to rewrite it"
+                "run `driftloop replay` or `driftloop demo` again to rewrite it"
             ) from None
         target = (out if out is not None else proj.root / "report.html").expanduser().resolve()
         if target.suffix.lower() not in (".html", ".htm"):

@@ -21,6 +21,8 @@ from driftloop.config.deploy import (
     ResourcesConfig,
 )
 from driftloop.config.loop import LoopConfig, Trigger
+from driftloop.config.messages import EnvSources
+from driftloop.config.messages import format_validation_error as _format
 from driftloop.config.rollout import IstioConfig, OutcomeGateConfig, RolloutConfig, ShadowConfig
 from driftloop.config.sections import *  # noqa: F403  (the sections are part of this API)
 from driftloop.config.sections import (
@@ -92,25 +94,6 @@ class ProjectConfig(_Strict):
         return self
 
 
-def format_validation_error(path: Path, exc: ValidationError) -> str:
-    lines = [f"{path}: invalid configuration ({exc.error_count()} problem(s)):"]
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key; remove it or check its spelling against the documented keys"
-        elif err["type"] == "missing":
-            msg = "required key is missing"
-        elif err["type"] != "value_error" and any(
-            str(p) in _sections.SECRET_FIELDS for p in err["loc"]
-        ):
-            msg = f"{msg} (the value is a secret and is not shown)"
-        elif "input" in err and err["type"] not in ("value_error",):
-            msg = f"{msg} (got {err['input']!r})"
-        lines.append(f"  - {where}: {msg}")
-    return "\n".join(lines)
-
-
 def load_config(project_dir: Path) -> ProjectConfig:
     """Read and validate ``driftloop.yaml`` in ``project_dir``; raise ConfigError on any problem."""
     path = Path(project_dir) / CONFIG_FILENAME
@@ -127,18 +110,25 @@ def load_config(project_dir: Path) -> ProjectConfig:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of keys at the top level, got {raw!r}")
-    raw = _apply_env_overrides(raw)
+    env = _apply_env_overrides(raw)
     try:
         return ProjectConfig.model_validate(raw)
     except ValidationError as exc:
         # not chained: pydantic's own text repeats each input, secrets included
-        raise ConfigError(format_validation_error(path, exc)) from None
+        raise ConfigError(format_validation_error(path, exc, env)) from None
 
 
-def _apply_env_overrides(raw: dict[str, Any]) -> dict[str, Any]:
-    """``DRIFTLOOP__SECTION__KEY=value`` overrides a key (value parsed as YAML)."""
+def format_validation_error(path: Path, exc: ValidationError, env: EnvSources | None = None) -> str:
+    """The problems of a ``ProjectConfig`` validation, each naming its key and source."""
+    return _format(path, exc, env, ProjectConfig)
+
+
+def _apply_env_overrides(raw: dict[str, Any]) -> dict[tuple[str, ...], str]:
+    """``DRIFTLOOP__SECTION__KEY=value`` overrides a key (value parsed as YAML), in place;
+    returns which environment variable set which key path."""
     prefix = "DRIFTLOOP__"
-    for name, value in os.environ.items():
+    sources: dict[tuple[str, ...], str] = {}
+    for name, value in sorted(os.environ.items()):
         if not name.startswith(prefix):
             continue
         keys = [k.lower() for k in name[len(prefix) :].split("__") if k]
@@ -151,8 +141,14 @@ def _apply_env_overrides(raw: dict[str, Any]) -> dict[str, Any]:
                 child = {}
                 node[key] = child
             node = child
-        node[keys[-1]] = yaml.safe_load(value)
-    return raw
+        try:
+            node[keys[-1]] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ConfigError(
+                f"the environment variable {name} is not a valid YAML value: quote it, or unset it"
+            ) from None
+        sources[tuple(keys)] = name
+    return sources
 
 
 def dump_config(config: ProjectConfig) -> str:

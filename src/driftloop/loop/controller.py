@@ -35,6 +35,7 @@ from driftloop.loop.policy import (
     decide,
     fired,
     signals_from,
+    trigger_words,
 )
 from driftloop.loop.recovery import (
     RETRAIN_TAG,
@@ -366,7 +367,7 @@ class LoopController:
             baseline = self._baseline(history)
             self.store.record(
                 self.model, at, "drift_detected",
-                f"{', '.join(decision.triggers)} sustained for v{signals.champion} since "
+                f"{trigger_words(decision.triggers)} sustained for v{signals.champion} since "
                 f"{decision.since}: {_describe(signals)}; the episode stays open until the "
                 f"window's {metric_label(signals.accuracy_metric)} is back within "
                 f"{self.cfg.recovery_tolerance:.0%} of "
@@ -420,11 +421,11 @@ class LoopController:
                 "window": [result.split.train_start, result.split.holdout_end]}  # fmt: skip
         if not result.gate.passed:
             self.store.record(self.model, self.clock.now(), "gate_rejected",
-                              f"v{result.version} rejected: {result.gate.summary()}",
+                              f"v{result.version} {result.gate.summary()}",
                               version=result.version, evidence=gate)  # fmt: skip
             return result, None
         self.store.record(self.model, self.clock.now(), "gate_passed",
-                          f"v{result.version} passed: {result.gate.summary()}",
+                          f"v{result.version} {result.gate.summary()}",
                           version=result.version, evidence=gate)  # fmt: skip
         crash_point("loop.gate_recorded")
         return result, self.start_rollout(result.version, f"loop retrain on {trigger}")

@@ -18,7 +18,20 @@ from typing import Literal
 from driftloop.config import LoopConfig, Trigger
 from driftloop.monitoring.assess import VersionAssessment
 
-__all__ = ["Decision", "Signals", "accuracy_lag_days", "decide", "fired", "signals_from"]
+__all__ = [
+    "Decision", "Signals", "accuracy_lag_days", "decide", "fired", "signals_from",
+    "trigger_words",
+]  # fmt: skip
+
+TRIGGER_WORDS = {"feature_drift": "feature drift", "prediction_drift": "prediction drift",
+                 "accuracy": "degraded accuracy"}  # fmt: skip
+
+
+def trigger_words(triggers: Sequence[str]) -> str:
+    """Triggers as a person reads them: 'feature drift and degraded accuracy'."""
+    words = [TRIGGER_WORDS.get(t, t) for t in triggers]
+    return " and ".join(words) if len(words) <= 2 else ", ".join(words[:-1]) + " and " + words[-1]
+
 
 Action = Literal["none", "retrain", "hold"]
 Blocker = Literal["disabled", "rollout", "cooldown", "cap", "labels"]
@@ -253,7 +266,7 @@ def decide(
     assert since is not None  # a sustained trigger fired in the newest check
     if episode_since is not None:
         since = min(since, episode_since)
-    names = ", ".join(sustained)
+    names = trigger_words(sustained)
 
     def hold(blocker: Blocker, reason: str) -> Decision:
         return Decision("hold", reason, sustained, since, evidence=evidence, blocker=blocker)
@@ -283,8 +296,9 @@ def decide(
         return hold("labels", f"{names} sustained since {since}; waiting for {cfg.min_recent_days} "
                     f"labelled days of the new regime from {recent_from} "
                     f"({so_far} so far)")  # fmt: skip
+    counts = ", ".join(f"{streaks[t]} checks of {TRIGGER_WORDS.get(t, t)}" for t in sustained)
     return Decision(
-        "retrain", f"{names} sustained ({', '.join(f'{t} {streaks[t]} checks' for t in sustained)}"
+        "retrain", f"{names} sustained ({counts}"
         f"); retraining on the window to {labelled_until}, rows since {recent_from} weighted "
         f"{cfg.recent_weight:g}x", sustained, since, recent_from, evidence,
     )  # fmt: skip

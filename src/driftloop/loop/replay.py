@@ -262,6 +262,8 @@ def day_records(result: ReplayResult) -> list[DayRecord]:
             accuracy_ratio=s.accuracy_ratio if s else None,
             label_coverage=s.label_coverage if s else None,
             champion=d.champion, challenger=d.challenger,
+            drift_judged=bool(s and s.enough_data),
+            accuracy_judged=bool(s and s.accuracy_state in ("ok", "degraded")),
         ))  # fmt: skip
     return out
 

@@ -47,6 +47,10 @@ class DayRecord:
     champion: str | None
     challenger: str | None
     scheduled_wape: float | None = None  # a fixed-schedule retrain's, scored offline
+    # Whether the monitor judged the day's window: enough rows for drift, enough labels
+    # for accuracy (None: not recorded, an older timeline; judged when a value is there).
+    drift_judged: bool | None = None
+    accuracy_judged: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -68,6 +72,7 @@ class DayRecord:
                                    "drifted_features", "prediction_kl", "accuracy_ratio",
                                    "label_coverage", "champion", "challenger")},
             scheduled_wape=doc.get("scheduled_wape"),
+            drift_judged=doc.get("drift_judged"), accuracy_judged=doc.get("accuracy_judged"),
         )  # fmt: skip
 
 

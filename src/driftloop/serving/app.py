@@ -22,7 +22,8 @@ from starlette.routing import Route
 from driftloop.errors import DriftloopError, FeatureStoreError, RegistryError, RequestError
 from driftloop.serving.batch import handle_predict_batch
 from driftloop.serving.context import ServerContext
-from driftloop.serving.entity import handle_feedback, handle_predict
+from driftloop.serving.entity import handle_predict
+from driftloop.serving.feedback import handle_feedback
 from driftloop.serving.openapi import openapi_document
 from driftloop.serving.routing import choose
 from driftloop.serving.service import ServedModel
@@ -265,7 +266,7 @@ def create_app(ctx: ServerContext) -> FastAPI:
     @app.post("/v1/feedback")
     async def feedback(request: Request) -> Response:
         body = await read_body(request, ctx.settings.max_body_bytes)
-        return json_response(handle_feedback(ctx, body))
+        return json_response(await anyio.to_thread.run_sync(handle_feedback, ctx, body))
 
     @app.get("/metrics")
     async def metrics() -> Response:

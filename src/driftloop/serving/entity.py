@@ -1,11 +1,11 @@
-"""The entity endpoint (features fetched from the online store) and the feedback endpoint."""
+"""The entity endpoint (features fetched from the online store)."""
 
 from __future__ import annotations
 
 import contextlib
 import math
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
@@ -23,9 +23,7 @@ from driftloop.serving.service import ServedModel, predict
 if TYPE_CHECKING:
     from driftloop.serving.context import ServerContext
 
-__all__ = ["handle_feedback", "handle_predict", "parse_json_object"]
-
-OUTCOME_KINDS = ("label", "business")
+__all__ = ["handle_predict", "parse_json_object"]
 
 
 def parse_json_object(body: bytes, key: str) -> dict[str, Any]:
@@ -334,45 +332,3 @@ def _shadow(
                  entities=keys, feature_times=block.seconds[rows], overrides=logged,
                  outside_ttl=outside)  # fmt: skip
     ctx.metrics.observe_shadow(challenger.version, preds, champion_preds)
-
-
-def handle_feedback(ctx: ServerContext, body: bytes) -> dict[str, Any]:
-    """Store outcomes by request id, or by entity and date; all or none of a request."""
-    doc = parse_json_object(body, "outcomes")
-    now = ctx.clock.now()
-    rows = []
-    for i, item in enumerate(doc["outcomes"]):
-        where = f"outcomes[{i}]"
-        if not isinstance(item, dict):
-            raise RequestError(f"{where} must be an object", 422)
-        value = item.get("value")
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-        ):
-            raise RequestError(f"{where}.value must be a finite number, got {value!r}", 422)
-        kind = item.get("kind", "label")
-        if kind not in OUTCOME_KINDS:
-            raise RequestError(f"{where}.kind {kind!r} must be one of {OUTCOME_KINDS}", 422)
-        name = item.get("name", "label")
-        if not isinstance(name, str) or not name:
-            raise RequestError(f"{where}.name must be a non-empty string", 422)
-        request_id = item.get("request_id")
-        day: date | None = None
-        names = ctx.entity_keys
-        keys: list[Any] = [None] * len(names)
-        if request_id is None:
-            if not all(k in item for k in names) or "date" not in item:
-                raise RequestError(
-                    f"{where} needs a request_id, or {' and '.join(names)} with a date", 422
-                )
-            keys = [_key(item[k], ctx.layout.entity_types[k], f"{where}.{k}") for k in names]
-            day = _time(item["date"], f"{where}.date").date()
-        rows.append({
-            "received_at": now, "request_id": None if request_id is None else str(request_id),
-            **dict(zip(names, keys, strict=True)), "date": day, "name": name,
-            "kind": kind, "value": float(value),
-        })  # fmt: skip
-    ctx.feedback.append(rows)
-    return {"accepted": len(rows)}

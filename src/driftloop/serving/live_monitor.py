@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Iterator, Mapping
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -28,6 +29,8 @@ __all__ = ["LiveMonitor"]
 
 logger = logging.getLogger("driftloop.serving")
 
+MAX_RECENT = 200_000  # request ids remembered for /v1/feedback's "matched" answer
+
 
 class LiveMonitor(Collector):
     """The gauges of the latest window, read from the day store the log flusher feeds."""
@@ -43,6 +46,7 @@ class LiveMonitor(Collector):
         self.fallback = fallback  # versions this process does not serve: from the registry
         self._lock = threading.Lock()
         self._references: dict[str, tuple[ReferenceProfile, float, float]] = {}
+        self._recent: OrderedDict[str, None] = OrderedDict()
 
     def set_reference(
         self, version: str, profile: ReferenceProfile, reference: float, rate: float = math.nan
@@ -66,10 +70,22 @@ class LiveMonitor(Collector):
     def fold_predictions(self, path: Path, frame: pd.DataFrame) -> None:
         """The log flusher's hook: fold a written prediction segment (never raises: a
         segment left unfolded is folded by the next read)."""
+        self._remember(frame["request_id"].dropna().astype(str))
         try:
             self.store.fold_predictions(frame, self._profile, (path.parent.name, path.name))
         except Exception as exc:
             logger.warning("monitoring did not fold %s yet: %s", path, exc)
+
+    def _remember(self, request_ids: Iterable[str]) -> None:
+        with self._lock:
+            self._recent.update(dict.fromkeys(request_ids))
+            while len(self._recent) > MAX_RECENT:
+                self._recent.popitem(last=False)
+
+    def seen(self, request_ids: Iterable[str]) -> set[str]:
+        """Which of ``request_ids`` are among the last ``MAX_RECENT`` logged predictions."""
+        with self._lock:
+            return {rid for rid in request_ids if rid in self._recent}
 
     def fold_feedback(self, path: Path, frame: pd.DataFrame) -> None:
         """The log flusher's hook for a written feedback segment."""

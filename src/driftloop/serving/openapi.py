@@ -79,10 +79,10 @@ def _schemas(entity_keys: Mapping[str, str]) -> dict[str, Any]:
             "request_id": {"type": "string"},
             "kind": {"type": "string", "enum": ["label", "business"]},
             "name": {"type": "string", "minLength": 1},
-            "store_id": {"type": "integer"},
-            "product_id": {"type": "integer"},
+            **{k: {"type": t} for k, t in entity_keys.items()},
             "date": {"type": "string", "format": "date"},
         },
+        "additionalProperties": False,
     }
     return {
         "Error": {
@@ -151,6 +151,36 @@ def _schemas(entity_keys: Mapping[str, str]) -> dict[str, Any]:
                         },
                     },
                 }
+            },
+        },
+        "FeedbackAnswer": {
+            "type": "object",
+            "required": [
+                "accepted",
+                "matched",
+                "unmatched",
+                "unmatched_request_ids",
+                "by_entity_and_date",
+            ],
+            "properties": {
+                "accepted": {"type": "integer", "description": "outcomes stored"},
+                "matched": {
+                    "type": "integer",
+                    "description": "request ids found among logged predictions",
+                },
+                "unmatched": {
+                    "type": "integer",
+                    "description": "request ids not found (stored all the same)",
+                },
+                "unmatched_request_ids": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "the first 100 of them",
+                },
+                "by_entity_and_date": {
+                    "type": "integer",
+                    "description": "outcomes keyed by entity and date",
+                },
             },
         },
         "FeedbackRequest": {
@@ -264,12 +294,16 @@ def openapi_document(
             },
             "/v1/feedback": {
                 "post": {
-                    "summary": "outcomes by request id, or by entity and date",
+                    "summary": "outcomes by request id, or by entity and date; says which "
+                    "request ids matched a logged prediction (searched: recent ids in "
+                    "memory, then the last 7 serving days of the log)",
                     "requestBody": {
                         "required": True,
                         **_json({"$ref": "#/components/schemas/FeedbackRequest"}),
                     },
-                    "responses": _responses(any_json, 400, 413, 422),
+                    "responses": _responses(
+                        _json({"$ref": "#/components/schemas/FeedbackAnswer"}), 400, 413, 422
+                    ),
                 }
             },
             "/metrics": {
