@@ -3,16 +3,21 @@ accuracy gauges held back below ``monitoring.min_labels``."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
+import pandas as pd
 from prometheus_client import CollectorRegistry, generate_latest
 
 from driftloop.config import MonitoringConfig
+from driftloop.monitoring.daystore import DayStore
+from driftloop.monitoring.predlog import feedback_dir, predictions_dir
 from driftloop.monitoring.profile import build_profile
 from driftloop.serving.live_monitor import LiveMonitor
+from driftloop.serving.predlog import PredictionBatch, encode_predictions
 
 
 def test_feedback_says_which_request_ids_matched_a_logged_prediction(served: Any) -> None:
@@ -53,24 +58,42 @@ def test_an_unknown_outcome_field_is_named_with_a_suggestion(served: Any) -> Non
     assert "outcomes[0] has unknown field 'label'" in error and "did you mean 'value'" in error
 
 
-def test_accuracy_gauges_are_not_exported_below_min_labels() -> None:
+def test_accuracy_gauges_are_not_exported_below_min_labels(tmp_path: Path) -> None:
     rng = np.random.default_rng(7)
     x = rng.normal(10, 2, size=(500, 1))
     profile = build_profile({"f": x[:, 0]}, x[:, 0], bins=10)
-    live = LiveMonitor("m", MonitoringConfig(min_labels=50, min_label_coverage=0.0))
+    cfg = MonitoringConfig(min_labels=50, min_label_coverage=0.0)
+    info = (profile, 0.2, float("nan"))
+    live = LiveMonitor("m", cfg, "wape", DayStore(tmp_path), lambda _version: info)
     live.set_reference("1", profile, 0.2)
     registry = CollectorRegistry()
     registry.register(live)
     ids = [f"r{i}" for i in range(200)]
-    live.observe("1", date(2024, 1, 1), ["f"], x[:200], x[:200, 0], ids)
+    served = datetime(2024, 1, 1, 12, tzinfo=UTC)
+    batch = PredictionBatch(served, served, ids, "v2", "m", "1", "champion", ("f",), x[:200],
+                            x[:200, 0], 1.0, None, None, None)  # fmt: skip
+    logged = encode_predictions([batch])
+    path = predictions_dir(tmp_path) / "2024-01-01" / "part-1.parquet"
+    path.parent.mkdir(parents=True)
+    logged.to_parquet(path)  # what the log flusher writes, then folds
+    live.fold_predictions(path, logged)
+
+    def feedback(part: str, labelled: list[str]) -> None:
+        frame = pd.DataFrame({"received_at": [served] * len(labelled), "request_id": labelled,
+                              "date": [None] * len(labelled), "name": "label", "kind": "label",
+                              "value": 10.0})  # fmt: skip
+        path = feedback_dir(tmp_path) / "2024-01-02" / part
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_parquet(path)
+        live.fold_feedback(path, frame)
 
     def exported() -> str:
         return generate_latest(registry).decode()
 
-    live.observe_labels((rid, 10.0) for rid in ids[:49])
+    feedback("part-1.parquet", ids[:49])
     text = exported()
     assert "driftloop_accuracy{" not in text and "driftloop_accuracy_reference{" in text
     assert "driftloop_label_coverage{" in text
-    live.observe_labels((rid, 10.0) for rid in ids[49:50])
+    feedback("part-2.parquet", ids[49:50])
     assert 'driftloop_accuracy{metric="wape"' in exported()
     assert live.seen(["r0", "zz"]) == {"r0"}

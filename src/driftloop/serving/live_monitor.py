@@ -126,7 +126,9 @@ class LiveMonitor(Collector):
             if a.accuracy is not None:
                 coverage.add_metric(base, a.accuracy.coverage)
                 acc = a.accuracy
-                _add(accuracy, base, {"wape": acc.wape, "mape": acc.mape, acc.metric: acc.error})
+                if acc.labeled >= self.cfg.min_labels:  # below it, a number is noise
+                    _add(accuracy, base,
+                         {"wape": acc.wape, "mape": acc.mape, acc.metric: acc.error})  # fmt: skip
                 _add(reference, base, {acc.metric: acc.reference})
         yield from (feature, prediction, rows, accuracy, reference, coverage)
 
