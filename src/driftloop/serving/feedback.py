@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import difflib
 import math
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from driftloop.errors import RequestError
 from driftloop.monitoring.predlog import predictions_dir
-from driftloop.serving.entity import parse_json_object
+from driftloop.serving.entity import _key, _time, parse_json_object
 
 if TYPE_CHECKING:
     from driftloop.serving.context import ServerContext
@@ -56,27 +56,6 @@ def _unknown_fields(item: dict[str, Any], allowed: tuple[str, ...], where: str) 
     )
 
 
-def _time(value: Any, where: str) -> date:
-    if not isinstance(value, str):
-        raise RequestError(f"{where} must be an ISO date or timestamp string", 422)
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise RequestError(f"{where} {value!r} is not an ISO date or timestamp", 422) from None
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return moment.date()
-
-
-def _key(value: Any, kind: str, where: str) -> Any:
-    if kind == "string":
-        if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
-            raise RequestError(f"{where} must be a non-empty string, got {value!r}", 422)
-        return str(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise RequestError(f"{where} must be a whole number, got {value!r}", 422)
-    return value
-
-
 def _parse(ctx: ServerContext, i: int, item: Any, now: datetime) -> dict[str, Any]:
     where = f"outcomes[{i}]"
     if not isinstance(item, dict):
@@ -104,7 +83,7 @@ def _parse(ctx: ServerContext, i: int, item: Any, now: datetime) -> dict[str, An
                 f"{where} needs a request_id, or {' and '.join(names)} with a date", 422
             )
         keys = [_key(item[k], ctx.layout.entity_types[k], f"{where}.{k}") for k in names]
-        day = _time(item["date"], f"{where}.date")
+        day = _time(item["date"], f"{where}.date").date()
     return {
         "received_at": now, "request_id": None if request_id is None else str(request_id),
         **dict(zip(names, keys, strict=True)), "date": day, "name": name,
