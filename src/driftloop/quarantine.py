@@ -33,6 +33,7 @@ __all__ = [
     "QuarantineCollector",
     "QuarantineRecord",
     "damaged_parquet",
+    "quarantine_damaged",
     "quarantine_file",
     "read_or_quarantine",
     "records",
@@ -144,6 +145,25 @@ def damaged_parquet(path: Path) -> str | None:
     if head != PARQUET_MAGIC or tail != PARQUET_MAGIC:
         return "no Parquet magic bytes at its start or end (overwritten or cut short)"
     return None
+
+
+def quarantine_damaged(
+    state_dir: Path, logs: tuple[str, ...] = ("predictions", "feedback")
+) -> list[QuarantineRecord]:
+    """Move aside every log segment under ``state_dir`` that is plainly damaged (first
+    and last bytes, :func:`damaged_parquet`): monitoring reads stored days, so a segment
+    damaged after it was folded would otherwise sit in place until a rebuild trips on it.
+    Eight bytes a file."""
+    moved = []
+    for log in logs:
+        folder = state_dir / log
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.rglob("part-*.parquet")):
+            reason = damaged_parquet(path)
+            if reason is not None:
+                moved.append(quarantine_file(path, reason, state_dir))
+    return moved
 
 
 class QuarantineCollector(Collector):

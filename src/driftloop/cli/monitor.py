@@ -68,7 +68,7 @@ def monitor(
     from driftloop.monitoring.assess import ACCURACY_METRICS, metric_label
     from driftloop.monitoring.monitor import monitor_project, open_day_store, registry_info
     from driftloop.project import Project
-    from driftloop.quarantine import records
+    from driftloop.quarantine import quarantine_damaged, records
     from driftloop.registry import open_registry
 
     with handle_errors():
@@ -84,6 +84,7 @@ def monitor(
             console.print(f"wrote alerting rules to {rules} (check: promtool check rules {rules})")
             return
         before = len(records(proj.state_dir))
+        quarantine_damaged(proj.state_dir)
         registry = open_registry(proj)
         if rebuild:
             info = registry_info(registry, ACCURACY_METRICS[proj.config.training.task])

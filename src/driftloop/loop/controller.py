@@ -48,6 +48,7 @@ from driftloop.monitoring.assess import ACCURACY_METRICS, VersionAssessment, met
 from driftloop.monitoring.monitor import monitor_project
 from driftloop.pipeline.train import Recency, TrainingResult, run_training
 from driftloop.project import Project
+from driftloop.quarantine import quarantine_damaged
 from driftloop.registry.base import CHALLENGER, CHAMPION, ModelRegistry
 from driftloop.rollout.controller import RolloutController
 from driftloop.rollout.store import Rollout
@@ -114,6 +115,7 @@ class LoopController:
         running = None
         if moved is not None and not (moved.terminal and moved.applied):
             running = f"rollout #{moved.id} of v{moved.version} ({moved.label})"
+        quarantine_damaged(self.project.state_dir)
         signals = self.assess(now)
         mirror_quarantine(self.store, self.model, self.project.state_dir, self.clock.now())
         history = [*self.store.checks(self.model, HISTORY_CHECKS), signals]

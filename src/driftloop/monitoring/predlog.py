@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from driftloop.quarantine import read_or_quarantine
 from driftloop.segments import read_segments
 
 __all__ = [
@@ -140,11 +141,11 @@ def event_days(stamps: pd.Series) -> np.ndarray:
 
 
 def read_segment(path: Path) -> pd.DataFrame | None:
-    """One segment, timestamps as UTC; None (and a warning) when it cannot be read."""
-    try:
-        frame = pd.read_parquet(path)
-    except Exception as exc:  # a damaged segment must not stop monitoring of the rest
-        logger.warning("skipped unreadable log segment %s: %s", path, exc)
+    """One segment, timestamps as UTC; None when it cannot be read: the damaged file is
+    then moved to the quarantine with a record of why (monitoring goes on without it)."""
+    frame = read_or_quarantine(path, pd.read_parquet)
+    if frame is None:
+        logger.warning("quarantined unreadable log segment %s", path)
         return None
     for column in frame.columns:
         if pd.api.types.is_datetime64_any_dtype(frame[column]):
