@@ -45,7 +45,12 @@ def test_a_token_that_is_not_a_string_is_refused_without_echoing_it(
     monkeypatch.setenv("DRIFTLOOP__SERVING__ADMIN_TOKEN", value)
     with pytest.raises(ConfigError) as err:
         load_config(tmp_path)
-    assert "serving.admin_token: must be a string: quote it" in str(err.value)
+    message = str(err.value)  # names the variable that set it, never its value
+    assert (
+        "serving.admin_token (set by the environment variable DRIFTLOOP__SERVING__ADMIN_TOKEN"
+        in message
+    )
+    assert "must be a string: quote it" in message
     assert "3141592653" not in str(err.value) and err.value.__cause__ is None
     result = CliRunner().invoke(app, ["doctor", "--project", str(tmp_path)])
     assert result.exit_code == 2 and "serving.admin_token" in result.output

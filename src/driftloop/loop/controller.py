@@ -104,6 +104,16 @@ class LoopController:
     def model(self) -> str:
         return self.registry.model_name
 
+    def _labelled_since(self, episode: LoopEvent, signals: Signals) -> bool:
+        """Whether the accuracy just judged covers labelled days of the episode's regime:
+        an episode is not recovered on labels that all predate it (they arrive late)."""
+        since = _day(episode.evidence.get("since"))
+        if since is None:
+            return True
+        end = signals.accuracy_window[1] if signals.accuracy_window else signals.window[1]
+        labelled_until = end - timedelta(days=self.project.config.labels.delay_days)
+        return labelled_until > since
+
     # -- the turn -------------------------------------------------------------------------
     def check(self) -> LoopTurn:
         """Move a running rollout on, assess, decide (a running rollout holds any retrain)
@@ -378,7 +388,10 @@ class LoopController:
                 evidence={**signals.to_json(), "baseline_wape": baseline,
                           "since": decision.since},
             )  # fmt: skip
-        elif episode is not None and decision.reason == "healthy" and signals.wape is not None:
+        elif (
+            episode is not None and decision.reason == "healthy" and signals.wape is not None
+            and self._labelled_since(episode, signals)
+        ):  # fmt: skip
             self.store.record(self.model, at, "recovered",
                               f"no trigger fires for v{signals.champion}: {_describe(signals)}",
                               version=signals.champion, evidence=signals.to_json())  # fmt: skip

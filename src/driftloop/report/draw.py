@@ -57,6 +57,20 @@ LOOP_COLOR = "#111111"  # what the loop served: the line the reader follows
 NOT_JUDGED_COLOR = "#bbbbbb"
 _OTHER_KIND_COLORS = ("#8c564b", "#e377c2", "#17becf", "#bcbd22", "#393b79", "#637939")
 
+__all__ = [
+    "RC",
+    "date_axis",
+    "draw_accuracy",
+    "draw_events",
+    "draw_kl",
+    "draw_psi",
+    "draw_ratio",
+    "draw_weights",
+    "mpl_text",
+    "no_data",
+    "ratio_reference",
+]
+
 
 def _label(version: str) -> str:
     return f"v{version}" if version.isdigit() else version
