@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 __all__ = ["handle_predict", "parse_json_object"]
 
+EARLIEST_TIME = datetime(1678, 1, 1, tzinfo=UTC)  # within pandas' nanosecond timestamps
+LATEST_TIME = datetime(2261, 12, 31, tzinfo=UTC)
+
 
 def parse_json_object(body: bytes, key: str) -> dict[str, Any]:
     """A JSON object holding a non-empty list under ``key``."""
@@ -50,7 +53,14 @@ def _time(value: Any, where: str) -> datetime:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise RequestError(f"{where} {value!r} is not an ISO date or timestamp", 422) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    if not EARLIEST_TIME <= moment <= LATEST_TIME:  # the log stores nanosecond timestamps
+        raise RequestError(
+            f"{where} {value!r} is outside the times driftloop logs "
+            f"({EARLIEST_TIME:%Y-%m-%d} to {LATEST_TIME:%Y-%m-%d})",
+            422,
+        )
+    return moment
 
 
 def _key(value: Any, kind: str, where: str) -> Any:
