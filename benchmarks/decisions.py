@@ -40,8 +40,6 @@ from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 from rich.console import Console
 from rich.table import Table
 from typer.testing import CliRunner
@@ -54,11 +52,11 @@ from driftloop.cli.replay import default_window  # noqa: E402
 from driftloop.datasets import DATASETS  # noqa: E402
 from driftloop.features.store import FeatureStore  # noqa: E402
 from driftloop.loop.replay import (  # noqa: E402
-    ReplayResult,
-    mean_log_loss,
+    period_error,
+    replay_error,
     run_replay,
+    scenario_shift_date,
     scheduled_predictions,
-    wape,
 )
 from driftloop.project import Project  # noqa: E402
 
@@ -152,44 +150,24 @@ def panel() -> dict[str, PanelTable]:
     return {t.name: t for t in tables}
 
 
-def _error(result: ReplayResult) -> tuple[str, Callable[[np.ndarray, np.ndarray], float]]:
-    task = result.project.config.training.task
-    return ("log loss", mean_log_loss) if task == "classification" else ("WAPE", wape)
-
-
-def _period(frame: pd.DataFrame, start: date, end: date, error: Callable[..., float]) -> float:
-    if frame.empty:
-        return math.nan
-    rows = frame[(frame["day"] >= start) & (frame["day"] < end)]
-    return float(error(rows["prediction"].to_numpy("float64"), rows["label"].to_numpy("float64")))
-
-
-def _shift_from_truth(project: Project) -> date | None:
-    path = project.scenario_truth_path
-    if not path.is_file():
-        return None
-    truth = json.loads(path.read_text(encoding="utf-8"))
-    return date.fromisoformat(truth["shift_date"]) if truth.get("shift_enabled") else None
-
-
 def run_table(spec: PanelTable, work: Path, console: Console) -> Row:
     folder = work / spec.name
     made = CliRunner().invoke(app, spec.init_args(work, folder))
     if made.exit_code != 0:
         raise RuntimeError(f"init of {spec.name} failed: {made.output}")
     project = Project.load(folder)
-    change = spec.change or _shift_from_truth(project)
+    change = spec.change or scenario_shift_date(project)
     start, end = default_window(project)
     began = time.perf_counter()
     with console.status(f"{spec.name}: replaying {start} to {end}"):
         result = run_replay(project, start, end, schedule_days=SCHEDULES[0])
         monthly = scheduled_predictions(FeatureStore(project), start, end, SCHEDULES[1])
     seconds = time.perf_counter() - began
-    metric, error = _error(result)
+    _key, metric, error = replay_error(project)
     quarter = start + (end - start) * 3 // 4
     frames = (result.served, result.frozen, result.scheduled, monthly)
-    whole = [_period(f, start, end, error) for f in frames]
-    last = [_period(f, quarter, end, error) for f in frames]
+    whole = [period_error(f, start, end, error) for f in frames]
+    last = [period_error(f, quarter, end, error) for f in frames]
     kinds = [e.kind for e in result.events]
     alarms = [e.at.date() for e in result.events if e.kind == "drift_detected"]
     false = len(alarms) if change is None else sum(a < change for a in alarms)

@@ -38,7 +38,10 @@ __all__ = [
     "REPLAY_STEPS",
     "ReplayResult",
     "day_records",
+    "period_error",
+    "replay_error",
     "run_replay",
+    "scenario_shift_date",
     "summarize_replay",
     "trailing_wape",
     "versions_table",
@@ -85,7 +88,7 @@ def mean_log_loss(pred: np.ndarray, label: np.ndarray) -> float:
     return log_loss_sum(label[ok], pred[ok]) / int(ok.sum()) if ok.any() else math.nan
 
 
-def _error(project: Project) -> tuple[str, str, Callable[[np.ndarray, np.ndarray], float]]:
+def replay_error(project: Project) -> tuple[str, str, Callable[[np.ndarray, np.ndarray], float]]:
     """The accuracy metric the monitor judges this project by: key, label, function."""
     metric = ACCURACY_METRICS[project.config.training.task]
     return metric, metric_label(metric), mean_log_loss if metric == "log_loss" else wape
@@ -238,7 +241,7 @@ def day_records(result: ReplayResult) -> list[DayRecord]:
         return dict(tuple(frame.groupby("day"))) if not frame.empty else {}
 
     frozen, scheduled = per_day(result.frozen), per_day(result.scheduled)
-    error = _error(result.project)[2]
+    error = replay_error(result.project)[2]
 
     def score(rows: pd.DataFrame | None) -> float | None:
         if rows is None or rows.empty:
@@ -290,7 +293,7 @@ def versions_table(registry: ModelRegistry) -> dict[str, dict[str, str]]:
     return out
 
 
-def _period_error(
+def period_error(
     frame: pd.DataFrame, start: date, end: date,
     error: Callable[[np.ndarray, np.ndarray], float] = wape,
 ) -> float:  # fmt: skip
@@ -315,7 +318,7 @@ def _period_ranking(frame: pd.DataFrame, start: date, end: date) -> str:
     return f"{roc_auc_score(y[ok], p[ok]):.3f} ({average_precision_score(y[ok], p[ok]):.3f})"
 
 
-def _shift_date(project: Project) -> date | None:
+def scenario_shift_date(project: Project) -> date | None:
     """A generated scenario's shift date, from its ground truth beside the data."""
     import json
 
@@ -335,7 +338,7 @@ def summarize_replay(result: ReplayResult, title: str, scenario: str) -> Timelin
     alerts = kinds.count("drift_detected")
     first_alert = next((e.at.date() for e in events if e.kind == "drift_detected"), None)
     quarter = start + (end - start) * 3 // 4
-    metric, label, error = _error(result.project)
+    metric, label, error = replay_error(result.project)
     sched = f"retrained every {result.schedule_days} days" if result.schedule_days else ""
     names = "loop / frozen v1" + (f" / {sched}" if sched else "")
     compared = [result.served, result.frozen, *([result.scheduled] if sched else [])]
@@ -349,9 +352,9 @@ def summarize_replay(result: ReplayResult, title: str, scenario: str) -> Timelin
                   f"{kinds.count('retrain_started')} / {kinds.count('rollout_started')} / "
                   f"{kinds.count('promoted')} / {kinds.count('rolled_back')}"),
         KeyNumber(f"{label} over the whole replay: " + names,
-                  " / ".join(f"{_period_error(f, start, end, error):.3f}" for f in compared)),
+                  " / ".join(f"{period_error(f, start, end, error):.3f}" for f in compared)),
         KeyNumber(f"{label} over the last quarter: " + names,
-                  " / ".join(f"{_period_error(f, quarter, end, error):.3f}" for f in compared)),
+                  " / ".join(f"{period_error(f, quarter, end, error):.3f}" for f in compared)),
     ]  # fmt: skip
     if result.project.config.training.task == "classification":
         key += [
@@ -366,7 +369,7 @@ def summarize_replay(result: ReplayResult, title: str, scenario: str) -> Timelin
         title=title,
         project=str(result.project.root),
         scenario=scenario,
-        shift_date=_shift_date(result.project) if result.project.is_table else None,
+        shift_date=scenario_shift_date(result.project) if result.project.is_table else None,
         thresholds={"psi_warning": mon.psi_warning, "psi_act": mon.psi_act,
                     "prediction_kl": mon.prediction_kl, "accuracy_ratio": mon.accuracy_ratio},
         reference_wape=float(result.first.metrics.get(metric, math.nan)),
