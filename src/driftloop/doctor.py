@@ -449,15 +449,9 @@ def _state_db(path: Path, model: str) -> tuple[dict[str, int] | None, int | None
 
 def _damaged(state_dir: Path) -> tuple[str, ...]:
     """Log segments whose first and last bytes are not Parquet's (read-only: not moved)."""
-    from driftloop.quarantine import damaged_parquet
+    from driftloop.quarantine import damaged_segments
 
-    found = []
-    for log in ("predictions", "feedback"):
-        folder = state_dir / log
-        if folder.is_dir():
-            found += [str(p.relative_to(state_dir)) for p in sorted(folder.rglob("part-*.parquet"))
-                      if damaged_parquet(p) is not None]  # fmt: skip
-    return tuple(found)
+    return tuple(str(p.relative_to(state_dir)) for p, _why in damaged_segments(state_dir))
 
 
 def _quarantined(state_dir: Path) -> int:

@@ -33,6 +33,7 @@ __all__ = [
     "QuarantineCollector",
     "QuarantineRecord",
     "damaged_parquet",
+    "damaged_segments",
     "quarantine_damaged",
     "quarantine_file",
     "read_or_quarantine",
@@ -147,23 +148,28 @@ def damaged_parquet(path: Path) -> str | None:
     return None
 
 
-def quarantine_damaged(
+def damaged_segments(
     state_dir: Path, logs: tuple[str, ...] = ("predictions", "feedback")
-) -> list[QuarantineRecord]:
-    """Move aside every log segment under ``state_dir`` that is plainly damaged (first
-    and last bytes, :func:`damaged_parquet`): monitoring reads stored days, so a segment
-    damaged after it was folded would otherwise sit in place until a rebuild trips on it.
-    Eight bytes a file."""
-    moved = []
+) -> list[tuple[Path, str]]:
+    """Every log segment under ``state_dir`` that is plainly damaged, with why (first and
+    last bytes, :func:`damaged_parquet`; eight bytes a file). Reads only."""
+    found = []
     for log in logs:
         folder = state_dir / log
-        if not folder.is_dir():
-            continue
-        for path in sorted(folder.rglob("part-*.parquet")):
-            reason = damaged_parquet(path)
-            if reason is not None:
-                moved.append(quarantine_file(path, reason, state_dir))
-    return moved
+        if folder.is_dir():
+            for path in sorted(folder.rglob("part-*.parquet")):
+                reason = damaged_parquet(path)
+                if reason is not None:
+                    found.append((path, reason))
+    return found
+
+
+def quarantine_damaged(state_dir: Path) -> list[QuarantineRecord]:
+    """Move aside every plainly damaged log segment: monitoring reads stored days, so a
+    segment damaged after it was folded would otherwise sit in place until a rebuild."""
+    return [
+        quarantine_file(path, reason, state_dir) for path, reason in damaged_segments(state_dir)
+    ]
 
 
 class QuarantineCollector(Collector):
