@@ -18,7 +18,7 @@ split, no gate: what a cron job does). One table, one row per project:
 
 The panel: the retail scenario with and without its shift, the fraud scenario, the
 sensor table of the tests (a shift on 2023-06-30), and the public tables of
-``driftloop.datasets`` (Chicago ridership, Puerto Rico's daily deaths, Texas housing,
+``driftloop.app.datasets`` (Chicago ridership, Puerto Rico's daily deaths, Texas housing,
 Victoria's half-hourly electricity demand). Seeded: the same command prints the same
 table, timings aside.
 
@@ -47,9 +47,9 @@ from typer.testing import CliRunner
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the tests' sensor table
 
+from driftloop.app.datasets import DATASETS  # noqa: E402
 from driftloop.cli.main import app  # noqa: E402
 from driftloop.cli.replay import default_window  # noqa: E402
-from driftloop.datasets import DATASETS  # noqa: E402
 from driftloop.features.store import FeatureStore  # noqa: E402
 from driftloop.loop.replay import (  # noqa: E402
     period_error,

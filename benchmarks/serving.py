@@ -190,10 +190,10 @@ def entity_predictions(doc: Any) -> list[float]:
 
 
 def build_project(tmp: Path) -> tuple[Any, Any]:
+    from driftloop.app.scaffold import create_project
     from driftloop.features.store import FeatureStore
     from driftloop.pipeline.train import run_training
     from driftloop.registry import open_registry
-    from driftloop.scaffold import create_project
 
     project = create_project(tmp / "bench", "retail", 1)
     store = FeatureStore(project)

@@ -63,12 +63,12 @@ def main() -> None:
     args = parser.parse_args()
     console = Console()
 
+    from driftloop.app.scaffold import create_project
     from driftloop.features.store import FeatureStore
     from driftloop.pipeline.split import plan_split
     from driftloop.pipeline.train import run_training
     from driftloop.project import Project
     from driftloop.registry import open_registry
-    from driftloop.scaffold import create_project
 
     with tempfile.TemporaryDirectory() as tmp:
         with console.status("creating the default retail project"):

@@ -28,8 +28,8 @@ def applied_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
     Read-only for tests: copy it (``project_copy``) before changing anything.
     """
+    from driftloop.app.scaffold import create_project
     from driftloop.features.store import FeatureStore
-    from driftloop.scaffold import create_project
 
     project = create_project(tmp_path_factory.mktemp("proj") / "shop", "retail", 7, SMALL_SCENARIO)
     store = FeatureStore(project)

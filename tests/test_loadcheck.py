@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from driftloop.loadcheck import Answer, LoadPlan, RouteTimeline, check_log, misrouted
-from driftloop.segments import SegmentLog
+from driftloop.harness.loadcheck import Answer, LoadPlan, RouteTimeline, check_log, misrouted
+from driftloop.storage.segments import SegmentLog
 
 
 def _routes(champion: str, challenger: str | None = None, weight: float = 0.0) -> dict[str, object]:

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from driftloop.app.report import render_html, render_png, write_report
 from driftloop.cli.main import app
 from driftloop.loop.timeline import DayRecord, KeyNumber, Timeline, TimelineEvent
-from driftloop.report import render_html, render_png, write_report
 
 HOSTILE = "<script>alert(1)</script>"
 START = date(2020, 1, 1)
@@ -368,7 +368,7 @@ def test_timeline_json_round_trip_keeps_gaps(timeline: Timeline, tmp_path: Path)
 
 
 def saved_project(tmp_path: Path, timeline: Timeline | None) -> Path:
-    from driftloop.scaffold import create_project
+    from driftloop.app.scaffold import create_project
 
     project = create_project(
         tmp_path / "p",
@@ -425,7 +425,7 @@ def test_a_long_run_renders_quickly_into_a_small_page() -> None:
 
 
 def test_evidence_reads_as_sentences_with_units_and_nothing_cut() -> None:
-    from driftloop.report.evidence import evidence_sentences
+    from driftloop.app.report.evidence import evidence_sentences
 
     detail = "promote needs < 0.1; above it: rollback after 30 requests " * 5
     said = evidence_sentences({
@@ -444,7 +444,7 @@ def test_evidence_reads_as_sentences_with_units_and_nothing_cut() -> None:
 
 
 def test_accuracy_ratio_keeps_one_reference_across_a_new_champion() -> None:
-    from driftloop.report.series import series_of
+    from driftloop.app.report.series import series_of
 
     t = synthetic_timeline()
     days = list(t.days)
@@ -464,7 +464,7 @@ def test_accuracy_ratio_keeps_one_reference_across_a_new_champion() -> None:
 
 
 def test_windows_the_monitor_did_not_judge_are_drawn_as_not_judged() -> None:
-    from driftloop.report.series import series_of
+    from driftloop.app.report.series import series_of
 
     t = synthetic_timeline()
     days = [replace(d, drift_judged=i >= 20, accuracy_judged=i >= 30)

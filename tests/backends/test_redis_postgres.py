@@ -30,15 +30,15 @@ import pytest
 import yaml
 from tests.conftest import SMALL_SCENARIO
 
+from driftloop.app.scaffold import create_project
 from driftloop.features.skew import PredictionLogSource, SkewReport, check_skew
 from driftloop.features.store import FeatureStore, utc_midnight
+from driftloop.harness.traffic import replay_days
 from driftloop.pipeline.train import run_training
 from driftloop.project import Project
 from driftloop.registry import CHAMPION, open_registry
-from driftloop.scaffold import create_project
-from driftloop.segments import read_segments
 from driftloop.serving.server import BackgroundServer, build_context
-from driftloop.traffic import replay_days
+from driftloop.storage.segments import read_segments
 
 AS_OF = date(2019, 5, 1)
 SERVED_DAYS = [date(2019, 5, 6), date(2019, 5, 7)]
@@ -355,8 +355,8 @@ def test_an_unreachable_redis_is_reported_without_its_password(project_copy: Pro
 
 
 def test_doctor_names_a_redis_store_without_its_password() -> None:
+    from driftloop.app.doctor import ProjectState, evaluate
     from driftloop.config import ProjectConfig
-    from driftloop.doctor import ProjectState, evaluate
 
     online = {"type": "redis", "connection_string": "10.0.0.5:6379,password=s3cr3t"}
     config = ProjectConfig.model_validate({"project": "shop", "features": {"online_store": online}})

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from driftloop.app.demo import DEMO_MARKER, _fresh_project
 from driftloop.cli.main import app
-from driftloop.demo import DEMO_MARKER, _fresh_project
 
 runner = CliRunner()
 

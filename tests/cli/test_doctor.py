@@ -13,9 +13,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from driftloop.cli.main import app
-from driftloop.config import ProjectConfig
-from driftloop.doctor import (
+from driftloop.app.doctor import (
     ChampionFacts,
     Check,
     ProjectState,
@@ -23,6 +21,8 @@ from driftloop.doctor import (
     evaluate,
     reached_level,
 )
+from driftloop.cli.main import app
+from driftloop.config import ProjectConfig
 
 runner = CliRunner()
 
@@ -180,7 +180,7 @@ def test_label_delay_fix_names_a_window_that_would_pass() -> None:
 
 
 def test_a_fresh_project_is_level_0_and_doctor_writes_nothing(tmp_path: Path) -> None:
-    from driftloop.scaffold import create_project
+    from driftloop.app.scaffold import create_project
 
     project = create_project(
         tmp_path / "fresh", "retail", 1,

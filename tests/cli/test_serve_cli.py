@@ -15,7 +15,7 @@ import httpx
 from typer.testing import CliRunner
 
 from driftloop.cli.main import app
-from driftloop.segments import read_segments
+from driftloop.storage.segments import read_segments
 
 
 def free_port() -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from driftloop.demo import DemoResult, run_demo
+from driftloop.app.demo import DemoResult, run_demo
 from driftloop.loop.store import LoopStore
 from driftloop.loop.timeline import Timeline
 from driftloop.project import Project
@@ -118,7 +118,7 @@ def test_events_and_report_commands_read_the_run(shifted: DemoResult) -> None:
 def test_doctor_rates_the_demo_project_at_the_level_it_just_ran(
     shifted: DemoResult, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from driftloop.doctor import diagnose
+    from driftloop.app.doctor import diagnose
 
     monkeypatch.delenv("DRIFTLOOP_ADMIN_TOKEN", raising=False)
     project = Project.load(shifted.project)

@@ -25,11 +25,11 @@ import pytest
 from tests.conftest import copy_with_registry
 
 from driftloop.features.store import FeatureStore
+from driftloop.harness.traffic import replay_days
 from driftloop.project import Project
-from driftloop.quarantine import QUARANTINE_DIR, read_or_quarantine, records
-from driftloop.segments import read_segments
 from driftloop.serving.server import BackgroundServer, build_context
-from driftloop.traffic import replay_days
+from driftloop.storage.quarantine import QUARANTINE_DIR, read_or_quarantine, records
+from driftloop.storage.segments import read_segments
 
 DAYS = [date(2019, 5, 6) + timedelta(days=i) for i in range(6)]
 

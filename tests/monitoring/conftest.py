@@ -11,11 +11,11 @@ import yaml
 from tests.conftest import copy_project
 
 from driftloop.features.store import FeatureStore
+from driftloop.harness.traffic import replay_days
 from driftloop.pipeline.train import run_training
 from driftloop.project import Project
 from driftloop.registry import open_registry
 from driftloop.serving.server import BackgroundServer, build_context
-from driftloop.traffic import replay_days
 
 DAYS = [date(2019, 5, 6) + timedelta(days=i) for i in range(75)]  # to the data's end
 

@@ -19,7 +19,7 @@ from driftloop.monitoring.labels import accuracy_arrays
 from driftloop.monitoring.monitor import WindowReport, join_labels
 from driftloop.monitoring.profile import ReferenceProfile
 from driftloop.monitoring.sketch import BinnedSketch
-from driftloop.segments import read_segments
+from driftloop.storage.segments import read_segments
 
 Info = Callable[[str], tuple[ReferenceProfile, float, float]]
 

@@ -20,7 +20,7 @@ from driftloop.monitoring.daystore import DayStore
 from driftloop.monitoring.labels import ScoreHistogram
 from driftloop.monitoring.monitor import monitor_store
 from driftloop.monitoring.profile import ReferenceProfile, build_profile
-from driftloop.segments import SegmentLog
+from driftloop.storage.segments import SegmentLog
 
 KEYS = ("store_id", "product_id")
 START = date(2024, 3, 1)

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from driftloop.features.store import FeatureStore
-from driftloop.loadcheck import (
+from driftloop.harness.loadcheck import (
     STEPS_PER_CYCLE,
     Answer,
     ChurnStep,

@@ -175,7 +175,7 @@ def test_log_outcome_source_reads_the_flushed_logs_since_the_phase_began(tmp_pat
 
     from driftloop.clock import SimulatedClock
     from driftloop.rollout.outcomes import LogOutcomeSource
-    from driftloop.segments import SegmentLog
+    from driftloop.storage.segments import SegmentLog
 
     clock = SimulatedClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
     predictions = SegmentLog(tmp_path / "predictions", 60.0, 1000, clock)

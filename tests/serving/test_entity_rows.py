@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from driftloop.features.store import FeatureStore
-from driftloop.segments import read_segments
 from driftloop.serving.server import BackgroundServer, build_context
+from driftloop.storage.segments import read_segments
 
 
 @pytest.fixture

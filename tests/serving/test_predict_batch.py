@@ -9,7 +9,7 @@ import pytest
 from tests.serving.conftest import TOKEN
 
 from driftloop.rollout.sources import parse_server_metrics
-from driftloop.segments import read_segments
+from driftloop.storage.segments import read_segments
 
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 

@@ -11,8 +11,8 @@ import orjson
 import pytest
 from tests.serving.conftest import TOKEN, RegistryWithBrokenVersion
 
-from driftloop.segments import read_segments
 from driftloop.serving.server import BackgroundServer, build_context
+from driftloop.storage.segments import read_segments
 
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 from typer.testing import CliRunner
 
+from driftloop.app.datasets import chicago_ridership, main
 from driftloop.cli.main import app
-from driftloop.datasets import chicago_ridership, main
 
 
 def test_chicago_rides_are_realigned_to_their_own_day() -> None:
@@ -38,7 +38,7 @@ def test_a_project_from_the_chicago_table(tmp_path: Path) -> None:
 
 
 def test_the_public_tables_hold_their_documented_changes() -> None:
-    from driftloop.datasets import DATASETS
+    from driftloop.app.datasets import DATASETS
 
     deaths = DATASETS["pr_deaths"].load().set_index("date")["deaths"]
     assert len(deaths) == 1201 and deaths.index.is_monotonic_increasing
@@ -60,7 +60,7 @@ def test_the_public_tables_hold_their_documented_changes() -> None:
 
 
 def test_a_project_from_a_one_series_daily_table(tmp_path: Path) -> None:
-    from driftloop.datasets import DATASETS
+    from driftloop.app.datasets import DATASETS
 
     source = tmp_path / "pr.csv"
     assert main(["pr_deaths", str(source)]) == 0

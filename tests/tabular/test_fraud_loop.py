@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
+from driftloop.app.scaffold import create_fraud_project
 from driftloop.loop.replay import run_replay, summarize_replay
-from driftloop.scaffold import create_fraud_project
 
 SHIFT = date(2025, 3, 14)  # 72 days after 2025-01-01
 

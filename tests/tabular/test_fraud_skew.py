@@ -11,12 +11,12 @@ import httpx
 import pandas as pd
 import pytest
 
+from driftloop.app.scaffold import create_fraud_project
 from driftloop.features.skew import PredictionLogSource, check_skew
 from driftloop.features.store import FeatureStore
 from driftloop.pipeline.train import run_training
 from driftloop.project import Project
 from driftloop.registry import open_registry
-from driftloop.scaffold import create_fraud_project
 from driftloop.serving.server import BackgroundServer, build_context
 
 AS_OF = pd.Timestamp("2025-03-10", tz="UTC")  # v1 learns days 30-57 (after the warm-up)

@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from driftloop.app.scaffold import create_table_project, table_gate
 from driftloop.errors import DataError
 from driftloop.features.store import FeatureStore
 from driftloop.features.table import load_repo
 from driftloop.pipeline.train import run_training
 from driftloop.registry import open_registry
-from driftloop.scaffold import create_table_project, table_gate
 
 
 def growing_log_table(n_entities: int = 8, days: int = 130, seed: int = 5) -> pd.DataFrame:

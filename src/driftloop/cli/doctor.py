@@ -11,14 +11,14 @@ from rich.table import Table
 from driftloop.cli.common import JsonOption, ProjectOption, console, emit_json, handle_errors
 
 if TYPE_CHECKING:
-    from driftloop.doctor import Diagnosis
+    from driftloop.app.doctor import Diagnosis
 
 __all__ = ["doctor"]
 
 
 def _tables(diagnosis: Diagnosis) -> list[Table]:
     """One table per level, its checks in order."""
-    from driftloop.doctor import LEVEL_NAMES
+    from driftloop.app.doctor import LEVEL_NAMES
 
     tables = []
     for level in sorted({c.level for c in diagnosis.checks}):
@@ -46,7 +46,7 @@ def _tables(diagnosis: Diagnosis) -> list[Table]:
 def doctor(project: ProjectOption = Path("."), json_out: JsonOption = False) -> None:
     """Which MLOps maturity level (0-3) the project's config and state reach (a report:
     exit 0 whatever the level)."""
-    from driftloop.doctor import LEVEL_NAMES, diagnose
+    from driftloop.app.doctor import LEVEL_NAMES, diagnose
     from driftloop.project import Project
 
     with handle_errors():

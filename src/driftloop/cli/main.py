@@ -101,8 +101,8 @@ def init(
     json_out: JsonOption = False,
 ) -> None:
     """Create a project: a generated scenario, or your own table with --data."""
+    from driftloop.app.scaffold import create_project
     from driftloop.errors import UsageError
-    from driftloop.scaffold import create_project
 
     with handle_errors():
         if data is not None:
@@ -154,8 +154,8 @@ def _init_fraud(
     directory: Path, seed: int, cards: int | None, days: int | None, no_shift: bool,
     stores: int | None, products: int | None, json_out: bool,
 ) -> None:  # fmt: skip
+    from driftloop.app.scaffold import create_fraud_project
     from driftloop.errors import UsageError
-    from driftloop.scaffold import create_fraud_project
 
     if stores is not None or products is not None:
         raise UsageError("--stores and --products are for --scenario retail; fraud has --cards")
@@ -198,8 +198,8 @@ def _init_table(
     directory: Path, data: str, entity: str | None, timestamp: str | None, target: str | None,
     task: str | None, label_delay: str | None, json_out: bool,
 ) -> None:  # fmt: skip
+    from driftloop.app.scaffold import create_table_project
     from driftloop.errors import UsageError
-    from driftloop.scaffold import create_table_project
 
     missing = [n for n, v in (("--entity", entity), ("--timestamp", timestamp),
                               ("--target", target)) if not v]  # fmt: skip
@@ -261,7 +261,7 @@ def demo(
     """The main job: the closed loop on the retail scenario, through a real server on a
     simulated clock: drift detected, retrained, canaried, promoted; a broken challenger
     rolled back; a timeline, key numbers against their targets, and report.html."""
-    from driftloop.demo import run_demo
+    from driftloop.app.demo import run_demo
 
     with handle_errors():
         with replay_progress(disable=json_out) as progress:

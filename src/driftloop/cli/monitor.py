@@ -32,7 +32,7 @@ def _num(value: float) -> str:
 
 def _print_quarantined(state: Path, before: int, out: Console) -> None:
     """The files this run moved aside, and how many are in quarantine in all."""
-    from driftloop.quarantine import QUARANTINE_DIR, records
+    from driftloop.storage.quarantine import QUARANTINE_DIR, records
 
     found = records(state)
     for r in found[before:]:
@@ -68,8 +68,8 @@ def monitor(
     from driftloop.monitoring.assess import ACCURACY_METRICS, metric_label
     from driftloop.monitoring.monitor import monitor_project, open_day_store, registry_info
     from driftloop.project import Project
-    from driftloop.quarantine import quarantine_damaged, records
     from driftloop.registry import open_registry
+    from driftloop.storage.quarantine import quarantine_damaged, records
 
     with handle_errors():
         proj = Project.load(project)

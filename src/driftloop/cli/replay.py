@@ -193,10 +193,10 @@ def replay(
     """Backtest the loop on the project's history: v1 trained on the start, the rest played
     through a real server on a simulated clock with labels arriving late and the controller
     running; compared with the frozen v1 and a fixed-schedule retrain; writes report.html."""
+    from driftloop.app.report import write_report
     from driftloop.cli.loop import event_table
     from driftloop.loop.replay import REPLAY_STEPS, run_replay, summarize_replay
     from driftloop.project import Project
-    from driftloop.report import write_report
 
     with handle_errors():
         if fresh:

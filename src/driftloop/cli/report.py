@@ -24,9 +24,9 @@ def report(
     json_out: JsonOption = False,
 ) -> None:
     """The loop run's report (HTML with plots, and a PNG summary) from .driftloop/timeline.json."""
+    from driftloop.app.report import write_report
     from driftloop.loop.timeline import Timeline
     from driftloop.project import Project
-    from driftloop.report import write_report
 
     with handle_errors():
         proj = Project.load(project)

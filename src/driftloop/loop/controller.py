@@ -25,8 +25,8 @@ from driftloop.errors import (
     RegistryError,
     RouterError,
 )
-from driftloop.faults import crash_point
 from driftloop.features.store import FeatureStore
+from driftloop.harness.faults import crash_point
 from driftloop.loop.lease import LeaseHolder, LoopLease
 from driftloop.loop.policy import (
     Decision,
@@ -48,10 +48,10 @@ from driftloop.monitoring.assess import ACCURACY_METRICS, VersionAssessment, met
 from driftloop.monitoring.monitor import monitor_project
 from driftloop.pipeline.train import Recency, TrainingResult, run_training
 from driftloop.project import Project
-from driftloop.quarantine import quarantine_damaged
 from driftloop.registry.base import CHALLENGER, CHAMPION, ModelRegistry
 from driftloop.rollout.controller import RolloutController
 from driftloop.rollout.store import Rollout
+from driftloop.storage.quarantine import quarantine_damaged
 
 __all__ = ["LoopController", "LoopTurn"]
 

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from driftloop.clock import Clock
-from driftloop.statedb import connect, immediate
+from driftloop.storage.statedb import connect, immediate
 
 __all__ = ["LeaseHolder", "LoopLease", "default_holder"]
 

@@ -12,7 +12,7 @@ the id of that event in its tags, then ``gate_passed`` or ``gate_rejected``, the
   count for the cool-down or the cap, so the loop retrains again at once if the signal
   still holds (one registered challenger in the end, as in an uninterrupted run).
 
-It also turns the quarantine's records (:mod:`driftloop.quarantine`) into loop events.
+It also turns the quarantine's records (:mod:`driftloop.storage.quarantine`) into loop events.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from driftloop.faults import crash_point
+from driftloop.harness.faults import crash_point
 from driftloop.loop.store import LoopEvent, LoopStore
 from driftloop.pipeline.train import TRAIN_STEPS
-from driftloop.quarantine import records
 from driftloop.registry.base import CHALLENGER, CHAMPION, ModelRegistry, ModelVersion
+from driftloop.storage.quarantine import records
 
 __all__ = ["RETRAIN_TAG", "crash_on_step", "finish_interrupted", "mirror_quarantine"]
 

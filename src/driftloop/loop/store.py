@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from driftloop.loop.policy import Signals
-from driftloop.statedb import connect, immediate
+from driftloop.storage.statedb import connect, immediate
 
 __all__ = ["EVENT_KINDS", "LoopEvent", "LoopStore"]
 

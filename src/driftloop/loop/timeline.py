@@ -1,6 +1,6 @@
 """What a run of the loop leaves behind for people: one record per day, events, key numbers.
 
-The demo (and later ``driftloop replay``) fills a ``Timeline``; ``driftloop.report``
+The demo (and later ``driftloop replay``) fills a ``Timeline``; ``driftloop.app.report``
 renders it as HTML with plots. It is plain data, JSON round-trippable, so a report can
 be re-rendered from ``.driftloop/timeline.json`` without re-running anything.
 """

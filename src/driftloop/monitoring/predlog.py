@@ -1,10 +1,10 @@
 """The prediction log and the feedback log: their folders, column names and reads.
 
-The server appends both as Parquet segments (``driftloop.segments``) under the project's
+The server appends both as Parquet segments (``driftloop.storage.segments``) under the project's
 state folder: ``predictions/<day>/part-*.parquet`` (one row per served prediction, the
 model's inputs as ``f__<feature>`` columns) and ``feedback/<day>/part-*.parquet`` (labels
 and business outcomes). Every reader goes through this module, so the schema has one owner;
-``driftloop.segments.read_segments`` stays the one low-level reader.
+``driftloop.storage.segments.read_segments`` stays the one low-level reader.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from driftloop.quarantine import read_or_quarantine
-from driftloop.segments import read_segments
+from driftloop.storage.quarantine import read_or_quarantine
+from driftloop.storage.segments import read_segments
 
 __all__ = [
     "FEATURE_PREFIX",

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from driftloop.statedb import connect, immediate
+from driftloop.storage.statedb import connect, immediate
 
 __all__ = ["AliasHistory", "AliasMove", "previous_holder"]
 

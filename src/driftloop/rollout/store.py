@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from driftloop.errors import RolloutError
-from driftloop.statedb import connect, immediate
+from driftloop.storage.statedb import connect, immediate
 
 __all__ = ["ACTIVE_STATES", "TERMINAL_STATES", "Rollout", "RolloutEvent", "RolloutStore"]
 

@@ -19,9 +19,7 @@ from driftloop.monitoring.assess import ACCURACY_METRICS
 from driftloop.monitoring.monitor import open_day_store, registry_info
 from driftloop.monitoring.predlog import FEATURE_PREFIX, feedback_dir, predictions_dir
 from driftloop.project import Project
-from driftloop.quarantine import QuarantineCollector
 from driftloop.registry.base import ModelRegistry
-from driftloop.segments import SegmentLog
 from driftloop.serving.live_monitor import LiveMonitor
 from driftloop.serving.metrics import ServerMetrics
 from driftloop.serving.predlog import (
@@ -30,6 +28,8 @@ from driftloop.serving.predlog import (
 )
 from driftloop.serving.rows import OnlineRowCache
 from driftloop.serving.service import ModelService, RoutingStore, ServedModel, predict
+from driftloop.storage.quarantine import QuarantineCollector
+from driftloop.storage.segments import SegmentLog
 
 __all__ = [
     "FEATURE_PREFIX",

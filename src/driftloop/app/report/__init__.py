@@ -19,10 +19,10 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from driftloop.app.report.figures import render_png
+from driftloop.app.report.page import render_html
+from driftloop.app.report.series import SMOOTHING_DAYS
 from driftloop.loop.timeline import Timeline
-from driftloop.report.figures import render_png
-from driftloop.report.page import render_html
-from driftloop.report.series import SMOOTHING_DAYS
 
 __all__ = ["SMOOTHING_DAYS", "render_html", "render_png", "write_report"]
 

@@ -23,7 +23,7 @@ temperature and whether the day is a working day (``fpp2::elecdemand``, from the
 Australian Energy Market Operator). No documented change: demand follows the seasons,
 temperature and the working week, which a monitor must not call drift.
 
-Run ``python -m driftloop.datasets NAME OUT.csv`` to write one as a CSV; it prints the
+Run ``python -m driftloop.app.datasets NAME OUT.csv`` to write one as a CSV; it prints the
 ``driftloop init`` command that makes a project of it.
 """
 
@@ -146,7 +146,7 @@ DATASETS: dict[str, PublicTable] = {
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2 or args[0] not in DATASETS:
-        print(f"usage: python -m driftloop.datasets {{{','.join(DATASETS)}}} OUT.csv",
+        print(f"usage: python -m driftloop.app.datasets {{{','.join(DATASETS)}}} OUT.csv",
               file=sys.stderr)  # fmt: skip
         return 2
     try:

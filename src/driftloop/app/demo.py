@@ -31,6 +31,7 @@ from typing import Any
 
 import pandas as pd
 
+from driftloop.app.scaffold import create_project
 from driftloop.config import CONFIG_FILENAME, dump_config
 from driftloop.errors import ProjectError
 from driftloop.loop.replay import (
@@ -47,7 +48,6 @@ from driftloop.loop.simulate import DayServed, Simulation
 from driftloop.loop.timeline import KeyNumber, Timeline, TimelineEvent
 from driftloop.pipeline.train import TrainingResult, run_training
 from driftloop.project import Project
-from driftloop.scaffold import create_project
 
 __all__ = ["DEMO_STEPS", "DemoResult", "run_demo"]
 
@@ -229,7 +229,7 @@ def _summarize(
     replay: ReplayResult, broken: TrainingResult | None, shift: bool, shift_date: date,
     replaced: bool,
 ) -> DemoResult:  # fmt: skip
-    from driftloop.report import write_report
+    from driftloop.app.report import write_report
 
     project, registry, days = replay.project, replay.registry, replay.days
     served, frozen, events, horizon = replay.served, replay.frozen, replay.events, replay.horizon

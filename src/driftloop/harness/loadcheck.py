@@ -26,7 +26,7 @@ import orjson
 
 from driftloop.features.engineering import ENTITY_KEYS
 from driftloop.registry.base import CHALLENGER, ModelRegistry
-from driftloop.segments import read_segments
+from driftloop.storage.segments import read_segments
 
 __all__ = [
     "STEPS_PER_CYCLE",

@@ -8,8 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from driftloop.loop.timeline import Timeline
-from driftloop.report.draw import (
+from driftloop.app.report.draw import (
     RC,
     date_axis,
     draw_accuracy,
@@ -21,7 +20,8 @@ from driftloop.report.draw import (
     mpl_text,
     no_data,
 )  # fmt: skip
-from driftloop.report.series import events_of, series_of
+from driftloop.app.report.series import events_of, series_of
+from driftloop.loop.timeline import Timeline
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from driftloop.app.report.series import SMOOTHING_DAYS, Series, datenum, num, smooth
 from driftloop.loop.timeline import Timeline, TimelineEvent
-from driftloop.report.series import SMOOTHING_DAYS, Series, datenum, num, smooth
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

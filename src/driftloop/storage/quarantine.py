@@ -43,7 +43,7 @@ __all__ = [
 QUARANTINE_DIR = "quarantine"
 RECORDS = "records.jsonl"
 PARQUET_MAGIC = b"PAR1"
-logger = logging.getLogger("driftloop.quarantine")
+logger = logging.getLogger("driftloop.storage.quarantine")
 _lock = threading.Lock()
 T = TypeVar("T")
 

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from driftloop import __version__
+from driftloop.app.report.draw import ratio_reference
+from driftloop.app.report.evidence import evidence_sentences
+from driftloop.app.report.figures import plots
+from driftloop.app.report.series import SMOOTHING_DAYS, events_of, series_of, version_order
 from driftloop.loop.timeline import Timeline
-from driftloop.report.draw import ratio_reference
-from driftloop.report.evidence import evidence_sentences
-from driftloop.report.figures import plots
-from driftloop.report.series import SMOOTHING_DAYS, events_of, series_of, version_order
 
 __all__ = ["render_html"]
 

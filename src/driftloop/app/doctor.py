@@ -449,13 +449,13 @@ def _state_db(path: Path, model: str) -> tuple[dict[str, int] | None, int | None
 
 def _damaged(state_dir: Path) -> tuple[str, ...]:
     """Log segments whose first and last bytes are not Parquet's (read-only: not moved)."""
-    from driftloop.quarantine import damaged_segments
+    from driftloop.storage.quarantine import damaged_segments
 
     return tuple(str(p.relative_to(state_dir)) for p, _why in damaged_segments(state_dir))
 
 
 def _quarantined(state_dir: Path) -> int:
-    from driftloop.quarantine import QUARANTINE_DIR, RECORDS
+    from driftloop.storage.quarantine import QUARANTINE_DIR, RECORDS
 
     folder = state_dir / QUARANTINE_DIR
     if not folder.is_dir():

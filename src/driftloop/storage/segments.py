@@ -18,8 +18,8 @@ import pandas as pd
 
 from driftloop.clock import Clock, WallClock
 from driftloop.errors import DataError
-from driftloop.faults import crash_point
-from driftloop.quarantine import damaged_parquet, quarantine_file
+from driftloop.harness.faults import crash_point
+from driftloop.storage.quarantine import damaged_parquet, quarantine_file
 
 __all__ = ["SegmentLog", "read_segments", "records_frame"]
 
@@ -150,7 +150,7 @@ def read_segments(
     ``columns`` of them (Parquet reads only those).
 
     A segment that cannot be read (overwritten, cut short, unreadable) is moved to the
-    quarantine folder with a record of why (:mod:`driftloop.quarantine`) and the frame
+    quarantine folder with a record of why (:mod:`driftloop.storage.quarantine`) and the frame
     comes from the others; a query that fails with every segment readable raises
     ``DataError`` naming the folder."""
     import duckdb
