@@ -155,6 +155,7 @@ def _init_fraud(
     stores: int | None, products: int | None, json_out: bool,
 ) -> None:  # fmt: skip
     from driftloop.errors import UsageError
+    from driftloop.features.layout import project_layout
     from driftloop.scaffold import create_fraud_project
 
     if stores is not None or products is not None:
@@ -167,7 +168,7 @@ def _init_fraud(
         overrides["shift_after_days"] = max(1, days * 11 // 18)  # 110 of the default 180
     with console.status("generating the fraud scenario"):
         project = create_fraud_project(directory, seed, overrides)
-    events = project.read_sales()
+    events = project_layout(project).read_events()
     truth = json.loads(project.scenario_truth_path.read_text(encoding="utf-8"))
     summary = {
         "project": project.root, "scenario": "fraud", "seed": seed,
