@@ -12,9 +12,7 @@ from driftloop.errors import DataError
 from driftloop.features.engineering import TIMESTAMP_COLUMN
 from driftloop.features.store import FeatureStore
 
-__all__ = ["LABEL_COLUMN", "build_training_set", "label_rows"]
-
-LABEL_COLUMN = "units"  # the retail scenario's; a table project's is its target (layout.label)
+__all__ = ["build_training_set", "label_rows"]
 
 
 def label_rows(
