@@ -93,7 +93,7 @@ def entity_app(spec_path: str, floor: str) -> Any:
     keys, features = spec["keys"], spec["features"]
     project = Project.load(Path(spec["project"]))
     feast = FeatureStore(project)._feast()
-    service = feast.get_feature_service(project.feature_layout.feature_service)
+    service = feast.get_feature_service(FeatureStore(project).layout.feature_service)
 
     def lookup(entities: list[dict[str, Any]]) -> np.ndarray:
         rows = [{k: e[k] for k in keys} for e in entities]
@@ -243,7 +243,7 @@ def main() -> None:
             project, registry = build_project(tmp)
         onnx_file = str(next((project.state_dir / "mlartifacts").rglob("model.onnx")))
         model = registry.load_model("1")
-        keys = list(project.feature_layout.entity_keys)
+        keys = list(FeatureStore(project).keys)
         entities = [dict(zip(keys, e, strict=True)) for e in FeatureStore(project).entities()]
         spec = tmp / "entity.json"
         spec.write_text(json.dumps({"onnx": onnx_file, "project": str(project.root), "keys": keys,

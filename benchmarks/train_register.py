@@ -76,7 +76,7 @@ def main() -> None:
             store = FeatureStore(project)
             store.apply()
         cfg = project.config
-        sales = project.read_sales()
+        sales = store.layout.read_events()
         last = sales["date"].max().date()
         as_of = last  # labels up to the day before the last
         split = plan_split(as_of, cfg.labels.delay_days, cfg.training.window_days,

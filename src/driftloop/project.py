@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
 
 from driftloop.config import CONFIG_FILENAME, ProjectConfig, load_config
-from driftloop.errors import DataError, ProjectError
-from driftloop.features.engineering import FeatureLayout, validate_sales
-from driftloop.features.table import TableLayout
+from driftloop.errors import ProjectError
 
 __all__ = ["Project", "atomic_write_parquet", "staged_directory"]
 
@@ -26,7 +22,8 @@ STATE_DIRNAME = ".driftloop"
 
 @dataclass(frozen=True)
 class Project:
-    """Paths and config of one project; nothing is written outside ``root``."""
+    """Paths and config of one project; nothing is written outside ``root``. Its events
+    and features: ``driftloop.features.layout.project_layout``."""
 
     root: Path
     config: ProjectConfig
@@ -55,31 +52,8 @@ class Project:
         return self.root / STATE_DIRNAME
 
     @property
-    def is_table(self) -> bool:
-        """Made from the user's own table (``init --data``), not a generated scenario."""
-        return self.config.data is not None
-
-    @property
-    def raw_sales_path(self) -> Path:
-        """The raw events: a scenario's sales, or the user's table as imported."""
-        if self.is_table:
-            return self.root / "data" / "raw" / "events.parquet"
-        return self.root / "data" / "raw" / "sales.parquet"
-
-    @property
     def scenario_truth_path(self) -> Path:
         return self.root / "data" / "raw" / "scenario.json"
-
-    @property
-    def offline_features_path(self) -> Path:
-        if self.is_table:
-            return self.root / "data" / "features" / "history.parquet"
-        return self.root / "data" / "features" / "store_product_daily.parquet"
-
-    @property
-    def activity_features_path(self) -> Path:
-        """A table project's offline activity states (its real-time features' source)."""
-        return self.root / "data" / "features" / "activity.parquet"
 
     @property
     def feast_registry_path(self) -> Path:
@@ -98,72 +72,6 @@ class Project:
         if store.type == "sqlite":
             return str(self.root / store.path)
         return f"redis at {store.redacted()}"
-
-    @property
-    def feature_layout(self) -> FeatureLayout | TableLayout:
-        if self.is_table:
-            module = self.root / "feature_repo" / "features.py"
-            try:
-                stamp = module.stat().st_mtime_ns
-            except FileNotFoundError:
-                stamp = 0  # TableLayout.module says what is missing
-            return _table_layout(self.root, self.config.labels.delay_days, stamp)
-        return FeatureLayout(
-            lags_days=self.config.features.lags_days,
-            rolling_windows_days=self.config.features.rolling_windows_days,
-            label_delay_days=self.config.labels.delay_days,
-        )
-
-    def read_sales(self) -> pd.DataFrame:
-        """The raw events, validated: a scenario's sales, or the user's imported table."""
-        path = self.raw_sales_path
-        if self.is_table:
-            return self._read_table_events(path)
-        if not path.is_file():
-            raise DataError(
-                f"raw sales file {path} is missing: regenerate the project with "
-                f"`driftloop init {self.root} --scenario retail`, or restore the file"
-            )
-        try:
-            sales = pd.read_parquet(path)
-        except Exception as exc:  # pyarrow raises several unrelated types for a bad file
-            raise DataError(f"{path}: not a readable Parquet file ({exc}); restore it") from exc
-        validate_sales(sales, str(path))
-        return sales
-
-    def _read_table_events(self, path: Path) -> pd.DataFrame:
-        if not path.is_file():
-            raise DataError(
-                f"the imported table {path} is missing: restore it, or make the project again "
-                "with `driftloop init DIR --data ...`"
-            )
-        try:
-            events = pd.read_parquet(path)
-        except Exception as exc:  # pyarrow raises several unrelated types for a bad file
-            raise DataError(f"{path}: not a readable Parquet file ({exc}); restore it") from exc
-        data = self.config.data
-        assert data is not None
-        missing = [c for c in (*data.entity, "event_timestamp", data.target) if c not in events]
-        if missing:
-            raise DataError(f"{path}: lacks column(s) {missing}; restore the imported table")
-        return events
-
-    def event_days(self, events: pd.DataFrame) -> pd.Series:
-        """The (UTC) day of each raw event."""
-        stamps = (
-            events["event_timestamp"].dt.tz_convert("UTC")
-            if self.is_table
-            else pd.to_datetime(events["date"])
-        )
-        days: pd.Series = stamps.dt.date
-        return days
-
-
-@functools.lru_cache(maxsize=16)
-def _table_layout(root: Path, delay_days: int, _module_stamp: int) -> TableLayout:
-    """One layout (one import of the repository module) per project and module version:
-    every store, server and controller of a process shares it."""
-    return TableLayout(root, timedelta(days=delay_days))
 
 
 def atomic_write_parquet(frame: pd.DataFrame, path: Path) -> None:

@@ -13,6 +13,7 @@ import yaml
 from typer.testing import CliRunner
 
 from driftloop.cli.main import app
+from driftloop.features.layout import project_layout
 
 runner = CliRunner()
 
@@ -98,9 +99,9 @@ def test_bad_config_gives_one_message_and_exit_2(
 
 
 def test_missing_data_file_is_named_and_nothing_is_rewritten(project_copy: Any) -> None:
-    offline = project_copy.offline_features_path
+    offline = project_layout(project_copy).offline_path
     before = offline.read_bytes()
-    project_copy.raw_sales_path.unlink()
+    project_layout(project_copy).raw_events_path.unlink()
     result = run("features", "apply", "--project", str(project_copy.root))
     assert result.exit_code == 2
     assert "raw sales file" in result.stderr and "sales.parquet is missing" in result.stderr

@@ -11,6 +11,7 @@ import pytest
 
 from driftloop.errors import DataError, SkewDetected
 from driftloop.features.engineering import compute_features
+from driftloop.features.layout import project_layout
 from driftloop.features.skew import OnlineSampleSource, check_skew
 from driftloop.features.store import FeatureStore, utc_midnight
 from driftloop.features.training_set import build_training_set, label_rows
@@ -25,7 +26,7 @@ def assert_same_values(a: pd.DataFrame, b: pd.DataFrame, columns: list[str]) -> 
 
 def test_point_in_time_join_uses_nothing_after_the_row_time(applied_project: Any) -> None:
     store = FeatureStore(applied_project)
-    sales = applied_project.read_sales()
+    sales = project_layout(applied_project).read_events()
     features = list(store.layout.all_features)
     for day in (date(2019, 3, 10), date(2019, 6, 20)):
         t = pd.Timestamp(day)

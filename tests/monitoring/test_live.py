@@ -34,7 +34,7 @@ def gauge(text: str, name: str, **labels: str) -> float | None:
 def test_live_gauges_equal_the_offline_monitor_on_the_same_window(live_server: Any) -> None:
     text = httpx.get(f"{live_server.url}/metrics").text
     project = live_server.ctx.project
-    (latest,) = monitor_project(project, open_registry(project)).windows[-1].versions
+    (latest,) = monitor_project(project, open_registry(project), keys=KEYS).windows[-1].versions
     assert gauge(text, "driftloop_window_rows", version="1") == latest.rows
     for f in latest.features:
         live = gauge(text, "driftloop_feature_drift_score", version="1", feature=f.name,
@@ -54,6 +54,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+KEYS = ("store_id", "product_id")  # the retail scenario's entity keys
 NO_PROMETHEUS = "the prometheus binary is absent (Debian package 'prometheus')"
 
 

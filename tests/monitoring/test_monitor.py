@@ -12,18 +12,20 @@ from typer.testing import CliRunner
 
 from driftloop.cli.main import app
 from driftloop.errors import DataError
+from driftloop.features.layout import project_layout
 from driftloop.monitoring.assess import ACCURACY_METRICS
 from driftloop.monitoring.monitor import monitor_project, registry_info
 from driftloop.registry import open_registry
 
 SHIFTED = ("units_lag_1", "units_lag_7", "units_mean_7d")
 STABLE = ("promo",)
+KEYS = ("store_id", "product_id")  # the retail scenario's entity keys
 
 
 def test_the_shift_moves_sales_history_and_predictions_not_the_planned_inputs(
     monitored: Any,
 ) -> None:
-    report = monitor_project(monitored, open_registry(monitored))
+    report = monitor_project(monitored, open_registry(monitored), keys=KEYS)
     first, last = report.windows[0], report.windows[-1]
     assert first.end <= date(2019, 6, 1) < last.start
     (before,) = first.versions
@@ -69,7 +71,7 @@ def test_monitor_cli_prints_tables_and_json(monitored: Any) -> None:
 
 def test_monitor_without_traffic_says_so(project_copy: Any) -> None:
     with pytest.raises(DataError, match="prediction log is empty"):
-        monitor_project(project_copy, open_registry(project_copy))
+        monitor_project(project_copy, open_registry(project_copy), keys=KEYS)
 
 
 def test_monitor_writes_alert_rules_with_the_projects_thresholds(
@@ -85,9 +87,9 @@ def test_monitor_writes_alert_rules_with_the_projects_thresholds(
 
 def test_stored_days_equal_the_full_read_monitor_on_served_traffic(monitored: Any) -> None:
     registry = open_registry(monitored)
-    report = monitor_project(monitored, registry, sized_by_data=False)
+    report = monitor_project(monitored, registry, sized_by_data=False, keys=KEYS)
     metric = ACCURACY_METRICS[monitored.config.training.task]
-    expected = oracle_windows(monitored.state_dir, monitored.feature_layout.entity_keys,
+    expected = oracle_windows(monitored.state_dir, project_layout(monitored).entity_keys,
                               monitored.config.monitoring, metric,
                               registry_info(registry, metric))  # fmt: skip
     assert len(report.windows) == len(expected) == 3

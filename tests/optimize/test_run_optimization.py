@@ -9,6 +9,7 @@ import pytest
 from tests.conftest import copy_project
 
 from driftloop.errors import DataError
+from driftloop.features.layout import project_layout
 from driftloop.optimize import run_optimization
 from driftloop.pipeline.train import run_training
 from driftloop.registry import open_registry
@@ -45,9 +46,9 @@ def test_missing_calibration_data_is_one_message_and_registers_nothing(
     project = copy_project(applied_project, tmp_path / "shop")
     registry = open_registry(project)
     trained = run_training(project, registry, actor="tests")
-    sales = pd.read_parquet(project.raw_sales_path)
+    sales = pd.read_parquet(project_layout(project).raw_events_path)
     keep = pd.to_datetime(sales["date"]).dt.date >= trained.split.validation_start
-    sales[keep].to_parquet(project.raw_sales_path, index=False)
+    sales[keep].to_parquet(project_layout(project).raw_events_path, index=False)
     with pytest.raises(DataError, match=r"no calibration data: the feature store has 0 rows"):
         run_optimization(project, registry, "1")
     assert [v.version for v in registry.versions()] == ["1"]

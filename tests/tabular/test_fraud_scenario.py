@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from driftloop.cli.main import app
+from driftloop.features.layout import project_layout
 from driftloop.project import Project
 from driftloop.scenarios.fraud import FraudScenario, generate_fraud
 
@@ -50,10 +51,10 @@ def test_init_fraud_makes_a_classification_project_with_real_time_features(
     summary = json.loads(result.output)
     assert summary["cards"] <= 150 and 0 < summary["fraud_rate"] < 0.1
     project = Project.load(root)
-    assert project.is_table and project.config.training.task == "classification"
+    assert (project.config.data is not None) and project.config.training.task == "classification"
     assert project.config.training.gate.metric == "roc_auc"
     assert project.config.labels.delay_days == 7
-    layout = project.feature_layout
+    layout = project_layout(project)
     assert layout.label == "is_fraud" and layout.entity_keys == ("card_id",)
     assert dict(layout.entity_types) == {"card_id": "string"}
     assert set(layout.realtime) == {"txn_rate_1h", "txn_rate_24h", "txn_rate_30d",
@@ -78,8 +79,8 @@ def test_history_of_a_fraud_project_is_stamped_when_chargebacks_arrive(tmp_path:
                                "--days", "62", "--no-shift"])  # fmt: skip
     assert made.exit_code == 0, made.output
     project = Project.load(root)
-    events = project.read_sales()
-    rows = project.feature_layout.history_rows(events)
+    events = project_layout(project).read_events()
+    rows = project_layout(project).history_rows(events)
     first = events.groupby("card_id")["event_timestamp"].min().dt.floor("D")
     arrived = rows.groupby("card_id")["event_timestamp"].min()
     assert (arrived - first.loc[arrived.index] == timedelta(days=7)).all()

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from driftloop.app.scaffold import create_fraud_project
+from driftloop.features.layout import project_layout
 from driftloop.features.skew import PredictionLogSource, check_skew
 from driftloop.features.store import FeatureStore
 from driftloop.pipeline.train import run_training
@@ -51,7 +52,7 @@ def _serve(
     day's materialization (the labels that arrived at midnight)."""
     if materialize:
         FeatureStore(project).materialize(day.to_pydatetime())
-    events = project.read_sales()
+    events = project_layout(project).read_events()
     todays = events[(events["event_timestamp"] >= day)
                     & (events["event_timestamp"] < day + pd.Timedelta(days=1))]  # fmt: skip
     fields = ["amount", "merchant_category", "channel", "distance_km"]
@@ -80,7 +81,7 @@ def test_served_real_time_features_equal_the_offline_ones(served_project: Projec
     since = datetime.now(UTC)
     n = _serve(served_project, AS_OF)
     found = _check(served_project, since)
-    layout = served_project.feature_layout
+    layout = project_layout(served_project)
     assert set(found) == set(layout.all_features)  # event, history and real-time features
     assert all(compared == n for compared, _ in found.values())
     assert {f: m for f, (_, m) in found.items() if m} == {}
@@ -125,4 +126,4 @@ def test_skew_check_finds_an_online_store_left_stale(served_project: Project) ->
     skewed = {f for f, (_, m) in found.items() if m}
     # the chargebacks that arrived at midnight never reached the online store; the
     # real-time features, pushed by the server itself, are current
-    assert skewed and skewed <= set(served_project.feature_layout.history), found
+    assert skewed and skewed <= set(project_layout(served_project).history), found

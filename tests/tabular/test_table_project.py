@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from driftloop.cli.main import app
+from driftloop.features.layout import project_layout
 from driftloop.features.skew import PredictionLogSource, check_skew
 from driftloop.features.store import FeatureStore
 from driftloop.features.table import load_repo
@@ -48,7 +49,7 @@ def test_init_writes_an_editable_feast_repo_and_a_fitted_config(table_project: P
     assert module.NUMERIC == ["temp", "load"] and list(module.CATEGORIES) == ["zone"]
     assert module.HISTORY_FEATURES[0] == "demand_last"
     assert (table_project.root / "feature_repo" / "feature_store.yaml").is_file()
-    events = table_project.read_sales()
+    events = project_layout(table_project).read_events()
     assert len(events) == 9600 and str(events["event_timestamp"].dt.tz) == "UTC"
 
 
@@ -59,7 +60,11 @@ def test_training_set_joins_history_known_before_each_event(table_project: Proje
     assert store.stored_features == tuple(load_repo(table_project.root).HISTORY_FEATURES)
     frame = build_training_set(store, date(2023, 3, 1), date(2023, 3, 10))
     assert set(store.layout.all_features) <= set(frame.columns)
-    events = table_project.read_sales().set_index(["sensor", "event_timestamp"])["demand"]
+    events = (
+        project_layout(table_project)
+        .read_events()
+        .set_index(["sensor", "event_timestamp"])["demand"]
+    )
     row = frame.iloc[0]
     # demand_last is the sensor's previous day's demand (known one day later)
     previous = events[(row["sensor"], row["event_timestamp"] - pd.Timedelta(days=1))]
@@ -75,7 +80,7 @@ def test_train_and_serve_a_table_project_over_http(table_project: Project) -> No
     store.materialize(pd.Timestamp("2023-05-01", tz="UTC").to_pydatetime())
     registry = open_registry(table_project)
     ctx = build_context(table_project, registry=registry)
-    events = table_project.read_sales()
+    events = project_layout(table_project).read_events()
     day = pd.Timestamp("2023-05-01", tz="UTC")
     recorded = events[(events["sensor"] == "s01") & (events["event_timestamp"] == day)]
     fields = recorded[["temp", "load", "zone"]].iloc[0].to_dict()

@@ -489,6 +489,8 @@ def _champion(project: Project) -> tuple[ChampionFacts | None, str | None]:
 
 def gather_state(project: Project) -> ProjectState:
     """Read the project's files, state database and registry; write nothing, start nothing."""
+    from driftloop.features.layout import project_layout
+
     champion, registry_error = _champion(project)
     try:
         rollouts, loop_events = _state_db(project.state_dir / "state.db", project.model_name)
@@ -500,7 +502,7 @@ def gather_state(project: Project) -> ProjectState:
         ) from exc
     return ProjectState(
         feast_registry=project.feast_registry_path.is_file(),
-        offline_table=project.offline_features_path.is_file(),
+        offline_table=project_layout(project).offline_path.is_file(),
         online_store=(
             project.online_store_path.is_file()
             if project.online_store_path is not None

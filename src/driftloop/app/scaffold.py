@@ -22,6 +22,7 @@ from driftloop.config import (
 )
 from driftloop.errors import ConfigError, ProjectError, UsageError
 from driftloop.features.engineering import TIMESTAMP_COLUMN
+from driftloop.features.layout import project_layout
 from driftloop.features.table import (
     CALENDAR_FEATURES,
     activity_feature_names,
@@ -85,7 +86,7 @@ def create_project(
         )
         staged = Project(root=staging, config=config)
         data = generate_retail(config.scenario)
-        atomic_write_parquet(data.sales, staged.raw_sales_path)
+        atomic_write_parquet(data.sales, project_layout(staged).raw_events_path)
         truth = {
             "shift_date": config.scenario.shift.date.isoformat(),
             "shift_enabled": config.scenario.shift.enabled,
@@ -288,7 +289,7 @@ def create_table_project(
             encoding="utf-8",
         )
         staged = Project(root=staging, config=config)
-        atomic_write_parquet(events, staged.raw_sales_path)
+        atomic_write_parquet(events, project_layout(staged).raw_events_path)
         write_repo(staging, spec)
         if truth is not None:
             staged.scenario_truth_path.write_text(json.dumps(truth, indent=2), encoding="utf-8")

@@ -156,6 +156,7 @@ def _init_fraud(
 ) -> None:  # fmt: skip
     from driftloop.app.scaffold import create_fraud_project
     from driftloop.errors import UsageError
+    from driftloop.features.layout import project_layout
 
     if stores is not None or products is not None:
         raise UsageError("--stores and --products are for --scenario retail; fraud has --cards")
@@ -167,7 +168,7 @@ def _init_fraud(
         overrides["shift_after_days"] = max(1, days * 11 // 18)  # 110 of the default 180
     with console.status("generating the fraud scenario"):
         project = create_fraud_project(directory, seed, overrides)
-    events = project.read_sales()
+    events = project_layout(project).read_events()
     truth = json.loads(project.scenario_truth_path.read_text(encoding="utf-8"))
     summary = {
         "project": project.root, "scenario": "fraud", "seed": seed,

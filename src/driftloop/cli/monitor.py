@@ -65,6 +65,7 @@ def monitor(
     json_out: JsonOption = False,
 ) -> None:
     """Feature drift, prediction drift and delayed-label accuracy of each served version."""
+    from driftloop.features.layout import project_layout
     from driftloop.monitoring.assess import ACCURACY_METRICS, metric_label
     from driftloop.monitoring.monitor import monitor_project, open_day_store, registry_info
     from driftloop.project import Project
@@ -86,16 +87,17 @@ def monitor(
         before = len(records(proj.state_dir))
         quarantine_damaged(proj.state_dir)
         registry = open_registry(proj)
+        keys = project_layout(proj).entity_keys
         if rebuild:
             info = registry_info(registry, ACCURACY_METRICS[proj.config.training.task])
             with working("folding the logs into the stored days again", json_out):
-                folded = open_day_store(proj).rebuild(lambda version: info(version)[0])
+                folded = open_day_store(proj, keys).rebuild(lambda version: info(version)[0])
             if not json_out:
                 console.print(f"folded {folded} log segment(s) into the stored days")
         with working("merging the stored days, judging each window", json_out):
             report = monitor_project(
                 proj, registry, parse_day(since, "--since"), parse_day(until, "--until"),
-                window_days,
+                window_days, keys=keys,
             )  # fmt: skip
         _print_quarantined(proj.state_dir, before, err_console if json_out else console)
         if json_out:

@@ -118,10 +118,13 @@ def replay_progress(disable: bool) -> Iterator[ReplayProgress]:
 def default_window(project: Project) -> tuple[date, date]:
     """The last two years (what would the loop have done?), leaving v1 enough history to
     train on: at least a third of the table and its validation and holdout days."""
-    days = project.event_days(project.read_sales())
+    from driftloop.features.layout import project_layout
+
+    layout = project_layout(project)
+    days = layout.event_days(layout.read_events())
     first, last = days.min(), days.max()
     cfg = project.config.training
-    warmup = getattr(project.feature_layout, "warmup_days", 0)
+    warmup = layout.warmup_days
     needed = cfg.validation_days + cfg.holdout_days + 30 + project.config.labels.delay_days
     needed += warmup
     start = max(
@@ -195,6 +198,7 @@ def replay(
     running; compared with the frozen v1 and a fixed-schedule retrain; writes report.html."""
     from driftloop.app.report import write_report
     from driftloop.cli.loop import event_table
+    from driftloop.features.layout import project_layout
     from driftloop.loop.replay import REPLAY_STEPS, run_replay, summarize_replay
     from driftloop.project import Project
 
@@ -213,10 +217,9 @@ def replay(
                 on_schedule=progress.schedule, progress=progress.step,
             )  # fmt: skip
             progress.step(REPLAY_STEPS[-1])
-            data = proj.config.data
+            data, keys = proj.config.data, project_layout(proj).entity_keys
             what = (
-                f"{data.source}: {len(proj.feature_layout.entity_keys)} entity key(s) "
-                f"{', '.join(proj.feature_layout.entity_keys)}, target {data.target}"
+                f"{data.source}: {len(keys)} entity key(s) {', '.join(keys)}, target {data.target}"
                 if data is not None
                 else f"the {proj.config.scenario.type} scenario"
             )

@@ -50,7 +50,6 @@ class FeatureLayout:
     lags_days: tuple[int, ...]
     rolling_windows_days: tuple[int, ...]
     label_delay_days: int
-    kind: ClassVar[str] = "retail"
     entity_keys: ClassVar[tuple[str, ...]] = ENTITY_KEYS
     entity_types: ClassVar[Mapping[str, str]] = MappingProxyType(
         dict.fromkeys(ENTITY_KEYS, "int64")

@@ -22,7 +22,7 @@ import pandas as pd
 
 from driftloop.config import SkewConfig
 from driftloop.errors import DataError
-from driftloop.features.engineering import ENTITY_KEYS, TIMESTAMP_COLUMN
+from driftloop.features.engineering import TIMESTAMP_COLUMN
 from driftloop.features.store import FeatureStore
 from driftloop.monitoring.predlog import feature_column, has_predictions, read_predictions
 
@@ -37,8 +37,6 @@ __all__ = [
     "has_logged_predictions",
     "recompute_events",
 ]
-
-KEYS = [*ENTITY_KEYS, TIMESTAMP_COLUMN]
 
 
 @dataclass(frozen=True)
@@ -82,9 +80,9 @@ def compare_features(
     features: Sequence[str],
     abs_tolerance: float,
     rel_tolerance: float,
-    keys: Sequence[str] = KEYS,
+    keys: Sequence[str],
 ) -> tuple[int, tuple[FeatureSkew, ...]]:
-    """Match rows on entity and event time and compare each feature.
+    """Match rows on ``keys`` (entity and event time) and compare each feature.
 
     Two values agree when both are missing, or when
     ``|a - b| <= abs_tolerance + rel_tolerance * |b|``. Returns the number of served
@@ -180,7 +178,7 @@ class PredictionLogSource:
         self.since = since
 
     def served_rows(self) -> pd.DataFrame:
-        if self.store.layout.kind == "table":
+        if self.store.layout.event_requests:  # each logged row is a whole event
             return self._events()
         # Rows where the client sent request-time values are not the store's to reproduce.
         log, frame = self._read(
@@ -229,13 +227,12 @@ def recompute_events(store: FeatureStore, served: pd.DataFrame) -> pd.DataFrame:
     (keys and event time): event features, then the point-in-time join."""
     keys = [*store.keys, TIMESTAMP_COLUMN]
     layout = store.layout
-    events = store.project.read_sales()
+    events = layout.read_events()
     events[TIMESTAMP_COLUMN] = events[TIMESTAMP_COLUMN].astype("datetime64[ns, UTC]")
     chosen = events.merge(served[keys].drop_duplicates(), on=keys, how="inner")
     if chosen.empty:
         return pd.DataFrame(columns=[*keys, *layout.all_features])
-    rows = chosen[[*keys, layout.label]].join(layout.transform(chosen))  # type: ignore[union-attr]
-    return store.historical(rows)
+    return store.historical(layout.event_rows(chosen))
 
 
 def has_logged_predictions(store: FeatureStore) -> bool:
@@ -248,9 +245,9 @@ def check_skew(store: FeatureStore, source: ServedFeatureSource, cfg: SkewConfig
     served = source.served_rows()
     keys = list(store.keys)
     label = source.name
-    if store.layout.kind == "table" and isinstance(source, PredictionLogSource):
+    if store.layout.event_requests and isinstance(source, PredictionLogSource):
         # Events after the stored ones are not in the offline data yet: nothing to compare.
-        newest = store.project.read_sales()[TIMESTAMP_COLUMN].max()
+        newest = store.layout.read_events()[TIMESTAMP_COLUMN].max()
         served = served[served[TIMESTAMP_COLUMN] <= newest]
         if served.empty:
             raise DataError(

@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 
 from driftloop.errors import DataError, FeatureStoreError
-from driftloop.features.definitions import build_definitions
-from driftloop.features.engineering import TIMESTAMP_COLUMN, FeatureLayout, compute_features
+from driftloop.features.engineering import TIMESTAMP_COLUMN
 from driftloop.features.feast_import import import_feast
+from driftloop.features.layout import ProjectLayout, project_layout
 from driftloop.project import Project, atomic_write_parquet
 
 __all__ = ["ApplyResult", "FeatureStore", "OnlineRows", "utc_midnight"]
@@ -66,7 +66,7 @@ class FeatureStore:
 
     def __init__(self, project: Project) -> None:
         self.project = project
-        self.layout = project.feature_layout
+        self.layout: ProjectLayout = project_layout(project)
         self._store: Any = None
         self._service: Any = None
         # Online rows by entity, valid while the SQLite online store's files are unchanged
@@ -141,36 +141,24 @@ class FeatureStore:
         return tuple(n for names in self.layout.views().values() for n in names)
 
     def definitions(self) -> list[Any]:
-        if not isinstance(self.layout, FeatureLayout):
-            return self.layout.definitions()
-        return build_definitions(
-            self.layout,
-            self.project.offline_features_path,
-            self.project.config.features.ttl_days,
-        )
+        return self.layout.definitions()
 
     def compute(self, entities: Sequence[tuple[Any, ...]] | None = None) -> pd.DataFrame:
         """Feature rows from the raw events, through the one feature function."""
-        if not isinstance(self.layout, FeatureLayout):
-            events = self.project.read_sales()
-            if entities is not None:
-                wanted = pd.MultiIndex.from_tuples(list(entities), names=list(self.keys))
-                events = events[pd.MultiIndex.from_frame(events[list(self.keys)]).isin(wanted)]
-            return self.layout.history_rows(events)
-        return compute_features(self.project.read_sales(), self.layout, entities)
+        return self.layout.feature_rows(self.layout.read_events(), entities)
 
     @property
     def has_activity(self) -> bool:
         """Real-time features whose state the server updates at each event."""
-        return bool(getattr(self.layout, "activity_state", ()))
+        return bool(self.layout.activity_state)
 
     def apply(self) -> ApplyResult:
         """Compute the offline feature table and register the definitions with Feast."""
-        features = self.compute()
-        if self.has_activity:
-            activity = self.layout.activity_rows(self.project.read_sales())  # type: ignore[union-attr]
-            atomic_write_parquet(activity, self.project.activity_features_path)
-        atomic_write_parquet(features, self.project.offline_features_path)
+        events = self.layout.read_events()
+        features = self.layout.feature_rows(events)
+        for path, table in self.layout.side_tables(events).items():
+            atomic_write_parquet(table, path)
+        atomic_write_parquet(features, self.layout.offline_path)
         with _feast_errors("apply the feature definitions"):
             self._feast().apply(self.definitions())
         self._service = None
@@ -183,9 +171,9 @@ class FeatureStore:
         )
 
     def _require_applied(self) -> None:
-        if not self.project.offline_features_path.is_file():
+        if not self.layout.offline_path.is_file():
             raise DataError(
-                f"no offline feature table at {self.project.offline_features_path}: "
+                f"no offline feature table at {self.layout.offline_path}: "
                 "run `driftloop features apply` first"
             )
 
@@ -210,8 +198,7 @@ class FeatureStore:
             with warnings.catch_warnings():  # ibis's deprecation notices, not the user's business
                 warnings.simplefilter("ignore", DeprecationWarning)
                 joined: pd.DataFrame = job.to_df()
-        if self.has_activity:  # each row's time is its event's: the state it saw then
-            joined = joined.join(self.layout.realtime_features(joined))  # type: ignore[union-attr]
+        joined = self.layout.with_realtime(joined)
         order = [*entity_df.columns, *[c for c in self.layout.all_features if c not in entity_df]]
         return joined.sort_values([TIMESTAMP_COLUMN, *self.keys], kind="stable")[order].reset_index(
             drop=True
@@ -281,13 +268,14 @@ class FeatureStore:
         types = self.layout.entity_types
         self._online_lookup([tuple("" if types[k] == "string" else -1 for k in self.keys)])
 
-    def push_activity(self, rows: pd.DataFrame) -> None:
-        """Push updated activity states (keys, event_timestamp, state) to the online store."""
+    def push_activity(self, source: str, rows: pd.DataFrame) -> None:
+        """Push updated activity states (keys, event_timestamp, state) through the push
+        source ``source`` to the online store."""
         from feast.data_source import PushMode
 
         feast = self._feast()
         with _feast_errors("push activity to the online store"):
-            feast.push(self.layout.push_source, rows, to=PushMode.ONLINE)  # type: ignore[union-attr]
+            feast.push(source, rows, to=PushMode.ONLINE)
 
     def online_view(self, entities: Sequence[tuple[Any, ...]], view: str) -> OnlineRows:
         """One view's online rows (its own feature time), read past the cache."""
@@ -327,7 +315,7 @@ class FeatureStore:
 
     def entities(self) -> list[tuple[Any, ...]]:
         """Every entity key present in the raw events, sorted."""
-        sales = self.project.read_sales()
+        sales = self.layout.read_events()
         keys = sales[list(self.keys)].drop_duplicates().sort_values(list(self.keys))
         return [
             tuple(v if isinstance(v, str) else int(v) for v in row)

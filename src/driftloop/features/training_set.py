@@ -9,12 +9,10 @@ from typing import Any
 import pandas as pd
 
 from driftloop.errors import DataError
-from driftloop.features.engineering import TIMESTAMP_COLUMN, FeatureLayout
+from driftloop.features.engineering import TIMESTAMP_COLUMN
 from driftloop.features.store import FeatureStore
 
-__all__ = ["LABEL_COLUMN", "build_training_set", "label_rows"]
-
-LABEL_COLUMN = "units"  # the retail scenario's; a table project's is its target (layout.label)
+__all__ = ["build_training_set", "label_rows"]
 
 
 def label_rows(
@@ -26,13 +24,13 @@ def label_rows(
 ) -> pd.DataFrame:
     """Entity rows (keys, event time, label) for the days ``start``..``end`` inclusive.
 
-    A table project's rows also carry their event features (``transform_events``).
+    Rows also carry the features their events carry (``ProjectLayout.event_rows``).
     """
     if end < start:
         raise DataError(f"--end {end} is before --start {start}: swap them")
     layout = store.layout
     keys = list(store.keys)
-    days = pd.Series(pd.to_datetime(store.project.event_days(events)), index=events.index)
+    days = pd.Series(pd.to_datetime(layout.event_days(events)), index=events.index)
     first, last = days.min().date(), days.max().date()
     in_range = (days >= pd.Timestamp(start)) & (days <= pd.Timestamp(end))
     if not in_range.any():
@@ -40,12 +38,7 @@ def label_rows(
             f"no events between {start} and {end}: the data covers {first} to {last}; "
             "choose dates inside that range"
         )
-    if isinstance(layout, FeatureLayout):
-        rows = events.loc[in_range, [*keys, layout.label]].copy()
-        rows[TIMESTAMP_COLUMN] = days[in_range].dt.tz_localize("UTC")
-    else:
-        chosen = events.loc[in_range]
-        rows = chosen[[*keys, TIMESTAMP_COLUMN, layout.label]].join(layout.transform(chosen))
+    rows = layout.event_rows(events.loc[in_range])
     if entities is not None:
         for entity in entities:
             hit = pd.Series(True, index=rows.index)
@@ -70,5 +63,5 @@ def build_training_set(
     entities: Sequence[tuple[Any, ...]] | None = None,
 ) -> pd.DataFrame:
     """Labels for ``start``..``end`` with the features valid at each row's time."""
-    rows = label_rows(store, store.project.read_sales(), start, end, entities)
+    rows = label_rows(store, store.layout.read_events(), start, end, entities)
     return store.historical(rows)

@@ -13,9 +13,7 @@ from datetime import date
 
 import pandas as pd
 
-from driftloop.features.engineering import ENTITY_KEYS
 from driftloop.features.store import FeatureStore, utc_midnight
-from driftloop.features.training_set import LABEL_COLUMN
 
 __all__ = ["TrafficStats", "replay_days"]
 
@@ -42,8 +40,9 @@ def replay_days(
     """Serve ``days`` (each day's forecast for every entity) and feed the actuals back."""
     import httpx
 
-    sales = store.project.read_sales()
-    day_of = pd.to_datetime(sales["date"]).dt.date
+    sales = store.layout.read_events()
+    day_of = store.layout.event_days(sales)
+    (first, second), label = store.keys, store.layout.label
     keys = store.entities()
     n_days = requests = predictions = feedback = 0
     versions: set[str] = set()
@@ -53,11 +52,11 @@ def replay_days(
             todays = sales[day_of == day]
             actual = {
                 (int(s), int(p)): float(u)
-                for s, p, u in todays[[*ENTITY_KEYS, LABEL_COLUMN]].itertuples(index=False)
+                for s, p, u in todays[[first, second, label]].itertuples(index=False)
             }
             groups = [keys] if batch else [[k] for k in keys]
             for group in groups:
-                entities = [{ENTITY_KEYS[0]: s, ENTITY_KEYS[1]: p} for s, p in group]
+                entities = [{first: s, second: p} for s, p in group]
                 body = {"event_time": day.isoformat(), "entities": entities}
                 r = client.post("/v1/predict", json=body)
                 r.raise_for_status()
@@ -66,10 +65,10 @@ def replay_days(
                 for answer in r.json()["predictions"]:
                     predictions += 1
                     versions.add(str(answer["model_version"]))
-                    key = (answer[ENTITY_KEYS[0]], answer[ENTITY_KEYS[1]])
+                    key = (answer[first], answer[second])
                     if send_labels and key in actual:
                         outcomes.append({"request_id": answer["request_id"],
-                                         "value": actual[key], "name": LABEL_COLUMN})  # fmt: skip
+                                         "value": actual[key], "name": label})  # fmt: skip
                 if outcomes:
                     client.post("/v1/feedback", json={"outcomes": outcomes}).raise_for_status()
                     feedback += len(outcomes)

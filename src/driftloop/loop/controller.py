@@ -25,6 +25,7 @@ from driftloop.errors import (
     RegistryError,
     RouterError,
 )
+from driftloop.features.layout import project_layout
 from driftloop.features.store import FeatureStore
 from driftloop.harness.faults import crash_point
 from driftloop.loop.lease import LeaseHolder, LoopLease
@@ -329,7 +330,8 @@ class LoopController:
         days = (window[1] - window[0]).days
         try:
             report = monitor_project(self.project, self.registry, since=window[0],
-                                     until=window[1], window_days=days)  # fmt: skip
+                                     until=window[1], window_days=days,
+                                     keys=project_layout(self.project).entity_keys)  # fmt: skip
         except DataError:  # nothing logged yet
             return None
         latest = report.latest

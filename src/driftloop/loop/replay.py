@@ -22,6 +22,7 @@ import pandas as pd
 
 from driftloop.clock import SimulatedClock
 from driftloop.errors import DataError
+from driftloop.features.layout import project_layout
 from driftloop.features.store import FeatureStore
 from driftloop.features.training_set import build_training_set
 from driftloop.loop.simulate import DayServed, Intervention, Simulation, midnight
@@ -100,7 +101,7 @@ def trailing_wape(per_day: pd.DataFrame, day: date, days: int = TRAILING_DAYS) -
 
 
 def _scored(project: Project, rows: pd.DataFrame, prediction: np.ndarray) -> pd.DataFrame:
-    label = project.feature_layout.label
+    label = project_layout(project).label
     return pd.DataFrame({
         "day": rows["event_timestamp"].dt.tz_convert(None).dt.date.to_numpy(),
         "prediction": prediction, "label": rows[label].to_numpy("float64"),
@@ -369,7 +370,7 @@ def summarize_replay(result: ReplayResult, title: str, scenario: str) -> Timelin
         title=title,
         project=str(result.project.root),
         scenario=scenario,
-        shift_date=scenario_shift_date(result.project) if result.project.is_table else None,
+        shift_date=scenario_shift_date(result.project),
         thresholds={"psi_warning": mon.psi_warning, "psi_act": mon.psi_act,
                     "prediction_kl": mon.prediction_kl, "accuracy_ratio": mon.accuracy_ratio},
         reference_wape=float(result.first.metrics.get(metric, math.nan)),

@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 
 from driftloop.clock import SimulatedClock
-from driftloop.features.engineering import ENTITY_KEYS
 from driftloop.features.store import FeatureStore, utc_midnight
 from driftloop.loop.controller import LoopController, LoopTurn
 from driftloop.loop.policy import Signals
@@ -64,12 +63,12 @@ class Simulation:
     _pending_labels: dict[date, list[dict[str, Any]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        project = self.store.project
-        events = project.read_sales()
-        self._label = self.store.layout.label
+        project, layout = self.store.project, self.store.layout
+        events = layout.read_events()
+        self._label = layout.label
         self._keys = self.store.keys
-        self._table = project.is_table
-        day = project.event_days(events)
+        self._event_traffic = layout.event_requests
+        day = layout.event_days(events)
         self._truth: dict[tuple[Any, ...], float] = {}
         self._by_store: dict[int, list[int]] = {}
         self._events: dict[date, pd.DataFrame] = {}
@@ -78,13 +77,14 @@ class Simulation:
         self._last_tick: datetime | None = None
         self._materialized: datetime | None = None
         self._max_rows = project.config.serving.max_batch_rows
-        if self._table:  # the events themselves are the traffic, in time order
+        if self._event_traffic:  # the events themselves are the traffic, in time order
             grouped = events.assign(_day=day).groupby("_day", sort=True)
             self._events = {d: g for d, g in grouped}  # type: ignore[misc]
             return
+        store_key, product_key = self._keys
         self._truth = {
             (d, int(s), int(p)): float(u)
-            for d, s, p, u in zip(day, events[ENTITY_KEYS[0]], events[ENTITY_KEYS[1]],
+            for d, s, p, u in zip(day, events[store_key], events[product_key],
                                   events[self._label], strict=True)
         }  # fmt: skip
         for store_id, product_id in self.store.entities():
@@ -119,7 +119,7 @@ class Simulation:
         if intervention is not None:
             intervention(self, day)
         requests = 0
-        if self._table:
+        if self._event_traffic:
             todays = self._events.get(day)
             moments = [] if todays is None else list(todays.groupby("event_timestamp", sort=True))
             for batch in self._steps(moments):
@@ -219,14 +219,14 @@ class Simulation:
         each version serves every store."""
         bodies = []
         for store_id, products in self._by_store.items():
-            entities = [{ENTITY_KEYS[0]: store_id, ENTITY_KEYS[1]: p} for p in products]
+            entities = [{self._keys[0]: store_id, self._keys[1]: p} for p in products]
             bodies.append({"event_time": day.isoformat(), "entities": entities,
                            "routing_key": f"store-{store_id}/{day}/{index}"})  # fmt: skip
         for chunk in _chunks(bodies, self._max_rows):
             for answers in self._batch(client, chunk):
                 for answer in answers:
-                    row = {"day": day, ENTITY_KEYS[0]: answer[ENTITY_KEYS[0]],
-                           ENTITY_KEYS[1]: answer[ENTITY_KEYS[1]],
+                    row = {"day": day, self._keys[0]: answer[self._keys[0]],
+                           self._keys[1]: answer[self._keys[1]],
                            "version": str(answer["model_version"]),
                            "prediction": answer["prediction"],
                            "request_id": answer["request_id"],
@@ -244,7 +244,7 @@ class Simulation:
             for row in rows:
                 value = row.get("label")
                 if value is None:
-                    value = self._truth.get((day, row[ENTITY_KEYS[0]], row[ENTITY_KEYS[1]]))
+                    value = self._truth.get((day, row[self._keys[0]], row[self._keys[1]]))
                 if value is not None and np.isfinite(value):
                     outcomes.append({"request_id": row["request_id"], "value": value,
                                      "name": self._label})  # fmt: skip
@@ -261,7 +261,7 @@ class Simulation:
             return frame
         frame["label"] = [
             self._truth.get((d, s, p), np.nan)
-            for d, s, p in zip(frame["day"], frame[ENTITY_KEYS[0]], frame[ENTITY_KEYS[1]],
+            for d, s, p in zip(frame["day"], frame[self._keys[0]], frame[self._keys[1]],
                                strict=True)
         ]  # fmt: skip
         return frame

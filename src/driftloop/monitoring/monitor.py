@@ -23,7 +23,6 @@ import pandas as pd
 
 from driftloop.config import MonitoringConfig
 from driftloop.errors import DataError
-from driftloop.features.engineering import ENTITY_KEYS
 from driftloop.monitoring.assess import (
     ACCURACY_METRICS,
     MIN_POSITIVES,
@@ -73,9 +72,10 @@ class MonitorReport:
 
 
 def join_labels(
-    predictions: pd.DataFrame, feedback: pd.DataFrame, keys: Sequence[str] = ENTITY_KEYS
+    predictions: pd.DataFrame, feedback: pd.DataFrame, keys: Sequence[str]
 ) -> pd.Series:
-    """The label of each prediction row: by request id, else by entity and event date."""
+    """The label of each prediction row: by request id, else by entity (``keys``) and
+    event date."""
     labels = pd.Series(np.nan, index=predictions.index, dtype="float64")
     if feedback.empty or predictions.empty:
         return labels
@@ -131,9 +131,9 @@ def registry_info(registry: ModelRegistry, metric: str) -> VersionInfo:
     return info
 
 
-def open_day_store(project: Project) -> DayStore:
-    """The project's store of per-day monitoring aggregates."""
-    return DayStore(project.state_dir, tuple(project.feature_layout.entity_keys))
+def open_day_store(project: Project, keys: Sequence[str]) -> DayStore:
+    """The project's store of per-day monitoring aggregates (entity keys ``keys``)."""
+    return DayStore(project.state_dir, tuple(keys))
 
 
 def _assess_window(
@@ -193,12 +193,15 @@ def monitor_project(
     until: date | None = None,
     window_days: int | None = None,
     sized_by_data: bool = True,
+    *,
+    keys: Sequence[str],
 ) -> MonitorReport:
     """Assess every window of ``window_days`` from ``since`` to ``until`` (exclusive); with
-    ``sized_by_data`` a sparse window reaches back (before ``since`` too) until it can judge."""
+    ``sized_by_data`` a sparse window reaches back (before ``since`` too) until it can judge.
+    ``keys``: the project's entity keys (``ProjectLayout.entity_keys``)."""
     metric = ACCURACY_METRICS[project.config.training.task]
     return monitor_store(
-        open_day_store(project), registry.model_name, registry_info(registry, metric),
+        open_day_store(project, keys), registry.model_name, registry_info(registry, metric),
         project.config.monitoring, metric, since, until, window_days, sized_by_data,
     )  # fmt: skip
 

@@ -4,15 +4,8 @@ a gate; the kept variant becomes a new version whose lineage names its parent.""
 
 from __future__ import annotations
 
-from driftloop.optimize.runner import (
-    BASELINE,
-    OPTIMIZE_STEPS,
-    REGISTER_CHOICES,
-    OptimizableRegistry,
-    OptimizationResult,
-    VariantReport,
-    run_optimization,
-)
+from driftloop.optimize.reports import OptimizableRegistry, OptimizationResult, VariantReport
+from driftloop.optimize.runner import BASELINE, OPTIMIZE_STEPS, REGISTER_CHOICES, run_optimization
 from driftloop.optimize.stats import Agreement, Latency, Verdict
 from driftloop.optimize.variants import TECHNIQUES
 

@@ -65,7 +65,8 @@ def load_version_data(project: Project, parent: ModelVersion) -> VersionData:
     """Rebuild ``parent``'s training frame from the feature store and split it by time."""
     split = _split(parent)
     features = tuple(json.loads(parent.tags["driftloop.features"]))
-    frame = build_training_set(FeatureStore(project), split.train_start, split.holdout_end)
+    store = FeatureStore(project)
+    frame = build_training_set(store, split.train_start, split.holdout_end)
     missing = [n for n in features if n not in frame.columns]
     if missing:
         raise DataError(
@@ -93,5 +94,5 @@ def load_version_data(project: Project, parent: ModelVersion) -> VersionData:
         validation=parts["validation"],
         holdout=parts["holdout"],
         digest_matches=frame_digest(frame) == parent.tags.get("driftloop.data_digest"),
-        label=project.feature_layout.label,
+        label=store.layout.label,
     )

@@ -111,9 +111,9 @@ def _check_parts(
             )
 
 
-def _as_of(project: Project, sales: pd.DataFrame, as_of: date | None) -> date:
+def _as_of(project: Project, days: pd.Series, as_of: date | None) -> date:
+    """The training date: ``as_of``, else the day the last event's label arrives."""
     delay = project.config.labels.delay_days
-    days = project.event_days(sales)
     first, last = days.min(), days.max()
     chosen = as_of or last + timedelta(days=delay)
     if chosen - timedelta(days=delay) < first:
@@ -173,13 +173,12 @@ def run_training(
     registry.check_reachable()
 
     progress(TRAIN_STEPS[1])
-    sales = project.read_sales()
-    chosen = _as_of(project, sales, as_of)
+    days = store.layout.event_days(store.layout.read_events())
+    chosen = _as_of(project, days, as_of)
     split = plan_split(
         chosen, project.config.labels.delay_days, cfg.window_days,
         cfg.validation_days, cfg.holdout_days,
-        first_day=project.event_days(sales).min()
-        + timedelta(days=getattr(store.layout, "warmup_days", 0)),
+        first_day=days.min() + timedelta(days=store.layout.warmup_days),
     )  # fmt: skip
     frame = build_training_set(store, split.train_start, split.holdout_end)
     parts = split.parts(frame)

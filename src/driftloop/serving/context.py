@@ -15,6 +15,7 @@ import pandas as pd
 from driftloop.clock import Clock, WallClock
 from driftloop.config import ServingConfig
 from driftloop.errors import DriftloopError, ModelNotFound, RegistryError
+from driftloop.features.layout import project_layout
 from driftloop.monitoring.assess import ACCURACY_METRICS
 from driftloop.monitoring.monitor import open_day_store, registry_info
 from driftloop.monitoring.predlog import FEATURE_PREFIX, feedback_dir, predictions_dir
@@ -62,22 +63,21 @@ class ServerContext:
             pin_version=self.settings.pin_version, accuracy_metric=self.accuracy_metric,
         )  # fmt: skip
         self.admin_token = admin_token or self.settings.resolved_admin_token()
-        self.layout = project.feature_layout
+        self.layout = project_layout(project)
         self.entity_keys: tuple[str, ...] = tuple(self.layout.entity_keys)
         self.nullable_features = self.layout.nullable_features
-        self.request_time_features: frozenset[str] = getattr(
-            self.layout, "request_time_features", frozenset()
-        )
+        self.request_time_features = self.layout.request_time_features
         fields = frozenset(self.layout.request_fields)
         sendable = self.request_time_features | fields
         # What an entity item may hold: (request fields, numeric ones, sendable, allowed).
         self.entity_fields = (
-            fields, frozenset(getattr(getattr(self.layout, "module", None), "NUMERIC", ())),
+            fields, self.layout.numeric_fields,
             sendable, frozenset({*self.entity_keys, "request_id", *sendable}),
         )  # fmt: skip
         self.live = LiveMonitor(
             registry.model_name, project.config.monitoring, self.accuracy_metric,
-            open_day_store(project), registry_info(registry, self.accuracy_metric),
+            open_day_store(project, self.entity_keys),
+            registry_info(registry, self.accuracy_metric),
         )  # fmt: skip
         self.metrics = self._new_metrics(None)
         interval, rows = self.settings.log_flush_interval_s, self.settings.log_flush_rows

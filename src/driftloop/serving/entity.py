@@ -15,7 +15,6 @@ import pandas as pd
 from starlette.background import BackgroundTask
 
 from driftloop.errors import FeatureStoreError, RequestError
-from driftloop.features.engineering import TIMESTAMP_COLUMN
 from driftloop.serving.routing import choose
 from driftloop.serving.rows import CachedRow, RowBlock, UnknownEntities, block_from_frame
 from driftloop.serving.service import ServedModel, predict
@@ -140,13 +139,9 @@ def _feature_rows(
     ctx: ServerContext, online: Any, keys: list[tuple[Any, ...]], sent: list[dict[str, Any]],
     event_time: datetime | None,
 ) -> pd.DataFrame:  # fmt: skip
-    """One row of features per requested entity, in request order, with its feature time.
-
-    Retail: the online store's row with the request-time values sent. A table project:
-    the event features of the sent fields (the repository's ``transform_events``) beside
-    the entity's history from the online store (missing for an entity never seen), and
-    its real-time features from its activity state, whose update is pushed back.
-    """
+    """One row of features per requested entity, in request order, with its feature time:
+    the online store's rows and what each entity sent, as the layout combines them
+    (``ProjectLayout.online_frame``)."""
     names = list(ctx.entity_keys)
     index = (
         pd.MultiIndex.from_tuples(keys, names=names)
@@ -155,29 +150,8 @@ def _feature_rows(
     )
     stored = online.frame.set_index(names if len(names) > 1 else names[0])
     frame: pd.DataFrame = stored.reindex(index).reset_index(drop=True)
-    if ctx.layout.kind == "table":
-        raw = pd.DataFrame(sent, columns=list(ctx.layout.request_fields))
-        raw[TIMESTAMP_COLUMN] = pd.Timestamp(event_time or ctx.clock.now()).tz_convert("UTC")
-        for j, k in enumerate(names):
-            raw[k] = [key[j] for key in keys]
-        events = ctx.layout.transform(raw)  # type: ignore[union-attr]
-        frame = pd.concat(
-            [frame.drop(columns=list(events.columns), errors="ignore"),
-             events.reset_index(drop=True)], axis=1,
-        )  # fmt: skip
-        state = list(getattr(ctx.layout, "activity_state", ()))
-        if state:
-            layout, store = ctx.layout, ctx.feature_store()
-            seeing, pushed = layout.update_activity(frame.reindex(columns=state), raw)  # type: ignore[union-attr]
-            seen = events.join(seeing).assign(**{TIMESTAMP_COLUMN: raw[TIMESTAMP_COLUMN]})
-            frame = frame.join(layout.realtime_features(seen))  # type: ignore[union-attr]
-            store.push_activity(pushed)
-        frame[TIMESTAMP_COLUMN] = frame[TIMESTAMP_COLUMN].fillna(raw[TIMESTAMP_COLUMN])
-        return frame
-    for r, values in enumerate(sent):
-        for name, value in values.items():
-            frame.loc[r, name] = value
-    return frame
+    moment = event_time or ctx.clock.now()
+    return ctx.layout.online_frame(frame, keys, sent, moment, ctx.feature_store().push_activity)
 
 
 def _lookup_rows(
@@ -190,7 +164,7 @@ def _lookup_rows(
     store = ctx.feature_store()
     with ctx.activity_lock if store.has_activity else contextlib.nullcontext():
         online = _online(ctx, unique)
-        if online.missing and ctx.layout.kind != "table":  # a table's new entity: no history
+        if online.missing and not ctx.layout.event_requests:  # an event: served without history
             _refuse_unknown(ctx, keys, set(online.missing))
         return _feature_rows(ctx, online, keys, sent, event_time)
 
@@ -232,7 +206,7 @@ async def _rows(
     is cached, else the misses read from Feast in a worker thread. A table project (event
     features, real-time state) builds its frame in a worker thread."""
     store = ctx.feature_store()
-    if ctx.layout.kind == "table" or store.has_activity:
+    if ctx.layout.event_requests or store.has_activity:
         frame = await anyio.to_thread.run_sync(_lookup_rows, ctx, keys, sent, event_time)
         models = ctx.service.state.models.values()
         return block_from_frame(frame, [n for m in models for n in m.feature_names])
@@ -278,7 +252,7 @@ async def handle_predict(
     else:
         routed = [choose(state.routes, ":".join(str(v) for v in k)) for k in keys]
     # the request-time values each entity sent (none: no column to fill in the log)
-    logged = [sorted(v) for v in sent] if ctx.layout.kind != "table" and any(sent) else None
+    logged = [sorted(v) for v in sent] if not ctx.layout.event_requests and any(sent) else None
     results: list[dict[str, Any]] = [{} for _ in keys]
     shadow_rows: list[int] = []
     champion_preds = np.empty(0)
