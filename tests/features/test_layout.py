@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 from tests.conftest import SMALL_SCENARIO
 
+from driftloop.app.scaffold import create_fraud_project, create_project
 from driftloop.features.engineering import TIMESTAMP_COLUMN
 from driftloop.features.layout import ProjectLayout, project_layout
 from driftloop.features.retail import RetailLayout
 from driftloop.features.table_layout import TableLayout
 from driftloop.project import Project
-from driftloop.app.scaffold import create_fraud_project, create_project
 
 
 @pytest.fixture(scope="module", params=["retail", "fraud"])
