@@ -72,11 +72,17 @@ class LoopConfig(_Strict):
     )  # fmt: skip
 
     retrain_validation_days: int = Field(
-        7, ge=1, le=90, description="a retrain's early-stopping days (then refit with them)"
-    )
+        7, ge=1, le=90,
+        description="a retrain's early-stopping days (then refit with them); more when these "
+        "hold too few rows, as for the holdout",
+    )  # fmt: skip
     retrain_holdout_days: int = Field(
-        7, ge=1, le=90, description="a retrain's gate days: the newest, judged against the champion"
-    )
+        7, ge=1, le=90,
+        description="a retrain's gate days: the newest, judged against the champion; when they "
+        "hold too few labelled rows for the metric (or one class), the holdout reaches back "
+        "over more days, up to a third of the window's rows with the validation, else the "
+        "retrain waits (a retrain_waiting event)",
+    )  # fmt: skip
 
     @model_validator(mode="after")
     def _known_triggers(self) -> LoopConfig:

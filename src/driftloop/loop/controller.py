@@ -46,6 +46,7 @@ from driftloop.loop.recovery import (
 from driftloop.loop.store import LoopEvent, LoopStore
 from driftloop.monitoring.assess import ACCURACY_METRICS, VersionAssessment, metric_label
 from driftloop.monitoring.monitor import monitor_project
+from driftloop.pipeline.split import SplitTooSmall
 from driftloop.pipeline.train import Recency, TrainingResult, run_training
 from driftloop.project import Project
 from driftloop.quarantine import quarantine_damaged
@@ -141,7 +142,7 @@ class LoopController:
         trained = None
         started = None
         if decision.action == "retrain":
-            trained, started = self._retrain(decision)
+            trained, started = self.retrain(decision)
         return LoopTurn(now, signals, decision, started or moved, trained)
 
     def _unstarted(self) -> LoopEvent | None:
@@ -402,7 +403,8 @@ class LoopController:
                                   evidence={"blocker": decision.blocker})  # fmt: skip
 
     # -- acting ---------------------------------------------------------------------------
-    def _retrain(self, decision: Decision) -> tuple[TrainingResult | None, Rollout | None]:
+    def retrain(self, decision: Decision) -> tuple[TrainingResult | None, Rollout | None]:
+        """Train on the decision's window, gate, and start the canary of a passed version."""
         now = self.clock.now()
         assert decision.recent_from is not None
         trigger = ", ".join(decision.triggers)
@@ -426,6 +428,12 @@ class LoopController:
                       RETRAIN_TAG: str(started.id)},
                 progress=crash_on_step,
             )  # fmt: skip
+        except SplitTooSmall as exc:
+            logger.info("loop: retrain waits: %s", exc)
+            self.store.record(self.model, self.clock.now(), "retrain_waiting",
+                              f"{exc} (again after the cool-down)",
+                              evidence={"retrain": started.id})  # fmt: skip
+            return None, None
         except DriftloopError as exc:
             logger.warning("loop: retrain failed: %s", exc)
             self.store.record(self.model, self.clock.now(), "retrain_failed", str(exc))

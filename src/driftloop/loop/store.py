@@ -28,6 +28,7 @@ EVENT_KINDS = (
     "hold",  # a retrain is warranted but held (cool-down, cap, rollout, disabled ...)
     "retrain_started",
     "retrain_failed",
+    "retrain_waiting",  # too few labelled rows for a holdout the metric can judge: none made
     "gate_passed",
     "gate_rejected",
     "rollout_started",
