@@ -212,8 +212,8 @@ def run_table(
 def render(rows: list[Row]) -> Table:
     table = Table(title="the loop against fixed schedules (lower error is better)")
     for name in ("table", "metric", "whole: loop / frozen / 7d / 28d", "last quarter",
-                 "deploys loop / 7d / 28d", "retrains (failed) / sched.", "gate rej.", "rollbacks", "alarms (false)",
-                 "detected after", "verdict", "s"):  # fmt: skip
+                 "deploys loop / 7d / 28d", "retrains (failed) / sched.", "gate rej.",
+                 "rollbacks", "alarms (false)", "detected after", "verdict", "s"):  # fmt: skip
         table.add_column(name)
     for r in rows:
         table.add_row(
