@@ -8,8 +8,8 @@ split, no gate: what a cron job does). One table, one row per project:
 
 - accuracy (WAPE, or log loss for classifiers) over the whole replay and its last quarter,
   for the loop, frozen, every 7 and every 28 days;
-- deployments (the loop's promotions; a schedule deploys every retrain), gate rejections
-  and rollbacks of the loop;
+- deployments (the loop's promotions; a schedule deploys every retrain), the loop's
+  scheduled challengers (``loop.challenger_every_days``), gate rejections and rollbacks;
 - drift alarms, and how many were false: every alarm on a table without a change (the
   no-change control, the seasonal-only table), alarms before the change otherwise;
 - detection delay: days from the documented change to the first alarm on or after it;
@@ -24,6 +24,7 @@ table, timings aside.
 
     python benchmarks/decisions.py                       # the whole panel
     python benchmarks/decisions.py --tables sensor,pr_deaths --json out.json
+    python benchmarks/decisions.py --challenger-every-days 0   # without the scheduled challenger
 """
 
 from __future__ import annotations
@@ -93,6 +94,9 @@ class Row:
     deployments28: int
     gate_rejections: int
     rollbacks: int
+    scheduled: int  # the loop's scheduled challengers (retrains on loop.challenger_every_days)
+    retrains: int
+    failed: int  # retrains that failed or waited (too few rows for a holdout)
     alarms: int
     false_alarms: int
     detection_days: int | None
@@ -150,11 +154,25 @@ def panel() -> dict[str, PanelTable]:
     return {t.name: t for t in tables}
 
 
-def run_table(spec: PanelTable, work: Path, console: Console) -> Row:
+def _set_loop(folder: Path, loop: dict[str, object]) -> None:
+    """Override keys of the project's ``loop:`` section (as a user edits driftloop.yaml)."""
+    import yaml
+
+    path = folder / "driftloop.yaml"
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    config.setdefault("loop", {}).update(loop)
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+
+
+def run_table(
+    spec: PanelTable, work: Path, console: Console, loop: dict[str, object] | None = None
+) -> Row:
     folder = work / spec.name
     made = CliRunner().invoke(app, spec.init_args(work, folder))
     if made.exit_code != 0:
         raise RuntimeError(f"init of {spec.name} failed: {made.output}")
+    if loop:
+        _set_loop(folder, loop)
     project = Project.load(folder)
     change = spec.change or scenario_shift_date(project)
     start, end = default_window(project)
@@ -180,6 +198,10 @@ def run_table(spec: PanelTable, work: Path, console: Console) -> Row:
         deployments=kinds.count("promoted"),
         deployments7=math.ceil(days / SCHEDULES[0]), deployments28=math.ceil(days / SCHEDULES[1]),
         gate_rejections=kinds.count("gate_rejected"), rollbacks=kinds.count("rolled_back"),
+        scheduled=sum(e.kind == "retrain_started" and bool(e.evidence.get("scheduled"))
+                      for e in result.events),
+        retrains=kinds.count("retrain_started"),
+        failed=kinds.count("retrain_failed") + kinds.count("retrain_waiting"),
         alarms=len(alarms), false_alarms=false,
         detection_days=(after[0] - change).days if after and change else None,
         change=f"{change} ({spec.note})" if change else f"none ({spec.note})",
@@ -190,8 +212,8 @@ def run_table(spec: PanelTable, work: Path, console: Console) -> Row:
 def render(rows: list[Row]) -> Table:
     table = Table(title="the loop against fixed schedules (lower error is better)")
     for name in ("table", "metric", "whole: loop / frozen / 7d / 28d", "last quarter",
-                 "deploys loop / 7d / 28d", "gate rej.", "rollbacks", "alarms (false)",
-                 "detected after", "verdict", "s"):  # fmt: skip
+                 "deploys loop / 7d / 28d", "retrains (failed) / sched.", "gate rej.",
+                 "rollbacks", "alarms (false)", "detected after", "verdict", "s"):  # fmt: skip
         table.add_column(name)
     for r in rows:
         table.add_row(
@@ -200,6 +222,7 @@ def render(rows: list[Row]) -> Table:
             f"{r.loop_last:.3f} / {r.frozen_last:.3f} / {r.every7_last:.3f} / "
             f"{r.every28_last:.3f}",
             f"{r.deployments} / {r.deployments7} / {r.deployments28}",
+            f"{r.retrains} ({r.failed}) / {r.scheduled}",
             str(r.gate_rejections), str(r.rollbacks), f"{r.alarms} ({r.false_alarms})",
             "-" if r.detection_days is None else f"{r.detection_days} d",
             r.verdict(), f"{r.seconds:.0f}",
@@ -213,7 +236,12 @@ def main() -> int:
     parser.add_argument("--tables", default=",".join(tables),
                         help=f"comma-separated, of: {', '.join(tables)}")  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")
+    parser.add_argument("--challenger-every-days", type=float, default=None,
+                        help="loop.challenger_every_days for every project (0: off; default: "
+                        "the config's default)")  # fmt: skip
     args = parser.parse_args()
+    loop = ({} if args.challenger_every_days is None
+            else {"challenger_every_days": args.challenger_every_days})  # fmt: skip
     chosen = [t.strip() for t in args.tables.split(",") if t.strip()]
     unknown = [t for t in chosen if t not in tables]
     if unknown:
@@ -223,7 +251,7 @@ def main() -> int:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="driftloop-decisions-") as tmp:
         for name in chosen:
-            rows.append(run_table(tables[name], Path(tmp), console))
+            rows.append(run_table(tables[name], Path(tmp), console, loop))
             console.print(f"{name}: {rows[-1].verdict()} ({rows[-1].seconds:.0f} s)")
     console.print(render(rows))
     if args.json:

@@ -8,7 +8,14 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from driftloop.config import LoopConfig
-from driftloop.loop.policy import Signals, accuracy_lag_days, decide, fired
+from driftloop.loop.policy import (
+    SCHEDULED,
+    Signals,
+    accuracy_lag_days,
+    decide,
+    fired,
+    scheduled_challenger,
+)
 
 DAY0 = date(2020, 3, 1)
 
@@ -168,3 +175,29 @@ def test_a_lagged_accuracy_signal_dates_the_episode_by_the_window_it_judged() ->
     assert decision.action == "retrain", decision.reason
     assert decision.since == DAY0 + timedelta(days=12 - 4)  # the first firing check's window
     assert Signals.from_json(checks[-1].to_json()) == checks[-1]
+
+
+def test_a_scheduled_challenger_is_due_when_the_champion_and_last_retrain_are_old() -> None:
+    cfg = LoopConfig(challenger_every_days=28)
+    as_of = DAY0
+    assert scheduled_challenger(at(27), as_of, None, cfg) is None  # 27 days old
+    due = scheduled_challenger(at(28), as_of, None, cfg)  # 28 days
+    assert due is not None and due.action == "retrain" and due.reason.startswith(SCHEDULED)
+    assert due.evidence == {"scheduled": True, "age_days": 28}
+    assert due.recent_from == DAY0 + timedelta(days=27)  # the last labelled day
+    assert "beats the champion by 2%" in due.reason
+    # a retrain since (drift's or the schedule's own) restarts the count
+    assert scheduled_challenger(at(47), as_of, at(20), cfg) is None
+    assert scheduled_challenger(at(48), as_of, at(20), cfg) is not None
+
+
+@pytest.mark.parametrize(
+    ("cfg", "running"),
+    [(LoopConfig(challenger_every_days=0), None), (LoopConfig(challenger_every_days=None), None),
+     (LoopConfig(challenger_every_days=28, enabled=False), None),
+     (LoopConfig(challenger_every_days=28), "rollout #3 of v2 (canary)")],
+)  # fmt: skip
+def test_no_scheduled_challenger_when_off_disabled_or_a_rollout_runs(
+    cfg: LoopConfig, running: str | None
+) -> None:
+    assert scheduled_challenger(at(90), DAY0, None, cfg, rollout_running=running) is None

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
+import numpy as np
 import pytest
 
-from driftloop.pipeline.split import plan_split
+from driftloop.pipeline.split import SplitTooSmall, grow_split, plan_split
 
 
 def test_worked_example_with_a_one_day_label_delay() -> None:
@@ -47,3 +48,44 @@ def test_split_round_trips_through_its_tag_and_cuts_frames_by_day() -> None:
     assert len(parts["train"]) == 40 and len(parts["validation"]) == 8
     assert len(parts["holdout"]) == 8
     assert parts["train"]["event_timestamp"].min() == pd.Timestamp("2020-01-01 05:00", tz="UTC")
+
+
+def _daily(n_days: int, per_day: int = 1, end: date = date(2024, 6, 30)) -> np.ndarray:
+    return np.array([end - timedelta(days=i) for i in range(n_days) for _ in range(per_day)])
+
+
+def test_a_sparse_holdout_reaches_back_until_it_holds_enough_rows() -> None:
+    split = plan_split(date(2024, 7, 1), 1, 365, 7, 7)  # one row a day: 7-row parts
+    days = _daily(365)
+    grown = grow_split(split, days, np.ones(days.size), "regression", min_rows=10)
+    assert (grown.holdout_start, grown.holdout_end) == (date(2024, 6, 21), date(2024, 6, 30))
+    assert (grown.validation_start, grown.validation_end) == (date(2024, 6, 11), date(2024, 6, 20))
+    assert grown.train_start == split.train_start and grown.train_end == date(2024, 6, 10)
+
+
+def test_a_split_large_enough_keeps_its_days() -> None:
+    split = plan_split(date(2024, 7, 1), 1, 365, 7, 7)
+    days = _daily(365, per_day=3)
+    assert grow_split(split, days, np.ones(days.size), "regression", min_rows=10) == split
+
+
+def test_a_classifier_holdout_reaches_back_to_hold_both_classes() -> None:
+    split = plan_split(date(2024, 7, 1), 1, 120, 7, 7)
+    days = _daily(120, per_day=5)
+    labels = np.zeros(days.size)
+    labels[days == date(2024, 6, 18)] = 1.0  # the newest positives: 13 days back
+    labels[days == date(2024, 6, 1)] = 1.0
+    grown = grow_split(split, days, labels, "classification", min_rows=10)
+    assert grown.holdout_start == date(2024, 6, 18)
+    assert grown.validation_start == date(2024, 6, 1)
+
+
+def test_a_split_that_would_take_over_a_third_of_the_window_waits() -> None:
+    split = plan_split(date(2024, 7, 1), 1, 60, 7, 7)
+    days = _daily(60, per_day=5)
+    labels = np.zeros(days.size)
+    labels[(days < date(2024, 6, 1)) & (np.arange(days.size) % 5 == 0)] = 1.0  # none since
+    with pytest.raises(SplitTooSmall, match=r"the holdout days 2024-06-24 to 2024-06-30 hold "
+                       r"35 rows, all negative: .*more than 33% of the window's 300.*the "
+                       r"retrain waits for more labelled days"):  # fmt: skip
+        grow_split(split, days, labels, "classification", min_rows=10)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 __all__ = ["LoopConfig", "Trigger"]
 
 Trigger = Literal["feature_drift", "prediction_drift", "accuracy"]
+DEFAULT_CHALLENGER_EVERY_DAYS = 28.0  # chosen on benchmarks/decisions.py
 
 
 class _Strict(BaseModel):
@@ -71,12 +72,30 @@ class LoopConfig(_Strict):
         "of this; a waiting one takes over this long after the holder stops renewing",
     )  # fmt: skip
 
+    challenger_every_days: float | None = Field(
+        DEFAULT_CHALLENGER_EVERY_DAYS, ge=0.0, le=3660.0,
+        description="a scheduled challenger: retrain when the champion's data and the last "
+        "retrain are this many days old, deployed only if it beats the champion at the gate "
+        "(by challenger_min_gain) and through the canary (0 or null: off)",
+    )  # fmt: skip
+    challenger_min_gain: float = Field(
+        0.02, ge=0.0, le=0.5,
+        description="how much better than the champion on the gate's holdout a scheduled "
+        "challenger must be (0.02: a 2 % lower error, or a 2 % higher ROC AUC)",
+    )  # fmt: skip
+
     retrain_validation_days: int = Field(
-        7, ge=1, le=90, description="a retrain's early-stopping days (then refit with them)"
-    )
+        7, ge=1, le=90,
+        description="a retrain's early-stopping days (then refit with them); more when these "
+        "hold too few rows, as for the holdout",
+    )  # fmt: skip
     retrain_holdout_days: int = Field(
-        7, ge=1, le=90, description="a retrain's gate days: the newest, judged against the champion"
-    )
+        7, ge=1, le=90,
+        description="a retrain's gate days: the newest, judged against the champion; when they "
+        "hold too few labelled rows for the metric (or one class), the holdout reaches back "
+        "over more days, up to a third of the window's rows with the validation, else the "
+        "retrain waits (a retrain_waiting event)",
+    )  # fmt: skip
 
     @model_validator(mode="after")
     def _known_triggers(self) -> LoopConfig:

@@ -30,11 +30,13 @@ from driftloop.features.store import FeatureStore
 from driftloop.harness.faults import crash_point
 from driftloop.loop.lease import LeaseHolder, LoopLease
 from driftloop.loop.policy import (
+    SCHEDULED,
     Decision,
     Signals,
     accuracy_lag_days,
     decide,
     fired,
+    scheduled_challenger,
     signals_from,
     trigger_words,
 )
@@ -47,6 +49,7 @@ from driftloop.loop.recovery import (
 from driftloop.loop.store import LoopEvent, LoopStore
 from driftloop.monitoring.assess import ACCURACY_METRICS, VersionAssessment, metric_label
 from driftloop.monitoring.monitor import monitor_project
+from driftloop.pipeline.split import SplitTooSmall
 from driftloop.pipeline.train import Recency, TrainingResult, run_training
 from driftloop.project import Project
 from driftloop.registry.base import CHALLENGER, CHAMPION, ModelRegistry
@@ -133,17 +136,29 @@ class LoopController:
         episode = self.open_episode()
         baseline = None if episode is None else episode.evidence.get("baseline_wape")
         decision = decide(
-            history, self.store.retrains(self.model), self.cfg,
+            history, self.store.retrains(self.model, scheduled=False), self.cfg,
             label_delay_days=self.project.config.labels.delay_days, rollout_running=running,
             baseline_wape=None if baseline is None else float(baseline),
             episode_since=None if episode is None else _day(episode.evidence.get("since")),
         )  # fmt: skip
         self._record_check(signals, decision, history, episode)
+        if decision.action == "none":
+            decision = self._scheduled(now, running) or decision
         trained = None
         started = None
         if decision.action == "retrain":
-            trained, started = self._retrain(decision)
+            trained, started = self.retrain(decision)
         return LoopTurn(now, signals, decision, started or moved, trained)
+
+    def _scheduled(self, now: datetime, running: str | None) -> Decision | None:
+        """The scheduled challenger's retrain when it is due (policy.scheduled_challenger)."""
+        champion = self.registry.alias(CHAMPION)
+        as_of = _day(champion.tags.get("driftloop.as_of")) if champion is not None else None
+        retrains = self.store.retrains(self.model)
+        return scheduled_challenger(
+            now, as_of, max(retrains, default=None), self.cfg, rollout_running=running,
+            label_delay_days=self.project.config.labels.delay_days,
+        )  # fmt: skip
 
     def _unstarted(self) -> LoopEvent | None:
         """The newest gate_passed with no rollout recorded after it."""
@@ -404,30 +419,33 @@ class LoopController:
                                   evidence={"blocker": decision.blocker})  # fmt: skip
 
     # -- acting ---------------------------------------------------------------------------
-    def _retrain(self, decision: Decision) -> tuple[TrainingResult | None, Rollout | None]:
+    def retrain(self, decision: Decision) -> tuple[TrainingResult | None, Rollout | None]:
+        """Train on the decision's window, gate, and start the canary of a passed version."""
         now = self.clock.now()
         assert decision.recent_from is not None
-        trigger = ", ".join(decision.triggers)
+        scheduled = bool(decision.evidence.get("scheduled"))
+        trigger = "schedule" if scheduled else ", ".join(decision.triggers)
         evidence = {"triggers": list(decision.triggers), "since": decision.since,
-                    "recent_from": decision.recent_from}  # fmt: skip
+                    "recent_from": decision.recent_from, "scheduled": scheduled}  # fmt: skip
         started = self.store.record(self.model, now, "retrain_started", decision.reason,
                                     evidence=evidence)  # fmt: skip
         crash_point("loop.retrain_recorded")
-        cfg = self.project.config
-        training = cfg.training.model_copy(update={
-            "validation_days": self.cfg.retrain_validation_days,
-            "holdout_days": self.cfg.retrain_holdout_days, "on_pass": "challenger",
-        })  # fmt: skip
-        retrain_project = Project(self.project.root, cfg.model_copy(update={"training": training}))
         try:
             result = self.trainer(
-                retrain_project, self.registry, now.date(), actor="driftloop loop",
-                on_pass="challenger",
-                recency=Recency(decision.recent_from, self.cfg.recent_weight),
+                _retrain_project(self.project, scheduled), self.registry, now.date(),
+                actor="driftloop loop", on_pass="challenger",
+                recency=Recency(decision.recent_from,
+                                1.0 if scheduled else self.cfg.recent_weight),
                 tags={"driftloop.trigger": trigger, "driftloop.trigger_since": str(decision.since),
                       RETRAIN_TAG: str(started.id)},
                 progress=crash_on_step,
             )  # fmt: skip
+        except SplitTooSmall as exc:
+            logger.info("loop: retrain waits: %s", exc)
+            self.store.record(self.model, self.clock.now(), "retrain_waiting",
+                              f"{exc} (again after the cool-down)",
+                              evidence={"retrain": started.id})  # fmt: skip
+            return None, None
         except DriftloopError as exc:
             logger.warning("loop: retrain failed: %s", exc)
             self.store.record(self.model, self.clock.now(), "retrain_failed", str(exc))
@@ -445,7 +463,8 @@ class LoopController:
                           f"v{result.version} {result.gate.summary()}",
                           version=result.version, evidence=gate)  # fmt: skip
         crash_point("loop.gate_recorded")
-        return result, self.start_rollout(result.version, f"loop retrain on {trigger}")
+        why = SCHEDULED if scheduled else f"loop retrain on {trigger}"
+        return result, self.start_rollout(result.version, why)
 
     def start_rollout(self, version: str, why: str) -> Rollout | None:
         """Start (and record) the rollout of ``version``; a refusal is recorded, not raised."""
@@ -478,6 +497,21 @@ class LoopController:
         self.store.record(self.model, self.clock.now(), kind,
                           f"rollout #{rollout.id} {rollout.label}: {rollout.reason}",
                           version=rollout.version, evidence=evidence)  # fmt: skip
+
+
+def _retrain_project(project: Project, scheduled: bool) -> Project:
+    """The project as the loop retrains it: its own validation and holdout days, versions
+    registered as challenger; a scheduled challenger must beat the champion by
+    ``loop.challenger_min_gain`` at the gate (a negative tolerance)."""
+    cfg, loop = project.config, project.config.loop
+    gate = cfg.training.gate
+    if scheduled:
+        gate = gate.model_copy(update={"relative_tolerance": -loop.challenger_min_gain})
+    training = cfg.training.model_copy(update={
+        "validation_days": loop.retrain_validation_days, "gate": gate,
+        "holdout_days": loop.retrain_holdout_days, "on_pass": "challenger",
+    })  # fmt: skip
+    return Project(project.root, cfg.model_copy(update={"training": training}))
 
 
 def _day(value: object) -> date | None:

@@ -19,9 +19,11 @@ from driftloop.config import LoopConfig, Trigger
 from driftloop.monitoring.assess import VersionAssessment
 
 __all__ = [
-    "Decision", "Signals", "accuracy_lag_days", "decide", "fired", "signals_from",
-    "trigger_words",
+    "SCHEDULED", "Decision", "Signals", "accuracy_lag_days", "decide", "fired",
+    "scheduled_challenger", "signals_from", "trigger_words",
 ]  # fmt: skip
+
+SCHEDULED = "scheduled challenger"  # the reason of a retrain on loop.challenger_every_days
 
 TRIGGER_WORDS = {"feature_drift": "feature drift", "prediction_drift": "prediction drift",
                  "accuracy": "degraded accuracy"}  # fmt: skip
@@ -301,4 +303,31 @@ def decide(
         "retrain", f"{names} sustained ({counts}"
         f"); retraining on the window to {labelled_until}, rows since {recent_from} weighted "
         f"{cfg.recent_weight:g}x", sustained, since, recent_from, evidence,
+    )  # fmt: skip
+
+
+def scheduled_challenger(
+    at: datetime, champion_as_of: date | None, last_retrain: datetime | None, cfg: LoopConfig,
+    *, label_delay_days: int = 1, rollout_running: str | None = None,
+) -> Decision | None:  # fmt: skip
+    """A retrain on a schedule when nothing else retrains: the champion's data is
+    ``loop.challenger_every_days`` old and no retrain started since. Its version is only a
+    challenger: the gate and the canary decide whether it replaces the champion. None
+    when the schedule is off, not due, or a rollout runs (it finishes first)."""
+    every = cfg.challenger_every_days
+    if not every or not cfg.enabled or rollout_running or champion_as_of is None:
+        return None
+    since = champion_as_of
+    if last_retrain is not None and last_retrain.date() > since:
+        since = last_retrain.date()
+    age = (at.date() - since).days
+    if age < every:
+        return None
+    labelled_until = at.date() - timedelta(days=label_delay_days)
+    return Decision(
+        "retrain", f"{SCHEDULED}: the champion's data and the last retrain are {age} days "
+        f"old (loop.challenger_every_days {every:g}); retraining on the window to "
+        f"{labelled_until}, deployed only if it beats the champion by "
+        f"{cfg.challenger_min_gain:.0%} at the gate and through the canary",
+        since=since, recent_from=labelled_until, evidence={"scheduled": True, "age_days": age},
     )  # fmt: skip

@@ -29,7 +29,13 @@ from driftloop.storage.quarantine import records
 __all__ = ["RETRAIN_TAG", "crash_on_step", "finish_interrupted", "mirror_quarantine"]
 
 RETRAIN_TAG = "driftloop.retrain_event"  # the loop event id of the retrain that made a version
-OUTCOMES = ("retrain_failed", "gate_rejected", "gate_passed", "retrain_interrupted")
+OUTCOMES = (
+    "retrain_failed",
+    "retrain_waiting",
+    "gate_rejected",
+    "gate_passed",
+    "retrain_interrupted",
+)
 ACTOR = "driftloop loop"
 # Crash points inside a retrain, at the training pipeline's steps (see faults.CRASH_POINTS).
 _STEP_POINTS = {

@@ -28,6 +28,7 @@ EVENT_KINDS = (
     "hold",  # a retrain is warranted but held (cool-down, cap, rollout, disabled ...)
     "retrain_started",
     "retrain_failed",
+    "retrain_waiting",  # too few labelled rows for a holdout the metric can judge: none made
     "gate_passed",
     "gate_rejected",
     "rollout_started",
@@ -148,11 +149,14 @@ class LoopStore:
         return [Signals.from_json(e.evidence["signals"])
                 for e in self.events(model, kinds=("check",), limit=limit)]  # fmt: skip
 
-    def retrains(self, model: str) -> list[datetime]:
-        """When each retrain started, but those interrupted before registering a version."""
+    def retrains(self, model: str, *, scheduled: bool = True) -> list[datetime]:
+        """When each retrain started, but those interrupted before registering a version
+        (and without ``scheduled`` the scheduled challengers: they take no drift retrain's
+        cool-down or cap)."""
         found = self.events(model, kinds=("retrain_started", "retrain_interrupted"))
         interrupted = {e.evidence.get("retrain") for e in found if e.kind == "retrain_interrupted"}
-        return [e.at for e in found if e.kind == "retrain_started" and e.id not in interrupted]
+        return [e.at for e in found if e.kind == "retrain_started" and e.id not in interrupted
+                and (scheduled or not e.evidence.get("scheduled"))]  # fmt: skip
 
     def last(self, model: str, kind: str) -> LoopEvent | None:
         found = self.events(model, kinds=(kind,), limit=1)

@@ -27,7 +27,7 @@ from driftloop.pipeline.gate import GateVerdict, evaluate_gate, prediction_sanit
 from driftloop.pipeline.lineage import driftloop_source, frame_digest, git_commit, pip_requirements
 from driftloop.pipeline.metrics import MIN_HOLDOUT_ROWS, evaluate, too_few_to_evaluate
 from driftloop.pipeline.onnx_export import export_onnx
-from driftloop.pipeline.split import TimeSplit, plan_split
+from driftloop.pipeline.split import TimeSplit, grow_split, plan_split
 from driftloop.project import Project
 from driftloop.registry.base import CHAMPION, ModelRegistry, RegistrationRequest
 
@@ -181,6 +181,10 @@ def run_training(
         first_day=days.min() + timedelta(days=store.layout.warmup_days),
     )  # fmt: skip
     frame = build_training_set(store, split.train_start, split.holdout_end)
+    label = store.layout.label
+    if len(frame):  # an empty window is named by the checks below
+        split = grow_split(split, frame["event_timestamp"].dt.tz_convert(None).dt.date.to_numpy(),
+                           frame[label].to_numpy("float64"), cfg.task)  # fmt: skip
     parts = split.parts(frame)
     if frame_hook is not None:
         # By default only what the model learns from: the holdout stays as the feature
@@ -188,7 +192,6 @@ def run_training(
         # consistent with itself, that the gate cannot see (the canary must).
         for name in ("train", "validation", "holdout") if hook_holdout else ("train", "validation"):
             parts[name] = frame_hook(parts[name])
-    label = store.layout.label
     _check_parts(parts, split, cfg.min_train_rows, label, cfg.task)
     features = list(store.layout.all_features)
 
