@@ -129,3 +129,47 @@ def test_bad_input_exits_2_naming_the_problem_and_writes_nothing(
     assert pd.Series([result.output]).str.contains(message, regex=True).item(), result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "proj").exists()
+
+
+def test_a_batch_of_events_is_answered_as_each_event_alone_with_one_lookup_per_time(
+    table_project: Project,
+) -> None:
+    store = FeatureStore(table_project)
+    store.apply()
+    registry = open_registry(table_project)
+    if not registry.versions():
+        result = runner.invoke(app, ["train", "--project", str(table_project.root), "--as-of",
+                                     "2023-05-01", "--json"])  # fmt: skip
+        assert result.exit_code == 0, result.output
+    store.materialize(pd.Timestamp("2023-05-02", tz="UTC").to_pydatetime())
+    events = table_project.read_sales()
+    bodies, fields = [], ("sensor", "temp", "load", "zone")
+    for day, sensors in (("2023-05-01", 6), ("2023-05-02", 2)):
+        stamp = pd.Timestamp(day, tz="UTC")
+        rows = events[events["event_timestamp"] == stamp].sort_values("sensor").head(sensors)
+        for row in rows.to_dict("records"):
+            bodies.append({"event_time": day, "request_id": f"e-{day}-{row['sensor']}",
+                           "routing_key": f"{row['sensor']}/{day}",
+                           "entities": [{k: row[k] for k in fields}]})  # fmt: skip
+    ctx = build_context(table_project, registry=registry)
+    lookups: list[Any] = []
+    features = ctx.feature_store()
+    online = features.online
+
+    def counted(keys: Any) -> Any:  # the real lookup, counted
+        lookups.append(keys)
+        return online(keys)
+
+    features.online = counted
+    with BackgroundServer(ctx) as server, httpx.Client(base_url=server.url) as client:
+        alone = []
+        for b in bodies:
+            one = client.post("/v1/predict", json={k: v for k, v in b.items() if k != "request_id"},
+                              headers={"X-Request-Id": b["request_id"]})  # fmt: skip
+            assert one.status_code == 200, one.text
+            alone.append(one.json()["predictions"])
+        lookups.clear()
+        batch = client.post("/v1/predict/batch", json={"requests": bodies})
+    assert batch.status_code == 200, batch.text
+    assert [r["predictions"] for r in batch.json()["responses"]] == alone
+    assert len(lookups) == 2  # one online lookup per event time, not one per event

@@ -48,7 +48,9 @@ from driftloop.loop.recovery import (
 )
 from driftloop.loop.store import LoopEvent, LoopStore
 from driftloop.monitoring.assess import ACCURACY_METRICS, VersionAssessment, metric_label
-from driftloop.monitoring.monitor import monitor_project
+from driftloop.monitoring.daystore import DayStore
+from driftloop.monitoring.monitor import VersionInfo, monitor_store, open_day_store, registry_info
+from driftloop.monitoring.profile import ReferenceProfile
 from driftloop.pipeline.split import SplitTooSmall
 from driftloop.pipeline.train import Recency, TrainingResult, run_training
 from driftloop.project import Project
@@ -103,6 +105,8 @@ class LoopController:
         self.trainer = trainer
         self.cfg = project.config.loop
         self._features: FeatureStore | None = None
+        self._days: DayStore | None = None  # opened once: each check folds only new segments
+        self._info: dict[str, tuple[ReferenceProfile, float, float]] = {}
 
     @property
     def model(self) -> str:
@@ -343,16 +347,30 @@ class LoopController:
 
     def _champion_window(self, version: str, window: tuple[date, date]) -> VersionAssessment | None:
         days = (window[1] - window[0]).days
+        if self._days is None:
+            self._days = open_day_store(self.project, project_layout(self.project).entity_keys)
         try:
-            report = monitor_project(self.project, self.registry, since=window[0],
-                                     until=window[1], window_days=days,
-                                     keys=project_layout(self.project).entity_keys)  # fmt: skip
+            report = monitor_store(self._days, self.model, self._version_info,
+                                   self.project.config.monitoring, self._metric,
+                                   since=window[0], until=window[1], window_days=days)  # fmt: skip
         except DataError:  # nothing logged yet
             return None
         latest = report.latest
         if latest is None:
             return None
         return next((v for v in latest.versions if v.version == version), None)
+
+    @property
+    def _metric(self) -> str:
+        return ACCURACY_METRICS[self.project.config.training.task]
+
+    def _version_info(self, version: str) -> tuple[ReferenceProfile, float, float]:
+        """A version's reference profile and holdout values, read from the registry once:
+        a registered version's artifacts and metrics do not change."""
+        if version not in self._info:
+            info: VersionInfo = registry_info(self.registry, self._metric)
+            self._info[version] = info(version)
+        return self._info[version]
 
     def open_episode(self) -> LoopEvent | None:
         """The drift_detected event of the episode still open (not recovered), if any."""

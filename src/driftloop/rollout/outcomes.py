@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -19,9 +19,10 @@ import pandas as pd
 from driftloop.config import OutcomeGateConfig
 from driftloop.config.rollout import PairedConfig
 from driftloop.monitoring.assess import LOSS_CLIP
-from driftloop.monitoring.predlog import read_feedback, read_predictions
+from driftloop.monitoring.predlog import feedback_dir, predictions_dir
 from driftloop.rollout.judge import Evidence
 from driftloop.rollout.sequential import MeanStats, SequentialResult, paired_mean_test
+from driftloop.segments import read_segments
 
 __all__ = [
     "LogOutcomeSource",
@@ -245,13 +246,18 @@ class LogOutcomeSource:
         self.task = task
 
     def outcomes(self, since: datetime) -> Mapping[str, VersionOutcomes]:
+        """Only the segments written from the day before ``since`` on are read (a day's
+        margin for the clock's zone): a prediction served since then is in a segment
+        written since, and its outcomes, sent after it was answered, too. So a tick
+        costs the same late in a long run as early."""
         stamp = since.isoformat()
-        predictions = read_predictions(
-            self.state_dir, f"served_at >= TIMESTAMPTZ '{stamp}'",
-            ("request_id", "version", "route", "prediction"),
+        from_day = (since - timedelta(days=1)).strftime("%Y-%m-%d")
+        predictions = read_segments(
+            predictions_dir(self.state_dir), f"served_at >= TIMESTAMPTZ '{stamp}'",
+            ("request_id", "version", "route", "prediction"), from_day,
         )  # fmt: skip
         if predictions.empty:
             return {}
-        feedback = read_feedback(self.state_dir, "request_id IS NOT NULL",
-                                 ("request_id", "kind", "name", "value"))  # fmt: skip
+        feedback = read_segments(feedback_dir(self.state_dir), "request_id IS NOT NULL",
+                                 ("request_id", "kind", "name", "value"), from_day)  # fmt: skip
         return version_outcomes(predictions, feedback, self.business_metric, self.task)

@@ -2,28 +2,45 @@
 
 A replay (or any client that gathers independent requests) sends the requests of one
 time step together. Each one is answered exactly as ``/v1/predict`` answers it on its
-own, by the same handler: its own ``event_time``, its own routing (its ``routing_key``,
-else each entity by its key), its own request id, its own log rows and its own count in
-``/metrics``; requests are served in order, so real-time features (an activity state the
-server steps at each event) are stepped event by event. The whole batch is checked
-before any of it is served; an entity unknown to the online store still fails its
-request (404) after the requests before it were served and logged.
+own: its own ``event_time``, its own routing (its ``routing_key``, else each entity by
+its key), its own request id, its own log rows and its own count in ``/metrics``. The
+server does the shared work once: one feature lookup (the online row cache, or a table
+project's frame) per run of consecutive requests with the same ``event_time``, and one
+model call per version for the whole batch; then each request is logged and counted in
+order, as ``handle_predict`` logs it. The whole batch is checked before any of it is
+served. When the shared path meets a request error (an entity unknown to the online
+store, a missing value), nothing has been logged yet and the batch is served again
+request by request through ``handle_predict``, which serves and logs the requests before
+the failing one and fails it, as before. Real-time features (an activity state the
+server steps at each event) are stepped event by event: such projects are served
+request by request.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import orjson
 from starlette.background import BackgroundTask, BackgroundTasks
 
-from driftloop.errors import RequestError
-from driftloop.serving.entity import _parse_entities, _time, handle_predict, parse_json_object
+from driftloop.errors import PredictionError, RequestError
+from driftloop.serving.entity import (
+    _parse_entities,
+    _rows,
+    _shadow,
+    _time,
+    handle_predict,
+    parse_json_object,
+)
+from driftloop.serving.routing import choose
 
 if TYPE_CHECKING:
     from driftloop.serving.context import ServerContext
+    from driftloop.serving.rows import RowBlock
 
 __all__ = ["BATCH_REQUEST_FIELDS", "handle_predict_batch"]
 
@@ -40,6 +57,10 @@ class _Request:
     keys: list[tuple[Any, ...]]
     ids: list[str]
     sent: list[dict[str, Any]]
+    block: RowBlock | None = None  # its run's feature rows
+    first: int = 0  # its first row in that block
+    routed: list[tuple[str, str]] = field(default_factory=list)  # (route, version) per entity
+    inputs: dict[str, np.ndarray] = field(default_factory=dict)  # version -> its model input
 
 
 def _parse(ctx: ServerContext, body: bytes, rid: str) -> list[_Request]:
@@ -85,8 +106,20 @@ async def handle_predict_batch(
     ctx: ServerContext, body: bytes, rid: str
 ) -> tuple[dict[str, Any], BackgroundTask | None]:
     """Answer each request of the batch as /v1/predict would; returns (payload, shadow)."""
-    doc = parse_json_object(body, "requests")
     requests = _parse(ctx, body, rid)
+    if not ctx.feature_store().has_activity:
+        try:
+            return await _shared(ctx, requests, rid)
+        except (RequestError, PredictionError):
+            pass  # nothing logged: serve request by request, which fails where it fails
+    return await _one_by_one(ctx, body, rid, requests)
+
+
+async def _one_by_one(
+    ctx: ServerContext, body: bytes, rid: str, requests: list[_Request]
+) -> tuple[dict[str, Any], BackgroundTask | None]:
+    """Each request through ``handle_predict`` in order."""
+    doc = parse_json_object(body, "requests")
     responses: list[dict[str, Any]] = []
     tasks = BackgroundTasks()
     for j, (r, item) in enumerate(zip(requests, doc["requests"], strict=True)):
@@ -101,3 +134,128 @@ async def handle_predict_batch(
             tasks.tasks.append(task)
     answer = {"model_name": ctx.model_name, "request_id": rid, "responses": responses}
     return answer, (tasks if tasks.tasks else None)
+
+
+async def _lookups(ctx: ServerContext, requests: list[_Request]) -> None:
+    """One feature lookup per run of consecutive requests sharing an event time; each
+    request keeps its run's block and its first row in it."""
+    runs: list[list[_Request]] = []
+    for r in requests:
+        if not runs or runs[-1][0].event_time != r.event_time:
+            runs.append([])
+        runs[-1].append(r)
+    for run in runs:
+        keys = [k for r in run for k in r.keys]
+        sent = [s for r in run for s in r.sent]
+        block = await _rows(ctx, keys, sent, run[0].event_time)
+        row = 0
+        for r in run:
+            r.block, r.first, row = block, row, row + len(r.keys)
+
+
+async def _predict(ctx: ServerContext, requests: list[_Request]) -> dict[str, np.ndarray]:
+    """Route every entity as its request alone would, then one model call per version over
+    the whole batch; per version, the predictions in batch order of its rows."""
+    state = ctx.service.state
+    inputs: dict[str, list[np.ndarray]] = {}
+    for r in requests:
+        if r.routing_key is not None:
+            r.routed = [choose(state.routes, r.routing_key)] * len(r.keys)
+        else:
+            r.routed = [choose(state.routes, ":".join(str(v) for v in k)) for k in r.keys]
+    for r in requests:
+        for version in sorted({v for _, v in r.routed}):
+            rows = [r.first + i for i, (_, v) in enumerate(r.routed) if v == version]
+            names = state.models[version].feature_names
+            r.inputs[version] = _block(r).matrix(names, rows, ctx.nullable_features)
+            inputs.setdefault(version, []).append(r.inputs[version])
+    return {
+        version: await ctx.run_model(state.models[version], np.concatenate(xs))
+        for version, xs in inputs.items()
+    }
+
+
+def _block(r: _Request) -> RowBlock:
+    assert r.block is not None, "the lookups come first"
+    return r.block
+
+
+async def _shared(
+    ctx: ServerContext, requests: list[_Request], rid: str
+) -> tuple[dict[str, Any], BackgroundTask | None]:
+    """The batch with its lookups and model calls shared; then each request is logged,
+    counted and answered as ``handle_predict`` does it."""
+    started = time.perf_counter()
+    await _lookups(ctx, requests)
+    preds = await _predict(ctx, requests)
+    seconds = time.perf_counter() - started
+    total = sum(len(r.keys) for r in requests)
+    taken = dict.fromkeys(preds, 0)
+    responses, tasks = [], BackgroundTasks()
+    for r in requests:
+        own: dict[str, np.ndarray] = {}
+        for version in sorted({v for _, v in r.routed}):
+            n = sum(v == version for _, v in r.routed)
+            own[version] = preds[version][taken[version] : taken[version] + n]
+            taken[version] += n
+        response, task = _answer(ctx, r, own, seconds * len(r.keys) / total)
+        responses.append(response)
+        if task is not None:
+            tasks.tasks.append(task)
+    answer = {"model_name": ctx.model_name, "request_id": rid, "responses": responses}
+    return answer, (tasks if tasks.tasks else None)
+
+
+def _answer(
+    ctx: ServerContext, r: _Request, preds: dict[str, np.ndarray], seconds: float
+) -> tuple[dict[str, Any], BackgroundTask | None]:
+    """Log, count and answer one request whose versions predicted ``preds`` (its rows of
+    each version in order), as ``handle_predict`` does."""
+    block, state, names = _block(r), ctx.service.state, ctx.entity_keys
+    ttl_days = ctx.project.config.features.ttl_days
+    outside = [False] * len(r.keys)  # as RowBlock.outside, on this request's rows only
+    if r.event_time is not None:
+        gap = np.abs(r.event_time.timestamp() - block.seconds[r.first : r.first + len(r.keys)])
+        outside = (gap > ttl_days * 86400.0).tolist()  # no feature time (NaN) is never flagged
+    logged = [sorted(v) for v in r.sent] if ctx.layout.kind != "table" and any(r.sent) else None
+    results: list[dict[str, Any]] = [{} for _ in r.keys]
+    shadow_rows: list[int] = []
+    champion_preds = np.empty(0)
+    for version, values in preds.items():
+        mine = [i for i, (_, v) in enumerate(r.routed) if v == version]
+        rows = [r.first + i for i in mine]
+        served = state.models[version]
+        route = r.routed[mine[0]][0]
+        ctx.log_rows(request_ids=[r.ids[i] for i in mine], served=served, route=route,
+                     endpoint="entity", x=r.inputs[version], preds=values, seconds=seconds,
+                     event_time=r.event_time, entities=[r.keys[i] for i in mine],
+                     feature_times=block.seconds[rows],
+                     overrides=None if logged is None else [logged[i] for i in mine],
+                     outside_ttl=[outside[i] for i in mine])  # fmt: skip
+        ctx.metrics.observe(version, route, "entity", values, seconds)
+        for i, p, row in zip(mine, values.tolist(), rows, strict=True):
+            results[i] = {
+                "request_id": r.ids[i], **dict(zip(names, r.keys[i], strict=True)),
+                "prediction": p, "model_version": version, "route": route,
+                "feature_time": block.iso[row], "outside_ttl": outside[i],
+            }  # fmt: skip
+        if route == "champion":
+            shadow_rows, champion_preds = rows, values
+    payload: dict[str, Any] = {"request_id": r.rid, "predictions": results}
+    flagged = sum(outside)
+    if flagged:
+        payload["warning"] = (
+            f"{flagged} of {len(r.keys)} predictions used features further than the feature "
+            f"views' TTL (features.ttl_days = {ttl_days}) from event_time; they are marked "
+            "outside_ttl here and in the prediction log"
+        )
+    task = None
+    if state.routes.shadow and state.routes.challenger and shadow_rows:
+        challenger = state.models[state.routes.challenger]
+        mine = [i - r.first for i in shadow_rows]
+        task = BackgroundTask(
+            _shadow, ctx, challenger, block, shadow_rows, [r.keys[i] for i in mine],
+            None if logged is None else [logged[i] for i in mine],
+            [r.ids[i] for i in mine], r.event_time, champion_preds, [outside[i] for i in mine],
+        )  # fmt: skip
+    return payload, task

@@ -45,6 +45,9 @@ RECORDS = "records.jsonl"
 PARQUET_MAGIC = b"PAR1"
 logger = logging.getLogger("driftloop.storage.quarantine")
 _lock = threading.Lock()
+# Segments that looked whole, with the (inode, size, mtime) they had: a file rewritten,
+# cut or replaced since changes one of them and is read again.
+_whole: dict[str, tuple[int, int, int]] = {}
 T = TypeVar("T")
 
 
@@ -152,15 +155,25 @@ def damaged_segments(
     state_dir: Path, logs: tuple[str, ...] = ("predictions", "feedback")
 ) -> list[tuple[Path, str]]:
     """Every log segment under ``state_dir`` that is plainly damaged, with why (first and
-    last bytes, :func:`damaged_parquet`; eight bytes a file). Reads only."""
+    last bytes, :func:`damaged_parquet`; eight bytes a file, read again only once its inode,
+    size or mtime changed). Reads only."""
     found = []
     for log in logs:
         folder = state_dir / log
         if folder.is_dir():
             for path in sorted(folder.rglob("part-*.parquet")):
+                try:
+                    st = path.stat()
+                except OSError:
+                    st = None
+                seen = None if st is None else (st.st_ino, st.st_size, st.st_mtime_ns)
+                if seen is not None and _whole.get(str(path)) == seen:
+                    continue  # looked whole and unchanged since: its bytes are the same
                 reason = damaged_parquet(path)
                 if reason is not None:
                     found.append((path, reason))
+                elif seen is not None:
+                    _whole[str(path)] = seen
     return found
 
 

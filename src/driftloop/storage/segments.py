@@ -144,10 +144,11 @@ class SegmentLog:
 
 
 def read_segments(
-    folder: Path, where: str = "", columns: Sequence[str] | None = None
+    folder: Path, where: str = "", columns: Sequence[str] | None = None, from_day: str = ""
 ) -> pd.DataFrame:
     """All segments under ``folder`` as one frame (DuckDB; columns united by name), or only
-    ``columns`` of them (Parquet reads only those).
+    ``columns`` of them (Parquet reads only those); with ``from_day`` (``YYYY-MM-DD``) only
+    the segments of day folders from that day on (written that day or later).
 
     A segment that cannot be read (overwritten, cut short, unreadable) is moved to the
     quarantine folder with a record of why (:mod:`driftloop.storage.quarantine`) and the frame
@@ -156,13 +157,15 @@ def read_segments(
     import duckdb
 
     files = sorted(folder.glob("*/part-*.parquet")) if folder.is_dir() else []
+    files = [f for f in files if f.parent.name >= from_day] if from_day else files
     if not files:
         return pd.DataFrame()
     selected = ", ".join(f'"{c}"' for c in columns) if columns else "*"
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
         try:
-            frame = _query(con, str(folder / "*" / "part-*.parquet"), selected, where)
+            pattern = files if from_day else str(folder / "*" / "part-*.parquet")
+            frame = _query(con, pattern, selected, where)
         except duckdb.Error as exc:
             frame = _read_around_damage(con, folder, files, selected, where, exc)
     for column in frame.columns:  # timestamps come back as UTC, always tz-aware
