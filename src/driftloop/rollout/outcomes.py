@@ -22,7 +22,7 @@ from driftloop.monitoring.assess import LOSS_CLIP
 from driftloop.monitoring.predlog import feedback_dir, predictions_dir
 from driftloop.rollout.judge import Evidence
 from driftloop.rollout.sequential import MeanStats, SequentialResult, paired_mean_test
-from driftloop.segments import read_segments
+from driftloop.storage.segments import read_segments
 
 __all__ = [
     "LogOutcomeSource",

@@ -217,7 +217,7 @@ def _answer(
     if r.event_time is not None:
         gap = np.abs(r.event_time.timestamp() - block.seconds[r.first : r.first + len(r.keys)])
         outside = (gap > ttl_days * 86400.0).tolist()  # no feature time (NaN) is never flagged
-    logged = [sorted(v) for v in r.sent] if ctx.layout.kind != "table" and any(r.sent) else None
+    logged = [sorted(v) for v in r.sent] if not ctx.layout.event_requests and any(r.sent) else None
     results: list[dict[str, Any]] = [{} for _ in r.keys]
     shadow_rows: list[int] = []
     champion_preds = np.empty(0)
