@@ -25,8 +25,8 @@ from driftloop.errors import (
     RegistryError,
     RouterError,
 )
+from driftloop.faults import crash_point
 from driftloop.features.store import FeatureStore
-from driftloop.harness.faults import crash_point
 from driftloop.loop.lease import LeaseHolder, LoopLease
 from driftloop.loop.policy import (
     Decision,
