@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,6 +17,7 @@ from driftloop.config import OptimizeConfig
 from driftloop.errors import UsageError
 from driftloop.optimize import onnx_tools
 from driftloop.optimize.data import VersionData, load_version_data
+from driftloop.optimize.results import OptimizableRegistry, OptimizationResult, VariantReport
 from driftloop.optimize.stats import (
     Latency,
     agreement,
@@ -30,7 +30,7 @@ from driftloop.pipeline.estimators import TrainedModel
 from driftloop.pipeline.metrics import evaluate
 from driftloop.pipeline.onnx_export import export_onnx
 from driftloop.project import Project
-from driftloop.registry.base import ModelVersion, RegistrationRequest
+from driftloop.registry.base import ModelVersion
 from driftloop.registry.predictors import OnnxPredictor
 
 __all__ = [
@@ -55,54 +55,6 @@ OPTIMIZE_STEPS = (
     "measure",
     "register",
 )
-
-
-class OptimizableRegistry(Protocol):
-    """What optimization asks of the registry."""
-
-    def get(self, version: str) -> ModelVersion: ...
-
-    def load_native(self, version: str) -> tuple[str, Any]: ...
-
-    def register(self, request: RegistrationRequest) -> ModelVersion: ...
-
-
-@dataclass(frozen=True)
-class VariantReport:
-    """One row of the trade-off table."""
-
-    technique: str
-    applicable: bool
-    detail: str
-    size_bytes: int | None = None
-    size_ratio: float | None = None  # FP32 size / this size
-    latency_ms: dict[str, Latency] = field(default_factory=dict)  # "batch_1", "batch_1000"
-    metrics: dict[str, float] = field(default_factory=dict)
-    metric_loss: float | None = None  # relative, on the gate metric; > 0 is worse
-    disagreement: float | None = None
-    max_abs_diff: float | None = None
-    kept: bool = False
-    verdict: str = ""
-
-
-@dataclass(frozen=True)
-class OptimizationResult:
-    """The table, the choice, and what was registered."""
-
-    version: str
-    model_kind: str
-    task: str
-    metric: str
-    holdout_rows: int
-    calibration_rows: int
-    data_matches_parent: bool
-    native_max_abs_diff: float  # FP32 ONNX against the native model on the holdout
-    variants: tuple[VariantReport, ...]
-    chosen: str | None
-    registered_version: str | None
-    register_reason: str
-    register_failed: bool
-    duration_s: float
 
 
 def _latency(
@@ -181,6 +133,31 @@ def _choose(register: str, reports: list[VariantReport]) -> tuple[str | None, st
     return register, f"{register}: chosen with --register", False
 
 
+def _baseline_report(
+    version: str,
+    native_diff: float | None,
+    base: _Baseline,
+    data: VersionData,
+    cfg: OptimizeConfig,
+) -> VariantReport:
+    """The row every variant is compared with: the plain ONNX export of ``version``."""
+    return VariantReport(
+        technique=BASELINE,
+        applicable=True,
+        detail=f"ONNX export of v{version} (opset 15), max |ONNX - native| "
+        f"{native_diff or 0.0:.2g} on the holdout",
+        size_bytes=len(base.onnx),
+        size_ratio=1.0,
+        latency_ms=_latency(base.onnx, data.x("holdout"), cfg.latency_repeats),
+        metrics=base.metrics,
+        metric_loss=0.0,
+        disagreement=0.0,
+        max_abs_diff=0.0,
+        kept=False,
+        verdict="baseline",
+    )
+
+
 def run_optimization(
     project: Project,
     registry: OptimizableRegistry,
@@ -218,23 +195,7 @@ def run_optimization(
     )  # fmt: skip
     outcomes = build_variants(trained, exported.model, data, cfg, seed, progress)
     progress(OPTIMIZE_STEPS[-2])
-    reports = [
-        VariantReport(
-            technique=BASELINE,
-            applicable=True,
-            detail=f"ONNX export of v{version} (opset 15), max |ONNX - native| "
-            f"{exported.max_abs_diff or 0.0:.2g} on the holdout",
-            size_bytes=len(exported.model),
-            size_ratio=1.0,
-            latency_ms=_latency(exported.model, data.x("holdout"), cfg.latency_repeats),
-            metrics=base.metrics,
-            metric_loss=0.0,
-            disagreement=0.0,
-            max_abs_diff=0.0,
-            kept=False,
-            verdict="baseline",
-        )
-    ]
+    reports = [_baseline_report(version, exported.max_abs_diff, base, data, cfg)]
     for outcome in outcomes:
         if isinstance(outcome, NotApplicable):
             reports.append(VariantReport(outcome.technique, False, outcome.reason,
