@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from tests.conftest import copy_project, copy_with_registry
 
-from driftloop.harness.faults import CRASH_ENV, CRASH_POINTS
+from driftloop.faults import CRASH_ENV, CRASH_POINTS
 from driftloop.loop.recovery import RETRAIN_TAG
 from driftloop.loop.store import LoopStore
 from driftloop.project import Project

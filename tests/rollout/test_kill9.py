@@ -22,7 +22,7 @@ import httpx
 import pytest
 from tests.serving.test_server import feature_rows, v2_body
 
-from driftloop.harness.faults import CRASH_ENV
+from driftloop.faults import CRASH_ENV
 from driftloop.project import Project
 from driftloop.rollout.factory import open_controller
 from driftloop.rollout.store import RolloutStore

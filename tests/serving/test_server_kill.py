@@ -18,7 +18,7 @@ import pytest
 from tests.cli.test_serve_cli import free_port, wait_ready
 from tests.serving.test_server import feature_rows, v2_body
 
-from driftloop.harness.faults import CRASH_ENV
+from driftloop.faults import CRASH_ENV
 from driftloop.storage.segments import read_segments
 
 TOKEN = "server-kill-test-token"

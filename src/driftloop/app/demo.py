@@ -225,13 +225,29 @@ def run_demo(
     return _summarize(replay, broken.get("result"), shift, shift_date, replaced)
 
 
-def _summarize(
-    replay: ReplayResult, broken: TrainingResult | None, shift: bool, shift_date: date,
-    replaced: bool,
-) -> DemoResult:  # fmt: skip
-    from driftloop.app.report import write_report
+@dataclass(frozen=True)
+class _Measured:
+    """The demo's numbers, read off the replay (before they become key numbers)."""
 
-    project, registry, days = replay.project, replay.registry, replay.days
+    reference: float
+    recovery: int | None
+    trailing: dict[date, float]
+    frozen_recovery: int | None
+    frozen_trailing: dict[date, float]
+    detection: int | None
+    false_alarms: int
+    broken_version: str
+    broken_max: float
+    broken_served: int
+    retrains: int
+    promoted: tuple[str, ...]
+    rolled_back: tuple[str, ...]
+    last_day: date
+
+
+def _measure(
+    replay: ReplayResult, broken: TrainingResult | None, shift: bool, shift_date: date
+) -> _Measured:
     served, frozen, events, horizon = replay.served, replay.frozen, replay.events, replay.horizon
     end = horizon[1]
     ref_rows = served[(served["day"] >= shift_date - timedelta(days=REFERENCE_DAYS))
@@ -252,9 +268,27 @@ def _summarize(
     retrains = sum(1 for e in events if e.kind == "retrain_started")
     promoted = tuple(e.version or "" for e in events if e.kind == "promoted")
     rolled_back = tuple(e.version or "" for e in events if e.kind == "rolled_back")
-    last_day = end - timedelta(days=1)
+    return _Measured(
+        reference=reference,
+        recovery=recovery,
+        trailing=trailing,
+        frozen_recovery=frozen_recovery,
+        frozen_trailing=frozen_trailing,
+        detection=detection,
+        false_alarms=false_alarms,
+        broken_version=broken_version,
+        broken_max=broken_max,
+        broken_served=broken_served,
+        retrains=retrains,
+        promoted=promoted,
+        rolled_back=rolled_back,
+        last_day=end - timedelta(days=1),
+    )
 
-    per_day = day_records(replay)
+
+def _key_numbers(replay: ReplayResult, m: _Measured, shift: bool) -> list[KeyNumber]:
+    project, served, last_day = replay.project, replay.served, m.last_day
+    detection, recovery, broken_version = m.detection, m.recovery, m.broken_version
     key: list[KeyNumber] = []
     if shift:
         key += [
@@ -268,30 +302,44 @@ def _summarize(
                       f"<= {TARGET_RECOVERY_DAYS}",
                       recovery is not None and recovery <= TARGET_RECOVERY_DAYS),
             KeyNumber("the same for the frozen v1 (control, never retrained)",
-                      "not restored" if frozen_recovery is None else str(frozen_recovery)),
+                      "not restored" if m.frozen_recovery is None else str(m.frozen_recovery)),
         ]  # fmt: skip
     else:
-        key.append(KeyNumber("retrains without a shift (control run)", str(retrains), "0",
-                             retrains == 0))  # fmt: skip
+        key.append(KeyNumber("retrains without a shift (control run)", str(m.retrains), "0",
+                             m.retrains == 0))  # fmt: skip
     key += [
         KeyNumber("broken challenger's highest traffic weight",
-                  f"{broken_max:g} %" if broken_version else "not submitted",
+                  f"{m.broken_max:g} %" if broken_version else "not submitted",
                   f"<= {project.config.rollout.steps[0]:g} %",
-                  bool(broken_version) and broken_max <= project.config.rollout.steps[0]
-                  and broken_version in rolled_back),
-        KeyNumber("broken challenger's exposure", f"{broken_served} predictions"
-                  f" ({broken_served / max(len(served), 1):.2%} of all)"),
-        KeyNumber("pre-shift WAPE (reference, served, 14 days)", f"{reference:.3f}"),
+                  bool(broken_version) and m.broken_max <= project.config.rollout.steps[0]
+                  and broken_version in m.rolled_back),
+        KeyNumber("broken challenger's exposure", f"{m.broken_served} predictions"
+                  f" ({m.broken_served / max(len(served), 1):.2%} of all)"),
+        KeyNumber("pre-shift WAPE (reference, served, 14 days)", f"{m.reference:.3f}"),
         KeyNumber(f"WAPE, last {TRAILING_DAYS} days: served / frozen v1 / retrained every "
                   f"{replay.schedule_days} days",
-                  f"{trailing.get(last_day, math.nan):.3f} / "
-                  f"{frozen_trailing.get(last_day, math.nan):.3f} / "
+                  f"{m.trailing.get(last_day, math.nan):.3f} / "
+                  f"{m.frozen_trailing.get(last_day, math.nan):.3f} / "
                   f"{trailing_wape(replay.scheduled, last_day, TRAILING_DAYS):.3f}"),
         KeyNumber("retrains / promotions / rollbacks",
-                  f"{retrains} / {len(promoted)} / {len(rolled_back)}"),
+                  f"{m.retrains} / {len(m.promoted)} / {len(m.rolled_back)}"),
         KeyNumber("false drift alarms " + ("before the shift" if shift else "(no shift at all)"),
-                  str(false_alarms), "0", false_alarms == 0),
+                  str(m.false_alarms), "0", m.false_alarms == 0),
     ]  # fmt: skip
+    return key
+
+
+def _summarize(
+    replay: ReplayResult, broken: TrainingResult | None, shift: bool, shift_date: date,
+    replaced: bool,
+) -> DemoResult:  # fmt: skip
+    from driftloop.app.report import write_report
+
+    project, registry, days = replay.project, replay.registry, replay.days
+    served, events, horizon = replay.served, replay.events, replay.horizon
+    m = _measure(replay, broken, shift, shift_date)
+    key = _key_numbers(replay, m, shift)
+    per_day = day_records(replay)
     mon = project.config.monitoring
     timeline = Timeline(
         title="driftloop demo: " + ("a regime shift, detected and repaired by the loop" if shift
@@ -301,7 +349,7 @@ def _summarize(
         shift_date=shift_date if shift else None,
         thresholds={"psi_warning": mon.psi_warning, "psi_act": mon.psi_act,
                     "prediction_kl": mon.prediction_kl, "accuracy_ratio": mon.accuracy_ratio},
-        reference_wape=reference,
+        reference_wape=m.reference,
         days=tuple(per_day),
         events=tuple(TimelineEvent(e.at, e.kind, e.message, e.version, dict(e.evidence))
                      for e in events if e.kind != "check"),
@@ -314,13 +362,13 @@ def _summarize(
     return DemoResult(
         project=project.root, replaced_previous=replaced, shift=shift, shift_date=shift_date,
         horizon=horizon, requests=sum(d.requests for d in days),
-        feedback=sum(d.feedback for d in days), reference_wape=reference,
-        detection_days=detection, false_alarms_before_shift=false_alarms,
-        recovery_days=recovery, frozen_recovery_days=frozen_recovery,
-        final_served_wape=trailing.get(last_day, math.nan),
-        final_frozen_wape=frozen_trailing.get(last_day, math.nan), retrains=retrains,
-        promoted=promoted, rolled_back=rolled_back, broken_version=broken_version,
-        broken_max_weight=broken_max, broken_predictions=broken_served, timeline=timeline,
+        feedback=sum(d.feedback for d in days), reference_wape=m.reference,
+        detection_days=m.detection, false_alarms_before_shift=m.false_alarms,
+        recovery_days=m.recovery, frozen_recovery_days=m.frozen_recovery,
+        final_served_wape=m.trailing.get(m.last_day, math.nan),
+        final_frozen_wape=m.frozen_trailing.get(m.last_day, math.nan), retrains=m.retrains,
+        promoted=m.promoted, rolled_back=m.rolled_back, broken_version=m.broken_version,
+        broken_max_weight=m.broken_max, broken_predictions=m.broken_served, timeline=timeline,
         report=report, targets_met=met,
     )  # fmt: skip
 

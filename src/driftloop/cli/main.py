@@ -101,7 +101,6 @@ def init(
     json_out: JsonOption = False,
 ) -> None:
     """Create a project: a generated scenario, or your own table with --data."""
-    from driftloop.app.scaffold import create_project
     from driftloop.errors import UsageError
 
     with handle_errors():
@@ -118,36 +117,51 @@ def init(
             return
         if cards is not None:
             raise UsageError("--cards is for --scenario fraud")
-        overrides: dict[str, object] = {
-            key: value
-            for key, value in (("n_stores", stores), ("n_products", products), ("days", days))
-            if value is not None
-        }
-        if no_shift:
-            overrides["shift"] = {"enabled": False}
-        with console.status(f"generating the {scenario} scenario"):
-            project = create_project(directory, scenario, seed, overrides)
-        cfg = project.config.scenario
-        summary = {
-            "project": project.root,
-            "scenario": scenario,
-            "seed": seed,
-            "stores": cfg.n_stores,
-            "products": cfg.n_products,
-            "days": cfg.days,
-            "first_day": cfg.start_date,
-            "last_day": cfg.end_date,
-            "shift_date": cfg.shift.date if cfg.shift.enabled else None,
-        }
-        if json_out:
-            emit_json(summary)
-            return
-        console.print(
-            f"created {project.root}: {cfg.n_stores} stores x {cfg.n_products} products, "
-            f"{cfg.start_date} to {cfg.end_date}"
-            + (f", regime shift on {cfg.shift.date}" if cfg.shift.enabled else "")
-        )
-        console.print(f"next: cd {project.root} && driftloop features apply")
+        _init_retail(directory, scenario, seed, stores, products, days, no_shift, json_out)
+
+
+def _init_retail(
+    directory: Path,
+    scenario: str,
+    seed: int,
+    stores: int | None,
+    products: int | None,
+    days: int | None,
+    no_shift: bool,
+    json_out: bool,
+) -> None:
+    from driftloop.app.scaffold import create_project
+
+    overrides: dict[str, object] = {
+        key: value
+        for key, value in (("n_stores", stores), ("n_products", products), ("days", days))
+        if value is not None
+    }
+    if no_shift:
+        overrides["shift"] = {"enabled": False}
+    with console.status(f"generating the {scenario} scenario"):
+        project = create_project(directory, scenario, seed, overrides)
+    cfg = project.config.scenario
+    summary = {
+        "project": project.root,
+        "scenario": scenario,
+        "seed": seed,
+        "stores": cfg.n_stores,
+        "products": cfg.n_products,
+        "days": cfg.days,
+        "first_day": cfg.start_date,
+        "last_day": cfg.end_date,
+        "shift_date": cfg.shift.date if cfg.shift.enabled else None,
+    }
+    if json_out:
+        emit_json(summary)
+        return
+    console.print(
+        f"created {project.root}: {cfg.n_stores} stores x {cfg.n_products} products, "
+        f"{cfg.start_date} to {cfg.end_date}"
+        + (f", regime shift on {cfg.shift.date}" if cfg.shift.enabled else "")
+    )
+    console.print(f"next: cd {project.root} && driftloop features apply")
 
 
 def _init_fraud(

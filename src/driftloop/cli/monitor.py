@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -20,6 +20,10 @@ from driftloop.cli.common import (
     parse_day,
     working,
 )
+
+if TYPE_CHECKING:
+    from driftloop.monitoring.monitor import MonitorReport
+    from driftloop.project import Project
 
 __all__ = ["monitor"]
 
@@ -44,6 +48,57 @@ def _print_quarantined(state: Path, before: int, out: Console) -> None:
                   "the checks use the remaining data", highlight=False)  # fmt: skip
 
 
+def _write_rules(proj: Project, rules: Path) -> None:
+    """Prometheus alerting rules for the project's thresholds, written to ``rules``."""
+    from driftloop.monitoring.alerts import AlertThresholds, render_rules
+    from driftloop.monitoring.assess import ACCURACY_METRICS
+
+    metric = ACCURACY_METRICS[proj.config.training.task]
+    thresholds = AlertThresholds.from_monitoring(proj.config.monitoring,
+                                                 accuracy_metric=metric)  # fmt: skip
+    text = render_rules(thresholds)
+    rules.expanduser().resolve().write_text(text, encoding="utf-8")
+    console.print(f"wrote alerting rules to {rules} (check: promtool check rules {rules})")
+
+
+def _print_report(report: MonitorReport) -> None:
+    """The latest window's table per version, its accuracy, and the alerts."""
+    from driftloop.monitoring.assess import metric_label
+
+    latest = report.latest
+    if latest is None or not latest.versions:
+        console.print("no predictions in the latest window: nothing to judge")
+        return
+    for v in latest.versions:
+        table = Table(
+            title=f"v{v.version}, {latest.start} to {latest.end} (exclusive): {v.rows:,} rows"
+        )
+        for column in ("column", "rows", "PSI", "JS", "KL", "level"):
+            table.add_column(column, justify="left" if column == "column" else "right")
+        for d in (*v.features, v.prediction):
+            table.add_row(d.name, f"{d.rows:,}", _num(d.psi), _num(d.js), _num(d.kl), d.level,
+                          style=LEVEL_STYLE.get(d.level))  # fmt: skip
+        console.print(table)
+        if v.reason:
+            console.print(f"  [yellow]cannot judge[/]: {v.reason}", highlight=False)
+        if v.accuracy is not None:
+            a = v.accuracy
+            console.print(
+                f"  accuracy: {metric_label(a.metric)} {_num(a.error)} vs holdout "
+                f"{_num(a.reference)} "
+                f"(ratio {_num(a.ratio)}), {a.labeled:,} labels, coverage {a.coverage:.0%}: "
+                f"{a.state}"
+            )
+    if report.alerts:
+        for version, alert in report.alerts:
+            console.print(
+                f"[red]{alert.severity}[/] {alert.kind} (v{version}): {alert.message}",
+                highlight=False,
+            )
+    else:
+        console.print("[green]no alerts[/]")
+
+
 def monitor(
     project: ProjectOption = Path("."),
     since: Annotated[str | None, typer.Option(help="First event day (YYYY-MM-DD).")] = None,
@@ -66,7 +121,7 @@ def monitor(
 ) -> None:
     """Feature drift, prediction drift and delayed-label accuracy of each served version."""
     from driftloop.features.layout import project_layout
-    from driftloop.monitoring.assess import ACCURACY_METRICS, metric_label
+    from driftloop.monitoring.assess import ACCURACY_METRICS
     from driftloop.monitoring.monitor import monitor_project, open_day_store, registry_info
     from driftloop.project import Project
     from driftloop.registry import open_registry
@@ -75,14 +130,7 @@ def monitor(
     with handle_errors():
         proj = Project.load(project)
         if rules is not None:
-            from driftloop.monitoring.alerts import AlertThresholds, render_rules
-
-            metric = ACCURACY_METRICS[proj.config.training.task]
-            thresholds = AlertThresholds.from_monitoring(proj.config.monitoring,
-                                                         accuracy_metric=metric)  # fmt: skip
-            text = render_rules(thresholds)
-            rules.expanduser().resolve().write_text(text, encoding="utf-8")
-            console.print(f"wrote alerting rules to {rules} (check: promtool check rules {rules})")
+            _write_rules(proj, rules)
             return
         before = len(records(proj.state_dir))
         quarantine_damaged(proj.state_dir)
@@ -103,35 +151,4 @@ def monitor(
         if json_out:
             emit_json(report)
             return
-        latest = report.latest
-        if latest is None or not latest.versions:
-            console.print("no predictions in the latest window: nothing to judge")
-            return
-        for v in latest.versions:
-            table = Table(
-                title=f"v{v.version}, {latest.start} to {latest.end} (exclusive): {v.rows:,} rows"
-            )
-            for column in ("column", "rows", "PSI", "JS", "KL", "level"):
-                table.add_column(column, justify="left" if column == "column" else "right")
-            for d in (*v.features, v.prediction):
-                table.add_row(d.name, f"{d.rows:,}", _num(d.psi), _num(d.js), _num(d.kl), d.level,
-                              style=LEVEL_STYLE.get(d.level))  # fmt: skip
-            console.print(table)
-            if v.reason:
-                console.print(f"  [yellow]cannot judge[/]: {v.reason}", highlight=False)
-            if v.accuracy is not None:
-                a = v.accuracy
-                console.print(
-                    f"  accuracy: {metric_label(a.metric)} {_num(a.error)} vs holdout "
-                    f"{_num(a.reference)} "
-                    f"(ratio {_num(a.ratio)}), {a.labeled:,} labels, coverage {a.coverage:.0%}: "
-                    f"{a.state}"
-                )
-        if report.alerts:
-            for version, alert in report.alerts:
-                console.print(
-                    f"[red]{alert.severity}[/] {alert.kind} (v{version}): {alert.message}",
-                    highlight=False,
-                )
-        else:
-            console.print("[green]no alerts[/]")
+        _print_report(report)

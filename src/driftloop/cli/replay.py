@@ -166,6 +166,38 @@ def start_fresh(project: Path, json_out: bool) -> None:
     out.print(f"kept: {', '.join(done.kept)}", highlight=False)
 
 
+def _scenario_text(proj: Project, begin: date, end: date, schedule_days: int) -> str:
+    """What was replayed and how, for the report's header."""
+    from driftloop.features.layout import project_layout
+
+    data, keys = proj.config.data, project_layout(proj).entity_keys
+    what = (
+        f"{data.source}: {len(keys)} entity key(s) {', '.join(keys)}, target {data.target}"
+        if data is not None
+        else f"the {proj.config.scenario.type} scenario"
+    )
+    return (
+        f"{what}. Version 1 was trained on what was known on {begin}; the days to "
+        f"{end - timedelta(days=1)} were played through a real HTTP server in "
+        "event-time order on a simulated clock, each target fed back "
+        f"{proj.config.labels.delay_days} day(s) after its event, with the "
+        "controller checking daily. The frozen v1 and a model retrained every "
+        f"{schedule_days} days are scored offline on the same rows."
+    )
+
+
+def _print_result(timeline: Timeline, html: Path) -> None:
+    """The timeline's events (holds left out), the key numbers and the report's path."""
+    from driftloop.cli.loop import event_table
+    from driftloop.loop.store import LoopEvent
+
+    shown = [LoopEvent(0, "", e.at, e.kind, e.version, e.message, e.evidence)
+             for e in timeline.events if e.kind != "hold"]  # fmt: skip
+    console.print(event_table(shown, "timeline (simulated time)"))
+    console.print(key_table(timeline))
+    console.print(f"Report: {html}")
+
+
 def replay(
     project: ProjectOption = Path("."),
     start: Annotated[
@@ -197,8 +229,6 @@ def replay(
     through a real server on a simulated clock with labels arriving late and the controller
     running; compared with the frozen v1 and a fixed-schedule retrain; writes report.html."""
     from driftloop.app.report import write_report
-    from driftloop.cli.loop import event_table
-    from driftloop.features.layout import project_layout
     from driftloop.loop.replay import REPLAY_STEPS, run_replay, summarize_replay
     from driftloop.project import Project
 
@@ -217,23 +247,10 @@ def replay(
                 on_schedule=progress.schedule, progress=progress.step,
             )  # fmt: skip
             progress.step(REPLAY_STEPS[-1])
-            data, keys = proj.config.data, project_layout(proj).entity_keys
-            what = (
-                f"{data.source}: {len(keys)} entity key(s) {', '.join(keys)}, target {data.target}"
-                if data is not None
-                else f"the {proj.config.scenario.type} scenario"
-            )
             timeline = summarize_replay(
                 result,
                 title=f"driftloop replay of {proj.config.project}, {begin} to {end}",
-                scenario=(
-                    f"{what}. Version 1 was trained on what was known on {begin}; the days to "
-                    f"{end - timedelta(days=1)} were played through a real HTTP server in "
-                    "event-time order on a simulated clock, each target fed back "
-                    f"{proj.config.labels.delay_days} day(s) after its event, with the "
-                    "controller checking daily. The frozen v1 and a model retrained every "
-                    f"{schedule_days} days are scored offline on the same rows."
-                ),
+                scenario=_scenario_text(proj, begin, end, schedule_days),
             )
             timeline.save(proj.state_dir / "timeline.json")
             html = write_report(timeline, proj.root)
@@ -241,10 +258,4 @@ def replay(
             emit_json({"report": html, "key_numbers": timeline.key_numbers,
                        "events": timeline.events})  # fmt: skip
             return
-        from driftloop.loop.store import LoopEvent
-
-        shown = [LoopEvent(0, "", e.at, e.kind, e.version, e.message, e.evidence)
-                 for e in timeline.events if e.kind != "hold"]  # fmt: skip
-        console.print(event_table(shown, "timeline (simulated time)"))
-        console.print(key_table(timeline))
-        console.print(f"Report: {html}")
+        _print_result(timeline, html)

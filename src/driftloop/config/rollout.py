@@ -2,13 +2,40 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["IstioConfig", "OutcomeGateConfig", "PairedConfig", "RolloutConfig", "ShadowConfig"]
+__all__ = [
+    "IstioConfig",
+    "OutcomeGateConfig",
+    "PairedConfig",
+    "RolloutConfig",
+    "ShadowConfig",
+    "validate_steps",
+]
 
 Strategy = Literal["canary", "blue-green", "ab"]
+
+
+def validate_steps(steps: Sequence[float]) -> tuple[float, ...]:
+    """Return the steps as a tuple, or raise ValueError naming the first problem."""
+    weights = tuple(float(s) for s in steps)
+    if not weights:
+        raise ValueError("steps must not be empty")
+    for i, w in enumerate(weights):
+        if not math.isfinite(w) or not 0.0 < w <= 100.0:
+            raise ValueError(f"steps[{i}] must be within (0, 100], got {w!r}")
+        if i > 0 and w <= weights[i - 1]:
+            raise ValueError(
+                f"steps must be strictly increasing, got steps[{i - 1}]={weights[i - 1]!r} "
+                f"then steps[{i}]={w!r}"
+            )
+    if weights[-1] != 100.0:
+        raise ValueError(f"the last step must be 100, got steps[-1]={weights[-1]!r}")
+    return weights
 
 
 class _Strict(BaseModel):
@@ -152,8 +179,6 @@ class RolloutConfig(_Strict):
     @field_validator("steps")
     @classmethod
     def _steps(cls, value: tuple[float, ...]) -> tuple[float, ...]:
-        from driftloop.rollout.steps import validate_steps  # the rollout package imports config
-
         return validate_steps(value)
 
     @model_validator(mode="after")

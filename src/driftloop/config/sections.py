@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from driftloop.config.features import (
+    DuckDBOfflineStoreConfig,
+    FeaturesConfig,
+    OfflineStoreConfig,
+    OnlineStoreConfig,
+    RedisOnlineStoreConfig,
+    SkewConfig,
+    SqliteOnlineStoreConfig,
+)
+from driftloop.config.serving import ServingConfig
 
 __all__ = [
     "SECRET_FIELDS",
@@ -43,12 +52,6 @@ DEFAULT_N_STORES = 10
 DEFAULT_N_PRODUCTS = 12
 DEFAULT_SHIFT_DATE = dt.date(2020, 3, 16)
 DEFAULT_LABEL_DELAY_DAYS = 1
-DEFAULT_LAGS_DAYS = (1, 7, 14, 28)
-DEFAULT_ROLLING_WINDOWS_DAYS = (7, 28)
-DEFAULT_SKEW_SAMPLE = 200
-DEFAULT_SKEW_ABS_TOLERANCE = 1e-6
-DEFAULT_SKEW_REL_TOLERANCE = 1e-9
-DEFAULT_SKEW_MAX_MISMATCH_RATE = 0.0
 DEFAULT_LIGHTGBM_PARAMS: dict[str, bool | int | float | str | None] = {
     "objective": "poisson",  # unit sales are counts
     "learning_rate": 0.05,
@@ -68,12 +71,6 @@ DEFAULT_VALIDATION_DAYS = 28
 DEFAULT_HOLDOUT_DAYS = 28
 DEFAULT_MIN_TRAIN_ROWS = 500
 DEFAULT_PROFILE_BINS = 10
-DEFAULT_SERVING_PORT = 8080
-DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
-DEFAULT_MAX_BATCH_ROWS = 10_000
-DEFAULT_LOG_FLUSH_INTERVAL_S = 2.0
-DEFAULT_LOG_FLUSH_ROWS = 50_000
-DEFAULT_DEPENDENCY_CHECK_INTERVAL_S = 10.0
 DEFAULT_OPTIMIZE_MAX_METRIC_LOSS = 0.01
 DEFAULT_OPTIMIZE_MAX_DISAGREEMENT = 0.02
 DEFAULT_CALIBRATION_ROWS = 2000
@@ -159,93 +156,6 @@ class LabelsConfig(_Strict):
     """When outcomes become known: the sales of day d are known at d + delay_days."""
 
     delay_days: int = Field(DEFAULT_LABEL_DELAY_DAYS, ge=1, le=90)
-
-
-class DuckDBOfflineStoreConfig(_Strict):
-    """Feast's DuckDB offline store over Parquet files under the project."""
-
-    type: Literal["duckdb"] = "duckdb"
-
-
-class SqliteOnlineStoreConfig(_Strict):
-    """Feast's SQLite online store; ``path`` is relative to the project folder."""
-
-    type: Literal["sqlite"] = "sqlite"
-    path: str = ".driftloop/online_store.db"
-
-
-_REDIS_ADDRESS = re.compile(r"^\[?[A-Za-z0-9_.:-]+\]?:\d{1,5}$")
-
-
-class RedisOnlineStoreConfig(_Strict):
-    """Feast's Redis online store (one server; needs Feast's ``redis`` extra).
-
-    ``connection_string`` is Feast's: ``host:port`` then comma-separated options, e.g.
-    ``127.0.0.1:6379,db=1,password=...,ssl=true``. Keep a password out of the file: set
-    ``DRIFTLOOP__FEATURES__ONLINE_STORE__CONNECTION_STRING`` instead. driftloop prints
-    only ``redacted()``, and a bad value is reported without echoing it.
-    """
-
-    type: Literal["redis"] = "redis"
-    connection_string: str = Field("127.0.0.1:6379", repr=False)
-    key_ttl_seconds: int | None = Field(
-        None, ge=1, description="Redis expires an entity's rows this long after their write"
-    )
-
-    @field_validator("connection_string")
-    @classmethod
-    def _address_first(cls, value: str) -> str:
-        address, *options = [part.strip() for part in value.split(",")]
-        if not _REDIS_ADDRESS.match(address):
-            raise ValueError(
-                "must start with host:port (e.g. 127.0.0.1:6379), then optional "
-                "comma-separated options such as db=1,password=...,ssl=true"
-            )
-        if any("=" not in option for option in options):
-            raise ValueError("options after host:port must be key=value, separated by commas")
-        return value
-
-    def redacted(self) -> str:
-        """The connection string with any password replaced by ``***``."""
-        return re.sub(r"(?i)(password=)[^,]*", r"\1***", self.connection_string)
-
-
-OfflineStoreConfig = Annotated[DuckDBOfflineStoreConfig, Field(discriminator="type")]
-OnlineStoreConfig = Annotated[
-    SqliteOnlineStoreConfig | RedisOnlineStoreConfig, Field(discriminator="type")
-]
-
-
-class SkewConfig(_Strict):
-    """Training-serving skew check tolerances."""
-
-    sample_size: int = Field(DEFAULT_SKEW_SAMPLE, ge=1)
-    abs_tolerance: float = Field(DEFAULT_SKEW_ABS_TOLERANCE, ge=0.0)
-    rel_tolerance: float = Field(DEFAULT_SKEW_REL_TOLERANCE, ge=0.0)
-    max_mismatch_rate: float = Field(DEFAULT_SKEW_MAX_MISMATCH_RATE, ge=0.0, le=1.0)
-
-
-class FeaturesConfig(_Strict):
-    """Feature definitions (declared once) and the stores that hold them."""
-
-    lags_days: tuple[int, ...] = DEFAULT_LAGS_DAYS
-    rolling_windows_days: tuple[int, ...] = DEFAULT_ROLLING_WINDOWS_DAYS
-    ttl_days: int = Field(7, ge=1, description="a feature row older than this is not served")
-    offline_store: OfflineStoreConfig = DuckDBOfflineStoreConfig()
-    online_store: OnlineStoreConfig = SqliteOnlineStoreConfig()
-    skew: SkewConfig = SkewConfig()
-
-    @model_validator(mode="after")
-    def _positive_unique(self) -> FeaturesConfig:
-        for name in ("lags_days", "rolling_windows_days"):
-            values = getattr(self, name)
-            if not values:
-                raise ValueError(f"{name} must list at least one number of days")
-            if any(v < 1 for v in values) or len(set(values)) != len(values):
-                raise ValueError(f"{name} must hold distinct whole days >= 1, got {list(values)}")
-        if any(w < 2 for w in self.rolling_windows_days):
-            raise ValueError("rolling_windows_days must be >= 2 (a std over one day is undefined)")
-        return self
 
 
 ScalarParam = bool | int | float | str | None
@@ -376,61 +286,6 @@ class RegistryConfig(_Strict):
         description="extra types to trust when loading skops files, beyond the list each "
         "version recorded at registration",
     )
-
-
-class ServingConfig(_Strict):
-    """The model server: limits, logging, routing defaults, admin token."""
-
-    host: str = "127.0.0.1"
-    port: int = Field(DEFAULT_SERVING_PORT, ge=0, le=65535)
-    admin_token: SecretStr | None = Field(
-        None,
-        description="bearer token of the admin API; DRIFTLOOP_ADMIN_TOKEN overrides it; "
-        "without one the admin API is disabled",
-    )
-    max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1024)
-    max_batch_rows: int = Field(DEFAULT_MAX_BATCH_ROWS, ge=1)
-    log_flush_interval_s: float = Field(DEFAULT_LOG_FLUSH_INTERVAL_S, gt=0.0, le=3600.0)
-    log_flush_rows: int = Field(DEFAULT_LOG_FLUSH_ROWS, ge=1)
-    dependency_check_interval_s: float = Field(
-        DEFAULT_DEPENDENCY_CHECK_INTERVAL_S, gt=0.0, le=3600.0,
-        description="readiness probes the registry and the online store at most this often",
-    )  # fmt: skip
-    inline_batch_rows: int = Field(
-        256, ge=1, description="batches up to this size run on the event loop, larger in threads"
-    )
-    pin_version: str | None = Field(
-        None,
-        description="serve this one registered version alone, whatever the aliases say (one "
-        "Deployment per version on a cluster: DRIFTLOOP__SERVING__PIN_VERSION=3)",
-    )
-
-    @field_validator("admin_token", mode="before")
-    @classmethod
-    def _token_as_written(cls, value: object) -> object:
-        # YAML reads 012345 as the number 5349: refuse rather than guess, and never echo it.
-        if value is not None and not isinstance(value, str | SecretStr):
-            raise ValueError(
-                "must be a string: quote it in driftloop.yaml or the environment variable "
-                "(the value is a secret and is not shown)"
-            )
-        return value
-
-    @field_validator("pin_version", mode="before")
-    @classmethod
-    def _version_as_text(cls, value: object) -> object:
-        # An environment override is parsed as YAML, so "3" arrives as the integer 3.
-        if isinstance(value, int) and not isinstance(value, bool):
-            return str(value)
-        if isinstance(value, str) and not value.strip():
-            raise ValueError("pin_version must name a registered version, got an empty string")
-        return value
-
-    def resolved_admin_token(self) -> str | None:
-        """The admin token as the server and its clients use it: DRIFTLOOP_ADMIN_TOKEN first,
-        then ``admin_token``; None when neither is set (the admin API is off)."""
-        configured = self.admin_token.get_secret_value() if self.admin_token else None
-        return os.environ.get("DRIFTLOOP_ADMIN_TOKEN") or configured
 
 
 DEFAULT_MAX_WINDOW_DAYS = 91

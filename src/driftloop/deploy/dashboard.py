@@ -72,6 +72,11 @@ def _label_value(value: str) -> str:
 def dashboard_panels(model: str, monitoring: MonitoringConfig) -> tuple[PanelSpec, ...]:
     """The dashboard's panels with their PromQL, for ``model`` and the project's thresholds."""
     m = f'model="{_label_value(model)}"'
+    return _traffic_panels(m) + _drift_panels(m, monitoring) + _accuracy_panels(m, monitoring)
+
+
+def _traffic_panels(m: str) -> tuple[PanelSpec, ...]:
+    """Traffic share, route weight, request rate, latency and error rate per version."""
     w = RATE_WINDOW
     requests = f"sum by (version) (rate(driftloop_requests_total{{{m}}}[{w}]))"
     errors = f'sum by (version) (rate(driftloop_errors_total{{{m}, kind="model_error"}}[{w}]))'
@@ -138,6 +143,12 @@ def dashboard_panels(model: str, monitoring: MonitoringConfig) -> tuple[PanelSpe
             (Query("A", f"{errors_or_zero} / ({requests} + {errors_or_zero})", "v{{version}}"),),
             min=0,
         ),
+    )
+
+
+def _drift_panels(m: str, monitoring: MonitoringConfig) -> tuple[PanelSpec, ...]:
+    """Feature and prediction drift scores, with the warning and act levels."""
+    return (
         PanelSpec(
             "Feature drift (PSI)",
             "PSI of each feature against the version's reference profile; lines at the "
@@ -168,6 +179,12 @@ def dashboard_panels(model: str, monitoring: MonitoringConfig) -> tuple[PanelSpe
             ((monitoring.prediction_kl, "orange"), (monitoring.psi_act, "red")),
             min=0,
         ),
+    )
+
+
+def _accuracy_panels(m: str, monitoring: MonitoringConfig) -> tuple[PanelSpec, ...]:
+    """Accuracy against the holdout, its ratio, label coverage and window rows."""
+    return (
         PanelSpec(
             "Accuracy (WAPE) against the holdout",
             "Window WAPE from delayed labels and the version's holdout WAPE.",

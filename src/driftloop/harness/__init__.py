@@ -1,3 +1,3 @@
-"""Test and benchmark harnesses (load checks, traffic, crash points), not used by the runtime."""
+"""Test and benchmark harnesses (load checks, traffic replay), not used by the runtime."""
 
 __all__: list[str] = []

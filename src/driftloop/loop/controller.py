@@ -25,9 +25,9 @@ from driftloop.errors import (
     RegistryError,
     RouterError,
 )
+from driftloop.faults import crash_point
 from driftloop.features.layout import project_layout
 from driftloop.features.store import FeatureStore
-from driftloop.harness.faults import crash_point
 from driftloop.loop.lease import LeaseHolder, LoopLease
 from driftloop.loop.policy import (
     SCHEDULED,

@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from driftloop.harness.faults import crash_point
+from driftloop.faults import crash_point
 from driftloop.loop.store import LoopEvent, LoopStore
 from driftloop.pipeline.train import TRAIN_STEPS
 from driftloop.registry.base import CHALLENGER, CHAMPION, ModelRegistry, ModelVersion

@@ -1,4 +1,4 @@
-"""Monitoring: reference profiles now; drift and accuracy tracking build on them."""
+"""Monitoring: reference profiles, drift and accuracy per window, the log's reads, alerts."""
 
 from driftloop.monitoring.profile import ColumnProfile, ReferenceProfile, build_profile
 

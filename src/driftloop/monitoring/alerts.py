@@ -179,7 +179,16 @@ def alert_rules(thresholds: AlertThresholds, job: str = "driftloop") -> dict[str
     """The Prometheus rules document (one group) for ``thresholds`` and the scrape ``job``."""
     if not _JOB.match(job):
         raise ValueError(f"job must be a non-empty label value without quotes, got {job!r}")
-    t = thresholds
+    rules = [
+        *_drift_rules(thresholds),
+        *_accuracy_rules(thresholds),
+        *_availability_rules(thresholds, job),
+    ]
+    return {"groups": [{"name": _GROUP_NAME, "rules": rules}]}
+
+
+def _drift_rules(t: AlertThresholds) -> list[dict[str, Any]]:
+    """Feature drift at the warning and act levels, and prediction drift."""
     rows = _num(t.min_window_rows)
     enough_rows = f"and on (model, version)\n  (driftloop_window_rows >= {rows})"
     window_note = f"window of at least {rows} rows"
@@ -188,7 +197,7 @@ def alert_rules(thresholds: AlertThresholds, job: str = "driftloop") -> dict[str
     def feature_psi(level: float) -> str:
         return f'(driftloop_feature_drift_score{{method="psi"}} > {_num(level)})\n{enough_rows}\n'
 
-    rules = [
+    return [
         _rule(
             "DriftloopFeatureDriftWarning",
             feature_psi(t.psi_warning),
@@ -223,6 +232,12 @@ def alert_rules(thresholds: AlertThresholds, job: str = "driftloop") -> dict[str
             f"alarm level (PSI > {_num(t.prediction_psi_act)}, KL > {_num(t.prediction_kl)}; "
             f"{window_note}).",
         ),
+    ]
+
+
+def _accuracy_rules(t: AlertThresholds) -> list[dict[str, Any]]:
+    """Accuracy against the training holdout, judged once enough labels arrived."""
+    return [
         _rule(
             "DriftloopAccuracyDegraded",
             "(\n"
@@ -239,6 +254,12 @@ def alert_rules(thresholds: AlertThresholds, job: str = "driftloop") -> dict[str
             f"reference, above {_num(t.accuracy_ratio)} "
             f"(label coverage at least {_num(t.min_label_coverage)}).",
         ),
+    ]
+
+
+def _availability_rules(t: AlertThresholds, job: str) -> list[dict[str, Any]]:
+    """No predictions served, and the scrape target down or absent."""
+    return [
         _rule(
             "DriftloopNoPredictions",
             f"sum by (model) (rate(driftloop_predictions_total[{t.no_data_window}])) == 0\n"
@@ -275,7 +296,6 @@ def alert_rules(thresholds: AlertThresholds, job: str = "driftloop") -> dict[str
             "discovered or was never scraped, so every driftloop alert is blind.",
         ),
     ]
-    return {"groups": [{"name": _GROUP_NAME, "rules": rules}]}
 
 
 class _BlockDumper(yaml.SafeDumper):

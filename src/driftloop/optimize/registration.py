@@ -16,7 +16,7 @@ from driftloop.registry.predictors import OnnxPredictor
 
 if TYPE_CHECKING:
     from driftloop.optimize.data import VersionData
-    from driftloop.optimize.reports import OptimizableRegistry, VariantReport
+    from driftloop.optimize.results import OptimizableRegistry, VariantReport
     from driftloop.project import Project
 
 __all__ = ["INHERITED_TAGS", "register_variant"]

@@ -17,7 +17,7 @@ from driftloop.config import OptimizeConfig
 from driftloop.errors import UsageError
 from driftloop.optimize import onnx_tools
 from driftloop.optimize.data import VersionData, load_version_data
-from driftloop.optimize.reports import OptimizableRegistry, OptimizationResult, VariantReport
+from driftloop.optimize.results import OptimizableRegistry, OptimizationResult, VariantReport
 from driftloop.optimize.stats import (
     Latency,
     agreement,
@@ -130,6 +130,31 @@ def _choose(register: str, reports: list[VariantReport]) -> tuple[str | None, st
     return register, f"{register}: chosen with --register", False
 
 
+def _baseline_report(
+    version: str,
+    native_diff: float | None,
+    base: _Baseline,
+    data: VersionData,
+    cfg: OptimizeConfig,
+) -> VariantReport:
+    """The row every variant is compared with: the plain ONNX export of ``version``."""
+    return VariantReport(
+        technique=BASELINE,
+        applicable=True,
+        detail=f"ONNX export of v{version} (opset 15), max |ONNX - native| "
+        f"{native_diff or 0.0:.2g} on the holdout",
+        size_bytes=len(base.onnx),
+        size_ratio=1.0,
+        latency_ms=_latency(base.onnx, data.x("holdout"), cfg.latency_repeats),
+        metrics=base.metrics,
+        metric_loss=0.0,
+        disagreement=0.0,
+        max_abs_diff=0.0,
+        kept=False,
+        verdict="baseline",
+    )
+
+
 def run_optimization(
     project: Project,
     registry: OptimizableRegistry,
@@ -167,23 +192,7 @@ def run_optimization(
     )  # fmt: skip
     outcomes = build_variants(trained, exported.model, data, cfg, seed, progress)
     progress(OPTIMIZE_STEPS[-2])
-    reports = [
-        VariantReport(
-            technique=BASELINE,
-            applicable=True,
-            detail=f"ONNX export of v{version} (opset 15), max |ONNX - native| "
-            f"{exported.max_abs_diff or 0.0:.2g} on the holdout",
-            size_bytes=len(exported.model),
-            size_ratio=1.0,
-            latency_ms=_latency(exported.model, data.x("holdout"), cfg.latency_repeats),
-            metrics=base.metrics,
-            metric_loss=0.0,
-            disagreement=0.0,
-            max_abs_diff=0.0,
-            kept=False,
-            verdict="baseline",
-        )
-    ]
+    reports = [_baseline_report(version, exported.max_abs_diff, base, data, cfg)]
     for outcome in outcomes:
         if isinstance(outcome, NotApplicable):
             reports.append(VariantReport(outcome.technique, False, outcome.reason,

@@ -17,9 +17,9 @@ import pandas as pd
 
 import driftloop
 from driftloop.errors import DataError
+from driftloop.faults import crash_point
 from driftloop.features.store import FeatureStore
 from driftloop.features.training_set import build_training_set
-from driftloop.harness.faults import crash_point
 from driftloop.monitoring.calibration import calibrate_profile
 from driftloop.monitoring.profile import ReferenceProfile, build_profile
 from driftloop.pipeline.estimators import train_model

@@ -27,24 +27,29 @@ from driftloop.registry.base import LoadedModel, ModelVersion, RegistrationReque
 from driftloop.registry.history import AliasHistory, AliasMove
 from driftloop.registry.integrity import (
     CHECKSUM_TAG,
-    TRUSTED_TYPES_TAG,
     LoadPolicy,
     check_inside_root,
-    digest_dir,
     load_payload,
     model_format,
     recorded_digests,
     verify_files,
 )
+from driftloop.registry.mlflow_artifacts import (
+    GATE_ARTIFACT,
+    MODEL_ARTIFACT,
+    ONNX_ARTIFACT,
+    ONNX_KIND,
+    PROFILE_ARTIFACT,
+    log_model,
+    log_onnx,
+    model_digests,
+    model_signature,
+    version_description,
+)
 from driftloop.registry.predictors import BoosterPredictor, EstimatorPredictor, OnnxPredictor
 
 __all__ = ["ONNX_KIND", "MlflowRegistry", "mask_uri", "model_signature", "version_description"]
 
-PROFILE_ARTIFACT = "reference_profile.json"
-GATE_ARTIFACT = "gate.json"
-ONNX_ARTIFACT = "onnx/model.onnx"
-MODEL_ARTIFACT = "model"
-ONNX_KIND = "onnx"  # a version whose only model is its ONNX graph
 # MLflow 3's UI opens an experiment on the view its kind names (GenAI traces when unset
 # and it cannot tell): driftloop's runs are classic models.
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
@@ -71,31 +76,6 @@ def _quiet_mlflow() -> None:
     warnings.filterwarnings(
         "ignore", message=r".*``noload`` loader strategy", category=DeprecationWarning
     )
-
-
-def model_signature(feature_names: tuple[str, ...]) -> Any:
-    """The MLflow signature of a driftloop model: its features as named float64 columns
-    (missing values allowed) in, one float64 (prediction or probability) out."""
-    from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema
-
-    inputs = Schema([ColSpec("double", name, required=False) for name in feature_names])
-    return ModelSignature(inputs=inputs, outputs=Schema([ColSpec("double")]))
-
-
-def version_description(request: RegistrationRequest) -> str:
-    """A version's description in MLflow: its gate verdict and every check (Markdown)."""
-    gate = request.gate
-    verdict = "passed" if request.gate_passed else "rejected"
-    lines = [f"**Gate {verdict}** ({request.task}): {gate.get('summary', verdict)}"]
-    checks = gate.get("checks") or []
-    if checks:
-        lines.append("")
-        for check in checks:
-            mark = "ok" if check.get("passed") else "FAILED"
-            lines.append(f"- {mark} {check.get('name', '?')}: {check.get('detail', '')}")
-    lines += ["", f"Registered by driftloop ({request.run_name})."]
-    return "\n".join(lines)[:5000]
 
 
 class MlflowRegistry:
@@ -259,15 +239,15 @@ class MlflowRegistry:
                 mlflow.log_params({k: str(v)[:500] for k, v in request.params.items()})
                 mlflow.log_metrics(dict(request.metrics))
                 mlflow.set_tags(dict(request.tags))
-                info, trust_tags = self._log_model(request)
+                info, trust_tags = log_model(request)
                 profile_text = request.profile.to_json()
                 mlflow.log_text(profile_text, PROFILE_ARTIFACT)
                 mlflow.log_dict(dict(request.gate), GATE_ARTIFACT)
                 for name, text in request.artifacts.items():
                     mlflow.log_text(text, name)
-                onnx_tags = self._log_onnx(request.onnx_model)
+                onnx_tags = log_onnx(request.onnx_model)
             digests = {
-                **self._model_digests(info),
+                **model_digests(self.client(), info),
                 PROFILE_ARTIFACT: hashlib.sha256(profile_text.encode("utf-8")).hexdigest(),
             }
             if request.onnx_model is not None:
@@ -290,61 +270,6 @@ class MlflowRegistry:
                 description=version_description(request),
             )  # fmt: skip
             return self._to_version(mv)
-
-    def _model_digests(self, info: Any) -> dict[str, str]:
-        """sha256 of every file of the model as logged (read back from the artifact store)."""
-        import mlflow
-
-        location = self.client().get_logged_model(info.model_id).artifact_location
-        with tempfile.TemporaryDirectory() as tmp:
-            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=tmp))
-            return digest_dir(local, MODEL_ARTIFACT)
-
-    def _log_model(self, request: RegistrationRequest) -> tuple[Any, dict[str, str]]:
-        """The logged model's info, and the version tags that say how to load it safely."""
-        import mlflow
-
-        signature = model_signature(request.feature_names)
-        if request.model_kind == ONNX_KIND:
-            import mlflow.onnx
-            import onnx
-
-            # ONNX-only versions (quantized or fused graphs) have no native model to save.
-            return mlflow.onnx.log_model(
-                onnx.load_from_string(request.model), name=MODEL_ARTIFACT,
-                pip_requirements=request.pip_requirements, save_as_external_data=False,
-                onnx_execution_providers=["CPUExecutionProvider"], signature=signature,
-            ), {}  # fmt: skip
-        if request.model_kind == "lightgbm":
-            return mlflow.lightgbm.log_model(
-                request.model, name=MODEL_ARTIFACT, pip_requirements=request.pip_requirements,
-                signature=signature,
-            ), {}  # fmt: skip
-        import skops.io
-
-        # The estimator was built here from configured classes: trust exactly its types.
-        trusted = skops.io.get_untrusted_types(data=skops.io.dumps(request.model))
-        info = mlflow.sklearn.log_model(
-            request.model,
-            name=MODEL_ARTIFACT,
-            serialization_format="skops",
-            skops_trusted_types=trusted,
-            pip_requirements=request.pip_requirements,
-            signature=signature,
-        )
-        # Loading trusts this list from the registry, never the one inside the artifact.
-        return info, {TRUSTED_TYPES_TAG: json.dumps(sorted(trusted))}
-
-    def _log_onnx(self, model: bytes | None) -> dict[str, str]:
-        import mlflow
-
-        if model is None:
-            return {}
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / Path(ONNX_ARTIFACT).name
-            path.write_bytes(model)
-            mlflow.log_artifact(str(path), artifact_path=str(Path(ONNX_ARTIFACT).parent))
-        return {"driftloop.onnx_sha256": hashlib.sha256(model).hexdigest()}
 
     def move_alias(
         self, alias: str, version: str | None, kind: str, actor: str, reason: str

@@ -1,4 +1,4 @@
-"""Canary rollouts: step arithmetic and the always-valid step judge (pure functions)."""
+"""Canary rollouts: step arithmetic, the step judge, traffic routers and the controller."""
 
 from driftloop.rollout.judge import (
     Evidence,

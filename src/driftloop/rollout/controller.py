@@ -24,7 +24,7 @@ from typing import Any
 from driftloop.clock import Clock, WallClock
 from driftloop.config import RolloutConfig
 from driftloop.errors import DriftloopError, MetricsUnavailable, RolloutError, RouterError
-from driftloop.harness.faults import crash_point
+from driftloop.faults import crash_point
 from driftloop.registry.base import CHALLENGER, CHAMPION, ModelRegistry
 from driftloop.rollout.judge import (
     Evidence,

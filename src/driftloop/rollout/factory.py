@@ -46,7 +46,7 @@ def open_router(
                 f"rollout.router is istio but the Kubernetes client is missing ({exc}): "
                 "pip install 'driftloop[cluster]'"
             ) from None
-        from driftloop.deploy.k8s import resource_name
+        from driftloop.deploy.target import resource_name
 
         # Unset names are those `driftloop deploy k8s` rendered for this project.
         istio = cfg.istio.model_copy(update={

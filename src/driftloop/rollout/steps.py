@@ -2,28 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
+from driftloop.config.rollout import validate_steps  # the schedule is checked as config
+
 __all__ = ["next_phase", "next_weight", "step_index", "validate_steps"]
-
-
-def validate_steps(steps: Sequence[float]) -> tuple[float, ...]:
-    """Return the steps as a tuple, or raise ValueError naming the first problem."""
-    weights = tuple(float(s) for s in steps)
-    if not weights:
-        raise ValueError("steps must not be empty")
-    for i, w in enumerate(weights):
-        if not math.isfinite(w) or not 0.0 < w <= 100.0:
-            raise ValueError(f"steps[{i}] must be within (0, 100], got {w!r}")
-        if i > 0 and w <= weights[i - 1]:
-            raise ValueError(
-                f"steps must be strictly increasing, got steps[{i - 1}]={weights[i - 1]!r} "
-                f"then steps[{i}]={w!r}"
-            )
-    if weights[-1] != 100.0:
-        raise ValueError(f"the last step must be 100, got steps[-1]={weights[-1]!r}")
-    return weights
 
 
 def step_index(steps: Sequence[float], weight: float) -> int:

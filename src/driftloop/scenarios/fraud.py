@@ -80,6 +80,62 @@ def _day_seconds(rng: np.random.Generator, n: int, night: float) -> np.ndarray:
     return (hours * 3600).astype("int64")
 
 
+def _takeover(
+    rng: np.random.Generator, card_id: str, mu: float, moment: pd.Timestamp
+) -> pd.DataFrame:
+    """Account takeover (after the shift): slow, ordinary amounts, online, over days."""
+    span = int(rng.integers(2, 6))
+    daily = rng.integers(1, 3, span)
+    k = int(daily.sum())
+    offsets = np.repeat(np.arange(span), daily) * 86400 + _day_seconds(rng, k, 0.0)
+    return pd.DataFrame({
+        "card_id": card_id, "timestamp": moment + pd.to_timedelta(offsets, "s"),
+        "amount": np.exp(mu + rng.normal(0.2, 0.4, k)),
+        "merchant_category": _DIGITAL, "channel": 1,
+        "distance_km": np.exp(rng.normal(1.5, 0.8, k)), "is_fraud": 1,
+    })  # fmt: skip
+
+
+def _burst(rng: np.random.Generator, card_id: str, mu: float, moment: pd.Timestamp) -> pd.DataFrame:
+    """A burst: large, far, within the hour or two, often at night."""
+    k = 1 + int(rng.poisson(2.0))
+    first = _day_seconds(rng, 1, 0.2)[0]
+    offsets = first + np.cumsum(rng.exponential(1500, k)).astype("int64")
+    burst = rng.random(k) < 0.7  # the rest blend into the card's own shopping
+    return pd.DataFrame({
+        "card_id": card_id, "timestamp": moment + pd.to_timedelta(offsets, "s"),
+        "amount": np.exp(mu + np.where(burst, rng.uniform(0.4, 2.0, k),
+                                       rng.normal(0, 0.6, k))),
+        "merchant_category": np.where(burst, rng.choice(_BURST_CATEGORIES, k),
+                                      rng.integers(0, 4, k)),
+        "channel": np.where(rng.random(k) < 0.5, 1, 0),
+        "distance_km": np.exp(np.where(burst, rng.normal(3.5, 1.5, k),
+                                       rng.normal(1.5, 0.8, k))),
+        "is_fraud": 1,
+    })  # fmt: skip
+
+
+def _tidy(table: pd.DataFrame, start: pd.Timestamp, days: int) -> pd.DataFrame:
+    """Cut at the end, one event per card and second, rounded values, category names."""
+    end = start + pd.Timedelta(days=days)
+    table = table[table["timestamp"] < end]
+    table = table.sort_values(["timestamp", "card_id"], kind="stable").reset_index(drop=True)
+    # One event per card and second: a later twin moves on by a second at a time.
+    stamp = table["timestamp"].astype("int64") // 10**9
+    while True:
+        clash = pd.Series(stamp).groupby(table["card_id"]).diff().eq(0)
+        if not clash.any():
+            break
+        stamp = stamp + clash.astype("int64")
+    table["timestamp"] = pd.to_datetime(stamp, unit="s", utc=True)
+    table = table.sort_values(["timestamp", "card_id"], kind="stable").reset_index(drop=True)
+    table["amount"] = table["amount"].round(2)
+    table["distance_km"] = table["distance_km"].round(2)
+    table["merchant_category"] = np.asarray(CATEGORIES)[table["merchant_category"].to_numpy()]
+    table["channel"] = np.asarray(CHANNELS)[table["channel"].to_numpy()]
+    return table
+
+
 def generate_fraud(cfg: FraudScenario) -> pd.DataFrame:
     """Card transactions: card_id, timestamp, amount, merchant_category, channel,
     distance_km, is_fraud; sorted by time, one row per card and second."""
@@ -130,47 +186,7 @@ def generate_fraud(cfg: FraudScenario) -> pd.DataFrame:
         moment = start + pd.Timedelta(days=d)
         for c in rng.choice(n, size=min(rng.poisson(compromised), n), replace=False):
             if cfg.shift and moment >= shift_at:  # account takeover: slow, ordinary, online
-                span = int(rng.integers(2, 6))
-                daily = rng.integers(1, 3, span)
-                k = int(daily.sum())
-                offsets = np.repeat(np.arange(span), daily) * 86400 + _day_seconds(rng, k, 0.0)
-                frauds.append(pd.DataFrame({
-                    "card_id": ids[c], "timestamp": moment + pd.to_timedelta(offsets, "s"),
-                    "amount": np.exp(mu[c] + rng.normal(0.2, 0.4, k)),
-                    "merchant_category": _DIGITAL, "channel": 1,
-                    "distance_km": np.exp(rng.normal(1.5, 0.8, k)), "is_fraud": 1,
-                }))  # fmt: skip
+                frauds.append(_takeover(rng, ids[c], mu[c], moment))
             else:  # a burst: large, far, within the hour or two, often at night
-                k = 1 + int(rng.poisson(2.0))
-                first = _day_seconds(rng, 1, 0.2)[0]
-                offsets = first + np.cumsum(rng.exponential(1500, k)).astype("int64")
-                burst = rng.random(k) < 0.7  # the rest blend into the card's own shopping
-                frauds.append(pd.DataFrame({
-                    "card_id": ids[c], "timestamp": moment + pd.to_timedelta(offsets, "s"),
-                    "amount": np.exp(mu[c] + np.where(burst, rng.uniform(0.4, 2.0, k),
-                                                      rng.normal(0, 0.6, k))),
-                    "merchant_category": np.where(burst, rng.choice(_BURST_CATEGORIES, k),
-                                                  rng.integers(0, 4, k)),
-                    "channel": np.where(rng.random(k) < 0.5, 1, 0),
-                    "distance_km": np.exp(np.where(burst, rng.normal(3.5, 1.5, k),
-                                                   rng.normal(1.5, 0.8, k))),
-                    "is_fraud": 1,
-                }))  # fmt: skip
-    table = pd.concat([legit, *frauds], ignore_index=True)
-    end = start + pd.Timedelta(days=cfg.days)
-    table = table[table["timestamp"] < end]
-    table = table.sort_values(["timestamp", "card_id"], kind="stable").reset_index(drop=True)
-    # One event per card and second: a later twin moves on by a second at a time.
-    stamp = table["timestamp"].astype("int64") // 10**9
-    while True:
-        clash = pd.Series(stamp).groupby(table["card_id"]).diff().eq(0)
-        if not clash.any():
-            break
-        stamp = stamp + clash.astype("int64")
-    table["timestamp"] = pd.to_datetime(stamp, unit="s", utc=True)
-    table = table.sort_values(["timestamp", "card_id"], kind="stable").reset_index(drop=True)
-    table["amount"] = table["amount"].round(2)
-    table["distance_km"] = table["distance_km"].round(2)
-    table["merchant_category"] = np.asarray(CATEGORIES)[table["merchant_category"].to_numpy()]
-    table["channel"] = np.asarray(CHANNELS)[table["channel"].to_numpy()]
-    return table
+                frauds.append(_burst(rng, ids[c], mu[c], moment))
+    return _tidy(pd.concat([legit, *frauds], ignore_index=True), start, cfg.days)

@@ -94,6 +94,32 @@ def _promo_and_price(
     return promo, price
 
 
+def _shift_ramp(
+    cfg: RetailScenarioConfig,
+    dates: pd.DatetimeIndex,
+    store_order: np.ndarray,
+    product_order: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The affected stores and products, and the shift's weight per (day, series): phased
+    in linearly over ``ramp_days`` from its date, 0 outside the affected series."""
+    shift = cfg.shift
+    n_s, n_p, n_d = cfg.n_stores, cfg.n_products, cfg.days
+    store_idx = np.repeat(np.arange(n_s), n_p)
+    prod_idx = np.tile(np.arange(n_p), n_s)
+    n_aff_s = round(shift.store_share * n_s) if shift.enabled else 0
+    n_aff_p = round(shift.product_share * n_p) if shift.enabled else 0
+    aff_stores = np.sort(store_order[:n_aff_s])
+    aff_products = np.sort(product_order[:n_aff_p])
+    affected = np.isin(store_idx, aff_stores) & np.isin(prod_idx, aff_products)
+    if shift.enabled:
+        since = (dates - pd.Timestamp(shift.date)).days.to_numpy()
+        ramp = np.clip((since + 1) / shift.ramp_days, 0.0, 1.0)[:, None]
+    else:
+        ramp = np.zeros((n_d, 1))
+    ramp = ramp * affected[None, :]
+    return aff_stores, aff_products, ramp
+
+
 def generate_retail(cfg: RetailScenarioConfig) -> RetailData:
     """Generate the scenario; same ``cfg`` (seed included) gives identical output."""
     rng = np.random.default_rng(cfg.seed)
@@ -133,17 +159,7 @@ def generate_retail(cfg: RetailScenarioConfig) -> RetailData:
 
     # The shift: phased in linearly over ramp_days from its date, for affected series.
     shift = cfg.shift
-    n_aff_s = round(shift.store_share * n_s) if shift.enabled else 0
-    n_aff_p = round(shift.product_share * n_p) if shift.enabled else 0
-    aff_stores = np.sort(store_order[:n_aff_s])
-    aff_products = np.sort(product_order[:n_aff_p])
-    affected = np.isin(store_idx, aff_stores) & np.isin(prod_idx, aff_products)
-    if shift.enabled:
-        since = (dates - pd.Timestamp(shift.date)).days.to_numpy()
-        ramp = np.clip((since + 1) / shift.ramp_days, 0.0, 1.0)[:, None]
-    else:
-        ramp = np.zeros((n_d, 1))
-    ramp = ramp * affected[None, :]
+    aff_stores, aff_products, ramp = _shift_ramp(cfg, dates, store_order, product_order)
     target_level = np.where(gains, shift.demand_up_multiplier, shift.demand_down_multiplier)
     level_shift = np.exp(ramp * np.log(target_level[prod_idx])[None, :])
     elasticity_scale = 1.0 + ramp * (shift.elasticity_multiplier - 1.0)

@@ -85,6 +85,16 @@ def _schemas(entity_keys: Mapping[str, str]) -> dict[str, Any]:
         "additionalProperties": False,
     }
     return {
+        **_v2_schemas(),
+        **_predict_schemas(entity),
+        **_feedback_schemas(outcome),
+        **_admin_schemas(),
+    }
+
+
+def _v2_schemas() -> dict[str, Any]:
+    """The error answer of every endpoint, and V2 inference's request and response."""
+    return {
         "Error": {
             "type": "object",
             "required": ["error"],
@@ -122,6 +132,12 @@ def _schemas(entity_keys: Mapping[str, str]) -> dict[str, Any]:
                 "id": {"type": "string"},
             },
         },
+    }
+
+
+def _predict_schemas(entity: dict[str, Any]) -> dict[str, Any]:
+    """/v1/predict and /v1/predict/batch, whose entities follow ``entity``."""
+    return {
         "PredictRequest": {
             "type": "object",
             "required": ["entities"],
@@ -153,6 +169,12 @@ def _schemas(entity_keys: Mapping[str, str]) -> dict[str, Any]:
                 }
             },
         },
+    }
+
+
+def _feedback_schemas(outcome: dict[str, Any]) -> dict[str, Any]:
+    """/v1/feedback's request (a list of ``outcome``) and its answer."""
+    return {
         "FeedbackAnswer": {
             "type": "object",
             "required": [
@@ -188,6 +210,12 @@ def _schemas(entity_keys: Mapping[str, str]) -> dict[str, Any]:
             "required": ["outcomes"],
             "properties": {"outcomes": {"type": "array", "minItems": 1, "items": outcome}},
         },
+    }
+
+
+def _admin_schemas() -> dict[str, Any]:
+    """The admin API's bodies and its route table."""
+    return {
         "Weights": {
             "type": "object",
             "required": ["challenger_weight"],
@@ -231,15 +259,9 @@ def _admin(summary: str, body: str | None, ok: dict[str, Any], *more: int) -> di
     return op
 
 
-def openapi_document(
-    model_name: str, version: str, entity_keys: Mapping[str, str]
-) -> dict[str, Any]:
-    """OpenAPI 3.1 for the server of ``model_name`` (its name is the example path value);
-    ``entity_keys`` maps each entity key of /v1/predict to its JSON type."""
-    name = _path_param("name", model_name)
+def _v2_paths(name: dict[str, Any], any_json: dict[str, Any]) -> dict[str, Any]:
+    """Open Inference Protocol V2: health, metadata, readiness and inference."""
     ver = _path_param("version", "1")
-    routes = _json({"$ref": "#/components/schemas/Routes"})
-    any_json = _json(_OBJ)
     infer = {
         "summary": "Open Inference Protocol V2 inference (JSON or binary tensor extension)",
         "parameters": [name, {"name": BINARY_HEADER, "in": "header", "required": False,
@@ -257,73 +279,103 @@ def openapi_document(
     infer_version = {**infer, "parameters": [*infer["parameters"], ver]}
     meta = {"responses": _responses(any_json, 404, 503)}
     return {
+        "/v2/health/live": {"get": {"responses": _responses(any_json)}},
+        "/v2/health/ready": {"get": {"responses": _responses(any_json, 503)}},
+        "/v2": {"get": {"responses": _responses(any_json)}},
+        "/v2/models/{name}": {"get": {"parameters": [name], **meta}},
+        "/v2/models/{name}/versions/{version}": {"get": {"parameters": [name, ver], **meta}},
+        "/v2/models/{name}/ready": {"get": {"parameters": [name], **meta}},
+        "/v2/models/{name}/versions/{version}/ready": {"get": {"parameters": [name, ver], **meta}},
+        "/v2/models/{name}/infer": {"post": infer},
+        "/v2/models/{name}/versions/{version}/infer": {"post": infer_version},
+    }
+
+
+def _predict_paths(any_json: dict[str, Any]) -> dict[str, Any]:
+    """Entity predictions, one request or a batch."""
+    return {
+        "/v1/predict": {
+            "post": {
+                "summary": "predict for entities, features read from the online store",
+                "requestBody": {
+                    "required": True,
+                    **_json({"$ref": "#/components/schemas/PredictRequest"}),
+                },
+                "responses": _responses(any_json, 400, 404, 413, 422, 500, 503),
+            }
+        },
+        "/v1/predict/batch": {
+            "post": {
+                "summary": "several /v1/predict requests in one call, each answered, "
+                "routed, logged and counted as if sent alone",
+                "requestBody": {
+                    "required": True,
+                    **_json({"$ref": "#/components/schemas/PredictBatch"}),
+                },
+                "responses": _responses(any_json, 400, 404, 413, 422, 500, 503),
+            }
+        },
+    }
+
+
+def _feedback_and_metrics_paths() -> dict[str, Any]:
+    """Feedback (outcomes) and the Prometheus metrics."""
+    return {
+        "/v1/feedback": {
+            "post": {
+                "summary": "outcomes by request id, or by entity and date; says which "
+                "request ids matched a logged prediction (searched: recent ids in "
+                "memory, then the last 7 serving days of the log)",
+                "requestBody": {
+                    "required": True,
+                    **_json({"$ref": "#/components/schemas/FeedbackRequest"}),
+                },
+                "responses": _responses(
+                    _json({"$ref": "#/components/schemas/FeedbackAnswer"}), 400, 413, 422
+                ),
+            }
+        },
+        "/metrics": {
+            "get": {
+                "responses": {
+                    "200": {
+                        "description": "Prometheus text format",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                }
+            }
+        },
+    }
+
+
+def _admin_paths(routes: dict[str, Any], any_json: dict[str, Any]) -> dict[str, Any]:
+    """The admin API behind the bearer token."""
+    return {
+        "/admin/routes": {"get": _admin("the route table", None, routes)},
+        "/admin/weights": {"post": _admin("set the challenger's weight", "Weights", routes)},
+        "/admin/reload": {"post": _admin("reload aliases from the registry", None, routes)},
+        "/admin/promote": {"post": _admin("make a version champion", "Promote", routes, 404)},
+        "/admin/rollback": {"post": _admin("previous champion back", "Reason", routes)},
+        "/admin/flush": {"post": _admin("flush the prediction and feedback logs", None, any_json)},
+    }
+
+
+def openapi_document(
+    model_name: str, version: str, entity_keys: Mapping[str, str]
+) -> dict[str, Any]:
+    """OpenAPI 3.1 for the server of ``model_name`` (its name is the example path value);
+    ``entity_keys`` maps each entity key of /v1/predict to its JSON type."""
+    name = _path_param("name", model_name)
+    routes = _json({"$ref": "#/components/schemas/Routes"})
+    any_json = _json(_OBJ)
+    return {
         "openapi": "3.1.0",
         "info": {"title": "driftloop model server", "version": version},
         "paths": {
-            "/v2/health/live": {"get": {"responses": _responses(any_json)}},
-            "/v2/health/ready": {"get": {"responses": _responses(any_json, 503)}},
-            "/v2": {"get": {"responses": _responses(any_json)}},
-            "/v2/models/{name}": {"get": {"parameters": [name], **meta}},
-            "/v2/models/{name}/versions/{version}": {"get": {"parameters": [name, ver], **meta}},
-            "/v2/models/{name}/ready": {"get": {"parameters": [name], **meta}},
-            "/v2/models/{name}/versions/{version}/ready": {
-                "get": {"parameters": [name, ver], **meta}
-            },
-            "/v2/models/{name}/infer": {"post": infer},
-            "/v2/models/{name}/versions/{version}/infer": {"post": infer_version},
-            "/v1/predict": {
-                "post": {
-                    "summary": "predict for entities, features read from the online store",
-                    "requestBody": {
-                        "required": True,
-                        **_json({"$ref": "#/components/schemas/PredictRequest"}),
-                    },
-                    "responses": _responses(any_json, 400, 404, 413, 422, 500, 503),
-                }
-            },
-            "/v1/predict/batch": {
-                "post": {
-                    "summary": "several /v1/predict requests in one call, each answered, "
-                    "routed, logged and counted as if sent alone",
-                    "requestBody": {
-                        "required": True,
-                        **_json({"$ref": "#/components/schemas/PredictBatch"}),
-                    },
-                    "responses": _responses(any_json, 400, 404, 413, 422, 500, 503),
-                }
-            },
-            "/v1/feedback": {
-                "post": {
-                    "summary": "outcomes by request id, or by entity and date; says which "
-                    "request ids matched a logged prediction (searched: recent ids in "
-                    "memory, then the last 7 serving days of the log)",
-                    "requestBody": {
-                        "required": True,
-                        **_json({"$ref": "#/components/schemas/FeedbackRequest"}),
-                    },
-                    "responses": _responses(
-                        _json({"$ref": "#/components/schemas/FeedbackAnswer"}), 400, 413, 422
-                    ),
-                }
-            },
-            "/metrics": {
-                "get": {
-                    "responses": {
-                        "200": {
-                            "description": "Prometheus text format",
-                            "content": {"text/plain": {"schema": {"type": "string"}}},
-                        }
-                    }
-                }
-            },
-            "/admin/routes": {"get": _admin("the route table", None, routes)},
-            "/admin/weights": {"post": _admin("set the challenger's weight", "Weights", routes)},
-            "/admin/reload": {"post": _admin("reload aliases from the registry", None, routes)},
-            "/admin/promote": {"post": _admin("make a version champion", "Promote", routes, 404)},
-            "/admin/rollback": {"post": _admin("previous champion back", "Reason", routes)},
-            "/admin/flush": {
-                "post": _admin("flush the prediction and feedback logs", None, any_json)
-            },
+            **_v2_paths(name, any_json),
+            **_predict_paths(any_json),
+            **_feedback_and_metrics_paths(),
+            **_admin_paths(routes, any_json),
         },
         "components": {
             "schemas": _schemas(entity_keys),

@@ -18,7 +18,7 @@ import pandas as pd
 
 from driftloop.clock import Clock, WallClock
 from driftloop.errors import DataError
-from driftloop.harness.faults import crash_point
+from driftloop.faults import crash_point
 from driftloop.storage.quarantine import damaged_parquet, quarantine_file
 
 __all__ = ["SegmentLog", "read_segments", "records_frame"]

@@ -47,15 +47,23 @@ import numpy as np
 import pandas as pd
 
 from driftloop.errors import DataError
-from driftloop.monitoring.calendar import calendar_position, is_calendar_position
+from driftloop.monitoring.calendar import calendar_position
 from driftloop.tabular import checks as _checks
+from driftloop.tabular.classify import (
+    MAX_CATEGORIES,
+    ColumnFeature,
+    Role,
+    Task,
+    classify_feature,
+    classify_target,
+    is_calendar_column,
+)
 from driftloop.tabular.columns import (
     parse_timestamp,
     shown,
     to_entity,
     to_numbers,
     to_text,
-    value_kind,
 )
 from driftloop.tabular.read import parse_duration, read_table
 
@@ -71,11 +79,7 @@ __all__ = [
     "read_table",
 ]
 
-Task = Literal["regression", "classification"]
-Role = Literal["entity", "timestamp", "target", "numeric", "categorical", "ignored"]
-
 MIN_ROWS = 1_000
-MAX_CATEGORIES = 50
 
 
 @dataclass(frozen=True)
@@ -114,17 +118,30 @@ class TableSchema:
 
 
 @dataclass(frozen=True)
-class _Feature:
-    role: Role
-    detail: str
-    categories: tuple[str, ...] = ()
-    values: pd.Series | None = None  # numeric features as float64, for the leakage check
-
-
-@dataclass(frozen=True)
 class _Keys:
     entities: int
     spacing: timedelta
+
+
+def _column_roles(
+    frame: pd.DataFrame,
+    roles: dict[str, tuple[Role, str]],
+    features: dict[str, ColumnFeature],
+    calendar: tuple[str, ...],
+) -> tuple[ColumnRole, ...]:
+    """Each column's role and why, in the table's order: ``roles`` holds the entity,
+    timestamp and target columns'; the features' come from ``features``."""
+    roles = dict(roles)
+    for name, feature in features.items():
+        ignored = feature.role == "ignored"
+        detail = f"ignored: {feature.detail}" if ignored else feature.detail
+        if name in calendar:
+            detail += f"; calendar position ({calendar_position(name)}): not judged for drift"
+        roles[name] = (feature.role, detail)
+    return tuple(
+        ColumnRole(name, roles[name][0], str(frame[name].dtype), roles[name][1])
+        for name in frame.columns
+    )
 
 
 def infer_schema(
@@ -148,9 +165,9 @@ def infer_schema(
     _check_span(first, last, timestamp, min_days)
     rows = len(frame)
     entity_types = {name: to_entity(frame[name], name)[1] for name in entity}
-    y, task_used, target_detail = _target(frame[target], target, task)
+    y, task_used, target_detail = classify_target(frame[target], target, task)
     features = {
-        name: _feature(frame[name], name, rows)
+        name: classify_feature(frame[name], name, rows)
         for name in frame.columns
         if name not in (*entity, timestamp, target)
     }
@@ -161,17 +178,8 @@ def infer_schema(
     }
     roles[timestamp] = ("timestamp", _time_detail(time_note, first, last))
     roles[target] = ("target", target_detail)
-    calendar = tuple(n for n, f in features.items() if _is_calendar(n, f))
-    for name, feature in features.items():
-        ignored = feature.role == "ignored"
-        detail = f"ignored: {feature.detail}" if ignored else feature.detail
-        if name in calendar:
-            detail += f"; calendar position ({calendar_position(name)}): not judged for drift"
-        roles[name] = (feature.role, detail)
-    columns = tuple(
-        ColumnRole(name, roles[name][0], str(frame[name].dtype), roles[name][1])
-        for name in frame.columns
-    )
+    calendar = tuple(n for n, f in features.items() if is_calendar_column(n, f))
+    columns = _column_roles(frame, roles, features, calendar)
     checks = _checks.collect(
         frame=frame,
         target=target,
@@ -301,97 +309,6 @@ def _check_span(first: datetime, last: datetime, timestamp: str, min_days: int) 
             f"{last:%Y-%m-%d}); driftloop needs at least {min_days} days to split it into "
             "training, validation and replay: add older or newer rows"
         )
-
-
-def _target(series: pd.Series, name: str, task: Task | None) -> tuple[pd.Series, Task, str]:
-    """The target as float64, the task (given or inferred), and a note; DataError if unusable."""
-    missing = series.isna()
-    if missing.any():
-        raise DataError(
-            f"target {name!r} is empty in {int(missing.sum()):,} rows: rows without a label "
-            f"cannot train; drop them (e.g. WHERE {name} IS NOT NULL) or fill them"
-        )
-    kind = value_kind(series, name)
-    if kind.kind not in ("numbers", "booleans"):
-        values = sorted(map(str, series.unique()))
-        listed = ", ".join(map(repr, values[:4])) + (", ..." if len(values) > 4 else "")
-        fix = (
-            f"recode it to 0/1 (e.g. CASE WHEN {name} = {values[-1]!r} THEN 1 ELSE 0 END in a "
-            "DuckDB query) for classification"
-            if len(values) == 2
-            else "make it a number (regression) or a 0/1 class (classification)"
-        )
-        raise DataError(f"target {name!r} holds {kind.kind} ({listed}): {fix}")
-    y = to_numbers(series)
-    infinite = ~np.isfinite(y.to_numpy())
-    if infinite.any():
-        raise DataError(
-            f"target {name!r} is infinite in {int(infinite.sum()):,} rows: drop or fix them"
-        )
-    distinct = np.unique(y.to_numpy())
-    binary = len(distinct) == 2 and set(distinct.tolist()) <= {0.0, 1.0}
-    chosen: Task = task or ("classification" if binary else "regression")
-    listed = ", ".join(f"{v:g}" for v in distinct[:4]) + (", ..." if len(distinct) > 4 else "")
-    if chosen == "classification" and not set(distinct.tolist()) <= {0.0, 1.0}:
-        raise DataError(
-            f"--task classification needs a 0/1 target, but {name!r} holds {listed}: recode it "
-            f"to 0/1 (e.g. CASE WHEN {name} = ... THEN 1 ELSE 0 END), or use --task regression"
-        )
-    if len(distinct) < 2:
-        need = "rows of both classes 0 and 1" if chosen == "classification" else "a varying value"
-        raise DataError(
-            f"target {name!r} is constant ({listed}): nothing to learn; the target needs {need}; "
-            "check you named the right column"
-        )
-    if chosen == "classification":
-        return y, chosen, f"0/1, {float(y.mean()):.1%} positive"
-    return y, chosen, f"{series.dtype}, {len(distinct):,} distinct values"
-
-
-def _feature(series: pd.Series, name: str, rows: int) -> _Feature:
-    """The role of one non-key column, with a note for people."""
-    kind = value_kind(series, name)
-    missing = float(series.isna().mean())
-    if kind.kind == "empty" or missing == 1.0:
-        return _Feature("ignored", "empty: every value is missing")
-    if kind.kind == "times":
-        return _Feature("ignored", "a second time column: derive features from it in transform()")
-    if kind.kind == "other":
-        return _Feature("ignored", f"holds {kind.note}: derive numbers from it in transform()")
-    gaps = f"{missing:.0%} missing" if missing >= 0.005 else ("<1% missing" if missing else "")
-    if kind.kind in ("numbers", "booleans"):
-        values = to_numbers(series)
-        present = values.dropna().to_numpy()
-        if present.min() == present.max():
-            return _Feature("ignored", "constant: the same value in every row")
-        whole = len(present) == rows and bool((present == np.floor(present)).all())
-        if whole and values.nunique() == rows:
-            return _Feature("ignored", "an id: a different whole number in every row")
-        form = kind.note or str(series.dtype)
-        return _Feature("numeric", ", ".join(filter(None, [form, gaps])), values=values)
-    uniques = pd.unique(series.dropna().to_numpy(dtype=object))
-    distinct = len(uniques)
-    if distinct <= 1:
-        return _Feature("ignored", "constant: the same value in every row")
-    if distinct == rows or (distinct > MAX_CATEGORIES and distinct > rows / 2):
-        return _Feature("ignored", f"an id or free text ({distinct:,} distinct values)")
-    if distinct > MAX_CATEGORIES:
-        return _Feature(
-            "ignored",
-            f"{distinct:,} categories, more than {MAX_CATEGORIES}: group rare ones in transform()",
-        )
-    categories = tuple(sorted({str(v) for v in uniques}))
-    detail = ", ".join(filter(None, [f"{len(categories)} categories", gaps]))
-    return _Feature("categorical", detail, categories=categories)
-
-
-def _is_calendar(name: str, feature: _Feature) -> bool:
-    """A numeric column of whole numbers whose name and range spell a calendar position."""
-    if feature.values is None:
-        return False
-    present = feature.values.dropna().to_numpy("float64")
-    whole = bool((present == np.floor(present)).all())
-    return whole and is_calendar_position(name, float(present.min()), float(present.max()))
 
 
 def _keys(frame: pd.DataFrame, entity: tuple[str, ...], times: pd.Series, timestamp: str) -> _Keys:

@@ -1,5 +1,5 @@
-"""What an optimization run reports (its trade-off table) and asks of the registry:
-shared by the runner and the registration of a variant."""
+"""What an optimization run produces (the trade-off table and the choice) and what it asks
+of the registry; shared by the runner and the registration of the kept variant."""
 
 from __future__ import annotations
 

@@ -1,75 +1,19 @@
-"""``driftloop doctor``: which MLOps maturity level a project's config and state reach.
-
-The specification's levels (quiz Q1), as facts of a driftloop project:
-
-* Level 0, manual process: nothing below holds.
-* Level 1, ML pipeline automation: features declared once and applied to the feature
-  store (offline table and online store), a registry with a champion that carries the
-  training pipeline's lineage (data digest, time split, code version, feature digest):
-  training is automated and reproducible, deployment may still be by hand.
-* Level 2, CI/CD pipeline automation: a quality gate with a relative tolerance and
-  absolute bounds, the champion passed it, a skew check with a tight tolerance, passing
-  candidates become the challenger, rollout gates within sane bounds, the server's admin
-  API on (automated deployment drives it), and a rollout that decided on its own.
-* Level 3, full MLOps: the loop enabled with triggers, a cool-down and a cap, monitoring
-  thresholds that can fire, a label delay that leaves accuracy judgeable, a progressive
-  (canary or A/B) strategy, a prediction log, and the loop having run.
-
-``gather_state`` does all the reading (files, the state database, the registry) and never
-writes, starts or contacts a server other than the configured registry; ``evaluate``,
-``reached_level`` and ``conclude`` are pure, so the level computation is table-testable.
-"""
+"""The doctor's checks, level by level: pure functions of the config and the gathered state."""
 
 from __future__ import annotations
 
 import math
-import sqlite3
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import closing
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
-from driftloop.config import ProjectConfig
-from driftloop.monitoring.predlog import feedback_dir, predictions_dir, segment_count
-
-if TYPE_CHECKING:
-    from driftloop.project import Project
-
-__all__ = [
-    "LEVEL_NAMES",
-    "LINEAGE_TAGS",
-    "ChampionFacts",
-    "Check",
-    "Diagnosis",
-    "ProjectState",
-    "conclude",
-    "diagnose",
-    "evaluate",
-    "gather_state",
-    "reached_level",
-]
-
-LEVEL_NAMES: Mapping[int, str] = {
-    0: "manual process",
-    1: "ML pipeline automation",
-    2: "CI/CD pipeline automation",
-    3: "full MLOps (continuous training)",
-}
-TOP_LEVEL = 3
-
-# Tags the training pipeline writes on every version (pipeline/train.py): without them a
-# version cannot be traced back to its data, split, features and code.
-LINEAGE_TAGS = (
-    "driftloop.data_digest",
-    "driftloop.split",
-    "driftloop.as_of",
-    "driftloop.window_start",
-    "driftloop.window_end",
-    "driftloop.feature_registry_digest",
-    "driftloop.git_commit",
+from driftloop.app.doctor.facts import (
+    LINEAGE_TAGS,
+    UNKNOWN_COMMIT,
+    Check,
+    ProjectState,
 )
-UNKNOWN_COMMIT = "unknown"
+from driftloop.config import ProjectConfig
+
+__all__ = ["evaluate"]
 
 # Sanity bounds: a setting beyond them is valid config, but a gate that never fires.
 MAX_GATE_RELATIVE_TOLERANCE = 0.10
@@ -81,90 +25,6 @@ MAX_PSI_ACT = 0.5
 MAX_PREDICTION_KL = 0.5
 MAX_ACCURACY_RATIO = 2.0
 DECIDED_ROLLOUT_STATES = ("promoted", "rolled_back")
-
-
-# -- facts ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ChampionFacts:
-    """The champion version as the registry holds it."""
-
-    version: str
-    gate: str  # "passed" | "rejected" | "unknown"
-    tags: Mapping[str, str]
-
-
-@dataclass(frozen=True)
-class ProjectState:
-    """What exists on disk and in the registry; gathered by ``gather_state``."""
-
-    feast_registry: bool = False
-    offline_table: bool = False
-    online_store: bool = False
-    registry_error: str | None = "registry not read"
-    champion: ChampionFacts | None = None
-    admin_token: bool = False
-    rollouts: Mapping[str, int] | None = None  # state -> count; None: no rollouts table
-    loop_events: int | None = None  # rows in loop_events; None: no such table
-    prediction_segments: int = 0
-    feedback_segments: int = 0
-    damaged_segments: tuple[str, ...] = ()  # segments in place that cannot be read
-    quarantined_files: int = 0  # files moved aside, still in the quarantine folder
-
-
-# -- checks and the diagnosis ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Check:
-    """One fact, the level it is evidence for, what was seen, and how to fix it."""
-
-    id: str
-    level: int
-    title: str
-    passed: bool
-    seen: str
-    fix: str
-
-
-@dataclass(frozen=True)
-class Diagnosis:
-    """Every check, the level reached, and the failed checks of the next level."""
-
-    checks: tuple[Check, ...]
-    level: int
-    next_level_missing: tuple[Check, ...] = field(default=())
-
-    @property
-    def level_name(self) -> str:
-        return LEVEL_NAMES[self.level]
-
-    @property
-    def next_level(self) -> int | None:
-        return self.level + 1 if self.level < TOP_LEVEL else None
-
-
-def reached_level(checks: Sequence[Check]) -> int:
-    """The highest level L such that every check of levels 1..L passes (0 if level 1 fails).
-
-    A level without checks counts as passed only up to the levels that have some."""
-    level = 0
-    for candidate in range(1, TOP_LEVEL + 1):
-        if not all(c.passed for c in checks if c.level == candidate):
-            break
-        level = candidate
-    return level
-
-
-def conclude(checks: Sequence[Check]) -> Diagnosis:
-    """The diagnosis of a list of checks."""
-    level = reached_level(checks)
-    missing = tuple(c for c in checks if c.level == level + 1 and not c.passed)
-    return Diagnosis(checks=tuple(checks), level=level, next_level_missing=missing)
-
-
-# -- the checks (pure) ----------------------------------------------------------------------
 
 
 def _check(level: int, id_: str, title: str, passed: bool, seen: str, fix: str) -> Check:
@@ -415,111 +275,3 @@ _LEVELS: tuple[Callable[[ProjectConfig, ProjectState], list[Check]], ...] = (
 def evaluate(config: ProjectConfig, state: ProjectState) -> tuple[Check, ...]:
     """Every check, from config and gathered state (pure)."""
     return tuple(c for level in _LEVELS for c in level(config, state))
-
-
-# -- gathering (reads only) -------------------------------------------------------------
-
-
-def _read_only(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=5)
-
-
-def _state_db(path: Path, model: str) -> tuple[dict[str, int] | None, int | None]:
-    """(rollouts of ``model`` by state, loop events of ``model``), None where a table is absent."""
-    if not path.is_file():
-        return None, None
-    rollouts: dict[str, int] | None = None
-    loop_events: int | None = None
-    with closing(_read_only(path)) as db:
-        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if "rollouts" in tables:
-            rows = db.execute(
-                "SELECT state, COUNT(*) FROM rollouts WHERE model = ? GROUP BY state", (model,)
-            ).fetchall()
-            rollouts = {str(s): int(n) for s, n in rows}
-        if "loop_events" in tables:
-            columns = {r[1] for r in db.execute("PRAGMA table_info(loop_events)")}
-            query = "SELECT COUNT(*) FROM loop_events"
-            args: tuple[str, ...] = ()
-            if "model" in columns:  # the loop's store keys its events by model
-                query, args = query + " WHERE model = ?", (model,)
-            loop_events = int(db.execute(query, args).fetchone()[0])
-    return rollouts, loop_events
-
-
-def _damaged(state_dir: Path) -> tuple[str, ...]:
-    """Log segments whose first and last bytes are not Parquet's (read-only: not moved)."""
-    from driftloop.storage.quarantine import damaged_segments
-
-    return tuple(str(p.relative_to(state_dir)) for p, _why in damaged_segments(state_dir))
-
-
-def _quarantined(state_dir: Path) -> int:
-    from driftloop.storage.quarantine import QUARANTINE_DIR, RECORDS
-
-    folder = state_dir / QUARANTINE_DIR
-    if not folder.is_dir():
-        return 0
-    return sum(1 for p in folder.rglob("*") if p.is_file() and p.name != RECORDS)
-
-
-def _champion(project: Project) -> tuple[ChampionFacts | None, str | None]:
-    """(the champion, None) or (None, why the registry could not be read)."""
-    from driftloop.errors import DriftloopError
-
-    cfg = project.config.registry
-    local_db = project.state_dir / "mlflow.db"
-    if cfg.tracking_uri is None and not local_db.is_file():
-        # Opening it would create an empty one; nothing was ever registered.
-        return None, f"no registry yet: {local_db} does not exist (nothing trained)"
-    try:
-        from driftloop.registry import CHAMPION, open_registry
-
-        registry = open_registry(project)
-        registry.check_reachable()
-        found = registry.alias(CHAMPION)
-    except DriftloopError as exc:
-        return None, str(exc)
-    except Exception as exc:  # a doctor reports what it cannot read rather than crash
-        return None, f"registry could not be read: {type(exc).__name__}: {exc}"
-    if found is None:
-        return None, None
-    return ChampionFacts(version=found.version, gate=found.gate, tags=dict(found.tags)), None
-
-
-def gather_state(project: Project) -> ProjectState:
-    """Read the project's files, state database and registry; write nothing, start nothing."""
-    from driftloop.features.layout import project_layout
-
-    champion, registry_error = _champion(project)
-    try:
-        rollouts, loop_events = _state_db(project.state_dir / "state.db", project.model_name)
-    except sqlite3.Error as exc:
-        from driftloop.errors import ProjectError
-
-        raise ProjectError(
-            f"{project.state_dir / 'state.db'} cannot be read ({exc}): restore or remove it"
-        ) from exc
-    return ProjectState(
-        feast_registry=project.feast_registry_path.is_file(),
-        offline_table=project_layout(project).offline_path.is_file(),
-        online_store=(
-            project.online_store_path.is_file()
-            if project.online_store_path is not None
-            else project.feast_registry_path.is_file()
-        ),
-        registry_error=registry_error,
-        champion=champion,
-        admin_token=bool(project.config.serving.resolved_admin_token()),
-        rollouts=rollouts,
-        loop_events=loop_events,
-        prediction_segments=segment_count(predictions_dir(project.state_dir)),
-        feedback_segments=segment_count(feedback_dir(project.state_dir)),
-        damaged_segments=_damaged(project.state_dir),
-        quarantined_files=_quarantined(project.state_dir),
-    )
-
-
-def diagnose(project: Project) -> Diagnosis:
-    """The maturity level ``project`` reaches, every check, and what the next level needs."""
-    return conclude(evaluate(project.config, gather_state(project)))
