@@ -72,7 +72,7 @@ def test_accuracy_gauges_are_not_exported_below_min_labels(tmp_path: Path) -> No
     served = datetime(2024, 1, 1, 12, tzinfo=UTC)
     batch = PredictionBatch(served, served, ids, "v2", "m", "1", "champion", ("f",), x[:200],
                             x[:200, 0], 1.0, None, None, None)  # fmt: skip
-    logged = encode_predictions([batch])
+    logged = encode_predictions([batch], {"store_id": "int64", "product_id": "int64"})
     path = predictions_dir(tmp_path) / "2024-01-01" / "part-1.parquet"
     path.parent.mkdir(parents=True)
     logged.to_parquet(path)  # what the log flusher writes, then folds

@@ -1,4 +1,5 @@
-"""Features: one definition for training (offline store) and serving (online store)."""
+"""Features: one layout Protocol per project, one definition for training (offline store)
+and serving (online store)."""
 
 from driftloop.features.engineering import (
     ENTITY_KEYS,
@@ -6,5 +7,13 @@ from driftloop.features.engineering import (
     FeatureLayout,
     compute_features,
 )
+from driftloop.features.layout import ProjectLayout, project_layout
 
-__all__ = ["ENTITY_KEYS", "TIMESTAMP_COLUMN", "FeatureLayout", "compute_features"]
+__all__ = [
+    "ENTITY_KEYS",
+    "TIMESTAMP_COLUMN",
+    "FeatureLayout",
+    "ProjectLayout",
+    "compute_features",
+    "project_layout",
+]

@@ -11,7 +11,6 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
-from driftloop.features.engineering import ENTITY_KEYS
 from driftloop.monitoring.predlog import FEATURE_PREFIX
 
 __all__ = ["FEATURE_PREFIX", "PredictionBatch", "encode_predictions"]
@@ -42,14 +41,14 @@ class PredictionBatch:
 
 
 def encode_predictions(
-    batches: Sequence[PredictionBatch], entity_types: Mapping[str, str] | None = None
+    batches: Sequence[PredictionBatch], entity_types: Mapping[str, str]
 ) -> pd.DataFrame:
     """One frame of prediction-log rows from buffered batches (one column per feature).
 
-    ``entity_types`` names the entity key columns and their types (int64 or string);
-    the retail scenario's by default.
+    ``entity_types`` names the entity key columns and their types (int64 or string):
+    the layout's ``entity_types``.
     """
-    types = dict(entity_types or dict.fromkeys(ENTITY_KEYS, "int64"))
+    types = dict(entity_types)
     groups: dict[tuple[str, ...], list[PredictionBatch]] = {}
     for b in batches:
         groups.setdefault(b.feature_names, []).append(b)
