@@ -14,7 +14,9 @@ after the first third), the whole loop running through a real server:
 window then scales with it.
 
 Columns: events played; wall seconds of the serving phase (days played, labels, checks,
-rollouts; not the setup, v1's training or the baselines); events/s; seconds per simulated
+rollouts; not the setup, v1's training or the baselines) and the CPU seconds this process
+spent in it (client, server and loop share the process; on a shared machine the wall time
+follows the load, the CPU time much less); events/s; seconds per simulated
 day in the first and the last fifth of the days played; the floor: the same model (v1, as
 served) predicting the played rows one at a time in this process, in rows/s; and the
 ratio floor / replay (target: <= 20). Everything is measured in the same run.
@@ -75,6 +77,7 @@ class Measured:
     events: int
     days: int
     seconds: float
+    cpu: float  # CPU seconds of this process (all threads: client, server, loop) while serving
     first_fifth: float  # seconds per simulated day
     last_fifth: float
     floor: float  # rows/s, row by row
@@ -119,13 +122,16 @@ def measure(name: str, scale: float, seed: int, folder: Path, console: Console) 
     project = _project(folder / name, table)
     start, end = default_window(project)
     stamps: list[float] = []  # serving's start, then the end of each day played
+    cpu: list[float] = []
 
     def on_step(step: str) -> None:
         if step.startswith("serve"):
             stamps[:] = [time.perf_counter()]
+            cpu[:] = [time.process_time()]
 
     def on_day(day: DayServed) -> None:
         stamps.append(time.perf_counter())
+        cpu[1:] = [time.process_time()]
         if day.played % 50 == 0:
             console.print(f"  {name}: day {day.played}/{day.total}", highlight=False)
 
@@ -134,7 +140,7 @@ def measure(name: str, scale: float, seed: int, folder: Path, console: Console) 
     fifth = max(len(per_day_s) // 5, 1)
     served = len(result.served)
     return Measured(
-        name, served, len(result.days), stamps[-1] - stamps[0],
+        name, served, len(result.days), stamps[-1] - stamps[0], cpu[-1] - cpu[0],
         float(np.mean(per_day_s[:fifth])), float(np.mean(per_day_s[-fifth:])), _floor(result),
     )  # fmt: skip
 
@@ -145,18 +151,19 @@ def main() -> None:
     parser.add_argument("--only", choices=sorted(TABLES), action="append", help="one table")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=150)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.only or list(TABLES):
             rows.append(measure(name, args.scale, args.seed, Path(tmp), console))
     out = Table(title=f"driftloop replay, scale {args.scale} ({date.today()})")
-    for col in ("table", "events", "days", "serve s", "events/s", "s/day first 1/5",
+    for col in ("table", "events", "days", "serve s", "CPU s", "events/s", "s/day first 1/5",
                 "s/day last 1/5", "floor rows/s", "floor / replay"):  # fmt: skip
         out.add_column(col, justify="right")
     for m in rows:
         rate = m.events / m.seconds
-        out.add_row(m.name, f"{m.events:,}", str(m.days), f"{m.seconds:.1f}", f"{rate:,.1f}",
+        out.add_row(m.name, f"{m.events:,}", str(m.days), f"{m.seconds:.1f}", f"{m.cpu:.1f}",
+                    f"{rate:,.1f}",
                     f"{m.first_fifth:.3f}", f"{m.last_fifth:.3f}", f"{m.floor:,.0f}",
                     f"{m.floor / rate:,.0f}")  # fmt: skip
     console.print(out)

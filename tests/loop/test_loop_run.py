@@ -21,8 +21,9 @@ from driftloop.project import Project
 STEADY = {"p99_slack_ms": 10_000.0}
 
 
-def _run(folder: Path, shift: bool) -> DemoResult:
-    return run_demo(folder, seed=1, shift=shift, horizon_days=(7, 14), rollout=STEADY)
+def _run(folder: Path, shift: bool, schedule_days: int = 7) -> DemoResult:
+    return run_demo(folder, seed=1, shift=shift, horizon_days=(7, 14), rollout=STEADY,
+                    schedule_days=schedule_days)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +84,7 @@ def test_every_decision_is_in_the_event_log_and_the_report(shifted: DemoResult) 
 
 
 def test_without_the_shift_nothing_is_retrained(tmp_path: Path) -> None:
-    control = _run(tmp_path / "control", shift=False)
+    control = _run(tmp_path / "control", shift=False, schedule_days=0)  # no weekly control
     assert control.retrains == 0, [e.message for e in control.timeline.events]
     assert control.broken_version in control.rolled_back
     kinds = {e.kind for e in control.timeline.events}

@@ -22,14 +22,13 @@ import pandas as pd
 
 from driftloop.clock import SimulatedClock
 from driftloop.errors import DataError
-from driftloop.features.layout import project_layout
 from driftloop.features.store import FeatureStore
 from driftloop.features.training_set import build_training_set
+from driftloop.loop.schedule import ScheduleThread, scheduled_predictions, scored
 from driftloop.loop.simulate import DayServed, Intervention, Simulation, midnight
 from driftloop.loop.store import LoopEvent, LoopStore
 from driftloop.loop.timeline import DayRecord, KeyNumber, Timeline, TimelineEvent
 from driftloop.monitoring.assess import ACCURACY_METRICS, log_loss_sum, metric_label
-from driftloop.pipeline.estimators import train_model
 from driftloop.pipeline.train import TrainingResult, run_training
 from driftloop.project import Project
 from driftloop.registry import open_registry
@@ -43,6 +42,7 @@ __all__ = [
     "replay_error",
     "run_replay",
     "scenario_shift_date",
+    "scheduled_predictions",
     "summarize_replay",
     "trailing_wape",
     "versions_table",
@@ -100,62 +100,12 @@ def trailing_wape(per_day: pd.DataFrame, day: date, days: int = TRAILING_DAYS) -
     return wape(window["prediction"].to_numpy(), window["label"].to_numpy("float64"))
 
 
-def _scored(project: Project, rows: pd.DataFrame, prediction: np.ndarray) -> pd.DataFrame:
-    label = project_layout(project).label
-    return pd.DataFrame({
-        "day": rows["event_timestamp"].dt.tz_convert(None).dt.date.to_numpy(),
-        "prediction": prediction, "label": rows[label].to_numpy("float64"),
-    })  # fmt: skip
-
-
 def frozen_predictions(
     store: FeatureStore, registry: ModelRegistry, version: str, start: date, end: date
 ) -> pd.DataFrame:
     """What ``version`` would have answered on ``start``..``end`` (exclusive), offline."""
     rows = build_training_set(store, start, end - timedelta(days=1))
-    return _scored(store.project, rows, registry.load_model(version).predict(rows))
-
-
-def scheduled_predictions(
-    store: FeatureStore, start: date, end: date, every_days: int,
-    progress: Callable[[int, int], None] = lambda _done, _total: None,
-) -> pd.DataFrame:  # fmt: skip
-    """A model retrained every ``every_days`` on the training window known then (the
-    project's model, window and validation split, no gate), scored on the days until
-    the next retrain: the fixed-schedule baseline."""
-    project = store.project
-    cfg, delay = project.config.training, project.config.labels.delay_days
-    first_label = start - timedelta(days=delay + cfg.window_days - 1)
-    frame = build_training_set(store, first_label, end - timedelta(days=1))
-    day = frame["event_timestamp"].dt.tz_convert(None).dt.date
-    features, label = list(store.layout.all_features), store.layout.label
-    parts, starts = [], list(_range(start, end, every_days))
-    for i, as_of in enumerate(starts):
-        last = as_of - timedelta(days=delay)
-        valid_from = last - timedelta(days=cfg.validation_days - 1)
-        train = frame[(day >= last - timedelta(days=cfg.window_days - 1)) & (day < valid_from)]
-        valid = frame[(day >= valid_from) & (day <= last)]
-        serve = frame[(day >= as_of) & (day < min(as_of + timedelta(days=every_days), end))]
-        if len(train) < cfg.min_train_rows or valid.empty or serve.empty:
-            continue
-        model = train_model(
-            cfg.model, cfg.task, cfg.seed,
-            (train[features], train[label].to_numpy("float64")),
-            (valid[features], valid[label].to_numpy("float64")),
-        )  # fmt: skip
-        parts.append(_scored(project, serve, model.predict(serve)))
-        progress(i + 1, len(starts))
-    if not parts:
-        return pd.DataFrame(columns=["day", "prediction", "label"])
-    return pd.concat(parts, ignore_index=True)
-
-
-def _range(start: date, end: date, step: int) -> list[date]:
-    out, day = [], start
-    while day < end:
-        out.append(day)
-        day += timedelta(days=step)
-    return out
+    return scored(store.project, rows, registry.load_model(version).predict(rows))
 
 
 def run_replay(
@@ -202,6 +152,10 @@ def run_replay(
             "start the replay later (--from) or adjust training.gate"
         )
 
+    # The fixed-schedule control depends on the offline features only: its training set is
+    # read here, its models are trained in a thread while the days are served (LightGBM
+    # leaves Python's lock while it trains), and collected after.
+    schedule = ScheduleThread(project, store, start, end, schedule_days)
     progress(REPLAY_STEPS[2])
     token = secrets.token_urlsafe(24)
     ctx = build_context(project, registry=registry, clock=clock, admin_token=token)
@@ -216,16 +170,13 @@ def run_replay(
         )  # fmt: skip
         loop = LoopController(project, registry, rollouts, clock)
         sim = Simulation(store, server.url, loop, clock, ctx.flush_logs, rounds_per_day)
-        days = sim.run(start, end, interventions, on_day)
+        with schedule:
+            days = sim.run(start, end, interventions, on_day)
         served = sim.served_frame()
 
     progress(REPLAY_STEPS[3])
     frozen = frozen_predictions(store, registry, first.version, start, end)
-    scheduled = (
-        scheduled_predictions(store, start, end, schedule_days, on_schedule)
-        if schedule_days > 0
-        else pd.DataFrame(columns=["day", "prediction", "label"])
-    )
+    scheduled = schedule.result(on_schedule)
     events = LoopStore(project.state_dir / "state.db").events(registry.model_name)
     return ReplayResult(project, registry, (start, end), days, served, frozen, scheduled,
                         schedule_days, events, first)  # fmt: skip

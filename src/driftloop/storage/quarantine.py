@@ -157,7 +157,7 @@ def damaged_segments(
     """Every log segment under ``state_dir`` that is plainly damaged, with why (first and
     last bytes, :func:`damaged_parquet`; eight bytes a file, read again only once its inode,
     size or mtime changed). Reads only."""
-    found = []
+    found, whole = [], {}
     for log in logs:
         folder = state_dir / log
         if folder.is_dir():
@@ -168,12 +168,18 @@ def damaged_segments(
                     st = None
                 seen = None if st is None else (st.st_ino, st.st_size, st.st_mtime_ns)
                 if seen is not None and _whole.get(str(path)) == seen:
+                    whole[str(path)] = seen
                     continue  # looked whole and unchanged since: its bytes are the same
                 reason = damaged_parquet(path)
                 if reason is not None:
                     found.append((path, reason))
                 elif seen is not None:
-                    _whole[str(path)] = seen
+                    whole[str(path)] = seen
+    prefixes = tuple(str(state_dir / log) + os.sep for log in logs)
+    with _lock:  # forget this project's files that are gone; keep other projects'
+        for name in [n for n in list(_whole) if n.startswith(prefixes) and n not in whole]:
+            _whole.pop(name, None)
+        _whole.update(whole)
     return found
 
 
