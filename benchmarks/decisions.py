@@ -253,6 +253,9 @@ def main() -> int:
         for name in chosen:
             rows.append(run_table(tables[name], Path(tmp), console, loop))
             console.print(f"{name}: {rows[-1].verdict()} ({rows[-1].seconds:.0f} s)")
+            console.print(json.dumps(asdict(rows[-1]), default=str))  # kept if a later one fails
+            if args.json:
+                args.json.write_text(json.dumps([asdict(r) for r in rows], default=str, indent=2))
     console.print(render(rows))
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in rows], default=str, indent=2))
