@@ -39,10 +39,10 @@ def test_loop_pauses_while_registry_or_server_is_down_and_resumes(
 
     outage = Outage(canary_copy.state_dir / "mlflow.db")
     loop.run(until=start + 10 * minutes)  # probed every rollout.check_interval_s (10 s)
-    assert loop.paused() is not None
+    assert loop.outages.paused() is not None
     outage.end()
     loop.run(until=start + 20 * minutes)  # resumes, and the first check runs at once
-    assert loop.paused() is None
+    assert loop.outages.paused() is None
 
     server.stop()
     loop.run(until=start + 30 * minutes)

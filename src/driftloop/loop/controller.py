@@ -18,26 +18,19 @@ from datetime import date, datetime, timedelta
 
 from driftloop.clock import Clock
 from driftloop.errors import (
-    DataError,
     DriftloopError,
-    FeatureStoreError,
-    MetricsUnavailable,
-    RegistryError,
-    RouterError,
 )
 from driftloop.faults import crash_point
-from driftloop.features.layout import project_layout
-from driftloop.features.store import FeatureStore
+from driftloop.loop.assessor import ChampionAssessor
 from driftloop.loop.lease import LeaseHolder, LoopLease
+from driftloop.loop.outages import OUTAGES, Outages
 from driftloop.loop.policy import (
     SCHEDULED,
     Decision,
     Signals,
-    accuracy_lag_days,
     decide,
     fired,
     scheduled_challenger,
-    signals_from,
     trigger_words,
 )
 from driftloop.loop.recovery import (
@@ -47,10 +40,7 @@ from driftloop.loop.recovery import (
     mirror_quarantine,
 )
 from driftloop.loop.store import LoopEvent, LoopStore
-from driftloop.monitoring.assess import ACCURACY_METRICS, VersionAssessment, metric_label
-from driftloop.monitoring.daystore import DayStore
-from driftloop.monitoring.monitor import VersionInfo, monitor_store, open_day_store, registry_info
-from driftloop.monitoring.profile import ReferenceProfile
+from driftloop.monitoring.assess import ACCURACY_METRICS, metric_label
 from driftloop.pipeline.split import SplitTooSmall
 from driftloop.pipeline.train import Recency, TrainingResult, run_training
 from driftloop.project import Project
@@ -64,9 +54,6 @@ __all__ = ["LoopController", "LoopTurn"]
 logger = logging.getLogger("driftloop.loop")
 HISTORY_CHECKS = 60
 # What the loop cannot work without; while one is unreachable the loop pauses.
-_OUTAGES = (MetricsUnavailable, RouterError, RegistryError, FeatureStoreError)
-_DEPENDENCY = {MetricsUnavailable: "server", RouterError: "server", RegistryError: "registry",
-               FeatureStoreError: "feature_store"}  # fmt: skip
 _MIRRORED = {"step": "rollout_step", "promoted": "promoted", "rolled_back": "rolled_back",
              "aborted": "aborted"}  # fmt: skip
 
@@ -104,9 +91,8 @@ class LoopController:
         self.store = store or LoopStore(project.state_dir / "state.db")
         self.trainer = trainer
         self.cfg = project.config.loop
-        self._features: FeatureStore | None = None
-        self._days: DayStore | None = None  # opened once: each check folds only new segments
-        self._info: dict[str, tuple[ReferenceProfile, float, float]] = {}
+        self.assessor = ChampionAssessor(project, registry)
+        self.outages = Outages(project, registry, rollouts.router, self.store, clock)
 
     @property
     def model(self) -> str:
@@ -241,8 +227,8 @@ class LoopController:
                     return
             paused = False
             try:
-                self.probe()
-                self._resume()
+                self.outages.probe()
+                self.outages.resume()
                 if self.clock.now() >= next_check:
                     turn = self.check()
                     next_check = turn.at + timedelta(seconds=every)
@@ -250,8 +236,8 @@ class LoopController:
                         on_turn(turn)
                 else:
                     self.tick_rollout()
-            except _OUTAGES as exc:
-                self._pause(exc)
+            except OUTAGES as exc:
+                self.outages.pause(exc)
                 paused = True
             now = self.clock.now()
             running = self.rollouts.store.active(self.model) is not None
@@ -284,93 +270,10 @@ class LoopController:
                                     "lease_s": lease.lease_s})  # fmt: skip
         return True
 
-    # -- dependencies ---------------------------------------------------------------------
-    def probe(self) -> None:
-        """Raise the first outage: the server (its route table), the registry, the online
-        feature store."""
-        self.rollouts.router.current()
-        self.registry.check_reachable()
-        if self._features is None:
-            self._features = FeatureStore(self.project)
-        self._features.check_reachable()
-
-    def paused(self) -> LoopEvent | None:
-        """The ``paused`` event if the loop is paused now (read from the log: a restarted
-        controller knows it too)."""
-        last = self.store.events(self.model, kinds=("paused", "resumed"), limit=1)
-        return last[0] if last and last[0].kind == "paused" else None
-
-    def _pause(self, exc: DriftloopError) -> None:
-        dependency = next(
-            (name for kind, name in _DEPENDENCY.items() if isinstance(exc, kind)), "server"
-        )
-        current = self.paused()
-        if current is not None and current.evidence.get("dependency") == dependency:
-            logger.debug("loop still paused: the %s is unreachable: %s", dependency, exc)
-            return  # one event and one warning per outage, however long it lasts
-        logger.warning("loop paused: the %s is unreachable: %s", dependency, exc)
-        self.store.record(self.model, self.clock.now(), "paused",
-                          f"paused: the {dependency.replace('_', ' ')} is unreachable: {exc}",
-                          evidence={"dependency": dependency, "error": str(exc)})  # fmt: skip
-
-    def _resume(self) -> None:
-        current = self.paused()
-        if current is None:
-            return
-        now = self.clock.now()
-        minutes = (now - current.at).total_seconds() / 60.0
-        dependency = str(current.evidence.get("dependency", "dependency")).replace("_", " ")
-        logger.warning("loop resumed: the %s answers again after %.0f min", dependency, minutes)
-        self.store.record(self.model, now, "resumed",
-                          f"resumed: the {dependency} answers again after {minutes:.0f} min",
-                          evidence={"paused_at": current.at, "minutes": minutes})  # fmt: skip
-
     # -- assessing ------------------------------------------------------------------------
     def assess(self, now: datetime) -> Signals:
-        """The champion's trailing window of ``monitoring.window_days`` event days to now;
-        accuracy from a window as long ending earlier when labels come too late for it."""
-        mon = self.project.config.monitoring
-        days = mon.window_days
-        end = now.date() + timedelta(days=1)
-        window = (end - timedelta(days=days), end)
-        champion = self.registry.alias(CHAMPION)
-        if champion is None:
-            return signals_from(now, window, None)
-        found = self._champion_window(champion.version, window)
-        lag = accuracy_lag_days(days, self.project.config.labels.delay_days,
-                                mon.min_label_coverage)  # fmt: skip
-        if not lag or found is None:
-            return signals_from(now, window, found)
-        earlier = (window[0] - timedelta(days=lag), window[1] - timedelta(days=lag))
-        return signals_from(now, window, found, (earlier, self._champion_window(
-            champion.version, earlier)))  # fmt: skip
-
-    def _champion_window(self, version: str, window: tuple[date, date]) -> VersionAssessment | None:
-        days = (window[1] - window[0]).days
-        if self._days is None:
-            self._days = open_day_store(self.project, project_layout(self.project).entity_keys)
-        try:
-            report = monitor_store(self._days, self.model, self._version_info,
-                                   self.project.config.monitoring, self._metric,
-                                   since=window[0], until=window[1], window_days=days)  # fmt: skip
-        except DataError:  # nothing logged yet
-            return None
-        latest = report.latest
-        if latest is None:
-            return None
-        return next((v for v in latest.versions if v.version == version), None)
-
-    @property
-    def _metric(self) -> str:
-        return ACCURACY_METRICS[self.project.config.training.task]
-
-    def _version_info(self, version: str) -> tuple[ReferenceProfile, float, float]:
-        """A version's reference profile and holdout values, read from the registry once:
-        a registered version's artifacts and metrics do not change."""
-        if version not in self._info:
-            info: VersionInfo = registry_info(self.registry, self._metric)
-            self._info[version] = info(version)
-        return self._info[version]
+        """The champion's signals at ``now`` (see :class:`ChampionAssessor`)."""
+        return self.assessor.assess(now)
 
     def open_episode(self) -> LoopEvent | None:
         """The drift_detected event of the episode still open (not recovered), if any."""
