@@ -17,8 +17,7 @@ MAX_FUNCTION_LINES = 80
 
 # path under src/driftloop -> (lines today, why it is still over)
 LONG_MODULES: dict[str, tuple[int, str]] = {
-    "features/table.py": (508, "being reshaped by the layout Protocol (branch layout)"),
-    "loop/controller.py": (494, "being reshaped by branch decisions"),
+    "loop/controller.py": (451, "checks, episodes, retrains: the retrain step is next to split"),
     "monitoring/daystore.py": (459, "being reshaped by branch replay-speed"),
     "rollout/controller.py": (428, "to split by concern once aliases have one owner"),
 }
@@ -26,7 +25,6 @@ LONG_MODULES: dict[str, tuple[int, str]] = {
 LONG_FUNCTIONS: dict[str, tuple[int, str]] = {
     "features/repo_template.py:render_module": (105, "features/ is edited by branch layout"),
     "pipeline/gate.py:evaluate_gate": (86, "pipeline/gate.py is edited by branch decisions"),
-    "pipeline/train.py:run_training": (141, "its layout branches go with branch layout"),
 }
 
 

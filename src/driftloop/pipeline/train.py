@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 import driftloop
+from driftloop.config import TrainingConfig
 from driftloop.errors import DataError
 from driftloop.faults import crash_point
 from driftloop.features.store import FeatureStore
@@ -61,6 +62,11 @@ class Recency:
     def weights(self, part: pd.DataFrame) -> np.ndarray:
         day = part["event_timestamp"].dt.tz_convert(None).dt.date
         return np.where(day >= self.since, self.weight, 1.0)
+
+    def describe(self) -> str:
+        """As the version's lineage records it."""
+        refit = ", refit on train+validation" if self.refit else ""
+        return f"rows since {self.since} weigh {self.weight:g}x{refit}"
 
 
 @dataclass(frozen=True)
@@ -173,6 +179,68 @@ def run_training(
     registry.check_reachable()
 
     progress(TRAIN_STEPS[1])
+    chosen, split, frame, parts = _training_parts(project, store, as_of, frame_hook, hook_holdout)
+    label = store.layout.label
+    features = list(store.layout.all_features)
+
+    progress(TRAIN_STEPS[2])
+    xy = {k: (v[features], v[label].to_numpy("float64")) for k, v in parts.items()}
+    trained = train_model(
+        cfg.model, cfg.task, cfg.seed, xy["train"], xy["validation"],
+        weights=recency.weights(parts["train"]) if recency else None,
+        valid_weights=recency.weights(parts["validation"]) if recency else None,
+        refit=recency.refit if recency else False,
+    )  # fmt: skip
+
+    progress(TRAIN_STEPS[3])
+    holdout_pred = trained.predict(parts["holdout"])
+    metrics = evaluate(cfg.task, xy["holdout"][1], holdout_pred)
+
+    progress(TRAIN_STEPS[4])
+    verdict, champion_version, champion_metrics = _gate(
+        registry, cfg, parts["holdout"], label, metrics, holdout_pred, float(xy["train"][1].max())
+    )
+
+    progress(TRAIN_STEPS[5])
+    onnx = export_onnx(trained, parts["holdout"])
+    progress(TRAIN_STEPS[6])
+    profile = _reference_profile(project, parts, features, trained.predict(parts["validation"]))
+
+    progress(TRAIN_STEPS[7])
+    digest = frame_digest(frame)
+    rows = {k: len(v) for k, v in parts.items()}
+    tags = {
+        **_lineage_tags(project, store, chosen, split, digest, champion_version),
+        **_run_tags(verdict, onnx.reason, actor, frame_hook, recency),
+        **(tags or {}),
+    }
+    registered = registry.register(RegistrationRequest(
+        model_kind=trained.kind, model=trained.model, task=cfg.task,
+        feature_names=trained.feature_names, params=trained.params,
+        metrics=_logged_metrics(metrics, champion_metrics, rows, trained.best_iteration),
+        tags=tags, profile=profile, gate=_gate_document(verdict), gate_passed=verdict.passed,
+        onnx_model=onnx.model, pip_requirements=pip_requirements(trained.kind),
+        run_name=f"train as of {chosen}",
+    ))  # fmt: skip
+    crash_point("train.registered")
+    alias, reason = _choose_alias(verdict, champion_version, on_pass or cfg.on_pass)
+    if alias is not None:
+        registry.move_alias(alias, registered.version, "train", actor, reason)
+    return TrainingResult(
+        version=registered.version, alias=alias, alias_reason=reason, gate=verdict,
+        as_of=chosen, split=split, rows=rows, metrics=metrics,
+        champion_metrics=champion_metrics, onnx=onnx.reason, data_digest=digest,
+        duration_s=time.perf_counter() - started,
+    )  # fmt: skip
+
+
+def _training_parts(
+    project: Project, store: FeatureStore, as_of: date | None, frame_hook: FrameHook | None,
+    hook_holdout: bool,
+) -> tuple[date, TimeSplit, pd.DataFrame, dict[str, pd.DataFrame]]:  # fmt: skip
+    """The day trained as of, its split (grown where the newest days hold too few rows),
+    the training frame and its train / validation / holdout parts, checked."""
+    cfg = project.config.training
     days = store.layout.event_days(store.layout.read_events())
     chosen = _as_of(project, days, as_of)
     split = plan_split(
@@ -193,27 +261,19 @@ def run_training(
         for name in ("train", "validation", "holdout") if hook_holdout else ("train", "validation"):
             parts[name] = frame_hook(parts[name])
     _check_parts(parts, split, cfg.min_train_rows, label, cfg.task)
-    features = list(store.layout.all_features)
+    return chosen, split, frame, parts
 
-    progress(TRAIN_STEPS[2])
-    xy = {k: (v[features], v[label].to_numpy("float64")) for k, v in parts.items()}
-    trained = train_model(
-        cfg.model, cfg.task, cfg.seed, xy["train"], xy["validation"],
-        weights=recency.weights(parts["train"]) if recency else None,
-        valid_weights=recency.weights(parts["validation"]) if recency else None,
-        refit=recency.refit if recency else False,
-    )  # fmt: skip
 
-    progress(TRAIN_STEPS[3])
-    holdout_pred = trained.predict(parts["holdout"])
-    metrics = evaluate(cfg.task, xy["holdout"][1], holdout_pred)
-
-    progress(TRAIN_STEPS[4])
+def _gate(
+    registry: ModelRegistry, cfg: TrainingConfig, holdout: pd.DataFrame, label: str,
+    metrics: dict[str, float], holdout_pred: np.ndarray, label_max: float,
+) -> tuple[GateVerdict, str | None, dict[str, float] | None]:  # fmt: skip
+    """The gate's verdict on the candidate against the champion on the same holdout."""
     champion_version, champion_metrics, incomparable = _champion_metrics(
-        registry, parts["holdout"], cfg.task, label
+        registry, holdout, cfg.task, label
     )
     verdict = evaluate_gate(
-        cfg.gate, metrics, prediction_sanity(holdout_pred), float(xy["train"][1].max()),
+        cfg.gate, metrics, prediction_sanity(holdout_pred), label_max,
         champion_metrics, champion_version,
     )  # fmt: skip
     if incomparable:
@@ -222,17 +282,44 @@ def run_training(
         check = GateCheck("champion_comparable", False, float("nan"), float("nan"), incomparable)
         verdict = GateVerdict(verdict.metric, verdict.candidate, None, champion_version,
                               (*verdict.checks, check))  # fmt: skip
+    return verdict, champion_version, champion_metrics
 
-    progress(TRAIN_STEPS[5])
-    onnx = export_onnx(trained, parts["holdout"])
 
-    progress(TRAIN_STEPS[6])
-    profile = _reference_profile(project, parts, features, trained.predict(parts["validation"]))
+def _run_tags(
+    verdict: GateVerdict, onnx: str, actor: str, frame_hook: FrameHook | None,
+    recency: Recency | None,
+) -> dict[str, str]:  # fmt: skip
+    """How this run trained and what its gate and ONNX export said (MLflow tags)."""
+    return {
+        "driftloop.gate_summary": verdict.summary()[:4000],
+        "driftloop.onnx": onnx[:4000],
+        "driftloop.actor": actor,
+        "driftloop.frame_hook": getattr(frame_hook, "__name__", "") if frame_hook else "",
+        "driftloop.recency": recency.describe() if recency else "",
+    }
 
-    progress(TRAIN_STEPS[7])
-    digest = frame_digest(frame)
-    rows = {k: len(v) for k, v in parts.items()}
-    tags = {
+
+def _logged_metrics(
+    metrics: dict[str, float], champion_metrics: dict[str, float] | None,
+    rows: dict[str, int], best_iteration: int | None,
+) -> dict[str, float]:  # fmt: skip
+    """The version's MLflow metrics: its holdout metrics, the champion's on the same
+    holdout, the rows of each part and the boosting rounds kept."""
+    logged = {f"holdout_{k}": v for k, v in metrics.items() if np.isfinite(v)}
+    if champion_metrics:
+        logged.update({f"champion_holdout_{k}": v for k, v in champion_metrics.items()})
+    logged.update({f"rows_{k}": float(v) for k, v in rows.items()})
+    if best_iteration:
+        logged["best_iteration"] = float(best_iteration)
+    return logged
+
+
+def _lineage_tags(
+    project: Project, store: FeatureStore, chosen: date, split: TimeSplit, digest: str,
+    champion_version: str | None,
+) -> dict[str, str]:  # fmt: skip
+    """Where a version's data, features and code came from (its MLflow tags)."""
+    return {
         "driftloop.as_of": chosen.isoformat(),
         "driftloop.window_start": split.train_start.isoformat(),
         "driftloop.window_end": split.holdout_end.isoformat(),
@@ -246,49 +333,17 @@ def run_training(
         "driftloop.git_commit": git_commit(driftloop_source()) or "unknown",
         "driftloop.project_git_commit": git_commit(project.root) or "none",
         "driftloop.parent_version": champion_version or "",
-        "driftloop.gate_summary": verdict.summary()[:4000],
-        "driftloop.onnx": onnx.reason[:4000],
-        "driftloop.actor": actor,
-        "driftloop.frame_hook": getattr(frame_hook, "__name__", "") if frame_hook else "",
-        "driftloop.recency": (
-            f"rows since {recency.since} weigh {recency.weight:g}x"
-            + (", refit on train+validation" if recency.refit else "")
-            if recency
-            else ""
-        ),
-        **(tags or {}),
     }
-    all_metrics = {f"holdout_{k}": v for k, v in metrics.items() if np.isfinite(v)}
-    if champion_metrics:
-        all_metrics.update({f"champion_holdout_{k}": v for k, v in champion_metrics.items()})
-    all_metrics.update({f"rows_{k}": float(v) for k, v in rows.items()})
-    if trained.best_iteration:
-        all_metrics["best_iteration"] = float(trained.best_iteration)
-    gate_doc: dict[str, Any] = {
+
+
+def _gate_document(verdict: GateVerdict) -> dict[str, Any]:
+    """The gate's verdict as the registry stores it beside the version."""
+    return {
         "passed": verdict.passed, "summary": verdict.summary(), "metric": verdict.metric,
         "candidate": verdict.candidate, "champion": verdict.champion,
         "champion_version": verdict.champion_version,
         "checks": [asdict(c) for c in verdict.checks],
     }  # fmt: skip
-    registered = registry.register(
-        RegistrationRequest(
-            model_kind=trained.kind, model=trained.model, task=cfg.task,
-            feature_names=trained.feature_names, params=trained.params, metrics=all_metrics,
-            tags=tags, profile=profile, gate=gate_doc, gate_passed=verdict.passed,
-            onnx_model=onnx.model, pip_requirements=pip_requirements(trained.kind),
-            run_name=f"train as of {chosen}",
-        )
-    )  # fmt: skip
-    crash_point("train.registered")
-    alias, reason = _choose_alias(verdict, champion_version, on_pass or cfg.on_pass)
-    if alias is not None:
-        registry.move_alias(alias, registered.version, "train", actor, reason)
-    return TrainingResult(
-        version=registered.version, alias=alias, alias_reason=reason, gate=verdict,
-        as_of=chosen, split=split, rows=rows, metrics=metrics,
-        champion_metrics=champion_metrics, onnx=onnx.reason, data_digest=digest,
-        duration_s=time.perf_counter() - started,
-    )  # fmt: skip
 
 
 def _reference_profile(
