@@ -16,9 +16,9 @@ window then scales with it.
 Columns: events played; wall seconds of the serving phase (days played, labels, checks,
 rollouts; not the setup, v1's training or the baselines) and the CPU seconds this process
 spent in it (client, server and loop share the process; on a shared machine the wall time
-follows the load, the CPU time much less); events/s; seconds per simulated
-day in the first and the last fifth of the days played; the floor: the same model (v1, as
-served) predicting the played rows one at a time in this process, in rows/s; and the
+follows the load, the CPU time much less); events/s; seconds per simulated day in the
+first and the last fifth of the days played (wall, then CPU); the floor: the same model
+(v1, as served) predicting the played rows one at a time in this process, in rows/s; and the
 ratio floor / replay (target: <= 20). Everything is measured in the same run.
 """
 
@@ -80,6 +80,7 @@ class Measured:
     cpu: float  # CPU seconds of this process (all threads: client, server, loop) while serving
     first_fifth: float  # seconds per simulated day
     last_fifth: float
+    cpu_fifths: tuple[float, float]  # CPU seconds per simulated day, first and last fifth
     floor: float  # rows/s, row by row
 
 
@@ -131,17 +132,19 @@ def measure(name: str, scale: float, seed: int, folder: Path, console: Console) 
 
     def on_day(day: DayServed) -> None:
         stamps.append(time.perf_counter())
-        cpu[1:] = [time.process_time()]
+        cpu.append(time.process_time())
         if day.played % 50 == 0:
             console.print(f"  {name}: day {day.played}/{day.total}", highlight=False)
 
     result = run_replay(project, start, end, schedule_days=0, on_day=on_day, progress=on_step)
-    per_day_s = np.diff(stamps)
+    per_day_s, per_day_cpu = np.diff(stamps), np.diff(cpu)
     fifth = max(len(per_day_s) // 5, 1)
     served = len(result.served)
     return Measured(
         name, served, len(result.days), stamps[-1] - stamps[0], cpu[-1] - cpu[0],
-        float(np.mean(per_day_s[:fifth])), float(np.mean(per_day_s[-fifth:])), _floor(result),
+        float(np.mean(per_day_s[:fifth])), float(np.mean(per_day_s[-fifth:])),
+        (float(np.mean(per_day_cpu[:fifth])), float(np.mean(per_day_cpu[-fifth:]))),
+        _floor(result),
     )  # fmt: skip
 
 
@@ -151,20 +154,22 @@ def main() -> None:
     parser.add_argument("--only", choices=sorted(TABLES), action="append", help="one table")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    console = Console(width=150)
+    console = Console(width=180)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.only or list(TABLES):
             rows.append(measure(name, args.scale, args.seed, Path(tmp), console))
     out = Table(title=f"driftloop replay, scale {args.scale} ({date.today()})")
     for col in ("table", "events", "days", "serve s", "CPU s", "events/s", "s/day first 1/5",
-                "s/day last 1/5", "floor rows/s", "floor / replay"):  # fmt: skip
+                "s/day last 1/5", "CPU s/day first, last 1/5", "floor rows/s",
+                "floor / replay"):  # fmt: skip
         out.add_column(col, justify="right")
     for m in rows:
         rate = m.events / m.seconds
         out.add_row(m.name, f"{m.events:,}", str(m.days), f"{m.seconds:.1f}", f"{m.cpu:.1f}",
                     f"{rate:,.1f}",
-                    f"{m.first_fifth:.3f}", f"{m.last_fifth:.3f}", f"{m.floor:,.0f}",
+                    f"{m.first_fifth:.3f}", f"{m.last_fifth:.3f}",
+                    f"{m.cpu_fifths[0]:.3f}, {m.cpu_fifths[1]:.3f}", f"{m.floor:,.0f}",
                     f"{m.floor / rate:,.0f}")  # fmt: skip
     console.print(out)
 

@@ -202,3 +202,27 @@ def test_log_outcome_source_reads_the_flushed_logs_since_the_phase_began(tmp_pat
     assert found["2"].business == MeanStats(1, 7.0, 0.0)  # not "old" (before), not the shadow
     assert found["2"].labels == 1 and found["2"].wape == pytest.approx(2.0 / 8.0)
     assert LogOutcomeSource(tmp_path / "none", "revenue").outcomes(begun) == {}
+
+
+def test_log_outcome_source_reads_only_the_days_since_the_phase_began(tmp_path: Any) -> None:
+    from datetime import UTC, timedelta
+
+    from driftloop.clock import SimulatedClock
+    from driftloop.rollout.outcomes import LogOutcomeSource
+    from driftloop.segments import SegmentLog, read_segments
+
+    clock = SimulatedClock(datetime(2026, 1, 1, 9, 0, tzinfo=UTC))
+    predictions = SegmentLog(tmp_path / "predictions", 60.0, 1000, clock)
+    feedback = SegmentLog(tmp_path / "feedback", 60.0, 1000, clock)
+    for day, rid in ((0, "early"), (4, "late")):
+        clock.set(datetime(2026, 1, 1, 9, 0, tzinfo=UTC) + timedelta(days=day))
+        predictions.append([{"served_at": clock.now(), "request_id": rid, "version": "2",
+                             "route": "challenger", "prediction": 10.0}])  # fmt: skip
+        feedback.append([{"request_id": rid, "kind": "label", "name": "label", "value": 8.0}])
+        predictions.flush()
+        feedback.flush()
+    assert len(read_segments(tmp_path / "predictions")) == 2
+    recent = read_segments(tmp_path / "predictions", from_day="2026-01-03")
+    assert recent["request_id"].tolist() == ["late"]
+    found = LogOutcomeSource(tmp_path, "revenue").outcomes(datetime(2026, 1, 5, tzinfo=UTC))
+    assert found["2"].labels == 1  # the late request, labelled; the early one is not read
