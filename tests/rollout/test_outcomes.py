@@ -209,7 +209,7 @@ def test_log_outcome_source_reads_only_the_days_since_the_phase_began(tmp_path: 
 
     from driftloop.clock import SimulatedClock
     from driftloop.rollout.outcomes import LogOutcomeSource
-    from driftloop.segments import SegmentLog, read_segments
+    from driftloop.storage.segments import SegmentLog, read_segments
 
     clock = SimulatedClock(datetime(2026, 1, 1, 9, 0, tzinfo=UTC))
     predictions = SegmentLog(tmp_path / "predictions", 60.0, 1000, clock)

@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 
 import pandas as pd
-from driftloop.quarantine import damaged_segments
+
+from driftloop.storage.quarantine import damaged_segments
 
 
 def _segment(state: Path, day: str, name: str) -> Path:
