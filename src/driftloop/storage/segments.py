@@ -156,8 +156,13 @@ def read_segments(
     ``DataError`` naming the folder."""
     import duckdb
 
-    files = sorted(folder.glob("*/part-*.parquet")) if folder.is_dir() else []
-    files = [f for f in files if f.parent.name >= from_day] if from_day else files
+    if not folder.is_dir():
+        files: list[Path] = []
+    elif from_day:  # only the day folders from that day on are listed
+        days = sorted(d for d in folder.iterdir() if d.is_dir() and d.name >= from_day)
+        files = [f for d in days for f in sorted(d.glob("part-*.parquet"))]
+    else:
+        files = sorted(folder.glob("*/part-*.parquet"))
     if not files:
         return pd.DataFrame()
     selected = ", ".join(f'"{c}"' for c in columns) if columns else "*"
