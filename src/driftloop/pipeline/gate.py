@@ -89,15 +89,33 @@ def evaluate_gate(
     """Decide whether ``candidate`` may take an alias; every number is kept."""
     metric = cfg.metric
     value = float(candidate[metric])
-    higher = metric in HIGHER_IS_BETTER
-    checks: list[GateCheck] = []
+    checks = [
+        *_sanity_checks(cfg, sanity, max_training_label),
+        *_metric_checks(cfg, candidate, metric, value),
+    ]
+    champion_value: float | None = None
+    if champion is not None:
+        champion_value = float(champion[metric])
+        checks.append(_vs_champion(cfg, metric, value, champion_value, champion_version))
+    return GateVerdict(
+        metric=metric,
+        candidate=value,
+        champion=champion_value,
+        champion_version=champion_version,
+        checks=tuple(checks),
+    )
 
-    checks.append(
+
+def _sanity_checks(
+    cfg: GateConfig, sanity: PredictionSanity, max_training_label: float
+) -> list[GateCheck]:
+    """The candidate's holdout predictions: finite, and within the configured bounds."""
+    checks = [
         GateCheck(
             "finite_predictions", sanity.non_finite == 0, float(sanity.non_finite), 0.0,
             f"{sanity.non_finite} of {sanity.rows} predictions are NaN or infinite",
         )
-    )  # fmt: skip
+    ]  # fmt: skip
     if cfg.min_prediction is not None:
         checks.append(
             GateCheck(
@@ -114,6 +132,15 @@ def evaluate_gate(
             f"{cfg.max_prediction_factor:g} x largest training label)",
         )
     )  # fmt: skip
+    return checks
+
+
+def _metric_checks(
+    cfg: GateConfig, candidate: Mapping[str, float], metric: str, value: float
+) -> list[GateCheck]:
+    """The candidate's holdout metric: finite, within its absolute bounds, and its bias."""
+    higher = metric in HIGHER_IS_BETTER
+    checks: list[GateCheck] = []
     if not np.isfinite(value):
         checks.append(GateCheck(metric, False, value, float("nan"), f"{metric} is not finite"))
     if cfg.max_metric is not None and not higher:
@@ -138,29 +165,25 @@ def evaluate_gate(
                 f"bias {bias:+.4f} of total demand (allowed within +-{cfg.max_abs_bias:g})",
             )
         )  # fmt: skip
-    champion_value: float | None = None
-    if champion is not None:
-        champion_value = float(champion[metric])
-        tol = cfg.relative_tolerance
-        if higher:
-            limit = champion_value * (1.0 - tol)
-            ok = value >= limit
-            rel = "at least"
-        else:
-            limit = champion_value * (1.0 + tol)
-            ok = value <= limit
-            rel = "at most"
-        checks.append(
-            GateCheck(
-                "vs_champion", bool(ok), value, limit,
-                f"{metric} {value:.4f} vs champion v{champion_version} {champion_value:.4f}: "
-                f"must be {rel} {limit:.4f} (tolerance {tol:.1%})",
-            )
-        )  # fmt: skip
-    return GateVerdict(
-        metric=metric,
-        candidate=value,
-        champion=champion_value,
-        champion_version=champion_version,
-        checks=tuple(checks),
-    )
+    return checks
+
+
+def _vs_champion(
+    cfg: GateConfig, metric: str, value: float, champion_value: float,
+    champion_version: str | None,
+) -> GateCheck:  # fmt: skip
+    """The candidate against the champion on the same holdout, within the tolerance."""
+    tol = cfg.relative_tolerance
+    if metric in HIGHER_IS_BETTER:
+        limit = champion_value * (1.0 - tol)
+        ok = value >= limit
+        rel = "at least"
+    else:
+        limit = champion_value * (1.0 + tol)
+        ok = value <= limit
+        rel = "at most"
+    return GateCheck(
+        "vs_champion", bool(ok), value, limit,
+        f"{metric} {value:.4f} vs champion v{champion_version} {champion_value:.4f}: "
+        f"must be {rel} {limit:.4f} (tolerance {tol:.1%})",
+    )  # fmt: skip
