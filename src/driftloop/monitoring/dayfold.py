@@ -18,7 +18,7 @@ from driftloop.monitoring.assess import AccuracyStats
 from driftloop.monitoring.dayledger import PREDICTION
 from driftloop.monitoring.labels import ScoreHistogram, accuracy_arrays
 from driftloop.monitoring.predlog import entity_strings, event_days, feature_column
-from driftloop.monitoring.profile import ReferenceProfile, bin_counts
+from driftloop.statistics.profile import ReferenceProfile, bin_counts
 
 __all__ = [
     "add_counts",

@@ -12,8 +12,8 @@ import numpy as np
 from driftloop.monitoring.assess import AccuracyStats
 from driftloop.monitoring.dayledger import PREDICTION
 from driftloop.monitoring.labels import ScoreHistogram
-from driftloop.monitoring.profile import ReferenceProfile
 from driftloop.monitoring.sketch import BinnedSketch
+from driftloop.statistics.profile import ReferenceProfile
 
 __all__ = ["ProfileSource", "WindowCounts", "merge_window"]
 
