@@ -157,8 +157,8 @@ def make_data(sizes: Sizes) -> tuple[Columns, Columns, str]:
 
 def run_driftloop(names: list[str], reference: Columns, current: Columns) -> Callable[[], dict]:
     from driftloop.monitoring.drift import decide_feature_drift
-    from driftloop.monitoring.profile import profile_column
     from driftloop.monitoring.sketch import BinnedSketch
+    from driftloop.statistics.profile import profile_column
 
     def once() -> dict:
         started = time.perf_counter()

@@ -46,7 +46,7 @@ from driftloop.clock import SimulatedClock
 from driftloop.config import MonitoringConfig
 from driftloop.monitoring.daystore import DayStore
 from driftloop.monitoring.monitor import monitor_store
-from driftloop.monitoring.profile import ReferenceProfile, build_profile
+from driftloop.statistics.profile import ReferenceProfile, build_profile
 from driftloop.storage.segments import SegmentLog
 
 KEYS = ("store_id", "product_id")

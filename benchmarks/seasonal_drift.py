@@ -38,8 +38,8 @@ from driftloop.config import MonitoringConfig
 from driftloop.monitoring.assess import column_drift
 from driftloop.monitoring.calendar import calendar_position
 from driftloop.monitoring.calibration import calibrate_profile
-from driftloop.monitoring.profile import ReferenceProfile, build_profile
 from driftloop.monitoring.sketch import BinnedSketch
+from driftloop.statistics.profile import ReferenceProfile, build_profile
 
 WINDOW_DAYS, HOLDOUT_DAYS, VALIDATION_DAYS, TRAIN_WINDOW_DAYS = 7, 28, 28, 365
 

@@ -17,8 +17,8 @@ from driftloop.config import MonitoringConfig
 from driftloop.monitoring.assess import AccuracyStats, VersionAssessment, assess_version
 from driftloop.monitoring.labels import accuracy_arrays
 from driftloop.monitoring.monitor import WindowReport, join_labels
-from driftloop.monitoring.profile import ReferenceProfile
 from driftloop.monitoring.sketch import BinnedSketch
+from driftloop.statistics.profile import ReferenceProfile
 from driftloop.storage.segments import read_segments
 
 Info = Callable[[str], tuple[ReferenceProfile, float, float]]

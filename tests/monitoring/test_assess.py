@@ -12,8 +12,8 @@ from driftloop.monitoring.assess import (
     assess_version,
     column_drift,
 )
-from driftloop.monitoring.profile import build_profile
 from driftloop.monitoring.sketch import BinnedSketch
+from driftloop.statistics.profile import build_profile
 
 CFG = MonitoringConfig(min_rows=500, min_labels=100)
 RNG = np.random.default_rng(0)

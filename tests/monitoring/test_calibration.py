@@ -21,14 +21,14 @@ from driftloop.monitoring.calibration import (
     window_index,
 )
 from driftloop.monitoring.drift import ks_from_counts
-from driftloop.monitoring.profile import (
+from driftloop.monitoring.sketch import BinnedSketch
+from driftloop.statistics.profile import (
     DriftCalibration,
     ReferenceProfile,
     bin_counts,
     build_profile,
     profile_column,
 )
-from driftloop.monitoring.sketch import BinnedSketch
 
 
 def test_binned_ks_equals_scipy_when_every_value_has_its_own_bin() -> None:

@@ -19,7 +19,7 @@ from driftloop.config import MonitoringConfig
 from driftloop.monitoring.daystore import DayStore
 from driftloop.monitoring.labels import ScoreHistogram
 from driftloop.monitoring.monitor import monitor_store
-from driftloop.monitoring.profile import ReferenceProfile, build_profile
+from driftloop.statistics.profile import ReferenceProfile, build_profile
 from driftloop.storage.segments import SegmentLog
 
 KEYS = ("store_id", "product_id")

@@ -24,7 +24,7 @@ from driftloop.monitoring.drift import (
     wasserstein_from_counts,
     wasserstein_normalized,
 )
-from driftloop.monitoring.profile import bin_counts, profile_column
+from driftloop.statistics.profile import bin_counts, profile_column
 
 
 def smoothed(counts: list[int], smoothing: float = 0.5) -> np.ndarray:

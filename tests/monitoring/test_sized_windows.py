@@ -11,7 +11,7 @@ import pandas as pd
 from driftloop.config import MonitoringConfig
 from driftloop.monitoring.daystore import DayStore
 from driftloop.monitoring.monitor import monitor_store
-from driftloop.monitoring.profile import ReferenceProfile, build_profile
+from driftloop.statistics.profile import ReferenceProfile, build_profile
 
 START = date(2023, 1, 1)
 

@@ -5,8 +5,8 @@ import re
 import numpy as np
 import pytest
 
-from driftloop.monitoring.profile import bin_counts, profile_column
 from driftloop.monitoring.sketch import BinnedSketch
+from driftloop.statistics.profile import bin_counts, profile_column
 
 EDGES = (-1.0, 0.0, 1.0)
 

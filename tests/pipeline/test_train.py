@@ -14,9 +14,9 @@ import pytest
 from driftloop.errors import ConfigError, DataError, ModelLoadError
 from driftloop.features.store import FeatureStore
 from driftloop.features.training_set import build_training_set
-from driftloop.monitoring.profile import build_profile
 from driftloop.pipeline.train import run_training
 from driftloop.registry import CHAMPION, open_registry
+from driftloop.statistics.profile import build_profile
 
 LINEAGE_TAGS = (
     "driftloop.as_of", "driftloop.window_start", "driftloop.window_end", "driftloop.split",

@@ -15,9 +15,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from driftloop.config import MonitoringConfig
 from driftloop.monitoring.daystore import DayStore
 from driftloop.monitoring.predlog import feedback_dir, predictions_dir
-from driftloop.monitoring.profile import build_profile
 from driftloop.serving.live_monitor import LiveMonitor
 from driftloop.serving.predlog import PredictionBatch, encode_predictions
+from driftloop.statistics.profile import build_profile
 
 
 def test_feedback_says_which_request_ids_matched_a_logged_prediction(served: Any) -> None:

@@ -142,7 +142,7 @@ def test_a_batch_of_events_is_answered_as_each_event_alone_with_one_lookup_per_t
                                      "2023-05-01", "--json"])  # fmt: skip
         assert result.exit_code == 0, result.output
     store.materialize(pd.Timestamp("2023-05-02", tz="UTC").to_pydatetime())
-    events = table_project.read_sales()
+    events = project_layout(table_project).read_events()
     bodies, fields = [], ("sensor", "temp", "load", "zone")
     for day, sensors in (("2023-05-01", 6), ("2023-05-02", 2)):
         stamp = pd.Timestamp(day, tz="UTC")

@@ -66,22 +66,20 @@ def _td(value: timedelta) -> str:
 
 
 def render_module(spec: RepoSpec) -> str:
-    history = history_feature_names(spec.target, spec.windows)
-    entities = "\n".join(
-        f'{k} = Entity(name="{k}", join_keys=["{k}"], value_type=ValueType.'
-        f"{'STRING' if spec.entity_types[k] == 'string' else 'INT64'})"
-        for k in spec.entity
-    )
-    fields = ",\n        ".join(f'Field(name="{n}", dtype=Float64)' for n in history)
+    """The text of ``feature_repo/features.py`` for ``spec``."""
     activity = _render_activity(spec) if spec.activity_amount else ""
     views = "history_view, activity_view" if activity else "history_view"
-    extra_import = ", PushSource" if activity else ""
-    library = (
-        "activity_features, activity_history, activity_online, calendar_features,\n"
-        "    encode_categories, history_features,\n"
-        if activity
-        else "calendar_features, encode_categories, history_features\n"
+    return (
+        _render_docstring(spec, bool(activity))
+        + _render_settings(spec, bool(activity))
+        + _render_history(spec)
+        + f"""{activity}
+feature_service = FeatureService(name="{FEATURE_SERVICE}", features=[{views}])
+"""
     )
+
+
+def _render_docstring(spec: RepoSpec, activity: bool) -> str:
     kinds = "Three" if activity else "Two"
     return f'''"""The features of driftloop project {spec.project!r}: an ordinary Feast repository.
 
@@ -99,7 +97,19 @@ folder registers the same objects.
   known LABEL_DELAY after its event), stored in Feast's offline store and served from
   its online store.{REALTIME_DOC if activity else ""}
 """
+'''
 
+
+def _render_settings(spec: RepoSpec, activity: bool) -> str:
+    history = history_feature_names(spec.target, spec.windows)
+    extra_import = ", PushSource" if activity else ""
+    library = (
+        "activity_features, activity_history, activity_online, calendar_features,\n"
+        "    encode_categories, history_features,\n"
+        if activity
+        else "calendar_features, encode_categories, history_features\n"
+    )
+    return f'''
 from __future__ import annotations
 
 from datetime import timedelta
@@ -147,7 +157,18 @@ def history_rows(events: pd.DataFrame) -> pd.DataFrame:
     return history_features(events, ENTITY_KEYS, TARGET, LABEL_DELAY, HISTORY_WINDOWS)
 
 
-{entities}
+'''
+
+
+def _render_history(spec: RepoSpec) -> str:
+    history = history_feature_names(spec.target, spec.windows)
+    entities = "\n".join(
+        f'{k} = Entity(name="{k}", join_keys=["{k}"], value_type=ValueType.'
+        f"{'STRING' if spec.entity_types[k] == 'string' else 'INT64'})"
+        for k in spec.entity
+    )
+    fields = ",\n        ".join(f'Field(name="{n}", dtype=Float64)' for n in history)
+    return f'''{entities}
 
 history_source = FileSource(
     name="{spec.project}_history",
@@ -167,8 +188,6 @@ history_view = FeatureView(
     online=True,
 )
 
-{activity}
-feature_service = FeatureService(name="{FEATURE_SERVICE}", features=[{views}])
 '''
 
 

@@ -11,9 +11,9 @@ from driftloop.loop.policy import Signals, accuracy_lag_days, signals_from
 from driftloop.monitoring.assess import ACCURACY_METRICS, VersionAssessment
 from driftloop.monitoring.daystore import DayStore
 from driftloop.monitoring.monitor import VersionInfo, monitor_store, open_day_store, registry_info
-from driftloop.monitoring.profile import ReferenceProfile
 from driftloop.project import Project
 from driftloop.registry.base import CHAMPION, ModelRegistry
+from driftloop.statistics.profile import ReferenceProfile
 
 __all__ = ["ChampionAssessor"]
 

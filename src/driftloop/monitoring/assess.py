@@ -21,8 +21,8 @@ from driftloop.config import MonitoringConfig
 from driftloop.monitoring.calendar import is_calendar_position
 from driftloop.monitoring.calibration import calibrated_levels
 from driftloop.monitoring.drift import js_divergence, kl_divergence, psi, psi_level
-from driftloop.monitoring.profile import ColumnProfile, ReferenceProfile
 from driftloop.monitoring.sketch import BinnedSketch
+from driftloop.statistics.profile import ColumnProfile, ReferenceProfile
 
 __all__ = [
     "ACCURACY_METRICS",

@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from driftloop.monitoring.drift import DEFAULT_SMOOTHING, ks_from_counts, psi
-from driftloop.monitoring.profile import DriftCalibration, ReferenceProfile, bin_counts
+from driftloop.statistics.profile import DriftCalibration, ReferenceProfile, bin_counts
 
 __all__ = [
     "DEFAULT_MIN_WINDOWS",

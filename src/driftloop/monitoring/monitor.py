@@ -31,9 +31,9 @@ from driftloop.monitoring.assess import (
     assess_version,
 )
 from driftloop.monitoring.daystore import DayStore, WindowCounts
-from driftloop.monitoring.profile import ReferenceProfile
 from driftloop.project import Project
 from driftloop.registry.base import ModelRegistry
+from driftloop.statistics.profile import ReferenceProfile
 
 __all__ = [
     "MonitorReport",

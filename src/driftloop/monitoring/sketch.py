@@ -4,7 +4,7 @@ A sketch holds the counts of values in fixed bins ``(-inf, e0], (e0, e1], ..., (
 (the bins of a reference profile) and a separate count of missing (NaN) values. Counts of
 two windows add up to the counts of their union, so drift over any window is computed from
 counts alone. Infinite values are not missing: they land in the outer bins, as in
-:func:`driftloop.monitoring.profile.bin_counts`.
+:func:`driftloop.statistics.profile.bin_counts`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from driftloop.monitoring.profile import ColumnProfile, bin_counts
+from driftloop.statistics.profile import ColumnProfile, bin_counts
 
 __all__ = ["BinnedSketch", "validate_edges"]
 

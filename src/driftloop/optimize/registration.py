@@ -7,12 +7,12 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 import driftloop
-from driftloop.monitoring.profile import build_profile
 from driftloop.optimize.variants import Built
 from driftloop.pipeline.estimators import TrainedModel
 from driftloop.pipeline.lineage import driftloop_source, git_commit, pip_requirements
 from driftloop.registry.base import ModelVersion, RegistrationRequest
 from driftloop.registry.predictors import OnnxPredictor
+from driftloop.statistics.profile import build_profile
 
 if TYPE_CHECKING:
     from driftloop.optimize.data import VersionData

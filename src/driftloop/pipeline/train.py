@@ -22,7 +22,6 @@ from driftloop.faults import crash_point
 from driftloop.features.store import FeatureStore
 from driftloop.features.training_set import build_training_set
 from driftloop.monitoring.calibration import calibrate_profile
-from driftloop.monitoring.profile import ReferenceProfile, build_profile
 from driftloop.pipeline.estimators import train_model
 from driftloop.pipeline.gate import GateVerdict, evaluate_gate, prediction_sanity
 from driftloop.pipeline.lineage import driftloop_source, frame_digest, git_commit, pip_requirements
@@ -31,6 +30,7 @@ from driftloop.pipeline.onnx_export import export_onnx
 from driftloop.pipeline.split import TimeSplit, grow_split, plan_split
 from driftloop.project import Project
 from driftloop.registry.base import CHAMPION, ModelRegistry, RegistrationRequest
+from driftloop.statistics.profile import ReferenceProfile, build_profile
 
 __all__ = ["TRAIN_STEPS", "Recency", "TrainingResult", "run_training"]
 

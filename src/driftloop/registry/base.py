@@ -10,8 +10,8 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from driftloop.monitoring.profile import ReferenceProfile
 from driftloop.registry.history import AliasMove
+from driftloop.statistics.profile import ReferenceProfile
 
 __all__ = [
     "ALIASES",

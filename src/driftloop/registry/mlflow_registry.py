@@ -22,7 +22,6 @@ from typing import Any
 
 from driftloop.clock import Clock, WallClock
 from driftloop.errors import ModelLoadError, ModelNotFound, RegistryError, UsageError
-from driftloop.monitoring.profile import ReferenceProfile
 from driftloop.registry.base import LoadedModel, ModelVersion, RegistrationRequest
 from driftloop.registry.history import AliasHistory, AliasMove
 from driftloop.registry.integrity import (
@@ -47,6 +46,7 @@ from driftloop.registry.mlflow_artifacts import (
     version_description,
 )
 from driftloop.registry.predictors import BoosterPredictor, EstimatorPredictor, OnnxPredictor
+from driftloop.statistics.profile import ReferenceProfile
 
 __all__ = ["ONNX_KIND", "MlflowRegistry", "mask_uri", "model_signature", "version_description"]
 

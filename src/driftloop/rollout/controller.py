@@ -12,13 +12,15 @@ applies a step twice. The strategies share the machine:
   change. Judged like a step, with the stable's record from before the switch.
 * A/B: a fixed split held until the business outcome differs significantly under an
   always-valid test; the better version wins. The canary's hard guards apply throughout.
+
+The judging of a phase (shadow, step, A/B) is pure and lives in ``rollout.verdicts``; this
+module reads the sources, records each verdict and applies it.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
 from typing import Any
 
 from driftloop.clock import Clock, WallClock
@@ -26,68 +28,24 @@ from driftloop.config import RolloutConfig
 from driftloop.errors import DriftloopError, MetricsUnavailable, RolloutError, RouterError
 from driftloop.faults import crash_point
 from driftloop.registry.base import CHALLENGER, CHAMPION, ModelRegistry
-from driftloop.rollout.judge import (
-    Evidence,
-    MeanStats,
-    StepPolicy,
-    judge_step,
-    mean_difference_test,
-)
-from driftloop.rollout.metrics import Snapshot, delta, observe_step, shadow_summary
-from driftloop.rollout.outcomes import (
-    OutcomeSource,
-    VersionOutcomes,
-    outcome_evidence,
-    paired_evidence,
-)
+from driftloop.rollout.metrics import Snapshot, delta
+from driftloop.rollout.outcomes import OutcomeSource, VersionOutcomes
 from driftloop.rollout.router import TrafficRouter
 from driftloop.rollout.sources import MetricsSource
 from driftloop.rollout.steps import next_phase
 from driftloop.rollout.store import Rollout, RolloutStore
+from driftloop.rollout.verdicts import (
+    STRATEGIES,
+    Verdict,
+    judged_weights,
+    shadow_verdict,
+    step_policy,
+    step_verdict,
+)
 
 __all__ = ["STRATEGIES", "RolloutController", "judged_weights", "step_policy"]
 
 logger = logging.getLogger("driftloop.rollout")
-STRATEGIES = ("canary", "blue-green", "ab")
-
-
-def judged_weights(cfg: RolloutConfig, strategy: str) -> tuple[float, ...]:
-    """The weights a strategy holds and judges, in order."""
-    if strategy == "canary":
-        return cfg.steps[:-1] if len(cfg.steps) > 1 else cfg.steps
-    if strategy == "blue-green":
-        return (100.0,)
-    if strategy == "ab":
-        return (cfg.ab_split,)
-    raise RolloutError(f"strategy {strategy!r} must be one of {', '.join(STRATEGIES)}")
-
-
-def step_policy(cfg: RolloutConfig, strategy: str) -> StepPolicy:
-    """The judge's policy; the rollout's false-rollback budget is split over its phases."""
-    phases = len(judged_weights(cfg, strategy))
-    max_duration = cfg.ab_max_duration_s + 1.0 if strategy == "ab" else cfg.max_duration_s
-    return StepPolicy(
-        promote_error_rate=cfg.promote_error_rate, rollback_error_rate=cfg.rollback_error_rate,
-        promote_p99_ratio=cfg.promote_p99_ratio, rollback_p99_ratio=cfg.rollback_p99_ratio,
-        kl_max=cfg.kl_max, kl_action=cfg.kl_action, min_requests=cfg.min_requests,
-        guard_min_requests=cfg.guard_min_requests, min_duration_s=cfg.min_duration_s,
-        max_duration_s=max_duration, alpha=cfg.alpha / phases,
-        p99_slack_s=cfg.p99_slack_ms / 1000.0,
-    )  # fmt: skip
-
-
-def _evidence_json(items: tuple[Evidence, ...] | list[Evidence]) -> dict[str, Any]:
-    return {
-        e.name: {"value": e.value, "threshold": e.threshold, "passed": e.passed, "detail": e.detail}
-        for e in items
-    }
-
-
-@dataclass(frozen=True)
-class _Verdict:
-    decision: str  # wait | next (the next phase, or promotion after the last) | rollback
-    reason: str
-    evidence: dict[str, Any]
 
 
 class RolloutController:
@@ -201,15 +159,17 @@ class RolloutController:
         window = delta(self.metrics.snapshot(), baseline)
         elapsed = (now - r.phase_started_at).total_seconds()
         if r.state == "shadow":
-            verdict = self._judge_shadow(r, window, elapsed)
+            verdict = shadow_verdict(self.cfg, r, window, elapsed)
         else:
             if r.weight >= 100.0:  # blue-green: no stable traffic now, its record before
                 window = Snapshot({**window.versions, r.stable: baseline.get(r.stable)})
-            verdict = self._judge_step(r, window, elapsed)
+            task = getattr(self.outcomes, "task", "regression")
+            verdict = step_verdict(self.cfg, r, window, elapsed, self._outcomes(r), task,
+                                   self._retrained_on_drift)  # fmt: skip
         crash_point("rollout.judged")
         return self._act(r, verdict)
 
-    def _act(self, r: Rollout, verdict: _Verdict) -> Rollout:
+    def _act(self, r: Rollout, verdict: Verdict) -> Rollout:
         if verdict.decision == "wait":
             return self._wait(r, verdict.reason, verdict.evidence)
         if verdict.decision == "rollback":
@@ -254,7 +214,7 @@ class RolloutController:
         if self.cfg.shadow.enabled and r.strategy != "ab":
             return self._transition(r, "shadow", "shadow phase: no user sees v" + r.version,
                                     {}, 0.0, shadow=True)  # fmt: skip
-        return self._act(r, _Verdict("next", "started", {}))
+        return self._act(r, Verdict("next", "started", {}))
 
     def _transition(
         self, r: Rollout, state: str, reason: str, evidence: Mapping[str, Any],
@@ -306,39 +266,7 @@ class RolloutController:
     def _actor(self, r: Rollout) -> str:
         return f"driftloop rollout #{r.id}"
 
-    # -- judging --------------------------------------------------------------------------
-    def _judge_shadow(self, r: Rollout, window: Snapshot, elapsed: float) -> _Verdict:
-        cfg = self.cfg.shadow
-        summary = shadow_summary(window.get(r.version), cfg.agreement_tolerance)
-        total = summary.answers + summary.errors
-        error_rate = summary.errors / total if total else None
-        evidence = _evidence_json([
-            Evidence("shadow_answers", float(total), float(cfg.min_answers),
-                     total >= cfg.min_answers, "challenger answers computed in shadow"),
-            Evidence("shadow_error_rate", error_rate, cfg.max_error_rate,
-                     None if error_rate is None else error_rate <= cfg.max_error_rate,
-                     "failed shadow answers"),
-            Evidence("agreement", summary.agreement, cfg.min_agreement,
-                     None if summary.agreement is None
-                     else summary.agreement >= cfg.min_agreement,
-                     f"share within {cfg.agreement_tolerance:g} (relative) of the champion; "
-                     f"median divergence {summary.median_divergence}"),
-        ])  # fmt: skip
-        if total < cfg.min_answers:
-            if elapsed >= self.cfg.max_duration_s:
-                return _Verdict("rollback", f"shadow deadline passed with {total} of "
-                                f"{cfg.min_answers} answers", evidence)  # fmt: skip
-            return _Verdict("wait", f"shadow answers {total} of {cfg.min_answers}", evidence)
-        if error_rate is not None and error_rate > cfg.max_error_rate:
-            return _Verdict("rollback", f"shadow error rate {error_rate:.4f} > "
-                            f"{cfg.max_error_rate:g}", evidence)  # fmt: skip
-        if summary.agreement is not None and summary.agreement < cfg.min_agreement:
-            return _Verdict("rollback", f"shadow agreement {summary.agreement:.3f} < "
-                            f"{cfg.min_agreement:g}", evidence)  # fmt: skip
-        agreement = "not measured" if summary.agreement is None else f"{summary.agreement:.4f}"
-        return _Verdict("next", f"shadow passed: {total} answers, agreement {agreement}",
-                        evidence)  # fmt: skip
-
+    # -- evidence -----------------------------------------------------------------------
     def _outcomes(self, r: Rollout) -> tuple[VersionOutcomes | None, VersionOutcomes | None]:
         if self.outcomes is None or r.phase_started_at is None:
             return None, None
@@ -351,78 +279,3 @@ class RolloutController:
             return bool(self.registry.get(version).tags.get("driftloop.trigger"))
         except DriftloopError:
             return False
-
-    def _labels(
-        self, r: Rollout, canary: VersionOutcomes | None, stable: VersionOutcomes | None
-    ) -> tuple[list[Evidence], Evidence, Evidence]:
-        """Outcome evidence rows, the business gate, and the accuracy verdict: the paired
-        test when it has decided, else the canary slice's labels against the stable's."""
-        task = getattr(self.outcomes, "task", "regression")
-        business, accuracy = outcome_evidence(canary, stable, self.cfg.outcomes, task)
-        rows = [business, accuracy]
-        if self.cfg.paired.enabled:
-            paired, _ = paired_evidence(canary, r.stable, self.cfg.paired, task)
-            rows.append(paired)
-            if paired.passed is not None:
-                accuracy = paired
-        return rows, business, accuracy
-
-    def _judge_step(self, r: Rollout, window: Snapshot, elapsed: float) -> _Verdict:
-        policy = step_policy(self.cfg, r.strategy)
-        ratios = (policy.promote_p99_ratio, policy.rollback_p99_ratio)
-        obs = observe_step(window, r.version, r.stable, elapsed, policy.p99_slack_s, ratios)
-        canary_out, stable_out = self._outcomes(r)
-        rows, business, accuracy = self._labels(r, canary_out, stable_out)
-        if obs.kl is not None and obs.kl > policy.kl_max and self._retrained_on_drift(r.version):
-            obs = replace(obs, retrained_on_drift=True, labels_ok=accuracy.passed,
-                          labels_detail=accuracy.detail)  # fmt: skip
-        verdict = judge_step(obs, policy)  # the drift-retrain rule is the judge's (see judge)
-        evidence = _evidence_json([*verdict.evidence, *rows])
-        if accuracy.name == "paired_loss" and accuracy.passed is False:
-            return _Verdict("rollback", f"paired labels: canary loss significantly higher "
-                            f"than the stable's ({accuracy.detail})", evidence)  # fmt: skip
-        if r.strategy == "ab":
-            return self._judge_ab(verdict.decision, verdict.reason, evidence, canary_out,
-                                  stable_out, elapsed)  # fmt: skip
-        if verdict.decision == "promote":
-            failing = [e.name for e in (business, accuracy) if e.passed is False]
-            if not failing:
-                return _Verdict("next", verdict.reason, evidence)
-            if elapsed >= policy.max_duration_s:
-                return _Verdict(
-                    "rollback", f"deadline passed with {', '.join(failing)} failing", evidence
-                )
-            return _Verdict("wait", f"waiting on: {', '.join(failing)}", evidence)
-        return _Verdict(verdict.decision, verdict.reason, evidence)
-
-    def _judge_ab(
-        self, decision: str, reason: str, evidence: dict[str, Any],
-        canary: VersionOutcomes | None, stable: VersionOutcomes | None, elapsed: float,
-    ) -> _Verdict:  # fmt: skip
-        if decision == "rollback":  # the canary's guards and sequential tests hold in A/B too
-            return _Verdict("rollback", reason, evidence)
-        cfg = self.cfg.outcomes
-        empty = MeanStats(0, 0.0, 0.0)
-        a = canary.business if canary else empty
-        b = stable.business if stable else empty
-        test = mean_difference_test(a, b, alpha=self.cfg.ab_alpha)
-        evidence["ab_test"] = {
-            "value": test.statistic, "threshold": test.threshold,
-            "passed": None if test.decision == "continue" else True,
-            "detail": f"always-valid two-sided test of mean {cfg.business_metric}: challenger "
-            f"{a.mean:.4g} (n={a.n}) minus champion {b.mean:.4g} (n={b.n}) = "
-            f"{test.estimate:+.4g}, p <= {test.p_value:.4g}",
-        }  # fmt: skip
-        enough = a.n >= cfg.min_outcomes and b.n >= cfg.min_outcomes
-        if test.decision == "worse" and enough:
-            challenger_better = (test.estimate > 0) == cfg.higher_is_better
-            if challenger_better:
-                return _Verdict("next", f"challenger wins the A/B test on {cfg.business_metric}"
-                                f" (p <= {test.p_value:.3g})", evidence)  # fmt: skip
-            return _Verdict("rollback", f"champion wins the A/B test on {cfg.business_metric} "
-                            f"(p <= {test.p_value:.3g})", evidence)  # fmt: skip
-        if elapsed >= self.cfg.ab_max_duration_s:
-            return _Verdict("rollback", "A/B test inconclusive at its deadline: the champion "
-                            "stays", evidence)  # fmt: skip
-        return _Verdict("wait", f"A/B test: no significant difference yet ({a.n} and {b.n} "
-                        f"{cfg.business_metric} outcomes)", evidence)  # fmt: skip

@@ -23,7 +23,7 @@ from driftloop.config import MonitoringConfig
 from driftloop.monitoring.assess import VersionAssessment
 from driftloop.monitoring.daystore import DayStore
 from driftloop.monitoring.monitor import VersionInfo, latest_window
-from driftloop.monitoring.profile import ReferenceProfile
+from driftloop.statistics.profile import ReferenceProfile
 
 __all__ = ["LiveMonitor"]
 

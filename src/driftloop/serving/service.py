@@ -19,10 +19,10 @@ import numpy as np
 
 from driftloop.clock import Clock, WallClock
 from driftloop.errors import ModelLoadError, PredictionError, RequestError
-from driftloop.monitoring.profile import ReferenceProfile
 from driftloop.registry.base import CHALLENGER, CHAMPION, LoadedModel, ModelRegistry
 from driftloop.registry.history import previous_holder
 from driftloop.serving.routing import RouteTable
+from driftloop.statistics.profile import ReferenceProfile
 
 __all__ = ["ModelService", "RoutingStore", "ServedModel", "ServingState", "predict"]
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from driftloop.monitoring.profile import (
+from driftloop.statistics.profile import (
     ReferenceProfile,
     bin_counts,
     build_profile,
