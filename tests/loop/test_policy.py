@@ -191,6 +191,20 @@ def test_a_scheduled_challenger_is_due_when_the_champion_and_last_retrain_are_ol
     assert scheduled_challenger(at(48), as_of, at(20), cfg) is not None
 
 
+def test_a_scheduled_challenger_waits_for_new_data_not_the_clock() -> None:
+    """A champion trained on the newest data is not stale because time passed with no new
+    rows: a retrain would learn the same rows (a project whose table stopped growing)."""
+    cfg = LoopConfig(challenger_every_days=28)
+    newest = DAY0 + timedelta(days=1)
+    assert scheduled_challenger(at(400), DAY0, None, cfg, newest_data=newest) is None
+    assert scheduled_challenger(at(40), DAY0, None, cfg, newest_data=DAY0 + timedelta(27)) is None
+    due = scheduled_challenger(at(400), DAY0, None, cfg, newest_data=DAY0 + timedelta(days=28))
+    assert due is not None and due.evidence == {"scheduled": True, "age_days": 28}
+    # data newer than the clock (a replay holds its whole table) counts to the clock
+    late = scheduled_challenger(at(28), DAY0, None, cfg, newest_data=DAY0 + timedelta(days=99))
+    assert late is not None and late.evidence["age_days"] == 28
+
+
 @pytest.mark.parametrize(
     ("cfg", "running"),
     [(LoopConfig(challenger_every_days=0), None), (LoopConfig(challenger_every_days=None), None),

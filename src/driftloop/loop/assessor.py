@@ -15,7 +15,14 @@ from driftloop.project import Project
 from driftloop.registry.base import CHAMPION, ModelRegistry
 from driftloop.statistics.profile import ReferenceProfile
 
-__all__ = ["ChampionAssessor"]
+__all__ = ["ChampionAssessor", "newest_event_day"]
+
+
+def newest_event_day(project: Project) -> date | None:
+    """The newest day the project's raw events hold (None when they hold none)."""
+    layout = project_layout(project)
+    days = layout.event_days(layout.read_events())
+    return days.max() if len(days) else None
 
 
 class ChampionAssessor:

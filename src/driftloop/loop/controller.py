@@ -15,13 +15,14 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import partial
 
 from driftloop.clock import Clock
 from driftloop.errors import (
     DriftloopError,
 )
 from driftloop.faults import crash_point
-from driftloop.loop.assessor import ChampionAssessor
+from driftloop.loop.assessor import ChampionAssessor, newest_event_day
 from driftloop.loop.lease import LeaseHolder, LoopLease
 from driftloop.loop.outages import OUTAGES, Outages
 from driftloop.loop.policy import (
@@ -134,21 +135,19 @@ class LoopController:
         self._record_check(signals, decision, history, episode)
         if decision.action == "none":
             decision = self._scheduled(now, running) or decision
-        trained = None
-        started = None
-        if decision.action == "retrain":
-            trained, started = self.retrain(decision)
+        trained, started = self.retrain(decision) if decision.action == "retrain" else (None, None)
         return LoopTurn(now, signals, decision, started or moved, trained)
 
     def _scheduled(self, now: datetime, running: str | None) -> Decision | None:
         """The scheduled challenger's retrain when it is due (policy.scheduled_challenger)."""
         champion = self.registry.alias(CHAMPION)
         as_of = _day(champion.tags.get("driftloop.as_of")) if champion is not None else None
-        retrains = self.store.retrains(self.model)
-        return scheduled_challenger(
-            now, as_of, max(retrains, default=None), self.cfg, rollout_running=running,
-            label_delay_days=self.project.config.labels.delay_days,
-        )  # fmt: skip
+        due = partial(scheduled_challenger, now, as_of, max(self.store.retrains(self.model),
+                      default=None), self.cfg, rollout_running=running,
+                      label_delay_days=self.project.config.labels.delay_days)  # fmt: skip
+        if due() is None:  # due by the clock, then by the data (read only when due)
+            return None
+        return due(newest_data=newest_event_day(self.project))
 
     def _unstarted(self) -> LoopEvent | None:
         """The newest gate_passed with no rollout recorded after it."""

@@ -309,18 +309,24 @@ def decide(
 def scheduled_challenger(
     at: datetime, champion_as_of: date | None, last_retrain: datetime | None, cfg: LoopConfig,
     *, label_delay_days: int = 1, rollout_running: str | None = None,
+    newest_data: date | None = None,
 ) -> Decision | None:  # fmt: skip
     """A retrain on a schedule when nothing else retrains: the champion's data is
     ``loop.challenger_every_days`` old and no retrain started since. Its version is only a
     challenger: the gate and the canary decide whether it replaces the champion. None
-    when the schedule is off, not due, or a rollout runs (it finishes first)."""
+    when the schedule is off, not due, or a rollout runs (it finishes first).
+
+    ``newest_data``: the newest day the project's data holds. Age counts to it when it is
+    earlier than ``at``: a champion is not stale because the clock moved on while no new
+    data arrived (a retrain would learn the same rows)."""
     every = cfg.challenger_every_days
     if not every or not cfg.enabled or rollout_running or champion_as_of is None:
         return None
     since = champion_as_of
     if last_retrain is not None and last_retrain.date() > since:
         since = last_retrain.date()
-    age = (at.date() - since).days
+    until = at.date() if newest_data is None else min(at.date(), newest_data)
+    age = (until - since).days
     if age < every:
         return None
     labelled_until = at.date() - timedelta(days=label_delay_days)
