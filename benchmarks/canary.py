@@ -228,8 +228,9 @@ def simulate(
     trials: int, seed: int, rate: int, alpha: float, guard: int
 ) -> tuple[dict[str, list[Outcome]], dict[str, dict[Config, list[Outcome]]]]:
     """Both policies on the same seeded streams; fixed window for every window and threshold."""
-    policy = StepPolicy(alpha=alpha / 2, min_requests=1000, guard_min_requests=guard,
-                        p99_slack_s=0.0)  # fmt: skip
+    policy = StepPolicy(
+        alpha=alpha / 2, min_requests=1000, guard_min_requests=guard, p99_slack_s=0.0
+    )
     ticks = round(policy.max_duration_s / TICK_S)
     judged = [w for w in STEPS if next_weight(STEPS, w) is not None]
     configs = [(w, t) for w in WINDOWS for t in range(1, 21)]
@@ -278,8 +279,7 @@ def main() -> None:
         _canary_table(args, console)
     if args.label_trials > 0:
         started = time.perf_counter()
-        console.print(slow_labels(args.label_trials, args.seed, args.per_day, 60,
-                                  args.delay_days))  # fmt: skip
+        console.print(slow_labels(args.label_trials, args.seed, args.per_day, 60, args.delay_days))
         console.print(
             "paired: the canary scores the champion's 90 % in shadow, each label judges both "
             "(always-valid test on per-request log-loss differences, PairedConfig defaults); "
@@ -296,10 +296,9 @@ def _canary_table(args: argparse.Namespace, console: Console) -> None:
     budget = 0.01
     bad = [sc.name for sc in SCENARIOS if sc.bad]
     candidates = [  # per window length, the smallest threshold meeting the A/A budget
-        next(((w, t) for t in range(1, 21) if _rate(fixed[CALIBRATION][(w, t)]) <= budget),
-             (w, 20))
+        next(((w, t) for t in range(1, 21) if _rate(fixed[CALIBRATION][(w, t)]) <= budget), (w, 20))
         for w in WINDOWS
-    ]  # fmt: skip
+    ]
     best = min(candidates, key=lambda c: sum(_exposure(fixed[s][c])[0] for s in bad))
     theirs = {sc.name: fixed[sc.name][best] for sc in SCENARIOS}
     label = f"fixed window ({best[0] * TICK_S:g} s, threshold {best[1]})"
@@ -311,8 +310,13 @@ def _canary_table(args: argparse.Namespace, console: Console) -> None:
             continue
         mine, other = ours[sc.name], theirs[sc.name]
         count = sum(o.rolled_back for o in mine)
-        table.add_row(sc.name, "false rollbacks", f"{_rate(mine):.2%} ({count}/{args.trials})",
-                      f"{_rate(other):.2%}", "<= 1%")  # fmt: skip
+        table.add_row(
+            sc.name,
+            "false rollbacks",
+            f"{_rate(mine):.2%} ({count}/{args.trials})",
+            f"{_rate(other):.2%}",
+            "<= 1%",
+        )
         reasons: dict[str, int] = {}
         for o in mine:
             if o.rolled_back:
@@ -334,8 +338,9 @@ def _canary_table(args: argparse.Namespace, console: Console) -> None:
             f"{t_med:,.0f} ({t_p90:,.0f})",
             "",
         )
-        table.add_row("", "exposure ratio driftloop / fixed (medians)", f"{m_med / t_med:.2f}",
-                      "", "<= 0.33")  # fmt: skip
+        table.add_row(
+            "", "exposure ratio driftloop / fixed (medians)", f"{m_med / t_med:.2f}", "", "<= 0.33"
+        )
     console.print(table)
     console.print(
         f"{args.rate} requests / {TICK_S:g} s tick, driftloop judges every tick; steps {STEPS}; "

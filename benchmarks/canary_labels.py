@@ -31,8 +31,9 @@ def _auc(y: NDArray[np.float64], p: NDArray[np.float64]) -> float | None:
 
 
 def _version(y: NDArray[np.float64], p: NDArray[np.float64]) -> VersionOutcomes:
-    return VersionOutcomes(MeanStats(0, 0.0, 0.0), int(y.size), 0.0, 0.0, int(y.sum()),
-                           _auc(y, p), "classification")  # fmt: skip
+    return VersionOutcomes(
+        MeanStats(0, 0.0, 0.0), int(y.size), 0.0, 0.0, int(y.sum()), _auc(y, p), "classification"
+    )
 
 
 def _labelled_trial(
@@ -67,8 +68,9 @@ def _labelled_trial(
                 paired_day, paired_back = float(day), not ev.passed
         if unpaired_day is None:
             c, s = known & canary, known & ~canary
-            _, acc = outcome_evidence(_version(y[c], p_c[c]), _version(y[s], p_s[s]), gate,
-                                      "classification")  # fmt: skip
+            _, acc = outcome_evidence(
+                _version(y[c], p_c[c]), _version(y[s], p_s[s]), gate, "classification"
+            )
             if acc.passed is not None:
                 unpaired_day, unpaired_back = float(day), not acc.passed
         if paired_day is not None and unpaired_day is not None:
@@ -78,8 +80,10 @@ def _labelled_trial(
 
 def slow_labels(trials: int, seed: int, per_day: int, days: int, delay_days: float) -> Table:
     """Days to a decision on labels: the canary slice's own labels vs paired shadow rows."""
-    table = Table(title=f"Slow labels: {per_day} requests a day at 10 %, labels after a median "
-                  f"{delay_days:g} days ({trials} trials)")  # fmt: skip
+    table = Table(
+        title=f"Slow labels: {per_day} requests a day at 10 %, labels after a median "
+        f"{delay_days:g} days ({trials} trials)"
+    )
     for col in ("challenger", "measure", "paired, else slice labels", "slice labels (before)"):
         table.add_column(col)
     for s_i, (name, quality) in enumerate(LABEL_SCENARIOS.items()):
@@ -89,15 +93,22 @@ def slow_labels(trials: int, seed: int, per_day: int, days: int, delay_days: flo
             (p, pb) if p is not None and (u is None or p <= u) else (u, ub) for p, u, pb, ub in runs
         ]  # paired first, else the slice's labels
         cells = []
-        for days_to, back in (([r[0] for r in combined], [r[1] for r in combined]),
-                              ([r[1] for r in runs], [r[3] for r in runs])):  # fmt: skip
+        for days_to, back in (
+            ([r[0] for r in combined], [r[1] for r in combined]),
+            ([r[1] for r in runs], [r[3] for r in runs]),
+        ):
             decided = [d for d in days_to if d is not None]
             med = f"{np.median(decided):.0f}" if decided else "-"
             cells.append((f"{len(decided) / trials:.1%} ({med})", f"{sum(back) / trials:.1%}"))
         paired_only = [r[0] for r in runs if r[0] is not None]
-        table.add_row(name, "paired test decided (median day)",
-                      f"{len(paired_only) / trials:.1%} ({np.median(paired_only):.0f})"
-                      if paired_only else "0.0% (-)", "")  # fmt: skip
+        table.add_row(
+            name,
+            "paired test decided (median day)",
+            f"{len(paired_only) / trials:.1%} ({np.median(paired_only):.0f})"
+            if paired_only
+            else "0.0% (-)",
+            "",
+        )
         table.add_row(name, f"decided within {days} days (median day)", cells[0][0], cells[1][0])
         table.add_row("", "rolled back", cells[0][1], cells[1][1])
     return table

@@ -119,8 +119,15 @@ class Row:
 
 
 def _scenario(kind: str, *extra: str) -> Callable[[Path, Path], list[str]]:
-    return lambda _work, folder: ["init", str(folder), "--scenario", kind, "--seed",
-                                  str(SEED), *extra]  # fmt: skip
+    return lambda _work, folder: [
+        "init",
+        str(folder),
+        "--scenario",
+        kind,
+        "--seed",
+        str(SEED),
+        *extra,
+    ]
 
 
 def _public(name: str) -> Callable[[Path, Path], list[str]]:
@@ -137,8 +144,18 @@ def _sensor(work: Path, folder: Path) -> list[str]:
 
     source = work / "sensors.csv"
     sensor_table().to_csv(source, index=False)
-    return ["init", str(folder), "--data", str(source), "--entity", "sensor",
-            "--timestamp", "day", "--target", "demand"]  # fmt: skip
+    return [
+        "init",
+        str(folder),
+        "--data",
+        str(source),
+        "--entity",
+        "sensor",
+        "--timestamp",
+        "day",
+        "--target",
+        "demand",
+    ]
 
 
 def panel() -> dict[str, PanelTable]:
@@ -192,56 +209,90 @@ def run_table(
     after = [a for a in alarms if change is not None and a >= change]
     days = (end - start).days
     return Row(
-        table=spec.name, days=days, events=len(result.served), metric=metric,
-        loop_all=whole[0], frozen_all=whole[1], every7_all=whole[2], every28_all=whole[3],
-        loop_last=last[0], frozen_last=last[1], every7_last=last[2], every28_last=last[3],
+        table=spec.name,
+        days=days,
+        events=len(result.served),
+        metric=metric,
+        loop_all=whole[0],
+        frozen_all=whole[1],
+        every7_all=whole[2],
+        every28_all=whole[3],
+        loop_last=last[0],
+        frozen_last=last[1],
+        every7_last=last[2],
+        every28_last=last[3],
         deployments=kinds.count("promoted"),
-        deployments7=math.ceil(days / SCHEDULES[0]), deployments28=math.ceil(days / SCHEDULES[1]),
-        gate_rejections=kinds.count("gate_rejected"), rollbacks=kinds.count("rolled_back"),
-        scheduled=sum(e.kind == "retrain_started" and bool(e.evidence.get("scheduled"))
-                      for e in result.events),
+        deployments7=math.ceil(days / SCHEDULES[0]),
+        deployments28=math.ceil(days / SCHEDULES[1]),
+        gate_rejections=kinds.count("gate_rejected"),
+        rollbacks=kinds.count("rolled_back"),
+        scheduled=sum(
+            e.kind == "retrain_started" and bool(e.evidence.get("scheduled")) for e in result.events
+        ),
         retrains=kinds.count("retrain_started"),
         failed=kinds.count("retrain_failed") + kinds.count("retrain_waiting"),
-        alarms=len(alarms), false_alarms=false,
+        alarms=len(alarms),
+        false_alarms=false,
         detection_days=(after[0] - change).days if after and change else None,
         change=f"{change} ({spec.note})" if change else f"none ({spec.note})",
         seconds=seconds,
-    )  # fmt: skip
+    )
 
 
 def render(rows: list[Row]) -> Table:
     table = Table(title="the loop against fixed schedules (lower error is better)")
-    for name in ("table", "metric", "whole: loop / frozen / 7d / 28d", "last quarter",
-                 "deploys loop / 7d / 28d", "retrains (failed) / sched.", "gate rej.",
-                 "rollbacks", "alarms (false)", "detected after", "verdict", "s"):  # fmt: skip
+    for name in (
+        "table",
+        "metric",
+        "whole: loop / frozen / 7d / 28d",
+        "last quarter",
+        "deploys loop / 7d / 28d",
+        "retrains (failed) / sched.",
+        "gate rej.",
+        "rollbacks",
+        "alarms (false)",
+        "detected after",
+        "verdict",
+        "s",
+    ):
         table.add_column(name)
     for r in rows:
         table.add_row(
-            r.table, r.metric,
+            r.table,
+            r.metric,
             f"{r.loop_all:.3f} / {r.frozen_all:.3f} / {r.every7_all:.3f} / {r.every28_all:.3f}",
-            f"{r.loop_last:.3f} / {r.frozen_last:.3f} / {r.every7_last:.3f} / "
-            f"{r.every28_last:.3f}",
+            f"{r.loop_last:.3f} / {r.frozen_last:.3f} / {r.every7_last:.3f} / {r.every28_last:.3f}",
             f"{r.deployments} / {r.deployments7} / {r.deployments28}",
             f"{r.retrains} ({r.failed}) / {r.scheduled}",
-            str(r.gate_rejections), str(r.rollbacks), f"{r.alarms} ({r.false_alarms})",
+            str(r.gate_rejections),
+            str(r.rollbacks),
+            f"{r.alarms} ({r.false_alarms})",
             "-" if r.detection_days is None else f"{r.detection_days} d",
-            r.verdict(), f"{r.seconds:.0f}",
-        )  # fmt: skip
+            r.verdict(),
+            f"{r.seconds:.0f}",
+        )
     return table
 
 
 def main() -> int:
     tables = panel()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tables", default=",".join(tables),
-                        help=f"comma-separated, of: {', '.join(tables)}")  # fmt: skip
+    parser.add_argument(
+        "--tables", default=",".join(tables), help=f"comma-separated, of: {', '.join(tables)}"
+    )
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")
-    parser.add_argument("--challenger-every-days", type=float, default=None,
-                        help="loop.challenger_every_days for every project (0: off; default: "
-                        "the config's default)")  # fmt: skip
+    parser.add_argument(
+        "--challenger-every-days",
+        type=float,
+        default=None,
+        help="loop.challenger_every_days for every project (0: off; default: the config's default)",
+    )
     args = parser.parse_args()
-    loop = ({} if args.challenger_every_days is None
-            else {"challenger_every_days": args.challenger_every_days})  # fmt: skip
+    loop = (
+        {}
+        if args.challenger_every_days is None
+        else {"challenger_every_days": args.challenger_every_days}
+    )
     chosen = [t.strip() for t in args.tables.split(",") if t.strip()]
     unknown = [t for t in chosen if t not in tables]
     if unknown:

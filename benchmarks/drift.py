@@ -345,8 +345,13 @@ def worker(pipeline: str, sizes: Sizes, repeats: int) -> dict:
 
 
 def run_pipeline(python: str, pipeline: str, sizes: Sizes, repeats: int) -> dict:
-    cmd = [python, str(Path(__file__).resolve()), f"--worker={pipeline}",
-           f"--repeats={repeats}", *sizes.argv()]  # fmt: skip
+    cmd = [
+        python,
+        str(Path(__file__).resolve()),
+        f"--worker={pipeline}",
+        f"--repeats={repeats}",
+        *sizes.argv(),
+    ]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     except OSError as exc:
@@ -389,24 +394,33 @@ def main() -> None:
     parser.add_argument("--shifted", type=int, default=5, help="columns that drift")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=3, help="runs per pipeline (median)")
-    parser.add_argument("--evidently-repeats", type=int, default=1,
-                        help="runs of the Evidently pipeline (about a minute each)")  # fmt: skip
     parser.add_argument(
-        "--nuisance", type=float, default=0.0, metavar="SD",
+        "--evidently-repeats",
+        type=int,
+        default=1,
+        help="runs of the Evidently pipeline (about a minute each)",
+    )
+    parser.add_argument(
+        "--nuisance",
+        type=float,
+        default=0.0,
+        metavar="SD",
         help="tiny mean shift (in reference sds) of the columns that do not drift",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--evidently-python", metavar="PATH",
+        "--evidently-python",
+        metavar="PATH",
         help="interpreter with evidently, numpy and pandas, for the Evidently pipeline",
-    )  # fmt: skip
+    )
     parser.add_argument("--worker", choices=PIPELINES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not 0 <= args.shifted <= args.columns or min(args.rows, args.reference_rows) < 2:
         parser.error("need 0 <= --shifted <= --columns and at least 2 rows on each side")
     if min(args.repeats, args.evidently_repeats) < 1:
         parser.error("--repeats and --evidently-repeats must be >= 1")
-    sizes = Sizes(args.rows, args.reference_rows, args.columns, args.shifted, args.seed,
-                  args.nuisance)  # fmt: skip
+    sizes = Sizes(
+        args.rows, args.reference_rows, args.columns, args.shifted, args.seed, args.nuisance
+    )
     if args.worker:
         result = worker(args.worker, sizes, args.repeats)
         print(RESULT_MARK + json.dumps(result), flush=True)
@@ -429,11 +443,20 @@ def report(
         with console.status(f"running {LABELS[pipeline]} ({runs}x) in a subprocess"):
             results[pipeline] = run_pipeline(python or sys.executable, pipeline, sizes, runs)
 
-    title = (f"drift on {sizes.rows:,} rows vs a {sizes.reference_rows:,}-row reference, "
-             f"{sizes.columns} columns, {sizes.shifted} shifted (seed {sizes.seed})")  # fmt: skip
+    title = (
+        f"drift on {sizes.rows:,} rows vs a {sizes.reference_rows:,}-row reference, "
+        f"{sizes.columns} columns, {sizes.shifted} shifted (seed {sizes.seed})"
+    )
     table = Table(title=title)
-    for column in ("pipeline", "seconds", "ref s", "peak RSS MB", "above data MB", "flagged",
-                   "correct"):  # fmt: skip
+    for column in (
+        "pipeline",
+        "seconds",
+        "ref s",
+        "peak RSS MB",
+        "above data MB",
+        "flagged",
+        "correct",
+    ):
         left = column in ("pipeline", "flagged", "correct")
         table.add_column(column, justify="left" if left else "right")
     ran = {p: r for p, r in results.items() if "seconds" in r}
@@ -473,15 +496,19 @@ def details(console: Any, results: dict[str, dict], truth: dict[str, str], sizes
     ours, plain = results["driftloop"], results["numpy"]
     if "seconds" in ours:
         psis, window = ours["scores"], ours["seconds"] - ours["reference_seconds"]
-        line = (f"driftloop: reference profile built in {ours['reference_seconds']:.3f} s, "
-                f"window counted and judged in {window:.3f} s (medians of "
-                f"{len(ours['all_seconds'])}); reaching warning (PSI >= {PSI_WARNING}): "
-                f"{flagged_text(ours['warning'], sizes.columns)}")  # fmt: skip
+        line = (
+            f"driftloop: reference profile built in {ours['reference_seconds']:.3f} s, "
+            f"window counted and judged in {window:.3f} s (medians of "
+            f"{len(ours['all_seconds'])}); reaching warning (PSI >= {PSI_WARNING}): "
+            f"{flagged_text(ours['warning'], sizes.columns)}"
+        )
         others = [v for n, v in psis.items() if n not in truth]
         if truth and others:
-            line += (f"; PSI of the shifted {min(psis[n] for n in truth):.3f} to "
-                     f"{max(psis[n] for n in truth):.3f}, of the others at most "
-                     f"{max(others):.4f}")  # fmt: skip
+            line += (
+                f"; PSI of the shifted {min(psis[n] for n in truth):.3f} to "
+                f"{max(psis[n] for n in truth):.3f}, of the others at most "
+                f"{max(others):.4f}"
+            )
         console.print(line + ".")
         if "seconds" in plain:
             diff = max(abs(psis[n] - plain["scores"][n]) for n in psis)
@@ -519,22 +546,28 @@ def compare(console: Any, results: dict[str, dict]) -> None:
         speed = theirs["seconds"] / ours["seconds"]
         memory = ours["peak_rss_mb"] / theirs["peak_rss_mb"]
         same = sorted(ours["flagged"]) == sorted(theirs["flagged"])
-        line = (f"driftloop vs {LABELS[pipeline].removeprefix('baseline: ')}: "
-                f"{ratio_text(ours['seconds'], theirs['seconds'], 'faster')}, "
-                f"peak RSS {memory:.2f}x theirs, "
-                f"{'same verdicts' if same else 'different verdicts'}")  # fmt: skip
+        line = (
+            f"driftloop vs {LABELS[pipeline].removeprefix('baseline: ')}: "
+            f"{ratio_text(ours['seconds'], theirs['seconds'], 'faster')}, "
+            f"peak RSS {memory:.2f}x theirs, "
+            f"{'same verdicts' if same else 'different verdicts'}"
+        )
         if pipeline == "numpy":
             window = (ours["seconds"] - ours["reference_seconds"]) / (
                 theirs["seconds"] - theirs["reference_seconds"]
             )
-            line += (f"; window part alone {window:.2f}x their time; "
-                     f"targets: faster {mark(speed > 1)}, same verdicts {mark(same)}")  # fmt: skip
+            line += (
+                f"; window part alone {window:.2f}x their time; "
+                f"targets: faster {mark(speed > 1)}, same verdicts {mark(same)}"
+            )
         elif pipeline == "evidently":
-            line += (f"; targets: >= {TARGET_SPEEDUP_EVIDENTLY:g}x faster "
-                     f"{mark(speed >= TARGET_SPEEDUP_EVIDENTLY)}, <= "
-                     f"{TARGET_MEMORY_SHARE_EVIDENTLY:g} of its memory "
-                     f"{mark(memory <= TARGET_MEMORY_SHARE_EVIDENTLY)}, "
-                     f"same verdicts {mark(same)}")  # fmt: skip
+            line += (
+                f"; targets: >= {TARGET_SPEEDUP_EVIDENTLY:g}x faster "
+                f"{mark(speed >= TARGET_SPEEDUP_EVIDENTLY)}, <= "
+                f"{TARGET_MEMORY_SHARE_EVIDENTLY:g} of its memory "
+                f"{mark(memory <= TARGET_MEMORY_SHARE_EVIDENTLY)}, "
+                f"same verdicts {mark(same)}"
+            )
         console.print(line + ".")
 
 

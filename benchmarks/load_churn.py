@@ -79,9 +79,15 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        return (self.summary.failed == 0 and self.misrouted == 0 and self.log.ok
-                and self.warmup.failed == 0 and self.warmup_log.ok and self.exit_code == 0
-                and all(s.status == 200 for s in self.steps))  # fmt: skip
+        return (
+            self.summary.failed == 0
+            and self.misrouted == 0
+            and self.log.ok
+            and self.warmup.failed == 0
+            and self.warmup_log.ok
+            and self.exit_code == 0
+            and all(s.status == 200 for s in self.steps)
+        )
 
 
 def build_project(folder: Path) -> tuple[Any, tuple[str, str]]:
@@ -118,11 +124,19 @@ def existing_project(root: Path) -> tuple[Any, tuple[str, str]]:
         console.print(f"--project {root}: {exc}")
         raise SystemExit(2) from None
     champion = registry.alias(CHAMPION)
-    others = sorted((v.version for v in registry.versions()
-                     if champion is None or v.version != champion.version), key=int)  # fmt: skip
+    others = sorted(
+        (
+            v.version
+            for v in registry.versions()
+            if champion is None or v.version != champion.version
+        ),
+        key=int,
+    )
     if champion is None or not others:
-        console.print(f"--project {root}: needs a champion and one more registered version "
-                      "(run `driftloop train` twice)")  # fmt: skip
+        console.print(
+            f"--project {root}: needs a champion and one more registered version "
+            "(run `driftloop train` twice)"
+        )
         raise SystemExit(2)
     return project, (champion.version, others[-1])
 
@@ -139,21 +153,38 @@ def one_run(
     env = {**os.environ, "DRIFTLOOP_ADMIN_TOKEN": token, "MLFLOW_DISABLE_TELEMETRY": "true"}
     server_log = project.state_dir / f"load-churn-{prefix}.log"
     with server_log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "driftloop", "serve", "--project",
-                                 str(project.root), "--port", str(port), "--log-level", "warning"],
-                                env=env, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "driftloop",
+                "serve",
+                "--project",
+                str(project.root),
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         with console.status(f"{name}: starting the server"):
             wait_http(f"{url}/v2/health/ready", proc)
         auth = {"Authorization": f"Bearer {token}"}
         timeline = RouteTimeline(httpx.get(f"{url}/admin/routes", headers=auth).json())
         entities = FeatureStore(project).entities()
-        plan = LoadPlan(url, project.model_name, args.connections, entities, seed=args.seed,
-                        prefix=prefix)  # fmt: skip
+        plan = LoadPlan(
+            url, project.model_name, args.connections, entities, seed=args.seed, prefix=prefix
+        )
         with console.status(f"{name}: {WARMUP_S:g} s warm-up on a fresh server (not timed)"):
             warm_start = time.monotonic()
-            warmup = run_load(replace(plan, prefix=f"{prefix}_warm"),
-                              lambda _n: time.monotonic() < warm_start + WARMUP_S)  # fmt: skip
+            warmup = run_load(
+                replace(plan, prefix=f"{prefix}_warm"),
+                lambda _n: time.monotonic() < warm_start + WARMUP_S,
+            )
         total_steps = cycles * STEPS_PER_CYCLE
         start = time.monotonic()
         steps: list[ChurnStep] = []
@@ -165,8 +196,9 @@ def one_run(
 
         def churn() -> None:
             try:
-                steps.extend(run_churn(url, token, open_registry(project), versions, cycles,
-                                       pace, timeline))  # fmt: skip
+                steps.extend(
+                    run_churn(url, token, open_registry(project), versions, cycles, pace, timeline)
+                )
             finally:
                 churn_done.set()
 
@@ -177,8 +209,8 @@ def one_run(
             churn_done.set()
         with console.status(f"{name}: {args.connections} connections, {args.duration} s"):
             answers: list[Answer] = run_load(
-                plan, lambda _n: time.monotonic() < start + args.duration
-                or not churn_done.is_set())  # fmt: skip
+                plan, lambda _n: time.monotonic() < start + args.duration or not churn_done.is_set()
+            )
         if cycles:
             thread.join()
     finally:
@@ -194,37 +226,74 @@ def one_run(
     for s in [s for s in steps if s.status != 200]:
         console.print(f"{name}: admin call {s.name!r} answered {s.status}: {s.error}")
     measured = answers[len(warmup) :]
-    by_endpoint = {e: summarize([a for a in measured if a.endpoint == e], steps)
-                   for e in ("v2", "entity")}  # fmt: skip
-    return RunResult(name, summarize(measured, steps), by_endpoint, summarize(warmup),
-                     warmup_log, len(misrouted(answers, timeline)), log, steps,
-                     exit_code)  # fmt: skip
+    by_endpoint = {
+        e: summarize([a for a in measured if a.endpoint == e], steps) for e in ("v2", "entity")
+    }
+    return RunResult(
+        name,
+        summarize(measured, steps),
+        by_endpoint,
+        summarize(warmup),
+        warmup_log,
+        len(misrouted(answers, timeline)),
+        log,
+        steps,
+        exit_code,
+    )
 
 
 def print_table(results: list[RunResult], args: Any) -> None:
-    table = Table(title=f"{args.connections} connections, {args.duration} s a run, "
-                  "driftloop serve on 127.0.0.1, 2 cores shared with the client")  # fmt: skip
-    columns = ("run", "requests", "failed", "wrong version", "req/s", "p50 ms", "p99 ms",
-               "p99 ms in admin calls", "admin calls ok", "log rows expected", "found")  # fmt: skip
+    table = Table(
+        title=f"{args.connections} connections, {args.duration} s a run, "
+        "driftloop serve on 127.0.0.1, 2 cores shared with the client"
+    )
+    columns = (
+        "run",
+        "requests",
+        "failed",
+        "wrong version",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "p99 ms in admin calls",
+        "admin calls ok",
+        "log rows expected",
+        "found",
+    )
     for column in columns:
-        table.add_column(column, justify="left" if column == "run" else "right",
-                         no_wrap=column == "run")  # fmt: skip
+        table.add_column(
+            column, justify="left" if column == "run" else "right", no_wrap=column == "run"
+        )
     for r in results:
         s = r.summary
         admin = f"{sum(x.status == 200 for x in r.steps)}/{len(r.steps)}" if r.steps else "-"
         during = f"{s.p99_during_admin_ms:.1f}" if r.steps else "-"
-        table.add_row(r.name, f"{s.requests:,}", str(s.failed), str(r.misrouted),
-                      f"{s.rps:,.0f}", f"{s.p50_ms:.1f}", f"{s.p99_ms:.1f}", during, admin,
-                      f"{r.log.expected:,}", f"{r.log.found:,}")  # fmt: skip
+        table.add_row(
+            r.name,
+            f"{s.requests:,}",
+            str(s.failed),
+            str(r.misrouted),
+            f"{s.rps:,.0f}",
+            f"{s.p50_ms:.1f}",
+            f"{s.p99_ms:.1f}",
+            during,
+            admin,
+            f"{r.log.expected:,}",
+            f"{r.log.found:,}",
+        )
     console.print(table)
     for r in results:
         w = r.warmup
-        notes = [f"warm-up {w.requests:,} requests, {w.failed} failed, log rows "
-                 f"{r.warmup_log.found:,} of {r.warmup_log.expected:,}"]  # fmt: skip
+        notes = [
+            f"warm-up {w.requests:,} requests, {w.failed} failed, log rows "
+            f"{r.warmup_log.found:,} of {r.warmup_log.expected:,}"
+        ]
         if r.steps:
             notes.append(f"{r.summary.during_admin:,} requests in flight during admin calls")
-        notes += [f"{e} {x.requests:,} requests, p50 {x.p50_ms:.1f} ms, p99 {x.p99_ms:.1f} ms"
-                  for e, x in r.by_endpoint.items()]  # fmt: skip
+        notes += [
+            f"{e} {x.requests:,} requests, p50 {x.p50_ms:.1f} ms, p99 {x.p99_ms:.1f} ms"
+            for e, x in r.by_endpoint.items()
+        ]
         console.print(f"{r.name}: " + "; ".join(notes))
     base, churn = results[0].summary, results[-1].summary
     console.print(
@@ -253,9 +322,17 @@ def main() -> None:
             with console.status("creating the retail project and training two versions"):
                 project, versions = build_project(Path(tmp))
         tag = secrets.token_hex(3)  # request ids of this invocation, in a log that may hold more
-        results = [one_run(project, versions, "baseline (no churn)", f"base_{tag}", 0, args),
-                   one_run(project, versions, f"churn ({args.cycles} cycles)", f"churn_{tag}",
-                           args.cycles, args)]  # fmt: skip
+        results = [
+            one_run(project, versions, "baseline (no churn)", f"base_{tag}", 0, args),
+            one_run(
+                project,
+                versions,
+                f"churn ({args.cycles} cycles)",
+                f"churn_{tag}",
+                args.cycles,
+                args,
+            ),
+        ]
     print_table(results, args)
     if not all(r.ok for r in results):
         console.print("FAILED: a request failed, a version was wrong, or a log row was lost")

@@ -74,10 +74,12 @@ class _Log:
         self.profile = build_profile(ref, self.rng.uniform(0, 1, 20_000), 10)
         self.clock = SimulatedClock(datetime(2023, 1, 1, tzinfo=UTC))
         self.store = DayStore(state_dir, KEYS)
-        self.predictions = SegmentLog(state_dir / "predictions", 60.0, 10**9, self.clock,
-                                      after_write=self._fold_predictions)  # fmt: skip
-        self.feedback = SegmentLog(state_dir / "feedback", 60.0, 10**9, self.clock,
-                                   after_write=self._fold_feedback)  # fmt: skip
+        self.predictions = SegmentLog(
+            state_dir / "predictions", 60.0, 10**9, self.clock, after_write=self._fold_predictions
+        )
+        self.feedback = SegmentLog(
+            state_dir / "feedback", 60.0, 10**9, self.clock, after_write=self._fold_feedback
+        )
         self.pending: list[pd.DataFrame] = []
         self.fold_seconds: list[float] = []
 
@@ -100,25 +102,38 @@ class _Log:
         self.clock.set(stamp)
         drift = 0.3 if d > 400 else 0.0
         p = rng.uniform(0.02, 0.98, n)
-        frame = pd.DataFrame({
-            "served_at": stamp, "event_time": stamp, "request_id": [f"d{d}-{i}" for i in range(n)],
-            "endpoint": "entity", "model": "bench", "version": "1", "route": "stable",
-            "store_id": rng.integers(1, 50, n), "product_id": rng.integers(1, 200, n),
-            "prediction": p, "latency_ms": 1.0,
-            **{f"f__{name}": rng.normal(drift, 1.0, n) for name in self.names},
-        })  # fmt: skip
+        frame = pd.DataFrame(
+            {
+                "served_at": stamp,
+                "event_time": stamp,
+                "request_id": [f"d{d}-{i}" for i in range(n)],
+                "endpoint": "entity",
+                "model": "bench",
+                "version": "1",
+                "route": "stable",
+                "store_id": rng.integers(1, 50, n),
+                "product_id": rng.integers(1, 200, n),
+                "prediction": p,
+                "latency_ms": 1.0,
+                **{f"f__{name}": rng.normal(drift, 1.0, n) for name in self.names},
+            }
+        )
         self.predictions.append(frame.to_dict("records"))
         self.predictions.flush()
         truth = (rng.random(n) < p).astype(float)
         by_id = rng.random(n) < 0.8
         by_entity = ~by_id & (rng.random(n) < 0.5)
-        labels = pd.DataFrame({
-            "request_id": pd.array(np.where(by_id, frame["request_id"], None), dtype="string"),
-            "store_id": np.where(by_entity, frame["store_id"], np.nan),
-            "product_id": np.where(by_entity, frame["product_id"], np.nan),
-            "date": [stamp.date() if e else None for e in by_entity],
-            "name": "label", "kind": "label", "value": truth,
-        })[by_id | by_entity]  # fmt: skip
+        labels = pd.DataFrame(
+            {
+                "request_id": pd.array(np.where(by_id, frame["request_id"], None), dtype="string"),
+                "store_id": np.where(by_entity, frame["store_id"], np.nan),
+                "product_id": np.where(by_entity, frame["product_id"], np.nan),
+                "date": [stamp.date() if e else None for e in by_entity],
+                "name": "label",
+                "kind": "label",
+                "value": truth,
+            }
+        )[by_id | by_entity]
         self.pending.append(labels)
         if len(self.pending) > LABEL_DELAY_DAYS:
             due = self.pending.pop(0).assign(received_at=stamp)
@@ -130,10 +145,15 @@ def _check(
     log: _Log, state_dir: Path, cfg: MonitoringConfig, end: date, repeats: int
 ) -> dict[str, float]:
     since = end - timedelta(days=7)
-    old, expected = _timed(lambda: oracle_windows(state_dir, KEYS, cfg, "log_loss", log.info,
-                                                  since, end, 7), repeats)  # fmt: skip
-    new, report = _timed(lambda: monitor_store(DayStore(state_dir, KEYS), "bench", log.info, cfg,
-                                               "log_loss", since, end, 7), repeats)  # fmt: skip
+    old, expected = _timed(
+        lambda: oracle_windows(state_dir, KEYS, cfg, "log_loss", log.info, since, end, 7), repeats
+    )
+    new, report = _timed(
+        lambda: monitor_store(
+            DayStore(state_dir, KEYS), "bench", log.info, cfg, "log_loss", since, end, 7
+        ),
+        repeats,
+    )
     a, b = report.windows[-1].versions[0], expected[-1].versions[0]
     assert a.rows == b.rows and a.accuracy.labeled == b.accuracy.labeled, (a, b)
     assert abs(a.prediction.psi - b.prediction.psi) < 1e-9
@@ -171,32 +191,50 @@ def main() -> None:
         rebuild, _ = _timed(lambda: rebuilt.rebuild(lambda _v: log.profile), 1)
         full: dict[str, float] = {}
         if args.full_report:
-            full["old"], _ = _timed(lambda: oracle_windows(root, KEYS, cfg, "log_loss", log.info),
-                                    1)  # fmt: skip
-            full["stored"], _ = _timed(lambda: monitor_store(DayStore(root, KEYS), "bench",
-                                                             log.info, cfg, "log_loss",
-                                                             until=end), 1)  # fmt: skip
+            full["old"], _ = _timed(
+                lambda: oracle_windows(root, KEYS, cfg, "log_loss", log.info), 1
+            )
+            full["stored"], _ = _timed(
+                lambda: monitor_store(
+                    DayStore(root, KEYS), "bench", log.info, cfg, "log_loss", until=end
+                ),
+                1,
+            )
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    table = Table(title=f"monitoring check, {args.rows:,} predictions over {args.days} days, "
-                        f"{args.features} features (median of {args.repeats})")  # fmt: skip
+    table = Table(
+        title=f"monitoring check, {args.rows:,} predictions over {args.days} days, "
+        f"{args.features} features (median of {args.repeats})"
+    )
     for column in ("check", "old full read (s)", "stored days (s)", "old / stored"):
         table.add_column(column, justify="left" if column == "check" else "right")
     for day, found in checks.items():
         old, stored = found["old"], found["stored"]
-        table.add_row(f"daily 7-day check, log of {day} days", f"{old:.3f}", f"{stored:.3f}",
-                      f"{old / stored:.1f}x")  # fmt: skip
+        table.add_row(
+            f"daily 7-day check, log of {day} days",
+            f"{old:.3f}",
+            f"{stored:.3f}",
+            f"{old / stored:.1f}x",
+        )
     if full:
-        table.add_row(f"whole report ({args.days // 7 + 1} windows)", f"{full['old']:.2f}",
-                      f"{full['stored']:.2f}", f"{full['old'] / full['stored']:.1f}x")  # fmt: skip
+        table.add_row(
+            f"whole report ({args.days // 7 + 1} windows)",
+            f"{full['old']:.2f}",
+            f"{full['stored']:.2f}",
+            f"{full['old'] / full['stored']:.1f}x",
+        )
     console.print(table)
     first, last = checks[7], checks[args.days]
-    console.print(f"stored days: a check on day {args.days} costs "
-                  f"{last['stored'] / first['stored']:.2f}x one on day 7; old full read: "
-                  f"{last['old'] / first['old']:.1f}x")  # fmt: skip
-    console.print(f"fold one day's segments (the flusher's work): median "
-                  f"{statistics.median(log.fold_seconds) * 1000:.0f} ms; rebuild the store from "
-                  f"the whole logs: {rebuild:.1f} s")  # fmt: skip
+    console.print(
+        f"stored days: a check on day {args.days} costs "
+        f"{last['stored'] / first['stored']:.2f}x one on day 7; old full read: "
+        f"{last['old'] / first['old']:.1f}x"
+    )
+    console.print(
+        f"fold one day's segments (the flusher's work): median "
+        f"{statistics.median(log.fold_seconds) * 1000:.0f} ms; rebuild the store from "
+        f"the whole logs: {rebuild:.1f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -63,11 +63,17 @@ def sensor_events(sensors: int, days: int, per_day: int, seed: int) -> pd.DataFr
         load = rng.uniform(0, 1, steps)
         slope = np.where(after, -0.6, 0.8)
         mean = level[e] * (1 + slope * load) + 0.8 * temp
-        frames.append(pd.DataFrame({
-            "sensor": f"s{e:03d}", "time": stamps.strftime("%Y-%m-%d %H:%M:%S"),
-            "temp": temp.round(2), "load": load.round(3),
-            "demand": np.maximum(mean + rng.normal(0, 3, steps), 0).round(1),
-        }))  # fmt: skip
+        frames.append(
+            pd.DataFrame(
+                {
+                    "sensor": f"s{e:03d}",
+                    "time": stamps.strftime("%Y-%m-%d %H:%M:%S"),
+                    "temp": temp.round(2),
+                    "load": load.round(3),
+                    "demand": np.maximum(mean + rng.normal(0, 3, steps), 0).round(1),
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -92,8 +98,21 @@ def _project(root: Path, table: pd.DataFrame) -> Project:
 
     csv = root.with_suffix(".csv")
     table.to_csv(csv, index=False)
-    made = CliRunner().invoke(app, ["init", str(root), "--data", str(csv), "--entity", "sensor",
-                                    "--timestamp", "time", "--target", "demand"])  # fmt: skip
+    made = CliRunner().invoke(
+        app,
+        [
+            "init",
+            str(root),
+            "--data",
+            str(csv),
+            "--entity",
+            "sensor",
+            "--timestamp",
+            "time",
+            "--target",
+            "demand",
+        ],
+    )
     if made.exit_code != 0:
         raise SystemExit(made.output)
     return Project.load(root)
@@ -141,11 +160,16 @@ def measure(name: str, scale: float, seed: int, folder: Path, console: Console) 
     fifth = max(len(per_day_s) // 5, 1)
     served = len(result.served)
     return Measured(
-        name, served, len(result.days), stamps[-1] - stamps[0], cpu[-1] - cpu[0],
-        float(np.mean(per_day_s[:fifth])), float(np.mean(per_day_s[-fifth:])),
+        name,
+        served,
+        len(result.days),
+        stamps[-1] - stamps[0],
+        cpu[-1] - cpu[0],
+        float(np.mean(per_day_s[:fifth])),
+        float(np.mean(per_day_s[-fifth:])),
         (float(np.mean(per_day_cpu[:fifth])), float(np.mean(per_day_cpu[-fifth:]))),
         _floor(result),
-    )  # fmt: skip
+    )
 
 
 def main() -> None:
@@ -160,17 +184,35 @@ def main() -> None:
         for name in args.only or list(TABLES):
             rows.append(measure(name, args.scale, args.seed, Path(tmp), console))
     out = Table(title=f"driftloop replay, scale {args.scale} ({date.today()})")
-    for col in ("table", "events", "days", "serve s", "CPU s", "events/s", "s/day first 1/5",
-                "s/day last 1/5", "CPU s/day first, last 1/5", "floor rows/s",
-                "floor / replay"):  # fmt: skip
+    for col in (
+        "table",
+        "events",
+        "days",
+        "serve s",
+        "CPU s",
+        "events/s",
+        "s/day first 1/5",
+        "s/day last 1/5",
+        "CPU s/day first, last 1/5",
+        "floor rows/s",
+        "floor / replay",
+    ):
         out.add_column(col, justify="right")
     for m in rows:
         rate = m.events / m.seconds
-        out.add_row(m.name, f"{m.events:,}", str(m.days), f"{m.seconds:.1f}", f"{m.cpu:.1f}",
-                    f"{rate:,.1f}",
-                    f"{m.first_fifth:.3f}", f"{m.last_fifth:.3f}",
-                    f"{m.cpu_fifths[0]:.3f}, {m.cpu_fifths[1]:.3f}", f"{m.floor:,.0f}",
-                    f"{m.floor / rate:,.0f}")  # fmt: skip
+        out.add_row(
+            m.name,
+            f"{m.events:,}",
+            str(m.days),
+            f"{m.seconds:.1f}",
+            f"{m.cpu:.1f}",
+            f"{rate:,.1f}",
+            f"{m.first_fifth:.3f}",
+            f"{m.last_fifth:.3f}",
+            f"{m.cpu_fifths[0]:.3f}, {m.cpu_fifths[1]:.3f}",
+            f"{m.floor:,.0f}",
+            f"{m.floor / rate:,.0f}",
+        )
     console.print(out)
 
 

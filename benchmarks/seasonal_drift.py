@@ -71,9 +71,13 @@ def _profiles(
     before = build_profile({c: validation[c].to_numpy("float64") for c in columns}, pred, 10)
     values = {c: window[c].to_numpy("float64") for c in columns}
     after = calibrate_profile(
-        build_profile(values, pred, 10), values, _days(window["date"]), WINDOW_DAYS,
-        cfg.min_rows, cfg.calibration_min_windows,
-    )  # fmt: skip
+        build_profile(values, pred, 10),
+        values,
+        _days(window["date"]),
+        WINDOW_DAYS,
+        cfg.min_rows,
+        cfg.calibration_min_windows,
+    )
     return before, after, window
 
 
@@ -103,10 +107,12 @@ def measure(
     frame: pd.DataFrame, as_of: date, weeks: int, cfg: MonitoringConfig
 ) -> Mapping[str, Count]:
     columns = [
-        c for c in frame.columns
+        c
+        for c in frame.columns
         if c not in ("date", "station", "rides", "target")
-        and pd.api.types.is_numeric_dtype(frame[c]) and calendar_position(c) is None
-    ]  # fmt: skip
+        and pd.api.types.is_numeric_dtype(frame[c])
+        and calendar_position(c) is None
+    ]
     before, after, window = _profiles(frame, columns, as_of, cfg)
     live = [as_of + timedelta(days=WINDOW_DAYS * i) for i in range(weeks)]
     first = pd.to_datetime(window["date"]).dt.date.min()
@@ -153,12 +159,16 @@ def main() -> None:
     if args.table in ("synthetic", "both"):
         runs.append(("synthetic, no change", synthetic(False), date(2021, 1, 1), hourly_cfg))
         runs.append(("synthetic, +8 from day 500", synthetic(True), date(2021, 1, 1), hourly_cfg))
-    print(f"{'table':28} {'as of':10}  {'judged':30} {'weeks':>5} {'alert wks':>9} "
-          f"{'act wks':>7} {'2+ act':>6} {'alarms':>6}")  # fmt: skip
+    print(
+        f"{'table':28} {'as of':10}  {'judged':30} {'weeks':>5} {'alert wks':>9} "
+        f"{'act wks':>7} {'2+ act':>6} {'alarms':>6}"
+    )
     for name, frame, as_of, cfg in runs:
         for what, c in measure(frame, as_of, args.weeks, cfg).items():
-            print(f"{name:28} {as_of!s:10}  {what:30} {c.weeks:5d} {c.warning_weeks:9d} "
-                  f"{c.act_weeks:7d} {c.act2_weeks:6d} {c.alarms:6d}")  # fmt: skip
+            print(
+                f"{name:28} {as_of!s:10}  {what:30} {c.weeks:5d} {c.warning_weeks:9d} "
+                f"{c.act_weeks:7d} {c.act2_weeks:6d} {c.alarms:6d}"
+            )
 
 
 if __name__ == "__main__":

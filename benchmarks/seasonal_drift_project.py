@@ -63,9 +63,11 @@ def main() -> None:
         alert += any(level in ("warning", "act") for level in levels)
         act += "act" in levels
         act2 += levels.count("act") >= 2
-    print(f"{args.project} v{version} as of {args.as_of}: {len(names)} features judged, "
-          f"{weeks} weeks; weeks with an alert {alert}, with 'act' {act}, with 2+ at 'act' "
-          f"{act2}; alarms {alarms}")  # fmt: skip
+    print(
+        f"{args.project} v{version} as of {args.as_of}: {len(names)} features judged, "
+        f"{weeks} weeks; weeks with an alert {alert}, with 'act' {act}, with 2+ at 'act' "
+        f"{act2}; alarms {alarms}"
+    )
 
 
 if __name__ == "__main__":

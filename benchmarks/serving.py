@@ -68,8 +68,10 @@ def bare_app(model_path: str) -> Any:
         spec = doc["inputs"][0]
         x = np.asarray(spec["data"], dtype=np.float32).reshape(spec["shape"])
         y = session.run(None, {name: x})[0].ravel()
-        return Response(orjson.dumps({"outputs": [{"name": "predict", "data": y.tolist()}]}),
-                        media_type="application/json")  # fmt: skip
+        return Response(
+            orjson.dumps({"outputs": [{"name": "predict", "data": y.tolist()}]}),
+            media_type="application/json",
+        )
 
     return app
 
@@ -138,8 +140,9 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], body: bytes | None = None
             if body is None:
                 r = httpx.get(url, timeout=2)
             else:
-                r = httpx.post(url, content=body, headers={"Content-Type": "application/json"},
-                               timeout=2)  # fmt: skip
+                r = httpx.post(
+                    url, content=body, headers={"Content-Type": "application/json"}, timeout=2
+                )
             if r.status_code == 200:
                 return
         except httpx.TransportError:
@@ -164,17 +167,32 @@ def run_wrk(
         ["wrk", f"-t{threads}", f"-c{connections}", "-d2s", "-s", str(script), url],
         capture_output=True,
         check=True,
-    )  # fmt: skip  (warm-up)
+    )  # warm-up
     out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration_s}s", "--latency", "-s",
-         str(script), url], capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{duration_s}s",
+            "--latency",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
     lat = {p: float(v) * scale[u] for p, v, u in LATENCY.findall(out)}
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p50_ms": lat["50"], "p99_ms": lat["99"],
-            "non_2xx": float(errors.group(1)) if errors else 0.0}  # fmt: skip
+    return {
+        "rps": rps,
+        "p50_ms": lat["50"],
+        "p99_ms": lat["99"],
+        "non_2xx": float(errors.group(1)) if errors else 0.0,
+    }
 
 
 def post_json(url: str, body: bytes) -> Any:
@@ -210,8 +228,9 @@ Server = tuple[list[str], dict[str, str]]  # command, {workload: url}
 def start_all(servers: dict[str, Server], env: dict[str, str]) -> dict[str, Any]:
     procs = {}
     for name, (cmd, _urls) in servers.items():
-        procs[name] = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.DEVNULL)  # fmt: skip
+        procs[name] = subprocess.Popen(
+            cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
     return procs
 
 
@@ -230,8 +249,15 @@ def main() -> None:
         import uvicorn
 
         app = bare_app(args.bare_app) if args.bare_app else entity_app(args.entity_app, args.floor)
-        uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning",
-                    access_log=False, loop="uvloop", http="httptools")  # fmt: skip
+        uvicorn.run(
+            app,
+            host="127.0.0.1",
+            port=args.port,
+            log_level="warning",
+            access_log=False,
+            loop="uvloop",
+            http="httptools",
+        )
         return
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
@@ -246,24 +272,57 @@ def main() -> None:
         keys = list(FeatureStore(project).keys)
         entities = [dict(zip(keys, e, strict=True)) for e in FeatureStore(project).entities()]
         spec = tmp / "entity.json"
-        spec.write_text(json.dumps({"onnx": onnx_file, "project": str(project.root), "keys": keys,
-                                    "features": list(model.feature_names),
-                                    "entities": entities[:100]}))  # fmt: skip
-        row = [[20.0, 18.0, 22.0, 19.0, 20.5, 4.0, 20.0, 5.0, 9.5, 1.0, 0.0, 0.0, 2.0, 15.0,
-                6.0, 166.0, 0.0]]  # fmt: skip
+        spec.write_text(
+            json.dumps(
+                {
+                    "onnx": onnx_file,
+                    "project": str(project.root),
+                    "keys": keys,
+                    "features": list(model.feature_names),
+                    "entities": entities[:100],
+                }
+            )
+        )
+        row = [
+            [
+                20.0,
+                18.0,
+                22.0,
+                19.0,
+                20.5,
+                4.0,
+                20.0,
+                5.0,
+                9.5,
+                1.0,
+                0.0,
+                0.0,
+                2.0,
+                15.0,
+                6.0,
+                166.0,
+                0.0,
+            ]
+        ]
         bodies = {
-            "v2": json.dumps({"inputs": [{"name": "input", "shape": [1, 17], "datatype": "FP32",
-                                          "data": row}]}).encode(),
-            "split": json.dumps({"dataframe_split": {"columns": list(model.feature_names),
-                                                     "data": row}}).encode(),
+            "v2": json.dumps(
+                {"inputs": [{"name": "input", "shape": [1, 17], "datatype": "FP32", "data": row}]}
+            ).encode(),
+            "split": json.dumps(
+                {"dataframe_split": {"columns": list(model.feature_names), "data": row}}
+            ).encode(),
             "1 entity": json.dumps({"entities": entities[:1]}).encode(),
             "100 entities": json.dumps({"entities": entities[:100]}).encode(),
-        }  # fmt: skip
+        }
         # mlflow models serve starts `uvicorn` through bash: the venv's bin must be on PATH.
         path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-        env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{project.state_dir}/mlflow.db",
-               "MLFLOW_DISABLE_TELEMETRY": "true", "FEAST_USAGE": "False",
-               "PATH": path}  # fmt: skip
+        env = {
+            **os.environ,
+            "MLFLOW_TRACKING_URI": f"sqlite:///{project.state_dir}/mlflow.db",
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "FEAST_USAGE": "False",
+            "PATH": path,
+        }
         servers = plan_servers(args, project, onnx_file, spec)
         workloads = [("v2", 1), ("v2", 8)] if args.only != "entity" else []
         if args.only != "v2":
@@ -274,8 +333,9 @@ def main() -> None:
             for name, (_cmd, urls) in servers.items():
                 with console.status(f"{name}: starting"):
                     for workload, url in urls.items():
-                        wait_http(url, procs[name], bodies["split" if "mlflow" in name
-                                                            else workload])  # fmt: skip
+                        wait_http(
+                            url, procs[name], bodies["split" if "mlflow" in name else workload]
+                        )
             if args.only != "v2":
                 check_equal(servers, bodies)
             for _ in range(args.rounds):
@@ -300,27 +360,74 @@ def plan_servers(args: Any, project: Any, onnx_file: str, spec: Path) -> dict[st
     base = {n: f"http://127.0.0.1:{p}" for n, p in ports.items()}
     entity = {w: "/v1/predict" for w in ("1 entity", "100 entities")}
     servers: dict[str, Server] = {
-        "driftloop": ([sys.executable, "-m", "driftloop", "serve", "--project",
-                       str(project.root), "--port", str(ports["driftloop"]),
-                       "--log-level", "warning"],
-                      {"v2": f"{base['driftloop']}/v2/models/bench/infer",
-                       **{w: base["driftloop"] + u for w, u in entity.items()}}),
-        "bare V2 (FastAPI+ONNX)": ([sys.executable, __file__, "--bare-app", onnx_file,
-                                         "--port", str(ports["bare"])],
-                                        {"v2": f"{base['bare']}/infer"}),
+        "driftloop": (
+            [
+                sys.executable,
+                "-m",
+                "driftloop",
+                "serve",
+                "--project",
+                str(project.root),
+                "--port",
+                str(ports["driftloop"]),
+                "--log-level",
+                "warning",
+            ],
+            {
+                "v2": f"{base['driftloop']}/v2/models/bench/infer",
+                **{w: base["driftloop"] + u for w, u in entity.items()},
+            },
+        ),
+        "bare V2 (FastAPI+ONNX)": (
+            [sys.executable, __file__, "--bare-app", onnx_file, "--port", str(ports["bare"])],
+            {"v2": f"{base['bare']}/infer"},
+        ),
         "floor: Feast row": (
-            [sys.executable, __file__, "--entity-app", str(spec), "--floor", "feast", "--port",
-             str(ports["feast"])], {w: base["feast"] + u for w, u in entity.items()}),
+            [
+                sys.executable,
+                __file__,
+                "--entity-app",
+                str(spec),
+                "--floor",
+                "feast",
+                "--port",
+                str(ports["feast"]),
+            ],
+            {w: base["feast"] + u for w, u in entity.items()},
+        ),
         "floor: dict row": (
-            [sys.executable, __file__, "--entity-app", str(spec), "--floor", "dict", "--port",
-             str(ports["dict"])], {w: base["dict"] + u for w, u in entity.items()}),
-    }  # fmt: skip
+            [
+                sys.executable,
+                __file__,
+                "--entity-app",
+                str(spec),
+                "--floor",
+                "dict",
+                "--port",
+                str(ports["dict"]),
+            ],
+            {w: base["dict"] + u for w, u in entity.items()},
+        ),
+    }
     if not args.no_mlflow and args.only != "entity":
         servers["mlflow serve"] = (
-            [sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/bench/1",
-             "--env-manager", "local", "--host", "127.0.0.1", "-p", str(ports["mlflow"])],
+            [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "models",
+                "serve",
+                "-m",
+                "models:/bench/1",
+                "--env-manager",
+                "local",
+                "--host",
+                "127.0.0.1",
+                "-p",
+                str(ports["mlflow"]),
+            ],
             {"v2": f"{base['mlflow']}/invocations"},
-        )  # fmt: skip
+        )
     if args.only == "v2":
         servers = {n: s for n, s in servers.items() if "v2" in s[1]}
     if args.only == "entity":
@@ -331,8 +438,11 @@ def plan_servers(args: Any, project: Any, onnx_file: str, spec: Path) -> dict[st
 def check_equal(servers: dict[str, Server], bodies: dict[str, bytes]) -> None:
     """Every entity server answers the same predictions (float32 models: 1e-6 relative)."""
     for workload in ("1 entity", "100 entities"):
-        answers = {name: entity_predictions(post_json(urls[workload], bodies[workload]))
-                   for name, (_cmd, urls) in servers.items() if workload in urls}  # fmt: skip
+        answers = {
+            name: entity_predictions(post_json(urls[workload], bodies[workload]))
+            for name, (_cmd, urls) in servers.items()
+            if workload in urls
+        }
         first = next(iter(answers.values()))
         for name, preds in answers.items():
             diff = max(abs(a - b) / max(abs(a), 1.0) for a, b in zip(first, preds, strict=True))
@@ -346,27 +456,45 @@ def report(
 ) -> None:
     import statistics
 
-    med = {k: {m: statistics.median(r[m] for r in runs) for m in runs[0]}
-           for k, runs in results.items()}  # fmt: skip
+    med = {
+        k: {m: statistics.median(r[m] for r in runs) for m in runs[0]}
+        for k, runs in results.items()
+    }
     table = Table(title="wrk, 127.0.0.1, 2 shared cores (medians of the rounds)")
     for column in ("request", "conns", "server", "req/s", "p50 ms", "p99 ms", "non-2xx"):
         table.add_column(column, justify="left" if column in ("request", "server") else "right")
     for (workload, name, conns), r in med.items():
-        table.add_row(workload, str(conns), name, f"{r['rps']:,.0f}", f"{r['p50_ms']:.3f}",
-                      f"{r['p99_ms']:.3f}", f"{r['non_2xx']:.0f}")  # fmt: skip
+        table.add_row(
+            workload,
+            str(conns),
+            name,
+            f"{r['rps']:,.0f}",
+            f"{r['p50_ms']:.3f}",
+            f"{r['p99_ms']:.3f}",
+            f"{r['non_2xx']:.0f}",
+        )
     console.print(table)
     checks = []
 
-    def ratio(label: str, workload: str, conns: int, ours: str, base: str, metric: str,
-              target: float, most: bool) -> None:  # fmt: skip
+    def ratio(
+        label: str,
+        workload: str,
+        conns: int,
+        ours: str,
+        base: str,
+        metric: str,
+        target: float,
+        most: bool,
+    ) -> None:
         a, b = med.get((workload, ours, conns)), med.get((workload, base, conns))
         if a is None or b is None:
             return
         value = a[metric] / b[metric]
         ok = value <= target if most else value >= target
         sign = "<=" if most else ">="
-        checks.append(f"{label}: {value:.2f}x (target {sign} {target}x) "
-                      f"{'met' if ok else 'NOT met'}")  # fmt: skip
+        checks.append(
+            f"{label}: {value:.2f}x (target {sign} {target}x) {'met' if ok else 'NOT met'}"
+        )
 
     dl, floor, feast = (
         "driftloop",
@@ -378,14 +506,46 @@ def report(
     ratio("V2 8 conns req/s / bare", "v2", 8, dl, bare, "rps", 0.8, False)
     ratio("V2 1 conn req/s / mlflow serve", "v2", 1, dl, mlf, "rps", 10.0, False)
     for conns in (1, 16):
-        ratio(f"1 entity {conns} conn p50 / dict floor", "1 entity", conns, dl, floor, "p50_ms",
-              2.0, True)  # fmt: skip
-        ratio(f"1 entity {conns} conn req/s / dict floor", "1 entity", conns, dl, floor, "rps",
-              0.5, False)  # fmt: skip
-        ratio(f"1 entity {conns} conn req/s / Feast floor", "1 entity", conns, dl, feast, "rps",
-              2.0, False)  # fmt: skip
-        ratio(f"100 entities {conns} conn req/s / dict floor", "100 entities", conns, dl, floor,
-              "rps", 0.5, False)  # fmt: skip
+        ratio(
+            f"1 entity {conns} conn p50 / dict floor",
+            "1 entity",
+            conns,
+            dl,
+            floor,
+            "p50_ms",
+            2.0,
+            True,
+        )
+        ratio(
+            f"1 entity {conns} conn req/s / dict floor",
+            "1 entity",
+            conns,
+            dl,
+            floor,
+            "rps",
+            0.5,
+            False,
+        )
+        ratio(
+            f"1 entity {conns} conn req/s / Feast floor",
+            "1 entity",
+            conns,
+            dl,
+            feast,
+            "rps",
+            2.0,
+            False,
+        )
+        ratio(
+            f"100 entities {conns} conn req/s / dict floor",
+            "100 entities",
+            conns,
+            dl,
+            floor,
+            "rps",
+            0.5,
+            False,
+        )
     for line in checks:
         console.print(line)
 

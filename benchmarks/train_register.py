@@ -35,8 +35,14 @@ def bare_mlflow(project, store, split, tracking_uri: str, artifacts: str) -> flo
     valid = frame[(day >= split.validation_start) & (day <= split.validation_end)]
     names = list(store.layout.all_features)
     cfg = project.config.training.model
-    params = {"verbosity": -1, "seed": 0, "deterministic": True, "force_row_wise": True,
-              "num_threads": 2, **cfg.params}  # fmt: skip
+    params = {
+        "verbosity": -1,
+        "seed": 0,
+        "deterministic": True,
+        "force_row_wise": True,
+        "num_threads": 2,
+        **cfg.params,
+    }
     booster = lgb.train(
         params,
         lgb.Dataset(train[names].to_numpy("float32"), train["units"]),
@@ -79,8 +85,13 @@ def main() -> None:
         sales = store.layout.read_events()
         last = sales["date"].max().date()
         as_of = last  # labels up to the day before the last
-        split = plan_split(as_of, cfg.labels.delay_days, cfg.training.window_days,
-                           cfg.training.validation_days, cfg.training.holdout_days)  # fmt: skip
+        split = plan_split(
+            as_of,
+            cfg.labels.delay_days,
+            cfg.training.window_days,
+            cfg.training.validation_days,
+            cfg.training.holdout_days,
+        )
         registry = open_registry(Project.load(project.root))
         registry.check_reachable()  # create the SQLite schema outside the timings
         ours: list[float] = []
@@ -89,15 +100,25 @@ def main() -> None:
             with console.status(f"run {i + 1}/{args.repeats}"):
                 ours.append(run_training(project, registry, as_of, actor="bench").duration_s)
                 bare.append(
-                    bare_mlflow(project, store, split, f"sqlite:///{tmp}/bare.db",
-                                Path(tmp, "bare-artifacts").as_uri())
-                )  # fmt: skip
+                    bare_mlflow(
+                        project,
+                        store,
+                        split,
+                        f"sqlite:///{tmp}/bare.db",
+                        Path(tmp, "bare-artifacts").as_uri(),
+                    )
+                )
     table = Table(title="train + register, default retail scenario (10 stores x 12 products)")
     for column in ("pipeline", "runs", "median s", "min s", "first s"):
         table.add_column(column, justify="left" if column == "pipeline" else "right")
     for name, times in (("driftloop train", ours), ("baseline: bare MLflow", bare)):
-        table.add_row(name, str(len(times)), f"{statistics.median(times):.2f}",
-                      f"{min(times):.2f}", f"{times[0]:.2f}")  # fmt: skip
+        table.add_row(
+            name,
+            str(len(times)),
+            f"{statistics.median(times):.2f}",
+            f"{min(times):.2f}",
+            f"{times[0]:.2f}",
+        )
     console.print(table)
     ratio = statistics.median(ours) / statistics.median(bare)
     console.print(

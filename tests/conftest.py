@@ -129,5 +129,6 @@ def canary_copy(canary_project: Any, tmp_path: Path) -> Any:
     (the artifacts stay shared, read-only), without the shared project's served logs."""
     import shutil
 
-    return copy_with_registry(canary_project, tmp_path / "shop",
-                              shutil.ignore_patterns("predictions", "feedback"))  # fmt: skip
+    return copy_with_registry(
+        canary_project, tmp_path / "shop", shutil.ignore_patterns("predictions", "feedback")
+    )

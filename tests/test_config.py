@@ -114,9 +114,16 @@ def test_environment_overrides_a_key(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_an_unknown_key_gets_the_closest_documented_key(tmp_path: Path) -> None:
-    write(tmp_path, {"project": "shop", "features": {"lags_dayz": [1]},
-                     "monitoring": {"windw_days": 7},
-                     "rollout": {"outcomes": {"business_metrc": "x"}}, "zzz": 1})  # fmt: skip
+    write(
+        tmp_path,
+        {
+            "project": "shop",
+            "features": {"lags_dayz": [1]},
+            "monitoring": {"windw_days": 7},
+            "rollout": {"outcomes": {"business_metrc": "x"}},
+            "zzz": 1,
+        },
+    )
     with pytest.raises(ConfigError) as caught:
         load_config(tmp_path)
     text = str(caught.value)
@@ -151,8 +158,12 @@ def test_config_is_immutable() -> None:
 
 
 def test_model_params_take_lists_for_an_mlp(tmp_path: Path) -> None:
-    model = {"type": "sklearn", "estimator": "sklearn.neural_network.MLPRegressor",
-             "params": {"hidden_layer_sizes": [256, 256]}, "scale_features": True}  # fmt: skip
+    model = {
+        "type": "sklearn",
+        "estimator": "sklearn.neural_network.MLPRegressor",
+        "params": {"hidden_layer_sizes": [256, 256]},
+        "scale_features": True,
+    }
     write(tmp_path, {"project": "shop", "training": {"model": model}})
     assert load_config(tmp_path).training.model.params["hidden_layer_sizes"] == [256, 256]
 

@@ -29,9 +29,22 @@ def test_chicago_rides_are_realigned_to_their_own_day() -> None:
 def test_a_project_from_the_chicago_table(tmp_path: Path) -> None:
     source = tmp_path / "chicago.csv"
     assert main(["chicago", str(source)]) == 0
-    result = CliRunner().invoke(app, ["init", str(tmp_path / "chi"), "--data", str(source),
-                                      "--entity", "station", "--timestamp", "date", "--target",
-                                      "rides", "--json"])  # fmt: skip
+    result = CliRunner().invoke(
+        app,
+        [
+            "init",
+            str(tmp_path / "chi"),
+            "--data",
+            str(source),
+            "--entity",
+            "station",
+            "--timestamp",
+            "date",
+            "--target",
+            "rides",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert '"entities": 20' in result.output and '"task": "regression"' in result.output
     assert main(["nope", str(source)]) == 2

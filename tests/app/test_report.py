@@ -428,18 +428,25 @@ def test_evidence_reads_as_sentences_with_units_and_nothing_cut() -> None:
     from driftloop.app.report.evidence import evidence_sentences
 
     detail = "promote needs < 0.1; above it: rollback after 30 requests " * 5
-    said = evidence_sentences({
-        "elapsed_s": {"value": 172800.0, "threshold": 43200.0, "passed": True, "detail": ""},
-        "kl": {"value": 1.2379950107, "threshold": 0.1, "passed": False, "detail": detail},
-        "wape_ratio": {"value": None, "threshold": 1.05, "passed": None, "detail": "no labels"},
-        "label_coverage": 0.857142, "weight": 10.0, "at": "2020-03-23T23:59:59+00:00",
-    })  # fmt: skip
+    said = evidence_sentences(
+        {
+            "elapsed_s": {"value": 172800.0, "threshold": 43200.0, "passed": True, "detail": ""},
+            "kl": {"value": 1.2379950107, "threshold": 0.1, "passed": False, "detail": detail},
+            "wape_ratio": {"value": None, "threshold": 1.05, "passed": None, "detail": "no labels"},
+            "label_coverage": 0.857142,
+            "weight": 10.0,
+            "at": "2020-03-23T23:59:59+00:00",
+        }
+    )
     assert said[0] == "time in this step 2.0 days (threshold 12.0 h), holds."
-    assert said[1].startswith("KL of the canary's predictions from the stable's 1.238 "
-                              "(threshold 0.1), fails: promote needs")  # fmt: skip
+    assert said[1].startswith(
+        "KL of the canary's predictions from the stable's 1.238 "
+        "(threshold 0.1), fails: promote needs"
+    )
     assert said[1].endswith(detail.strip() + ".")  # whole, not cut mid-word
-    assert said[2] == ("labelled WAPE canary / stable no value yet (threshold 1.05x), "
-                       "not judged: no labels.")  # fmt: skip
+    assert said[2] == (
+        "labelled WAPE canary / stable no value yet (threshold 1.05x), not judged: no labels."
+    )
     assert said[3:] == ["rows with a label: 85.7 %.", "canary traffic: 10 %."]
 
 
@@ -452,8 +459,11 @@ def test_accuracy_ratio_keeps_one_reference_across_a_new_champion() -> None:
     for i, d in enumerate(days):
         own = 1.3 if d.champion == "1" else 0.65
         days[i] = replace(d, accuracy_ratio=own if d.accuracy_ratio is not None else None)
-    versions = {**t.versions, "1": {**t.versions["1"], "holdout WAPE": "0.2000"},
-                "2": {**t.versions["2"], "holdout WAPE": "0.4000"}}  # fmt: skip
+    versions = {
+        **t.versions,
+        "1": {**t.versions["1"], "holdout WAPE": "0.2000"},
+        "2": {**t.versions["2"], "holdout WAPE": "0.4000"},
+    }
     s = series_of(replace(t, days=tuple(days), versions=versions))
     assert s.fixed_reference == ("1", 0.2)
     judged = s.fixed_ratio[np.isfinite(s.fixed_ratio)]
@@ -467,8 +477,7 @@ def test_windows_the_monitor_did_not_judge_are_drawn_as_not_judged() -> None:
     from driftloop.app.report.series import series_of
 
     t = synthetic_timeline()
-    days = [replace(d, drift_judged=i >= 20, accuracy_judged=i >= 30)
-            for i, d in enumerate(t.days)]  # fmt: skip
+    days = [replace(d, drift_judged=i >= 20, accuracy_judged=i >= 30) for i, d in enumerate(t.days)]
     t = replace(t, days=tuple(days))
     s = series_of(t)
     assert not np.isfinite(s.psi[:20]).any() and np.isfinite(s.psi[20:]).any()

@@ -94,10 +94,26 @@ def redis_server() -> Iterator[RedisServer]:
     server = RedisServer(free_port())
     log = base / "redis.log"
     proc = subprocess.Popen(
-        [binary, "--port", str(server.port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--daemonize", "no", "--dir", str(base), "--logfile", str(log)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            binary,
+            "--port",
+            str(server.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--dir",
+            str(base),
+            "--logfile",
+            str(log),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for(lambda: server.client(0).ping(), proc, "redis-server", log)
         yield server
@@ -133,9 +149,13 @@ class PostgresServer:
         import psycopg
 
         return psycopg.connect(
-            host="127.0.0.1", port=self.port, user=PG_USER, password=self.password,
-            dbname=dbname, connect_timeout=5,
-        )  # fmt: skip
+            host="127.0.0.1",
+            port=self.port,
+            user=PG_USER,
+            password=self.password,
+            dbname=dbname,
+            connect_timeout=5,
+        )
 
     def create_database(self, name: str) -> str:
         """A new database; its SQLAlchemy URI, password included."""
@@ -177,20 +197,50 @@ def postgres_server() -> Iterator[PostgresServer]:
             shutil.chown(path, user, user)
     data, log = base / "data", base / "postgres.log"
     initdb = subprocess.run(
-        [str(bin_dir / "initdb"), "-D", str(data), "-U", PG_USER, f"--pwfile={base / 'pwfile'}",
-         "--auth=scram-sha-256", "--encoding=UTF8", "--no-sync"],
-        user=user, cwd=base, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [
+            str(bin_dir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            PG_USER,
+            f"--pwfile={base / 'pwfile'}",
+            "--auth=scram-sha-256",
+            "--encoding=UTF8",
+            "--no-sync",
+        ],
+        user=user,
+        cwd=base,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if initdb.returncode != 0:
         shutil.rmtree(base, ignore_errors=True)
         pytest.fail(f"initdb failed: {initdb.stderr[-2000:]}")
     with log.open("wb") as log_file:
         proc = subprocess.Popen(
-            [str(bin_dir / "postgres"), "-D", str(data), "-p", str(server.port), "-k", str(base),
-             "-h", "127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
-             "-c", "full_page_writes=off"],
-            user=user, cwd=base, stdout=log_file, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                str(bin_dir / "postgres"),
+                "-D",
+                str(data),
+                "-p",
+                str(server.port),
+                "-k",
+                str(base),
+                "-h",
+                "127.0.0.1",
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ],
+            user=user,
+            cwd=base,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
     try:
         wait_for(lambda: server.connect().close() is None, proc, "postgres", log)
         yield server
@@ -343,8 +393,9 @@ def test_an_unreachable_redis_is_reported_without_its_password(project_copy: Pro
     secret = "pw-" + secrets.token_hex(8)
     data = yaml.safe_load(project_copy.config_path.read_text())
     data["features"]["online_store"] = {
-        "type": "redis", "connection_string": f"127.0.0.1:{free_port()},password={secret}",
-    }  # fmt: skip
+        "type": "redis",
+        "connection_string": f"127.0.0.1:{free_port()},password={secret}",
+    }
     project_copy.config_path.write_text(yaml.safe_dump(data))
     store = FeatureStore(Project.load(project_copy.root))
     assert not store.caches_online_rows

@@ -110,27 +110,49 @@ def test_missing_data_file_is_named_and_nothing_is_rewritten(project_copy: Any) 
 
 def test_dataset_for_an_entity_with_no_rows(applied_project: Any) -> None:
     result = run(
-        "features", "dataset", "--project", str(applied_project.root),
-        "--start", "2019-03-01", "--end", "2019-03-10", "--store", "42", "--product", "1",
-    )  # fmt: skip
+        "features",
+        "dataset",
+        "--project",
+        str(applied_project.root),
+        "--start",
+        "2019-03-01",
+        "--end",
+        "2019-03-10",
+        "--store",
+        "42",
+        "--product",
+        "1",
+    )
     assert result.exit_code == 2
     assert "store_id=42, product_id=1 has no rows" in result.stderr
 
 
 def test_dataset_for_a_range_with_no_data(applied_project: Any) -> None:
     result = run(
-        "features", "dataset", "--project", str(applied_project.root),
-        "--start", "2031-01-01", "--end", "2031-01-31",
-    )  # fmt: skip
+        "features",
+        "dataset",
+        "--project",
+        str(applied_project.root),
+        "--start",
+        "2031-01-01",
+        "--end",
+        "2031-01-31",
+    )
     assert result.exit_code == 2
     assert "no events between 2031-01-01 and 2031-01-31" in result.stderr
 
 
 def test_dataset_with_a_malformed_date(applied_project: Any) -> None:
     result = run(
-        "features", "dataset", "--project", str(applied_project.root),
-        "--start", "March", "--end", "2019-03-10",
-    )  # fmt: skip
+        "features",
+        "dataset",
+        "--project",
+        str(applied_project.root),
+        "--start",
+        "March",
+        "--end",
+        "2019-03-10",
+    )
     assert result.exit_code == 2
     assert "--start 'March' is not a date: write it as YYYY-MM-DD" in result.stderr
 
@@ -140,17 +162,27 @@ def test_dataset_writes_parquet(applied_project: Any, tmp_path: Path) -> None:
 
     out = tmp_path / "train.parquet"
     result = run(
-        "features", "dataset", "--project", str(applied_project.root),
-        "--start", "2019-03-01", "--end", "2019-03-10", "--out", str(out), "--json",
-    )  # fmt: skip
+        "features",
+        "dataset",
+        "--project",
+        str(applied_project.root),
+        "--start",
+        "2019-03-01",
+        "--end",
+        "2019-03-10",
+        "--out",
+        str(out),
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["rows"] == 120
     assert len(pd.read_parquet(out)) == 120
 
 
 def test_materialize_outside_the_data_is_refused(applied_project: Any) -> None:
-    result = run("features", "materialize", "--project", str(applied_project.root),
-                 "--until", "2025-01-01")  # fmt: skip
+    result = run(
+        "features", "materialize", "--project", str(applied_project.root), "--until", "2025-01-01"
+    )
     assert result.exit_code == 2
     assert "--until 2025-01-01 is outside the data" in result.stderr
 

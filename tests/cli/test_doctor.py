@@ -26,8 +26,13 @@ from driftloop.config import ProjectConfig
 
 runner = CliRunner()
 
-LEVEL1 = ("features.applied", "features.online", "registry.reachable", "registry.champion",
-          "registry.lineage")  # fmt: skip
+LEVEL1 = (
+    "features.applied",
+    "features.online",
+    "registry.reachable",
+    "registry.champion",
+    "registry.lineage",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -98,15 +103,26 @@ def test_level_is_the_highest_with_every_check_up_to_it_passing(
 
 
 LINEAGE = {
-    "driftloop.data_digest": "ab" * 32, "driftloop.split": "{}", "driftloop.as_of": "2019-06-01",
-    "driftloop.window_start": "2018-06-01", "driftloop.window_end": "2019-06-01",
-    "driftloop.feature_registry_digest": "cd" * 32, "driftloop.git_commit": "0" * 40,
-}  # fmt: skip
+    "driftloop.data_digest": "ab" * 32,
+    "driftloop.split": "{}",
+    "driftloop.as_of": "2019-06-01",
+    "driftloop.window_start": "2018-06-01",
+    "driftloop.window_end": "2019-06-01",
+    "driftloop.feature_registry_digest": "cd" * 32,
+    "driftloop.git_commit": "0" * 40,
+}
 FULL_STATE = ProjectState(
-    feast_registry=True, offline_table=True, online_store=True, registry_error=None,
-    champion=ChampionFacts("3", "passed", LINEAGE), admin_token=True,
-    rollouts={"promoted": 1}, loop_events=4, prediction_segments=2, feedback_segments=1,
-)  # fmt: skip
+    feast_registry=True,
+    offline_table=True,
+    online_store=True,
+    registry_error=None,
+    champion=ChampionFacts("3", "passed", LINEAGE),
+    admin_token=True,
+    rollouts={"promoted": 1},
+    loop_events=4,
+    prediction_segments=2,
+    feedback_segments=1,
+)
 L2_CONFIG = {"training": {"on_pass": "challenger"}}
 
 
@@ -129,10 +145,18 @@ def test_everything_in_place_is_level_3() -> None:
         ({}, {"rollouts": None}, "rollout.history", 1),
         ({}, {"admin_token": False}, "serving.admin_token", 1),
         ({"training": {"on_pass": "champion"}}, {}, "training.on_pass", 1),
-        ({"training": {"on_pass": "challenger", "gate": {"max_metric": None}}}, {},
-         "training.gate", 1),
-        ({"training": {"on_pass": "challenger", "gate": {"relative_tolerance": 0.5}}}, {},
-         "training.gate", 1),
+        (
+            {"training": {"on_pass": "challenger", "gate": {"max_metric": None}}},
+            {},
+            "training.gate",
+            1,
+        ),
+        (
+            {"training": {"on_pass": "challenger", "gate": {"relative_tolerance": 0.5}}},
+            {},
+            "training.gate",
+            1,
+        ),
         ({"rollout": {"rollback_error_rate": 0.2}}, {}, "rollout.gates", 1),
         ({"features": {"skew": {"max_mismatch_rate": 0.1}}}, {}, "features.skew_gate", 1),
         ({"loop": {"enabled": False}}, {}, "loop.enabled", 2),
@@ -140,15 +164,19 @@ def test_everything_in_place_is_level_3() -> None:
         ({"loop": {"cooldown_days": 0}}, {}, "loop.policy", 2),
         ({"loop": {"max_retrains": 40, "period_days": 30}}, {}, "loop.policy", 2),
         ({"monitoring": {"accuracy_ratio": 5.0}}, {}, "monitoring.thresholds", 2),
-        ({"labels": {"delay_days": 7}, "features": {"lags_days": [7, 14]}}, {},
-         "labels.judgeable", 2),
+        (
+            {"labels": {"delay_days": 7}, "features": {"lags_days": [7, 14]}},
+            {},
+            "labels.judgeable",
+            2,
+        ),
         ({"rollout": {"strategy": "blue-green"}}, {}, "rollout.progressive", 2),
         ({"rollout": {"steps": [100]}}, {}, "rollout.progressive", 2),
         ({}, {"prediction_segments": 0}, "serving.prediction_log", 2),
         ({}, {"loop_events": None}, "loop.history", 2),
         ({}, {"loop_events": 0}, "loop.history", 2),
     ],
-)  # fmt: skip
+)
 def test_each_missing_fact_fails_its_check_and_caps_the_level(
     sections: dict[str, Any], state: dict[str, Any], fails: str, level: int
 ) -> None:
@@ -183,9 +211,11 @@ def test_a_fresh_project_is_level_0_and_doctor_writes_nothing(tmp_path: Path) ->
     from driftloop.app.scaffold import create_project
 
     project = create_project(
-        tmp_path / "fresh", "retail", 1,
+        tmp_path / "fresh",
+        "retail",
+        1,
         {"n_stores": 2, "n_products": 2, "days": 200, "shift": {"enabled": False}},
-    )  # fmt: skip
+    )
     before = sorted(p.relative_to(project.root) for p in project.root.rglob("*"))
     doc = doctor_json(project.root)
     assert doc["level"] == 0 and doc["level_name"] == "manual process"
@@ -229,8 +259,10 @@ def _serve_one_request(project: Any) -> None:
     ctx = build_context(project, admin_token="t")
     server = BackgroundServer(ctx).start()
     try:
-        r = httpx.post(f"{server.url}/v1/predict", json={"entities": [
-            {"store_id": 0, "product_id": 0, "request_id": "doctor-1"}]})  # fmt: skip
+        r = httpx.post(
+            f"{server.url}/v1/predict",
+            json={"entities": [{"store_id": 0, "product_id": 0, "request_id": "doctor-1"}]},
+        )
         assert r.status_code == 200, r.text
         ctx.flush_logs()
     finally:
@@ -247,8 +279,10 @@ def test_a_trained_project_climbs_as_config_and_state_are_added(trained_copy: An
     lineage = next(c for c in doc["checks"] if c["id"] == "registry.lineage")
     assert lineage["passed"] and "data digest" in lineage["seen"]
     assert {c["id"] for c in doc["next_level_missing"]} == {
-        "training.on_pass", "serving.admin_token", "rollout.history",
-    }  # fmt: skip
+        "training.on_pass",
+        "serving.admin_token",
+        "rollout.history",
+    }
 
     edit_config(root, {"training.on_pass": "challenger", "serving.admin_token": "s3cret"})
     doc = doctor_json(root)
@@ -260,22 +294,29 @@ def test_a_trained_project_climbs_as_config_and_state_are_added(trained_copy: An
     doc = doctor_json(root)
     assert doc["level"] == 2, failed(doc)
     assert {c["id"] for c in doc["next_level_missing"]} == {
-        "serving.prediction_log", "loop.history",
-    }  # fmt: skip
+        "serving.prediction_log",
+        "loop.history",
+    }
 
     _serve_one_request(trained_copy)
     with closing(sqlite3.connect(trained_copy.state_dir / "state.db")) as db, db:
         # the loop's event log (its store is being written): one event of another model
         # does not count, one of this model does
-        db.execute("CREATE TABLE loop_events (id INTEGER PRIMARY KEY, model TEXT, at TEXT, "
-                   "kind TEXT, version TEXT, message TEXT, evidence TEXT)")  # fmt: skip
-        db.execute("INSERT INTO loop_events (model, at, kind, message, evidence) "
-                   "VALUES ('other', '2019-06-03', 'check', '', '{}')")  # fmt: skip
+        db.execute(
+            "CREATE TABLE loop_events (id INTEGER PRIMARY KEY, model TEXT, at TEXT, "
+            "kind TEXT, version TEXT, message TEXT, evidence TEXT)"
+        )
+        db.execute(
+            "INSERT INTO loop_events (model, at, kind, message, evidence) "
+            "VALUES ('other', '2019-06-03', 'check', '', '{}')"
+        )
     assert doctor_json(root)["level"] == 2
     with closing(sqlite3.connect(trained_copy.state_dir / "state.db")) as db, db:
-        db.execute("INSERT INTO loop_events (model, at, kind, message, evidence) "
-                   "VALUES (?, '2019-06-03', 'retrain_started', '', '{}')",
-                   (trained_copy.model_name,))  # fmt: skip
+        db.execute(
+            "INSERT INTO loop_events (model, at, kind, message, evidence) "
+            "VALUES (?, '2019-06-03', 'retrain_started', '', '{}')",
+            (trained_copy.model_name,),
+        )
     doc = doctor_json(root)
     assert doc["level"] == 3, failed(doc)
     assert doc["next_level_missing"] == [] and doc["next_level"] is None

@@ -44,15 +44,31 @@ def test_serve_answers_then_stops_cleanly_and_skew_checks_the_log(canary_project
     port = free_port()
     env = {**os.environ, "DRIFTLOOP_ADMIN_TOKEN": "t"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "driftloop", "serve", "--project", str(canary_project.root),
-         "--port", str(port), "--log-level", "warning"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "driftloop",
+            "serve",
+            "--project",
+            str(canary_project.root),
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, proc)
-        entities = [{"store_id": s, "product_id": p, "request_id": f"cli-{s}-{p}"}
-                    for s in range(3) for p in range(4)]  # fmt: skip
+        entities = [
+            {"store_id": s, "product_id": p, "request_id": f"cli-{s}-{p}"}
+            for s in range(3)
+            for p in range(4)
+        ]
         r = httpx.post(f"{url}/v1/predict", json={"entities": entities}, timeout=30)
         assert r.status_code == 200, r.text
     finally:
@@ -64,8 +80,8 @@ def test_serve_answers_then_stops_cleanly_and_skew_checks_the_log(canary_project
     assert {f"cli-{s}-{p}" for s in range(3) for p in range(4)} <= set(log["request_id"])
 
     result = CliRunner().invoke(
-        app, ["features", "skew", "--project", str(canary_project.root), "--source", "log",
-              "--json"],
-    )  # fmt: skip
+        app,
+        ["features", "skew", "--project", str(canary_project.root), "--source", "log", "--json"],
+    )
     assert result.exit_code == 0, result.output
     assert '"source": "prediction log"' in result.stdout

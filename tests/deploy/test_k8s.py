@@ -211,8 +211,9 @@ def test_prometheus_rule_carries_the_generated_alert_rules() -> None:
 def test_prometheus_rule_passes_promtool(tmp_path: Path) -> None:
     path = tmp_path / "rules.yaml"
     path.write_text(yaml.safe_dump(_one(_target(), "PrometheusRule")["spec"]), encoding="utf-8")
-    done = subprocess.run([str(PROMTOOL), "check", "rules", str(path)], capture_output=True,
-                          text=True, timeout=60)  # fmt: skip
+    done = subprocess.run(
+        [str(PROMTOOL), "check", "rules", str(path)], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -222,8 +223,10 @@ def test_admin_token_is_a_secret_reference_only() -> None:
     (token,) = [e for e in container["env"] if e["name"] == "DRIFTLOOP_ADMIN_TOKEN"]
     assert "value" not in token
     assert token["valueFrom"]["secretKeyRef"] == {
-        "name": "driftloop-admin-token", "key": "token", "optional": False,
-    }  # fmt: skip
+        "name": "driftloop-admin-token",
+        "key": "token",
+        "optional": False,
+    }
 
 
 # -- dashboard ------------------------------------------------------------------------------
@@ -248,8 +251,10 @@ def test_dashboard_has_the_panels_and_a_datasource_variable() -> None:
     assert board["schemaVersion"] >= 36
     (variable,) = board["templating"]["list"]
     assert (variable["name"], variable["type"], variable["query"]) == (
-        "DS_PROMETHEUS", "datasource", "prometheus",
-    )  # fmt: skip
+        "DS_PROMETHEUS",
+        "datasource",
+        "prometheus",
+    )
     panels = {p["title"]: p for p in board["panels"]}
     assert set(panels) == set(PANEL_METRICS)
     assert len({p["id"] for p in board["panels"]}) == len(panels)
@@ -266,16 +271,18 @@ def test_dashboard_has_the_panels_and_a_datasource_variable() -> None:
 @needs_promtool
 def test_every_dashboard_expression_parses_with_promtool(tmp_path: Path) -> None:
     queries = dashboard_queries('odd"name', ProjectConfig(project="shop").monitoring)
-    assert len(queries) == sum(len(p.queries) for p in dashboard_panels("x", ProjectConfig(
-        project="shop").monitoring))  # fmt: skip
+    assert len(queries) == sum(
+        len(p.queries) for p in dashboard_panels("x", ProjectConfig(project="shop").monitoring)
+    )
     rules = [
         {"record": f"driftloop:dashboard:{i}", "expr": expr}
         for i, expr in enumerate(queries.values())
     ]
     path = tmp_path / "dashboard-rules.yaml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
-    done = subprocess.run([str(PROMTOOL), "check", "rules", str(path)], capture_output=True,
-                          text=True, timeout=60)  # fmt: skip
+    done = subprocess.run(
+        [str(PROMTOOL), "check", "rules", str(path)], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"SUCCESS: {len(rules)} rules found" in done.stdout
 
@@ -290,8 +297,9 @@ def test_cli_writes_every_kind_and_never_the_admin_token(
 ) -> None:
     out = tmp_path / "k8s"
     env = {"DRIFTLOOP_ADMIN_TOKEN": TOKEN, "DRIFTLOOP__SERVING__ADMIN_TOKEN": TOKEN + "-cfg"}
-    result = _run(["deploy", "k8s", "--out", str(out), "--project", str(trained_project.root),
-                   "--json"], env)  # fmt: skip
+    result = _run(
+        ["deploy", "k8s", "--out", str(out), "--project", str(trained_project.root), "--json"], env
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["champion"] == "1" and summary["weights"] == {"1": 100}
@@ -304,8 +312,14 @@ def test_cli_writes_every_kind_and_never_the_admin_token(
         if path.suffix == ".yaml":
             kinds |= {d["kind"] for d in yaml.safe_load_all(text)}
     assert TOKEN not in result.output
-    assert kinds == {*CORE_KINDS, "VirtualService", "DestinationRule", "ServiceMonitor",
-                     "PrometheusRule", "Kustomization"}  # fmt: skip
+    assert kinds == {
+        *CORE_KINDS,
+        "VirtualService",
+        "DestinationRule",
+        "ServiceMonitor",
+        "PrometheusRule",
+        "Kustomization",
+    }
     kustomization = yaml.safe_load((out / MANIFESTS_DIRNAME / "kustomization.yaml").read_text())
     assert all((out / MANIFESTS_DIRNAME / f).is_file() for f in kustomization["resources"])
     json.loads((out / DASHBOARD_FILENAME).read_text(encoding="utf-8"))
@@ -333,8 +347,18 @@ def test_cli_refuses_a_challenger_weight_without_challenger(
     trained_project: Any, tmp_path: Path
 ) -> None:
     out = tmp_path / "k8s"
-    result = _run(["deploy", "k8s", "--out", str(out), "--project", str(trained_project.root),
-                   "--weight", "10"])  # fmt: skip
+    result = _run(
+        [
+            "deploy",
+            "k8s",
+            "--out",
+            str(out),
+            "--project",
+            str(trained_project.root),
+            "--weight",
+            "10",
+        ]
+    )
     assert result.exit_code == 2
     assert "need a challenger" in result.output
     assert not out.exists()

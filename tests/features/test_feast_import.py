@@ -33,7 +33,13 @@ print(errors, typeguard.typechecked is original,
 
 def test_concurrent_first_imports_fail_nothing_and_undo_the_side_effects() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROMETHEUS_")}
-    done = subprocess.run([sys.executable, "-c", RACE], capture_output=True, text=True,
-                          env=env, timeout=120, check=False)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", RACE],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "[] True [None, None]"

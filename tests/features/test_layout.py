@@ -62,9 +62,10 @@ def test_offline_features_are_the_views_features(project: Project) -> None:
     history = set(stored) - set(layout.activity_state)  # the state is no model feature
     assert history <= set(layout.all_features) and history <= set(rows.columns)
     assert set(layout.side_tables(events)) == (
-        {project.root / "data" / "features" / "activity.parquet"} if layout.activity_state
+        {project.root / "data" / "features" / "activity.parquet"}
+        if layout.activity_state
         else set()
-    )  # fmt: skip
+    )
     first = tuple(events[list(layout.entity_keys)].iloc[0])
     one = layout.feature_rows(events, [first])
     assert 0 < len(one) < len(rows)

@@ -27,26 +27,37 @@ def test_a_request_may_name_any_table_in_force_while_it_was_in_flight() -> None:
     assert timeline.allowed(0.0, 5.0) == {("champion", "1")}
     assert timeline.allowed(12.0, 19.0) == {("champion", "1")}  # weight 0 serves no challenger
     assert timeline.allowed(19.0, 20.5) == {("champion", "1"), ("challenger", "2")}
-    assert timeline.allowed(25.0, 30.5) == {("champion", "1"), ("challenger", "2"),
-                                            ("champion", "2")}  # fmt: skip
+    assert timeline.allowed(25.0, 30.5) == {
+        ("champion", "1"),
+        ("challenger", "2"),
+        ("champion", "2"),
+    }
     assert timeline.allowed(32.0, 40.0) == {("champion", "2")}
-    answers = [_answer("ok", 22.0, 23.0, ("2", "challenger")),
-               _answer("late", 32.0, 33.0, ("1", "champion")),
-               _answer("early", 1.0, 2.0, ("2", "challenger"))]  # fmt: skip
+    answers = [
+        _answer("ok", 22.0, 23.0, ("2", "challenger")),
+        _answer("late", 32.0, 33.0, ("1", "champion")),
+        _answer("early", 1.0, 2.0, ("2", "challenger")),
+    ]
     assert [a.request_id for a in misrouted(answers, timeline)] == ["late", "early"]
 
 
 def test_the_log_check_names_missing_and_unexpected_rows(tmp_path: Path) -> None:
     log = SegmentLog(tmp_path, 3600.0, 10_000)
-    log.append([{"request_id": "t-1", "version": "1", "route": "champion"},
-                {"request_id": "t-2", "version": "1", "route": "champion"},
-                {"request_id": "t-2", "version": "1", "route": "champion"},  # twice
-                {"request_id": "other-1", "version": "1", "route": "champion"}])  # fmt: skip
+    log.append(
+        [
+            {"request_id": "t-1", "version": "1", "route": "champion"},
+            {"request_id": "t-2", "version": "1", "route": "champion"},
+            {"request_id": "t-2", "version": "1", "route": "champion"},  # twice
+            {"request_id": "other-1", "version": "1", "route": "champion"},
+        ]
+    )
     log.flush()
-    answers = [_answer("t-1", 0.0, 1.0, ("1", "champion")),
-               _answer("t-2", 0.0, 1.0, ("1", "champion")),
-               _answer("t-3", 0.0, 1.0, ("2", "challenger")),
-               Answer("t-4", "v2", 0.0, 1.0, 503, error="not ready")]  # fmt: skip
+    answers = [
+        _answer("t-1", 0.0, 1.0, ("1", "champion")),
+        _answer("t-2", 0.0, 1.0, ("1", "champion")),
+        _answer("t-3", 0.0, 1.0, ("2", "challenger")),
+        Answer("t-4", "v2", 0.0, 1.0, 503, error="not ready"),
+    ]
     check = check_log(tmp_path, answers, "t")
     assert (check.expected, check.found) == (3, 3)
     assert check.missing == (("t-3", "2", "challenger"),)

@@ -31,12 +31,20 @@ class DegradedLoop(LoopController):
         champion = self.registry.alias(CHAMPION)
         end = now.date() - timedelta(days=6)
         return Signals(
-            at=now, champion=None if champion is None else champion.version,
-            window=(end - timedelta(days=7), end), rows=2000, enough_data=True,
-            drifted_features=(), max_feature_psi=0.0, prediction_drift=False,
-            prediction_kl=0.0, accuracy_state="degraded", accuracy_ratio=2.0,
-            label_coverage=1.0, wape=0.6,
-        )  # fmt: skip
+            at=now,
+            champion=None if champion is None else champion.version,
+            window=(end - timedelta(days=7), end),
+            rows=2000,
+            enough_data=True,
+            drifted_features=(),
+            max_feature_psi=0.0,
+            prediction_drift=False,
+            prediction_kl=0.0,
+            accuracy_state="degraded",
+            accuracy_ratio=2.0,
+            label_coverage=1.0,
+            wape=0.6,
+        )
 
 
 def controller(root: str, url: str, clock: Clock) -> DegradedLoop:

@@ -35,21 +35,48 @@ def test_fresh_removes_the_loop_state_says_so_and_keeps_config_and_data(
     config = (root / CONFIG_FILENAME).read_text()
     data = sorted(p.name for p in (root / "data").rglob("*"))
     # a bad range stops the replay itself right after --fresh has done its part
-    result = runner.invoke(app, ["replay", "--project", str(root), "--fresh",
-                                 "--from", "2019-06-01", "--until", "2019-05-01"])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "replay",
+            "--project",
+            str(root),
+            "--fresh",
+            "--from",
+            "2019-06-01",
+            "--until",
+            "2019-05-01",
+        ],
+    )
     assert result.exit_code == 2, result.output
     said = " ".join(result.output.split())
-    for gone in (".driftloop/mlflow.db", ".driftloop/mlartifacts/", ".driftloop/state.db",
-                 ".driftloop/predictions/", ".driftloop/timeline.json",
-                 ".driftloop/online_store.db"):  # fmt: skip
+    for gone in (
+        ".driftloop/mlflow.db",
+        ".driftloop/mlartifacts/",
+        ".driftloop/state.db",
+        ".driftloop/predictions/",
+        ".driftloop/timeline.json",
+        ".driftloop/online_store.db",
+    ):
         assert gone in said
         assert not (root / gone).exists()
     assert "kept: driftloop.yaml, data/" in said and "--until 2019-05-01 is not after" in said
     assert (root / CONFIG_FILENAME).read_text() == config
     assert sorted(p.name for p in (root / "data").rglob("*")) == data
     assert [p.name for p in (root / ".driftloop").iterdir() if p.name.startswith(".fresh")] == []
-    again = runner.invoke(app, ["replay", "--project", str(root), "--fresh",
-                                "--from", "2019-06-01", "--until", "2019-05-01"])  # fmt: skip
+    again = runner.invoke(
+        app,
+        [
+            "replay",
+            "--project",
+            str(root),
+            "--fresh",
+            "--from",
+            "2019-06-01",
+            "--until",
+            "2019-05-01",
+        ],
+    )
     assert "no registry, state or logs to remove" in " ".join(again.output.split())
     assert open_registry(Project.load(root)).versions() == []  # a replay may start here
 

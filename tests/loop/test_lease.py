@@ -94,13 +94,29 @@ class Lines:
 
 
 def _loop_run(project: Project, url: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "DRIFTLOOP_ADMIN_TOKEN": TOKEN, "DRIFTLOOP__LOOP__LEASE_S": str(LEASE_S),
-           "COLUMNS": "300"}  # fmt: skip
+    env = {
+        **os.environ,
+        "DRIFTLOOP_ADMIN_TOKEN": TOKEN,
+        "DRIFTLOOP__LOOP__LEASE_S": str(LEASE_S),
+        "COLUMNS": "300",
+    }
     return subprocess.Popen(
-        [sys.executable, "-m", "driftloop", "loop", "run", "-p", str(project.root),
-         "--server", url],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "driftloop",
+            "loop",
+            "run",
+            "-p",
+            str(project.root),
+            "--server",
+            url,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def test_a_second_controller_waits_and_takes_over_from_a_killed_one(
@@ -126,8 +142,10 @@ def test_a_second_controller_waits_and_takes_over_from_a_killed_one(
             assert first.wait(timeout=30) == -signal.SIGKILL
             out_second.until(" none: ")  # the second took over and checked
             taken = store.events(project.model_name, kinds=("lease_acquired",))
-            assert [e.evidence["holder"].endswith(f":{p}") for e, p in
-                    zip(taken, (first.pid, second.pid), strict=True)] == [True, True]  # fmt: skip
+            assert [
+                e.evidence["holder"].endswith(f":{p}")
+                for e, p in zip(taken, (first.pid, second.pid), strict=True)
+            ] == [True, True]
             assert taken[1].evidence["taken_from"] == taken[0].evidence["holder"]
             # within the lease time of the kill, plus one poll and a scheduling margin
             late_s = (taken[1].at - killed_at).total_seconds()
@@ -143,8 +161,15 @@ def test_a_second_controller_waits_and_takes_over_from_a_killed_one(
                     proc.wait(timeout=30)
             for output in outputs:
                 output.close()
-    assert LoopLease(project.state_dir / "state.db", project.model_name,
-                     SimulatedClock(datetime.now(UTC)), LEASE_S).current() is None  # fmt: skip
+    assert (
+        LoopLease(
+            project.state_dir / "state.db",
+            project.model_name,
+            SimulatedClock(datetime.now(UTC)),
+            LEASE_S,
+        ).current()
+        is None
+    )
 
 
 @pytest.mark.parametrize("lease_s", [0.0, -1.0])

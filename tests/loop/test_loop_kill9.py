@@ -39,11 +39,16 @@ REPO = Path(__file__).resolve().parents[2]
 # and trains again. From registration on it finishes what was registered. Each chain
 # passes the points in the order a retrain reaches them.
 CHAINS = {
-    "before_registration": ["loop.retrain_recorded", "loop.trained", "loop.gated",
-                            "train.registered", "loop.rollout_started"],
+    "before_registration": [
+        "loop.retrain_recorded",
+        "loop.trained",
+        "loop.gated",
+        "train.registered",
+        "loop.rollout_started",
+    ],
     "registered": ["loop.registered", "loop.rollout_recorded"],
     "gate_recorded": ["loop.gate_recorded", "rollout.created"],
-}  # fmt: skip
+}
 LOST = {"loop.retrain_recorded", "loop.trained", "loop.gated"}
 
 
@@ -70,12 +75,21 @@ def served(before_shift: Project, tmp_path: Path) -> Iterator[tuple[Project, str
 
 
 def _check(project: Project, url: str, crash_at: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DRIFTLOOP_ADMIN_TOKEN": TOKEN, CRASH_ENV: crash_at,
-           "PYTHONPATH": str(REPO)}  # fmt: skip
+    env = {
+        **os.environ,
+        "DRIFTLOOP_ADMIN_TOKEN": TOKEN,
+        CRASH_ENV: crash_at,
+        "PYTHONPATH": str(REPO),
+    }
     return subprocess.run(
         [sys.executable, "-m", "tests.loop.loop_child", "check", str(project.root), url, AT],
-        env=env, capture_output=True, text=True, timeout=300, check=False, cwd=REPO,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=REPO,
+    )
 
 
 @pytest.mark.parametrize("chain", list(CHAINS))

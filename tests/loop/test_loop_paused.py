@@ -52,9 +52,11 @@ def test_loop_pauses_while_registry_or_server_is_down_and_resumes(
 
     found = [e for e in loop.store.events(model) if e.kind != "check"]
     assert [(e.kind, e.at - start) for e in found] == [
-        ("paused", 0 * minutes), ("resumed", 10 * minutes),
-        ("paused", 20 * minutes), ("resumed", 30 * minutes),
-    ]  # fmt: skip
+        ("paused", 0 * minutes),
+        ("resumed", 10 * minutes),
+        ("paused", 20 * minutes),
+        ("resumed", 30 * minutes),
+    ]
     assert [e.evidence.get("dependency") for e in found[::2]] == ["registry", "server"]
     assert "paused: the registry is unreachable: model registry at" in found[0].message
     assert found[1].message == "resumed: the registry answers again after 10 min"

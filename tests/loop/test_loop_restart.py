@@ -30,8 +30,9 @@ def test_a_gated_challenger_without_rollout_gets_one_after_a_restart(
     store = LoopStore(project_copy.state_dir / "state.db")
     # What the stopped controller had written: its retrain passed the gate, nothing after.
     store.record(registry.model_name, clock.now(), "retrain_started", "accuracy sustained")
-    store.record(registry.model_name, clock.now(), "gate_passed", "v2 passed",
-                 version=second.version)  # fmt: skip
+    store.record(
+        registry.model_name, clock.now(), "gate_passed", "v2 passed", version=second.version
+    )
     with BackgroundServer(build_context(project_copy, registry=registry, clock=clock)) as server:
         rollouts = open_controller(project_copy, server=server.url, clock=clock)
         loop = LoopController(project_copy, registry, rollouts, clock, store=store)
@@ -61,8 +62,9 @@ def test_run_checks_at_its_own_pace_and_ticks_the_rollout_in_between(
     run_training(project, registry, actor="tests")
     second = run_training(project, registry, actor="tests", on_pass="challenger")
     store = LoopStore(project.state_dir / "state.db")
-    store.record(registry.model_name, clock.now(), "gate_passed", "v2 passed",
-                 version=second.version)  # fmt: skip
+    store.record(
+        registry.model_name, clock.now(), "gate_passed", "v2 passed", version=second.version
+    )
     with BackgroundServer(build_context(project, registry=registry, clock=clock)) as server:
         rollouts = open_controller(project, server=server.url, clock=clock)
         loop = LoopController(project, registry, rollouts, clock, store=store)

@@ -22,8 +22,14 @@ STEADY = {"p99_slack_ms": 10_000.0}
 
 
 def _run(folder: Path, shift: bool, schedule_days: int = 7) -> DemoResult:
-    return run_demo(folder, seed=1, shift=shift, horizon_days=(7, 14), rollout=STEADY,
-                    schedule_days=schedule_days)  # fmt: skip
+    return run_demo(
+        folder,
+        seed=1,
+        shift=shift,
+        horizon_days=(7, 14),
+        rollout=STEADY,
+        schedule_days=schedule_days,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +109,9 @@ def test_events_and_report_commands_read_the_run(shifted: DemoResult) -> None:
     assert listed.exit_code == 0, listed.output
     kinds = [e["kind"] for e in json.loads(listed.stdout)]
     assert "check" not in kinds and "drift_detected" in kinds and "rolled_back" in kinds
-    only = runner.invoke(app, ["events", "--project", str(shifted.project), "--kind",
-                               "rolled_back", "--json"])  # fmt: skip
+    only = runner.invoke(
+        app, ["events", "--project", str(shifted.project), "--kind", "rolled_back", "--json"]
+    )
     assert {e["kind"] for e in json.loads(only.stdout)} == {"rolled_back"}
     bad = runner.invoke(app, ["events", "--project", str(shifted.project), "--kind", "nope"])
     assert bad.exit_code == 2 and "the kinds are: check, drift_detected" in bad.stderr

@@ -25,10 +25,19 @@ def check(day: int, **kw: object) -> Signals:
     end = DAY0 + timedelta(days=day + 1)
     base = Signals(
         at=datetime.combine(end, datetime.min.time(), tzinfo=UTC) - timedelta(seconds=1),
-        champion="1", window=(end - timedelta(days=7), end), rows=5000, enough_data=True,
-        drifted_features=(), max_feature_psi=0.05, prediction_drift=False, prediction_kl=0.01,
-        accuracy_state="ok", accuracy_ratio=1.0, label_coverage=0.85, wape=0.35,
-    )  # fmt: skip
+        champion="1",
+        window=(end - timedelta(days=7), end),
+        rows=5000,
+        enough_data=True,
+        drifted_features=(),
+        max_feature_psi=0.05,
+        prediction_drift=False,
+        prediction_kl=0.01,
+        accuracy_state="ok",
+        accuracy_ratio=1.0,
+        label_coverage=0.85,
+        wape=0.35,
+    )
     return replace(base, **kw)  # type: ignore[arg-type]
 
 
@@ -86,9 +95,12 @@ CFG = LoopConfig()
     ],
 )
 def test_policy_table(
-    checks: list[dict[str, object]], retrains: list[datetime], kwargs: dict[str, object],
-    action: str, reason: str,
-) -> None:  # fmt: skip
+    checks: list[dict[str, object]],
+    retrains: list[datetime],
+    kwargs: dict[str, object],
+    action: str,
+    reason: str,
+) -> None:
     decision = decide(history(*checks), retrains, CFG, **kwargs)  # type: ignore[arg-type]
     assert decision.action == action, decision.reason
     assert reason in decision.reason
@@ -152,9 +164,17 @@ def test_an_open_episode_keeps_its_start_across_quiet_checks() -> None:
 
 @pytest.mark.parametrize(
     ("window", "delay", "coverage", "lag"),
-    [(7, 1, 0.5, 0), (7, 2, 0.5, 0), (7, 3, 0.5, 1), (7, 4, 0.5, 2), (7, 7, 0.5, 5),
-     (14, 7, 0.5, 1), (7, 7, 0.0, 0), (7, 2, 1.0, 3)],
-)  # fmt: skip
+    [
+        (7, 1, 0.5, 0),
+        (7, 2, 0.5, 0),
+        (7, 3, 0.5, 1),
+        (7, 4, 0.5, 2),
+        (7, 7, 0.5, 5),
+        (14, 7, 0.5, 1),
+        (7, 7, 0.0, 0),
+        (7, 2, 1.0, 3),
+    ],
+)
 def test_accuracy_trails_the_drift_window_only_as_far_as_the_labels_need(
     window: int, delay: int, coverage: float, lag: int
 ) -> None:
@@ -167,8 +187,9 @@ def test_accuracy_trails_the_drift_window_only_as_far_as_the_labels_need(
 def test_a_lagged_accuracy_signal_dates_the_episode_by_the_window_it_judged() -> None:
     def lagged(day: int, **kw: object) -> Signals:
         s = check(day, **kw)
-        return replace(s, accuracy_window=(s.window[0] - timedelta(days=4),
-                                           s.window[1] - timedelta(days=4)))  # fmt: skip
+        return replace(
+            s, accuracy_window=(s.window[0] - timedelta(days=4), s.window[1] - timedelta(days=4))
+        )
 
     checks = [lagged(i) for i in range(12)] + [lagged(12 + i, **DEGRADED) for i in range(10)]
     decision = decide(checks, [], CFG, label_delay_days=7)
@@ -207,10 +228,13 @@ def test_a_scheduled_challenger_waits_for_new_data_not_the_clock() -> None:
 
 @pytest.mark.parametrize(
     ("cfg", "running"),
-    [(LoopConfig(challenger_every_days=0), None), (LoopConfig(challenger_every_days=None), None),
-     (LoopConfig(challenger_every_days=28, enabled=False), None),
-     (LoopConfig(challenger_every_days=28), "rollout #3 of v2 (canary)")],
-)  # fmt: skip
+    [
+        (LoopConfig(challenger_every_days=0), None),
+        (LoopConfig(challenger_every_days=None), None),
+        (LoopConfig(challenger_every_days=28, enabled=False), None),
+        (LoopConfig(challenger_every_days=28), "rollout #3 of v2 (canary)"),
+    ],
+)
 def test_no_scheduled_challenger_when_off_disabled_or_a_rollout_runs(
     cfg: LoopConfig, running: str | None
 ) -> None:

@@ -52,8 +52,13 @@ def _copy(project: Project, target: Path) -> Project:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "driftloop", *args], capture_output=True,
-                          text=True, timeout=300, check=False)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "driftloop", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_a_damaged_segment_is_quarantined_and_the_checks_go_on(
@@ -116,8 +121,10 @@ def test_the_hook_moves_an_unreadable_state_file_of_another_owner(tmp_path: Path
     good, bad = day / "agg-1.json", day / "agg-2.json"
     good.write_text('{"rows": 3}')
     bad.write_text('{"rows": ')
-    read = [read_or_quarantine(p, lambda p: json.loads(p.read_text()), tmp_path / "state")
-            for p in (good, bad)]  # fmt: skip
+    read = [
+        read_or_quarantine(p, lambda p: json.loads(p.read_text()), tmp_path / "state")
+        for p in (good, bad)
+    ]
     assert read == [{"rows": 3}, None]
     (record,) = records(tmp_path / "state")
     assert record.log == "daily" and "JSONDecodeError" in record.reason

@@ -40,8 +40,9 @@ def _checks(project: Project, days: list[int]) -> tuple[LoopStore, list[Any]]:
     store = LoopStore(project.state_dir / "state.db")
     turns = []
     with BackgroundServer(build_context(project, registry=registry, clock=clock)) as server:
-        loop = LoopController(project, registry, open_controller(project, server=server.url,
-                                                                 clock=clock), clock)  # fmt: skip
+        loop = LoopController(
+            project, registry, open_controller(project, server=server.url, clock=clock), clock
+        )
         for day in days:
             clock.set(_midnight(AS_OF + timedelta(days=day)))
             turns.append(loop.check())

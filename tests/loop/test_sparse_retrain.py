@@ -47,8 +47,21 @@ def _project(tmp_path: Path, **table: object) -> Project:
     source = tmp_path / "table.csv"
     _one_a_day(source, **table)  # type: ignore[arg-type]
     root = tmp_path / "proj"
-    made = CliRunner().invoke(app, ["init", str(root), "--data", str(source), "--entity",
-                                    "region", "--timestamp", "day", "--target", "y"])  # fmt: skip
+    made = CliRunner().invoke(
+        app,
+        [
+            "init",
+            str(root),
+            "--data",
+            str(source),
+            "--entity",
+            "region",
+            "--timestamp",
+            "day",
+            "--target",
+            "y",
+        ],
+    )
     assert made.exit_code == 0, made.output
     project = Project.load(root)
     FeatureStore(project).apply()
@@ -68,8 +81,9 @@ def _retrain(project: Project, v1_day: date, at: date) -> tuple[LoopController, 
         recent_from=at - timedelta(days=14),
     )
     with BackgroundServer(build_context(project, registry=registry, clock=clock)) as server:
-        loop = LoopController(project, registry, open_controller(project, server=server.url,
-                                                                 clock=clock), clock)  # fmt: skip
+        loop = LoopController(
+            project, registry, open_controller(project, server=server.url, clock=clock), clock
+        )
         trained, _rollout = loop.retrain(decision)
     return loop, trained
 

@@ -26,8 +26,9 @@ Info = Callable[[str], tuple[ReferenceProfile, float, float]]
 
 def _accuracy(rows: pd.DataFrame) -> AccuracyStats:
     labeled = rows[rows["label"].notna()]
-    return accuracy_arrays(labeled["label"].to_numpy("float64"),
-                           labeled["prediction"].to_numpy("float64"))  # fmt: skip
+    return accuracy_arrays(
+        labeled["label"].to_numpy("float64"), labeled["prediction"].to_numpy("float64")
+    )
 
 
 def _business(rows: pd.DataFrame, feedback: pd.DataFrame) -> dict[str, float]:
@@ -58,16 +59,33 @@ def _assess(
             sketches[name] = sketch
         prediction = BinnedSketch(profile.prediction.edges)
         prediction.update(group["prediction"].to_numpy("float64"))
-        assessed.append(assess_version(str(version), profile, sketches, prediction,
-                                       _accuracy(group), reference, cfg, metric, rate))  # fmt: skip
+        assessed.append(
+            assess_version(
+                str(version),
+                profile,
+                sketches,
+                prediction,
+                _accuracy(group),
+                reference,
+                cfg,
+                metric,
+                rate,
+            )
+        )
         business[str(version)] = _business(group, feedback)
     return assessed, business
 
 
 def oracle_windows(
-    state_dir: Path, keys: Sequence[str], cfg: MonitoringConfig, metric: str, info: Info,
-    since: date | None = None, until: date | None = None, window_days: int | None = None,
-) -> list[WindowReport]:  # fmt: skip
+    state_dir: Path,
+    keys: Sequence[str],
+    cfg: MonitoringConfig,
+    metric: str,
+    info: Info,
+    since: date | None = None,
+    until: date | None = None,
+    window_days: int | None = None,
+) -> list[WindowReport]:
     """Every window, judged from the whole logs read at once (the old full-read path)."""
     days = window_days or cfg.window_days
     log = read_segments(state_dir / "predictions")
@@ -100,15 +118,17 @@ def assert_same_window(new: WindowReport, old: WindowReport) -> None:
     assert [v.version for v in new.versions] == [v.version for v in old.versions]
     for a, b in zip(new.versions, old.versions, strict=True):
         assert (a.rows, a.enough_data) == (b.rows, b.enough_data)
-        assert [(f.name, f.rows, f.missing, f.level) for f in a.features] == \
-            [(f.name, f.rows, f.missing, f.level) for f in b.features]  # fmt: skip
+        assert [(f.name, f.rows, f.missing, f.level) for f in a.features] == [
+            (f.name, f.rows, f.missing, f.level) for f in b.features
+        ]
         for x, y in zip((*a.features, a.prediction), (*b.features, b.prediction), strict=True):
             assert (x.psi, x.js, x.kl) == pytest.approx((y.psi, y.js, y.kl), nan_ok=True)
         assert a.prediction.level == b.prediction.level
         assert a.accuracy is not None and b.accuracy is not None
         for field in ("labeled", "coverage", "wape", "mape", "bias", "ratio", "error"):
             assert getattr(a.accuracy, field) == pytest.approx(
-                getattr(b.accuracy, field), rel=1e-9, nan_ok=True), field  # fmt: skip
+                getattr(b.accuracy, field), rel=1e-9, nan_ok=True
+            ), field
         assert a.accuracy.state == b.accuracy.state
         assert [(x.kind, x.subject) for x in a.alerts] == [(x.kind, x.subject) for x in b.alerts]
     assert new.business.keys() == old.business.keys()

@@ -83,9 +83,11 @@ def run_promtool(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]
 
 
 def promtool_test(
-    tmp_path: Path, input_series: list[dict[str, str]], checks: list[dict[str, Any]],
+    tmp_path: Path,
+    input_series: list[dict[str, str]],
+    checks: list[dict[str, Any]],
     thresholds: AlertThresholds = THRESHOLDS,
-) -> None:  # fmt: skip
+) -> None:
     """Write rules and a promtool unit-test file into ``tmp_path`` and assert they pass."""
     rules_file = tmp_path / "rules.yml"
     rules_file.write_text(render_rules(thresholds), encoding="utf-8")
@@ -495,13 +497,15 @@ def test_a_classifiers_rule_follows_log_loss_not_wape(tmp_path: Path) -> None:
     cov = {"model": "demand", "version": "3"}
     promtool_test(
         tmp_path,
-        [series("driftloop_accuracy", "0.15x60", **loss),
-         series("driftloop_accuracy_reference", "0.1x60", **loss),
-         series("driftloop_accuracy", "0.9x60", **WAPE),  # WAPE alone moved: not judged
-         series("driftloop_accuracy_reference", "0.1x60", **WAPE),
-         series("driftloop_label_coverage", "0.8x60", **cov)],
+        [
+            series("driftloop_accuracy", "0.15x60", **loss),
+            series("driftloop_accuracy_reference", "0.1x60", **loss),
+            series("driftloop_accuracy", "0.9x60", **WAPE),  # WAPE alone moved: not judged
+            series("driftloop_accuracy_reference", "0.1x60", **WAPE),
+            series("driftloop_label_coverage", "0.8x60", **cov),
+        ],
         [check(ACCURACY, "35m", alert(ACCURACY, 0.15 / 0.1, **SERVER, **loss))],
         classifier,
-    )  # fmt: skip
+    )
     with pytest.raises(ValueError, match="accuracy_metric"):
         AlertThresholds(accuracy_metric="auc")

@@ -84,9 +84,15 @@ def test_false_alarm_rate_on_identical_distributions() -> None:
     alarms = 0
     for _ in range(400):
         current = {name: rng.normal(size=CFG.min_rows) for name in REF}
-        report = assess_version("1", PROFILE, sketches(current),
-                                prediction_sketch(rng.gamma(2.0, 10.0, CFG.min_rows)), None,
-                                0.3, CFG)  # fmt: skip
+        report = assess_version(
+            "1",
+            PROFILE,
+            sketches(current),
+            prediction_sketch(rng.gamma(2.0, 10.0, CFG.min_rows)),
+            None,
+            0.3,
+            CFG,
+        )
         alarms += len(report.alerts)
     assert alarms / (400 * 21) <= 0.001
 
@@ -100,8 +106,9 @@ def test_accuracy_that_falls_while_inputs_are_stable_is_concept_drift() -> None:
     current = {name: rng.normal(size=2000) for name in REF}
     y = rng.gamma(2.0, 10.0, 2000)
     preds = rng.gamma(2.0, 10.0, 2000)  # the relationship is gone: predictions unrelated
-    report = assess_version("1", PROFILE, sketches(current), prediction_sketch(preds),
-                            labeled(y, preds), 0.3, CFG)  # fmt: skip
+    report = assess_version(
+        "1", PROFILE, sketches(current), prediction_sketch(preds), labeled(y, preds), 0.3, CFG
+    )
     assert report.accuracy is not None and report.accuracy.state == "degraded"
     assert [a.kind for a in report.alerts] == ["concept_drift"]
 
@@ -111,8 +118,9 @@ def test_accuracy_with_drifted_inputs_is_accuracy_degradation() -> None:
     current = {name: rng.normal(2.0, 1.0, 2000) for name in REF}
     y = rng.gamma(2.0, 10.0, 2000)
     preds = y * 2.0
-    report = assess_version("1", PROFILE, sketches(current), prediction_sketch(preds),
-                            labeled(y, preds), 0.3, CFG)  # fmt: skip
+    report = assess_version(
+        "1", PROFILE, sketches(current), prediction_sketch(preds), labeled(y, preds), 0.3, CFG
+    )
     assert "accuracy_degradation" in {a.kind for a in report.alerts}
     assert "concept_drift" not in {a.kind for a in report.alerts}
 
@@ -120,8 +128,9 @@ def test_accuracy_with_drifted_inputs_is_accuracy_degradation() -> None:
 def test_too_few_labels_is_not_judged() -> None:
     y = np.full(50, 10.0)
     stats = labeled(y, y * 3)
-    report = assess_version("1", PROFILE, {}, prediction_sketch(np.full(2000, 10.0)), stats,
-                            0.3, CFG)  # fmt: skip
+    report = assess_version(
+        "1", PROFILE, {}, prediction_sketch(np.full(2000, 10.0)), stats, 0.3, CFG
+    )
     assert report.accuracy is not None and report.accuracy.state == "not enough labels"
 
 
@@ -151,13 +160,23 @@ def test_classification_accuracy_is_log_loss_against_sklearn_and_catches_missed_
         log_loss(y, caught), rel=1e-9
     )
     reference, rate = log_loss(y, caught), float(y.mean())
-    same = assess_version("1", PROFILE, {}, prediction_sketch(caught), stats, reference, CFG,
-                          "log_loss", rate)  # fmt: skip
+    same = assess_version(
+        "1", PROFILE, {}, prediction_sketch(caught), stats, reference, CFG, "log_loss", rate
+    )
     assert same.accuracy is not None and same.accuracy.ratio == pytest.approx(1.0)
     # a new kind of positive the model scores like the negatives
     missed = np.where(y == 1, rng.uniform(0.0, 0.03, 3000), caught)
-    report = assess_version("1", PROFILE, {}, prediction_sketch(missed), accuracy_stats(
-        y.tolist(), missed.tolist()), reference, CFG, "log_loss", rate)  # fmt: skip
+    report = assess_version(
+        "1",
+        PROFILE,
+        {},
+        prediction_sketch(missed),
+        accuracy_stats(y.tolist(), missed.tolist()),
+        reference,
+        CFG,
+        "log_loss",
+        rate,
+    )
     acc = report.accuracy
     assert acc is not None and acc.metric == "log_loss" and acc.state == "degraded"
     assert acc.ratio > 3.0 and acc.error == pytest.approx(log_loss(y, missed), rel=1e-9)
@@ -181,11 +200,29 @@ def test_more_positives_with_the_same_model_quality_is_not_degradation() -> None
     busy_y, busy_p = window(0.08)  # four times the fraud, scored as well as before
     plain = log_loss(busy_y, busy_p)
     assert plain / reference > 2.0  # the plain mean would call it degraded
-    report = assess_version("1", PROFILE, {}, prediction_sketch(busy_p), accuracy_stats(
-        busy_y.tolist(), busy_p.tolist()), reference, CFG, "log_loss", rate)  # fmt: skip
+    report = assess_version(
+        "1",
+        PROFILE,
+        {},
+        prediction_sketch(busy_p),
+        accuracy_stats(busy_y.tolist(), busy_p.tolist()),
+        reference,
+        CFG,
+        "log_loss",
+        rate,
+    )
     assert report.accuracy is not None and report.accuracy.state == "ok"
     assert report.accuracy.ratio == pytest.approx(1.0, abs=0.15)
     few = accuracy_stats([1.0] * 5 + [0.0] * 995, [0.5] * 1000)  # 5 positives
-    thin = assess_version("1", PROFILE, {}, prediction_sketch(np.full(1000, 0.5)), few,
-                          reference, CFG, "log_loss", rate)  # fmt: skip
+    thin = assess_version(
+        "1",
+        PROFILE,
+        {},
+        prediction_sketch(np.full(1000, 0.5)),
+        few,
+        reference,
+        CFG,
+        "log_loss",
+        rate,
+    )
     assert thin.accuracy is not None and thin.accuracy.state == "not enough labels"

@@ -83,9 +83,9 @@ def test_window_drift_worked_example() -> None:
 def test_calibration_survives_json_and_old_profiles_load_without_it() -> None:
     cal = DriftCalibration(7, 12, 0.5, 0.1, 0.2, 0.05)
     profile = build_profile({"a": [1.0, 2.0, 3.0]}, [0.5, 0.6, 0.7], 10)
-    calibrated = ReferenceProfile(profile.bins, profile.rows,
-                                  {"a": profile_column([1.0, 2.0, 3.0], 10)},
-                                  profile.prediction)  # fmt: skip
+    calibrated = ReferenceProfile(
+        profile.bins, profile.rows, {"a": profile_column([1.0, 2.0, 3.0], 10)}, profile.prediction
+    )
     calibrated = dataclasses.replace(
         calibrated, features={"a": dataclasses.replace(calibrated.features["a"], calibration=cal)}
     )
@@ -100,8 +100,12 @@ def _hourly(shift_from_day: int | None, seed: int = 0) -> pd.DataFrame:
     """Two years of an hourly temperature (yearly and daily cycle) and a stable column."""
     rng = np.random.default_rng(seed)
     t = np.arange(2 * 365 * 24) / 24.0
-    temp = (10 - 12 * np.cos(2 * np.pi * t / 365.25) - 4 * np.cos(2 * np.pi * t)
-            + rng.normal(0, 3, t.size))  # fmt: skip
+    temp = (
+        10
+        - 12 * np.cos(2 * np.pi * t / 365.25)
+        - 4 * np.cos(2 * np.pi * t)
+        + rng.normal(0, 3, t.size)
+    )
     if shift_from_day is not None:
         temp = temp + np.where(t >= shift_from_day, 8.0, 0.0)  # a recalibrated sensor
     day = np.floor(t).astype("int64")
@@ -148,14 +152,31 @@ def test_a_real_shift_in_a_seasonal_feature_is_still_detected() -> None:
 # -- calendar positions ---------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("name", "position"),
-    [("hour", "hour"), ("hr", "hour"), ("pickup_hour", "hour"), ("mnth", "month"),
-     ("DayOfWeek", "day_of_week"), ("weekday", "day_of_week"), ("day_of_year", "day_of_year"),
-     ("doy", "day_of_year"), ("week", "week_of_year"), ("WeekOfYear", "week_of_year"),
-     ("quarter", "quarter"), ("is_weekend", "is_weekend"), ("workingday", "is_weekend"),
-     ("holiday", "is_holiday"), ("season", "season"), ("day", "day_of_month"),
-     ("temp", None), ("hour_count", None), ("rides_per_day", None), ("weekly_sales", None),
-     ("year", None), ("monthly_income", None)],
-)  # fmt: skip
+    [
+        ("hour", "hour"),
+        ("hr", "hour"),
+        ("pickup_hour", "hour"),
+        ("mnth", "month"),
+        ("DayOfWeek", "day_of_week"),
+        ("weekday", "day_of_week"),
+        ("day_of_year", "day_of_year"),
+        ("doy", "day_of_year"),
+        ("week", "week_of_year"),
+        ("WeekOfYear", "week_of_year"),
+        ("quarter", "quarter"),
+        ("is_weekend", "is_weekend"),
+        ("workingday", "is_weekend"),
+        ("holiday", "is_holiday"),
+        ("season", "season"),
+        ("day", "day_of_month"),
+        ("temp", None),
+        ("hour_count", None),
+        ("rides_per_day", None),
+        ("weekly_sales", None),
+        ("year", None),
+        ("monthly_income", None),
+    ],
+)
 def test_calendar_positions_are_recognised_by_name(name: str, position: str | None) -> None:
     assert calendar_position(name) == position
 
@@ -195,8 +216,9 @@ def test_an_alert_names_the_calibrated_level_it_passed() -> None:
     values = rng.normal(size=5_000)
     column = profile_column(values, 10)
     cal = DriftCalibration(7, 20, psi_mean=0.4, psi_sd=0.1, ks_mean=0.1, ks_sd=0.02)
-    profile = ReferenceProfile(10, 5_000, {"x": dataclasses.replace(column, calibration=cal)},
-                               profile_column(values, 10))  # fmt: skip
+    profile = ReferenceProfile(
+        10, 5_000, {"x": dataclasses.replace(column, calibration=cal)}, profile_column(values, 10)
+    )
     sketch = BinnedSketch(column.edges)
     sketch.update(rng.normal(3.0, 1.0, 1_000))
     prediction = BinnedSketch(profile.prediction.edges)

@@ -56,32 +56,58 @@ def _write_logs(state_dir: Path, seed: int, task: str, after_each: Callable[[], 
             rid = f"r{d}-{i}"
             version = "2" if d >= 12 and rng.random() < 0.4 else "1"
             entity = (int(rng.integers(1, 4)), int(rng.integers(1, 6)))
-            pred = float(rng.uniform(0.01, 0.99) if task == "classification"
-                         else rng.gamma(2.0, 5.0))  # fmt: skip
-            row = {"served_at": stamp, "event_time": stamp + timedelta(minutes=i),
-                   "request_id": rid, "version": version, "store_id": entity[0],
-                   "product_id": entity[1], "prediction": pred,
-                   "f__a": float(rng.normal(0.02 * d, 1.0)), "f__b": float(rng.integers(0, 6)),
-                   "f__day_of_week": float(day.weekday())}  # fmt: skip
+            pred = float(
+                rng.uniform(0.01, 0.99) if task == "classification" else rng.gamma(2.0, 5.0)
+            )
+            row = {
+                "served_at": stamp,
+                "event_time": stamp + timedelta(minutes=i),
+                "request_id": rid,
+                "version": version,
+                "store_id": entity[0],
+                "product_id": entity[1],
+                "prediction": pred,
+                "f__a": float(rng.normal(0.02 * d, 1.0)),
+                "f__b": float(rng.integers(0, 6)),
+                "f__day_of_week": float(day.weekday()),
+            }
             if rng.random() < 0.05:
                 row["f__a"] = math.nan
             rows = [row]
             if version == "1" and d >= 12 and rng.random() < 0.3:  # shadow: same request id
                 rows.append({**row, "version": "2", "prediction": pred * 0.9})
             predictions.append(rows)
-            truth = float(rng.random() < pred) if task == "classification" else \
-                float(max(pred + rng.normal(0, 4.0), 0.0))  # fmt: skip
+            truth = (
+                float(rng.random() < pred)
+                if task == "classification"
+                else float(max(pred + rng.normal(0, 4.0), 0.0))
+            )
             kind = rng.random()
             if kind < 0.6:
-                pending.append({"request_id": rid, "value": truth,
-                                "due": d + int(rng.integers(0, 4))})  # fmt: skip
+                pending.append(
+                    {"request_id": rid, "value": truth, "due": d + int(rng.integers(0, 4))}
+                )
             elif kind < 0.8:
-                pending.append({"request_id": None, "store_id": entity[0],
-                                "product_id": entity[1], "date": day, "value": truth,
-                                "due": d + 2})  # fmt: skip
+                pending.append(
+                    {
+                        "request_id": None,
+                        "store_id": entity[0],
+                        "product_id": entity[1],
+                        "date": day,
+                        "value": truth,
+                        "due": d + 2,
+                    }
+                )
             if rng.random() < 0.1:
-                pending.append({"request_id": rid, "kind": "business", "name": "revenue",
-                                "value": float(rng.uniform(1, 50)), "due": d + 1})  # fmt: skip
+                pending.append(
+                    {
+                        "request_id": rid,
+                        "kind": "business",
+                        "name": "revenue",
+                        "value": float(rng.uniform(1, 50)),
+                        "due": d + 1,
+                    }
+                )
         if d % 3 == 0:  # labels that come before their predictions are flushed
             early = [p for p in pending if p["due"] == d]
             feedback.append([_outcome(p, stamp) for p in early])
@@ -107,14 +133,21 @@ def _outcome(p: dict[str, Any], at: datetime) -> dict[str, Any]:
     # a distinct arrival time each: the old reader's "last label wins" broke ties in no
     # defined order (an unstable sort); the store keeps the one logged last
     at += timedelta(microseconds=next(_ARRIVAL) % 10**6)
-    return {"received_at": at, "request_id": p["request_id"],
-            "store_id": p.get("store_id"), "product_id": p.get("product_id"),
-            "date": p.get("date"), "name": p.get("name", "label"),
-            "kind": p.get("kind", "label"), "value": p["value"]}  # fmt: skip
+    return {
+        "received_at": at,
+        "request_id": p["request_id"],
+        "store_id": p.get("store_id"),
+        "product_id": p.get("product_id"),
+        "date": p.get("date"),
+        "name": p.get("name", "label"),
+        "kind": p.get("kind", "label"),
+        "value": p["value"],
+    }
 
 
-@pytest.mark.parametrize(("task", "metric"), [("regression", "wape"),
-                                               ("classification", "log_loss")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("task", "metric"), [("regression", "wape"), ("classification", "log_loss")]
+)
 def test_stored_days_equal_the_full_read_monitor_folded_as_the_logs_grow(
     tmp_path: Path, task: str, metric: str
 ) -> None:
@@ -129,15 +162,19 @@ def test_stored_days_equal_the_full_read_monitor_folded_as_the_logs_grow(
     assert len(report.windows) == len(expected) == math.ceil(DAYS / 7)
     for new, old in zip(report.windows, expected, strict=True):
         assert_same_window(new, old)
-    assert any(v.accuracy and v.accuracy.state != "not enough labels"
-               for w in report.windows for v in w.versions)  # fmt: skip
+    assert any(
+        v.accuracy and v.accuracy.state != "not enough labels"
+        for w in report.windows
+        for v in w.versions
+    )
     # a rebuild from the logs alone gives the same answers, for any range and length
     rebuilt = DayStore(tmp_path / "again", KEYS)
     rebuilt.state_dir = tmp_path
     assert rebuilt.rebuild(lambda v: profiles[v][0]) > DAYS
     since, until = START + timedelta(days=3), START + timedelta(days=26)
-    again = monitor_store(rebuilt, "m", profiles.__getitem__, cfg, metric, since, until, 5,
-                          sized_by_data=False)  # fmt: skip
+    again = monitor_store(
+        rebuilt, "m", profiles.__getitem__, cfg, metric, since, until, 5, sized_by_data=False
+    )
     old = oracle_windows(tmp_path, KEYS, cfg, metric, profiles.__getitem__, since, until, 5)
     for new, before in zip(again.windows, old, strict=True):
         assert_same_window(new, before)
@@ -173,8 +210,18 @@ def test_a_store_whose_logs_are_gone_is_made_again_from_what_is_left(tmp_path: P
     log = SegmentLog(tmp_path / "predictions", 60.0, 10**9, clock)
     for d in range(3):
         stamp = clock.set(datetime(2024, 3, 1 + d, 12, tzinfo=UTC))
-        log.append([{"event_time": stamp, "request_id": f"r{d}-{i}", "version": "1",
-                     "prediction": 1.0, "f__a": 0.0} for i in range(10)])  # fmt: skip
+        log.append(
+            [
+                {
+                    "event_time": stamp,
+                    "request_id": f"r{d}-{i}",
+                    "version": "1",
+                    "prediction": 1.0,
+                    "f__a": 0.0,
+                }
+                for i in range(10)
+            ]
+        )
         log.flush()
     store = DayStore(tmp_path, KEYS)
     assert store.sync(lambda v: profiles[v][0]) == 3

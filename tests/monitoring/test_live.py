@@ -37,8 +37,9 @@ def test_live_gauges_equal_the_offline_monitor_on_the_same_window(live_server: A
     (latest,) = monitor_project(project, open_registry(project), keys=KEYS).windows[-1].versions
     assert gauge(text, "driftloop_window_rows", version="1") == latest.rows
     for f in latest.features:
-        live = gauge(text, "driftloop_feature_drift_score", version="1", feature=f.name,
-                     method="psi")  # fmt: skip
+        live = gauge(
+            text, "driftloop_feature_drift_score", version="1", feature=f.name, method="psi"
+        )
         assert live is not None and math.isclose(live, f.psi, rel_tol=1e-9), f.name
     kl = gauge(text, "driftloop_prediction_drift_score", version="1", method="kl")
     assert kl is not None and math.isclose(kl, latest.prediction.kl, rel_tol=1e-9)
@@ -64,17 +65,28 @@ def test_a_real_prometheus_scrapes_the_drift_gauge_and_loads_the_rules(
 ) -> None:
     target = live_server.url.removeprefix("http://")
     (tmp_path / "rules.yml").write_text(render_rules(AlertThresholds(min_window_rows=200)))
-    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump({
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(tmp_path / "rules.yml")],
-        "scrape_configs": [{"job_name": "driftloop", "static_configs": [{"targets": [target]}]}],
-    }))  # fmt: skip
+    (tmp_path / "prometheus.yml").write_text(
+        yaml.safe_dump(
+            {
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "rule_files": [str(tmp_path / "rules.yml")],
+                "scrape_configs": [
+                    {"job_name": "driftloop", "static_configs": [{"targets": [target]}]}
+                ],
+            }
+        )
+    )
     port = free_port()
     proc = subprocess.Popen(
-        ["prometheus", f"--config.file={tmp_path / 'prometheus.yml'}",
-         f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            "prometheus",
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     api = f"http://127.0.0.1:{port}/api/v1"
     query = 'driftloop_feature_drift_score{feature="units_mean_7d",method="psi"}'
     try:

@@ -60,11 +60,11 @@ def test_monitor_cli_prints_tables_and_json(monitored: Any) -> None:
     human = runner.invoke(app, ["monitor", "--project", str(monitored.root)])
     assert human.exit_code == 0, human.output
     assert "units_mean_7d" in human.stdout and "data_drift" in human.stdout
-    doc = json.loads(runner.invoke(app, ["monitor", "--project", str(monitored.root),
-                                         "--json"]).stdout)  # fmt: skip
+    doc = json.loads(
+        runner.invoke(app, ["monitor", "--project", str(monitored.root), "--json"]).stdout
+    )
     assert doc["model"] == "shop" and len(doc["windows"]) == 3
-    again = runner.invoke(app, ["monitor", "--project", str(monitored.root), "--rebuild",
-                                "--json"])  # fmt: skip
+    again = runner.invoke(app, ["monitor", "--project", str(monitored.root), "--rebuild", "--json"])
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout) == doc  # the stored days made again from the logs
 
@@ -78,8 +78,9 @@ def test_monitor_writes_alert_rules_with_the_projects_thresholds(
     monitored: Any, tmp_path: Any
 ) -> None:
     out = tmp_path / "rules.yml"
-    result = CliRunner().invoke(app, ["monitor", "--project", str(monitored.root),
-                                      "--rules", str(out)])  # fmt: skip
+    result = CliRunner().invoke(
+        app, ["monitor", "--project", str(monitored.root), "--rules", str(out)]
+    )
     assert result.exit_code == 0, result.output
     text = out.read_text()
     assert "DriftloopFeatureDriftAct" in text and "driftloop_window_rows >= 200" in text
@@ -89,9 +90,13 @@ def test_stored_days_equal_the_full_read_monitor_on_served_traffic(monitored: An
     registry = open_registry(monitored)
     report = monitor_project(monitored, registry, sized_by_data=False, keys=KEYS)
     metric = ACCURACY_METRICS[monitored.config.training.task]
-    expected = oracle_windows(monitored.state_dir, project_layout(monitored).entity_keys,
-                              monitored.config.monitoring, metric,
-                              registry_info(registry, metric))  # fmt: skip
+    expected = oracle_windows(
+        monitored.state_dir,
+        project_layout(monitored).entity_keys,
+        monitored.config.monitoring,
+        metric,
+        registry_info(registry, metric),
+    )
     assert len(report.windows) == len(expected) == 3
     for new, old in zip(report.windows, expected, strict=True):
         assert_same_window(new, old)

@@ -29,14 +29,29 @@ def _daily_series(tmp_path: Path, days: int, per_day: int) -> tuple[DayStore, Pr
         stamp = datetime(START.year, START.month, START.day, tzinfo=UTC) + timedelta(days=d)
         rids = [f"e{d}-{i}" for i in range(per_day)]
         p = rng.uniform(0.05, 0.95, per_day)
-        store.fold_predictions(pd.DataFrame({
-            "event_time": [stamp] * per_day, "request_id": rids, "version": "1",
-            "prediction": p, "f__x": rng.normal(0, 1, per_day),
-        }), lambda v: profiles[v][0])  # fmt: skip
-        store.fold_feedback(pd.DataFrame({
-            "received_at": [stamp + timedelta(days=1)] * per_day, "request_id": rids,
-            "kind": "label", "name": "label", "value": (rng.random(per_day) < p).astype(float),
-        }))  # fmt: skip
+        store.fold_predictions(
+            pd.DataFrame(
+                {
+                    "event_time": [stamp] * per_day,
+                    "request_id": rids,
+                    "version": "1",
+                    "prediction": p,
+                    "f__x": rng.normal(0, 1, per_day),
+                }
+            ),
+            lambda v: profiles[v][0],
+        )
+        store.fold_feedback(
+            pd.DataFrame(
+                {
+                    "received_at": [stamp + timedelta(days=1)] * per_day,
+                    "request_id": rids,
+                    "kind": "label",
+                    "name": "label",
+                    "value": (rng.random(per_day) < p).astype(float),
+                }
+            )
+        )
     return store, profiles
 
 
@@ -44,8 +59,15 @@ def test_one_event_a_day_is_judged_within_weeks(tmp_path: Path) -> None:
     store, profiles = _daily_series(tmp_path, 120, 1)
     cfg = MonitoringConfig(window_days=14, min_rows=30, min_labels=30)
     until = START + timedelta(days=120)
-    report = monitor_store(store, "daily", profiles.__getitem__, cfg, "log_loss",
-                           since=until - timedelta(days=14), until=until)  # fmt: skip
+    report = monitor_store(
+        store,
+        "daily",
+        profiles.__getitem__,
+        cfg,
+        "log_loss",
+        since=until - timedelta(days=14),
+        until=until,
+    )
     (window,) = report.windows
     (judged,) = window.versions
     assert 30 <= (window.end - window.start).days <= 45, window
@@ -53,9 +75,16 @@ def test_one_event_a_day_is_judged_within_weeks(tmp_path: Path) -> None:
     assert judged.accuracy is not None and judged.accuracy.state in ("ok", "degraded")
     assert judged.reason == ""
     # the same check on 14-day windows as before: never judged, and it says why
-    fixed = monitor_store(store, "daily", profiles.__getitem__, cfg, "log_loss",
-                          since=until - timedelta(days=14), until=until,
-                          sized_by_data=False)  # fmt: skip
+    fixed = monitor_store(
+        store,
+        "daily",
+        profiles.__getitem__,
+        cfg,
+        "log_loss",
+        since=until - timedelta(days=14),
+        until=until,
+        sized_by_data=False,
+    )
     (before,) = fixed.windows[-1].versions
     assert not before.enough_data
     assert before.reason.startswith("not enough data: 14 rows, monitoring.min_rows is 30")
@@ -65,8 +94,15 @@ def test_a_window_that_cannot_judge_within_the_cap_says_so(tmp_path: Path) -> No
     store, profiles = _daily_series(tmp_path, 60, 1)
     cfg = MonitoringConfig(window_days=7, min_rows=30, min_labels=30, max_window_days=21)
     until = START + timedelta(days=60)
-    report = monitor_store(store, "daily", profiles.__getitem__, cfg, "wape",
-                           since=until - timedelta(days=7), until=until)  # fmt: skip
+    report = monitor_store(
+        store,
+        "daily",
+        profiles.__getitem__,
+        cfg,
+        "wape",
+        since=until - timedelta(days=7),
+        until=until,
+    )
     (window,) = report.windows
     (version,) = window.versions
     assert (window.end - window.start).days == 21

@@ -49,6 +49,9 @@ def mlp_project(applied_project: Any, tmp_path_factory: pytest.TempPathFactory) 
 @pytest.fixture(scope="session")
 def unexportable_project(applied_project: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """Version 1 is a KernelRidge, which skl2onnx has no converter for."""
-    model = {"type": "sklearn", "estimator": "sklearn.kernel_ridge.KernelRidge",
-             "scale_features": True}  # fmt: skip
+    model = {
+        "type": "sklearn",
+        "estimator": "sklearn.kernel_ridge.KernelRidge",
+        "scale_features": True,
+    }
     return trained_with(applied_project, tmp_path_factory.mktemp("kr"), model)

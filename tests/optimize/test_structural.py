@@ -91,8 +91,14 @@ def test_distilled_student_has_the_fraction_of_units_and_follows_the_teacher() -
 
 def booster() -> lgb.Booster:
     x, y = data()
-    params = {"objective": "regression", "verbosity": -1, "seed": 0, "num_threads": 1,
-              "num_leaves": 16, "deterministic": True}  # fmt: skip
+    params = {
+        "objective": "regression",
+        "verbosity": -1,
+        "seed": 0,
+        "num_threads": 1,
+        "num_leaves": 16,
+        "deterministic": True,
+    }
     return lgb.train(params, lgb.Dataset(x, y), num_boost_round=40)
 
 

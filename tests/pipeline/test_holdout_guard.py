@@ -26,8 +26,10 @@ def _daily_binary_table(path: Path) -> None:
         x = rng.normal(size=days.size)
         y = (x + rng.normal(0, 1, days.size) > 0.5).astype(int)
         y[-30:] = 0
-        rows += [(f"e{e}", d.strftime("%Y-%m-%d"), float(v), int(t))
-                 for d, v, t in zip(days, x, y, strict=True)]  # fmt: skip
+        rows += [
+            (f"e{e}", d.strftime("%Y-%m-%d"), float(v), int(t))
+            for d, v, t in zip(days, x, y, strict=True)
+        ]
     pd.DataFrame(rows, columns=["id", "day", "x", "churn"]).to_csv(path, index=False)
 
 
@@ -35,8 +37,21 @@ def test_a_one_class_holdout_makes_train_wait_with_a_reason(tmp_path: Path) -> N
     source = tmp_path / "table.csv"
     _daily_binary_table(source)
     root = tmp_path / "proj"
-    made = runner.invoke(app, ["init", str(root), "--data", str(source), "--entity", "id",
-                               "--timestamp", "day", "--target", "churn"])  # fmt: skip
+    made = runner.invoke(
+        app,
+        [
+            "init",
+            str(root),
+            "--data",
+            str(source),
+            "--entity",
+            "id",
+            "--timestamp",
+            "day",
+            "--target",
+            "churn",
+        ],
+    )
     assert made.exit_code == 0, made.output
     project = Project.load(root)
     FeatureStore(project).apply()

@@ -24,8 +24,9 @@ def tie_prone_booster(seed: int = 0) -> tuple[lgb.Booster, pd.DataFrame]:
     y = np.exp(0.3 * base[:, 0]) * np.where(upper[:, 0], 3.0, 1.0) + rng.poisson(1, 4000)
     booster = lgb.train(
         {"objective": "poisson", "verbosity": -1, "seed": seed, "num_threads": 1},
-        lgb.Dataset(x, y), num_boost_round=80,
-    )  # fmt: skip
+        lgb.Dataset(x, y),
+        num_boost_round=80,
+    )
     frame = pd.DataFrame(x, columns=["a", "b", "c"])
     return booster, frame
 
@@ -45,9 +46,11 @@ def test_plain_conversion_disagrees_on_this_data() -> None:
     booster, frame = tie_prone_booster()
     x = frame.to_numpy(np.float32)
     onx = onnxmltools.convert_lightgbm(
-        booster, initial_types=[("input", FloatTensorType([None, 3]))], target_opset=15,
+        booster,
+        initial_types=[("input", FloatTensorType([None, 3]))],
+        target_opset=15,
         zipmap=False,
-    )  # fmt: skip
+    )
     session = ort.InferenceSession(onx.SerializeToString(), providers=["CPUExecutionProvider"])
     diff = np.abs(session.run(None, {"input": x})[0].ravel() - booster.predict(x))
     assert (diff > 0.1).sum() > 100

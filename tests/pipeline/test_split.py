@@ -39,8 +39,14 @@ def test_split_round_trips_through_its_tag_and_cuts_frames_by_day() -> None:
 
     from driftloop.pipeline.split import TimeSplit
 
-    split = TimeSplit(date(2020, 1, 1), date(2020, 1, 10), date(2020, 1, 11), date(2020, 1, 12),
-                      date(2020, 1, 13), date(2020, 1, 14))  # fmt: skip
+    split = TimeSplit(
+        date(2020, 1, 1),
+        date(2020, 1, 10),
+        date(2020, 1, 11),
+        date(2020, 1, 12),
+        date(2020, 1, 13),
+        date(2020, 1, 14),
+    )
     assert TimeSplit.from_json(split.to_json()) == split
     stamps = pd.date_range("2019-12-31 23:00", "2020-01-15 01:00", freq="6h", tz="UTC")
     frame = pd.DataFrame({"event_timestamp": stamps, "i": range(len(stamps))})
@@ -85,7 +91,10 @@ def test_a_split_that_would_take_over_a_third_of_the_window_waits() -> None:
     days = _daily(60, per_day=5)
     labels = np.zeros(days.size)
     labels[(days < date(2024, 6, 1)) & (np.arange(days.size) % 5 == 0)] = 1.0  # none since
-    with pytest.raises(SplitTooSmall, match=r"the holdout days 2024-06-24 to 2024-06-30 hold "
-                       r"35 rows, all negative: .*more than 33% of the window's 300.*the "
-                       r"retrain waits for more labelled days"):  # fmt: skip
+    with pytest.raises(
+        SplitTooSmall,
+        match=r"the holdout days 2024-06-24 to 2024-06-30 hold "
+        r"35 rows, all negative: .*more than 33% of the window's 300.*the "
+        r"retrain waits for more labelled days",
+    ):
         grow_split(split, days, labels, "classification", min_rows=10)

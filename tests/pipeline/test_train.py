@@ -19,13 +19,28 @@ from driftloop.registry import CHAMPION, open_registry
 from driftloop.statistics.profile import build_profile
 
 LINEAGE_TAGS = (
-    "driftloop.as_of", "driftloop.window_start", "driftloop.window_end", "driftloop.split",
-    "driftloop.data_digest", "driftloop.feature_service", "driftloop.feature_views",
-    "driftloop.feature_registry_digest", "driftloop.version", "driftloop.git_commit",
-    "driftloop.project_git_commit", "driftloop.parent_version", "driftloop.gate",
-    "driftloop.gate_summary", "driftloop.model_kind", "driftloop.task", "driftloop.features",
-    "driftloop.onnx", "driftloop.onnx_sha256", "driftloop.actor", "driftloop.label_delay_days",
-)  # fmt: skip
+    "driftloop.as_of",
+    "driftloop.window_start",
+    "driftloop.window_end",
+    "driftloop.split",
+    "driftloop.data_digest",
+    "driftloop.feature_service",
+    "driftloop.feature_views",
+    "driftloop.feature_registry_digest",
+    "driftloop.version",
+    "driftloop.git_commit",
+    "driftloop.project_git_commit",
+    "driftloop.parent_version",
+    "driftloop.gate",
+    "driftloop.gate_summary",
+    "driftloop.model_kind",
+    "driftloop.task",
+    "driftloop.features",
+    "driftloop.onnx",
+    "driftloop.onnx_sha256",
+    "driftloop.actor",
+    "driftloop.label_delay_days",
+)
 
 
 def test_first_version_becomes_champion_with_complete_lineage(trained_project: Any) -> None:
@@ -231,8 +246,11 @@ def test_sklearn_estimator_is_stored_with_skops_and_reloads(project_copy: Any) -
     registry.client().set_model_version_tag(
         registry.model_name, "1", "driftloop.skops_trusted_types", "[]"
     )
-    with pytest.raises(ModelLoadError, match=r"version 1: its skops file holds types that are "
-                       r"not trusted: .*registry.skops_trusted_types"):  # fmt: skip
+    with pytest.raises(
+        ModelLoadError,
+        match=r"version 1: its skops file holds types that are "
+        r"not trusted: .*registry.skops_trusted_types",
+    ):
         registry.load_native("1")
 
 

@@ -59,8 +59,11 @@ def test_untouched_files_pass_and_every_kind_of_change_is_named(
 def test_a_version_without_checksums_is_refused_unless_the_config_allows_it(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with pytest.raises(ModelLoadError, match=r"version 2 has no artifact checksums.*"
-                       r"registry.allow_unverified: true"):  # fmt: skip
+    with pytest.raises(
+        ModelLoadError,
+        match=r"version 2 has no artifact checksums.*"
+        r"registry.allow_unverified: true",
+    ):
         recorded_digests("2", {}, STRICT)
     lenient = LoadPolicy(allow_unverified=True)
     assert recorded_digests("2", {}, lenient) == {}
@@ -91,8 +94,11 @@ def test_a_mangled_checksum_tag_is_refused() -> None:
 def test_artifacts_outside_the_configured_root_are_refused(uri: str) -> None:
     root = "file:///srv/shop/.driftloop/mlartifacts"
     check_inside_root("5", f"{root}/models/m-1/artifacts", root)
-    with pytest.raises(ModelLoadError, match=r"version 5: its artifacts live at .*outside the "
-                       r"configured artifact root.*registry.artifact_location"):  # fmt: skip
+    with pytest.raises(
+        ModelLoadError,
+        match=r"version 5: its artifacts live at .*outside the "
+        r"configured artifact root.*registry.artifact_location",
+    ):
         check_inside_root("5", uri, root)
 
 
@@ -104,8 +110,11 @@ def test_pickle_formats_are_refused_unless_allowed(tmp_path: Path, serialization
         "flavors:\n  python_function: {loader_module: mlflow.sklearn}\n"
         f"  sklearn:\n    pickled_model: model.pkl\n    serialization_format: {serialization}\n"
     )
-    with pytest.raises(ModelLoadError, match=r"version 6 is stored in a pickle-based format.*"
-                       r"registry.allow_pickle: true"):  # fmt: skip
+    with pytest.raises(
+        ModelLoadError,
+        match=r"version 6 is stored in a pickle-based format.*"
+        r"registry.allow_pickle: true",
+    ):
         model_format("6", folder, STRICT)
     assert model_format("6", folder, LoadPolicy(allow_pickle=True)).serializer == "pickle"
 

@@ -23,11 +23,14 @@ def _recorded_uris(root: Path) -> list[str]:
     with sqlite3.connect(root / ".driftloop" / "mlflow.db") as db:
         return [
             str(uri)
-            for query in ("SELECT artifact_location FROM experiments WHERE name != 'Default'",
-                          "SELECT artifact_uri FROM runs", "SELECT artifact_location FROM "
-                          "logged_models", "SELECT storage_location FROM model_versions")
+            for query in (
+                "SELECT artifact_location FROM experiments WHERE name != 'Default'",
+                "SELECT artifact_uri FROM runs",
+                "SELECT artifact_location FROM logged_models",
+                "SELECT storage_location FROM model_versions",
+            )
             for (uri,) in db.execute(query)
-        ]  # fmt: skip
+        ]
 
 
 def test_a_moved_project_serves_its_model_from_its_own_folder(

@@ -107,10 +107,14 @@ class Harness:
 
     def controller(self, router: Any = None, registry: Any = None, **kw: Any) -> RolloutController:
         return RolloutController(
-            registry=registry or self.registry, router=router or self.router,
-            metrics=RenderedMetrics(self.metrics), store=self.store, config=self.config,
-            clock=self.clock, **kw,
-        )  # fmt: skip
+            registry=registry or self.registry,
+            router=router or self.router,
+            metrics=RenderedMetrics(self.metrics),
+            store=self.store,
+            config=self.config,
+            clock=self.clock,
+            **kw,
+        )
 
     def traffic(self, **kw: Any) -> Traffic:
         return Traffic(self.router, self.metrics, **kw)
@@ -122,10 +126,14 @@ def make_harness(project: Any, **overrides: Any) -> Harness:
     registry = open_registry(project)
     config = RolloutConfig(**{**FAST, **overrides})
     return Harness(
-        project, registry, NoopRouter(registry), ServerMetrics(registry.model_name),
+        project,
+        registry,
+        NoopRouter(registry),
+        ServerMetrics(registry.model_name),
         RolloutStore(project.state_dir / "state.db"),
-        SimulatedClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC)), config,
-    )  # fmt: skip
+        SimulatedClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC)),
+        config,
+    )
 
 
 @pytest.fixture

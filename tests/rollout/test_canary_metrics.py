@@ -131,8 +131,12 @@ class ScriptedPrometheus(PrometheusMetricsSource):
         key = next(k for k, q in self.queries().items() if q == promql)
         return self.answers.get(key, [])
 
-    def set(self, requests: dict[str, float], errors: dict[str, float] | None = None,
-            le: dict[tuple[str, str], float] | None = None) -> None:  # fmt: skip
+    def set(
+        self,
+        requests: dict[str, float],
+        errors: dict[str, float] | None = None,
+        le: dict[tuple[str, str], float] | None = None,
+    ) -> None:
         """Per instance ("a", "b") the v2 requests, errors and +Inf / 0.01 latency buckets."""
 
         def lab(instance: str, **extra: str) -> dict[str, str]:

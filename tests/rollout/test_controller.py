@@ -110,8 +110,9 @@ def test_blue_green_switches_back_instantly_on_errors(harness: Harness) -> None:
 
 
 def test_shadow_phase_precedes_the_first_step(rollout_project: Any) -> None:
-    h = make_harness(rollout_project, shadow={"enabled": True, "min_answers": 200,
-                                              "min_agreement": 0.9})  # fmt: skip
+    h = make_harness(
+        rollout_project, shadow={"enabled": True, "min_answers": 200, "min_agreement": 0.9}
+    )
     ctl = h.controller()
     rollout = ctl.start("2")
     final = ctl.run(rollout.id, on_tick=h.traffic(seed=9))
@@ -123,8 +124,9 @@ def test_shadow_phase_precedes_the_first_step(rollout_project: Any) -> None:
 
 
 def test_shadow_disagreement_rolls_back_before_any_user_sees_it(rollout_project: Any) -> None:
-    h = make_harness(rollout_project, shadow={"enabled": True, "min_answers": 200,
-                                              "min_agreement": 0.9})  # fmt: skip
+    h = make_harness(
+        rollout_project, shadow={"enabled": True, "min_answers": 200, "min_agreement": 0.9}
+    )
     ctl = h.controller()
     rollout = ctl.start("2")
     traffic = h.traffic(seed=10, canary_shift=1.5)

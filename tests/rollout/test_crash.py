@@ -106,6 +106,9 @@ def test_killed_rollback_resumes_and_rolls_back_once(
     assert [w for kind, w, _ in harness.router.calls if kind == "weight"] == [10.0, 0.0]
     assert max(traffic.canary_seen) == 10.0
     assert harness.registry.alias("challenger") is None
-    clears = [m for m in harness.registry.alias_history("challenger")
-              if m.kind == "clear" and m.actor.startswith("driftloop rollout")]  # fmt: skip
+    clears = [
+        m
+        for m in harness.registry.alias_history("challenger")
+        if m.kind == "clear" and m.actor.startswith("driftloop rollout")
+    ]
     assert len(clears) == 1

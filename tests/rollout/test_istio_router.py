@@ -39,19 +39,35 @@ KEY = (GROUP, VERSION, NS, PLURAL, NAME)
 def virtualservice(**route: Any) -> dict[str, Any]:
     """The VirtualService as an operator applies it: champion v1 only, plus other routes."""
     return {
-        "apiVersion": f"{GROUP}/{VERSION}", "kind": "VirtualService",
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "VirtualService",
         "metadata": {"name": NAME, "namespace": NS, "labels": {"app": "driftloop"}},
         "spec": {
             "hosts": ["driftloop.shop.svc.cluster.local"],
             "http": [
-                {"name": "health", "match": [{"uri": {"prefix": "/healthz"}}],
-                 "route": [{"destination": {"host": "driftloop", "subset": "v1"}}]},
-                {"name": "predict", "timeout": "2s", "retries": {"attempts": 2},
-                 "route": [{"destination": {"host": "driftloop", "subset": "v1",
-                                            "port": {"number": 8000}}}], **route},
+                {
+                    "name": "health",
+                    "match": [{"uri": {"prefix": "/healthz"}}],
+                    "route": [{"destination": {"host": "driftloop", "subset": "v1"}}],
+                },
+                {
+                    "name": "predict",
+                    "timeout": "2s",
+                    "retries": {"attempts": 2},
+                    "route": [
+                        {
+                            "destination": {
+                                "host": "driftloop",
+                                "subset": "v1",
+                                "port": {"number": 8000},
+                            }
+                        }
+                    ],
+                    **route,
+                },
             ],
         },
-    }  # fmt: skip
+    }
 
 
 class MemoryCustomObjects:
@@ -170,8 +186,10 @@ def test_reload_adds_the_challenger_at_0_then_weights_move_with_the_read_version
     assert_valid(body)
     assert weights(body) == {"v1": 100, "v2": 0}
     assert predict_route(body)["route"][1]["destination"] == {
-        "host": "driftloop", "subset": "v2", "port": {"number": 8000},
-    }  # fmt: skip
+        "host": "driftloop",
+        "subset": "v2",
+        "port": {"number": 8000},
+    }
 
     assert router.set_weight(10.0) == RouteTable("1", "2", 10.0, False)
     assert weights(api.stored) == {"v1": 90, "v2": 10}
@@ -291,8 +309,9 @@ def test_open_controller_chooses_the_router_from_config(harness: Harness) -> Non
     from driftloop.rollout.router import ServerAdminRouter
 
     project = harness.project
-    istio = RolloutConfig(router="istio", istio=IstioConfig(namespace=NS, virtualservice=NAME,
-                                                            route="predict"))  # fmt: skip
+    istio = RolloutConfig(
+        router="istio", istio=IstioConfig(namespace=NS, virtualservice=NAME, route="predict")
+    )
     config = project.config.model_copy(update={"rollout": istio})
     api = MemoryCustomObjects(virtualservice())
     ctl = open_controller(dataclasses.replace(project, config=config), kube_api=api)
@@ -320,12 +339,17 @@ def test_the_router_finds_and_moves_the_virtualservice_deploy_k8s_renders(
 
     project = harness.project
     config = project.config.model_copy(update={"rollout": RolloutConfig(router="istio")})
-    target = DeployTarget(config, harness.registry.model_name, ServedVersions("1"),
-                          dump_config(config))  # fmt: skip
+    target = DeployTarget(
+        config, harness.registry.model_name, ServedVersions("1"), dump_config(config)
+    )
     rendered = virtual_service(target)
     api = MemoryCustomObjects(rendered)
-    router = open_router(dataclasses.replace(project, config=config), with_challenger(harness),
-                         "http://unused", kube_api=api)  # fmt: skip
+    router = open_router(
+        dataclasses.replace(project, config=config),
+        with_challenger(harness),
+        "http://unused",
+        kube_api=api,
+    )
     assert isinstance(router, IstioRouter)
     assert router.where == f"VirtualService {target.namespace}/{target.name}"
     assert router.current() == RouteTable("1", None, 0.0, False)

@@ -162,8 +162,13 @@ def test_canary_as_bad_as_a_stable_above_both_thresholds_is_promoted_not_rolled_
 def test_canary_significantly_above_the_threshold_when_the_stable_is_under_it_is_held() -> None:
     # stable 0.9 % of only 1000 (a short record), canary 1.6 % of 20 000: not "worse than
     # the stable" on so few stable requests, but significantly above the 1 % it keeps
-    obs = _healthy(canary_requests=20000, canary_errors=320, canary_slow=180,
-                   stable_requests=1000, stable_errors=9)  # fmt: skip
+    obs = _healthy(
+        canary_requests=20000,
+        canary_errors=320,
+        canary_slow=180,
+        stable_requests=1000,
+        stable_errors=9,
+    )
     verdict = judge_step(obs)
     assert verdict.decision == "wait", verdict.reason
     assert "error_rate" in verdict.reason
@@ -288,15 +293,21 @@ def test_p99_gates_wait_for_enough_requests_to_have_a_p99() -> None:
     assert verdict.decision == "promote", verdict.reason
     p99 = next(e for e in verdict.evidence if e.name == "p99_ratio")
     assert p99.detail.startswith(f"not judged: below {P99_MIN_REQUESTS} requests")
-    many = StepObservation(canary_requests=P99_MIN_REQUESTS, canary_slow=2, stable_requests=900,
-                           **timing)  # fmt: skip
+    many = StepObservation(
+        canary_requests=P99_MIN_REQUESTS, canary_slow=2, stable_requests=900, **timing
+    )
     assert judge_step(many, policy).decision == "rollback"
 
 
 def test_material_prediction_shift_rolls_back_before_guard_min_requests() -> None:
-    shifted = _healthy(canary_requests=150, canary_errors=0, canary_slow=1, kl=0.16,
-                       canary_predictions=(33.0, 38, 22, 22, 35),
-                       stable_predictions=(540.0, 338, 203, 162, 107))  # fmt: skip
+    shifted = _healthy(
+        canary_requests=150,
+        canary_errors=0,
+        canary_slow=1,
+        kl=0.16,
+        canary_predictions=(33.0, 38, 22, 22, 35),
+        stable_predictions=(540.0, 338, 203, 162, 107),
+    )
     verdict = judge_step(shifted)
     assert verdict.decision == "rollback"
     assert verdict.reason.startswith("prediction shift significant")
@@ -318,8 +329,13 @@ def test_counted_p99_gate_judges_the_share_above_ratio_times_stable_p99() -> Non
 
 
 def _retrained(labels_ok: bool | None, **changes: Any) -> StepObservation:
-    return _healthy(kl=0.3, retrained_on_drift=True, labels_ok=labels_ok,
-                    labels_detail="paired loss -0.02", **changes)  # fmt: skip
+    return _healthy(
+        kl=0.3,
+        retrained_on_drift=True,
+        labels_ok=labels_ok,
+        labels_detail="paired loss -0.02",
+        **changes,
+    )
 
 
 def test_drift_retrain_rule_judges_a_prediction_shift_on_labels() -> None:

@@ -50,8 +50,12 @@ CHAIN = [
     ("rollout.stored.promoted", "promoted", False, None),  # decided, no alias moved
     ("rollout.champion_moved", "promoted", False, None),  # challenger alias not cleared
 ]
-EVENTS = [("", "pending"), ("pending", "step 1 (10%)"), ("step 1 (10%)", "step 2 (50%)"),
-          ("step 2 (50%)", "promoted")]  # fmt: skip
+EVENTS = [
+    ("", "pending"),
+    ("pending", "step 1 (10%)"),
+    ("step 1 (10%)", "step 2 (50%)"),
+    ("step 2 (50%)", "promoted"),
+]
 
 
 @pytest.fixture
@@ -82,8 +86,11 @@ class Requests:
                     continue
                 for _ in range(50):
                     self.sent += 1
-                    answer = client.post(f"/v2/models/{self.model}/infer", content=body,
-                                         headers={"X-Routing-Key": f"c-{self.sent}"})  # fmt: skip
+                    answer = client.post(
+                        f"/v2/models/{self.model}/infer",
+                        content=body,
+                        headers={"X-Routing-Key": f"c-{self.sent}"},
+                    )
                     self.failed += answer.status_code != 200
 
     def __enter__(self) -> Requests:
@@ -97,11 +104,24 @@ class Requests:
 
 def rollout_cli(project: Any, url: str, crash_at: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "driftloop", "rollout", "start", "2", "-p", str(project.root),
-         "--server", url],
-        env={**os.environ, CRASH_ENV: crash_at}, capture_output=True, text=True, timeout=180,
+        [
+            sys.executable,
+            "-m",
+            "driftloop",
+            "rollout",
+            "start",
+            "2",
+            "-p",
+            str(project.root),
+            "--server",
+            url,
+        ],
+        env={**os.environ, CRASH_ENV: crash_at},
+        capture_output=True,
+        text=True,
+        timeout=180,
         check=False,
-    )  # fmt: skip
+    )
 
 
 def test_rollout_killed_with_sigkill_in_each_state_resumes_and_promotes_once(

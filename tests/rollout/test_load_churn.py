@@ -50,8 +50,9 @@ def test_promote_rollback_churn_under_load_fails_nothing_and_loses_no_log_row(
     steps: list[ChurnStep] = []
     churn_done = threading.Event()
     try:
-        routes = httpx.get(f"{server.url}/admin/routes",
-                           headers={"Authorization": f"Bearer {TOKEN}"}).json()  # fmt: skip
+        routes = httpx.get(
+            f"{server.url}/admin/routes", headers={"Authorization": f"Bearer {TOKEN}"}
+        ).json()
         assert (routes["champion"], routes["challenger"]) == ("1", None)
         timeline = RouteTimeline(routes)
 
@@ -63,18 +64,35 @@ def test_promote_rollback_churn_under_load_fails_nothing_and_loses_no_log_row(
 
         def churn() -> None:
             try:
-                steps.extend(run_churn(server.url, TOKEN, open_registry(rollout_project),
-                                       ("1", "2"), CYCLES, pace, timeline))  # fmt: skip
+                steps.extend(
+                    run_churn(
+                        server.url,
+                        TOKEN,
+                        open_registry(rollout_project),
+                        ("1", "2"),
+                        CYCLES,
+                        pace,
+                        timeline,
+                    )
+                )
             finally:
                 churn_done.set()
 
         thread = threading.Thread(target=churn)
         thread.start()
-        plan = LoadPlan(server.url, ctx.model_name, CONNECTIONS,
-                        FeatureStore(rollout_project).entities(), prefix="churn")  # fmt: skip
+        plan = LoadPlan(
+            server.url,
+            ctx.model_name,
+            CONNECTIONS,
+            FeatureStore(rollout_project).entities(),
+            prefix="churn",
+        )
         deadline = time.monotonic() + 120
-        run_load(plan, lambda n: (n < REQUESTS or not churn_done.is_set())
-                 and time.monotonic() < deadline, answers)  # fmt: skip
+        run_load(
+            plan,
+            lambda n: (n < REQUESTS or not churn_done.is_set()) and time.monotonic() < deadline,
+            answers,
+        )
         thread.join()
     finally:
         server.stop()  # the graceful stop: in-flight requests finish, the log is flushed
@@ -109,8 +127,13 @@ def test_a_stop_under_load_logs_every_answered_row(rollout_project: Any) -> None
 
     stopper = threading.Thread(target=stop_mid_load)
     stopper.start()
-    plan = LoadPlan(server.url, ctx.model_name, CONNECTIONS,
-                    FeatureStore(rollout_project).entities(), prefix="stop")  # fmt: skip
+    plan = LoadPlan(
+        server.url,
+        ctx.model_name,
+        CONNECTIONS,
+        FeatureStore(rollout_project).entities(),
+        prefix="stop",
+    )
     run_load(plan, lambda _n: not stopped.is_set(), answers)
     stopper.join()
 

@@ -18,16 +18,22 @@ from driftloop.rollout.outcomes import VersionOutcomes, outcome_evidence, versio
 
 
 def test_version_outcomes_joins_feedback_to_the_answering_version() -> None:
-    predictions = pd.DataFrame({
-        "request_id": ["a", "b", "c", "d"], "version": ["1", "1", "2", "2"],
-        "route": ["champion", "champion", "challenger", "shadow"],
-        "prediction": [10.0, 20.0, 30.0, 99.0],
-    })  # fmt: skip
-    feedback = pd.DataFrame({
-        "request_id": ["a", "b", "c", "d", None], "kind": ["label", "business", "business",
-        "business", "business"], "name": ["label", "revenue", "revenue", "revenue", "revenue"],
-        "value": [12.0, 5.0, 7.0, 1000.0, 3.0],
-    })  # fmt: skip
+    predictions = pd.DataFrame(
+        {
+            "request_id": ["a", "b", "c", "d"],
+            "version": ["1", "1", "2", "2"],
+            "route": ["champion", "champion", "challenger", "shadow"],
+            "prediction": [10.0, 20.0, 30.0, 99.0],
+        }
+    )
+    feedback = pd.DataFrame(
+        {
+            "request_id": ["a", "b", "c", "d", None],
+            "kind": ["label", "business", "business", "business", "business"],
+            "name": ["label", "revenue", "revenue", "revenue", "revenue"],
+            "value": [12.0, 5.0, 7.0, 1000.0, 3.0],
+        }
+    )
     out = version_outcomes(predictions, feedback, "revenue")
     assert out["1"].business == MeanStats(1, 5.0, 0.0)
     assert out["1"].labels == 1 and out["1"].wape == pytest.approx(2.0 / 12.0)
@@ -53,12 +59,22 @@ def test_classification_canaries_are_judged_on_ranking_not_on_probability_scale(
     # a retrain that ranks fraud first but with larger probabilities all round
     canary_p = np.where(y == 1, rng.uniform(0.5, 1.0, 4000), rng.uniform(0.1, 0.5, 4000))
     versions = ["2"] * 4000 + ["1"] * 4000
-    predictions = pd.DataFrame({
-        "request_id": [f"{v}-{i % 4000}" for i, v in enumerate(versions)], "version": versions,
-        "route": "champion", "prediction": [*canary_p, *stable_p],
-    })  # fmt: skip
-    feedback = pd.DataFrame({"request_id": predictions["request_id"], "kind": "label",
-                             "name": "is_fraud", "value": [*y, *y]})  # fmt: skip
+    predictions = pd.DataFrame(
+        {
+            "request_id": [f"{v}-{i % 4000}" for i, v in enumerate(versions)],
+            "version": versions,
+            "route": "champion",
+            "prediction": [*canary_p, *stable_p],
+        }
+    )
+    feedback = pd.DataFrame(
+        {
+            "request_id": predictions["request_id"],
+            "kind": "label",
+            "name": "is_fraud",
+            "value": [*y, *y],
+        }
+    )
     out = version_outcomes(predictions, feedback, "revenue", "classification")
     canary, stable = out["2"], out["1"]
     assert canary.wape is not None and stable.wape is not None
@@ -121,8 +137,10 @@ class SimulatedOutcomes:
         if table.challenger is None:
             return
         share = table.challenger_weight / 100.0
-        for version, n, mean in ((table.challenger, int(200 * share), 10.0 * self.lift),
-                                 (table.champion, int(200 * (1 - share)), 10.0)):  # fmt: skip
+        for version, n, mean in (
+            (table.challenger, int(200 * share), 10.0 * self.lift),
+            (table.champion, int(200 * (1 - share)), 10.0),
+        ):
             self.values.setdefault(version, []).extend(self.rng.gamma(4.0, mean / 4.0, n))
 
     def outcomes(self, since: datetime) -> Mapping[str, VersionOutcomes]:
@@ -182,18 +200,34 @@ def test_log_outcome_source_reads_the_flushed_logs_since_the_phase_began(tmp_pat
     feedback = SegmentLog(tmp_path / "feedback", 60.0, 1000, clock)
 
     def served(rid: str, version: str, route: str, at: datetime) -> dict[str, Any]:
-        return {"served_at": at, "request_id": rid, "version": version, "route": route,
-                "prediction": 10.0, "f__price": 1.0}  # fmt: skip
+        return {
+            "served_at": at,
+            "request_id": rid,
+            "version": version,
+            "route": route,
+            "prediction": 10.0,
+            "f__price": 1.0,
+        }
 
     before, begun = clock.now(), clock.now() + timedelta(hours=1)
-    predictions.append([served("old", "2", "challenger", before),
-                        served("a", "1", "champion", begun), served("b", "2", "challenger", begun),
-                        served("c", "2", "shadow", begun)])  # fmt: skip
-    feedback.append([
-        {"request_id": rid, "kind": "business", "name": "revenue", "value": v}
-        for rid, v in (("old", 99.0), ("a", 5.0), ("b", 7.0), ("c", 50.0))
-    ] + [{"request_id": None, "kind": "business", "name": "revenue", "value": 1.0},
-         {"request_id": "b", "kind": "label", "name": "label", "value": 8.0}])  # fmt: skip
+    predictions.append(
+        [
+            served("old", "2", "challenger", before),
+            served("a", "1", "champion", begun),
+            served("b", "2", "challenger", begun),
+            served("c", "2", "shadow", begun),
+        ]
+    )
+    feedback.append(
+        [
+            {"request_id": rid, "kind": "business", "name": "revenue", "value": v}
+            for rid, v in (("old", 99.0), ("a", 5.0), ("b", 7.0), ("c", 50.0))
+        ]
+        + [
+            {"request_id": None, "kind": "business", "name": "revenue", "value": 1.0},
+            {"request_id": "b", "kind": "label", "name": "label", "value": 8.0},
+        ]
+    )
     predictions.flush()
     feedback.flush()
 
@@ -216,8 +250,17 @@ def test_log_outcome_source_reads_only_the_days_since_the_phase_began(tmp_path: 
     feedback = SegmentLog(tmp_path / "feedback", 60.0, 1000, clock)
     for day, rid in ((0, "early"), (4, "late")):
         clock.set(datetime(2026, 1, 1, 9, 0, tzinfo=UTC) + timedelta(days=day))
-        predictions.append([{"served_at": clock.now(), "request_id": rid, "version": "2",
-                             "route": "challenger", "prediction": 10.0}])  # fmt: skip
+        predictions.append(
+            [
+                {
+                    "served_at": clock.now(),
+                    "request_id": rid,
+                    "version": "2",
+                    "route": "challenger",
+                    "prediction": 10.0,
+                }
+            ]
+        )
         feedback.append([{"request_id": rid, "kind": "label", "name": "label", "value": 8.0}])
         predictions.flush()
         feedback.flush()

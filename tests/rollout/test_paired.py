@@ -26,16 +26,22 @@ from driftloop.rollout.sequential import MeanStats
 
 
 def test_shadow_answers_and_labels_give_per_request_loss_differences() -> None:
-    predictions = pd.DataFrame({
-        "request_id": ["a", "a", "b", "b", "c", "d"],
-        "version": ["1", "2", "1", "2", "2", "1"],
-        "route": ["champion", "shadow", "champion", "shadow", "challenger", "champion"],
-        "prediction": [10.0, 11.0, 20.0, 26.0, 30.0, 40.0],
-    })  # fmt: skip
-    feedback = pd.DataFrame({
-        "request_id": ["a", "b", "c", "d"], "kind": "label", "name": "label",
-        "value": [12.0, 25.0, 31.0, 41.0],
-    })  # fmt: skip
+    predictions = pd.DataFrame(
+        {
+            "request_id": ["a", "a", "b", "b", "c", "d"],
+            "version": ["1", "2", "1", "2", "2", "1"],
+            "route": ["champion", "shadow", "champion", "shadow", "challenger", "champion"],
+            "prediction": [10.0, 11.0, 20.0, 26.0, 30.0, 40.0],
+        }
+    )
+    feedback = pd.DataFrame(
+        {
+            "request_id": ["a", "b", "c", "d"],
+            "kind": "label",
+            "name": "label",
+            "value": [12.0, 25.0, 31.0, 41.0],
+        }
+    )
     out = version_outcomes(predictions, feedback, "revenue")
     # a: |11-12| - |10-12| = -1; b: |26-25| - |20-25| = -4; c and d have no pair
     assert out["2"].paired == {"1": MeanStats(2, -2.5, 4.5)}
@@ -117,8 +123,9 @@ class SlowLabels:
         del since
         if not self.arrived:
             return {}
-        return {"2": VersionOutcomes(MeanStats(0, 0.0, 0.0), paired={"1": MeanStats.of(
-            self.arrived)})}  # fmt: skip
+        return {
+            "2": VersionOutcomes(MeanStats(0, 0.0, 0.0), paired={"1": MeanStats.of(self.arrived)})
+        }
 
 
 def _run(rollout_project: Any, effect: float) -> tuple[Harness, Any, SlowLabels]:

@@ -106,16 +106,25 @@ def start_prometheus(tmp_path: Path, jobs: dict[str, str]) -> Prometheus:
         }
         for name, target in jobs.items()
     ]
-    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump({
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "scrape_configs": scrape,
-    }))  # fmt: skip
+    (tmp_path / "prometheus.yml").write_text(
+        yaml.safe_dump(
+            {
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "scrape_configs": scrape,
+            }
+        )
+    )
     port = free_port()
     proc = subprocess.Popen(
-        ["prometheus", f"--config.file={tmp_path / 'prometheus.yml'}",
-         f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            "prometheus",
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + SCRAPE_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -204,11 +213,12 @@ def controller(project: Any, replicas: list[BackgroundServer], prom_url: str) ->
     return RolloutController(
         registry=registry,
         router=Replicas([ServerAdminRouter(s.url, TOKEN) for s in replicas]),
-        metrics=source, store=RolloutStore(project.state_dir / "state.db"),
+        metrics=source,
+        store=RolloutStore(project.state_dir / "state.db"),
         config=RolloutConfig(**CONFIG),
         clock=SimulatedClock(datetime(2026, 3, 2, 8, 0, tzinfo=UTC)),
         outcomes=LogOutcomeSource(project.state_dir, "revenue"),
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture
@@ -228,8 +238,11 @@ def traffic(
         for _ in range(PER_TICK):
             sent["n"] += 1
             client = clients[sent["n"] % len(clients)]
-            client.post(f"/v2/models/{ctl.model}/infer", content=body,
-                        headers={"X-Routing-Key": f"customer-{sent['n']}"})  # fmt: skip
+            client.post(
+                f"/v2/models/{ctl.model}/infer",
+                content=body,
+                headers={"X-Routing-Key": f"customer-{sent['n']}"},
+            )
         wait_for_scrape(ctl.metrics, replicas)
 
     return tick
@@ -248,8 +261,10 @@ def test_prometheus_answers_equal_the_replicas_counters(
     lat = snap.get("1").latency
     assert lat.edges[-1] == float("inf") and list(lat.cumulative) == sorted(lat.cumulative)
     # each replica counted about half: the sum is over two instances, not one
-    halves = [parse_server_metrics(httpx.get(f"{s.url}/metrics").text, ctl.model).get("1")
-              for s in replicas]  # fmt: skip
+    halves = [
+        parse_server_metrics(httpx.get(f"{s.url}/metrics").text, ctl.model).get("1")
+        for s in replicas
+    ]
     assert [h.requests for h in halves] == [PER_TICK / 2, PER_TICK / 2]
 
 
@@ -267,8 +282,7 @@ def test_identical_challenger_is_promoted_from_promql_answers(
     assert final.state == "promoted", (final.reason, ctl.store.events(rollout.id)[-1].evidence)
     assert {10.0, 50.0} <= set(weights)
     events = ctl.store.events(rollout.id)
-    assert [e.to_state for e in events] == ["pending", "step 1 (10%)", "step 2 (50%)",
-                                            "promoted"]  # fmt: skip
+    assert [e.to_state for e in events] == ["pending", "step 1 (10%)", "step 2 (50%)", "promoted"]
     assert ctl.metrics.taken > 0
     for s in replicas:
         routes = s.ctx.routes_payload()
@@ -325,10 +339,16 @@ def test_a_replica_restart_does_not_corrupt_the_window(
     body = v2_body(feature_rows())
     with httpx.Client(base_url=replicas[1].url, timeout=30) as b:
         for n in range(40):
-            clients[0].post(f"/v2/models/{ctl.model}/infer", content=body,
-                            headers={"X-Routing-Key": f"late-{n}"})  # fmt: skip
-            b.post(f"/v2/models/{ctl.model}/infer", content=body,
-                   headers={"X-Routing-Key": f"late-{n}"})  # fmt: skip
+            clients[0].post(
+                f"/v2/models/{ctl.model}/infer",
+                content=body,
+                headers={"X-Routing-Key": f"late-{n}"},
+            )
+            b.post(
+                f"/v2/models/{ctl.model}/infer",
+                content=body,
+                headers={"X-Routing-Key": f"late-{n}"},
+            )
     # Prometheus has the restarted replica's 40 (not its old 300) and replica a's 340
     per_job = f'sum by (job) (driftloop_requests_total{{model="{ctl.model}"}})'
     deadline = time.monotonic() + SCRAPE_TIMEOUT_S
@@ -363,8 +383,12 @@ def test_the_grafana_dashboards_promql_runs_on_the_real_prometheus(
         doc = httpx.get(f"{prometheus.url}/api/v1/query", params={"query": expr}).json()
         assert doc["status"] == "success", (key, expr, doc.get("error"))
         answers[key] = doc["data"]["result"]
-    served = {"traffic_share_per_version", "route_weight", "requests_per_version",
-              "latency_per_version"}  # fmt: skip
+    served = {
+        "traffic_share_per_version",
+        "route_weight",
+        "requests_per_version",
+        "latency_per_version",
+    }
     assert served <= {key.split("/")[0] for key in answers}
     for key, result in answers.items():
         if key.split("/")[0] in served:

@@ -27,8 +27,13 @@ TOKEN = "rollout-test-token"
 # from ~100 canary requests is about their maximum: one scheduler stall made an identical
 # canary 3-5x slower than the stable in 3 of 8 runs. The p99 gates are exercised by the
 # seeded tests (test_controller.py); here they are off.
-E2E = {**FAST, "min_requests": 100, "guard_min_requests": 60, "promote_p99_ratio": 1000.0,
-       "rollback_p99_ratio": 1000.0}  # fmt: skip
+E2E = {
+    **FAST,
+    "min_requests": 100,
+    "guard_min_requests": 60,
+    "promote_p99_ratio": 1000.0,
+    "rollback_p99_ratio": 1000.0,
+}
 
 
 class SometimesFailing:
@@ -90,12 +95,18 @@ def _traffic(client: httpx.Client, model: str, weights: list[float]) -> Any:
     body = v2_body(feature_rows())
 
     def tick(_rollout: Any) -> None:
-        weights.append(client.get("/admin/routes", headers={"Authorization": f"Bearer {TOKEN}"})
-                       .json()["challenger_weight"])  # fmt: skip
+        weights.append(
+            client.get("/admin/routes", headers={"Authorization": f"Bearer {TOKEN}"}).json()[
+                "challenger_weight"
+            ]
+        )
         for _ in range(150):
             sent["n"] += 1
-            client.post(f"/v2/models/{model}/infer", content=body,
-                        headers={"X-Routing-Key": f"customer-{sent['n']}"})  # fmt: skip
+            client.post(
+                f"/v2/models/{model}/infer",
+                content=body,
+                headers={"X-Routing-Key": f"customer-{sent['n']}"},
+            )
 
     return tick
 
@@ -127,8 +138,12 @@ def test_good_version_walks_10_50_100_through_the_server(
     result = runner.invoke(app, ["rollout", "history", "-p", str(rollout_project.root), "--json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
-    assert [e["to"] for e in doc["events"]] == ["pending", "step 1 (10%)", "step 2 (50%)",
-                                                "promoted"]  # fmt: skip
+    assert [e["to"] for e in doc["events"]] == [
+        "pending",
+        "step 1 (10%)",
+        "step 2 (50%)",
+        "promoted",
+    ]
     assert doc["events"][-1]["evidence"]["error_rate_test"]["passed"] is True
     table = runner.invoke(app, ["rollout", "history", "-p", str(rollout_project.root)])
     assert "error_rate_test" in table.output and "promoted" in table.output
@@ -163,11 +178,19 @@ def test_start_without_a_server_exits_2_and_stores_nothing(
     rollout_project: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DRIFTLOOP_ADMIN_TOKEN", TOKEN)
-    args = ["rollout", "start", "2", "-p", str(rollout_project.root),
-            "--server", "http://127.0.0.1:9"]  # fmt: skip
+    args = [
+        "rollout",
+        "start",
+        "2",
+        "-p",
+        str(rollout_project.root),
+        "--server",
+        "http://127.0.0.1:9",
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2
     assert "cannot reach the server" in result.output
-    history = CliRunner().invoke(app, ["rollout", "history", "-p", str(rollout_project.root),
-                                       "--json"])  # fmt: skip
+    history = CliRunner().invoke(
+        app, ["rollout", "history", "-p", str(rollout_project.root), "--json"]
+    )
     assert json.loads(history.output)["rollouts"] == []

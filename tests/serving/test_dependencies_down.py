@@ -109,10 +109,24 @@ class Redis:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.server.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.base)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                self.binary,
+                "--port",
+                str(self.server.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--dir",
+                str(self.base),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_for(lambda: self.server.client(0).ping(), self.proc, "redis-server", None)
 
     def stop(self) -> None:
@@ -141,7 +155,7 @@ def test_online_store_down_keeps_v2_serving_and_the_entity_endpoint_names_it(
         "type": "redis",
         "connection_string": redis.server.connection_string(0),
     }
-    canary_copy.config_path.write_text(yaml.safe_dump(data))  # fmt: skip
+    canary_copy.config_path.write_text(yaml.safe_dump(data))
     project = Project.load(canary_copy.root)
     # The feature views are applied already (Feast keeps the online store in its config, not
     # in its registry): load the last day's rows into Redis.
@@ -163,8 +177,9 @@ def test_online_store_down_keeps_v2_serving_and_the_entity_endpoint_names_it(
         said = down.json()["error"]
         assert f"online feature store (redis at 127.0.0.1:{redis.server.port}" in said
         assert "/v2 inference with the features in the request keeps serving" in said
-        infer = client.post(f"/v2/models/{project.model_name}/infer",
-                            content=v2_body(feature_rows()))  # fmt: skip
+        infer = client.post(
+            f"/v2/models/{project.model_name}/infer", content=v2_body(feature_rows())
+        )
         assert infer.status_code == 200
 
         redis.start()

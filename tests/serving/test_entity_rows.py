@@ -42,8 +42,9 @@ def test_features_far_from_the_event_time_are_flagged_in_the_answer_and_the_log(
         "past-ttl": (feature_time + pd.Timedelta(days=ttl, hours=1), True),
     }
     for rid, (when, flagged) in cases.items():
-        r = predict(server, {"event_time": when.isoformat(),
-                             "entities": [{**entity, "request_id": rid}]})  # fmt: skip
+        r = predict(
+            server, {"event_time": when.isoformat(), "entities": [{**entity, "request_id": rid}]}
+        )
         assert r.status_code == 200, r.text
         doc = r.json()
         assert doc["predictions"][0]["outside_ttl"] is flagged, rid

@@ -18,5 +18,4 @@ def test_a_time_outside_the_logs_range_is_refused_naming_the_field(value: str) -
 
 
 def test_times_inside_the_range_are_read_as_utc() -> None:
-    assert _time("2024-03-01T12:00:00+01:00", "event_time") == datetime(2024, 3, 1, 11,
-                                                                           tzinfo=UTC)  # fmt: skip
+    assert _time("2024-03-01T12:00:00+01:00", "event_time") == datetime(2024, 3, 1, 11, tzinfo=UTC)

@@ -22,10 +22,15 @@ from driftloop.statistics.profile import build_profile
 
 def test_feedback_says_which_request_ids_matched_a_logged_prediction(served: Any) -> None:
     with httpx.Client(base_url=served.url) as c:
-        r = c.post("/v1/predict", json={"entities": [
-            {"store_id": 0, "product_id": 1, "request_id": "old-1"},
-            {"store_id": 0, "product_id": 2, "request_id": "fresh-1"},
-        ]})  # fmt: skip
+        r = c.post(
+            "/v1/predict",
+            json={
+                "entities": [
+                    {"store_id": 0, "product_id": 1, "request_id": "old-1"},
+                    {"store_id": 0, "product_id": 2, "request_id": "fresh-1"},
+                ]
+            },
+        )
         assert r.status_code == 200, r.text
         served.ctx.flush_logs()  # old-1 and fresh-1 are on disk and in the live index
         served.ctx.live._recent.clear()  # as after a restart: only the log on disk knows
@@ -36,18 +41,26 @@ def test_feedback_says_which_request_ids_matched_a_logged_prediction(served: Any
                     {"store_id": 0, "product_id": 3, "request_id": "buffered-1"},
                 ]
             },
-        ).raise_for_status()  # fmt: skip  (not flushed: found in the buffer)
-        r = c.post("/v1/feedback", json={"outcomes": [
-            {"request_id": "old-1", "value": 3},
-            {"request_id": "nope", "value": 4},
-            {"request_id": "buffered-1", "value": 5, "kind": "business", "name": "sale"},
-            {"store_id": 0, "product_id": 1, "date": "2019-07-19", "value": 1},
-        ]})  # fmt: skip
+        ).raise_for_status()  # not flushed: found in the buffer
+        r = c.post(
+            "/v1/feedback",
+            json={
+                "outcomes": [
+                    {"request_id": "old-1", "value": 3},
+                    {"request_id": "nope", "value": 4},
+                    {"request_id": "buffered-1", "value": 5, "kind": "business", "name": "sale"},
+                    {"store_id": 0, "product_id": 1, "date": "2019-07-19", "value": 1},
+                ]
+            },
+        )
     assert r.status_code == 200, r.text
     assert r.json() == {
-        "accepted": 4, "matched": 2, "unmatched": 1, "unmatched_request_ids": ["nope"],
+        "accepted": 4,
+        "matched": 2,
+        "unmatched": 1,
+        "unmatched_request_ids": ["nope"],
         "by_entity_and_date": 1,
-    }  # fmt: skip
+    }
 
 
 def test_an_unknown_outcome_field_is_named_with_a_suggestion(served: Any) -> None:
@@ -70,8 +83,22 @@ def test_accuracy_gauges_are_not_exported_below_min_labels(tmp_path: Path) -> No
     registry.register(live)
     ids = [f"r{i}" for i in range(200)]
     served = datetime(2024, 1, 1, 12, tzinfo=UTC)
-    batch = PredictionBatch(served, served, ids, "v2", "m", "1", "champion", ("f",), x[:200],
-                            x[:200, 0], 1.0, None, None, None)  # fmt: skip
+    batch = PredictionBatch(
+        served,
+        served,
+        ids,
+        "v2",
+        "m",
+        "1",
+        "champion",
+        ("f",),
+        x[:200],
+        x[:200, 0],
+        1.0,
+        None,
+        None,
+        None,
+    )
     logged = encode_predictions([batch], {"store_id": "int64", "product_id": "int64"})
     path = predictions_dir(tmp_path) / "2024-01-01" / "part-1.parquet"
     path.parent.mkdir(parents=True)
@@ -79,9 +106,16 @@ def test_accuracy_gauges_are_not_exported_below_min_labels(tmp_path: Path) -> No
     live.fold_predictions(path, logged)
 
     def feedback(part: str, labelled: list[str]) -> None:
-        frame = pd.DataFrame({"received_at": [served] * len(labelled), "request_id": labelled,
-                              "date": [None] * len(labelled), "name": "label", "kind": "label",
-                              "value": 10.0})  # fmt: skip
+        frame = pd.DataFrame(
+            {
+                "received_at": [served] * len(labelled),
+                "request_id": labelled,
+                "date": [None] * len(labelled),
+                "name": "label",
+                "kind": "label",
+                "value": 10.0,
+            }
+        )
         path = feedback_dir(tmp_path) / "2024-01-02" / part
         path.parent.mkdir(parents=True, exist_ok=True)
         frame.to_parquet(path)

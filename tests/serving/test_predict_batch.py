@@ -16,21 +16,33 @@ ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 
 def _bodies() -> list[dict[str, Any]]:
     return [
-        {"event_time": "2019-07-01", "routing_key": f"run-{i}", "request_id": f"b-{i}",
-         "entities": [{"store_id": i % 3, "product_id": p} for p in (1, 2)]}
+        {
+            "event_time": "2019-07-01",
+            "routing_key": f"run-{i}",
+            "request_id": f"b-{i}",
+            "entities": [{"store_id": i % 3, "product_id": p} for p in (1, 2)],
+        }
         for i in range(12)
-    ] + [{"event_time": "2019-07-02", "request_id": "b-alone",
-          "entities": [{"store_id": 1, "product_id": 3, "price": 4.5}]}]  # fmt: skip
+    ] + [
+        {
+            "event_time": "2019-07-02",
+            "request_id": "b-alone",
+            "entities": [{"store_id": 1, "product_id": 3, "price": 4.5}],
+        }
+    ]
 
 
 def test_a_batch_answers_logs_and_counts_each_request_as_if_sent_alone(served: Any) -> None:
     with httpx.Client(base_url=served.url) as c:
         c.post("/admin/weights", json={"challenger_weight": 50, "shadow": True}, headers=ADMIN)
         answers = [
-            c.post("/v1/predict", json={k: v for k, v in b.items() if k != "request_id"},
-                   headers={"X-Request-Id": b["request_id"]}).json()
+            c.post(
+                "/v1/predict",
+                json={k: v for k, v in b.items() if k != "request_id"},
+                headers={"X-Request-Id": b["request_id"]},
+            ).json()
             for b in _bodies()
-        ]  # fmt: skip
+        ]
         assert all("predictions" in a for a in answers), answers
         alone = [a["predictions"] for a in answers]
         before = parse_server_metrics(c.get("/metrics").text, served.ctx.model_name)
@@ -66,13 +78,19 @@ def test_a_batch_answers_logs_and_counts_each_request_as_if_sent_alone(served: A
         ({"requests": []}, 400, "non-empty 'requests'"),
         ({"requests": [{"entities": []}]}, 422, "requests[0].entities"),
         ({"requests": [{"entities": [{"store_id": 0}]}]}, 422, "requests[0].entities[0]"),
-        ({"requests": [{"entities": [{"store_id": 0, "product_id": 1}], "when": 1}]}, 422,
-         "unknown field(s) ['when']"),
-        ({"requests": [{"entities": [{"store_id": 0, "product_id": 1}], "routing_key": ""}]},
-         422, "requests[0].routing_key"),
+        (
+            {"requests": [{"entities": [{"store_id": 0, "product_id": 1}], "when": 1}]},
+            422,
+            "unknown field(s) ['when']",
+        ),
+        (
+            {"requests": [{"entities": [{"store_id": 0, "product_id": 1}], "routing_key": ""}]},
+            422,
+            "requests[0].routing_key",
+        ),
         ({"requests": [], "extra": 1}, 400, "requests"),
     ],
-)  # fmt: skip
+)
 def test_bad_batches_get_a_4xx_naming_the_request(
     served: Any, body: dict[str, Any], status: int, fragment: str
 ) -> None:

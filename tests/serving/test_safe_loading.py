@@ -98,9 +98,12 @@ def test_artifacts_outside_the_configured_root_are_not_loaded(sealed: Any, tmp_p
 
     mine = open_registry(sealed)
     other_root = MlflowRegistry(
-        mine.tracking_uri, (tmp_path / "elsewhere").as_uri(), mine.model_name, mine.experiment,
+        mine.tracking_uri,
+        (tmp_path / "elsewhere").as_uri(),
+        mine.model_name,
+        mine.experiment,
         mine.history,
-    )  # fmt: skip
+    )
     with pytest.raises(ModelLoadError, match=r"outside the configured artifact root"):
         other_root.load_model("1")
     with pytest.raises(ModelLoadError, match=r"outside the configured artifact root"):
@@ -120,9 +123,12 @@ def test_a_pickled_version_from_outside_driftloop_needs_two_explicit_flags(
     names = json.loads(shared.get("1").tags["driftloop.features"])
     # its own experiment and artifact root: nothing is written next to the shared artifacts
     registry = MlflowRegistry(
-        shared.tracking_uri, (tmp_path / "outside").as_uri(), shared.model_name, "outside",
+        shared.tracking_uri,
+        (tmp_path / "outside").as_uri(),
+        shared.model_name,
+        "outside",
         shared.history,
-    )  # fmt: skip
+    )
     rng = np.random.default_rng(3)
     x, y = rng.normal(size=(40, len(names))), rng.normal(size=40)
     client = registry.client()
@@ -136,9 +142,11 @@ def test_a_pickled_version_from_outside_driftloop_needs_two_explicit_flags(
             pip_requirements=["scikit-learn"],
         )
     mv = client.create_model_version(
-        registry.model_name, info.model_uri, run.info.run_id,
+        registry.model_name,
+        info.model_uri,
+        run.info.run_id,
         tags={"driftloop.features": json.dumps(names), "driftloop.model_kind": "sklearn"},
-    )  # fmt: skip
+    )
     version = str(mv.version)
     with pytest.raises(ModelLoadError, match=r"registry.allow_unverified: true"):
         registry.load_model(version)
@@ -162,8 +170,11 @@ def test_a_version_from_before_checksums_serves_its_verified_onnx_copy_only(
         pytest.raises(ModelLoadError, match=r"artifact onnx/model.onnx has checksum"),
     ):
         registry.load_model("1")
-    with pytest.raises(ModelLoadError, match=r"no checksum was recorded for model.*"
-                       r"registry.allow_unverified: true"):  # fmt: skip
+    with pytest.raises(
+        ModelLoadError,
+        match=r"no checksum was recorded for model.*"
+        r"registry.allow_unverified: true",
+    ):
         registry.load_native("1")
     registry.policy = LoadPolicy(allow_unverified=True)
     with caplog.at_level(logging.WARNING, "driftloop.registry"):

@@ -22,17 +22,26 @@ from driftloop.serving.server import BackgroundServer, build_context
 
 SECRET = "tok-3f9c1e77-never-print-me"
 ADMIN_CALLS = [
-    ("GET", "/admin/routes"), ("POST", "/admin/weights"), ("POST", "/admin/reload"),
-    ("POST", "/admin/promote"), ("POST", "/admin/rollback"), ("POST", "/admin/flush"),
-]  # fmt: skip
+    ("GET", "/admin/routes"),
+    ("POST", "/admin/weights"),
+    ("POST", "/admin/reload"),
+    ("POST", "/admin/promote"),
+    ("POST", "/admin/rollback"),
+    ("POST", "/admin/flush"),
+]
 
 
 def test_config_objects_never_show_the_token() -> None:
     config = ProjectConfig.model_validate({"project": "shop", "serving": {"admin_token": SECRET}})
     shown = [
-        repr(config), str(config), repr(config.serving), str(config.serving),
-        config.model_dump_json(), json.dumps(config.model_dump(mode="json")), dump_config(config),
-    ]  # fmt: skip
+        repr(config),
+        str(config),
+        repr(config.serving),
+        str(config.serving),
+        config.model_dump_json(),
+        json.dumps(config.model_dump(mode="json")),
+        dump_config(config),
+    ]
     assert [SECRET in text for text in shown] == [False] * len(shown)
     assert config.serving.resolved_admin_token() == SECRET
 

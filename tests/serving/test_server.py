@@ -19,17 +19,35 @@ ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 
 def v2_body(rows: list[list[float]], **params: Any) -> bytes:
     doc: dict[str, Any] = {
-        "inputs": [{"name": "input", "shape": [len(rows), len(rows[0])], "datatype": "FP32",
-                    "data": rows}],
-    }  # fmt: skip
+        "inputs": [
+            {"name": "input", "shape": [len(rows), len(rows[0])], "datatype": "FP32", "data": rows}
+        ],
+    }
     if params:
         doc["parameters"] = params
     return orjson.dumps(doc)
 
 
 def feature_rows(n: int = 1) -> list[list[float]]:
-    row = [20.0, 18.0, 22.0, 19.0, 20.5, 4.0, 20.0, 5.0, 9.5, 1.0, 0.0, 0.0, 2.0, 15.0, 6.0,
-           166.0, 0.0]  # fmt: skip
+    row = [
+        20.0,
+        18.0,
+        22.0,
+        19.0,
+        20.5,
+        4.0,
+        20.0,
+        5.0,
+        9.5,
+        1.0,
+        0.0,
+        0.0,
+        2.0,
+        15.0,
+        6.0,
+        166.0,
+        0.0,
+    ]
     return [row] * n
 
 
@@ -76,10 +94,15 @@ def test_a_stock_v2_client_library_works_unmodified(served: Any) -> None:
 
 def test_entity_endpoint_reads_the_online_store_and_logs_what_it_used(served: Any) -> None:
     with httpx.Client(base_url=served.url) as c:
-        r = c.post("/v1/predict", json={"entities": [
-            {"store_id": 0, "product_id": 1, "request_id": "e-1"},
-            {"store_id": 2, "product_id": 3, "request_id": "e-2", "price": 4.5},
-        ]})  # fmt: skip
+        r = c.post(
+            "/v1/predict",
+            json={
+                "entities": [
+                    {"store_id": 0, "product_id": 1, "request_id": "e-1"},
+                    {"store_id": 2, "product_id": 3, "request_id": "e-2", "price": 4.5},
+                ]
+            },
+        )
     assert r.status_code == 200, r.text
     preds = r.json()["predictions"]
     assert [p["request_id"] for p in preds] == ["e-1", "e-2"]
@@ -92,11 +115,22 @@ def test_entity_endpoint_reads_the_online_store_and_logs_what_it_used(served: An
 
 def test_feedback_by_request_id_and_by_entity_and_date(served: Any) -> None:
     with httpx.Client(base_url=served.url) as c:
-        r = c.post("/v1/feedback", json={"outcomes": [
-            {"request_id": "e-1", "value": 17},
-            {"store_id": 0, "product_id": 1, "date": "2019-07-19", "value": 1, "kind": "business",
-             "name": "sale"},
-        ]})  # fmt: skip
+        r = c.post(
+            "/v1/feedback",
+            json={
+                "outcomes": [
+                    {"request_id": "e-1", "value": 17},
+                    {
+                        "store_id": 0,
+                        "product_id": 1,
+                        "date": "2019-07-19",
+                        "value": 1,
+                        "kind": "business",
+                        "name": "sale",
+                    },
+                ]
+            },
+        )
     assert r.json()["accepted"] == 2 and r.json()["by_entity_and_date"] == 1
     served.ctx.flush_logs()
     fb = read_segments(served.ctx.project.state_dir / "feedback")
@@ -108,20 +142,31 @@ def test_feedback_by_request_id_and_by_entity_and_date(served: Any) -> None:
     [
         ("/v2/models/{m}/infer", b"{oops", 400, "not valid JSON"),
         ("/v2/models/{m}/infer", v2_body([[1.0, 2.0]]), 400, "has 2 columns but the model"),
-        ("/v2/models/{m}/infer", v2_body([[float("nan")] * 17]), 422,  # NaN is JSON null
-         "is not all FP32 values: null at position 0"),
+        (
+            "/v2/models/{m}/infer",
+            v2_body([[float("nan")] * 17]),
+            422,  # NaN is JSON null
+            "is not all FP32 values: null at position 0",
+        ),
         ("/v2/models/other/infer", v2_body(feature_rows()), 404, "is not served here"),
         ("/v2/models/{m}/versions/9/infer", v2_body(feature_rows()), 404, "not being served"),
-        ("/v1/predict", orjson.dumps({"entities": [{"store_id": 50, "product_id": 1}]}), 404,
-         "has no features in the online store"),
+        (
+            "/v1/predict",
+            orjson.dumps({"entities": [{"store_id": 50, "product_id": 1}]}),
+            404,
+            "has no features in the online store",
+        ),
         ("/v1/predict", orjson.dumps({"entities": [{"store_id": 0}]}), 422, "lacks"),
-        ("/v1/predict", orjson.dumps({"entities": [{"store_id": 0, "product_id": 1,
-                                                    "units_lag_1": 3}]}), 422,
-         "come from the online store"),
+        (
+            "/v1/predict",
+            orjson.dumps({"entities": [{"store_id": 0, "product_id": 1, "units_lag_1": 3}]}),
+            422,
+            "come from the online store",
+        ),
         ("/v1/feedback", orjson.dumps({"outcomes": [{"value": 3}]}), 422, "needs a request_id"),
         ("/v2/models/{m}/infer", b"x" * (9 * 1024 * 1024), 413, "exceeds serving.max_body_bytes"),
     ],
-)  # fmt: skip
+)
 def test_bad_input_gets_a_4xx_naming_the_problem(
     served: Any, path: str, body: bytes, status: int, message: str
 ) -> None:
@@ -134,8 +179,11 @@ def test_bad_input_gets_a_4xx_naming_the_problem(
 def test_admin_calls_need_the_token(served: Any) -> None:
     with httpx.Client(base_url=served.url) as c:
         assert c.post("/admin/weights", json={"challenger_weight": 10}).status_code == 401
-        wrong = c.post("/admin/weights", json={"challenger_weight": 10},
-                       headers={"Authorization": "Bearer nope"})  # fmt: skip
+        wrong = c.post(
+            "/admin/weights",
+            json={"challenger_weight": 10},
+            headers={"Authorization": "Bearer nope"},
+        )
         assert wrong.status_code == 401
         ok = c.post("/admin/weights", json={"challenger_weight": 10}, headers=ADMIN)
         assert ok.status_code == 200 and ok.json()["challenger_weight"] == 10
@@ -182,8 +230,11 @@ def test_weight_changes_and_reloads_under_load_lose_no_request(served: Any) -> N
             i = 0
             while not stop.is_set() or i < 50:
                 rid = f"load-{worker}-{i}"
-                r = c.post(f"/v2/models/{name}/infer", content=body,
-                           headers={"X-Request-Id": rid, "X-Routing-Key": rid})  # fmt: skip
+                r = c.post(
+                    f"/v2/models/{name}/infer",
+                    content=body,
+                    headers={"X-Request-Id": rid, "X-Routing-Key": rid},
+                )
                 with lock:
                     (ids if r.status_code == 200 else failures).append(rid)
                 i += 1
@@ -221,8 +272,11 @@ def test_graceful_shutdown_keeps_every_acknowledged_prediction(canary_project: A
     with httpx.Client(base_url=server.url) as c:
         for i in range(200):
             rid = f"shutdown-{i}"
-            r = c.post(f"/v2/models/{ctx.model_name}/infer", content=v2_body(feature_rows()),
-                       headers={"X-Request-Id": rid})  # fmt: skip
+            r = c.post(
+                f"/v2/models/{ctx.model_name}/infer",
+                content=v2_body(feature_rows()),
+                headers={"X-Request-Id": rid},
+            )
             if r.status_code == 200:
                 acknowledged.append(rid)
     assert ctx.predictions.pending >= 200  # nothing flushed yet: one flush per hour
@@ -240,8 +294,11 @@ def test_failing_challenger_does_not_touch_champion_answers(canary_project: Any)
         c.post("/admin/weights", json={"challenger_weight": 50}, headers=ADMIN)
         codes: dict[str, list[int]] = {"1": [], "2": []}
         for i in range(200):
-            r = c.post(f"/v2/models/{ctx.model_name}/infer", content=v2_body(feature_rows()),
-                       headers={"X-Routing-Key": f"k{i}"})  # fmt: skip
+            r = c.post(
+                f"/v2/models/{ctx.model_name}/infer",
+                content=v2_body(feature_rows()),
+                headers={"X-Routing-Key": f"k{i}"},
+            )
             version = r.json().get("model_version") if r.status_code == 200 else "2"
             codes[str(version)].append(r.status_code)
             if r.status_code == 500:
@@ -289,8 +346,11 @@ def test_shadow_mode_logs_the_challenger_and_answers_with_the_champion(served: A
     name = served.ctx.model_name
     with httpx.Client(base_url=served.url) as c:
         c.post("/admin/weights", json={"challenger_weight": 0, "shadow": True}, headers=ADMIN)
-        r = c.post(f"/v2/models/{name}/infer", content=v2_body(feature_rows()),
-                   headers={"X-Request-Id": "shadow-1"})  # fmt: skip
+        r = c.post(
+            f"/v2/models/{name}/infer",
+            content=v2_body(feature_rows()),
+            headers={"X-Request-Id": "shadow-1"},
+        )
         c.post("/admin/weights", json={"challenger_weight": 0, "shadow": False}, headers=ADMIN)
     assert r.json()["model_version"] == "1"
     log = logged(served)
@@ -305,8 +365,12 @@ def test_metrics_show_requests_latency_predictions_and_weights(served: Any) -> N
     with httpx.Client(base_url=served.url) as c:
         c.post(f"/v2/models/{served.ctx.model_name}/infer", content=v2_body(feature_rows(2)))
         text = c.get("/metrics").text
-    for name in ("driftloop_predictions_total", "driftloop_request_latency_seconds_bucket",
-                 "driftloop_prediction_value_bucket", "driftloop_route_weight"):  # fmt: skip
+    for name in (
+        "driftloop_predictions_total",
+        "driftloop_request_latency_seconds_bucket",
+        "driftloop_prediction_value_bucket",
+        "driftloop_route_weight",
+    ):
         assert name in text
     assert 'driftloop_route_weight{alias="champion",model="shop",version="1"}' in text
 

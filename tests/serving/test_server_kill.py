@@ -26,17 +26,33 @@ ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def serve(root: Path, port: int, crash_at: str | None) -> subprocess.Popen[str]:
-    env = {**os.environ, "DRIFTLOOP_ADMIN_TOKEN": TOKEN,
-           # no timed flush during the test: /admin/flush decides when a flush runs
-           "DRIFTLOOP__SERVING__LOG_FLUSH_INTERVAL_S": "3600"}  # fmt: skip
+    env = {
+        **os.environ,
+        "DRIFTLOOP_ADMIN_TOKEN": TOKEN,
+        # no timed flush during the test: /admin/flush decides when a flush runs
+        "DRIFTLOOP__SERVING__LOG_FLUSH_INTERVAL_S": "3600",
+    }
     env.pop(CRASH_ENV, None)
     if crash_at:
         env[CRASH_ENV] = crash_at
     return subprocess.Popen(
-        [sys.executable, "-m", "driftloop", "serve", "--project", str(root), "--port", str(port),
-         "--log-level", "warning"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "driftloop",
+            "serve",
+            "--project",
+            str(root),
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 @pytest.fixture
@@ -50,8 +66,11 @@ def processes() -> Iterator[list[subprocess.Popen[str]]]:
 
 
 def infer(client: httpx.Client, url: str, model: str, request_id: str) -> None:
-    answer = client.post(f"{url}/v2/models/{model}/infer", content=v2_body(feature_rows()),
-                         headers={"X-Request-Id": request_id})  # fmt: skip
+    answer = client.post(
+        f"{url}/v2/models/{model}/infer",
+        content=v2_body(feature_rows()),
+        headers={"X-Request-Id": request_id},
+    )
     assert answer.status_code == 200, answer.text
 
 
@@ -93,8 +112,10 @@ def test_server_killed_during_a_flush_restarts_on_its_routes_and_loses_one_flush
     with httpx.Client(timeout=30) as client:
         routes = client.get(f"{url}/admin/routes", headers=ADMIN).json()
         assert (routes["champion"], routes["challenger"], routes["challenger_weight"]) == (
-            "1", "2", 30.0,
-        )  # fmt: skip
+            "1",
+            "2",
+            30.0,
+        )
         infer(client, url, model, "after-restart")
     second.send_signal(signal.SIGTERM)
     second.communicate(timeout=60)

@@ -11,9 +11,17 @@ from driftloop.serving.v2 import decode_request, encode_response, features_matri
 
 NAMES = ("a", "b", "c")
 SHORT_BINARY = orjson.dumps(
-    {"inputs": [{"name": "input", "shape": [1, 3], "datatype": "FP32",
-                 "parameters": {"binary_data_size": 12}}]}
-)  # fmt: skip
+    {
+        "inputs": [
+            {
+                "name": "input",
+                "shape": [1, 3],
+                "datatype": "FP32",
+                "parameters": {"binary_data_size": 12},
+            }
+        ]
+    }
+)
 
 
 def body(inputs: list[dict[str, object]], **extra: object) -> bytes:
@@ -23,8 +31,9 @@ def body(inputs: list[dict[str, object]], **extra: object) -> bytes:
 def test_one_matrix_tensor() -> None:
     req = decode_request(
         body([{"name": "input", "shape": [2, 3], "datatype": "FP32", "data": [1, 2, 3, 4, 5, 6]}]),
-        None, 100,
-    )  # fmt: skip
+        None,
+        100,
+    )
     x = features_matrix(req, NAMES, frozenset())
     assert x.dtype == np.float32 and x.tolist() == [[1, 2, 3], [4, 5, 6]]
 
@@ -40,9 +49,17 @@ def test_one_tensor_per_feature_in_any_order() -> None:
 
 def test_binary_tensor_extension() -> None:
     data = np.arange(6, dtype="<f4")
-    header = body([{"name": "input", "shape": [2, 3], "datatype": "FP32",
-                    "parameters": {"binary_data_size": 24}}],
-                  parameters={"binary_data_output": True})  # fmt: skip
+    header = body(
+        [
+            {
+                "name": "input",
+                "shape": [2, 3],
+                "datatype": "FP32",
+                "parameters": {"binary_data_size": 24},
+            }
+        ],
+        parameters={"binary_data_output": True},
+    )
     req = decode_request(header + data.tobytes(), str(len(header)), 100)
     assert req.binary_output
     assert features_matrix(req, NAMES, frozenset()).tolist() == [[0, 1, 2], [3, 4, 5]]
@@ -62,19 +79,31 @@ def test_binary_response_carries_its_header_length() -> None:
         (b"{not json", None, "not valid JSON"),
         (b"[]", None, "must be a JSON object"),
         (b'{"inputs": []}', None, "non-empty list"),
-        (body([{"name": "input", "shape": [1, 3], "datatype": "STRING", "data": [1, 2, 3]}]),
-         None, "datatype 'STRING' is not supported"),
-        (body([{"name": "input", "shape": [2, 3], "datatype": "FP32", "data": [1, 2]}]),
-         None, "holds 2 values but shape \\[2, 3\\] needs 6"),
-        (body([{"name": "input", "shape": [1, 3], "datatype": "INT32", "data": ["x", 1, 2]}]),
-         None, "is not all INT32 values"),
-        (body([{"name": "input", "shape": [-1, 3], "datatype": "FP32", "data": [1, 2, 3]}]),
-         None, "shape must be a list of whole numbers"),
+        (
+            body([{"name": "input", "shape": [1, 3], "datatype": "STRING", "data": [1, 2, 3]}]),
+            None,
+            "datatype 'STRING' is not supported",
+        ),
+        (
+            body([{"name": "input", "shape": [2, 3], "datatype": "FP32", "data": [1, 2]}]),
+            None,
+            "holds 2 values but shape \\[2, 3\\] needs 6",
+        ),
+        (
+            body([{"name": "input", "shape": [1, 3], "datatype": "INT32", "data": ["x", 1, 2]}]),
+            None,
+            "is not all INT32 values",
+        ),
+        (
+            body([{"name": "input", "shape": [-1, 3], "datatype": "FP32", "data": [1, 2, 3]}]),
+            None,
+            "shape must be a list of whole numbers",
+        ),
         (SHORT_BINARY + b"\x00" * 4, str(len(SHORT_BINARY)), "runs past the 4 binary bytes"),
         (b"{}", "10", "does not fit the 2-byte body"),
         (b'{"inputs": [{"name": "x"}]}' + b"\x00" * 4, "abc", "is not a number"),
     ],
-)  # fmt: skip
+)
 def test_malformed_requests_name_the_problem(raw: bytes, header: str | None, message: str) -> None:
     with pytest.raises(RequestError, match=message) as err:
         decode_request(raw, header, 100)
@@ -91,22 +120,32 @@ def test_batch_over_the_limit_is_413() -> None:
 def test_wrong_width_missing_and_extra_features() -> None:
     wide = decode_request(
         body([{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]),
-        None, 10,
-    )  # fmt: skip
+        None,
+        10,
+    )
     with pytest.raises(RequestError, match="has 4 columns but the model takes 3"):
         features_matrix(wide, NAMES, frozenset())
     named = decode_request(
         body([{"name": n, "shape": [1], "datatype": "FP32", "data": [1]} for n in ("a", "b", "z")]),
-        None, 10,
-    )  # fmt: skip
+        None,
+        10,
+    )
     with pytest.raises(RequestError, match=r"missing \['c'\], unknown \['z'\]"):
         features_matrix(named, NAMES, frozenset())
 
 
 def test_nan_only_where_allowed() -> None:
     x = np.array([[1, np.nan, 3]], dtype="<f4")
-    header = body([{"name": "input", "shape": [1, 3], "datatype": "FP32",
-                    "parameters": {"binary_data_size": x.nbytes}}])  # fmt: skip
+    header = body(
+        [
+            {
+                "name": "input",
+                "shape": [1, 3],
+                "datatype": "FP32",
+                "parameters": {"binary_data_size": x.nbytes},
+            }
+        ]
+    )
     req = decode_request(header + x.tobytes(), str(len(header)), 10)
     assert np.isnan(features_matrix(req, NAMES, frozenset({"b"}))[0, 1])
     with pytest.raises(RequestError, match=r"NaN or infinite values in \['b'\]") as err:
@@ -120,8 +159,16 @@ def test_null_or_text_in_numeric_json_data_is_refused_by_position(datatype: str)
         ([1, None, 3], "null at position 1"),
         ([[1, 2], [3, "4"]], "'4' at position 3"),
     ):
-        raw = body([{"name": "input", "shape": [1, 3] if len(data) == 3 else [2, 2],
-                     "datatype": datatype, "data": data}])  # fmt: skip
+        raw = body(
+            [
+                {
+                    "name": "input",
+                    "shape": [1, 3] if len(data) == 3 else [2, 2],
+                    "datatype": datatype,
+                    "data": data,
+                }
+            ]
+        )
         with pytest.raises(RequestError, match=f"is not all {datatype} values: {said}") as err:
             decode_request(raw, None, 10)
         assert err.value.http_status == 422

@@ -20,9 +20,20 @@ FEATURES = ("a", "b", "c")
 NULLABLE = frozenset({"b"})
 # Every rejection says which part of the request is wrong, in the client's terms.
 PROBLEM_WORDS = (
-    "input", "body", "JSON", "Inference-Header-Content-Length", "binary", "batch",
-    "parameters", "outputs", "rows", "NaN", "infinite", "features", "shape",
-)  # fmt: skip
+    "input",
+    "body",
+    "JSON",
+    "Inference-Header-Content-Length",
+    "binary",
+    "batch",
+    "parameters",
+    "outputs",
+    "rows",
+    "NaN",
+    "infinite",
+    "features",
+    "shape",
+)
 FUZZ = settings(
     max_examples=250,
     derandomize=True,
@@ -60,9 +71,12 @@ def tensors(draw: st.DrawFn) -> Any:
     spec: dict[str, Any] = {
         "name": draw(mostly(st.sampled_from([*FEATURES, "input"]), st.just("") | json_values)),
         "shape": draw(shapes),
-        "datatype": draw(mostly(st.sampled_from(list(DATATYPES)),
-                                st.sampled_from(["BYTES", "fp32"]) | json_values)),
-    }  # fmt: skip
+        "datatype": draw(
+            mostly(
+                st.sampled_from(list(DATATYPES)), st.sampled_from(["BYTES", "fp32"]) | json_values
+            )
+        ),
+    }
     if draw(mostly(st.just(True), st.just(False))):
         spec["data"] = draw(
             mostly(
@@ -73,20 +87,23 @@ def tensors(draw: st.DrawFn) -> Any:
         )
     if draw(st.booleans()):
         spec["parameters"] = draw(
-            mostly(st.fixed_dictionaries({"binary_data_size": st.integers(-4, 64) | json_values}),
-                   json_values)
-        )  # fmt: skip
+            mostly(
+                st.fixed_dictionaries({"binary_data_size": st.integers(-4, 64) | json_values}),
+                json_values,
+            )
+        )
     return spec
 
 
 outputs = st.lists(
     st.fixed_dictionaries(
         {"name": st.just("predict")},
-        optional={"parameters": mostly(st.fixed_dictionaries({"binary_data": st.booleans()}),
-                                       json_values)},
+        optional={
+            "parameters": mostly(st.fixed_dictionaries({"binary_data": st.booleans()}), json_values)
+        },
     ),
     max_size=2,
-)  # fmt: skip
+)
 
 
 @st.composite
@@ -100,9 +117,11 @@ def requests(draw: st.DrawFn) -> tuple[bytes, str | None]:
     header = json.dumps(doc).encode()  # stdlib: big integers, NaN and Infinity pass through
     tail = draw(st.binary(max_size=64))
     length = draw(
-        mostly(st.sampled_from([None, str(len(header))]),
-               st.sampled_from(["x", "-1", "0", str(len(header) + 1)]))
-    )  # fmt: skip
+        mostly(
+            st.sampled_from([None, str(len(header))]),
+            st.sampled_from(["x", "-1", "0", str(len(header) + 1)]),
+        )
+    )
     return header + (tail if length is not None else b""), length
 
 
@@ -112,8 +131,9 @@ def well_formed(draw: st.DrawFn) -> tuple[bytes, str | None]:
     rows = draw(st.integers(1, MAX_ROWS + 2))
     datatype = draw(st.sampled_from(list(DATATYPES)))
     dtype = DATATYPES[datatype]
-    values = draw(st.lists(st.floats(width=16) | st.integers(0, 255), min_size=rows * 3,
-                           max_size=rows * 3))  # fmt: skip
+    values = draw(
+        st.lists(st.floats(width=16) | st.integers(0, 255), min_size=rows * 3, max_size=rows * 3)
+    )
     with np.errstate(all="ignore"):
         array = np.asarray(values, dtype=np.float64).astype(dtype)
     tensor: dict[str, Any] = {"name": "input", "shape": [rows, 3], "datatype": datatype}
@@ -181,9 +201,11 @@ def test_regressions_found_by_fuzzing(spec: dict[str, Any], message: str) -> Non
 
 
 def test_outputs_with_non_object_parameters_are_refused() -> None:
-    body = orjson.dumps({
-        "inputs": [{"name": "a", "shape": [1], "datatype": "FP32", "data": [1]}],
-        "outputs": [{"name": "predict", "parameters": [1]}],
-    })  # fmt: skip
+    body = orjson.dumps(
+        {
+            "inputs": [{"name": "a", "shape": [1], "datatype": "FP32", "data": [1]}],
+            "outputs": [{"name": "predict", "parameters": [1]}],
+        }
+    )
     with pytest.raises(RequestError, match=r"outputs\[0\].parameters must be an object"):
         decode_request(body, None, MAX_ROWS)

@@ -30,8 +30,16 @@ def sensor_table(n_entities: int = 40, days: int = 240, seed: int = 7) -> pd.Dat
         mean = lvl * (1 + slope * load) + 0.8 * temp + (5 if zones[e] == "north" else 0)
         demand = np.maximum(mean + rng.normal(0, 3, days), 0).round(1)
         for i in range(days):
-            rows.append((f"s{e:02d}", stamps[i].strftime("%Y-%m-%d"), temp[i].round(2),
-                         load[i].round(3), zones[e], demand[i]))  # fmt: skip
+            rows.append(
+                (
+                    f"s{e:02d}",
+                    stamps[i].strftime("%Y-%m-%d"),
+                    temp[i].round(2),
+                    load[i].round(3),
+                    zones[e],
+                    demand[i],
+                )
+            )
     return pd.DataFrame(rows, columns=["sensor", "day", "temp", "load", "zone", "demand"])
 
 

@@ -30,8 +30,13 @@ def _events(seed: int = 5) -> pd.DataFrame:
         t = pd.Timestamp("2025-01-01", tz="UTC")
         for _ in range(30):
             t += pd.Timedelta(seconds=int(rng.choice([30, 600, 5000, 90000, 400000])))
-            rows.append({"card": card, "event_timestamp": t,
-                         "amount": round(float(rng.gamma(2.0, 20.0)), 2)})  # fmt: skip
+            rows.append(
+                {
+                    "card": card,
+                    "event_timestamp": t,
+                    "amount": round(float(rng.gamma(2.0, 20.0)), 2),
+                }
+            )
     return pd.DataFrame(rows).sample(frac=1.0, random_state=seed).reset_index(drop=True)
 
 
@@ -39,11 +44,13 @@ def _brute_force(events: pd.DataFrame) -> pd.DataFrame:
     """Each event's features from the entity's earlier events, summed directly."""
     out = []
     for row in events.itertuples(index=False):
-        earlier = events[(events["card"] == row.card)
-                         & (events["event_timestamp"] < row.event_timestamp)]  # fmt: skip
+        earlier = events[
+            (events["card"] == row.card) & (events["event_timestamp"] < row.event_timestamp)
+        ]
         ages = (row.event_timestamp - earlier["event_timestamp"]).dt.total_seconds().to_numpy()
-        values = {f"txn_rate_{k}": float(np.exp(-ages / tau).sum())
-                  for k, tau in ACTIVITY_SCALES.items()}  # fmt: skip
+        values = {
+            f"txn_rate_{k}": float(np.exp(-ages / tau).sum()) for k, tau in ACTIVITY_SCALES.items()
+        }
         if len(earlier):
             weights = np.exp(-ages / ACTIVITY_SCALES["30d"])
             usual = (weights * earlier["amount"]).sum() / weights.sum()
@@ -61,9 +68,12 @@ def _seen_offline(events: pd.DataFrame) -> pd.DataFrame:
     activity row stamped at or before the event."""
     rows = activity_history(events, ["card"], "amount")
     seen = pd.merge_asof(
-        events.sort_values("event_timestamp"), rows.sort_values("event_timestamp"),
-        on="event_timestamp", by="card", allow_exact_matches=True,
-    )  # fmt: skip
+        events.sort_values("event_timestamp"),
+        rows.sort_values("event_timestamp"),
+        on="event_timestamp",
+        by="card",
+        allow_exact_matches=True,
+    )
     return seen.set_index(events.sort_values("event_timestamp").index).loc[events.index]
 
 
@@ -76,8 +86,10 @@ def test_offline_features_equal_a_brute_force_recount() -> None:
     pd.testing.assert_frame_equal(features, expected[features.columns], rtol=1e-9)
     # an event's own row is valid only after it: nothing of itself leaks into its features
     rows = activity_history(events, ["card"], "amount")
-    assert (rows.groupby("card")["event_timestamp"].min()
-            == events.groupby("card")["event_timestamp"].min() + ACTIVITY_AFTER).all()  # fmt: skip
+    assert (
+        rows.groupby("card")["event_timestamp"].min()
+        == events.groupby("card")["event_timestamp"].min() + ACTIVITY_AFTER
+    ).all()
 
 
 def test_server_steps_give_the_offline_values_one_request_or_a_batch_at_a_time() -> None:
@@ -89,8 +101,11 @@ def test_server_steps_give_the_offline_values_one_request_or_a_batch_at_a_time()
     start = 0
     while start < len(events):
         batch = events.iloc[start : start + sizes[len(served) % len(sizes)]]
-        states = pd.DataFrame([store.get(c, [math.nan] * len(STATE)) for c in batch["card"]],
-                              columns=STATE, index=batch.index)  # fmt: skip
+        states = pd.DataFrame(
+            [store.get(c, [math.nan] * len(STATE)) for c in batch["card"]],
+            columns=STATE,
+            index=batch.index,
+        )
         seeing, pushed = activity_online(states, batch, ["card"], "amount")
         served.append(activity_features(batch.join(seeing), "amount"))
         for row in pushed.itertuples(index=False):

@@ -13,8 +13,13 @@ SHIFT = date(2025, 3, 14)  # 72 days after 2025-01-01
 
 
 def test_the_loop_detects_a_new_fraud_pattern_by_log_loss_and_retrains(tmp_path: Path) -> None:
-    small = {"n_cards": 110, "days": 100, "shift_after_days": 72, "txn_per_card_day": 0.5,
-             "compromised_per_1000_cards": 30.0}  # fmt: skip
+    small = {
+        "n_cards": 110,
+        "days": 100,
+        "shift_after_days": 72,
+        "txn_per_card_day": 0.5,
+        "compromised_per_1000_cards": 30.0,
+    }
     project = create_fraud_project(tmp_path / "fraud", seed=3, overrides=small)
     # v1 learns from day 30 (the 30-day warm-up of the activity features) to day 56
     start, end = SHIFT - timedelta(days=4), SHIFT + timedelta(days=20)
@@ -36,8 +41,11 @@ def test_the_loop_detects_a_new_fraud_pattern_by_log_loss_and_retrains(tmp_path:
     # the chargebacks tell: log loss (at the holdout's fraud rate) rose on windows whose
     # labelled days hold the new pattern, and not on those whose labels predate it (labels
     # come 7 days late: a window's last week has none yet)
-    ratios = [(date.fromisoformat(s["accuracy_window"][1]), s["accuracy_ratio"])
-              for s in lagged if s["accuracy_ratio"] is not None]  # fmt: skip
+    ratios = [
+        (date.fromisoformat(s["accuracy_window"][1]), s["accuracy_ratio"])
+        for s in lagged
+        if s["accuracy_ratio"] is not None
+    ]
     before = [r for end_, r in ratios if end_ <= SHIFT + timedelta(days=7)]
     after = [r for end_, r in ratios if end_ > SHIFT + timedelta(days=14)]
     assert before and max(before) < 1.2, ratios
@@ -52,8 +60,11 @@ def test_the_loop_detects_a_new_fraud_pattern_by_log_loss_and_retrains(tmp_path:
     ), kinds
     # a retrain on chargebacks of the new pattern ranks it far better than the champion,
     # on the same newest holdout
-    lifts = [e.evidence["metrics"]["roc_auc"] - e.evidence["champion_metrics"]["roc_auc"]
-             for e in result.events if e.kind == "gate_passed"]  # fmt: skip
+    lifts = [
+        e.evidence["metrics"]["roc_auc"] - e.evidence["champion_metrics"]["roc_auc"]
+        for e in result.events
+        if e.kind == "gate_passed"
+    ]
     assert max(lifts) > 0.1, lifts
     timeline = summarize_replay(result, "fraud", "fraud")
     assert timeline.accuracy_metric == "log loss" and timeline.shift_date == SHIFT

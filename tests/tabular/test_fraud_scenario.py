@@ -45,8 +45,9 @@ def test_init_fraud_makes_a_classification_project_with_real_time_features(
     tmp_path: Path,
 ) -> None:
     root = tmp_path / "fraud"
-    result = runner.invoke(app, ["init", str(root), "--scenario", "fraud", "--cards", "150",
-                                 "--days", "70", "--json"])  # fmt: skip
+    result = runner.invoke(
+        app, ["init", str(root), "--scenario", "fraud", "--cards", "150", "--days", "70", "--json"]
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert summary["cards"] <= 150 and 0 < summary["fraud_rate"] < 0.1
@@ -57,8 +58,13 @@ def test_init_fraud_makes_a_classification_project_with_real_time_features(
     layout = project_layout(project)
     assert layout.label == "is_fraud" and layout.entity_keys == ("card_id",)
     assert dict(layout.entity_types) == {"card_id": "string"}
-    assert set(layout.realtime) == {"txn_rate_1h", "txn_rate_24h", "txn_rate_30d",
-                                    "seconds_since_last", "amount_vs_avg_30d"}  # fmt: skip
+    assert set(layout.realtime) == {
+        "txn_rate_1h",
+        "txn_rate_24h",
+        "txn_rate_30d",
+        "seconds_since_last",
+        "amount_vs_avg_30d",
+    }
     assert "hour" in layout.event_features  # times of day, not only dates
     assert set(layout.views()) == {"history", "activity"}
     truth = json.loads(project.scenario_truth_path.read_text())
@@ -68,15 +74,18 @@ def test_init_fraud_makes_a_classification_project_with_real_time_features(
         bad = runner.invoke(app, ["init", str(tmp_path / "bad"), *args])
         assert bad.exit_code == 2 and "--" in bad.output, bad.output
         assert not (tmp_path / "bad").exists()
-    short = runner.invoke(app, ["init", str(tmp_path / "bad"), "--scenario", "fraud",
-                                "--days", "30"])  # fmt: skip
+    short = runner.invoke(
+        app, ["init", str(tmp_path / "bad"), "--scenario", "fraud", "--days", "30"]
+    )
     assert short.exit_code == 2 and "days=30" in short.output and "Traceback" not in short.output
 
 
 def test_history_of_a_fraud_project_is_stamped_when_chargebacks_arrive(tmp_path: Path) -> None:
     root = tmp_path / "fraud"
-    made = runner.invoke(app, ["init", str(root), "--scenario", "fraud", "--cards", "100",
-                               "--days", "62", "--no-shift"])  # fmt: skip
+    made = runner.invoke(
+        app,
+        ["init", str(root), "--scenario", "fraud", "--cards", "100", "--days", "62", "--no-shift"],
+    )
     assert made.exit_code == 0, made.output
     project = Project.load(root)
     events = project_layout(project).read_events()

@@ -35,8 +35,7 @@ def update_activity(states, events):
 def served_project(tmp_path_factory: pytest.TempPathFactory) -> Project:
     """A small fraud project, v1 trained as of AS_OF."""
     root = tmp_path_factory.mktemp("fraud") / "p"
-    small = {"n_cards": 150, "days": 80, "shift_after_days": 60,
-             "compromised_per_1000_cards": 20.0}  # fmt: skip
+    small = {"n_cards": 150, "days": 80, "shift_after_days": 60, "compromised_per_1000_cards": 20.0}
     project = create_fraud_project(root, seed=2, overrides=small)
     store = FeatureStore(project)
     store.apply()
@@ -53,8 +52,10 @@ def _serve(
     if materialize:
         FeatureStore(project).materialize(day.to_pydatetime())
     events = project_layout(project).read_events()
-    todays = events[(events["event_timestamp"] >= day)
-                    & (events["event_timestamp"] < day + pd.Timedelta(days=1))]  # fmt: skip
+    todays = events[
+        (events["event_timestamp"] >= day)
+        & (events["event_timestamp"] < day + pd.Timedelta(days=1))
+    ]
     fields = ["amount", "merchant_category", "channel", "distance_km"]
     ctx = build_context(project, registry=open_registry(project))
     with BackgroundServer(ctx) as server, httpx.Client(base_url=server.url) as client:
@@ -71,8 +72,11 @@ def _serve(
 
 def _check(project: Project, since: datetime) -> dict[str, tuple[int, int]]:
     store = FeatureStore(project)
-    report = check_skew(store, PredictionLogSource(store, 100_000, since=since.isoformat()),
-                        project.config.features.skew)  # fmt: skip
+    report = check_skew(
+        store,
+        PredictionLogSource(store, 100_000, since=since.isoformat()),
+        project.config.features.skew,
+    )
     assert report.unmatched_rows == 0
     return {f.feature: (f.compared, f.mismatches) for f in report.features}
 
@@ -109,8 +113,11 @@ def test_skew_check_names_a_field_the_client_sends_in_other_units(
     served_project: Project,
 ) -> None:
     since = datetime.now(UTC)
-    n = _serve(served_project, AS_OF + pd.Timedelta(days=2),
-               change=lambda item: {**item, "amount": round(item["amount"] * 100)})  # fmt: skip
+    n = _serve(
+        served_project,
+        AS_OF + pd.Timedelta(days=2),
+        change=lambda item: {**item, "amount": round(item["amount"] * 100)},
+    )
     found = _check(served_project, since)
     skewed = {f for f, (_, m) in found.items() if m}
     assert {"amount", "amount_vs_avg_30d"} <= skewed, found

@@ -402,10 +402,13 @@ def test_entity_with_missing_or_fractional_values_is_refused(frame: pd.DataFrame
 def test_the_table_s_own_calendar_positions_are_recognised(frame: pd.DataFrame) -> None:
     ts = pd.to_datetime(frame["ts"])
     table = frame.assign(
-        mnth=ts.dt.month, hr=ts.dt.hour, weekday=ts.dt.dayofweek, doy=ts.dt.dayofyear,
+        mnth=ts.dt.month,
+        hr=ts.dt.hour,
+        weekday=ts.dt.dayofweek,
+        doy=ts.dt.dayofyear,
         month_sales=np.arange(len(frame)) % 97 + 0.5,  # a month's sales, not a position
         hour_count=np.arange(len(frame)) % 300,  # whole numbers beyond any hour
-    )  # fmt: skip
+    )
     schema = infer_schema(table, ["customer_id"], "ts", "churned")
     assert schema.calendar == ("mnth", "hr", "weekday", "doy")
     assert {"mnth", "hr", "weekday", "doy", "month_sales", "hour_count"} <= set(schema.numeric)

@@ -29,10 +29,17 @@ def growing_log_table(n_entities: int = 8, days: int = 130, seed: int = 5) -> pd
         temp = rng.normal(15, 5, days).round(2)
         level = np.log(rng.uniform(0.05, 0.5))
         log_sales = level + 0.012 * np.arange(days) + 0.03 * temp + 0.2 * (dow >= 5)
-        frames.append(pd.DataFrame({
-            "shop": shop, "day": stamps.strftime("%Y-%m-%d"), "temp": temp, "day_of_week": dow,
-            "log_sales": (log_sales + rng.normal(0, 0.1, days)).round(4),
-        }))  # fmt: skip
+        frames.append(
+            pd.DataFrame(
+                {
+                    "shop": shop,
+                    "day": stamps.strftime("%Y-%m-%d"),
+                    "temp": temp,
+                    "day_of_week": dow,
+                    "log_sales": (log_sales + rng.normal(0, 0.1, days)).round(4),
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -59,10 +66,12 @@ def test_v1_of_a_growing_log_target_with_its_own_day_of_week_becomes_champion(
 
 def test_a_column_named_like_a_history_feature_is_refused_naming_it(tmp_path: Path) -> None:
     table = growing_log_table().rename(columns={"temp": "log_sales_last"})
-    with pytest.raises(DataError, match=r"'log_sales_last' of the table have the name of a "
-                       r"feature driftloop makes.*rename them"):  # fmt: skip
-        create_table_project(tmp_path / "p", "generated", ["shop"], "day", "log_sales",
-                             frame=table)  # fmt: skip
+    with pytest.raises(
+        DataError,
+        match=r"'log_sales_last' of the table have the name of a "
+        r"feature driftloop makes.*rename them",
+    ):
+        create_table_project(tmp_path / "p", "generated", ["shop"], "day", "log_sales", frame=table)
     assert not (tmp_path / "p").exists()
 
 

@@ -20,13 +20,19 @@ def orders_table(rows: int = 1_200, seed: int = 4) -> pd.DataFrame:
     base = rng.uniform(10, 200, rows).round(2)
     shipping = rng.choice([0.0, 4.99, 9.99], rows)
     late = np.arange(rows) >= rows * 0.8
-    return pd.DataFrame({
-        "customer": rng.integers(0, 300, rows), "ordered_at": stamps, "base": base,
-        "shipping": shipping, "discount": rng.uniform(0, 1, rows).round(3),
-        "sample": np.where(late, "test", "train"), "is_holdout": late.astype(int),
-        "order_no": np.arange(rows) + 1000 - (np.arange(rows) % 50 == 0),
-        "total": (base + shipping).round(2),
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "customer": rng.integers(0, 300, rows),
+            "ordered_at": stamps,
+            "base": base,
+            "shipping": shipping,
+            "discount": rng.uniform(0, 1, rows).round(3),
+            "sample": np.where(late, "test", "train"),
+            "is_holdout": late.astype(int),
+            "order_no": np.arange(rows) + 1000 - (np.arange(rows) % 50 == 0),
+            "total": (base + shipping).round(2),
+        }
+    )
 
 
 def test_parts_of_the_target_split_markers_and_ids_are_named() -> None:

@@ -18,8 +18,21 @@ def test_replay_detects_the_shift_retrains_and_beats_the_frozen_model(
     tmp_path: Path, sensor_csv: Path, shift_day: date
 ) -> None:
     root = tmp_path / "sensors"
-    made = runner.invoke(app, ["init", str(root), "--data", str(sensor_csv), "--entity",
-                               "sensor", "--timestamp", "day", "--target", "demand"])  # fmt: skip
+    made = runner.invoke(
+        app,
+        [
+            "init",
+            str(root),
+            "--data",
+            str(sensor_csv),
+            "--entity",
+            "sensor",
+            "--timestamp",
+            "day",
+            "--target",
+            "demand",
+        ],
+    )
     assert made.exit_code == 0, made.output
     project = Project.load(root)
     start, end = shift_day - timedelta(days=7), shift_day + timedelta(days=35)
@@ -43,9 +56,31 @@ def test_replay_detects_the_shift_retrains_and_beats_the_frozen_model(
 
 
 def test_replay_refuses_an_empty_range(tmp_path: Path) -> None:
-    made = runner.invoke(app, ["init", str(tmp_path / "p"), "--stores", "2", "--products", "2",
-                               "--days", "200", "--no-shift"])  # fmt: skip
+    made = runner.invoke(
+        app,
+        [
+            "init",
+            str(tmp_path / "p"),
+            "--stores",
+            "2",
+            "--products",
+            "2",
+            "--days",
+            "200",
+            "--no-shift",
+        ],
+    )
     assert made.exit_code == 0
-    bad = runner.invoke(app, ["replay", "--project", str(tmp_path / "p"), "--from",
-                              "2019-01-10", "--until", "2019-01-05"])  # fmt: skip
+    bad = runner.invoke(
+        app,
+        [
+            "replay",
+            "--project",
+            str(tmp_path / "p"),
+            "--from",
+            "2019-01-10",
+            "--until",
+            "2019-01-05",
+        ],
+    )
     assert bad.exit_code == 2 and "is not after" in bad.output

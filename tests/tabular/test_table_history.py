@@ -39,8 +39,10 @@ def test_history_rows_equal_a_brute_force_recount() -> None:
         known = mine.loc[mine["event_timestamp"].dt.floor("D") == day, "event_timestamp"].max()
         assert mine.loc[mine["event_timestamp"] == known, "y"].item() == row.y_last
         for w in windows:
-            inside = mine[(mine["event_timestamp"] > known - pd.Timedelta(w))
-                          & (mine["event_timestamp"] <= known)]  # fmt: skip
+            inside = mine[
+                (mine["event_timestamp"] > known - pd.Timedelta(w))
+                & (mine["event_timestamp"] <= known)
+            ]
             label = window_label(w)
             assert getattr(row, f"y_count_{label}") == len(inside)
             assert getattr(row, f"y_mean_{label}") == pytest.approx(inside["y"].mean())
@@ -58,12 +60,19 @@ def test_history_is_stamped_when_the_labels_batch_arrives_so_nothing_early_leaks
 
 
 def test_window_labels_and_calendar_and_categories() -> None:
-    assert [window_label(timedelta(days=7)), window_label(timedelta(hours=36)),
-            window_label(timedelta(minutes=90))] == ["7d", "36h", "90m"]  # fmt: skip
+    assert [
+        window_label(timedelta(days=7)),
+        window_label(timedelta(hours=36)),
+        window_label(timedelta(minutes=90)),
+    ] == ["7d", "36h", "90m"]
     stamps = pd.Series(pd.to_datetime(["2024-03-04 05:00", "2024-12-31 23:00"], utc=True))
     cal = calendar_features(stamps)
-    assert cal.to_dict("list") == {"hour": [5, 23], "day_of_week": [0, 1], "month": [3, 12],
-                                   "day_of_year": [64, 366]}  # fmt: skip
+    assert cal.to_dict("list") == {
+        "hour": [5, 23],
+        "day_of_week": [0, 1],
+        "month": [3, 12],
+        "day_of_year": [64, 366],
+    }
     codes = encode_categories(pd.Series(["b", "z", None, "a"]), ["a", "b"])
     np.testing.assert_array_equal(codes, [1.0, -1.0, np.nan, 0.0])
     with pytest.raises(ValueError, match="unknown calendar"):

@@ -26,16 +26,42 @@ runner = CliRunner()
 
 
 def _init(tmp_path: Path, source: Path, *extra: str) -> Any:
-    return runner.invoke(app, ["init", str(tmp_path / "proj"), "--data", str(source),
-                               "--entity", "sensor", "--timestamp", "day", "--target", "demand",
-                               *extra])  # fmt: skip
+    return runner.invoke(
+        app,
+        [
+            "init",
+            str(tmp_path / "proj"),
+            "--data",
+            str(source),
+            "--entity",
+            "sensor",
+            "--timestamp",
+            "day",
+            "--target",
+            "demand",
+            *extra,
+        ],
+    )
 
 
 @pytest.fixture(scope="module")
 def table_project(tmp_path_factory: pytest.TempPathFactory, sensor_csv: Path) -> Project:
     root = tmp_path_factory.mktemp("table") / "proj"
-    result = runner.invoke(app, ["init", str(root), "--data", str(sensor_csv), "--entity",
-                                 "sensor", "--timestamp", "day", "--target", "demand"])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "init",
+            str(root),
+            "--data",
+            str(sensor_csv),
+            "--entity",
+            "sensor",
+            "--timestamp",
+            "day",
+            "--target",
+            "demand",
+        ],
+    )
     assert result.exit_code == 0, result.output
     return Project.load(root)
 
@@ -73,8 +99,9 @@ def test_training_set_joins_history_known_before_each_event(table_project: Proje
 
 def test_train_and_serve_a_table_project_over_http(table_project: Project) -> None:
     FeatureStore(table_project).apply()
-    result = runner.invoke(app, ["train", "--project", str(table_project.root), "--as-of",
-                                 "2023-05-01", "--json"])  # fmt: skip
+    result = runner.invoke(
+        app, ["train", "--project", str(table_project.root), "--as-of", "2023-05-01", "--json"]
+    )
     assert result.exit_code == 0, result.output
     store = FeatureStore(table_project)
     store.materialize(pd.Timestamp("2023-05-01", tz="UTC").to_pydatetime())
@@ -85,10 +112,13 @@ def test_train_and_serve_a_table_project_over_http(table_project: Project) -> No
     recorded = events[(events["sensor"] == "s01") & (events["event_timestamp"] == day)]
     fields = recorded[["temp", "load", "zone"]].iloc[0].to_dict()
     with BackgroundServer(ctx) as server, httpx.Client(base_url=server.url) as client:
-        body = {"event_time": "2023-05-01", "entities": [
-            {"sensor": "s01", **fields},
-            {"sensor": "new-sensor", "temp": 17.5, "load": 0.4, "zone": "west"},
-        ]}  # fmt: skip
+        body = {
+            "event_time": "2023-05-01",
+            "entities": [
+                {"sensor": "s01", **fields},
+                {"sensor": "new-sensor", "temp": 17.5, "load": 0.4, "zone": "west"},
+            ],
+        }
         answer = client.post("/v1/predict", json=body)
         assert answer.status_code == 200, answer.text
         known, unknown = answer.json()["predictions"]
@@ -96,8 +126,10 @@ def test_train_and_serve_a_table_project_over_http(table_project: Project) -> No
         assert unknown["sensor"] == "new-sensor"  # no history yet: served on its own fields
         missing = client.post("/v1/predict", json={"entities": [{"sensor": "s01", "temp": 1.0}]})
         assert missing.status_code == 422 and "lacks ['load', 'zone']" in missing.text
-        wrong = client.post("/v1/predict", json={"entities": [
-            {"sensor": "s01", "temp": "hot", "load": 0.4, "zone": "north"}]})  # fmt: skip
+        wrong = client.post(
+            "/v1/predict",
+            json={"entities": [{"sensor": "s01", "temp": "hot", "load": 0.4, "zone": "north"}]},
+        )
         assert wrong.status_code == 422 and "entities[0].temp must be a finite number" in wrong.text
     # every feature s01's event was served with is the training pipeline's for that event;
     # the new sensor's event is in no stored table, so it has no offline twin
@@ -138,8 +170,9 @@ def test_a_batch_of_events_is_answered_as_each_event_alone_with_one_lookup_per_t
     store.apply()
     registry = open_registry(table_project)
     if not registry.versions():
-        result = runner.invoke(app, ["train", "--project", str(table_project.root), "--as-of",
-                                     "2023-05-01", "--json"])  # fmt: skip
+        result = runner.invoke(
+            app, ["train", "--project", str(table_project.root), "--as-of", "2023-05-01", "--json"]
+        )
         assert result.exit_code == 0, result.output
     store.materialize(pd.Timestamp("2023-05-02", tz="UTC").to_pydatetime())
     events = project_layout(table_project).read_events()
@@ -148,9 +181,14 @@ def test_a_batch_of_events_is_answered_as_each_event_alone_with_one_lookup_per_t
         stamp = pd.Timestamp(day, tz="UTC")
         rows = events[events["event_timestamp"] == stamp].sort_values("sensor").head(sensors)
         for row in rows.to_dict("records"):
-            bodies.append({"event_time": day, "request_id": f"e-{day}-{row['sensor']}",
-                           "routing_key": f"{row['sensor']}/{day}",
-                           "entities": [{k: row[k] for k in fields}]})  # fmt: skip
+            bodies.append(
+                {
+                    "event_time": day,
+                    "request_id": f"e-{day}-{row['sensor']}",
+                    "routing_key": f"{row['sensor']}/{day}",
+                    "entities": [{k: row[k] for k in fields}],
+                }
+            )
     ctx = build_context(table_project, registry=registry)
     lookups: list[Any] = []
     features = ctx.feature_store()
@@ -164,8 +202,11 @@ def test_a_batch_of_events_is_answered_as_each_event_alone_with_one_lookup_per_t
     with BackgroundServer(ctx) as server, httpx.Client(base_url=server.url) as client:
         alone = []
         for b in bodies:
-            one = client.post("/v1/predict", json={k: v for k, v in b.items() if k != "request_id"},
-                              headers={"X-Request-Id": b["request_id"]})  # fmt: skip
+            one = client.post(
+                "/v1/predict",
+                json={k: v for k, v in b.items() if k != "request_id"},
+                headers={"X-Request-Id": b["request_id"]},
+            )
             assert one.status_code == 200, one.text
             alone.append(one.json()["predictions"])
         lookups.clear()

@@ -72,8 +72,7 @@ def chicago_ridership() -> pd.DataFrame:
     columns = list(wide.columns)
     stations = columns[columns.index("ridership") + 1 : columns.index("temp_min")]
     context = [c for c in columns if c not in ("rownames", "ridership", "date", *stations)]
-    long = wide.melt(id_vars=["date"], value_vars=stations, var_name="station",
-                     value_name="rides")  # fmt: skip
+    long = wide.melt(id_vars=["date"], value_vars=stations, var_name="station", value_name="rides")
     long["date"] = long["date"] - pd.Timedelta(days=LAG_DAYS)  # entries on that date
     long = long.merge(wide[["date", *context]], on="date")
     ordered: pd.DataFrame = long.sort_values(["date", "station"], kind="stable")
@@ -83,8 +82,13 @@ def chicago_ridership() -> pd.DataFrame:
 def pr_deaths() -> pd.DataFrame:
     """One row a day: ``date``, ``region`` (one series, ``PR``) and ``deaths``."""
     raw = _rdataset("dslabs", "pr_death_counts")
-    out = pd.DataFrame({"date": pd.to_datetime(raw["date"]), "region": "PR",
-                        "deaths": raw["deaths"].astype("float64")})  # fmt: skip
+    out = pd.DataFrame(
+        {
+            "date": pd.to_datetime(raw["date"]),
+            "region": "PR",
+            "deaths": raw["deaths"].astype("float64"),
+        }
+    )
     return out.sort_values("date", kind="stable").reset_index(drop=True)
 
 
@@ -94,10 +98,13 @@ def texas_housing() -> pd.DataFrame:
     of the month before (the current month's are only known with its sales)."""
     raw = _rdataset("ggplot2", "txhousing").dropna(subset=["sales"])
     raw = raw.sort_values(["city", "year", "month"], kind="stable")
-    out = pd.DataFrame({
-        "date": pd.to_datetime({"year": raw["year"], "month": raw["month"], "day": 1}),
-        "city": raw["city"].to_numpy(), "sales": raw["sales"].to_numpy("float64"),
-    })  # fmt: skip
+    out = pd.DataFrame(
+        {
+            "date": pd.to_datetime({"year": raw["year"], "month": raw["month"], "day": 1}),
+            "city": raw["city"].to_numpy(),
+            "sales": raw["sales"].to_numpy("float64"),
+        }
+    )
     for column in ("listings", "inventory", "median"):
         out[f"{column}_last_month"] = raw.groupby("city")[column].shift(1).to_numpy()
     return out.sort_values(["date", "city"], kind="stable").reset_index(drop=True)
@@ -108,10 +115,15 @@ def electricity_demand() -> pd.DataFrame:
     ``temperature`` (degrees C) and ``workday`` (1 on working days)."""
     raw = _rdataset("fpp2", "elecdemand")
     time = pd.Timestamp("2014-01-01") + pd.to_timedelta(30 * pd.RangeIndex(len(raw)), unit="min")
-    return pd.DataFrame({"time": time, "region": "VIC",
-                         "demand": raw["Demand"].to_numpy("float64"),
-                         "temperature": raw["Temperature"].to_numpy("float64"),
-                         "workday": raw["WorkDay"].to_numpy("int64")})  # fmt: skip
+    return pd.DataFrame(
+        {
+            "time": time,
+            "region": "VIC",
+            "demand": raw["Demand"].to_numpy("float64"),
+            "temperature": raw["Temperature"].to_numpy("float64"),
+            "workday": raw["WorkDay"].to_numpy("int64"),
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -127,27 +139,63 @@ class PublicTable:
 
     def init_args(self, source: Path, folder: Path) -> list[str]:
         """``driftloop init`` arguments making a project of this table at ``folder``."""
-        return ["init", str(folder), "--data", str(source), "--entity", self.entity,
-                "--timestamp", self.timestamp, "--target", self.target]  # fmt: skip
+        return [
+            "init",
+            str(folder),
+            "--data",
+            str(source),
+            "--entity",
+            self.entity,
+            "--timestamp",
+            self.timestamp,
+            "--target",
+            self.target,
+        ]
 
 
 DATASETS: dict[str, PublicTable] = {
-    "chicago": PublicTable(chicago_ridership, "station", "date", "rides", None,
-                           "ridership grows by half over 2001-2016, unevenly by station"),
-    "pr_deaths": PublicTable(pr_deaths, "region", "date", "deaths", date(2017, 9, 20),
-                             "Hurricane Maria's landfall; deaths raised for months"),
-    "txhousing": PublicTable(texas_housing, "city", "date", "sales", date(2007, 7, 1),
-                             "the US housing crash: sales fall by a third from mid-2007"),
-    "elecdemand": PublicTable(electricity_demand, "region", "time", "demand", None,
-                              "no change: seasons, temperature and the working week"),
-}  # fmt: skip
+    "chicago": PublicTable(
+        chicago_ridership,
+        "station",
+        "date",
+        "rides",
+        None,
+        "ridership grows by half over 2001-2016, unevenly by station",
+    ),
+    "pr_deaths": PublicTable(
+        pr_deaths,
+        "region",
+        "date",
+        "deaths",
+        date(2017, 9, 20),
+        "Hurricane Maria's landfall; deaths raised for months",
+    ),
+    "txhousing": PublicTable(
+        texas_housing,
+        "city",
+        "date",
+        "sales",
+        date(2007, 7, 1),
+        "the US housing crash: sales fall by a third from mid-2007",
+    ),
+    "elecdemand": PublicTable(
+        electricity_demand,
+        "region",
+        "time",
+        "demand",
+        None,
+        "no change: seasons, temperature and the working week",
+    ),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2 or args[0] not in DATASETS:
-        print(f"usage: python -m driftloop.app.datasets {{{','.join(DATASETS)}}} OUT.csv",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"usage: python -m driftloop.app.datasets {{{','.join(DATASETS)}}} OUT.csv",
+            file=sys.stderr,
+        )
         return 2
     try:
         table = DATASETS[args[0]]
@@ -158,8 +206,10 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args[1])
     frame.to_csv(out, index=False)
     times = frame[table.timestamp]
-    print(f"wrote {out}: {len(frame):,} rows, {times.min():%Y-%m-%d} to "
-          f"{times.max():%Y-%m-%d}, columns {', '.join(frame.columns)}")  # fmt: skip
+    print(
+        f"wrote {out}: {len(frame):,} rows, {times.min():%Y-%m-%d} to "
+        f"{times.max():%Y-%m-%d}, columns {', '.join(frame.columns)}"
+    )
     print("make a project of it: driftloop " + " ".join(table.init_args(out, Path(args[0]))))
     return 0
 

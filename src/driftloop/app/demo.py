@@ -71,11 +71,14 @@ TRAILING_DAYS = 7  # as the replay's
 # the retrains, so its latencies say more about that than about a model: the p99 gates
 # allow 25 ms of difference (a version 2.6x slower on 38 requests was rolled back once).
 DEMO_ROLLOUT = {
-    "min_requests": 30, "guard_min_requests": 30, "min_duration_s": 12 * 3600.0,
+    "min_requests": 30,
+    "guard_min_requests": 30,
+    "min_duration_s": 12 * 3600.0,
     "p99_slack_ms": 25.0,
-    "max_duration_s": 5 * 86400.0, "check_interval_s": 4 * 3600.0,
+    "max_duration_s": 5 * 86400.0,
+    "check_interval_s": 4 * 3600.0,
     "outcomes": {"min_outcomes": 200},
-}  # fmt: skip
+}
 
 
 @dataclass(frozen=True)
@@ -106,9 +109,12 @@ class DemoResult:
 
 
 def _fresh_project(
-    folder: Path, seed: int, shift: bool, scenario: dict[str, Any] | None,
+    folder: Path,
+    seed: int,
+    shift: bool,
+    scenario: dict[str, Any] | None,
     rollout: dict[str, Any] | None,
-) -> tuple[Project, bool]:  # fmt: skip
+) -> tuple[Project, bool]:
     """A new demo project in ``folder``; (project, whether an earlier demo was replaced)."""
     replaced = False
     if folder.exists() and any(folder.iterdir()):
@@ -130,10 +136,12 @@ def _fresh_project(
     section["outcomes"] = {**section["outcomes"], **DEMO_ROLLOUT["outcomes"]}  # type: ignore[dict-item]
     # The project is left set up the way the demo ran it: retrains go to the canary (the
     # first version still becomes champion), and the admin API is on for `serve` + `loop run`.
-    config = project.config.model_copy(update={
-        "rollout": project.config.rollout.model_validate(section),
-        "training": project.config.training.model_copy(update={"on_pass": "challenger"}),
-    })  # fmt: skip
+    config = project.config.model_copy(
+        update={
+            "rollout": project.config.rollout.model_validate(section),
+            "training": project.config.training.model_copy(update={"on_pass": "challenger"}),
+        }
+    )
     token = secrets.token_urlsafe(24)
     text = dump_config(config).replace(
         "  admin_token: null\n",
@@ -202,14 +210,19 @@ def run_demo(
     broken: dict[str, TrainingResult] = {}
 
     def submit_broken(sim: Simulation, day: date) -> None:
-        challenger_cfg = project.config.model_copy(update={
-            "training": project.config.training.model_copy(update={"on_pass": "challenger"})
-        })  # fmt: skip
+        challenger_cfg = project.config.model_copy(
+            update={
+                "training": project.config.training.model_copy(update={"on_pass": "challenger"})
+            }
+        )
         result = run_training(
-            Project(project.root, challenger_cfg), sim.loop.registry, day,
-            actor="demo: a retrain on a corrupted export", frame_hook=_in_cases,
+            Project(project.root, challenger_cfg),
+            sim.loop.registry,
+            day,
+            actor="demo: a retrain on a corrupted export",
+            frame_hook=_in_cases,
             hook_holdout=True,
-        )  # fmt: skip
+        )
         broken["result"] = result
         if result.gate.passed:
             why = "a retrain on a corrupted export (sales history in cases) submitted by hand"
@@ -217,10 +230,15 @@ def run_demo(
 
     steps = dict(zip(REPLAY_STEPS, DEMO_STEPS[1:], strict=True))
     replay = run_replay(
-        project, start, end, schedule_days=schedule_days, rounds_per_day=rounds_per_day,
-        interventions={broken_day: submit_broken}, on_day=on_day,
+        project,
+        start,
+        end,
+        schedule_days=schedule_days,
+        rounds_per_day=rounds_per_day,
+        interventions={broken_day: submit_broken},
+        on_day=on_day,
         progress=lambda step: progress(steps[step]),
-    )  # fmt: skip
+    )
     progress(DEMO_STEPS[-1])
     return _summarize(replay, broken.get("result"), shift, shift_date, replaced)
 
@@ -250,8 +268,10 @@ def _measure(
 ) -> _Measured:
     served, frozen, events, horizon = replay.served, replay.frozen, replay.events, replay.horizon
     end = horizon[1]
-    ref_rows = served[(served["day"] >= shift_date - timedelta(days=REFERENCE_DAYS))
-                      & (served["day"] < shift_date)]  # fmt: skip
+    ref_rows = served[
+        (served["day"] >= shift_date - timedelta(days=REFERENCE_DAYS))
+        & (served["day"] < shift_date)
+    ]
     reference = wape(ref_rows["prediction"].to_numpy(), ref_rows["label"].to_numpy("float64"))
     recovery, trailing = _recovery_day(served, shift_date, reference, end)
     frozen_recovery, frozen_trailing = _recovery_day(frozen, shift_date, reference, end)
@@ -261,8 +281,11 @@ def _measure(
     false_alarms = sum(1 for e in detections if not shift or e.at.date() < shift_date)
     broken_version = broken.version if broken else ""
     steps = ("rollout_step", "promoted")
-    weights = [float(e.evidence.get("weight", 0.0)) for e in events
-               if e.version == broken_version and e.kind in steps]  # fmt: skip
+    weights = [
+        float(e.evidence.get("weight", 0.0))
+        for e in events
+        if e.version == broken_version and e.kind in steps
+    ]
     broken_max = max(weights, default=0.0)
     broken_served = int((served["version"] == broken_version).sum()) if broken_version else 0
     retrains = sum(1 for e in events if e.kind == "retrain_started")
@@ -292,47 +315,72 @@ def _key_numbers(replay: ReplayResult, m: _Measured, shift: bool) -> list[KeyNum
     key: list[KeyNumber] = []
     if shift:
         key += [
-            KeyNumber("days from the shift to detection",
-                      "not detected" if detection is None else str(detection),
-                      f"<= {TARGET_DETECTION_DAYS}",
-                      detection is not None and detection <= TARGET_DETECTION_DAYS),
-            KeyNumber("days from the shift to accuracy within 10 % of the pre-shift level "
-                      "(trailing 7 days, served)",
-                      "not restored" if recovery is None else str(recovery),
-                      f"<= {TARGET_RECOVERY_DAYS}",
-                      recovery is not None and recovery <= TARGET_RECOVERY_DAYS),
-            KeyNumber("the same for the frozen v1 (control, never retrained)",
-                      "not restored" if m.frozen_recovery is None else str(m.frozen_recovery)),
-        ]  # fmt: skip
+            KeyNumber(
+                "days from the shift to detection",
+                "not detected" if detection is None else str(detection),
+                f"<= {TARGET_DETECTION_DAYS}",
+                detection is not None and detection <= TARGET_DETECTION_DAYS,
+            ),
+            KeyNumber(
+                "days from the shift to accuracy within 10 % of the pre-shift level "
+                "(trailing 7 days, served)",
+                "not restored" if recovery is None else str(recovery),
+                f"<= {TARGET_RECOVERY_DAYS}",
+                recovery is not None and recovery <= TARGET_RECOVERY_DAYS,
+            ),
+            KeyNumber(
+                "the same for the frozen v1 (control, never retrained)",
+                "not restored" if m.frozen_recovery is None else str(m.frozen_recovery),
+            ),
+        ]
     else:
-        key.append(KeyNumber("retrains without a shift (control run)", str(m.retrains), "0",
-                             m.retrains == 0))  # fmt: skip
+        key.append(
+            KeyNumber(
+                "retrains without a shift (control run)", str(m.retrains), "0", m.retrains == 0
+            )
+        )
     key += [
-        KeyNumber("broken challenger's highest traffic weight",
-                  f"{m.broken_max:g} %" if broken_version else "not submitted",
-                  f"<= {project.config.rollout.steps[0]:g} %",
-                  bool(broken_version) and m.broken_max <= project.config.rollout.steps[0]
-                  and broken_version in m.rolled_back),
-        KeyNumber("broken challenger's exposure", f"{m.broken_served} predictions"
-                  f" ({m.broken_served / max(len(served), 1):.2%} of all)"),
+        KeyNumber(
+            "broken challenger's highest traffic weight",
+            f"{m.broken_max:g} %" if broken_version else "not submitted",
+            f"<= {project.config.rollout.steps[0]:g} %",
+            bool(broken_version)
+            and m.broken_max <= project.config.rollout.steps[0]
+            and broken_version in m.rolled_back,
+        ),
+        KeyNumber(
+            "broken challenger's exposure",
+            f"{m.broken_served} predictions ({m.broken_served / max(len(served), 1):.2%} of all)",
+        ),
         KeyNumber("pre-shift WAPE (reference, served, 14 days)", f"{m.reference:.3f}"),
-        KeyNumber(f"WAPE, last {TRAILING_DAYS} days: served / frozen v1 / retrained every "
-                  f"{replay.schedule_days} days",
-                  f"{m.trailing.get(last_day, math.nan):.3f} / "
-                  f"{m.frozen_trailing.get(last_day, math.nan):.3f} / "
-                  f"{trailing_wape(replay.scheduled, last_day, TRAILING_DAYS):.3f}"),
-        KeyNumber("retrains / promotions / rollbacks",
-                  f"{m.retrains} / {len(m.promoted)} / {len(m.rolled_back)}"),
-        KeyNumber("false drift alarms " + ("before the shift" if shift else "(no shift at all)"),
-                  str(m.false_alarms), "0", m.false_alarms == 0),
-    ]  # fmt: skip
+        KeyNumber(
+            f"WAPE, last {TRAILING_DAYS} days: served / frozen v1 / retrained every "
+            f"{replay.schedule_days} days",
+            f"{m.trailing.get(last_day, math.nan):.3f} / "
+            f"{m.frozen_trailing.get(last_day, math.nan):.3f} / "
+            f"{trailing_wape(replay.scheduled, last_day, TRAILING_DAYS):.3f}",
+        ),
+        KeyNumber(
+            "retrains / promotions / rollbacks",
+            f"{m.retrains} / {len(m.promoted)} / {len(m.rolled_back)}",
+        ),
+        KeyNumber(
+            "false drift alarms " + ("before the shift" if shift else "(no shift at all)"),
+            str(m.false_alarms),
+            "0",
+            m.false_alarms == 0,
+        ),
+    ]
     return key
 
 
 def _summarize(
-    replay: ReplayResult, broken: TrainingResult | None, shift: bool, shift_date: date,
+    replay: ReplayResult,
+    broken: TrainingResult | None,
+    shift: bool,
+    shift_date: date,
     replaced: bool,
-) -> DemoResult:  # fmt: skip
+) -> DemoResult:
     from driftloop.app.report import write_report
 
     project, registry, days = replay.project, replay.registry, replay.days
@@ -342,35 +390,59 @@ def _summarize(
     per_day = day_records(replay)
     mon = project.config.monitoring
     timeline = Timeline(
-        title="driftloop demo: " + ("a regime shift, detected and repaired by the loop" if shift
-                                    else "the control run (no shift)"),
+        title="driftloop demo: "
+        + (
+            "a regime shift, detected and repaired by the loop"
+            if shift
+            else "the control run (no shift)"
+        ),
         project=str(project.root),
         scenario=_scenario_text(project, shift, horizon, len(served)),
         shift_date=shift_date if shift else None,
-        thresholds={"psi_warning": mon.psi_warning, "psi_act": mon.psi_act,
-                    "prediction_kl": mon.prediction_kl, "accuracy_ratio": mon.accuracy_ratio},
+        thresholds={
+            "psi_warning": mon.psi_warning,
+            "psi_act": mon.psi_act,
+            "prediction_kl": mon.prediction_kl,
+            "accuracy_ratio": mon.accuracy_ratio,
+        },
         reference_wape=m.reference,
         days=tuple(per_day),
-        events=tuple(TimelineEvent(e.at, e.kind, e.message, e.version, dict(e.evidence))
-                     for e in events if e.kind != "check"),
+        events=tuple(
+            TimelineEvent(e.at, e.kind, e.message, e.version, dict(e.evidence))
+            for e in events
+            if e.kind != "check"
+        ),
         key_numbers=tuple(key),
         versions=versions_table(registry),
-    )  # fmt: skip
+    )
     timeline.save(project.state_dir / "timeline.json")
     report = write_report(timeline, project.root)
     met = all(k.met is not False for k in key)
     return DemoResult(
-        project=project.root, replaced_previous=replaced, shift=shift, shift_date=shift_date,
-        horizon=horizon, requests=sum(d.requests for d in days),
-        feedback=sum(d.feedback for d in days), reference_wape=m.reference,
-        detection_days=m.detection, false_alarms_before_shift=m.false_alarms,
-        recovery_days=m.recovery, frozen_recovery_days=m.frozen_recovery,
+        project=project.root,
+        replaced_previous=replaced,
+        shift=shift,
+        shift_date=shift_date,
+        horizon=horizon,
+        requests=sum(d.requests for d in days),
+        feedback=sum(d.feedback for d in days),
+        reference_wape=m.reference,
+        detection_days=m.detection,
+        false_alarms_before_shift=m.false_alarms,
+        recovery_days=m.recovery,
+        frozen_recovery_days=m.frozen_recovery,
         final_served_wape=m.trailing.get(m.last_day, math.nan),
-        final_frozen_wape=m.frozen_trailing.get(m.last_day, math.nan), retrains=m.retrains,
-        promoted=m.promoted, rolled_back=m.rolled_back, broken_version=m.broken_version,
-        broken_max_weight=m.broken_max, broken_predictions=m.broken_served, timeline=timeline,
-        report=report, targets_met=met,
-    )  # fmt: skip
+        final_frozen_wape=m.frozen_trailing.get(m.last_day, math.nan),
+        retrains=m.retrains,
+        promoted=m.promoted,
+        rolled_back=m.rolled_back,
+        broken_version=m.broken_version,
+        broken_max_weight=m.broken_max,
+        broken_predictions=m.broken_served,
+        timeline=timeline,
+        report=report,
+        targets_met=met,
+    )
 
 
 def _scenario_text(project: Project, shift: bool, horizon: tuple[date, date], rows: int) -> str:

@@ -110,8 +110,13 @@ def table_gate(task: str, target_range: tuple[float, float] | None) -> dict[str,
     smallest plausible prediction is a full range below the smallest target seen (a log
     target is often negative; a least-squares model goes a little below zero targets)."""
     if task == "classification":
-        return {"metric": "roc_auc", "max_metric": None, "min_metric": None,
-                "max_abs_bias": None, "min_prediction": 0.0}  # fmt: skip
+        return {
+            "metric": "roc_auc",
+            "max_metric": None,
+            "min_metric": None,
+            "max_abs_bias": None,
+            "min_prediction": 0.0,
+        }
     floor = None
     if target_range is not None:
         low, high = target_range
@@ -210,10 +215,17 @@ def create_fraud_project(
         "after": "account takeover: ordinary amounts, near home, by day, online digital goods",
     }
     project, _ = create_table_project(
-        target, f"generated: driftloop init --scenario fraud --seed {seed}", ["card_id"],
-        "timestamp", "is_fraud", task="classification", label_delay="7d",
-        frame=generate_fraud(scenario), activity="amount", truth=truth,
-    )  # fmt: skip
+        target,
+        f"generated: driftloop init --scenario fraud --seed {seed}",
+        ["card_id"],
+        "timestamp",
+        "is_fraud",
+        task="classification",
+        label_delay="7d",
+        frame=generate_fraud(scenario),
+        activity="amount",
+        truth=truth,
+    )
     return project
 
 
@@ -256,10 +268,14 @@ def create_table_project(
     name = _project_name(target)
     raw = {
         "project": name,
-        "data": {"source": source, "entity": list(schema.entity), "timestamp": timestamp,
-                 "target": schema.target},
+        "data": {
+            "source": source,
+            "entity": list(schema.entity),
+            "timestamp": timestamp,
+            "target": schema.target,
+        },
         **table_settings(schema, _counts(events[schema.target]), _range(events[schema.target])),
-    }  # fmt: skip
+    }
     try:
         config = ProjectConfig.model_validate(raw)
     except ValidationError as exc:
@@ -276,11 +292,18 @@ def create_table_project(
     timed = bool((stamps != stamps.dt.floor("D")).any())  # times of day, not only dates
     calendar, schema = _calendar(schema, timed, windows, activity)
     spec = RepoSpec(
-        project=name, entity=schema.entity, entity_types=schema.entity_types,
-        target=schema.target, numeric=schema.numeric, categorical=schema.categorical,
-        calendar=calendar, delay=timedelta(days=config.labels.delay_days), windows=windows,
-        ttl=timedelta(days=config.features.ttl_days), activity_amount=activity,
-    )  # fmt: skip
+        project=name,
+        entity=schema.entity,
+        entity_types=schema.entity_types,
+        target=schema.target,
+        numeric=schema.numeric,
+        categorical=schema.categorical,
+        calendar=calendar,
+        delay=timedelta(days=config.labels.delay_days),
+        windows=windows,
+        ttl=timedelta(days=config.features.ttl_days),
+        activity_amount=activity,
+    )
     with staged_directory(target) as staging:
         (staging / CONFIG_FILENAME).write_text(
             "# driftloop project made from your table by `driftloop init --data`; every key\n"

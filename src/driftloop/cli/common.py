@@ -91,8 +91,9 @@ class PlainProgress:
     def _line(self, name: str, note: str = "") -> None:
         elapsed = time.monotonic() - self.started
         where = f"[{self.index}/{self.total}] " if self.total > 1 else ""
-        self.out.print(f"{where}{name}{note} ({elapsed:.0f} s)", markup=False,
-                       highlight=False, soft_wrap=True)  # fmt: skip
+        self.out.print(
+            f"{where}{name}{note} ({elapsed:.0f} s)", markup=False, highlight=False, soft_wrap=True
+        )
 
     def step(self, name: str) -> None:
         with self._lock:
@@ -143,10 +144,13 @@ def step_progress(steps: Sequence[str], disable: bool) -> Iterator[Callable[[str
     )
 
     progress = Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-        TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
         console=console,
-    )  # fmt: skip
+    )
     with progress:
         task = progress.add_task(steps[0] if steps else "", total=len(steps))
         started: list[str] = []

@@ -63,8 +63,9 @@ def _waiting(held: LeaseHolder) -> None:
     console.print(
         f"another controller is active: {held.holder} holds the lease since "
         f"{held.acquired_at:%Y-%m-%d %H:%M:%S} UTC, until {held.expires_at:%H:%M:%S} unless "
-        "renewed; waiting to take over", highlight=False,
-    )  # fmt: skip
+        "renewed; waiting to take over",
+        highlight=False,
+    )
 
 
 @app.command()
@@ -114,8 +115,10 @@ def run(
         try:
             if once:
                 if lease.wait(stop, _waiting) is not None:
-                    with lease.kept(), working("checking the champion (monitor; a retrain "
-                                               "and canary if needed)"):  # fmt: skip
+                    with (
+                        lease.kept(),
+                        working("checking the champion (monitor; a retrain and canary if needed)"),
+                    ):
                         turn = loop.check()
                     console.print(_turn_line(turn))
                 return
@@ -128,17 +131,30 @@ def run(
 
 
 def _event_json(e: LoopEvent) -> dict[str, Any]:
-    return {"id": e.id, "at": e.at, "kind": e.kind, "version": e.version,
-            "message": e.message, "evidence": dict(e.evidence)}  # fmt: skip
+    return {
+        "id": e.id,
+        "at": e.at,
+        "kind": e.kind,
+        "version": e.version,
+        "message": e.message,
+        "evidence": dict(e.evidence),
+    }
 
 
 def event_table(found: list[LoopEvent], title: str) -> Table:
     table = Table(title=title, title_justify="left")
     for column in ("at", "kind", "version", "what"):
         table.add_column(column, overflow="fold")
-    colours = {"promoted": "green", "rolled_back": "red", "drift_detected": "yellow",
-               "gate_rejected": "red", "retrain_failed": "red", "recovered": "green",
-               "paused": "yellow", "resumed": "green"}  # fmt: skip
+    colours = {
+        "promoted": "green",
+        "rolled_back": "red",
+        "drift_detected": "yellow",
+        "gate_rejected": "red",
+        "retrain_failed": "red",
+        "recovered": "green",
+        "paused": "yellow",
+        "resumed": "green",
+    }
     for e in found:
         colour = colours.get(e.kind)
         kind = f"[{colour}]{e.kind}[/]" if colour else e.kind
@@ -174,10 +190,10 @@ def events(
                 f"{', '.join(EVENT_KINDS)}"
             )
         proj = Project.load(project)
-        kinds = tuple(kind) if kind else tuple(k for k in EVENT_KINDS
-                                               if checks or k != "check")  # fmt: skip
-        found = LoopStore(proj.state_dir / "state.db").events(proj.model_name, kinds=kinds,
-                                                               limit=limit)  # fmt: skip
+        kinds = tuple(kind) if kind else tuple(k for k in EVENT_KINDS if checks or k != "check")
+        found = LoopStore(proj.state_dir / "state.db").events(
+            proj.model_name, kinds=kinds, limit=limit
+        )
         if json_out:
             emit_json([_event_json(e) for e in found])
             return

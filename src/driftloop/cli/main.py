@@ -107,9 +107,17 @@ def init(
         if data is not None:
             _init_table(directory, data, entity, timestamp, target, task, label_delay, json_out)
             return
-        given = [n for n, v in (("--entity", entity), ("--timestamp", timestamp),
-                                ("--target", target), ("--task", task),
-                                ("--label-delay", label_delay)) if v is not None]  # fmt: skip
+        given = [
+            n
+            for n, v in (
+                ("--entity", entity),
+                ("--timestamp", timestamp),
+                ("--target", target),
+                ("--task", task),
+                ("--label-delay", label_delay),
+            )
+            if v is not None
+        ]
         if given:
             raise UsageError(f"{', '.join(given)} need --data PATH (your own table)")
         if scenario == "fraud":
@@ -165,9 +173,15 @@ def _init_retail(
 
 
 def _init_fraud(
-    directory: Path, seed: int, cards: int | None, days: int | None, no_shift: bool,
-    stores: int | None, products: int | None, json_out: bool,
-) -> None:  # fmt: skip
+    directory: Path,
+    seed: int,
+    cards: int | None,
+    days: int | None,
+    no_shift: bool,
+    stores: int | None,
+    products: int | None,
+    json_out: bool,
+) -> None:
     from driftloop.app.scaffold import create_fraud_project
     from driftloop.errors import UsageError
     from driftloop.features.layout import project_layout
@@ -185,13 +199,17 @@ def _init_fraud(
     events = project_layout(project).read_events()
     truth = json.loads(project.scenario_truth_path.read_text(encoding="utf-8"))
     summary = {
-        "project": project.root, "scenario": "fraud", "seed": seed,
-        "transactions": len(events), "cards": int(events["card_id"].nunique()),
+        "project": project.root,
+        "scenario": "fraud",
+        "seed": seed,
+        "transactions": len(events),
+        "cards": int(events["card_id"].nunique()),
         "fraud_rate": float(events["is_fraud"].mean()),
-        "first": events["event_timestamp"].min(), "last": events["event_timestamp"].max(),
+        "first": events["event_timestamp"].min(),
+        "last": events["event_timestamp"].max(),
         "shift_date": truth["shift_date"] if truth["shift_enabled"] else None,
         "feature_repo": project.root / "feature_repo" / "features.py",
-    }  # fmt: skip
+    }
     if json_out:
         emit_json(summary)
         return
@@ -210,14 +228,23 @@ def _init_fraud(
 
 
 def _init_table(
-    directory: Path, data: str, entity: str | None, timestamp: str | None, target: str | None,
-    task: str | None, label_delay: str | None, json_out: bool,
-) -> None:  # fmt: skip
+    directory: Path,
+    data: str,
+    entity: str | None,
+    timestamp: str | None,
+    target: str | None,
+    task: str | None,
+    label_delay: str | None,
+    json_out: bool,
+) -> None:
     from driftloop.app.scaffold import create_table_project
     from driftloop.errors import UsageError
 
-    missing = [n for n, v in (("--entity", entity), ("--timestamp", timestamp),
-                              ("--target", target)) if not v]  # fmt: skip
+    missing = [
+        n
+        for n, v in (("--entity", entity), ("--timestamp", timestamp), ("--target", target))
+        if not v
+    ]
     if missing:
         raise UsageError(f"--data needs {', '.join(missing)}: name the table's columns")
     assert entity and timestamp and target
@@ -227,14 +254,21 @@ def _init_table(
             directory, data, keys, timestamp, target, task, label_delay
         )
     summary = {
-        "project": project.root, "data": data, "rows": schema.rows, "entities": schema.entities,
-        "first": schema.first, "last": schema.last, "task": schema.task,
+        "project": project.root,
+        "data": data,
+        "rows": schema.rows,
+        "entities": schema.entities,
+        "first": schema.first,
+        "last": schema.last,
+        "task": schema.task,
         "label_delay_days": project.config.labels.delay_days,
-        "columns": [{"name": c.name, "role": c.role, "dtype": c.dtype, "detail": c.detail}
-                    for c in schema.columns],
+        "columns": [
+            {"name": c.name, "role": c.role, "dtype": c.dtype, "detail": c.detail}
+            for c in schema.columns
+        ],
         "checks": list(schema.checks),
         "feature_repo": project.root / "feature_repo" / "features.py",
-    }  # fmt: skip
+    }
     if json_out:
         emit_json(summary)
         return
@@ -280,18 +314,28 @@ def demo(
 
     with handle_errors():
         with replay_progress(disable=json_out) as progress:
-            result = run_demo(project, seed=seed, quick=quick, shift=not no_shift,
-                              progress=progress.step, on_day=progress.day)  # fmt: skip
+            result = run_demo(
+                project,
+                seed=seed,
+                quick=quick,
+                shift=not no_shift,
+                progress=progress.step,
+                on_day=progress.day,
+            )
         if json_out:
-            emit_json({k: v for k, v in vars(result).items() if k != "timeline"}
-                      | {"key_numbers": result.timeline.key_numbers,
-                         "events": result.timeline.events})  # fmt: skip
+            emit_json(
+                {k: v for k, v in vars(result).items() if k != "timeline"}
+                | {"key_numbers": result.timeline.key_numbers, "events": result.timeline.events}
+            )
             return
         from driftloop.cli.loop import event_table
         from driftloop.loop.store import LoopEvent
 
-        shown = [LoopEvent(0, "", e.at, e.kind, e.version, e.message, e.evidence)
-                 for e in result.timeline.events if e.kind != "hold"]  # fmt: skip
+        shown = [
+            LoopEvent(0, "", e.at, e.kind, e.version, e.message, e.evidence)
+            for e in result.timeline.events
+            if e.kind != "hold"
+        ]
         console.print(event_table(shown, "timeline (simulated time)"))
         console.print(key_table(result.timeline))
         first, end = result.horizon  # the end is exclusive: the last day served is before it

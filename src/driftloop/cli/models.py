@@ -19,8 +19,15 @@ __all__ = ["app"]
 app = typer.Typer(help="Model registry: versions, aliases and their history.")
 
 ReasonOption = Annotated[str | None, typer.Option(help="Why; recorded with the alias move.")]
-SHOWN_METRICS = ("holdout_wape", "holdout_mape", "holdout_rmse", "holdout_bias",
-                 "holdout_roc_auc", "holdout_pr_auc", "holdout_log_loss")  # fmt: skip
+SHOWN_METRICS = (
+    "holdout_wape",
+    "holdout_mape",
+    "holdout_rmse",
+    "holdout_bias",
+    "holdout_roc_auc",
+    "holdout_pr_auc",
+    "holdout_log_loss",
+)
 
 
 def _registry(project_dir: Path) -> MlflowRegistry:
@@ -67,10 +74,14 @@ def list_versions(project: ProjectOption = Path("."), json_out: JsonOption = Fal
         for r in rows:
             metric = next(iter(r["metrics"].items()), None)
             table.add_row(
-                r["version"], ", ".join(r["aliases"]) or "-", r["gate"], r["as_of"] or "-",
-                r["parent"] or "-", f"{metric[0][8:]} {metric[1]:.4f}" if metric else "-",
+                r["version"],
+                ", ".join(r["aliases"]) or "-",
+                r["gate"],
+                r["as_of"] or "-",
+                r["parent"] or "-",
+                f"{metric[0][8:]} {metric[1]:.4f}" if metric else "-",
                 "yes" if r["onnx"] else "no",
-            )  # fmt: skip
+            )
         console.print(table)
 
 
@@ -86,8 +97,16 @@ def show(
         v = registry.get(version)
         moves = [m for m in registry.alias_history() if version in (m.from_version, m.to_version)]
         if json_out:
-            emit_json({**_version_row(v), "tags": dict(v.tags), "all_metrics": dict(v.metrics),
-                       "run_id": v.run_id, "source": v.source, "alias_moves": moves})  # fmt: skip
+            emit_json(
+                {
+                    **_version_row(v),
+                    "tags": dict(v.tags),
+                    "all_metrics": dict(v.metrics),
+                    "run_id": v.run_id,
+                    "source": v.source,
+                    "alias_moves": moves,
+                }
+            )
             return
         aliases = ", ".join(v.aliases) or "none"
         console.print(
@@ -108,8 +127,15 @@ def show(
         for column in ("when", "alias", "from", "to", "kind", "who", "why"):
             history.add_column(column)
         for m in moves:
-            history.add_row(f"{m.at:%Y-%m-%d %H:%M:%S}", m.alias, m.from_version or "-",
-                            m.to_version or "-", m.kind, m.actor, m.reason)  # fmt: skip
+            history.add_row(
+                f"{m.at:%Y-%m-%d %H:%M:%S}",
+                m.alias,
+                m.from_version or "-",
+                m.to_version or "-",
+                m.kind,
+                m.actor,
+                m.reason,
+            )
         console.print(history)
 
 

@@ -40,12 +40,18 @@ def _print_quarantined(state: Path, before: int, out: Console) -> None:
 
     found = records(state)
     for r in found[before:]:
-        out.print(f"[yellow]quarantined[/] {r.source}: {r.reason}; moved to "
-                  f"{r.moved_to or 'nowhere (skipped)'}", highlight=False)  # fmt: skip
+        out.print(
+            f"[yellow]quarantined[/] {r.source}: {r.reason}; moved to "
+            f"{r.moved_to or 'nowhere (skipped)'}",
+            highlight=False,
+        )
     if found:
-        out.print(f"[yellow]{len(found)} damaged file(s) quarantined so far[/] (records: "
-                  f"{state / QUARANTINE_DIR / 'records.jsonl'}); "
-                  "the checks use the remaining data", highlight=False)  # fmt: skip
+        out.print(
+            f"[yellow]{len(found)} damaged file(s) quarantined so far[/] (records: "
+            f"{state / QUARANTINE_DIR / 'records.jsonl'}); "
+            "the checks use the remaining data",
+            highlight=False,
+        )
 
 
 def _write_rules(proj: Project, rules: Path) -> None:
@@ -54,8 +60,7 @@ def _write_rules(proj: Project, rules: Path) -> None:
     from driftloop.monitoring.assess import ACCURACY_METRICS
 
     metric = ACCURACY_METRICS[proj.config.training.task]
-    thresholds = AlertThresholds.from_monitoring(proj.config.monitoring,
-                                                 accuracy_metric=metric)  # fmt: skip
+    thresholds = AlertThresholds.from_monitoring(proj.config.monitoring, accuracy_metric=metric)
     text = render_rules(thresholds)
     rules.expanduser().resolve().write_text(text, encoding="utf-8")
     console.print(f"wrote alerting rules to {rules} (check: promtool check rules {rules})")
@@ -76,8 +81,15 @@ def _print_report(report: MonitorReport) -> None:
         for column in ("column", "rows", "PSI", "JS", "KL", "level"):
             table.add_column(column, justify="left" if column == "column" else "right")
         for d in (*v.features, v.prediction):
-            table.add_row(d.name, f"{d.rows:,}", _num(d.psi), _num(d.js), _num(d.kl), d.level,
-                          style=LEVEL_STYLE.get(d.level))  # fmt: skip
+            table.add_row(
+                d.name,
+                f"{d.rows:,}",
+                _num(d.psi),
+                _num(d.js),
+                _num(d.kl),
+                d.level,
+                style=LEVEL_STYLE.get(d.level),
+            )
         console.print(table)
         if v.reason:
             console.print(f"  [yellow]cannot judge[/]: {v.reason}", highlight=False)
@@ -144,9 +156,13 @@ def monitor(
                 console.print(f"folded {folded} log segment(s) into the stored days")
         with working("merging the stored days, judging each window", json_out):
             report = monitor_project(
-                proj, registry, parse_day(since, "--since"), parse_day(until, "--until"),
-                window_days, keys=keys,
-            )  # fmt: skip
+                proj,
+                registry,
+                parse_day(since, "--since"),
+                parse_day(until, "--until"),
+                window_days,
+                keys=keys,
+            )
         _print_quarantined(proj.state_dir, before, err_console if json_out else console)
         if json_out:
             emit_json(report)

@@ -92,9 +92,13 @@ def optimize(
         registry = open_registry(proj)
         with step_progress(OPTIMIZE_STEPS, json_out) as step:
             result = run_optimization(
-                proj, registry, version, register=register,
-                actor=f"{getpass.getuser()} (cli)", progress=step,
-            )  # fmt: skip
+                proj,
+                registry,
+                version,
+                register=register,
+                actor=f"{getpass.getuser()} (cli)",
+                progress=step,
+            )
         if json_out:
             emit_json(result)
         else:

@@ -69,9 +69,11 @@ class ReplayProgress:
         champion = f"champion v{day.champion}" if day.champion else "no champion"
         canary = f", canary v{day.challenger}" if day.challenger else ""
         self._progress.update(
-            self._task, description=f"replaying {day.day}: {champion}{canary}",
-            total=day.total or None, completed=day.played,
-        )  # fmt: skip
+            self._task,
+            description=f"replaying {day.day}: {champion}{canary}",
+            total=day.total or None,
+            completed=day.played,
+        )
         if not self._plain or not day.total:
             return
         every = max(1, day.total // PLAIN_LINES)
@@ -82,12 +84,17 @@ class ReplayProgress:
         left = spent / day.played * (day.total - day.played)
         console.print(
             f"day {day.played}/{day.total} ({day.day}, {champion}{canary}): "
-            f"{spent:.0f} s elapsed, about {left:.0f} s left", highlight=False,
-        )  # fmt: skip
+            f"{spent:.0f} s elapsed, about {left:.0f} s left",
+            highlight=False,
+        )
 
     def schedule(self, done: int, total: int) -> None:
-        self._progress.update(self._task, description=f"fixed-schedule retrain {done}/{total}",
-                              total=total, completed=done)  # fmt: skip
+        self._progress.update(
+            self._task,
+            description=f"fixed-schedule retrain {done}/{total}",
+            total=total,
+            completed=done,
+        )
         if self._plain and (done == total or done % max(1, total // 5) == 0):
             console.print(f"fixed-schedule retrain {done}/{total}", highlight=False)
 
@@ -107,10 +114,16 @@ def replay_progress(disable: bool) -> Iterator[ReplayProgress]:
 
     terminal = console.is_terminal
     progress = Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(),
-        console=console, disable=disable or not terminal,
-    )  # fmt: skip
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("left"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=disable or not terminal,
+    )
     with progress:
         yield ReplayProgress(progress, plain=not terminal, disable=disable)
 
@@ -191,8 +204,11 @@ def _print_result(timeline: Timeline, html: Path) -> None:
     from driftloop.cli.loop import event_table
     from driftloop.loop.store import LoopEvent
 
-    shown = [LoopEvent(0, "", e.at, e.kind, e.version, e.message, e.evidence)
-             for e in timeline.events if e.kind != "hold"]  # fmt: skip
+    shown = [
+        LoopEvent(0, "", e.at, e.kind, e.version, e.message, e.evidence)
+        for e in timeline.events
+        if e.kind != "hold"
+    ]
     console.print(event_table(shown, "timeline (simulated time)"))
     console.print(key_table(timeline))
     console.print(f"Report: {html}")
@@ -243,9 +259,14 @@ def replay(
             raise UsageError(f"--until {end} is not after --from {begin}: widen the range")
         with replay_progress(disable=json_out) as progress:
             result = run_replay(
-                proj, begin, end, schedule_days=schedule_days, on_day=progress.day,
-                on_schedule=progress.schedule, progress=progress.step,
-            )  # fmt: skip
+                proj,
+                begin,
+                end,
+                schedule_days=schedule_days,
+                on_day=progress.day,
+                on_schedule=progress.schedule,
+                progress=progress.step,
+            )
             progress.step(REPLAY_STEPS[-1])
             timeline = summarize_replay(
                 result,
@@ -255,7 +276,8 @@ def replay(
             timeline.save(proj.state_dir / "timeline.json")
             html = write_report(timeline, proj.root)
         if json_out:
-            emit_json({"report": html, "key_numbers": timeline.key_numbers,
-                       "events": timeline.events})  # fmt: skip
+            emit_json(
+                {"report": html, "key_numbers": timeline.key_numbers, "events": timeline.events}
+            )
             return
         _print_result(timeline, html)

@@ -50,18 +50,34 @@ def _store(project_dir: Path) -> tuple[str, RolloutStore]:
 
 def _rollout_json(r: Rollout) -> dict[str, Any]:
     return {
-        "id": r.id, "model": r.model, "version": r.version, "stable": r.stable,
-        "strategy": r.strategy, "state": r.state, "step": r.step + 1 if r.state == "step" else None,
-        "weight": r.weight, "shadow": r.shadow, "applied": r.applied, "reason": r.reason,
-        "created_at": r.created_at, "updated_at": r.updated_at,
-        "phase_started_at": r.phase_started_at, "abort_requested": r.abort_requested,
+        "id": r.id,
+        "model": r.model,
+        "version": r.version,
+        "stable": r.stable,
+        "strategy": r.strategy,
+        "state": r.state,
+        "step": r.step + 1 if r.state == "step" else None,
+        "weight": r.weight,
+        "shadow": r.shadow,
+        "applied": r.applied,
+        "reason": r.reason,
+        "created_at": r.created_at,
+        "updated_at": r.updated_at,
+        "phase_started_at": r.phase_started_at,
+        "abort_requested": r.abort_requested,
         "last_check": r.last_check,
-    }  # fmt: skip
+    }
 
 
 def _event_json(e: RolloutEvent) -> dict[str, Any]:
-    return {"at": e.at, "from": e.from_state, "to": e.to_state, "weight": e.weight,
-            "reason": e.reason, "evidence": dict(e.evidence)}  # fmt: skip
+    return {
+        "at": e.at,
+        "from": e.from_state,
+        "to": e.to_state,
+        "weight": e.weight,
+        "reason": e.reason,
+        "evidence": dict(e.evidence),
+    }
 
 
 def _fmt(value: Any) -> str:
@@ -79,8 +95,9 @@ def _evidence_table(evidence: dict[str, Any], title: str) -> Table:
     for name, e in evidence.items():
         passed = e.get("passed")
         ok = "-" if passed is None else ("[green]yes[/]" if passed else "[red]no[/]")
-        table.add_row(name, _fmt(e.get("value")), _fmt(e.get("threshold")), ok,
-                      str(e.get("detail", "")))  # fmt: skip
+        table.add_row(
+            name, _fmt(e.get("value")), _fmt(e.get("threshold")), ok, str(e.get("detail", ""))
+        )
     return table
 
 
@@ -135,8 +152,12 @@ def start(
 
         final = ctl.run(rollout.id, on_tick=show)
         if json_out:
-            emit_json({"rollout": _rollout_json(final),
-                       "events": [_event_json(e) for e in ctl.store.events(final.id)]})  # fmt: skip
+            emit_json(
+                {
+                    "rollout": _rollout_json(final),
+                    "events": [_event_json(e) for e in ctl.store.events(final.id)],
+                }
+            )
         else:
             events = ctl.store.events(final.id)
             if events and events[-1].evidence:
@@ -211,8 +232,12 @@ def history(
             chosen = rollouts[0]
         events = store.events(chosen.id) if chosen is not None else []
         if json_out:
-            emit_json({"rollouts": [_rollout_json(r) for r in rollouts],
-                       "events": [_event_json(e) for e in events]})  # fmt: skip
+            emit_json(
+                {
+                    "rollouts": [_rollout_json(r) for r in rollouts],
+                    "events": [_event_json(e) for e in events],
+                }
+            )
             return
         if not rollouts:
             console.print(f"no rollout of {model!r} yet: `driftloop rollout start VERSION`")
@@ -221,14 +246,23 @@ def history(
         for column in ("#", "version", "vs", "strategy", "state", "started", "reason"):
             table.add_column(column)
         for r in rollouts:
-            table.add_row(str(r.id), f"v{r.version}", f"v{r.stable}", r.strategy, r.label,
-                          f"{r.created_at:%Y-%m-%d %H:%M:%S}", r.reason)  # fmt: skip
+            table.add_row(
+                str(r.id),
+                f"v{r.version}",
+                f"v{r.stable}",
+                r.strategy,
+                r.label,
+                f"{r.created_at:%Y-%m-%d %H:%M:%S}",
+                r.reason,
+            )
         console.print(table)
         if chosen is None:
             return
         console.print(f"\n[bold]rollout #{chosen.id}[/] transitions:")
         for e in events:
-            console.print(f"{e.at:%Y-%m-%d %H:%M:%S}  {e.from_state or 'new'} -> {e.to_state} "
-                          f"(weight {e.weight:g}%): {e.reason}")  # fmt: skip
+            console.print(
+                f"{e.at:%Y-%m-%d %H:%M:%S}  {e.from_state or 'new'} -> {e.to_state} "
+                f"(weight {e.weight:g}%): {e.reason}"
+            )
             if e.evidence:
                 console.print(_evidence_table(dict(e.evidence), "  evidence"))

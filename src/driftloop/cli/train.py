@@ -48,9 +48,13 @@ def train(
         registry = open_registry(proj)
         with step_progress(TRAIN_STEPS, json_out) as step:
             result = run_training(
-                proj, registry, day, actor=f"{getpass.getuser()} (cli)",
-                on_pass=on_pass, progress=step,
-            )  # fmt: skip
+                proj,
+                registry,
+                day,
+                actor=f"{getpass.getuser()} (cli)",
+                on_pass=on_pass,
+                progress=step,
+            )
         if json_out:
             emit_json(result)
         else:

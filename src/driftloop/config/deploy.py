@@ -58,13 +58,16 @@ class DeployConfig(_Strict):
 
     namespace: str = Field("default", max_length=63, pattern=_DNS_LABEL)
     name: str | None = Field(
-        None, max_length=50, pattern=_DNS_LABEL,
+        None,
+        max_length=50,
+        pattern=_DNS_LABEL,
         description="base name of every resource; default the project name with - for _",
-    )  # fmt: skip
+    )
     image: str | None = Field(
-        None, min_length=1,
+        None,
+        min_length=1,
         description=f"server image; default {DEFAULT_IMAGE_REPOSITORY}:<driftloop version>",
-    )  # fmt: skip
+    )
     image_pull_policy: str = Field("IfNotPresent", pattern=r"^(Always|IfNotPresent|Never)$")
     replicas: int = Field(2, ge=0, le=1000, description="pods per served version")
     resources: ResourcesConfig = ResourcesConfig()
@@ -79,9 +82,10 @@ class DeployConfig(_Strict):
     admin_secret: AdminSecretConfig = AdminSecretConfig()
     scrape_interval: str = Field(DEFAULT_SCRAPE_INTERVAL, pattern=r"^[0-9]+(ms|s|m|h)$")
     job: str = Field(
-        DEFAULT_JOB, pattern=r"^[a-zA-Z0-9_.-]{1,63}$",
+        DEFAULT_JOB,
+        pattern=r"^[a-zA-Z0-9_.-]{1,63}$",
         description="Prometheus job label of the scraped pods (alert rules filter up{job=...})",
-    )  # fmt: skip
+    )
     monitoring_labels: dict[str, str] = Field(
         default_factory=dict,
         description="labels on the ServiceMonitor and PrometheusRule for the operator's "

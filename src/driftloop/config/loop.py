@@ -35,14 +35,19 @@ class LoopConfig(_Strict):
         2, ge=1, le=60, description="checks in a row a drift signal must hold before it counts"
     )
     accuracy_sustained_checks: int = Field(
-        1, ge=1, le=60, description="checks in a row degraded accuracy must hold (a window's "
+        1,
+        ge=1,
+        le=60,
+        description="checks in a row degraded accuracy must hold (a window's "
         "WAPE is already an aggregate of many labels)",
-    )  # fmt: skip
+    )
     recovery_tolerance: float = Field(
-        0.10, ge=0.0, le=1.0,
+        0.10,
+        ge=0.0,
+        le=1.0,
         description="an episode stays open (and retrains go on, within cool-down and cap) "
         "until the window's WAPE is within this of the level before it began",
-    )  # fmt: skip
+    )
     min_drifted_features: int = Field(
         2, ge=1, description="features at PSI >= monitoring.psi_act for feature drift to count"
     )
@@ -59,45 +64,59 @@ class LoopConfig(_Strict):
         "rows (1: no weighting), so the model learns the new regime from a few weeks",
     )
     lookback_days: int = Field(
-        6, ge=0, le=90,
+        6,
+        ge=0,
+        le=90,
         description="the first signalling check saw the change somewhere in its window: rows "
         "this many days before that check count as the new regime",
-    )  # fmt: skip
+    )
     min_recent_days: int = Field(
-        7, ge=1, le=90,
+        7,
+        ge=1,
+        le=90,
         description="a retrain waits until the new regime has this many labelled days",
-    )  # fmt: skip
+    )
 
     lease_s: float = Field(
-        30.0, ge=1.0, le=3600.0,
+        30.0,
+        ge=1.0,
+        le=3600.0,
         description="one controller per project: the active one renews its lease every third "
         "of this; a waiting one takes over this long after the holder stops renewing",
-    )  # fmt: skip
+    )
 
     challenger_every_days: float | None = Field(
-        DEFAULT_CHALLENGER_EVERY_DAYS, ge=0.0, le=3660.0,
+        DEFAULT_CHALLENGER_EVERY_DAYS,
+        ge=0.0,
+        le=3660.0,
         description="a scheduled challenger: retrain when the champion's data and the last "
         "retrain are this many days old, deployed only if it beats the champion at the gate "
         "(by challenger_min_gain) and through the canary (0 or null: off)",
-    )  # fmt: skip
+    )
     challenger_min_gain: float = Field(
-        0.02, ge=0.0, le=0.5,
+        0.02,
+        ge=0.0,
+        le=0.5,
         description="how much better than the champion on the gate's holdout a scheduled "
         "challenger must be (0.02: a 2 % lower error, or a 2 % higher ROC AUC)",
-    )  # fmt: skip
+    )
 
     retrain_validation_days: int = Field(
-        7, ge=1, le=90,
+        7,
+        ge=1,
+        le=90,
         description="a retrain's early-stopping days (then refit with them); more when these "
         "hold too few rows, as for the holdout",
-    )  # fmt: skip
+    )
     retrain_holdout_days: int = Field(
-        7, ge=1, le=90,
+        7,
+        ge=1,
+        le=90,
         description="a retrain's gate days: the newest, judged against the champion; when they "
         "hold too few labelled rows for the metric (or one class), the holdout reaches back "
         "over more days, up to a third of the window's rows with the validation, else the "
         "retrain waits (a retrain_waiting event)",
-    )  # fmt: skip
+    )
 
     @model_validator(mode="after")
     def _known_triggers(self) -> LoopConfig:

@@ -60,9 +60,11 @@ def _source(loc: Sequence[str | int], env: EnvSources) -> str | None:
 
 
 def format_validation_error(
-    path: Path, exc: ValidationError, env: EnvSources | None = None,
+    path: Path,
+    exc: ValidationError,
+    env: EnvSources | None = None,
     root: type[BaseModel] | None = None,
-) -> str:  # fmt: skip
+) -> str:
     """One line per problem, each naming its key and where its value came from."""
     env = env or {}
     errors = exc.errors()

@@ -51,9 +51,11 @@ class ShadowConfig(_Strict):
         0.10, gt=0.0, description="an answer agrees when |s - c| / max(|c|, 1) <= this"
     )
     min_agreement: float = Field(
-        0.0, ge=0.0, le=1.0,
+        0.0,
+        ge=0.0,
+        le=1.0,
         description="share of agreeing answers needed to go on (0: agreement is only reported)",
-    )  # fmt: skip
+    )
     max_error_rate: float = Field(0.02, ge=0.0, le=1.0, description="failed shadow answers")
 
 
@@ -82,10 +84,12 @@ class PairedConfig(_Strict):
     enabled: bool = True
     min_pairs: int = Field(100, ge=2, description="labelled pairs before the test judges")
     alpha: float = Field(
-        0.01, gt=0.0, lt=1.0,
+        0.01,
+        gt=0.0,
+        lt=1.0,
         description="two-sided level: significantly lower loss counts as the accuracy gate "
         "passing, significantly higher rolls back",
-    )  # fmt: skip
+    )
     mixture_sd: float = Field(
         0.2, gt=0.0, description="mixture prior scale of the effect, in standard deviations"
     )
@@ -98,9 +102,10 @@ class IstioConfig(_Strict):
         None, min_length=1, description="default: deploy.namespace (where `deploy k8s` puts it)"
     )
     virtualservice: str | None = Field(
-        None, min_length=1,
+        None,
+        min_length=1,
         description="its metadata.name; default: the name `driftloop deploy k8s` gives it",
-    )  # fmt: skip
+    )
     route: str | None = Field(
         None, description="name of the HTTP route to edit; default: the first HTTP route"
     )
@@ -144,17 +149,20 @@ class RolloutConfig(_Strict):
     promote_p99_ratio: float = Field(1.10, ge=1.0)
     rollback_p99_ratio: float = Field(1.20, ge=1.0)
     p99_slack_ms: float = Field(
-        2.0, ge=0.0,
+        2.0,
+        ge=0.0,
         description="latency differences up to this many ms pass the p99 gates and the latency "
         "test: a model answering in ~1 ms varies more than that with CPU caches and scheduling",
-    )  # fmt: skip
+    )
     kl_max: float = Field(0.1, gt=0.0, description="KL(canary || stable) of predictions")
     kl_action: Literal["rollback", "hold"] = "rollback"
     alpha: float = Field(
-        0.01, gt=0.0, lt=1.0,
+        0.01,
+        gt=0.0,
+        lt=1.0,
         description="false-rollback budget of a whole rollout on identical versions, split "
         "evenly over its judged steps (always-valid tests)",
-    )  # fmt: skip
+    )
     shadow: ShadowConfig = ShadowConfig()
     outcomes: OutcomeGateConfig = OutcomeGateConfig()
     paired: PairedConfig = PairedConfig()

@@ -296,10 +296,12 @@ class MonitoringConfig(_Strict):
 
     window_days: int = Field(7, ge=1, le=366, description="event-time window of one assessment")
     max_window_days: int = Field(
-        DEFAULT_MAX_WINDOW_DAYS, ge=1, le=3660,
+        DEFAULT_MAX_WINDOW_DAYS,
+        ge=1,
+        le=3660,
         description="a window with fewer than min_rows rows (or too few labels) reaches back "
         "day by day up to this many days, so sparse series are judged",
-    )  # fmt: skip
+    )
     min_rows: int = Field(500, ge=1, description="fewer rows in a window: 'not enough data'")
     psi_notice: float = Field(0.10, gt=0.0)
     psi_warning: float = Field(0.15, gt=0.0)

@@ -35,9 +35,11 @@ class ServingConfig(_Strict):
     log_flush_interval_s: float = Field(DEFAULT_LOG_FLUSH_INTERVAL_S, gt=0.0, le=3600.0)
     log_flush_rows: int = Field(DEFAULT_LOG_FLUSH_ROWS, ge=1)
     dependency_check_interval_s: float = Field(
-        DEFAULT_DEPENDENCY_CHECK_INTERVAL_S, gt=0.0, le=3600.0,
+        DEFAULT_DEPENDENCY_CHECK_INTERVAL_S,
+        gt=0.0,
+        le=3600.0,
         description="readiness probes the registry and the online store at most this often",
-    )  # fmt: skip
+    )
     inline_batch_rows: int = Field(
         256, ge=1, description="batches up to this size run on the event loop, larger in threads"
     )

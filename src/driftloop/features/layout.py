@@ -122,9 +122,13 @@ class ProjectLayout(Protocol):
         """A joined training frame with the features computed from its rows' state."""
 
     def online_frame(
-        self, stored: pd.DataFrame, keys: Sequence[tuple[Any, ...]],
-        sent: Sequence[Mapping[str, Any]], event_time: datetime, push: ActivityPush,
-    ) -> pd.DataFrame:  # fmt: skip
+        self,
+        stored: pd.DataFrame,
+        keys: Sequence[tuple[Any, ...]],
+        sent: Sequence[Mapping[str, Any]],
+        event_time: datetime,
+        push: ActivityPush,
+    ) -> pd.DataFrame:
         """The served feature rows: ``stored`` (the online store's rows, in request
         order) with what each entity ``sent``, at ``event_time``; real-time state
         updates go to ``push``."""

@@ -86,10 +86,13 @@ class RetailLayout(FeatureLayout):
         return joined
 
     def online_frame(
-        self, stored: pd.DataFrame, keys: Sequence[tuple[Any, ...]],
-        sent: Sequence[Mapping[str, Any]], event_time: datetime,
+        self,
+        stored: pd.DataFrame,
+        keys: Sequence[tuple[Any, ...]],
+        sent: Sequence[Mapping[str, Any]],
+        event_time: datetime,
         push: Callable[[str, pd.DataFrame], None],
-    ) -> pd.DataFrame:  # fmt: skip
+    ) -> pd.DataFrame:
         """The stored rows, with the request-time values each entity sent."""
         for r, values in enumerate(sent):
             for name, value in values.items():

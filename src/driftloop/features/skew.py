@@ -204,10 +204,12 @@ class PredictionLogSource:
             )
         log = log.sort_values("served_at").tail(self.limit)
         types = self.store.layout.entity_types
-        frame = pd.DataFrame({
-            k: log[k].astype("string" if types[k] == "string" else "int64")
-            for k in self.store.keys
-        })  # fmt: skip
+        frame = pd.DataFrame(
+            {
+                k: log[k].astype("string" if types[k] == "string" else "int64")
+                for k in self.store.keys
+            }
+        )
         frame[TIMESTAMP_COLUMN] = pd.to_datetime(log[time_column], utc=True).astype(
             "datetime64[ns, UTC]"
         )
@@ -266,9 +268,13 @@ def check_skew(store: FeatureStore, source: ServedFeatureSource, cfg: SkewConfig
         # Compare what the model saw: the recomputed value rounded as the server rounds it.
         recomputed[names] = recomputed[names].astype("float64").astype("float32").astype("float64")
     unmatched, features = compare_features(
-        served, recomputed, names, cfg.abs_tolerance, cfg.rel_tolerance,
+        served,
+        recomputed,
+        names,
+        cfg.abs_tolerance,
+        cfg.rel_tolerance,
         (*keys, TIMESTAMP_COLUMN),
-    )  # fmt: skip
+    )
     return SkewReport(
         source=label,
         rows=len(served),

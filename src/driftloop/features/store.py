@@ -105,8 +105,7 @@ class FeatureStore:
         the definitions, whose paths are this folder's, when a recorded path differs."""
         from feast import FileSource
 
-        recorded = {s.name: s.path for s in store.list_data_sources()
-                    if isinstance(s, FileSource)}  # fmt: skip
+        recorded = {s.name: s.path for s in store.list_data_sources() if isinstance(s, FileSource)}
         wanted = {d.name: d.path for d in self.definitions() if isinstance(d, FileSource)}
         if any(recorded.get(name, path) != path for name, path in wanted.items()):
             store.apply(self.definitions())

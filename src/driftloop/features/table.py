@@ -176,8 +176,7 @@ def activity_feature_names(
 ) -> tuple[str, ...]:
     """The real-time model features computed from the state at an event's time."""
     longest = max(scales, key=lambda k: scales[k])
-    return (*(f"txn_rate_{k}" for k in scales), "seconds_since_last",
-            f"{amount}_vs_avg_{longest}")  # fmt: skip
+    return (*(f"txn_rate_{k}" for k in scales), "seconds_since_last", f"{amount}_vs_avg_{longest}")
 
 
 def activity_step(
@@ -326,8 +325,15 @@ def load_repo(root: Path) -> ModuleType:
         spec.loader.exec_module(module)
     except Exception as exc:  # the user's code: report where, never a bare traceback
         raise ConfigError(f"{path}: importing it failed: {type(exc).__name__}: {exc}") from exc
-    required = ("ENTITY_KEYS", "TARGET", "EVENT_FEATURES", "HISTORY_FEATURES", "transform_events",
-                "history_view", "feature_service")  # fmt: skip
+    required = (
+        "ENTITY_KEYS",
+        "TARGET",
+        "EVENT_FEATURES",
+        "HISTORY_FEATURES",
+        "transform_events",
+        "history_view",
+        "feature_service",
+    )
     missing = [n for n in required if not hasattr(module, n)]
     if missing:
         raise ConfigError(f"{path}: defines no {missing}; driftloop needs them (see its comments)")

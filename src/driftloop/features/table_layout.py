@@ -169,8 +169,9 @@ class TableLayout:
     def transform(self, events: pd.DataFrame) -> pd.DataFrame:
         """The event features of ``events`` through the repository's ``transform_events``."""
         out = self._call("transform_events", events)
-        return self._listed(out, "transform_events", "EVENT_FEATURES", self.event_features,
-                            events.index)  # fmt: skip
+        return self._listed(
+            out, "transform_events", "EVENT_FEATURES", self.event_features, events.index
+        )
 
     def _call(self, name: str, *args: Any) -> Any:
         """The repository's function ``name``: failures name the file and the function."""
@@ -184,9 +185,13 @@ class TableLayout:
             raise DataError(f"{where}: {name} failed: {type(exc).__name__}: {exc}") from exc
 
     def _listed(
-        self, out: pd.DataFrame, function: str, listing: str, names: Sequence[str],
+        self,
+        out: pd.DataFrame,
+        function: str,
+        listing: str,
+        names: Sequence[str],
         index: pd.Index,
-    ) -> pd.DataFrame:  # fmt: skip
+    ) -> pd.DataFrame:
         """The columns ``names`` (as listed in ``listing``) of ``function``'s result."""
         missing = [n for n in names if n not in out.columns]
         if missing:
@@ -212,8 +217,9 @@ class TableLayout:
     def realtime_features(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The real-time features of rows holding an event and the state it sees."""
         out = self._call("realtime_features", frame)
-        return self._listed(out, "realtime_features", "REALTIME_FEATURES", self.realtime,
-                            frame.index)  # fmt: skip
+        return self._listed(
+            out, "realtime_features", "REALTIME_FEATURES", self.realtime, frame.index
+        )
 
     def history_rows(self, events: pd.DataFrame) -> pd.DataFrame:
         """The offline history table of ``events`` through the module's ``history_rows``
@@ -268,10 +274,13 @@ class TableLayout:
         return joined.join(self.realtime_features(joined)) if self.activity_state else joined
 
     def online_frame(
-        self, stored: pd.DataFrame, keys: Sequence[tuple[Any, ...]],
-        sent: Sequence[Mapping[str, Any]], event_time: datetime,
+        self,
+        stored: pd.DataFrame,
+        keys: Sequence[tuple[Any, ...]],
+        sent: Sequence[Mapping[str, Any]],
+        event_time: datetime,
         push: Callable[[str, pd.DataFrame], None],
-    ) -> pd.DataFrame:  # fmt: skip
+    ) -> pd.DataFrame:
         """The event features of the sent fields beside the entity's history (missing for
         an entity never seen), and its real-time features from its activity state, whose
         update is pushed back."""
@@ -281,9 +290,12 @@ class TableLayout:
             raw[k] = [key[j] for key in keys]
         events = self.transform(raw)
         frame = pd.concat(
-            [stored.drop(columns=list(events.columns), errors="ignore"),
-             events.reset_index(drop=True)], axis=1,
-        )  # fmt: skip
+            [
+                stored.drop(columns=list(events.columns), errors="ignore"),
+                events.reset_index(drop=True),
+            ],
+            axis=1,
+        )
         state = list(self.activity_state)
         if state:
             seeing, pushed = self.update_activity(frame.reindex(columns=state), raw)

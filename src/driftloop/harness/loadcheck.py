@@ -61,8 +61,12 @@ class RouteSpan:
     @classmethod
     def of(cls, routes: dict[str, Any], since: float) -> RouteSpan:
         challenger = routes.get("challenger")
-        return cls(str(routes["champion"]), None if challenger is None else str(challenger),
-                   float(routes.get("challenger_weight") or 0.0), since)  # fmt: skip
+        return cls(
+            str(routes["champion"]),
+            None if challenger is None else str(challenger),
+            float(routes.get("challenger_weight") or 0.0),
+            since,
+        )
 
     def serves(self) -> set[tuple[str, str]]:
         """The (route, version) pairs this table can answer with."""
@@ -149,21 +153,32 @@ def _bodies(plan: LoadPlan, n_features: int, count: int = 256) -> list[tuple[str
         if plan.entities and rng.random() < plan.entity_share:
             picks = rng.choice(len(plan.entities), size=min(n, len(plan.entities)), replace=False)
             keys = [plan.entities[int(i)] for i in picks]
-            doc: dict[str, Any] = {"entities": [dict(zip(plan.entity_keys, k, strict=True))
-                                                for k in keys]}  # fmt: skip
+            doc: dict[str, Any] = {
+                "entities": [dict(zip(plan.entity_keys, k, strict=True)) for k in keys]
+            }
             out.append(("entity", len(keys), orjson.dumps(doc)))
         else:
             x = rng.uniform(0.0, 30.0, size=(n, n_features)).round(2)
-            doc = {"inputs": [{"name": "input", "shape": [n, n_features], "datatype": "FP32",
-                               "data": x.tolist()}]}  # fmt: skip
+            doc = {
+                "inputs": [
+                    {
+                        "name": "input",
+                        "shape": [n, n_features],
+                        "datatype": "FP32",
+                        "data": x.tolist(),
+                    }
+                ]
+            }
             out.append(("v2", n, orjson.dumps(doc)))
     return out
 
 
 def _rows(endpoint: str, rid: str, doc: dict[str, Any]) -> tuple[Row, ...]:
     if endpoint == "entity":
-        return tuple((str(p["request_id"]), str(p["model_version"]), str(p["route"]))
-                     for p in doc["predictions"])  # fmt: skip
+        return tuple(
+            (str(p["request_id"]), str(p["model_version"]), str(p["route"]))
+            for p in doc["predictions"]
+        )
     n = int(doc["outputs"][0]["shape"][0])
     ids = [rid] if n == 1 else [f"{rid}:{i}" for i in range(n)]
     version, route = str(doc["model_version"]), str(doc["parameters"]["route"])
@@ -191,8 +206,10 @@ class _Connection:
         ]
         self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
         head = (await self.reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-        fields = {k.strip().lower(): v.strip()
-                  for k, _, v in (line.partition(":") for line in head[1:] if line)}  # fmt: skip
+        fields = {
+            k.strip().lower(): v.strip()
+            for k, _, v in (line.partition(":") for line in head[1:] if line)
+        }
         if "content-length" not in fields:
             raise ConnectionError(f"a response without Content-Length: {head[0]}")
         data = await self.reader.readexactly(int(fields["content-length"]))
@@ -292,8 +309,9 @@ def run_churn(
     import httpx
 
     steps: list[ChurnStep] = []
-    with httpx.Client(base_url=base_url, timeout=120,
-                      headers={"Authorization": f"Bearer {token}"}) as admin:  # fmt: skip
+    with httpx.Client(
+        base_url=base_url, timeout=120, headers={"Authorization": f"Bearer {token}"}
+    ) as admin:
 
         def call(step: int, name: str, path: str, body: dict[str, Any]) -> None:
             pace(step)
@@ -348,15 +366,18 @@ class LogCheck:
 def check_log(predictions_dir: Path, answers: Sequence[Answer], prefix: str) -> LogCheck:
     """Compare the served rows (request id, version, route) logged for ``prefix``'s requests."""
     expected = Counter(row for a in answers if a.ok for row in a.rows)
-    log = read_segments(predictions_dir, f"starts_with(request_id, '{prefix}-')",
-                        ["request_id", "version", "route"])  # fmt: skip
+    log = read_segments(
+        predictions_dir, f"starts_with(request_id, '{prefix}-')", ["request_id", "version", "route"]
+    )
     found: Counter[Row] = Counter()
     if not log.empty:
         found = Counter(zip(log["request_id"], log["version"], log["route"], strict=True))
     return LogCheck(
-        sum(expected.values()), sum(found.values()),
-        tuple((expected - found).elements()), tuple((found - expected).elements()),
-    )  # fmt: skip
+        sum(expected.values()),
+        sum(found.values()),
+        tuple((expected - found).elements()),
+        tuple((found - expected).elements()),
+    )
 
 
 @dataclass(frozen=True)
@@ -393,6 +414,12 @@ def summarize(answers: Sequence[Answer], steps: Sequence[ChurnStep] = ()) -> Loa
         return float(np.percentile(x, q)) if x.size else math.nan
 
     return LoadSummary(
-        len(answers), len(answers) - len(ok), sum(len(a.rows) for a in ok), elapsed,
-        pct(lat, 50), pct(lat, 99), pct(during, 99), int(during.size),
-    )  # fmt: skip
+        len(answers),
+        len(answers) - len(ok),
+        sum(len(a.rows) for a in ok),
+        elapsed,
+        pct(lat, 50),
+        pct(lat, 99),
+        pct(during, 99),
+        int(during.size),
+    )

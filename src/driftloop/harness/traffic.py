@@ -67,8 +67,13 @@ def replay_days(
                     versions.add(str(answer["model_version"]))
                     key = (answer[first], answer[second])
                     if send_labels and key in actual:
-                        outcomes.append({"request_id": answer["request_id"],
-                                         "value": actual[key], "name": label})  # fmt: skip
+                        outcomes.append(
+                            {
+                                "request_id": answer["request_id"],
+                                "value": actual[key],
+                                "name": label,
+                            }
+                        )
                 if outcomes:
                     client.post("/v1/feedback", json={"outcomes": outcomes}).raise_for_status()
                     feedback += len(outcomes)

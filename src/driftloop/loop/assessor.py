@@ -46,22 +46,29 @@ class ChampionAssessor:
         if champion is None:
             return signals_from(now, window, None)
         found = self._champion_window(champion.version, window)
-        lag = accuracy_lag_days(days, self.project.config.labels.delay_days,
-                                mon.min_label_coverage)  # fmt: skip
+        lag = accuracy_lag_days(days, self.project.config.labels.delay_days, mon.min_label_coverage)
         if not lag or found is None:
             return signals_from(now, window, found)
         earlier = (window[0] - timedelta(days=lag), window[1] - timedelta(days=lag))
-        return signals_from(now, window, found, (earlier, self._champion_window(
-            champion.version, earlier)))  # fmt: skip
+        return signals_from(
+            now, window, found, (earlier, self._champion_window(champion.version, earlier))
+        )
 
     def _champion_window(self, version: str, window: tuple[date, date]) -> VersionAssessment | None:
         days = (window[1] - window[0]).days
         if self._days is None:
             self._days = open_day_store(self.project, project_layout(self.project).entity_keys)
         try:
-            report = monitor_store(self._days, self.model, self._version_info,
-                                   self.project.config.monitoring, self._metric,
-                                   since=window[0], until=window[1], window_days=days)  # fmt: skip
+            report = monitor_store(
+                self._days,
+                self.model,
+                self._version_info,
+                self.project.config.monitoring,
+                self._metric,
+                since=window[0],
+                until=window[1],
+                window_days=days,
+            )
         except DataError:  # nothing logged yet
             return None
         latest = report.latest

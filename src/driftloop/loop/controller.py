@@ -55,8 +55,12 @@ __all__ = ["LoopController", "LoopTurn"]
 logger = logging.getLogger("driftloop.loop")
 HISTORY_CHECKS = 60
 # What the loop cannot work without; while one is unreachable the loop pauses.
-_MIRRORED = {"step": "rollout_step", "promoted": "promoted", "rolled_back": "rolled_back",
-             "aborted": "aborted"}  # fmt: skip
+_MIRRORED = {
+    "step": "rollout_step",
+    "promoted": "promoted",
+    "rolled_back": "rolled_back",
+    "aborted": "aborted",
+}
 
 Trainer = Callable[..., TrainingResult]
 
@@ -127,11 +131,14 @@ class LoopController:
         episode = self.open_episode()
         baseline = None if episode is None else episode.evidence.get("baseline_wape")
         decision = decide(
-            history, self.store.retrains(self.model, scheduled=False), self.cfg,
-            label_delay_days=self.project.config.labels.delay_days, rollout_running=running,
+            history,
+            self.store.retrains(self.model, scheduled=False),
+            self.cfg,
+            label_delay_days=self.project.config.labels.delay_days,
+            rollout_running=running,
             baseline_wape=None if baseline is None else float(baseline),
             episode_since=None if episode is None else _day(episode.evidence.get("since")),
-        )  # fmt: skip
+        )
         self._record_check(signals, decision, history, episode)
         if decision.action == "none":
             decision = self._scheduled(now, running) or decision
@@ -142,9 +149,15 @@ class LoopController:
         """The scheduled challenger's retrain when it is due (policy.scheduled_challenger)."""
         champion = self.registry.alias(CHAMPION)
         as_of = _day(champion.tags.get("driftloop.as_of")) if champion is not None else None
-        due = partial(scheduled_challenger, now, as_of, max(self.store.retrains(self.model),
-                      default=None), self.cfg, rollout_running=running,
-                      label_delay_days=self.project.config.labels.delay_days)  # fmt: skip
+        due = partial(
+            scheduled_challenger,
+            now,
+            as_of,
+            max(self.store.retrains(self.model), default=None),
+            self.cfg,
+            rollout_running=running,
+            label_delay_days=self.project.config.labels.delay_days,
+        )
         if due() is None:  # due by the clock, then by the data (read only when due)
             return None
         return due(newest_data=newest_event_day(self.project))
@@ -213,9 +226,12 @@ class LoopController:
                 self._turns(until, on_turn, lease, on_wait)
 
     def _turns(
-        self, until: datetime | None, on_turn: Callable[[LoopTurn], None] | None,
-        lease: LoopLease | None, on_wait: Callable[[LeaseHolder], None] | None,
-    ) -> None:  # fmt: skip
+        self,
+        until: datetime | None,
+        on_turn: Callable[[LoopTurn], None] | None,
+        lease: LoopLease | None,
+        on_wait: Callable[[LeaseHolder], None] | None,
+    ) -> None:
         every = self.cfg.check_every_hours * 3600.0
         tick_every = self.project.config.rollout.check_interval_s
         next_check = self.clock.now()
@@ -254,9 +270,11 @@ class LoopController:
             self.clock.sleep(max(wait, 0.0))
 
     def _take(
-        self, lease: LoopLease, until: datetime | None,
+        self,
+        lease: LoopLease,
+        until: datetime | None,
         on_wait: Callable[[LeaseHolder], None] | None,
-    ) -> bool:  # fmt: skip
+    ) -> bool:
         """Wait for the lease and record taking it; False if ``until`` came first."""
         got = lease.wait(until, on_wait)
         if got is None:
@@ -264,9 +282,17 @@ class LoopController:
         message = f"{lease.holder} is the active controller (lease {lease.lease_s:g} s)"
         if got.taken_from is not None:
             message += f", taking over from {got.taken_from}, whose lease expired"
-        self.store.record(self.model, self.clock.now(), "lease_acquired", message,
-                          evidence={"holder": lease.holder, "taken_from": got.taken_from,
-                                    "lease_s": lease.lease_s})  # fmt: skip
+        self.store.record(
+            self.model,
+            self.clock.now(),
+            "lease_acquired",
+            message,
+            evidence={
+                "holder": lease.holder,
+                "taken_from": got.taken_from,
+                "lease_s": lease.lease_s,
+            },
+        )
         return True
 
     # -- assessing ------------------------------------------------------------------------
@@ -302,41 +328,65 @@ class LoopController:
         return value if math.isfinite(value) else None
 
     def _record_check(
-        self, signals: Signals, decision: Decision, history: list[Signals],
+        self,
+        signals: Signals,
+        decision: Decision,
+        history: list[Signals],
         episode: LoopEvent | None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         at = signals.at
         self.store.record(
-            self.model, at, "check", decision.reason, version=signals.champion,
-            evidence={"signals": signals.to_json(), "action": decision.action,
-                      "triggers": list(decision.triggers)},
-        )  # fmt: skip
+            self.model,
+            at,
+            "check",
+            decision.reason,
+            version=signals.champion,
+            evidence={
+                "signals": signals.to_json(),
+                "action": decision.action,
+                "triggers": list(decision.triggers),
+            },
+        )
         sustained = bool(decision.triggers)
         if sustained and episode is None:
             baseline = self._baseline(history)
             self.store.record(
-                self.model, at, "drift_detected",
+                self.model,
+                at,
+                "drift_detected",
                 f"{trigger_words(decision.triggers)} sustained for v{signals.champion} since "
                 f"{decision.since}: {_describe(signals)}; the episode stays open until the "
                 f"window's {metric_label(signals.accuracy_metric)} is back within "
                 f"{self.cfg.recovery_tolerance:.0%} of "
                 + ("the level before" if baseline is None else f"{baseline:.4f}"),
                 version=signals.champion,
-                evidence={**signals.to_json(), "baseline_wape": baseline,
-                          "since": decision.since},
-            )  # fmt: skip
+                evidence={**signals.to_json(), "baseline_wape": baseline, "since": decision.since},
+            )
         elif (
-            episode is not None and decision.reason == "healthy" and signals.wape is not None
+            episode is not None
+            and decision.reason == "healthy"
+            and signals.wape is not None
             and self._labelled_since(episode, signals)
-        ):  # fmt: skip
-            self.store.record(self.model, at, "recovered",
-                              f"no trigger fires for v{signals.champion}: {_describe(signals)}",
-                              version=signals.champion, evidence=signals.to_json())  # fmt: skip
+        ):
+            self.store.record(
+                self.model,
+                at,
+                "recovered",
+                f"no trigger fires for v{signals.champion}: {_describe(signals)}",
+                version=signals.champion,
+                evidence=signals.to_json(),
+            )
         if decision.action == "hold":
             last = self.store.last(self.model, "hold")
             if last is None or last.evidence.get("blocker") != decision.blocker:
-                self.store.record(self.model, at, "hold", decision.reason, version=signals.champion,
-                                  evidence={"blocker": decision.blocker})  # fmt: skip
+                self.store.record(
+                    self.model,
+                    at,
+                    "hold",
+                    decision.reason,
+                    version=signals.champion,
+                    evidence={"blocker": decision.blocker},
+                )
 
     # -- acting ---------------------------------------------------------------------------
     def retrain(self, decision: Decision) -> tuple[TrainingResult | None, Rollout | None]:
@@ -345,43 +395,70 @@ class LoopController:
         assert decision.recent_from is not None
         scheduled = bool(decision.evidence.get("scheduled"))
         trigger = "schedule" if scheduled else ", ".join(decision.triggers)
-        evidence = {"triggers": list(decision.triggers), "since": decision.since,
-                    "recent_from": decision.recent_from, "scheduled": scheduled}  # fmt: skip
-        started = self.store.record(self.model, now, "retrain_started", decision.reason,
-                                    evidence=evidence)  # fmt: skip
+        evidence = {
+            "triggers": list(decision.triggers),
+            "since": decision.since,
+            "recent_from": decision.recent_from,
+            "scheduled": scheduled,
+        }
+        started = self.store.record(
+            self.model, now, "retrain_started", decision.reason, evidence=evidence
+        )
         crash_point("loop.retrain_recorded")
         try:
             result = self.trainer(
-                _retrain_project(self.project, scheduled), self.registry, now.date(),
-                actor="driftloop loop", on_pass="challenger",
-                recency=Recency(decision.recent_from,
-                                1.0 if scheduled else self.cfg.recent_weight),
-                tags={"driftloop.trigger": trigger, "driftloop.trigger_since": str(decision.since),
-                      RETRAIN_TAG: str(started.id)},
+                _retrain_project(self.project, scheduled),
+                self.registry,
+                now.date(),
+                actor="driftloop loop",
+                on_pass="challenger",
+                recency=Recency(decision.recent_from, 1.0 if scheduled else self.cfg.recent_weight),
+                tags={
+                    "driftloop.trigger": trigger,
+                    "driftloop.trigger_since": str(decision.since),
+                    RETRAIN_TAG: str(started.id),
+                },
                 progress=crash_on_step,
-            )  # fmt: skip
+            )
         except SplitTooSmall as exc:
             logger.info("loop: retrain waits: %s", exc)
-            self.store.record(self.model, self.clock.now(), "retrain_waiting",
-                              f"{exc} (again after the cool-down)",
-                              evidence={"retrain": started.id})  # fmt: skip
+            self.store.record(
+                self.model,
+                self.clock.now(),
+                "retrain_waiting",
+                f"{exc} (again after the cool-down)",
+                evidence={"retrain": started.id},
+            )
             return None, None
         except DriftloopError as exc:
             logger.warning("loop: retrain failed: %s", exc)
             self.store.record(self.model, self.clock.now(), "retrain_failed", str(exc))
             return None, None
         crash_point("loop.registered")
-        gate = {"summary": result.gate.summary(), "metrics": result.metrics,
-                "champion_metrics": result.champion_metrics or {},
-                "window": [result.split.train_start, result.split.holdout_end]}  # fmt: skip
+        gate = {
+            "summary": result.gate.summary(),
+            "metrics": result.metrics,
+            "champion_metrics": result.champion_metrics or {},
+            "window": [result.split.train_start, result.split.holdout_end],
+        }
         if not result.gate.passed:
-            self.store.record(self.model, self.clock.now(), "gate_rejected",
-                              f"v{result.version} {result.gate.summary()}",
-                              version=result.version, evidence=gate)  # fmt: skip
+            self.store.record(
+                self.model,
+                self.clock.now(),
+                "gate_rejected",
+                f"v{result.version} {result.gate.summary()}",
+                version=result.version,
+                evidence=gate,
+            )
             return result, None
-        self.store.record(self.model, self.clock.now(), "gate_passed",
-                          f"v{result.version} {result.gate.summary()}",
-                          version=result.version, evidence=gate)  # fmt: skip
+        self.store.record(
+            self.model,
+            self.clock.now(),
+            "gate_passed",
+            f"v{result.version} {result.gate.summary()}",
+            version=result.version,
+            evidence=gate,
+        )
         crash_point("loop.gate_recorded")
         why = SCHEDULED if scheduled else f"loop retrain on {trigger}"
         return result, self.start_rollout(result.version, why)
@@ -392,8 +469,9 @@ class LoopController:
             rollout = self.rollouts.start(version, reason=why)
         except DriftloopError as exc:
             message = f"rollout of v{version} could not start: {exc}"
-            self.store.record(self.model, self.clock.now(), "rollout_refused", message,
-                              version=version)  # fmt: skip
+            self.store.record(
+                self.model, self.clock.now(), "rollout_refused", message, version=version
+            )
             return None
         crash_point("loop.rollout_started")
         self._record_started(rollout)
@@ -401,10 +479,18 @@ class LoopController:
         return rollout
 
     def _record_started(self, rollout: Rollout) -> None:
-        self.store.record(self.model, self.clock.now(), "rollout_started",
-                          f"rollout #{rollout.id}: {rollout.reason}", version=rollout.version,
-                          evidence={"rollout": rollout.id, "stable": rollout.stable,
-                                    "strategy": rollout.strategy})  # fmt: skip
+        self.store.record(
+            self.model,
+            self.clock.now(),
+            "rollout_started",
+            f"rollout #{rollout.id}: {rollout.reason}",
+            version=rollout.version,
+            evidence={
+                "rollout": rollout.id,
+                "stable": rollout.stable,
+                "strategy": rollout.strategy,
+            },
+        )
 
     def _mirror(self, rollout: Rollout) -> None:
         kind = _MIRRORED.get(rollout.state)
@@ -414,9 +500,14 @@ class LoopController:
         evidence = dict(events[-1].evidence) if events else {}
         evidence["rollout"] = rollout.id
         evidence["weight"] = rollout.weight
-        self.store.record(self.model, self.clock.now(), kind,
-                          f"rollout #{rollout.id} {rollout.label}: {rollout.reason}",
-                          version=rollout.version, evidence=evidence)  # fmt: skip
+        self.store.record(
+            self.model,
+            self.clock.now(),
+            kind,
+            f"rollout #{rollout.id} {rollout.label}: {rollout.reason}",
+            version=rollout.version,
+            evidence=evidence,
+        )
 
 
 def _retrain_project(project: Project, scheduled: bool) -> Project:
@@ -427,10 +518,14 @@ def _retrain_project(project: Project, scheduled: bool) -> Project:
     gate = cfg.training.gate
     if scheduled:
         gate = gate.model_copy(update={"relative_tolerance": -loop.challenger_min_gain})
-    training = cfg.training.model_copy(update={
-        "validation_days": loop.retrain_validation_days, "gate": gate,
-        "holdout_days": loop.retrain_holdout_days, "on_pass": "challenger",
-    })  # fmt: skip
+    training = cfg.training.model_copy(
+        update={
+            "validation_days": loop.retrain_validation_days,
+            "gate": gate,
+            "holdout_days": loop.retrain_holdout_days,
+            "on_pass": "challenger",
+        }
+    )
     return Project(project.root, cfg.model_copy(update={"training": training}))
 
 

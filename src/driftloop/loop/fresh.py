@@ -48,8 +48,12 @@ def require_project_folder(root: Path) -> None:
 
 def _targets(project: Project) -> list[Path]:
     state = project.state_dir
-    names = [n + s for n in STATE_NAMES for s in ("", *_SQLITE_SIDECARS)
-             if not n.endswith(".json") or not s]  # fmt: skip
+    names = [
+        n + s
+        for n in STATE_NAMES
+        for s in ("", *_SQLITE_SIDECARS)
+        if not n.endswith(".json") or not s
+    ]
     found = [state / n for n in names]
     online = project.online_store_path
     if online is not None:

@@ -107,10 +107,18 @@ class LoopLease:
                 "INSERT INTO loop_leases (model, holder, acquired_at, renewed_at, expires_at) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (model) DO UPDATE SET holder = ?, "
                 "acquired_at = ?, renewed_at = ?, expires_at = ?",
-                (self.model, self.holder, acquired.isoformat(), now.isoformat(),
-                 expires.isoformat(), self.holder, acquired.isoformat(), now.isoformat(),
-                 expires.isoformat()),
-            )  # fmt: skip
+                (
+                    self.model,
+                    self.holder,
+                    acquired.isoformat(),
+                    now.isoformat(),
+                    expires.isoformat(),
+                    self.holder,
+                    acquired.isoformat(),
+                    now.isoformat(),
+                    expires.isoformat(),
+                ),
+            )
         taken_from = row[0] if row is not None and not ours else None
         return LeaseHolder(self.holder, acquired, expires, taken_from)
 
@@ -143,8 +151,10 @@ class LoopLease:
         """Give the lease up (a graceful stop): the next controller need not wait."""
         try:
             with immediate(self.path) as db:
-                db.execute("DELETE FROM loop_leases WHERE model = ? AND holder = ?",
-                           (self.model, self.holder))  # fmt: skip
+                db.execute(
+                    "DELETE FROM loop_leases WHERE model = ? AND holder = ?",
+                    (self.model, self.holder),
+                )
         except sqlite3.Error:
             pass  # it expires on its own
 

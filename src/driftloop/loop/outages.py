@@ -25,17 +25,25 @@ __all__ = ["OUTAGES", "Outages"]
 logger = logging.getLogger("driftloop.loop")
 
 OUTAGES = (MetricsUnavailable, RouterError, RegistryError, FeatureStoreError)
-_DEPENDENCY = {MetricsUnavailable: "server", RouterError: "server", RegistryError: "registry",
-               FeatureStoreError: "feature_store"}  # fmt: skip
+_DEPENDENCY = {
+    MetricsUnavailable: "server",
+    RouterError: "server",
+    RegistryError: "registry",
+    FeatureStoreError: "feature_store",
+}
 
 
 class Outages:
     """Probes the loop's dependencies and records when it pauses and resumes."""
 
     def __init__(
-        self, project: Project, registry: ModelRegistry, router: TrafficRouter, store: LoopStore,
+        self,
+        project: Project,
+        registry: ModelRegistry,
+        router: TrafficRouter,
+        store: LoopStore,
         clock: Clock,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.project = project
         self.registry = registry
         self.router = router
@@ -68,9 +76,13 @@ class Outages:
             logger.debug("loop still paused: the %s is unreachable: %s", dependency, exc)
             return  # one event and one warning per outage, however long it lasts
         logger.warning("loop paused: the %s is unreachable: %s", dependency, exc)
-        self.store.record(self.model, self.clock.now(), "paused",
-                          f"paused: the {dependency.replace('_', ' ')} is unreachable: {exc}",
-                          evidence={"dependency": dependency, "error": str(exc)})  # fmt: skip
+        self.store.record(
+            self.model,
+            self.clock.now(),
+            "paused",
+            f"paused: the {dependency.replace('_', ' ')} is unreachable: {exc}",
+            evidence={"dependency": dependency, "error": str(exc)},
+        )
 
     def resume(self) -> None:
         current = self.paused()
@@ -80,6 +92,10 @@ class Outages:
         minutes = (now - current.at).total_seconds() / 60.0
         dependency = str(current.evidence.get("dependency", "dependency")).replace("_", " ")
         logger.warning("loop resumed: the %s answers again after %.0f min", dependency, minutes)
-        self.store.record(self.model, now, "resumed",
-                          f"resumed: the {dependency} answers again after {minutes:.0f} min",
-                          evidence={"paused_at": current.at, "minutes": minutes})  # fmt: skip
+        self.store.record(
+            self.model,
+            now,
+            "resumed",
+            f"resumed: the {dependency} answers again after {minutes:.0f} min",
+            evidence={"paused_at": current.at, "minutes": minutes},
+        )

@@ -19,14 +19,24 @@ from driftloop.config import LoopConfig, Trigger
 from driftloop.monitoring.assess import VersionAssessment
 
 __all__ = [
-    "SCHEDULED", "Decision", "Signals", "accuracy_lag_days", "decide", "fired",
-    "scheduled_challenger", "signals_from", "trigger_words",
-]  # fmt: skip
+    "SCHEDULED",
+    "Decision",
+    "Signals",
+    "accuracy_lag_days",
+    "decide",
+    "fired",
+    "scheduled_challenger",
+    "signals_from",
+    "trigger_words",
+]
 
 SCHEDULED = "scheduled challenger"  # the reason of a retrain on loop.challenger_every_days
 
-TRIGGER_WORDS = {"feature_drift": "feature drift", "prediction_drift": "prediction drift",
-                 "accuracy": "degraded accuracy"}  # fmt: skip
+TRIGGER_WORDS = {
+    "feature_drift": "feature drift",
+    "prediction_drift": "prediction drift",
+    "accuracy": "degraded accuracy",
+}
 
 
 def trigger_words(triggers: Sequence[str]) -> str:
@@ -65,19 +75,26 @@ class Signals:
 
     def to_json(self) -> dict[str, object]:
         return {
-            "at": self.at.isoformat(), "champion": self.champion,
+            "at": self.at.isoformat(),
+            "champion": self.champion,
             "window": [self.window[0].isoformat(), self.window[1].isoformat()],
-            "rows": self.rows, "enough_data": self.enough_data,
+            "rows": self.rows,
+            "enough_data": self.enough_data,
             "drifted_features": list(self.drifted_features),
-            "max_feature_psi": self.max_feature_psi, "prediction_drift": self.prediction_drift,
-            "prediction_kl": self.prediction_kl, "accuracy_state": self.accuracy_state,
-            "accuracy_ratio": self.accuracy_ratio, "label_coverage": self.label_coverage,
+            "max_feature_psi": self.max_feature_psi,
+            "prediction_drift": self.prediction_drift,
+            "prediction_kl": self.prediction_kl,
+            "accuracy_state": self.accuracy_state,
+            "accuracy_ratio": self.accuracy_ratio,
+            "label_coverage": self.label_coverage,
             "wape": self.wape,
-            **({"accuracy_window": [d.isoformat() for d in self.accuracy_window]}
-               if self.accuracy_window else {}),
-            **({"accuracy_metric": self.accuracy_metric}
-               if self.accuracy_metric != "wape" else {}),
-        }  # fmt: skip
+            **(
+                {"accuracy_window": [d.isoformat() for d in self.accuracy_window]}
+                if self.accuracy_window
+                else {}
+            ),
+            **({"accuracy_metric": self.accuracy_metric} if self.accuracy_metric != "wape" else {}),
+        }
 
     @classmethod
     def from_json(cls, doc: dict[str, object]) -> Signals:
@@ -146,17 +163,22 @@ def signals_from(
         acc = lagged[1].accuracy if lagged[1] is not None else None
     pred = assessment.prediction
     return Signals(
-        at=at, champion=assessment.version, window=window, rows=assessment.rows,
-        enough_data=assessment.enough_data, drifted_features=drifted,
+        at=at,
+        champion=assessment.version,
+        window=window,
+        rows=assessment.rows,
+        enough_data=assessment.enough_data,
+        drifted_features=drifted,
         max_feature_psi=_opt(max((f.psi for f in judged), default=math.nan)),
-        prediction_drift="prediction_drift" in kinds, prediction_kl=_opt(pred.kl),
+        prediction_drift="prediction_drift" in kinds,
+        prediction_kl=_opt(pred.kl),
         accuracy_state=acc.state if acc is not None else "no labels",
         accuracy_ratio=_opt(acc.ratio) if acc is not None else None,
         label_coverage=acc.coverage if acc is not None else None,
         wape=_opt(acc.error) if acc is not None and acc.state != "not enough labels" else None,
         accuracy_window=lagged[0] if lagged is not None else None,
         accuracy_metric=acc.metric if acc is not None else "wape",
-    )  # fmt: skip
+    )
 
 
 def fired(
@@ -175,9 +197,10 @@ def fired(
     if signals.prediction_drift:
         out.append("prediction_drift")
     unrecovered = (
-        baseline_wape is not None and signals.wape is not None
+        baseline_wape is not None
+        and signals.wape is not None
         and signals.wape > baseline_wape * (1.0 + cfg.recovery_tolerance)
-    )  # fmt: skip
+    )
     if signals.accuracy_state == "degraded" or unrecovered:
         out.append("accuracy")
     return tuple(t for t in out if t in cfg.triggers)
@@ -216,8 +239,10 @@ def _episode_start(
         triggers = fired(s, cfg, baseline)
         if not triggers:
             break
-        ends = [s.accuracy_window[1] if t == "accuracy" and s.accuracy_window else s.window[1]
-                for t in triggers]  # fmt: skip
+        ends = [
+            s.accuracy_window[1] if t == "accuracy" and s.accuracy_window else s.window[1]
+            for t in triggers
+        ]
         start = min(ends) - timedelta(days=1)  # the newest day this check judged
     if start is None:
         return None
@@ -253,11 +278,16 @@ def decide(
     if not now.enough_data:
         return Decision("none", f"not enough data: {now.rows} rows in the window")
     streaks = {t: _streak(history, t, cfg, baseline_wape) for t in cfg.triggers}
-    needed = {t: cfg.accuracy_sustained_checks if t == "accuracy" else cfg.sustained_checks
-              for t in cfg.triggers}  # fmt: skip
+    needed = {
+        t: cfg.accuracy_sustained_checks if t == "accuracy" else cfg.sustained_checks
+        for t in cfg.triggers
+    }
     sustained = tuple(t for t, n in streaks.items() if n >= needed[t])
-    evidence: dict[str, object] = {"streaks": streaks, "signals": now.to_json(),
-                                   "baseline_wape": baseline_wape}  # fmt: skip
+    evidence: dict[str, object] = {
+        "streaks": streaks,
+        "signals": now.to_json(),
+        "baseline_wape": baseline_wape,
+    }
     if not sustained:
         pending = {t: n for t, n in streaks.items() if n}
         if pending:
@@ -283,34 +313,53 @@ def decide(
         last = max(retrains)
         ready = last + timedelta(days=cfg.cooldown_days)
         if at < ready:
-            return hold("cooldown", f"{names} sustained; cool-down after the retrain of "
-                        f"{last:%Y-%m-%d} until {ready:%Y-%m-%d %H:%M}")  # fmt: skip
+            return hold(
+                "cooldown",
+                f"{names} sustained; cool-down after the retrain of "
+                f"{last:%Y-%m-%d} until {ready:%Y-%m-%d %H:%M}",
+            )
     period_start = at - timedelta(days=cfg.period_days)
     recent = [r for r in retrains if r > period_start]
     if len(recent) >= cfg.max_retrains:
-        return hold("cap", f"{names} sustained; cap reached: {len(recent)} retrains in the last "
-                    f"{cfg.period_days} days (loop.max_retrains {cfg.max_retrains})")  # fmt: skip
+        return hold(
+            "cap",
+            f"{names} sustained; cap reached: {len(recent)} retrains in the last "
+            f"{cfg.period_days} days (loop.max_retrains {cfg.max_retrains})",
+        )
     labelled_until = at.date() - timedelta(days=label_delay_days)  # last day with labels
     recent_from = since - timedelta(days=cfg.lookback_days)
     labelled_days = (labelled_until - recent_from).days + 1
     if labelled_days < cfg.min_recent_days:
         so_far = max(labelled_days, 0)
-        return hold("labels", f"{names} sustained since {since}; waiting for {cfg.min_recent_days} "
-                    f"labelled days of the new regime from {recent_from} "
-                    f"({so_far} so far)")  # fmt: skip
+        return hold(
+            "labels",
+            f"{names} sustained since {since}; waiting for {cfg.min_recent_days} "
+            f"labelled days of the new regime from {recent_from} "
+            f"({so_far} so far)",
+        )
     counts = ", ".join(f"{streaks[t]} checks of {TRIGGER_WORDS.get(t, t)}" for t in sustained)
     return Decision(
-        "retrain", f"{names} sustained ({counts}"
+        "retrain",
+        f"{names} sustained ({counts}"
         f"); retraining on the window to {labelled_until}, rows since {recent_from} weighted "
-        f"{cfg.recent_weight:g}x", sustained, since, recent_from, evidence,
-    )  # fmt: skip
+        f"{cfg.recent_weight:g}x",
+        sustained,
+        since,
+        recent_from,
+        evidence,
+    )
 
 
 def scheduled_challenger(
-    at: datetime, champion_as_of: date | None, last_retrain: datetime | None, cfg: LoopConfig,
-    *, label_delay_days: int = 1, rollout_running: str | None = None,
+    at: datetime,
+    champion_as_of: date | None,
+    last_retrain: datetime | None,
+    cfg: LoopConfig,
+    *,
+    label_delay_days: int = 1,
+    rollout_running: str | None = None,
     newest_data: date | None = None,
-) -> Decision | None:  # fmt: skip
+) -> Decision | None:
     """A retrain on a schedule when nothing else retrains: the champion's data is
     ``loop.challenger_every_days`` old and no retrain started since. Its version is only a
     challenger: the gate and the canary decide whether it replaces the champion. None
@@ -331,9 +380,12 @@ def scheduled_challenger(
         return None
     labelled_until = at.date() - timedelta(days=label_delay_days)
     return Decision(
-        "retrain", f"{SCHEDULED}: the champion's data and the last retrain are {age} days "
+        "retrain",
+        f"{SCHEDULED}: the champion's data and the last retrain are {age} days "
         f"old (loop.challenger_every_days {every:g}); retraining on the window to "
         f"{labelled_until}, deployed only if it beats the champion by "
         f"{cfg.challenger_min_gain:.0%} at the gate and through the canary",
-        since=since, recent_from=labelled_until, evidence={"scheduled": True, "age_days": age},
-    )  # fmt: skip
+        since=since,
+        recent_from=labelled_until,
+        evidence={"scheduled": True, "age_days": age},
+    )

@@ -75,24 +75,47 @@ def finish_interrupted(
     version = _made_by(registry, started)
     if version is None:
         return store.record(
-            model, now, "retrain_interrupted",
+            model,
+            now,
+            "retrain_interrupted",
             f"the retrain started {started.at:%Y-%m-%d %H:%M} registered no version (the "
             "controller stopped during it); it counts for neither the cool-down nor the cap",
             evidence={"retrain": started.id},
-        )  # fmt: skip
+        )
     summary = version.tags.get("driftloop.gate_summary", version.gate)
-    evidence = {"summary": summary, "metrics": dict(version.metrics), "retrain": started.id,
-                "found_after_restart": True}  # fmt: skip
+    evidence = {
+        "summary": summary,
+        "metrics": dict(version.metrics),
+        "retrain": started.id,
+        "found_after_restart": True,
+    }
     if version.gate != "passed":
-        return store.record(model, now, "gate_rejected", f"v{version.version} rejected: "
-                            f"{summary}", version=version.version, evidence=evidence)  # fmt: skip
+        return store.record(
+            model,
+            now,
+            "gate_rejected",
+            f"v{version.version} rejected: {summary}",
+            version=version.version,
+            evidence=evidence,
+        )
     champion, challenger = registry.alias(CHAMPION), registry.alias(CHALLENGER)
     aliased = {v.version for v in (champion, challenger) if v is not None}
     if version.version not in aliased:  # killed between registration and the alias
-        registry.move_alias(CHALLENGER, version.version, "train", ACTOR,
-                            f"gate {summary} (alias moved after a restart)")  # fmt: skip
-    return store.record(model, now, "gate_passed", f"v{version.version} passed: {summary}",
-                        version=version.version, evidence=evidence)  # fmt: skip
+        registry.move_alias(
+            CHALLENGER,
+            version.version,
+            "train",
+            ACTOR,
+            f"gate {summary} (alias moved after a restart)",
+        )
+    return store.record(
+        model,
+        now,
+        "gate_passed",
+        f"v{version.version} passed: {summary}",
+        version=version.version,
+        evidence=evidence,
+    )
 
 
 def mirror_quarantine(store: LoopStore, model: str, state_dir: Path, now: datetime) -> int:
@@ -101,9 +124,15 @@ def mirror_quarantine(store: LoopStore, model: str, state_dir: Path, now: dateti
     seen = len(store.events(model, kinds=("quarantined",)))
     for record in found[seen:]:
         store.record(
-            model, now, "quarantined",
+            model,
+            now,
+            "quarantined",
             f"{record.source} could not be read and was moved aside: {record.reason}",
-            evidence={"log": record.log, "source": record.source, "moved_to": record.moved_to,
-                      "quarantined_at": record.at},
-        )  # fmt: skip
+            evidence={
+                "log": record.log,
+                "source": record.source,
+                "moved_to": record.moved_to,
+                "quarantined_at": record.at,
+            },
+        )
     return len(found) - seen if len(found) > seen else 0

@@ -161,13 +161,18 @@ def run_replay(
     ctx = build_context(project, registry=registry, clock=clock, admin_token=token)
     with BackgroundServer(ctx) as server:
         rollouts = RolloutController(
-            registry=registry, router=ServerAdminRouter(server.url, token),
+            registry=registry,
+            router=ServerAdminRouter(server.url, token),
             metrics=ServerMetricsSource(server.url, registry.model_name),
-            store=RolloutStore(project.state_dir / "state.db"), config=project.config.rollout,
-            clock=clock, outcomes=LogOutcomeSource(project.state_dir,
-                                                   project.config.rollout.outcomes.business_metric,
-                                                   project.config.training.task),
-        )  # fmt: skip
+            store=RolloutStore(project.state_dir / "state.db"),
+            config=project.config.rollout,
+            clock=clock,
+            outcomes=LogOutcomeSource(
+                project.state_dir,
+                project.config.rollout.outcomes.business_metric,
+                project.config.training.task,
+            ),
+        )
         loop = LoopController(project, registry, rollouts, clock)
         sim = Simulation(store, server.url, loop, clock, ctx.flush_logs, rounds_per_day)
         with schedule:
@@ -178,8 +183,18 @@ def run_replay(
     frozen = frozen_predictions(store, registry, first.version, start, end)
     scheduled = schedule.result(on_schedule)
     events = LoopStore(project.state_dir / "state.db").events(registry.model_name)
-    return ReplayResult(project, registry, (start, end), days, served, frozen, scheduled,
-                        schedule_days, events, first)  # fmt: skip
+    return ReplayResult(
+        project,
+        registry,
+        (start, end),
+        days,
+        served,
+        frozen,
+        scheduled,
+        schedule_days,
+        events,
+        first,
+    )
 
 
 def day_records(result: ReplayResult) -> list[DayRecord]:
@@ -204,22 +219,28 @@ def day_records(result: ReplayResult) -> list[DayRecord]:
         rows = by_day.get(d.day, served.iloc[0:0])
         total = max(len(rows), 1)
         s = d.signals
-        out.append(DayRecord(
-            day=d.day,
-            weights={str(v): len(g) / total for v, g in rows.groupby("version")},
-            wape={str(v): error(g["prediction"].to_numpy(), g["label"].to_numpy("float64"))
-                  for v, g in rows.groupby("version")},
-            served_wape=score(rows), frozen_wape=score(frozen.get(d.day)),
-            scheduled_wape=score(scheduled.get(d.day)),
-            max_feature_psi=s.max_feature_psi if s else None,
-            drifted_features=len(s.drifted_features) if s else 0,
-            prediction_kl=s.prediction_kl if s else None,
-            accuracy_ratio=s.accuracy_ratio if s else None,
-            label_coverage=s.label_coverage if s else None,
-            champion=d.champion, challenger=d.challenger,
-            drift_judged=bool(s and s.enough_data),
-            accuracy_judged=bool(s and s.accuracy_state in ("ok", "degraded")),
-        ))  # fmt: skip
+        out.append(
+            DayRecord(
+                day=d.day,
+                weights={str(v): len(g) / total for v, g in rows.groupby("version")},
+                wape={
+                    str(v): error(g["prediction"].to_numpy(), g["label"].to_numpy("float64"))
+                    for v, g in rows.groupby("version")
+                },
+                served_wape=score(rows),
+                frozen_wape=score(frozen.get(d.day)),
+                scheduled_wape=score(scheduled.get(d.day)),
+                max_feature_psi=s.max_feature_psi if s else None,
+                drifted_features=len(s.drifted_features) if s else 0,
+                prediction_kl=s.prediction_kl if s else None,
+                accuracy_ratio=s.accuracy_ratio if s else None,
+                label_coverage=s.label_coverage if s else None,
+                champion=d.champion,
+                challenger=d.challenger,
+                drift_judged=bool(s and s.enough_data),
+                accuracy_judged=bool(s and s.accuracy_state in ("ok", "degraded")),
+            )
+        )
     return out
 
 
@@ -246,9 +267,11 @@ def versions_table(registry: ModelRegistry) -> dict[str, dict[str, str]]:
 
 
 def period_error(
-    frame: pd.DataFrame, start: date, end: date,
+    frame: pd.DataFrame,
+    start: date,
+    end: date,
     error: Callable[[np.ndarray, np.ndarray], float] = wape,
-) -> float:  # fmt: skip
+) -> float:
     if frame.empty:
         return math.nan
     rows = frame[(frame["day"] >= start) & (frame["day"] < end)]
@@ -295,26 +318,37 @@ def summarize_replay(result: ReplayResult, title: str, scenario: str) -> Timelin
     names = "loop / frozen v1" + (f" / {sched}" if sched else "")
     compared = [result.served, result.frozen, *([result.scheduled] if sched else [])]
     key = [
-        KeyNumber("days played / requests / labels fed back",
-                  f"{len(result.days)} / {sum(d.requests for d in result.days):,} / "
-                  f"{sum(d.feedback for d in result.days):,}"),
-        KeyNumber("drift episodes detected (first on)",
-                  f"{alerts} ({first_alert or '-'})"),
-        KeyNumber("retrains / rollouts / promotions / rollbacks",
-                  f"{kinds.count('retrain_started')} / {kinds.count('rollout_started')} / "
-                  f"{kinds.count('promoted')} / {kinds.count('rolled_back')}"),
-        KeyNumber(f"{label} over the whole replay: " + names,
-                  " / ".join(f"{period_error(f, start, end, error):.3f}" for f in compared)),
-        KeyNumber(f"{label} over the last quarter: " + names,
-                  " / ".join(f"{period_error(f, quarter, end, error):.3f}" for f in compared)),
-    ]  # fmt: skip
+        KeyNumber(
+            "days played / requests / labels fed back",
+            f"{len(result.days)} / {sum(d.requests for d in result.days):,} / "
+            f"{sum(d.feedback for d in result.days):,}",
+        ),
+        KeyNumber("drift episodes detected (first on)", f"{alerts} ({first_alert or '-'})"),
+        KeyNumber(
+            "retrains / rollouts / promotions / rollbacks",
+            f"{kinds.count('retrain_started')} / {kinds.count('rollout_started')} / "
+            f"{kinds.count('promoted')} / {kinds.count('rolled_back')}",
+        ),
+        KeyNumber(
+            f"{label} over the whole replay: " + names,
+            " / ".join(f"{period_error(f, start, end, error):.3f}" for f in compared),
+        ),
+        KeyNumber(
+            f"{label} over the last quarter: " + names,
+            " / ".join(f"{period_error(f, quarter, end, error):.3f}" for f in compared),
+        ),
+    ]
     if result.project.config.training.task == "classification":
         key += [
-            KeyNumber(f"ROC AUC (PR AUC) over the whole replay: {names}",
-                      " / ".join(_period_ranking(f, start, end) for f in compared)),
-            KeyNumber(f"ROC AUC (PR AUC) over the last quarter: {names}",
-                      " / ".join(_period_ranking(f, quarter, end) for f in compared)),
-        ]  # fmt: skip
+            KeyNumber(
+                f"ROC AUC (PR AUC) over the whole replay: {names}",
+                " / ".join(_period_ranking(f, start, end) for f in compared),
+            ),
+            KeyNumber(
+                f"ROC AUC (PR AUC) over the last quarter: {names}",
+                " / ".join(_period_ranking(f, quarter, end) for f in compared),
+            ),
+        ]
     mon = result.project.config.monitoring
     per_day = day_records(result)
     timeline = Timeline(
@@ -322,14 +356,21 @@ def summarize_replay(result: ReplayResult, title: str, scenario: str) -> Timelin
         project=str(result.project.root),
         scenario=scenario,
         shift_date=scenario_shift_date(result.project),
-        thresholds={"psi_warning": mon.psi_warning, "psi_act": mon.psi_act,
-                    "prediction_kl": mon.prediction_kl, "accuracy_ratio": mon.accuracy_ratio},
+        thresholds={
+            "psi_warning": mon.psi_warning,
+            "psi_act": mon.psi_act,
+            "prediction_kl": mon.prediction_kl,
+            "accuracy_ratio": mon.accuracy_ratio,
+        },
         reference_wape=float(result.first.metrics.get(metric, math.nan)),
         days=tuple(per_day),
-        events=tuple(TimelineEvent(e.at, e.kind, e.message, e.version, dict(e.evidence))
-                     for e in events if e.kind != "check"),
+        events=tuple(
+            TimelineEvent(e.at, e.kind, e.message, e.version, dict(e.evidence))
+            for e in events
+            if e.kind != "check"
+        ),
         key_numbers=tuple(key),
         versions=versions_table(result.registry),
         accuracy_metric=label,
-    )  # fmt: skip
+    )
     return timeline

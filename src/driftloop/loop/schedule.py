@@ -32,16 +32,22 @@ __all__ = [
 def scored(project: Project, rows: pd.DataFrame, prediction: np.ndarray) -> pd.DataFrame:
     """Per row: its event day, ``prediction`` and its label (NaN where it has none)."""
     label = project_layout(project).label
-    return pd.DataFrame({
-        "day": rows["event_timestamp"].dt.tz_convert(None).dt.date.to_numpy(),
-        "prediction": prediction, "label": rows[label].to_numpy("float64"),
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "day": rows["event_timestamp"].dt.tz_convert(None).dt.date.to_numpy(),
+            "prediction": prediction,
+            "label": rows[label].to_numpy("float64"),
+        }
+    )
 
 
 def scheduled_predictions(
-    store: FeatureStore, start: date, end: date, every_days: int,
+    store: FeatureStore,
+    start: date,
+    end: date,
+    every_days: int,
     progress: Callable[[int, int], None] = lambda _done, _total: None,
-) -> pd.DataFrame:  # fmt: skip
+) -> pd.DataFrame:
     """A model retrained every ``every_days`` on the training window known then (the
     project's model, window and validation split, no gate), scored on the days until
     the next retrain: the fixed-schedule baseline."""
@@ -57,9 +63,13 @@ def schedule_frame(store: FeatureStore, start: date, end: date) -> pd.DataFrame:
 
 
 def scheduled_from(
-    project: Project, frame: pd.DataFrame, start: date, end: date, every_days: int,
+    project: Project,
+    frame: pd.DataFrame,
+    start: date,
+    end: date,
+    every_days: int,
     progress: Callable[[int, int], None] = lambda _done, _total: None,
-) -> pd.DataFrame:  # fmt: skip
+) -> pd.DataFrame:
     """``scheduled_predictions`` on its training set ``frame`` (no feature store: it may run
     in a thread beside the serving)."""
     cfg, delay = project.config.training, project.config.labels.delay_days
@@ -76,10 +86,12 @@ def scheduled_from(
         if len(train) < cfg.min_train_rows or valid.empty or serve.empty:
             continue
         model = train_model(
-            cfg.model, cfg.task, cfg.seed,
+            cfg.model,
+            cfg.task,
+            cfg.seed,
             (train[features], train[label].to_numpy("float64")),
             (valid[features], valid[label].to_numpy("float64")),
-        )  # fmt: skip
+        )
         parts.append(scored(project, serve, model.predict(serve)))
         progress(i + 1, len(starts))
     if not parts:
@@ -98,15 +110,19 @@ def _range(start: date, end: date, step: int) -> list[date]:
 class ScheduleThread:
     """The fixed-schedule control trained in a thread during the ``with`` block."""
 
-    def __init__(self, project: Project, store: FeatureStore, start: date, end: date,
-                 every_days: int) -> None:  # fmt: skip
+    def __init__(
+        self, project: Project, store: FeatureStore, start: date, end: date, every_days: int
+    ) -> None:
         from concurrent.futures import Future, ThreadPoolExecutor
 
         self._steps: list[tuple[int, int]] = []
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="replay-schedule")
         self._future: Future[pd.DataFrame] | None = None
-        self._args = None if every_days <= 0 else (
-            project, schedule_frame(store, start, end), start, end, every_days)  # fmt: skip
+        self._args = (
+            None
+            if every_days <= 0
+            else (project, schedule_frame(store, start, end), start, end, every_days)
+        )
 
     def __enter__(self) -> ScheduleThread:
         if self._args is not None:

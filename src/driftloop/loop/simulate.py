@@ -84,9 +84,10 @@ class Simulation:
         store_key, product_key = self._keys
         self._truth = {
             (d, int(s), int(p)): float(u)
-            for d, s, p, u in zip(day, events[store_key], events[product_key],
-                                  events[self._label], strict=True)
-        }  # fmt: skip
+            for d, s, p, u in zip(
+                day, events[store_key], events[product_key], events[self._label], strict=True
+            )
+        }
         for store_id, product_id in self.store.entities():
             self._by_store.setdefault(store_id, []).append(product_id)
 
@@ -140,9 +141,14 @@ class Simulation:
         champion = self.loop.registry.alias("champion")
         challenger = self.loop.registry.alias("challenger")
         return DayServed(
-            day, requests, feedback, signals, turn,
-            champion.version if champion else None, challenger.version if challenger else None,
-        )  # fmt: skip
+            day,
+            requests,
+            feedback,
+            signals,
+            turn,
+            champion.version if champion else None,
+            challenger.version if challenger else None,
+        )
 
     def _materialize(self, until: datetime) -> None:
         """The rows valid at ``until`` into the online store: the whole TTL window the first
@@ -203,10 +209,15 @@ class Simulation:
             bodies.append({"event_time": stamp.isoformat(), "entities": [item], "routing_key": key})
         for row, answers in zip(rows, self._batch(client, bodies), strict=True):
             answer = answers[0]
-            out = {"day": day, **{k: row[k] for k in self._keys},
-                   "version": str(answer["model_version"]), "prediction": answer["prediction"],
-                   "request_id": answer["request_id"], "route": answer["route"],
-                   "label": float(row[self._label])}  # fmt: skip
+            out = {
+                "day": day,
+                **{k: row[k] for k in self._keys},
+                "version": str(answer["model_version"]),
+                "prediction": answer["prediction"],
+                "request_id": answer["request_id"],
+                "route": answer["route"],
+                "label": float(row[self._label]),
+            }
             self.served.append(out)
             self._pending_labels.setdefault(pd.Timestamp(row["event_timestamp"]).date(), []).append(
                 out
@@ -220,17 +231,25 @@ class Simulation:
         bodies = []
         for store_id, products in self._by_store.items():
             entities = [{self._keys[0]: store_id, self._keys[1]: p} for p in products]
-            bodies.append({"event_time": day.isoformat(), "entities": entities,
-                           "routing_key": f"store-{store_id}/{day}/{index}"})  # fmt: skip
+            bodies.append(
+                {
+                    "event_time": day.isoformat(),
+                    "entities": entities,
+                    "routing_key": f"store-{store_id}/{day}/{index}",
+                }
+            )
         for chunk in _chunks(bodies, self._max_rows):
             for answers in self._batch(client, chunk):
                 for answer in answers:
-                    row = {"day": day, self._keys[0]: answer[self._keys[0]],
-                           self._keys[1]: answer[self._keys[1]],
-                           "version": str(answer["model_version"]),
-                           "prediction": answer["prediction"],
-                           "request_id": answer["request_id"],
-                           "route": answer["route"]}  # fmt: skip
+                    row = {
+                        "day": day,
+                        self._keys[0]: answer[self._keys[0]],
+                        self._keys[1]: answer[self._keys[1]],
+                        "version": str(answer["model_version"]),
+                        "prediction": answer["prediction"],
+                        "request_id": answer["request_id"],
+                        "route": answer["route"],
+                    }
                     self.served.append(row)
                     self._pending_labels.setdefault(day, []).append(row)
         return len(bodies)
@@ -246,8 +265,9 @@ class Simulation:
                 if value is None:
                     value = self._truth.get((day, row[self._keys[0]], row[self._keys[1]]))
                 if value is not None and np.isfinite(value):
-                    outcomes.append({"request_id": row["request_id"], "value": value,
-                                     "name": self._label})  # fmt: skip
+                    outcomes.append(
+                        {"request_id": row["request_id"], "value": value, "name": self._label}
+                    )
             for chunk in range(0, len(outcomes), 1000):
                 part = outcomes[chunk : chunk + 1000]
                 client.post("/v1/feedback", json={"outcomes": part}).raise_for_status()
@@ -261,9 +281,10 @@ class Simulation:
             return frame
         frame["label"] = [
             self._truth.get((d, s, p), np.nan)
-            for d, s, p in zip(frame["day"], frame[self._keys[0]], frame[self._keys[1]],
-                               strict=True)
-        ]  # fmt: skip
+            for d, s, p in zip(
+                frame["day"], frame[self._keys[0]], frame[self._keys[1]], strict=True
+            )
+        ]
         return frame
 
 

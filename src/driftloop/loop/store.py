@@ -84,8 +84,9 @@ def _clean(value: Any) -> Any:
 
 
 def _event(row: tuple[Any, ...]) -> LoopEvent:
-    return LoopEvent(row[0], row[1], datetime.fromisoformat(row[2]), row[3], row[4], row[5],
-                     json.loads(row[6]))  # fmt: skip
+    return LoopEvent(
+        row[0], row[1], datetime.fromisoformat(row[2]), row[3], row[4], row[5], json.loads(row[6])
+    )
 
 
 _COLUMNS = "id, model, at, kind, version, message, evidence"
@@ -146,8 +147,10 @@ class LoopStore:
 
     def checks(self, model: str, limit: int) -> list[Signals]:
         """The signals of the newest ``limit`` checks, oldest first."""
-        return [Signals.from_json(e.evidence["signals"])
-                for e in self.events(model, kinds=("check",), limit=limit)]  # fmt: skip
+        return [
+            Signals.from_json(e.evidence["signals"])
+            for e in self.events(model, kinds=("check",), limit=limit)
+        ]
 
     def retrains(self, model: str, *, scheduled: bool = True) -> list[datetime]:
         """When each retrain started, but those interrupted before registering a version
@@ -155,8 +158,13 @@ class LoopStore:
         cool-down or cap)."""
         found = self.events(model, kinds=("retrain_started", "retrain_interrupted"))
         interrupted = {e.evidence.get("retrain") for e in found if e.kind == "retrain_interrupted"}
-        return [e.at for e in found if e.kind == "retrain_started" and e.id not in interrupted
-                and (scheduled or not e.evidence.get("scheduled"))]  # fmt: skip
+        return [
+            e.at
+            for e in found
+            if e.kind == "retrain_started"
+            and e.id not in interrupted
+            and (scheduled or not e.evidence.get("scheduled"))
+        ]
 
     def last(self, model: str, kind: str) -> LoopEvent | None:
         found = self.events(model, kinds=(kind,), limit=1)

@@ -55,8 +55,15 @@ class DayRecord:
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
         doc["day"] = self.day.isoformat()
-        for key in ("served_wape", "frozen_wape", "max_feature_psi", "prediction_kl",
-                    "accuracy_ratio", "label_coverage", "scheduled_wape"):  # fmt: skip
+        for key in (
+            "served_wape",
+            "frozen_wape",
+            "max_feature_psi",
+            "prediction_kl",
+            "accuracy_ratio",
+            "label_coverage",
+            "scheduled_wape",
+        ):
             doc[key] = _num(doc[key])
         doc["wape"] = {k: _num(v) for k, v in self.wape.items()}
         return doc
@@ -68,12 +75,24 @@ class DayRecord:
             day=date.fromisoformat(doc["day"]),
             weights={str(k): float(v) for k, v in doc["weights"].items()},
             wape={str(k): nan if v is None else float(v) for k, v in doc["wape"].items()},
-            **{k: doc[k] for k in ("served_wape", "frozen_wape", "max_feature_psi",
-                                   "drifted_features", "prediction_kl", "accuracy_ratio",
-                                   "label_coverage", "champion", "challenger")},
+            **{
+                k: doc[k]
+                for k in (
+                    "served_wape",
+                    "frozen_wape",
+                    "max_feature_psi",
+                    "drifted_features",
+                    "prediction_kl",
+                    "accuracy_ratio",
+                    "label_coverage",
+                    "champion",
+                    "challenger",
+                )
+            },
             scheduled_wape=doc.get("scheduled_wape"),
-            drift_judged=doc.get("drift_judged"), accuracy_judged=doc.get("accuracy_judged"),
-        )  # fmt: skip
+            drift_judged=doc.get("drift_judged"),
+            accuracy_judged=doc.get("accuracy_judged"),
+        )
 
 
 @dataclass(frozen=True)
@@ -91,8 +110,13 @@ class TimelineEvent:
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> TimelineEvent:
-        return cls(datetime.fromisoformat(doc["at"]), doc["kind"], doc["message"],
-                   doc.get("version"), dict(doc.get("evidence") or {}))  # fmt: skip
+        return cls(
+            datetime.fromisoformat(doc["at"]),
+            doc["kind"],
+            doc["message"],
+            doc.get("version"),
+            dict(doc.get("evidence") or {}),
+        )
 
 
 @dataclass(frozen=True)
@@ -123,19 +147,25 @@ class Timeline:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "title": self.title, "project": self.project, "scenario": self.scenario,
+            "title": self.title,
+            "project": self.project,
+            "scenario": self.scenario,
             "shift_date": self.shift_date.isoformat() if self.shift_date else None,
-            "thresholds": self.thresholds, "reference_wape": _num(self.reference_wape),
+            "thresholds": self.thresholds,
+            "reference_wape": _num(self.reference_wape),
             "days": [d.to_json() for d in self.days],
             "events": [e.to_json() for e in self.events],
             "key_numbers": [asdict(k) for k in self.key_numbers],
-            "versions": self.versions, "accuracy_metric": self.accuracy_metric,
-        }  # fmt: skip
+            "versions": self.versions,
+            "accuracy_metric": self.accuracy_metric,
+        }
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Timeline:
         return cls(
-            title=doc["title"], project=doc["project"], scenario=doc["scenario"],
+            title=doc["title"],
+            project=doc["project"],
+            scenario=doc["scenario"],
             shift_date=date.fromisoformat(doc["shift_date"]) if doc["shift_date"] else None,
             thresholds={k: float(v) for k, v in doc["thresholds"].items()},
             reference_wape=doc["reference_wape"],
@@ -144,7 +174,7 @@ class Timeline:
             key_numbers=tuple(KeyNumber(**k) for k in doc["key_numbers"]),
             versions={str(k): dict(v) for k, v in doc["versions"].items()},
             accuracy_metric=str(doc.get("accuracy_metric", "WAPE")),
-        )  # fmt: skip
+        )
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(path.suffix + ".tmp")

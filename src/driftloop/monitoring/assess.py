@@ -83,12 +83,16 @@ class AccuracyStats:
 
     def __add__(self, other: AccuracyStats) -> AccuracyStats:
         return AccuracyStats(
-            self.labeled + other.labeled, self.abs_error + other.abs_error,
-            self.abs_label + other.abs_label, self.error + other.error,
-            self.ape_sum + other.ape_sum, self.ape_count + other.ape_count,
-            self.positives + other.positives, self.loss_pos + other.loss_pos,
+            self.labeled + other.labeled,
+            self.abs_error + other.abs_error,
+            self.abs_label + other.abs_label,
+            self.error + other.error,
+            self.ape_sum + other.ape_sum,
+            self.ape_count + other.ape_count,
+            self.positives + other.positives,
+            self.loss_pos + other.loss_pos,
             self.loss_neg + other.loss_neg,
-        )  # fmt: skip
+        )
 
 
 @dataclass(frozen=True)
@@ -147,27 +151,38 @@ def column_drift(
     if finite < cfg.min_rows or sum(reference.counts) == 0:
         return ColumnDrift(name, finite, current.missing, NAN, NAN, NAN, "not enough data")
     notice, warning, act = calibrated_levels(
-        cfg.psi_notice, cfg.psi_warning, cfg.psi_act,
-        reference.calibration if cfg.calibrate_thresholds else None, cfg.calibration_sd,
-    )  # fmt: skip
+        cfg.psi_notice,
+        cfg.psi_warning,
+        cfg.psi_act,
+        reference.calibration if cfg.calibrate_thresholds else None,
+        cfg.calibration_sd,
+    )
     value = psi(reference.counts, current.counts)
     level = psi_level(value, notice, warning, act)
     return ColumnDrift(
-        name, finite, current.missing, value,
+        name,
+        finite,
+        current.missing,
+        value,
         js_divergence(current.counts, reference.counts),
-        kl_divergence(current.counts, reference.counts), level, warning, act,
-    )  # fmt: skip
+        kl_divergence(current.counts, reference.counts),
+        level,
+        warning,
+        act,
+    )
 
 
 def judged_features(profile: ReferenceProfile, cfg: MonitoringConfig) -> tuple[str, ...]:
     """The profile's features judged for drift: not in ``exclude_features`` and, with
     ``calendar_by_name``, not calendar positions (by name and the reference's range)."""
     return tuple(
-        name for name, column in profile.features.items()
+        name
+        for name, column in profile.features.items()
         if name not in cfg.exclude_features
-        and not (cfg.calendar_by_name
-                 and is_calendar_position(name, column.minimum, column.maximum))
-    )  # fmt: skip
+        and not (
+            cfg.calendar_by_name and is_calendar_position(name, column.minimum, column.maximum)
+        )
+    )
 
 
 def metric_label(metric: str) -> str:
@@ -186,9 +201,13 @@ def _log_loss_at(stats: AccuracyStats, rate: float) -> float:
 
 
 def _accuracy(
-    stats: AccuracyStats, rows: int, reference: float, cfg: MonitoringConfig, metric: str,
+    stats: AccuracyStats,
+    rows: int,
+    reference: float,
+    cfg: MonitoringConfig,
+    metric: str,
     reference_rate: float = NAN,
-) -> Accuracy:  # fmt: skip
+) -> Accuracy:
     if metric not in ACCURACY_METRICS.values():
         raise ValueError(f"unknown accuracy metric {metric!r}: {sorted(ACCURACY_METRICS.values())}")
     coverage = stats.labeled / rows if rows else 0.0
@@ -205,8 +224,9 @@ def _accuracy(
         state = "not enough labels"
     else:
         state = "degraded" if ratio > cfg.accuracy_ratio else "ok"
-    return Accuracy(stats.labeled, coverage, wape, mape, bias, reference, ratio, state, metric,
-                    error)  # fmt: skip
+    return Accuracy(
+        stats.labeled, coverage, wape, mape, bias, reference, ratio, state, metric, error
+    )
 
 
 def assess_version(
@@ -234,8 +254,16 @@ def assess_version(
         else None
     )
     alerts = _alerts(drifts, pred, acc, cfg)
-    return VersionAssessment(version, rows, rows >= cfg.min_rows, drifts, pred, acc,
-                             tuple(alerts), _reason(rows, acc, cfg))  # fmt: skip
+    return VersionAssessment(
+        version,
+        rows,
+        rows >= cfg.min_rows,
+        drifts,
+        pred,
+        acc,
+        tuple(alerts),
+        _reason(rows, acc, cfg),
+    )
 
 
 def _reason(rows: int, acc: Accuracy | None, cfg: MonitoringConfig) -> str:
@@ -247,8 +275,10 @@ def _reason(rows: int, acc: Accuracy | None, cfg: MonitoringConfig) -> str:
         need = f"{cfg.min_labels} and {cfg.min_label_coverage:.0%} coverage"
         if acc.metric == "log_loss":
             need += f" with {MIN_POSITIVES} positives"
-        reasons.append(f"not enough labels: {acc.labeled} labelled ({acc.coverage:.0%} of the "
-                       f"rows), judging needs {need}")  # fmt: skip
+        reasons.append(
+            f"not enough labels: {acc.labeled} labelled ({acc.coverage:.0%} of the "
+            f"rows), judging needs {need}"
+        )
     return "; ".join(reasons)
 
 
@@ -260,9 +290,11 @@ def _level_at(f: ColumnDrift, cfg: MonitoringConfig) -> float:
 
 
 def _alerts(
-    features: Sequence[ColumnDrift], pred: ColumnDrift, acc: Accuracy | None,
+    features: Sequence[ColumnDrift],
+    pred: ColumnDrift,
+    acc: Accuracy | None,
     cfg: MonitoringConfig,
-) -> list[Alert]:  # fmt: skip
+) -> list[Alert]:
     alerts = []
     for f in features:
         if f.level in ("warning", "act"):
@@ -271,21 +303,32 @@ def _alerts(
             message = f"input {f.name} moved: PSI {f.psi:.3f} >= {threshold:g}"
             alerts.append(Alert("data_drift", severity, f.name, f.psi, threshold, message))
     if pred.level != "not enough data" and (pred.level == "act" or pred.kl >= cfg.prediction_kl):
-        alerts.append(Alert(
-            "prediction_drift", "critical" if pred.level == "act" else "warning", "prediction",
-            pred.psi, cfg.psi_act,
-            f"predictions moved: PSI {pred.psi:.3f}, KL(current||reference) {pred.kl:.3f}",
-        ))  # fmt: skip
+        alerts.append(
+            Alert(
+                "prediction_drift",
+                "critical" if pred.level == "act" else "warning",
+                "prediction",
+                pred.psi,
+                cfg.psi_act,
+                f"predictions moved: PSI {pred.psi:.3f}, KL(current||reference) {pred.kl:.3f}",
+            )
+        )
     if acc is not None and acc.state == "degraded":
         inputs_moved = any(f.level in ("warning", "act") for f in features)
         kind = "accuracy_degradation" if inputs_moved else "concept_drift"
         why = "inputs moved too" if inputs_moved else "inputs look stable: the relationship changed"
-        alerts.append(Alert(
-            kind, "critical", "accuracy", acc.ratio, cfg.accuracy_ratio,
-            f"{metric_label(acc.metric)} {acc.error:.3f} is {acc.ratio:.2f}x the holdout's "
-            f"{acc.reference:.3f} "
-            f"on {acc.labeled} labels ({acc.coverage:.0%} coverage); {why}",
-        ))  # fmt: skip
+        alerts.append(
+            Alert(
+                kind,
+                "critical",
+                "accuracy",
+                acc.ratio,
+                cfg.accuracy_ratio,
+                f"{metric_label(acc.metric)} {acc.error:.3f} is {acc.ratio:.2f}x the holdout's "
+                f"{acc.reference:.3f} "
+                f"on {acc.labeled} labels ({acc.coverage:.0%} coverage); {why}",
+            )
+        )
     return alerts
 
 
@@ -304,8 +347,9 @@ def accuracy_stats(labels: Sequence[float], predictions: Sequence[float]) -> Acc
             ape_count += 1
     ys, ps = np.asarray(labels, dtype="float64"), np.asarray(predictions, dtype="float64")
     positives, loss_pos, loss_neg = class_losses(ys, ps)
-    return total + AccuracyStats(len(labels), abs_error, abs_label, error, ape_sum, ape_count,
-                                 positives, loss_pos, loss_neg)  # fmt: skip
+    return total + AccuracyStats(
+        len(labels), abs_error, abs_label, error, ape_sum, ape_count, positives, loss_pos, loss_neg
+    )
 
 
 def log_loss_sum(y: np.ndarray, p: np.ndarray) -> float:
@@ -319,5 +363,8 @@ def class_losses(y: np.ndarray, p: np.ndarray) -> tuple[int, float, float]:
     """Positives, and the log loss summed over the positives and over the negatives."""
     q = np.clip(p, LOSS_CLIP, 1.0 - LOSS_CLIP)
     positive, negative = y == 1.0, y == 0.0
-    return (int(positive.sum()), float(-np.log(q[positive]).sum()),
-            float(-np.log(1.0 - q[negative]).sum()))  # fmt: skip
+    return (
+        int(positive.sum()),
+        float(-np.log(q[positive]).sum()),
+        float(-np.log(1.0 - q[negative]).sum()),
+    )

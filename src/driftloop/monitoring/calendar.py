@@ -47,8 +47,12 @@ _SPELLINGS: dict[str, tuple[str, ...]] = {
     "is_weekend": ("isweekend", "weekend", "workingday", "isworkingday", "workday"),
     "is_holiday": ("isholiday", "holiday"),
 }
-_WHOLE_NAME_ONLY: dict[str, str] = {"day": "day_of_month", "week": "week_of_year",
-                                    "mon": "month", "wk": "week_of_year"}  # fmt: skip
+_WHOLE_NAME_ONLY: dict[str, str] = {
+    "day": "day_of_month",
+    "week": "week_of_year",
+    "mon": "month",
+    "wk": "week_of_year",
+}
 _BY_SPELLING = {s: position for position, names in _SPELLINGS.items() for s in names}
 _MAX_WORDS = 4  # "day of the week"
 

@@ -99,10 +99,13 @@ def calibration_from_values(
     if p.size < min_windows:
         return None
     return DriftCalibration(
-        window_days=window_days, chunks=int(p.size),
-        psi_mean=float(p.mean()), psi_sd=float(p.std(ddof=1)),
-        ks_mean=float(k.mean()), ks_sd=float(k.std(ddof=1)),
-    )  # fmt: skip
+        window_days=window_days,
+        chunks=int(p.size),
+        psi_mean=float(p.mean()),
+        psi_sd=float(p.std(ddof=1)),
+        ks_mean=float(k.mean()),
+        ks_sd=float(k.std(ddof=1)),
+    )
 
 
 def calibrate_profile(

@@ -37,53 +37,78 @@ Day = tuple[str, str]  # (version, ISO event day)
 
 
 def add_counts(
-    con: sqlite3.Connection, version: str, day: str, rows: pd.DataFrame,
+    con: sqlite3.Connection,
+    version: str,
+    day: str,
+    rows: pd.DataFrame,
     profile: ReferenceProfile,
-) -> None:  # fmt: skip
+) -> None:
     """Add ``rows``' counts in the profile's bins to the stored counts of (version, day)."""
     columns = [(name, c.edges, feature_column(name)) for name, c in profile.features.items()]
     columns.append((PREDICTION, profile.prediction.edges, "prediction"))
     for name, edges, column in columns:
-        values = (rows[column].to_numpy("float64") if column in rows.columns
-                  else np.full(len(rows), np.nan))  # fmt: skip
+        values = (
+            rows[column].to_numpy("float64")
+            if column in rows.columns
+            else np.full(len(rows), np.nan)
+        )
         counts, missing = bin_counts(values, edges)
-        found = con.execute("SELECT bins, missing FROM counts WHERE version = ? AND day = ? "
-                            "AND col = ?", (version, day, name)).fetchone()  # fmt: skip
+        found = con.execute(
+            "SELECT bins, missing FROM counts WHERE version = ? AND day = ? AND col = ?",
+            (version, day, name),
+        ).fetchone()
         if found is not None:
             counts = [a + b for a, b in zip(counts, json.loads(found[0]), strict=True)]
             missing += int(found[1])
-        con.execute("INSERT OR REPLACE INTO counts VALUES (?, ?, ?, ?, ?)",
-                    (version, day, name, json.dumps(counts), missing))  # fmt: skip
+        con.execute(
+            "INSERT OR REPLACE INTO counts VALUES (?, ?, ?, ?, ?)",
+            (version, day, name, json.dumps(counts), missing),
+        )
 
 
 def insert_served(
-    con: sqlite3.Connection, frame: pd.DataFrame, versions: np.ndarray, days: np.ndarray,
-    request_ids: pd.Series | None, entity: pd.Series | None,
-) -> set[Day]:  # fmt: skip
+    con: sqlite3.Connection,
+    frame: pd.DataFrame,
+    versions: np.ndarray,
+    days: np.ndarray,
+    request_ids: pd.Series | None,
+    entity: pd.Series | None,
+) -> set[Day]:
     """Index the served predictions of ``frame``, joined to labels that came first; the
     (version, day)s whose new rows found a label or a business outcome."""
     first = con.execute("SELECT COALESCE(MAX(rowid), 0) + 1 FROM served").fetchone()[0]
     con.executemany(
-        "INSERT INTO served (request_id, version, day, prediction, entity) "
-        "VALUES (?, ?, ?, ?, ?)",
-        zip(_texts(request_ids, len(frame)), versions.tolist(), days.tolist(),
-            frame["prediction"].astype("float64").tolist(), _texts(entity, len(frame)),
-            strict=True),
-    )  # fmt: skip
+        "INSERT INTO served (request_id, version, day, prediction, entity) VALUES (?, ?, ?, ?, ?)",
+        zip(
+            _texts(request_ids, len(frame)),
+            versions.tolist(),
+            days.tolist(),
+            frame["prediction"].astype("float64").tolist(),
+            _texts(entity, len(frame)),
+            strict=True,
+        ),
+    )
     con.execute(
         "UPDATE served NOT INDEXED SET id_label = (SELECT value FROM id_labels l "
         "WHERE l.request_id = served.request_id) WHERE rowid >= ? AND request_id IN "
-        "(SELECT request_id FROM id_labels)", (first,),
-    )  # fmt: skip
+        "(SELECT request_id FROM id_labels)",
+        (first,),
+    )
     con.execute(
         "UPDATE served NOT INDEXED SET entity_label = (SELECT value FROM entity_labels l "
         "WHERE l.entity = served.entity AND l.day = served.day) WHERE rowid >= ? "
-        "AND entity IS NOT NULL", (first,),
-    )  # fmt: skip
-    return {(v, d) for v, d in con.execute(
-        "SELECT DISTINCT version, day FROM served NOT INDEXED WHERE rowid >= ? AND "
-        "(COALESCE(id_label, entity_label) IS NOT NULL OR request_id IN "
-        "(SELECT request_id FROM business))", (first,))}  # fmt: skip
+        "AND entity IS NOT NULL",
+        (first,),
+    )
+    return {
+        (v, d)
+        for v, d in con.execute(
+            "SELECT DISTINCT version, day FROM served NOT INDEXED WHERE rowid >= ? AND "
+            "(COALESCE(id_label, entity_label) IS NOT NULL OR request_id IN "
+            "(SELECT request_id FROM business))",
+            (first,),
+        )
+    }
 
 
 def count_days(con: sqlite3.Connection, groups: dict[Day, np.ndarray], judged: set[Day]) -> None:
@@ -91,9 +116,12 @@ def count_days(con: sqlite3.Connection, groups: dict[Day, np.ndarray], judged: s
     con.executemany(
         "INSERT INTO days VALUES (?, ?, ?, 0, ?, ?, '{}') ON CONFLICT (version, day) "
         "DO UPDATE SET rows = rows + excluded.rows",
-        [(v, d, len(i), _EMPTY_STATS, _EMPTY_SCORES) for (v, d), i in groups.items()
-         if (v, d) not in judged],
-    )  # fmt: skip
+        [
+            (v, d, len(i), _EMPTY_STATS, _EMPTY_SCORES)
+            for (v, d), i in groups.items()
+            if (v, d) not in judged
+        ],
+    )
 
 
 def label_by_id(con: sqlite3.Connection, by_id: pd.DataFrame) -> set[Day]:
@@ -102,12 +130,15 @@ def label_by_id(con: sqlite3.Connection, by_id: pd.DataFrame) -> set[Day]:
     if not pairs:
         return set()
     con.executemany("INSERT OR REPLACE INTO id_labels VALUES (?, ?)", pairs)
-    touched = _touch(con, pairs, "request_id TEXT PRIMARY KEY, value REAL",
-                     "s.request_id = n.request_id")  # fmt: skip
-    con.execute("UPDATE served SET id_label = (SELECT value FROM temp.new n "
-                "WHERE n.request_id = served.request_id) WHERE rowid IN "
-                "(SELECT s.rowid FROM temp.new n CROSS JOIN served s "
-                "ON s.request_id = n.request_id)")  # fmt: skip
+    touched = _touch(
+        con, pairs, "request_id TEXT PRIMARY KEY, value REAL", "s.request_id = n.request_id"
+    )
+    con.execute(
+        "UPDATE served SET id_label = (SELECT value FROM temp.new n "
+        "WHERE n.request_id = served.request_id) WHERE rowid IN "
+        "(SELECT s.rowid FROM temp.new n CROSS JOIN served s "
+        "ON s.request_id = n.request_id)"
+    )
     con.execute("DROP TABLE temp.new")
     return touched
 
@@ -117,13 +148,18 @@ def label_by_entity(con: sqlite3.Connection, labels: list[tuple[str, str, float]
     if not labels:
         return set()
     con.executemany("INSERT OR REPLACE INTO entity_labels VALUES (?, ?, ?)", labels)
-    touched = _touch(con, labels, "entity TEXT, day TEXT, value REAL, "
-                     "PRIMARY KEY (entity, day)",
-                     "s.entity = n.entity AND s.day = n.day")  # fmt: skip
-    con.execute("UPDATE served SET entity_label = (SELECT value FROM temp.new n "
-                "WHERE n.entity = served.entity AND n.day = served.day) WHERE rowid IN "
-                "(SELECT s.rowid FROM temp.new n CROSS JOIN served s "
-                "ON s.entity = n.entity AND s.day = n.day)")  # fmt: skip
+    touched = _touch(
+        con,
+        labels,
+        "entity TEXT, day TEXT, value REAL, PRIMARY KEY (entity, day)",
+        "s.entity = n.entity AND s.day = n.day",
+    )
+    con.execute(
+        "UPDATE served SET entity_label = (SELECT value FROM temp.new n "
+        "WHERE n.entity = served.entity AND n.day = served.day) WHERE rowid IN "
+        "(SELECT s.rowid FROM temp.new n CROSS JOIN served s "
+        "ON s.entity = n.entity AND s.day = n.day)"
+    )
     con.execute("DROP TABLE temp.new")
     return touched
 
@@ -131,8 +167,7 @@ def label_by_entity(con: sqlite3.Connection, labels: list[tuple[str, str, float]
 def insert_business(con: sqlite3.Connection, rows: list[tuple[str, str, float]]) -> set[Day]:
     """Store business outcomes (request id, name, value); the (version, day)s judged."""
     con.executemany("INSERT INTO business VALUES (?, ?, ?)", rows)
-    return _touch(con, [(r[0],) for r in rows], "request_id TEXT",
-                  "s.request_id = n.request_id")  # fmt: skip
+    return _touch(con, [(r[0],) for r in rows], "request_id TEXT", "s.request_id = n.request_id")
 
 
 def entity_labels(labels: pd.DataFrame, keys: Sequence[str]) -> list[tuple[str, str, float]]:
@@ -143,33 +178,51 @@ def entity_labels(labels: pd.DataFrame, keys: Sequence[str]) -> list[tuple[str, 
     keep = entity.notna() & labels["date"].notna()
     if not keep.any():
         return []
-    frame = pd.DataFrame({
-        "entity": entity[keep], "day": event_days(labels.loc[keep, "date"]),
-        "value": labels.loc[keep, "value"].astype("float64"),
-    }).drop_duplicates(["entity", "day"], keep="last")  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "entity": entity[keep],
+            "day": event_days(labels.loc[keep, "date"]),
+            "value": labels.loc[keep, "value"].astype("float64"),
+        }
+    ).drop_duplicates(["entity", "day"], keep="last")
     return list(frame.itertuples(index=False, name=None))
 
 
 def refresh(con: sqlite3.Connection, days: Iterable[Day]) -> None:
     """Recompute the label aggregates of (version, day)s from the served index."""
     for version, day in days:
-        total = con.execute("SELECT COUNT(*) FROM served WHERE version = ? AND day = ?",
-                            (version, day)).fetchone()[0]  # fmt: skip
+        total = con.execute(
+            "SELECT COUNT(*) FROM served WHERE version = ? AND day = ?", (version, day)
+        ).fetchone()[0]
         rows = con.execute(
             "SELECT prediction, COALESCE(id_label, entity_label) FROM served "
             "WHERE version = ? AND day = ? AND COALESCE(id_label, entity_label) IS NOT NULL "
-            "ORDER BY rowid", (version, day),
-        ).fetchall()  # fmt: skip
+            "ORDER BY rowid",
+            (version, day),
+        ).fetchall()
         values = np.asarray(rows, dtype="float64").reshape(-1, 2)
         stats = accuracy_arrays(values[:, 1], values[:, 0])
         scores = ScoreHistogram.of(values[:, 1], values[:, 0])
-        business = {name: [count, total] for name, count, total in con.execute(
-            "SELECT name, COUNT(*), SUM(value) FROM business WHERE request_id IN "
-            "(SELECT request_id FROM served WHERE version = ? AND day = ?) GROUP BY name",
-            (version, day))}  # fmt: skip
-        con.execute("INSERT OR REPLACE INTO days VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (version, day, total, stats.labeled, json.dumps(stats.__dict__),
-                     scores.to_json(), json.dumps(business)))  # fmt: skip
+        business = {
+            name: [count, total]
+            for name, count, total in con.execute(
+                "SELECT name, COUNT(*), SUM(value) FROM business WHERE request_id IN "
+                "(SELECT request_id FROM served WHERE version = ? AND day = ?) GROUP BY name",
+                (version, day),
+            )
+        }
+        con.execute(
+            "INSERT OR REPLACE INTO days VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                version,
+                day,
+                total,
+                stats.labeled,
+                json.dumps(stats.__dict__),
+                scores.to_json(),
+                json.dumps(business),
+            ),
+        )
 
 
 def _touch(
@@ -181,8 +234,9 @@ def _touch(
     con.execute(f"CREATE TEMP TABLE new ({columns})")
     marks = ", ".join("?" * len(rows[0]))
     con.executemany(f"INSERT OR REPLACE INTO temp.new VALUES ({marks})", rows)
-    found = con.execute(f"SELECT DISTINCT s.version, s.day FROM temp.new n "
-                        f"CROSS JOIN served s ON {join}").fetchall()  # fmt: skip
+    found = con.execute(
+        f"SELECT DISTINCT s.version, s.day FROM temp.new n CROSS JOIN served s ON {join}"
+    ).fetchall()
     return {(v, d) for v, d in found}
 
 

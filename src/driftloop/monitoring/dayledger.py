@@ -73,8 +73,9 @@ class DayLedger:
         checkpoints it, milliseconds a fold)."""
         with self._lock:
             if self._con is None:
-                self._con = sqlite3.connect(self.path, timeout=60.0, isolation_level=None,
-                                            check_same_thread=False)  # fmt: skip
+                self._con = sqlite3.connect(
+                    self.path, timeout=60.0, isolation_level=None, check_same_thread=False
+                )
                 self._con.execute("PRAGMA journal_mode = WAL")
                 self._con.execute("PRAGMA synchronous = NORMAL")
             con = self._con
@@ -95,14 +96,25 @@ class DayLedger:
 
     @staticmethod
     def _clear(con: sqlite3.Connection) -> None:
-        for table in ("folded", "counts", "served", "id_labels", "entity_labels", "business",
-                      "days"):  # fmt: skip
+        for table in (
+            "folded",
+            "counts",
+            "served",
+            "id_labels",
+            "entity_labels",
+            "business",
+            "days",
+        ):
             con.execute(f"DELETE FROM {table}")
 
     @staticmethod
     def _seen(con: sqlite3.Connection, log: str, segment: tuple[str, str]) -> bool:
-        return con.execute("SELECT 1 FROM folded WHERE log = ? AND dir = ? AND name = ?",
-                           (log, *segment)).fetchone() is not None  # fmt: skip
+        return (
+            con.execute(
+                "SELECT 1 FROM folded WHERE log = ? AND dir = ? AND name = ?", (log, *segment)
+            ).fetchone()
+            is not None
+        )
 
     @staticmethod
     def _mark_in(

@@ -68,22 +68,30 @@ class DayStore(DayLedger):
         """Fold every log segment not folded yet; returns how many were folded. A store whose
         oldest folded day folder is gone from the logs (logs removed, or the store copied
         without them) is rebuilt."""
-        logs = ((PREDICTIONS, predictions_dir(self.state_dir)),
-                (FEEDBACK, feedback_dir(self.state_dir)))  # fmt: skip
+        logs = (
+            (PREDICTIONS, predictions_dir(self.state_dir)),
+            (FEEDBACK, feedback_dir(self.state_dir)),
+        )
         with self._connect() as con:
             for log, folder in logs:
-                oldest = con.execute("SELECT MIN(dir) FROM folded WHERE log = ?",
-                                     (log,)).fetchone()[0]  # fmt: skip
+                oldest = con.execute(
+                    "SELECT MIN(dir) FROM folded WHERE log = ?", (log,)
+                ).fetchone()[0]
                 if oldest is not None and not (folder / oldest).is_dir():
                     self._clear(con)
                     break
         folded = 0
         for log, folder in logs:
             with self._connect() as con:
-                newest = con.execute("SELECT MAX(dir) FROM folded WHERE log = ?",
-                                     (log,)).fetchone()[0] or ""  # fmt: skip
-                seen = set(con.execute("SELECT dir, name FROM folded WHERE log = ? AND dir >= ?",
-                                       (log, newest)).fetchall())  # fmt: skip
+                newest = (
+                    con.execute("SELECT MAX(dir) FROM folded WHERE log = ?", (log,)).fetchone()[0]
+                    or ""
+                )
+                seen = set(
+                    con.execute(
+                        "SELECT dir, name FROM folded WHERE log = ? AND dir >= ?", (log, newest)
+                    ).fetchall()
+                )
             for path in segment_files(folder, newest):
                 if (path.parent.name, path.name) in seen:
                     continue
@@ -104,9 +112,11 @@ class DayStore(DayLedger):
         return self.sync(profiles)
 
     def fold_predictions(
-        self, frame: pd.DataFrame, profiles: ProfileSource,
+        self,
+        frame: pd.DataFrame,
+        profiles: ProfileSource,
         segment: tuple[str, str] | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """Count a batch of prediction-log rows into their (version, event day)."""
         if frame.empty:
             self._mark(segment, PREDICTIONS, 0)
@@ -142,8 +152,12 @@ class DayStore(DayLedger):
         rid = frame["request_id"].astype("string") if "request_id" in frame else None
         has_id = rid.notna() if rid is not None else pd.Series(False, index=frame.index)
         labels = frame[(frame["kind"] == "label") & has_id]
-        by_id = pd.DataFrame({"rid": rid[labels.index] if rid is not None else [],
-                              "value": labels["value"].astype("float64")})  # fmt: skip
+        by_id = pd.DataFrame(
+            {
+                "rid": rid[labels.index] if rid is not None else [],
+                "value": labels["value"].astype("float64"),
+            }
+        )
         by_id = by_id.drop_duplicates("rid", keep="last")
         by_entity = entity_labels(frame[(frame["kind"] == "label") & ~has_id], self.keys)
         business = frame[(frame["kind"] == "business") & has_id]
@@ -154,8 +168,14 @@ class DayStore(DayLedger):
             touched |= label_by_entity(con, by_entity)
             if not business.empty and rid is not None:
                 values = business["value"].astype("float64").tolist()
-                rows = list(zip(rid[business.index].tolist(), business["name"].astype(str),
-                                values, strict=True))  # fmt: skip
+                rows = list(
+                    zip(
+                        rid[business.index].tolist(),
+                        business["name"].astype(str),
+                        values,
+                        strict=True,
+                    )
+                )
                 touched |= insert_business(con, rows)
             refresh(con, sorted(touched))
             self._mark_in(con, segment, FEEDBACK, len(frame))
@@ -174,10 +194,12 @@ class DayStore(DayLedger):
         """Every version's merged days from ``start`` (inclusive) to ``end`` (exclusive)."""
         bounds = (start.isoformat(), end.isoformat())
         with self._connect() as con:
-            counts = con.execute("SELECT version, col, bins, missing FROM counts "
-                                 "WHERE day >= ? AND day < ?", bounds).fetchall()  # fmt: skip
-            labels = con.execute("SELECT version, stats, auc, business FROM days "
-                                 "WHERE day >= ? AND day < ?", bounds).fetchall()  # fmt: skip
+            counts = con.execute(
+                "SELECT version, col, bins, missing FROM counts WHERE day >= ? AND day < ?", bounds
+            ).fetchall()
+            labels = con.execute(
+                "SELECT version, stats, auc, business FROM days WHERE day >= ? AND day < ?", bounds
+            ).fetchall()
         return merge_window(counts, labels, profiles)
 
     def day_totals(self, start: date, end: date) -> list[tuple[date, int, int, int]]:
@@ -189,5 +211,5 @@ class DayStore(DayLedger):
                 "SUM(CAST(json_extract(stats, '$.positives') AS INTEGER)) FROM days "
                 "WHERE day >= ? AND day < ? GROUP BY day ORDER BY day DESC",
                 (start.isoformat(), end.isoformat()),
-            ).fetchall()  # fmt: skip
+            ).fetchall()
         return [(date.fromisoformat(d), int(r), int(n), int(p)) for d, r, n, p in found]

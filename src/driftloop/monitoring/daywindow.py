@@ -46,13 +46,16 @@ def merge_window(
     for version, col, bins, missing in counts:
         have = summed.get((version, col))
         values = np.asarray(json.loads(bins), dtype=np.int64)
-        summed[(version, col)] = ((values, missing) if have is None
-                                  else (have[0] + values, have[1] + missing))  # fmt: skip
+        summed[(version, col)] = (
+            (values, missing) if have is None else (have[0] + values, have[1] + missing)
+        )
     out: dict[str, WindowCounts] = {}
     for version in sorted({v for v, _ in summed}):
         profile = profiles(version)
-        features = {name: _sketch(c.edges, summed.get((version, name)))
-                    for name, c in profile.features.items()}  # fmt: skip
+        features = {
+            name: _sketch(c.edges, summed.get((version, name)))
+            for name, c in profile.features.items()
+        }
         prediction = _sketch(profile.prediction.edges, summed.get((version, PREDICTION)))
         if prediction.total:
             out[version] = WindowCounts(features, prediction)

@@ -34,10 +34,16 @@ def accuracy_arrays(labels: ArrayLike, predictions: ArrayLike) -> AccuracyStats:
     nonzero = y != 0
     positives, loss_pos, loss_neg = class_losses(y, p)
     return AccuracyStats(
-        labeled=len(y), abs_error=float(np.abs(e).sum()), abs_label=float(np.abs(y).sum()),
-        error=float(e.sum()), ape_sum=float((np.abs(e[nonzero]) / np.abs(y[nonzero])).sum()),
-        ape_count=int(nonzero.sum()), positives=positives, loss_pos=loss_pos, loss_neg=loss_neg,
-    )  # fmt: skip
+        labeled=len(y),
+        abs_error=float(np.abs(e).sum()),
+        abs_label=float(np.abs(y).sum()),
+        error=float(e.sum()),
+        ape_sum=float((np.abs(e[nonzero]) / np.abs(y[nonzero])).sum()),
+        ape_count=int(nonzero.sum()),
+        positives=positives,
+        loss_pos=loss_pos,
+        loss_neg=loss_neg,
+    )
 
 
 def _bins(scores: np.ndarray) -> np.ndarray:
@@ -86,8 +92,9 @@ class ScoreHistogram:
                 out[k] = out.get(k, 0) + v
             return out
 
-        return ScoreHistogram(add(self.positives, other.positives),
-                              add(self.negatives, other.negatives))  # fmt: skip
+        return ScoreHistogram(
+            add(self.positives, other.positives), add(self.negatives, other.negatives)
+        )
 
     def roc_auc(self) -> float:
         """ROC AUC of the counted scores; NaN without both classes."""
@@ -104,5 +111,7 @@ class ScoreHistogram:
     @classmethod
     def from_json(cls, text: str) -> ScoreHistogram:
         doc = json.loads(text)
-        return cls({int(k): int(v) for k, v in doc["p"].items()},
-                   {int(k): int(v) for k, v in doc["n"].items()})  # fmt: skip
+        return cls(
+            {int(k): int(v) for k, v in doc["p"].items()},
+            {int(k): int(v) for k, v in doc["n"].items()},
+        )

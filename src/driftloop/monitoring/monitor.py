@@ -91,8 +91,9 @@ def join_labels(
         keyed = keyed.drop_duplicates([*keys, "date"], keep="last")
         index = pd.MultiIndex.from_frame(keyed[[*keys, "date"]].astype(object))
         lookup = pd.Series(keyed["value"].to_numpy(), index=index)
-        wanted = list(zip(*(predictions[k] for k in keys), predictions["event_time"].dt.date,
-                          strict=True))  # fmt: skip
+        wanted = list(
+            zip(*(predictions[k] for k in keys), predictions["event_time"].dt.date, strict=True)
+        )
         from_entity = pd.Series([lookup.get(k, np.nan) for k in wanted], index=predictions.index)
         labels = labels.fillna(from_entity.astype("float64"))
     return labels
@@ -124,9 +125,11 @@ def registry_info(registry: ModelRegistry, metric: str) -> VersionInfo:
 
     def info(version: str) -> tuple[ReferenceProfile, float, float]:
         metrics = registry.get(version).metrics
-        return (registry.load_profile(version),
-                float(metrics.get(f"holdout_{metric}", float("nan"))),
-                float(metrics.get("holdout_positive_rate", float("nan"))))  # fmt: skip
+        return (
+            registry.load_profile(version),
+            float(metrics.get(f"holdout_{metric}", float("nan"))),
+            float(metrics.get("holdout_positive_rate", float("nan"))),
+        )
 
     return info
 
@@ -142,10 +145,22 @@ def _assess_window(
     assessed, business = [], {}
     for version, counts in sorted(windows.items()):
         profile, reference, rate = versions.get(version)
-        sketches = {name: sketch for name, sketch in counts.features.items()
-                    if name not in cfg.exclude_features}  # fmt: skip
-        found = assess_version(version, profile, sketches, counts.prediction, counts.accuracy,
-                               reference, cfg, versions.metric, rate)  # fmt: skip
+        sketches = {
+            name: sketch
+            for name, sketch in counts.features.items()
+            if name not in cfg.exclude_features
+        }
+        found = assess_version(
+            version,
+            profile,
+            sketches,
+            counts.prediction,
+            counts.accuracy,
+            reference,
+            cfg,
+            versions.metric,
+            rate,
+        )
         if found.accuracy is not None and versions.metric == "log_loss":
             roc_auc = counts.scores.roc_auc()
             found = dataclasses.replace(
@@ -155,9 +170,11 @@ def _assess_window(
         business[version] = {
             key: value
             for name, (count, total) in sorted(counts.business.items())
-            for key, value in ((f"{name}:count", float(count)),
-                               (f"{name}:mean_per_prediction", total / max(counts.rows, 1)))
-        }  # fmt: skip
+            for key, value in (
+                (f"{name}:count", float(count)),
+                (f"{name}:mean_per_prediction", total / max(counts.rows, 1)),
+            )
+        }
     return assessed, business
 
 
@@ -201,16 +218,29 @@ def monitor_project(
     ``keys``: the project's entity keys (``ProjectLayout.entity_keys``)."""
     metric = ACCURACY_METRICS[project.config.training.task]
     return monitor_store(
-        open_day_store(project, keys), registry.model_name, registry_info(registry, metric),
-        project.config.monitoring, metric, since, until, window_days, sized_by_data,
-    )  # fmt: skip
+        open_day_store(project, keys),
+        registry.model_name,
+        registry_info(registry, metric),
+        project.config.monitoring,
+        metric,
+        since,
+        until,
+        window_days,
+        sized_by_data,
+    )
 
 
 def monitor_store(
-    store: DayStore, model: str, info: VersionInfo, cfg: MonitoringConfig, metric: str,
-    since: date | None = None, until: date | None = None, window_days: int | None = None,
+    store: DayStore,
+    model: str,
+    info: VersionInfo,
+    cfg: MonitoringConfig,
+    metric: str,
+    since: date | None = None,
+    until: date | None = None,
+    window_days: int | None = None,
     sized_by_data: bool = True,
-) -> MonitorReport:  # fmt: skip
+) -> MonitorReport:
     """``monitor_project`` on a day store, after folding what the logs hold beyond it."""
     days = window_days or cfg.window_days
     versions = _Versions(info, metric)
@@ -253,8 +283,7 @@ def latest_window(
 def _judge(
     store: DayStore, versions: _Versions, cfg: MonitoringConfig, start: date, end: date
 ) -> WindowReport:
-    assessed, business = _assess_window(store.window(start, end, versions.profile), versions,
-                                        cfg)  # fmt: skip
+    assessed, business = _assess_window(store.window(start, end, versions.profile), versions, cfg)
     assessed = [_with_span(a, start, end, cfg) for a in assessed]
     return WindowReport(start, end, tuple(assessed), business)
 
@@ -286,6 +315,8 @@ def _persistent(
 
     held = set.intersection(*(keys(w) for w in recent))
     return tuple(
-        (v.version, a) for v in windows[-1].versions for a in v.alerts
+        (v.version, a)
+        for v in windows[-1].versions
+        for a in v.alerts
         if (v.version, a.kind, a.subject) in held
-    )  # fmt: skip
+    )

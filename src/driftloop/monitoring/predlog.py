@@ -150,6 +150,9 @@ def read_segment(path: Path) -> pd.DataFrame | None:
     for column in frame.columns:
         if pd.api.types.is_datetime64_any_dtype(frame[column]):
             values = frame[column]
-            frame[column] = (values.dt.tz_localize("UTC") if values.dt.tz is None
-                             else values.dt.tz_convert("UTC"))  # fmt: skip
+            frame[column] = (
+                values.dt.tz_localize("UTC")
+                if values.dt.tz is None
+                else values.dt.tz_convert("UTC")
+            )
     return frame

@@ -128,10 +128,14 @@ def quantize_int8_static(model: bytes, calibration: np.ndarray, batch_rows: int 
     with _workdir() as tmp:
         (tmp / "fp32.onnx").write_bytes(model)
         quantize_static(
-            tmp / "fp32.onnx", tmp / "int8.onnx", reader,
-            quant_format=QuantFormat.QDQ, op_types_to_quantize=list(QUANTIZABLE_OPS),
-            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-        )  # fmt: skip
+            tmp / "fp32.onnx",
+            tmp / "int8.onnx",
+            reader,
+            quant_format=QuantFormat.QDQ,
+            op_types_to_quantize=list(QUANTIZABLE_OPS),
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+        )
         return (tmp / "int8.onnx").read_bytes()
 
 

@@ -23,11 +23,17 @@ __all__ = ["INHERITED_TAGS", "register_variant"]
 
 # Lineage the variant shares with its parent: same data, features and split.
 INHERITED_TAGS = (
-    "driftloop.as_of", "driftloop.window_start", "driftloop.window_end", "driftloop.split",
-    "driftloop.data_digest", "driftloop.feature_service", "driftloop.feature_views",
-    "driftloop.feature_registry_digest", "driftloop.label_delay_days",
+    "driftloop.as_of",
+    "driftloop.window_start",
+    "driftloop.window_end",
+    "driftloop.split",
+    "driftloop.data_digest",
+    "driftloop.feature_service",
+    "driftloop.feature_views",
+    "driftloop.feature_registry_digest",
+    "driftloop.label_delay_days",
     "driftloop.project_git_commit",
-)  # fmt: skip
+)
 
 
 def _metrics(report: VariantReport, baseline: VariantReport) -> dict[str, float]:
@@ -74,19 +80,23 @@ def register_variant(
         "variant": {k: v for k, v in asdict(report).items() if k != "latency_ms"},
     }
     tags = {k: parent.tags[k] for k in INHERITED_TAGS if k in parent.tags}
-    tags.update({
-        "driftloop.parent_version": parent.version,
-        "driftloop.optimization": built.technique,
-        "driftloop.optimization_detail": built.detail[:4000],
-        "driftloop.gate_summary": (
-            f"optimization of v{parent.version} ({built.technique}) {report.verdict}; "
-            f"parent gate {parent.gate}"
-        )[:4000],
-        "driftloop.onnx": "optimized graph" if built.kind == "onnx" else "converted and verified",
-        "driftloop.version": driftloop.__version__,
-        "driftloop.git_commit": git_commit(driftloop_source()) or "unknown",
-        "driftloop.actor": actor,
-    })  # fmt: skip
+    tags.update(
+        {
+            "driftloop.parent_version": parent.version,
+            "driftloop.optimization": built.technique,
+            "driftloop.optimization_detail": built.detail[:4000],
+            "driftloop.gate_summary": (
+                f"optimization of v{parent.version} ({built.technique}) {report.verdict}; "
+                f"parent gate {parent.gate}"
+            )[:4000],
+            "driftloop.onnx": "optimized graph"
+            if built.kind == "onnx"
+            else "converted and verified",
+            "driftloop.version": driftloop.__version__,
+            "driftloop.git_commit": git_commit(driftloop_source()) or "unknown",
+            "driftloop.actor": actor,
+        }
+    )
     params: dict[str, Any] = {
         "optimization": built.technique,
         "parent_version": parent.version,
@@ -98,10 +108,16 @@ def register_variant(
         RegistrationRequest(
             model_kind=built.kind,
             model=built.onnx if built.kind == "onnx" else built.native,
-            task=trained.task, feature_names=data.features, params=params,
-            metrics=_metrics(report, baseline), tags=tags, profile=profile, gate=gate,
-            gate_passed=passed, onnx_model=built.onnx,
+            task=trained.task,
+            feature_names=data.features,
+            params=params,
+            metrics=_metrics(report, baseline),
+            tags=tags,
+            profile=profile,
+            gate=gate,
+            gate_passed=passed,
+            onnx_model=built.onnx,
             pip_requirements=pip_requirements(built.kind),
             run_name=f"optimize v{parent.version}: {built.technique}",
         )
-    )  # fmt: skip
+    )

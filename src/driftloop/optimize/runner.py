@@ -94,12 +94,19 @@ def _evaluate(
             f"batch 1, {unfused['batch_1000'].p50_ms:.2f} ms batch 1000)"
         )
     return VariantReport(
-        technique=built.technique, applicable=True, detail=detail,
-        size_bytes=len(built.onnx), size_ratio=len(base.onnx) / len(built.onnx),
+        technique=built.technique,
+        applicable=True,
+        detail=detail,
+        size_bytes=len(built.onnx),
+        size_ratio=len(base.onnx) / len(built.onnx),
         latency_ms=_latency(built.onnx, data.x("holdout"), cfg.latency_repeats),
-        metrics=metrics, metric_loss=loss, disagreement=agree.disagreement,
-        max_abs_diff=agree.max_abs_diff, kept=verdict.kept, verdict=verdict.reason,
-    )  # fmt: skip
+        metrics=metrics,
+        metric_loss=loss,
+        disagreement=agree.disagreement,
+        max_abs_diff=agree.max_abs_diff,
+        kept=verdict.kept,
+        verdict=verdict.reason,
+    )
 
 
 def _load(registry: OptimizableRegistry, version: str) -> tuple[ModelVersion, TrainedModel]:
@@ -187,16 +194,20 @@ def run_optimization(
     metric = project.config.training.gate.metric
     predictions = OnnxPredictor(exported.model, data.features, trained.task).predict(data.holdout)
     base = _Baseline(
-        trained.task, metric, exported.model, predictions,
+        trained.task,
+        metric,
+        exported.model,
+        predictions,
         evaluate(trained.task, data.y("holdout"), predictions),
-    )  # fmt: skip
+    )
     outcomes = build_variants(trained, exported.model, data, cfg, seed, progress)
     progress(OPTIMIZE_STEPS[-2])
     reports = [_baseline_report(version, exported.max_abs_diff, base, data, cfg)]
     for outcome in outcomes:
         if isinstance(outcome, NotApplicable):
-            reports.append(VariantReport(outcome.technique, False, outcome.reason,
-                                         verdict="not applicable"))  # fmt: skip
+            reports.append(
+                VariantReport(outcome.technique, False, outcome.reason, verdict="not applicable")
+            )
         else:
             reports.append(_evaluate(outcome, base, data, cfg))
     chosen, reason, failed = _choose(register, reports)
@@ -212,12 +223,18 @@ def run_optimization(
         if parent.gate != "passed":
             reason += f"; marked rejected because its parent v{version} failed its training gate"
     return OptimizationResult(
-        version=version, model_kind=trained.kind, task=trained.task, metric=metric,
+        version=version,
+        model_kind=trained.kind,
+        task=trained.task,
+        metric=metric,
         holdout_rows=len(data.holdout),
         calibration_rows=min(cfg.calibration_rows, len(data.train)),
         data_matches_parent=data.digest_matches,
         native_max_abs_diff=exported.max_abs_diff or 0.0,
-        variants=tuple(reports), chosen=chosen, registered_version=registered,
-        register_reason=reason, register_failed=failed,
+        variants=tuple(reports),
+        chosen=chosen,
+        registered_version=registered,
+        register_reason=reason,
+        register_failed=failed,
         duration_s=time.perf_counter() - started,
-    )  # fmt: skip
+    )

@@ -125,8 +125,11 @@ def _train_lightgbm(
         y = np.concatenate([train[1], valid[1]])
         w = None if weights is None else np.concatenate([weights, _ones(valid_weights, valid[1])])
         full = lgb.Dataset(x, y, weight=w, feature_name=list(features))
-        booster = lgb.train({k: v for k, v in params.items() if k != "early_stopping_round"},
-                            full, num_boost_round=rounds)  # fmt: skip
+        booster = lgb.train(
+            {k: v for k, v in params.items() if k != "early_stopping_round"},
+            full,
+            num_boost_round=rounds,
+        )
     return TrainedModel(
         kind="lightgbm",
         model=booster,

@@ -112,26 +112,34 @@ def _sanity_checks(
     """The candidate's holdout predictions: finite, and within the configured bounds."""
     checks = [
         GateCheck(
-            "finite_predictions", sanity.non_finite == 0, float(sanity.non_finite), 0.0,
+            "finite_predictions",
+            sanity.non_finite == 0,
+            float(sanity.non_finite),
+            0.0,
             f"{sanity.non_finite} of {sanity.rows} predictions are NaN or infinite",
         )
-    ]  # fmt: skip
+    ]
     if cfg.min_prediction is not None:
         checks.append(
             GateCheck(
-                "min_prediction", bool(sanity.minimum >= cfg.min_prediction),
-                sanity.minimum, cfg.min_prediction,
+                "min_prediction",
+                bool(sanity.minimum >= cfg.min_prediction),
+                sanity.minimum,
+                cfg.min_prediction,
                 f"smallest prediction {sanity.minimum:.4g} (allowed >= {cfg.min_prediction:g})",
             )
-        )  # fmt: skip
+        )
     ceiling = cfg.max_prediction_factor * max(max_training_label, 1.0)
     checks.append(
         GateCheck(
-            "max_prediction", bool(sanity.maximum <= ceiling), sanity.maximum, ceiling,
+            "max_prediction",
+            bool(sanity.maximum <= ceiling),
+            sanity.maximum,
+            ceiling,
             f"largest prediction {sanity.maximum:.4g} (allowed <= {ceiling:.4g} = "
             f"{cfg.max_prediction_factor:g} x largest training label)",
         )
-    )  # fmt: skip
+    )
     return checks
 
 
@@ -146,32 +154,44 @@ def _metric_checks(
     if cfg.max_metric is not None and not higher:
         checks.append(
             GateCheck(
-                f"max_{metric}", value <= cfg.max_metric, value, cfg.max_metric,
+                f"max_{metric}",
+                value <= cfg.max_metric,
+                value,
+                cfg.max_metric,
                 f"{metric} {value:.4f} (allowed <= {cfg.max_metric:g})",
             )
-        )  # fmt: skip
+        )
     if cfg.min_metric is not None and higher:
         checks.append(
             GateCheck(
-                f"min_{metric}", value >= cfg.min_metric, value, cfg.min_metric,
+                f"min_{metric}",
+                value >= cfg.min_metric,
+                value,
+                cfg.min_metric,
                 f"{metric} {value:.4f} (required >= {cfg.min_metric:g})",
             )
-        )  # fmt: skip
+        )
     if cfg.max_abs_bias is not None and "bias" in candidate:
         bias = float(candidate["bias"])
         checks.append(
             GateCheck(
-                "max_abs_bias", abs(bias) <= cfg.max_abs_bias, abs(bias), cfg.max_abs_bias,
+                "max_abs_bias",
+                abs(bias) <= cfg.max_abs_bias,
+                abs(bias),
+                cfg.max_abs_bias,
                 f"bias {bias:+.4f} of total demand (allowed within +-{cfg.max_abs_bias:g})",
             )
-        )  # fmt: skip
+        )
     return checks
 
 
 def _vs_champion(
-    cfg: GateConfig, metric: str, value: float, champion_value: float,
+    cfg: GateConfig,
+    metric: str,
+    value: float,
+    champion_value: float,
     champion_version: str | None,
-) -> GateCheck:  # fmt: skip
+) -> GateCheck:
     """The candidate against the champion on the same holdout, within the tolerance."""
     tol = cfg.relative_tolerance
     if metric in HIGHER_IS_BETTER:
@@ -183,7 +203,10 @@ def _vs_champion(
         ok = value <= limit
         rel = "at most"
     return GateCheck(
-        "vs_champion", bool(ok), value, limit,
+        "vs_champion",
+        bool(ok),
+        value,
+        limit,
         f"{metric} {value:.4f} vs champion v{champion_version} {champion_value:.4f}: "
         f"must be {rel} {limit:.4f} (tolerance {tol:.1%})",
-    )  # fmt: skip
+    )

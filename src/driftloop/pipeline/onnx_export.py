@@ -84,9 +84,11 @@ def _convert(trained: TrainedModel, n_features: int) -> bytes:
         options = {"zipmap": False} if trained.task == "classification" else None
         sample = np.zeros((1, n_features), dtype="float32")
         onx = to_onnx(
-            trained.model, sample, target_opset=ONNX_OPSET,
+            trained.model,
+            sample,
+            target_opset=ONNX_OPSET,
             options={id(trained.model): options} if options else None,
-        )  # fmt: skip
+        )
     data: bytes = onx.SerializeToString()
     return data
 

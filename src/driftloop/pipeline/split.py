@@ -90,9 +90,14 @@ def plan_split(
 
 
 def _grow(
-    days: np.ndarray, labels: np.ndarray, end: date, start: date, floor: date, task: str,
+    days: np.ndarray,
+    labels: np.ndarray,
+    end: date,
+    start: date,
+    floor: date,
+    task: str,
     min_rows: int,
-) -> tuple[date, str | None]:  # fmt: skip
+) -> tuple[date, str | None]:
     """The latest start on or before ``start`` (not before ``floor``) whose days to ``end``
     hold enough rows for the task's metric, and why not when even ``floor`` does not."""
     older = np.unique(days[(days < start) & (days >= floor)])[::-1]  # newest first
@@ -105,9 +110,13 @@ def _grow(
 
 
 def grow_split(
-    split: TimeSplit, days: np.ndarray, labels: np.ndarray, task: str,
-    min_rows: int = MIN_HOLDOUT_ROWS, max_share: float = MAX_GROWN_SHARE,
-) -> TimeSplit:  # fmt: skip
+    split: TimeSplit,
+    days: np.ndarray,
+    labels: np.ndarray,
+    task: str,
+    min_rows: int = MIN_HOLDOUT_ROWS,
+    max_share: float = MAX_GROWN_SHARE,
+) -> TimeSplit:
     """``split`` with its holdout, then its validation, reaching back over as many of the
     newest days as needed to hold ``min_rows`` labelled rows each (both classes for a
     classifier): sparse days are judged on more of them. A part that is large enough
@@ -117,13 +126,15 @@ def grow_split(
     ``days`` (``datetime.date`` objects) and ``labels`` are the window's rows."""
     days, labels = np.asarray(days, dtype=object), np.asarray(labels, dtype="float64")
     total = int(((days >= split.train_start) & (days <= split.holdout_end)).sum())
-    holdout_start, why = _grow(days, labels, split.holdout_end, split.holdout_start,
-                               split.train_start, task, min_rows)  # fmt: skip
+    holdout_start, why = _grow(
+        days, labels, split.holdout_end, split.holdout_start, split.train_start, task, min_rows
+    )
     validation_end = holdout_start - timedelta(days=1)
     validation_start = validation_end - (split.validation_end - split.validation_start)
     if why is None:
-        validation_start, why = _grow(days, labels, validation_end, validation_start,
-                                      split.train_start, task, min_rows)  # fmt: skip
+        validation_start, why = _grow(
+            days, labels, validation_end, validation_start, split.train_start, task, min_rows
+        )
     if why is None and validation_start == split.validation_start:
         return split  # both large enough as planned
     grown = ((days >= validation_start) & (days <= split.holdout_end)).sum()
@@ -131,8 +142,14 @@ def grow_split(
         why = f"{int(grown)} rows, more than {max_share:.0%} of the window's {total}"
     if why is not None:
         raise SplitTooSmall(_too_small(split, days, labels, task, min_rows, why))
-    return TimeSplit(split.train_start, validation_start - timedelta(days=1), validation_start,
-                     validation_end, holdout_start, split.holdout_end)  # fmt: skip
+    return TimeSplit(
+        split.train_start,
+        validation_start - timedelta(days=1),
+        validation_start,
+        validation_end,
+        holdout_start,
+        split.holdout_end,
+    )
 
 
 def _too_small(

@@ -186,11 +186,15 @@ def run_training(
     progress(TRAIN_STEPS[2])
     xy = {k: (v[features], v[label].to_numpy("float64")) for k, v in parts.items()}
     trained = train_model(
-        cfg.model, cfg.task, cfg.seed, xy["train"], xy["validation"],
+        cfg.model,
+        cfg.task,
+        cfg.seed,
+        xy["train"],
+        xy["validation"],
         weights=recency.weights(parts["train"]) if recency else None,
         valid_weights=recency.weights(parts["validation"]) if recency else None,
         refit=recency.refit if recency else False,
-    )  # fmt: skip
+    )
 
     progress(TRAIN_STEPS[3])
     holdout_pred = trained.predict(parts["holdout"])
@@ -214,45 +218,72 @@ def run_training(
         **_run_tags(verdict, onnx.reason, actor, frame_hook, recency),
         **(tags or {}),
     }
-    registered = registry.register(RegistrationRequest(
-        model_kind=trained.kind, model=trained.model, task=cfg.task,
-        feature_names=trained.feature_names, params=trained.params,
-        metrics=_logged_metrics(metrics, champion_metrics, rows, trained.best_iteration),
-        tags=tags, profile=profile, gate=_gate_document(verdict), gate_passed=verdict.passed,
-        onnx_model=onnx.model, pip_requirements=pip_requirements(trained.kind),
-        run_name=f"train as of {chosen}",
-    ))  # fmt: skip
+    registered = registry.register(
+        RegistrationRequest(
+            model_kind=trained.kind,
+            model=trained.model,
+            task=cfg.task,
+            feature_names=trained.feature_names,
+            params=trained.params,
+            metrics=_logged_metrics(metrics, champion_metrics, rows, trained.best_iteration),
+            tags=tags,
+            profile=profile,
+            gate=_gate_document(verdict),
+            gate_passed=verdict.passed,
+            onnx_model=onnx.model,
+            pip_requirements=pip_requirements(trained.kind),
+            run_name=f"train as of {chosen}",
+        )
+    )
     crash_point("train.registered")
     alias, reason = _choose_alias(verdict, champion_version, on_pass or cfg.on_pass)
     if alias is not None:
         registry.move_alias(alias, registered.version, "train", actor, reason)
     return TrainingResult(
-        version=registered.version, alias=alias, alias_reason=reason, gate=verdict,
-        as_of=chosen, split=split, rows=rows, metrics=metrics,
-        champion_metrics=champion_metrics, onnx=onnx.reason, data_digest=digest,
+        version=registered.version,
+        alias=alias,
+        alias_reason=reason,
+        gate=verdict,
+        as_of=chosen,
+        split=split,
+        rows=rows,
+        metrics=metrics,
+        champion_metrics=champion_metrics,
+        onnx=onnx.reason,
+        data_digest=digest,
         duration_s=time.perf_counter() - started,
-    )  # fmt: skip
+    )
 
 
 def _training_parts(
-    project: Project, store: FeatureStore, as_of: date | None, frame_hook: FrameHook | None,
+    project: Project,
+    store: FeatureStore,
+    as_of: date | None,
+    frame_hook: FrameHook | None,
     hook_holdout: bool,
-) -> tuple[date, TimeSplit, pd.DataFrame, dict[str, pd.DataFrame]]:  # fmt: skip
+) -> tuple[date, TimeSplit, pd.DataFrame, dict[str, pd.DataFrame]]:
     """The day trained as of, its split (grown where the newest days hold too few rows),
     the training frame and its train / validation / holdout parts, checked."""
     cfg = project.config.training
     days = store.layout.event_days(store.layout.read_events())
     chosen = _as_of(project, days, as_of)
     split = plan_split(
-        chosen, project.config.labels.delay_days, cfg.window_days,
-        cfg.validation_days, cfg.holdout_days,
+        chosen,
+        project.config.labels.delay_days,
+        cfg.window_days,
+        cfg.validation_days,
+        cfg.holdout_days,
         first_day=days.min() + timedelta(days=store.layout.warmup_days),
-    )  # fmt: skip
+    )
     frame = build_training_set(store, split.train_start, split.holdout_end)
     label = store.layout.label
     if len(frame):  # an empty window is named by the checks below
-        split = grow_split(split, frame["event_timestamp"].dt.tz_convert(None).dt.date.to_numpy(),
-                           frame[label].to_numpy("float64"), cfg.task)  # fmt: skip
+        split = grow_split(
+            split,
+            frame["event_timestamp"].dt.tz_convert(None).dt.date.to_numpy(),
+            frame[label].to_numpy("float64"),
+            cfg.task,
+        )
     parts = split.parts(frame)
     if frame_hook is not None:
         # By default only what the model learns from: the holdout stays as the feature
@@ -265,30 +296,43 @@ def _training_parts(
 
 
 def _gate(
-    registry: ModelRegistry, cfg: TrainingConfig, holdout: pd.DataFrame, label: str,
-    metrics: dict[str, float], holdout_pred: np.ndarray, label_max: float,
-) -> tuple[GateVerdict, str | None, dict[str, float] | None]:  # fmt: skip
+    registry: ModelRegistry,
+    cfg: TrainingConfig,
+    holdout: pd.DataFrame,
+    label: str,
+    metrics: dict[str, float],
+    holdout_pred: np.ndarray,
+    label_max: float,
+) -> tuple[GateVerdict, str | None, dict[str, float] | None]:
     """The gate's verdict on the candidate against the champion on the same holdout."""
     champion_version, champion_metrics, incomparable = _champion_metrics(
         registry, holdout, cfg.task, label
     )
     verdict = evaluate_gate(
-        cfg.gate, metrics, prediction_sanity(holdout_pred), label_max,
-        champion_metrics, champion_version,
-    )  # fmt: skip
+        cfg.gate,
+        metrics,
+        prediction_sanity(holdout_pred),
+        label_max,
+        champion_metrics,
+        champion_version,
+    )
     if incomparable:
         from driftloop.pipeline.gate import GateCheck
 
         check = GateCheck("champion_comparable", False, float("nan"), float("nan"), incomparable)
-        verdict = GateVerdict(verdict.metric, verdict.candidate, None, champion_version,
-                              (*verdict.checks, check))  # fmt: skip
+        verdict = GateVerdict(
+            verdict.metric, verdict.candidate, None, champion_version, (*verdict.checks, check)
+        )
     return verdict, champion_version, champion_metrics
 
 
 def _run_tags(
-    verdict: GateVerdict, onnx: str, actor: str, frame_hook: FrameHook | None,
+    verdict: GateVerdict,
+    onnx: str,
+    actor: str,
+    frame_hook: FrameHook | None,
     recency: Recency | None,
-) -> dict[str, str]:  # fmt: skip
+) -> dict[str, str]:
     """How this run trained and what its gate and ONNX export said (MLflow tags)."""
     return {
         "driftloop.gate_summary": verdict.summary()[:4000],
@@ -300,9 +344,11 @@ def _run_tags(
 
 
 def _logged_metrics(
-    metrics: dict[str, float], champion_metrics: dict[str, float] | None,
-    rows: dict[str, int], best_iteration: int | None,
-) -> dict[str, float]:  # fmt: skip
+    metrics: dict[str, float],
+    champion_metrics: dict[str, float] | None,
+    rows: dict[str, int],
+    best_iteration: int | None,
+) -> dict[str, float]:
     """The version's MLflow metrics: its holdout metrics, the champion's on the same
     holdout, the rows of each part and the boosting rounds kept."""
     logged = {f"holdout_{k}": v for k, v in metrics.items() if np.isfinite(v)}
@@ -315,9 +361,13 @@ def _logged_metrics(
 
 
 def _lineage_tags(
-    project: Project, store: FeatureStore, chosen: date, split: TimeSplit, digest: str,
+    project: Project,
+    store: FeatureStore,
+    chosen: date,
+    split: TimeSplit,
+    digest: str,
     champion_version: str | None,
-) -> dict[str, str]:  # fmt: skip
+) -> dict[str, str]:
     """Where a version's data, features and code came from (its MLflow tags)."""
     return {
         "driftloop.as_of": chosen.isoformat(),
@@ -339,11 +389,14 @@ def _lineage_tags(
 def _gate_document(verdict: GateVerdict) -> dict[str, Any]:
     """The gate's verdict as the registry stores it beside the version."""
     return {
-        "passed": verdict.passed, "summary": verdict.summary(), "metric": verdict.metric,
-        "candidate": verdict.candidate, "champion": verdict.champion,
+        "passed": verdict.passed,
+        "summary": verdict.summary(),
+        "metric": verdict.metric,
+        "candidate": verdict.candidate,
+        "champion": verdict.champion,
         "champion_version": verdict.champion_version,
         "checks": [asdict(c) for c in verdict.checks],
-    }  # fmt: skip
+    }
 
 
 def _reference_profile(
@@ -363,9 +416,13 @@ def _reference_profile(
     stamps = window["event_timestamp"].dt.tz_convert(None).to_numpy("datetime64[D]")
     profile = build_profile(columns, valid_pred, bins)
     return calibrate_profile(
-        profile, columns, stamps.astype("int64"), mon.window_days, mon.min_rows,
+        profile,
+        columns,
+        stamps.astype("int64"),
+        mon.window_days,
+        mon.min_rows,
         mon.calibration_min_windows,
-    )  # fmt: skip
+    )
 
 
 def _choose_alias(

@@ -82,9 +82,17 @@ class AliasHistory:
             db.execute(
                 "INSERT INTO alias_moves (model, alias, from_version, to_version, kind, actor,"
                 " reason, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (move.model, move.alias, move.from_version, move.to_version, move.kind,
-                 move.actor, move.reason, move.at.isoformat()),
-            )  # fmt: skip
+                (
+                    move.model,
+                    move.alias,
+                    move.from_version,
+                    move.to_version,
+                    move.kind,
+                    move.actor,
+                    move.reason,
+                    move.at.isoformat(),
+                ),
+            )
             yield
 
     def moves(self, model: str, alias: str | None = None) -> list[AliasMove]:

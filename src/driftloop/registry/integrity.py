@@ -111,8 +111,9 @@ def verify_files(
     wanted = {k: v for k, v in expected.items() if k == prefix or k.startswith(prefix + "/")}
     if not wanted:
         if policy.allow_unverified:
-            logger.warning("version %s: %s has no recorded checksum; loading it unchecked",
-                           version, prefix)  # fmt: skip
+            logger.warning(
+                "version %s: %s has no recorded checksum; loading it unchecked", version, prefix
+            )
             return
         raise ModelLoadError(
             f"version {version}: no checksum was recorded for {prefix}; retrain it with "
@@ -228,8 +229,11 @@ def load_payload(
     # pickle, explicitly allowed by registry.allow_pickle
     import mlflow.pyfunc
 
-    logger.warning("version %s: loading a pickle-based %s model (registry.allow_pickle: true)",
-                   version, fmt.flavor)  # fmt: skip
+    logger.warning(
+        "version %s: loading a pickle-based %s model (registry.allow_pickle: true)",
+        version,
+        fmt.flavor,
+    )
     module = {"sklearn": "mlflow.sklearn", "lightgbm": "mlflow.lightgbm"}.get(fmt.flavor)
     if module is None:
         return mlflow.pyfunc.load_model(str(model_dir))

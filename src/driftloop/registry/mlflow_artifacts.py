@@ -68,15 +68,20 @@ def log_model(request: RegistrationRequest) -> tuple[Any, dict[str, str]]:
 
         # ONNX-only versions (quantized or fused graphs) have no native model to save.
         return mlflow.onnx.log_model(
-            onnx.load_from_string(request.model), name=MODEL_ARTIFACT,
-            pip_requirements=request.pip_requirements, save_as_external_data=False,
-            onnx_execution_providers=["CPUExecutionProvider"], signature=signature,
-        ), {}  # fmt: skip
+            onnx.load_from_string(request.model),
+            name=MODEL_ARTIFACT,
+            pip_requirements=request.pip_requirements,
+            save_as_external_data=False,
+            onnx_execution_providers=["CPUExecutionProvider"],
+            signature=signature,
+        ), {}
     if request.model_kind == "lightgbm":
         return mlflow.lightgbm.log_model(
-            request.model, name=MODEL_ARTIFACT, pip_requirements=request.pip_requirements,
+            request.model,
+            name=MODEL_ARTIFACT,
+            pip_requirements=request.pip_requirements,
             signature=signature,
-        ), {}  # fmt: skip
+        ), {}
     import skops.io
 
     # The estimator was built here from configured classes: trust exactly its types.

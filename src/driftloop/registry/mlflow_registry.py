@@ -218,10 +218,11 @@ class MlflowRegistry:
         if found is None:
             return str(
                 client.create_experiment(
-                    self.experiment, self.artifact_location,
+                    self.experiment,
+                    self.artifact_location,
                     tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND},
                 )
-            )  # fmt: skip
+            )
         if EXPERIMENT_KIND_TAG not in (found.tags or {}):  # made before driftloop set it
             client.set_experiment_tag(found.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
         return str(found.experiment_id)
@@ -266,9 +267,12 @@ class MlflowRegistry:
             if not client.search_registered_models(f"name = '{self.model_name}'"):
                 client.create_registered_model(self.model_name)
             mv = client.create_model_version(
-                self.model_name, source=info.model_uri, run_id=run.info.run_id, tags=version_tags,
+                self.model_name,
+                source=info.model_uri,
+                run_id=run.info.run_id,
+                tags=version_tags,
                 description=version_description(request),
-            )  # fmt: skip
+            )
             return self._to_version(mv)
 
     def move_alias(
@@ -304,10 +308,12 @@ class MlflowRegistry:
         with self._errors(f"download {artifact}"):
             return Path(
                 mlflow.artifacts.download_artifacts(
-                    run_id=run_id, artifact_path=artifact, dst_path=into,
+                    run_id=run_id,
+                    artifact_path=artifact,
+                    dst_path=into,
                     tracking_uri=self.tracking_uri,
                 )
-            )  # fmt: skip
+            )
 
     def _verified(self, mv: ModelVersion, artifact: str, into: str, required: bool = True) -> Path:
         """A run artifact, downloaded from inside the artifact root and checked against the

@@ -164,8 +164,9 @@ class RolloutController:
             if r.weight >= 100.0:  # blue-green: no stable traffic now, its record before
                 window = Snapshot({**window.versions, r.stable: baseline.get(r.stable)})
             task = getattr(self.outcomes, "task", "regression")
-            verdict = step_verdict(self.cfg, r, window, elapsed, self._outcomes(r), task,
-                                   self._retrained_on_drift)  # fmt: skip
+            verdict = step_verdict(
+                self.cfg, r, window, elapsed, self._outcomes(r), task, self._retrained_on_drift
+            )
         crash_point("rollout.judged")
         return self._act(r, verdict)
 
@@ -179,8 +180,15 @@ class RolloutController:
         if phase is None:
             return self._transition(r, "promoted", verdict.reason, verdict.evidence, 100.0)
         step, weight = phase
-        return self._transition(r, "step", verdict.reason, verdict.evidence, weight, step=step,
-                                shadow=self._paired(r.strategy, weight))  # fmt: skip
+        return self._transition(
+            r,
+            "step",
+            verdict.reason,
+            verdict.evidence,
+            weight,
+            step=step,
+            shadow=self._paired(r.strategy, weight),
+        )
 
     def _paired(self, strategy: str, weight: float) -> bool:
         """Whether a step mirrors the champion's requests to the canary (paired evidence)."""
@@ -188,8 +196,12 @@ class RolloutController:
 
     def _wait(self, r: Rollout, reason: str, evidence: Mapping[str, Any] | None = None) -> Rollout:
         """No transition: keep the latest check (for ``status``) and stay."""
-        check = {"at": self.clock.now().isoformat(), "decision": "wait", "reason": reason,
-                 "evidence": dict(evidence or {})}  # fmt: skip
+        check = {
+            "at": self.clock.now().isoformat(),
+            "decision": "wait",
+            "reason": reason,
+            "evidence": dict(evidence or {}),
+        }
         return self.store.record_check(r, check)
 
     def _begin(self, r: Rollout) -> Rollout:
@@ -208,21 +220,40 @@ class RolloutController:
             )
         if live.champion != r.stable:
             return self._transition(
-                r, "aborted", f"the champion changed to v{live.champion} before the rollout "
-                f"began (expected v{r.stable})", {},
-            )  # fmt: skip
+                r,
+                "aborted",
+                f"the champion changed to v{live.champion} before the rollout "
+                f"began (expected v{r.stable})",
+                {},
+            )
         if self.cfg.shadow.enabled and r.strategy != "ab":
-            return self._transition(r, "shadow", "shadow phase: no user sees v" + r.version,
-                                    {}, 0.0, shadow=True)  # fmt: skip
+            return self._transition(
+                r, "shadow", "shadow phase: no user sees v" + r.version, {}, 0.0, shadow=True
+            )
         return self._act(r, Verdict("next", "started", {}))
 
     def _transition(
-        self, r: Rollout, state: str, reason: str, evidence: Mapping[str, Any],
-        weight: float = 0.0, *, step: int = -1, shadow: bool = False,
-    ) -> Rollout:  # fmt: skip
+        self,
+        r: Rollout,
+        state: str,
+        reason: str,
+        evidence: Mapping[str, Any],
+        weight: float = 0.0,
+        *,
+        step: int = -1,
+        shadow: bool = False,
+    ) -> Rollout:
         now = self.clock.now()
-        moved = self.store.transition(r, at=now, state=state, reason=reason, evidence=evidence,
-                                      step=step, weight=weight, shadow=shadow)  # fmt: skip
+        moved = self.store.transition(
+            r,
+            at=now,
+            state=state,
+            reason=reason,
+            evidence=evidence,
+            step=step,
+            weight=weight,
+            shadow=shadow,
+        )
         logger.info("rollout #%s: %s -> %s: %s", r.id, r.label, moved.label, reason)
         crash_point(f"rollout.stored.{state}")
         return self._apply(moved)

@@ -49,10 +49,12 @@ def open_router(
         from driftloop.deploy.target import resource_name
 
         # Unset names are those `driftloop deploy k8s` rendered for this project.
-        istio = cfg.istio.model_copy(update={
-            "namespace": cfg.istio.namespace or project.config.deploy.namespace,
-            "virtualservice": cfg.istio.virtualservice or resource_name(project.config),
-        })  # fmt: skip
+        istio = cfg.istio.model_copy(
+            update={
+                "namespace": cfg.istio.namespace or project.config.deploy.namespace,
+                "virtualservice": cfg.istio.virtualservice or resource_name(project.config),
+            }
+        )
         return IstioRouter.from_config(istio, registry, kube_api)
     return ServerAdminRouter(url, project.config.serving.resolved_admin_token())
 

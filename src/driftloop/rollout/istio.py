@@ -107,11 +107,15 @@ class IstioRouter:
         cls, cfg: IstioConfig, registry: ModelRegistry, api: CustomObjects | None = None
     ) -> IstioRouter:
         return cls(
-            api if api is not None else kube_api(cfg.kube_context), registry,
-            namespace=cfg.namespace or "default", name=cfg.virtualservice or "driftloop",
-            route=cfg.route, host=cfg.host,
-            subset_template=cfg.subset_template, conflict_retries=cfg.conflict_retries,
-        )  # fmt: skip
+            api if api is not None else kube_api(cfg.kube_context),
+            registry,
+            namespace=cfg.namespace or "default",
+            name=cfg.virtualservice or "driftloop",
+            route=cfg.route,
+            host=cfg.host,
+            subset_template=cfg.subset_template,
+            conflict_retries=cfg.conflict_retries,
+        )
 
     @property
     def where(self) -> str:
@@ -176,16 +180,21 @@ class IstioRouter:
             body["spec"]["http"][index] = new_route
             try:
                 self.api.replace_namespaced_custom_object(
-                    group=GROUP, version=VERSION, namespace=self.namespace, plural=PLURAL,
-                    name=self.name, body=body,
-                )  # fmt: skip
+                    group=GROUP,
+                    version=VERSION,
+                    namespace=self.namespace,
+                    plural=PLURAL,
+                    name=self.name,
+                    body=body,
+                )
             except ApiException as exc:
                 if exc.status == 409:
                     continue  # edited since we read it: read again
                 raise self._api_error("replace", exc) from None
             except Exception as exc:  # urllib3 and socket errors of an unreachable API
-                raise RouterError(f"cannot reach the Kubernetes API to replace {self.where}: "
-                                  f"{exc}") from None  # fmt: skip
+                raise RouterError(
+                    f"cannot reach the Kubernetes API to replace {self.where}: {exc}"
+                ) from None
             return want
         raise RouterError(
             f"{self.where} was edited concurrently {self.conflict_retries + 1} times in a row "
@@ -196,21 +205,27 @@ class IstioRouter:
     def _get(self) -> dict[str, Any]:
         try:
             obj = self.api.get_namespaced_custom_object(
-                group=GROUP, version=VERSION, namespace=self.namespace, plural=PLURAL,
+                group=GROUP,
+                version=VERSION,
+                namespace=self.namespace,
+                plural=PLURAL,
                 name=self.name,
-            )  # fmt: skip
+            )
         except ApiException as exc:
             raise self._api_error("read", exc) from None
         except Exception as exc:
-            raise RouterError(f"cannot reach the Kubernetes API to read {self.where}: "
-                              f"{exc}") from None  # fmt: skip
+            raise RouterError(
+                f"cannot reach the Kubernetes API to read {self.where}: {exc}"
+            ) from None
         if not isinstance(obj, dict):
             raise RouterError(f"{self.where}: unexpected answer {obj!r}")
         return obj
 
     def _api_error(self, doing: str, exc: ApiException) -> RouterError:
-        hints = {404: "it does not exist (apply it first)",
-                 403: "the rollout's service account may not do that"}  # fmt: skip
+        hints = {
+            404: "it does not exist (apply it first)",
+            403: "the rollout's service account may not do that",
+        }
         hint = hints.get(exc.status or 0, "")
         detail = f"HTTP {exc.status} {exc.reason}" + (f": {hint}" if hint else "")
         return RouterError(f"cannot {doing} {self.where}: {detail}")

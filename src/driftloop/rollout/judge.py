@@ -91,8 +91,14 @@ class _Tests:
 
 def _tests(obs: StepObservation, pol: StepPolicy) -> _Tests:
     n, a = obs.canary_requests, pol.test_alpha
-    error = error_rate_test(obs.canary_errors, n, obs.stable_errors, obs.stable_requests,
-                            alpha=a, mixture_sd=pol.error_mixture_sd)  # fmt: skip
+    error = error_rate_test(
+        obs.canary_errors,
+        n,
+        obs.stable_errors,
+        obs.stable_requests,
+        alpha=a,
+        mixture_sd=pol.error_mixture_sd,
+    )
     stable_rate = obs.stable_errors / obs.stable_requests if obs.stable_requests else None
 
     def above(level: float) -> SequentialResult | None:
@@ -105,16 +111,31 @@ def _tests(obs: StepObservation, pol: StepPolicy) -> _Tests:
     def slow(count: int | None) -> SequentialResult | None:
         if count is None or not timed:
             return None
-        return exceedance_test(count, n, stable_requests=obs.stable_requests, alpha=a,
-                               null_share=pol.latency_null_share,
-                               mixture_sd=pol.latency_mixture_sd)  # fmt: skip
+        return exceedance_test(
+            count,
+            n,
+            stable_requests=obs.stable_requests,
+            alpha=a,
+            null_share=pol.latency_null_share,
+            mixture_sd=pol.latency_mixture_sd,
+        )
 
     latency = slow(obs.canary_slow) or exceedance_test(0, 0, alpha=a)
-    shift = distribution_shift_test(obs.canary_predictions or (), obs.stable_predictions or (),
-                                    alpha=a, divergence_scale=pol.kl_max or 0.1)  # fmt: skip
-    return _Tests(error, above(pol.promote_error_rate), above(pol.rollback_error_rate), latency,
-                  slow(obs.canary_over_promote_p99), slow(obs.canary_over_rollback_p99),
-                  shift)  # fmt: skip
+    shift = distribution_shift_test(
+        obs.canary_predictions or (),
+        obs.stable_predictions or (),
+        alpha=a,
+        divergence_scale=pol.kl_max or 0.1,
+    )
+    return _Tests(
+        error,
+        above(pol.promote_error_rate),
+        above(pol.rollback_error_rate),
+        latency,
+        slow(obs.canary_over_promote_p99),
+        slow(obs.canary_over_rollback_p99),
+        shift,
+    )
 
 
 def _slower(obs: StepObservation, ratio: float, slack_s: float) -> bool:
@@ -125,8 +146,9 @@ def _slower(obs: StepObservation, ratio: float, slack_s: float) -> bool:
     return obs.canary_p99_s > bound
 
 
-def _p99_fails(obs: StepObservation, t: SequentialResult | None, ratio: float,
-               slack_s: float) -> bool:  # fmt: skip
+def _p99_fails(
+    obs: StepObservation, t: SequentialResult | None, ratio: float, slack_s: float
+) -> bool:
     """The p99 gate at ``ratio``: on the counted test when counted, else as measured."""
     if obs.canary_requests < P99_MIN_REQUESTS and t is None:
         return False
@@ -144,8 +166,11 @@ def _evidence(obs: StepObservation, pol: StepPolicy, t: _Tests) -> dict[str, Evi
     n = obs.canary_requests
     rate = obs.canary_errors / n if n else None
     stable_rate = obs.stable_errors / obs.stable_requests if obs.stable_requests else None
-    ratio = obs.canary_p99_s / obs.stable_p99_s if obs.canary_p99_s is not None and \
-        obs.stable_p99_s else None  # fmt: skip
+    ratio = (
+        obs.canary_p99_s / obs.stable_p99_s
+        if obs.canary_p99_s is not None and obs.stable_p99_s
+        else None
+    )
     error_ok = (
         None
         if rate is None
@@ -154,8 +179,11 @@ def _evidence(obs: StepObservation, pol: StepPolicy, t: _Tests) -> dict[str, Evi
         )
     )
     counted = t.p99_promote is not None
-    p99_ok = None if ratio is None and not counted else not _p99_fails(
-        obs, t.p99_promote, pol.promote_p99_ratio, pol.p99_slack_s)  # fmt: skip
+    p99_ok = (
+        None
+        if ratio is None and not counted
+        else not _p99_fails(obs, t.p99_promote, pol.promote_p99_ratio, pol.p99_slack_s)
+    )
     under = (
         ""
         if stable_rate is None
@@ -169,38 +197,77 @@ def _evidence(obs: StepObservation, pol: StepPolicy, t: _Tests) -> dict[str, Evi
         )
     )
     kl_ok: bool | None = None if obs.kl is None else obs.kl < pol.kl_max
-    kl_note = f"above it: {pol.kl_action} once significant or after {pol.guard_min_requests} " \
-        "requests"  # fmt: skip
+    kl_note = (
+        f"above it: {pol.kl_action} once significant or after {pol.guard_min_requests} requests"
+    )
     if _drift_rule(obs, pol):
         kl_ok = obs.labels_ok
         kl_note = f"retrained on drift, judged on labels: {obs.labels_detail or 'none yet'}"
     rows: list[tuple[str, float | None, float, bool | None, str]] = [
-        ("canary_requests", float(n), float(pol.min_requests), n >= pol.min_requests,
-         "canary requests this step"),
-        ("elapsed_s", obs.elapsed_s, pol.min_duration_s, obs.elapsed_s >= pol.min_duration_s,
-         f"deadline at {pol.max_duration_s:g} s"),
-        ("error_rate", rate, pol.promote_error_rate, error_ok,
-         f"promote unless significantly above {pol.promote_error_rate:g} or the stable"
-         f"{under}; rolls back when significantly above {pol.rollback_error_rate:g}"),
-        ("p99_ratio", ratio, pol.promote_p99_ratio, p99_ok,
-         ("counted: canary share slower than ratio x stable p99 tested against 1%; "
-          if counted else f"not judged: below {P99_MIN_REQUESTS} requests a p99 is the slowest one "
-          "(the latency test judges); " if n < P99_MIN_REQUESTS else "")
-         + f"{_ms(obs.canary_p99_s)} vs stable {_ms(obs.stable_p99_s)}; promote needs <= "
-         f"{pol.promote_p99_ratio:g}; rolls back above {pol.rollback_p99_ratio:g}"
-         + (f"; differences under {_ms(pol.p99_slack_s)} pass" if pol.p99_slack_s else "")),
+        (
+            "canary_requests",
+            float(n),
+            float(pol.min_requests),
+            n >= pol.min_requests,
+            "canary requests this step",
+        ),
+        (
+            "elapsed_s",
+            obs.elapsed_s,
+            pol.min_duration_s,
+            obs.elapsed_s >= pol.min_duration_s,
+            f"deadline at {pol.max_duration_s:g} s",
+        ),
+        (
+            "error_rate",
+            rate,
+            pol.promote_error_rate,
+            error_ok,
+            f"promote unless significantly above {pol.promote_error_rate:g} or the stable"
+            f"{under}; rolls back when significantly above {pol.rollback_error_rate:g}",
+        ),
+        (
+            "p99_ratio",
+            ratio,
+            pol.promote_p99_ratio,
+            p99_ok,
+            (
+                "counted: canary share slower than ratio x stable p99 tested against 1%; "
+                if counted
+                else f"not judged: below {P99_MIN_REQUESTS} requests a p99 is the slowest one "
+                "(the latency test judges); "
+                if n < P99_MIN_REQUESTS
+                else ""
+            )
+            + f"{_ms(obs.canary_p99_s)} vs stable {_ms(obs.stable_p99_s)}; promote needs <= "
+            f"{pol.promote_p99_ratio:g}; rolls back above {pol.rollback_p99_ratio:g}"
+            + (f"; differences under {_ms(pol.p99_slack_s)} pass" if pol.p99_slack_s else ""),
+        ),
         ("kl", obs.kl, pol.kl_max, kl_ok, f"promote needs < {pol.kl_max:g}; {kl_note}"),
-        ("error_rate_test", t.error.statistic, t.error.threshold, t.error.decision == "continue",
-         f"mSPRT, canary minus stable error rate {t.error.estimate:+.4f}"),
-        ("latency_test", t.latency.statistic, t.latency.threshold,
-         t.latency.decision == "continue",
-         f"mSPRT, canary share above stable p99 minus {pol.latency_null_share:g}: "
-         f"{t.latency.estimate:+.4f}"),
-        ("prediction_shift_test", t.shift.statistic, t.shift.threshold,
-         t.shift.decision == "continue",
-         f"chi-square mixture SPRT on prediction bins, shift {t.shift.estimate:.4f} "
-         "(about 2 x KL)"),
-    ]  # fmt: skip
+        (
+            "error_rate_test",
+            t.error.statistic,
+            t.error.threshold,
+            t.error.decision == "continue",
+            f"mSPRT, canary minus stable error rate {t.error.estimate:+.4f}",
+        ),
+        (
+            "latency_test",
+            t.latency.statistic,
+            t.latency.threshold,
+            t.latency.decision == "continue",
+            f"mSPRT, canary share above stable p99 minus {pol.latency_null_share:g}: "
+            f"{t.latency.estimate:+.4f}",
+        ),
+        (
+            "prediction_shift_test",
+            t.shift.statistic,
+            t.shift.threshold,
+            t.shift.decision == "continue",
+            f"chi-square mixture SPRT on prediction bins, shift {t.shift.estimate:.4f} "
+            "(about 2 x KL)",
+        ),
+    ]
     return {row[0]: Evidence(*row) for row in rows}
 
 
@@ -209,13 +276,17 @@ def _rollback_reason(obs: StepObservation, pol: StepPolicy, t: _Tests) -> str | 
     n, a = obs.canary_requests, pol.test_alpha
     drift_rule = _drift_rule(obs, pol)
     if drift_rule and obs.labels_ok is False:
-        return (f"prediction KL {obs.kl:.4f} > {pol.kl_max:g} after a retrain on drift, "
-                f"labelled accuracy worse: {obs.labels_detail}")  # fmt: skip
+        return (
+            f"prediction KL {obs.kl:.4f} > {pol.kl_max:g} after a retrain on drift, "
+            f"labelled accuracy worse: {obs.labels_detail}"
+        )
     if t.error.decision == "worse":
         return f"canary error rate significantly worse than stable (always-valid p <= {a:.3g})"
     if t.error_rollback is not None and t.error_rollback.decision == "worse":
-        return (f"canary error rate {obs.canary_errors / n:.4f} significantly above "
-                f"{pol.rollback_error_rate:g} (always-valid p <= {a:.3g})")  # fmt: skip
+        return (
+            f"canary error rate {obs.canary_errors / n:.4f} significantly above "
+            f"{pol.rollback_error_rate:g} (always-valid p <= {a:.3g})"
+        )
     if t.latency.decision == "worse":
         return f"canary latency significantly worse than stable (always-valid p <= {a:.3g})"
     if (n >= pol.guard_min_requests or t.p99_rollback is not None) and _p99_fails(
@@ -230,8 +301,10 @@ def _rollback_reason(obs: StepObservation, pol: StepPolicy, t: _Tests) -> str | 
         and obs.kl > pol.kl_max
     ):
         if t.shift.decision == "worse":
-            return (f"prediction shift significant (always-valid p <= {a:.3g}) with KL "
-                    f"{obs.kl:.4f} > {pol.kl_max:g}")  # fmt: skip
+            return (
+                f"prediction shift significant (always-valid p <= {a:.3g}) with KL "
+                f"{obs.kl:.4f} > {pol.kl_max:g}"
+            )
         if n >= pol.guard_min_requests:
             return f"prediction KL {obs.kl:.4f} > {pol.kl_max:g}"
     return None
@@ -260,21 +333,28 @@ def judge_step(obs: StepObservation, policy: StepPolicy | None = None) -> StepVe
     drift_rule = _drift_rule(obs, pol)
     if all(ev[g].passed for g in gates):
         if drift_rule:
-            return verdict("promote", f"all promote gates hold; prediction KL {obs.kl:.4f} "
-                           f"explained by labelled accuracy ({obs.labels_detail})")  # fmt: skip
+            return verdict(
+                "promote",
+                f"all promote gates hold; prediction KL {obs.kl:.4f} "
+                f"explained by labelled accuracy ({obs.labels_detail})",
+            )
         return verdict("promote", "all promote gates hold")
     if obs.elapsed_s >= pol.max_duration_s:
         if n < pol.min_requests:
             return verdict("rollback", "deadline passed without enough canary traffic")
         if drift_rule and obs.labels_ok is None:
-            return verdict("rollback", f"deadline passed with prediction KL {obs.kl:.4f} "
-                           "unexplained by labels")  # fmt: skip
+            return verdict(
+                "rollback", f"deadline passed with prediction KL {obs.kl:.4f} unexplained by labels"
+            )
         failing = ", ".join(g for g in gates if not ev[g].passed)
         return verdict("rollback", f"deadline passed with promote gates failing: {failing}")
     if n == 0:
         return verdict("wait", "no canary traffic yet")
     if drift_rule and obs.labels_ok is None:
-        return verdict("wait", f"prediction KL {obs.kl:.4f} > {pol.kl_max:g} after a retrain "
-                       f"on drift: waiting on labels ({obs.labels_detail})")  # fmt: skip
+        return verdict(
+            "wait",
+            f"prediction KL {obs.kl:.4f} > {pol.kl_max:g} after a retrain "
+            f"on drift: waiting on labels ({obs.labels_detail})",
+        )
     pending = ", ".join(g for g in gates if not ev[g].passed)
     return verdict("wait", f"waiting on: {pending}")

@@ -101,10 +101,14 @@ class VersionCounts:
             return [[_edge_out(e) for e in h.edges], list(h.cumulative)]
 
         return {
-            "requests": self.requests, "errors": self.errors, "latency": hist(self.latency),
-            "predictions": hist(self.predictions), "shadow_ok": self.shadow_ok,
-            "shadow_errors": self.shadow_errors, "divergence": hist(self.divergence),
-        }  # fmt: skip
+            "requests": self.requests,
+            "errors": self.errors,
+            "latency": hist(self.latency),
+            "predictions": hist(self.predictions),
+            "shadow_ok": self.shadow_ok,
+            "shadow_errors": self.shadow_errors,
+            "divergence": hist(self.divergence),
+        }
 
     @staticmethod
     def from_json(doc: Mapping[str, Any]) -> VersionCounts:
@@ -113,10 +117,14 @@ class VersionCounts:
             return Histogram(tuple(edge_value(e) for e in edges), tuple(float(c) for c in cum))
 
         return VersionCounts(
-            float(doc["requests"]), float(doc["errors"]), hist(doc["latency"]),
-            hist(doc["predictions"]), float(doc["shadow_ok"]), float(doc["shadow_errors"]),
+            float(doc["requests"]),
+            float(doc["errors"]),
+            hist(doc["latency"]),
+            hist(doc["predictions"]),
+            float(doc["shadow_ok"]),
+            float(doc["shadow_errors"]),
             hist(doc["divergence"]),
-        )  # fmt: skip
+        )
 
 
 def _edge_out(edge: float) -> float | str:
@@ -204,9 +212,13 @@ def _aligned_counts(canary: Histogram, stable: Histogram) -> tuple[tuple[float, 
 
 
 def observe_step(
-    window: Snapshot, canary: str, stable: str, elapsed_s: float, slack_s: float = 0.0,
+    window: Snapshot,
+    canary: str,
+    stable: str,
+    elapsed_s: float,
+    slack_s: float = 0.0,
     p99_ratios: tuple[float, float] | None = None,
-) -> StepObservation:  # fmt: skip
+) -> StepObservation:
     """The judge's view of a step from the counters' growth since the step began.
 
     ``canary_slow`` counts canary requests slower than the stable's p99 plus ``slack_s``
@@ -224,8 +236,13 @@ def observe_step(
     if stable_p99 is not None:
         slow = min(round(count_above(stable_p99 + slack_s, c.latency)), c_total)
         if p99_ratios is not None and stable_p99 > 0:
-            over = [min(round(count_above(max(stable_p99 * r, stable_p99 + slack_s), c.latency)),
-                        c_total) for r in p99_ratios]  # fmt: skip
+            over = [
+                min(
+                    round(count_above(max(stable_p99 * r, stable_p99 + slack_s), c.latency)),
+                    c_total,
+                )
+                for r in p99_ratios
+            ]
     canary_bins, stable_bins = _aligned_counts(c.predictions, s.predictions)
     return StepObservation(
         canary_requests=c_total,
@@ -261,6 +278,8 @@ def shadow_summary(counts: VersionCounts, tolerance: float) -> ShadowSummary:
     if hist.total > 0:
         agreement = 1.0 - count_above(tolerance, hist) / hist.total
     return ShadowSummary(
-        round(counts.shadow_ok), round(counts.shadow_errors), agreement,
+        round(counts.shadow_ok),
+        round(counts.shadow_errors),
+        agreement,
         histogram_quantile(0.5, hist),
-    )  # fmt: skip
+    )

@@ -100,8 +100,13 @@ class StepPolicy:
                 f"promote_p99_ratio must be within [1, rollback_p99_ratio], got "
                 f"{self.promote_p99_ratio!r}"
             )
-        for name in ("kl_max", "error_mixture_sd", "latency_mixture_sd", "min_duration_s",
-                     "p99_slack_s"):  # fmt: skip
+        for name in (
+            "kl_max",
+            "error_mixture_sd",
+            "latency_mixture_sd",
+            "min_duration_s",
+            "p99_slack_s",
+        ):
             _finite_nonneg(name, getattr(self, name))
         if self.kl_action not in ("rollback", "hold"):
             raise ValueError(f"kl_action must be 'rollback' or 'hold', got {self.kl_action!r}")

@@ -77,20 +77,28 @@ def paired_losses(
 ) -> dict[str, dict[str, MeanStats]]:
     """Per shadow version, per served version: the shadow's loss minus the served one's on
     the same labelled requests (``labels``: request_id, value)."""
-    shadow = predictions.loc[predictions["route"] == "shadow", ["request_id", "version",
-                                                               "prediction"]]  # fmt: skip
-    served = predictions.loc[predictions["route"] != "shadow", ["request_id", "version",
-                                                               "prediction"]]  # fmt: skip
+    shadow = predictions.loc[
+        predictions["route"] == "shadow", ["request_id", "version", "prediction"]
+    ]
+    served = predictions.loc[
+        predictions["route"] != "shadow", ["request_id", "version", "prediction"]
+    ]
     if shadow.empty or served.empty or labels.empty:
         return {}
-    pairs = shadow.drop_duplicates("request_id", keep="last").merge(
-        served.drop_duplicates("request_id", keep="last"), on="request_id",
-        suffixes=("_shadow", "_served"),
-    ).merge(labels.drop_duplicates("request_id", keep="last"), on="request_id")  # fmt: skip
+    pairs = (
+        shadow.drop_duplicates("request_id", keep="last")
+        .merge(
+            served.drop_duplicates("request_id", keep="last"),
+            on="request_id",
+            suffixes=("_shadow", "_served"),
+        )
+        .merge(labels.drop_duplicates("request_id", keep="last"), on="request_id")
+    )
     pairs = pairs.loc[pairs["version_shadow"] != pairs["version_served"]]
     y = pairs["value"].to_numpy(dtype=np.float64)
     diff = row_losses(y, pairs["prediction_shadow"].to_numpy(), task) - row_losses(
-        y, pairs["prediction_served"].to_numpy(), task)  # fmt: skip
+        y, pairs["prediction_served"].to_numpy(), task
+    )
     pairs = pairs.assign(diff=diff)
     out: dict[str, dict[str, MeanStats]] = {}
     for (challenger, stable), group in pairs.groupby(["version_shadow", "version_served"]):
@@ -99,15 +107,18 @@ def paired_losses(
 
 
 def version_outcomes(
-    predictions: pd.DataFrame, feedback: pd.DataFrame, business_metric: str,
+    predictions: pd.DataFrame,
+    feedback: pd.DataFrame,
+    business_metric: str,
     task: str = "regression",
-) -> dict[str, VersionOutcomes]:  # fmt: skip
+) -> dict[str, VersionOutcomes]:
     """Per version: predictions (request_id, version, route, prediction) joined to feedback
     (request_id, kind, name, value). Shadow answers are left out: no user saw them."""
     if predictions.empty or feedback.empty:
         return {}
-    served = predictions.loc[predictions["route"] != "shadow", ["request_id", "version",
-                                                               "prediction"]]  # fmt: skip
+    served = predictions.loc[
+        predictions["route"] != "shadow", ["request_id", "version", "prediction"]
+    ]
     served = served.drop_duplicates("request_id", keep="last")
     outcomes = feedback.dropna(subset=["request_id"])
     labelled = outcomes.loc[outcomes["kind"] == "label", ["request_id", "value"]]
@@ -127,18 +138,26 @@ def version_outcomes(
 
             auc = float(roc_auc_score(y, p))
         out[str(version)] = VersionOutcomes(
-            _stats(business), int(y.size), float(np.abs(p - y).sum()), float(np.abs(y).sum()),
-            int((y == 1.0).sum()), auc, task, paired.pop(str(version), {}),
-        )  # fmt: skip
+            _stats(business),
+            int(y.size),
+            float(np.abs(p - y).sum()),
+            float(np.abs(y).sum()),
+            int((y == 1.0).sum()),
+            auc,
+            task,
+            paired.pop(str(version), {}),
+        )
     for version, against in paired.items():  # scored in shadow only: no served outcomes
         out[version] = VersionOutcomes(MeanStats(0, 0.0, 0.0), task=task, paired=against)
     return out
 
 
 def outcome_evidence(
-    canary: VersionOutcomes | None, stable: VersionOutcomes | None, cfg: OutcomeGateConfig,
+    canary: VersionOutcomes | None,
+    stable: VersionOutcomes | None,
+    cfg: OutcomeGateConfig,
     task: str = "regression",
-) -> tuple[Evidence, Evidence]:  # fmt: skip
+) -> tuple[Evidence, Evidence]:
     """Business and accuracy gates; ``passed`` is None until both sides have enough outcomes
     (a project that sends no outcomes is never held back by them)."""
     n = cfg.min_outcomes
@@ -151,15 +170,21 @@ def outcome_evidence(
         ok = ratio >= 1.0 - tol if cfg.higher_is_better else ratio <= 1.0 + tol
         bound = 1.0 - tol if cfg.higher_is_better else 1.0 + tol
         business = Evidence(
-            "business_ratio", ratio, bound, ok,
+            "business_ratio",
+            ratio,
+            bound,
+            ok,
             f"mean {cfg.business_metric} canary {cb.mean:.4g} (n={cb.n}) / stable "
             f"{sb.mean:.4g} (n={sb.n})",
-        )  # fmt: skip
+        )
     else:
         business = Evidence(
-            "business_ratio", None, 1.0, None,
+            "business_ratio",
+            None,
+            1.0,
+            None,
             f"{cfg.business_metric} outcomes canary {cb.n}, stable {sb.n}; needs {n} each",
-        )  # fmt: skip
+        )
     if task == "classification" or any(s and s.task == "classification" for s in (canary, stable)):
         return business, _ranking_evidence(canary, stable, cfg)
     cw = canary.wape if canary and canary.labels >= n else None
@@ -167,16 +192,21 @@ def outcome_evidence(
     if cw is not None and sw is not None and sw > 0:
         ratio = cw / sw
         accuracy = Evidence(
-            "wape_ratio", ratio, 1.0 + cfg.accuracy_tolerance,
+            "wape_ratio",
+            ratio,
+            1.0 + cfg.accuracy_tolerance,
             ratio <= 1.0 + cfg.accuracy_tolerance,
             f"labelled WAPE canary {cw:.4f} / stable {sw:.4f}",
-        )  # fmt: skip
+        )
     else:
         labels = (canary.labels if canary else 0, stable.labels if stable else 0)
         accuracy = Evidence(
-            "wape_ratio", None, 1.0 + cfg.accuracy_tolerance, None,
+            "wape_ratio",
+            None,
+            1.0 + cfg.accuracy_tolerance,
+            None,
             f"labels canary {labels[0]}, stable {labels[1]}; needs {n} each",
-        )  # fmt: skip
+        )
     return business, accuracy
 
 
@@ -192,23 +222,35 @@ def _ranking_evidence(
     fraud team acts on."""
     bound = 1.0 + cfg.accuracy_tolerance
     sides = (canary, stable)
-    ready = all(s is not None and s.labels >= cfg.min_outcomes and s.positives >= MIN_POSITIVES
-                and s.roc_auc is not None for s in sides)  # fmt: skip
+    ready = all(
+        s is not None
+        and s.labels >= cfg.min_outcomes
+        and s.positives >= MIN_POSITIVES
+        and s.roc_auc is not None
+        for s in sides
+    )
     if not ready:
         counts = [(s.labels, s.positives) if s else (0, 0) for s in sides]
         named = zip(("canary", "stable"), counts, strict=True)
         got = ", ".join(f"{name} {n} labels ({k} positive)" for name, (n, k) in named)
-        return Evidence("ranking_error_ratio", None, bound, None,
-                        f"{got}; needs {cfg.min_outcomes} labels and {MIN_POSITIVES} positives "
-                        "each")  # fmt: skip
+        return Evidence(
+            "ranking_error_ratio",
+            None,
+            bound,
+            None,
+            f"{got}; needs {cfg.min_outcomes} labels and {MIN_POSITIVES} positives each",
+        )
     assert canary is not None and stable is not None
     assert canary.roc_auc is not None and stable.roc_auc is not None
     ratio = (1.0 - canary.roc_auc) / max(1.0 - stable.roc_auc, 1e-9)
     return Evidence(
-        "ranking_error_ratio", ratio, bound, ratio <= bound,
+        "ranking_error_ratio",
+        ratio,
+        bound,
+        ratio <= bound,
         f"labelled ROC AUC canary {canary.roc_auc:.4f} ({canary.positives} positives) / "
         f"stable {stable.roc_auc:.4f} ({stable.positives} positives)",
-    )  # fmt: skip
+    )
 
 
 def paired_evidence(
@@ -219,13 +261,16 @@ def paired_evidence(
     significantly higher; None: not decided (or fewer than ``min_pairs`` pairs)."""
     diffs = canary.paired.get(stable) if canary is not None else None
     diffs = diffs or MeanStats(0, 0.0, 0.0)
-    test = paired_mean_test(diffs, alpha=cfg.alpha, mixture_sd=cfg.mixture_sd,
-                            min_pairs=cfg.min_pairs)  # fmt: skip
+    test = paired_mean_test(
+        diffs, alpha=cfg.alpha, mixture_sd=cfg.mixture_sd, min_pairs=cfg.min_pairs
+    )
     passed = None if test.decision == "continue" else test.estimate < 0.0
     loss = "log loss" if task == "classification" else "absolute error"
-    detail = (f"canary minus stable {loss} on the same {diffs.n} labelled requests (the "
-              f"canary scored them in shadow): {diffs.mean:+.4g}, always-valid p <= "
-              f"{test.p_value:.3g}")  # fmt: skip
+    detail = (
+        f"canary minus stable {loss} on the same {diffs.n} labelled requests (the "
+        f"canary scored them in shadow): {diffs.mean:+.4g}, always-valid p <= "
+        f"{test.p_value:.3g}"
+    )
     if diffs.n < cfg.min_pairs:
         detail += f"; needs {cfg.min_pairs} pairs"
     return Evidence("paired_loss", diffs.mean if diffs.n else None, 0.0, passed, detail), test
@@ -253,11 +298,17 @@ class LogOutcomeSource:
         stamp = since.isoformat()
         from_day = (since - timedelta(days=1)).strftime("%Y-%m-%d")
         predictions = read_segments(
-            predictions_dir(self.state_dir), f"served_at >= TIMESTAMPTZ '{stamp}'",
-            ("request_id", "version", "route", "prediction"), from_day,
-        )  # fmt: skip
+            predictions_dir(self.state_dir),
+            f"served_at >= TIMESTAMPTZ '{stamp}'",
+            ("request_id", "version", "route", "prediction"),
+            from_day,
+        )
         if predictions.empty:
             return {}
-        feedback = read_segments(feedback_dir(self.state_dir), "request_id IS NOT NULL",
-                                 ("request_id", "kind", "name", "value"), from_day)  # fmt: skip
+        feedback = read_segments(
+            feedback_dir(self.state_dir),
+            "request_id IS NOT NULL",
+            ("request_id", "kind", "name", "value"),
+            from_day,
+        )
         return version_outcomes(predictions, feedback, self.business_metric, self.task)

@@ -194,9 +194,14 @@ def proportion_above_test(
     upper = float(betaincc(a + k, b + n - k, level))
     if upper <= 0.0:
         return _decide(count / total - level, -math.inf, alpha)
-    log_lr = (float(betaln(a + k, b + n - k)) + math.log(upper) - float(betaln(a, b))
-              - math.log(float(betaincc(a, b, level))) - k * math.log(level)
-              - (n - k) * math.log1p(-level))  # fmt: skip
+    log_lr = (
+        float(betaln(a + k, b + n - k))
+        + math.log(upper)
+        - float(betaln(a, b))
+        - math.log(float(betaincc(a, b, level)))
+        - k * math.log(level)
+        - (n - k) * math.log1p(-level)
+    )
     return _decide(count / total - level, log_lr, alpha)
 
 

@@ -38,8 +38,10 @@ def parse_server_metrics(text: str, model: str) -> Snapshot:
     shadow_ok: dict[str, float] = {}
     shadow_err: dict[str, float] = {}
     buckets: dict[str, dict[str, list[tuple[float, float]]]] = {
-        "latency": {}, "predictions": {}, "divergence": {},
-    }  # fmt: skip
+        "latency": {},
+        "predictions": {},
+        "divergence": {},
+    }
     names = {
         "driftloop_request_latency_seconds": "latency",
         "driftloop_prediction_value": "predictions",

@@ -127,13 +127,46 @@ _COLUMNS = (
 
 
 def _row(row: tuple[Any, ...]) -> Rollout:
-    (id_, model, version, stable, strategy, state, step, weight, shadow, applied, started,
-     baseline, last_check, reason, abort, seq, created, updated) = row  # fmt: skip
+    (
+        id_,
+        model,
+        version,
+        stable,
+        strategy,
+        state,
+        step,
+        weight,
+        shadow,
+        applied,
+        started,
+        baseline,
+        last_check,
+        reason,
+        abort,
+        seq,
+        created,
+        updated,
+    ) = row
     return Rollout(
-        int(id_), model, version, stable, strategy, state, int(step), float(weight),
-        bool(shadow), bool(applied), _dt(started), _json(baseline), _json(last_check), reason,
-        abort, int(seq), datetime.fromisoformat(created), datetime.fromisoformat(updated),
-    )  # fmt: skip
+        int(id_),
+        model,
+        version,
+        stable,
+        strategy,
+        state,
+        int(step),
+        float(weight),
+        bool(shadow),
+        bool(applied),
+        _dt(started),
+        _json(baseline),
+        _json(last_check),
+        reason,
+        abort,
+        int(seq),
+        datetime.fromisoformat(created),
+        datetime.fromisoformat(updated),
+    )
 
 
 class RolloutStore:
@@ -248,9 +281,8 @@ class RolloutStore:
                 "UPDATE rollouts SET state = ?, step = ?, weight = ?, shadow = ?, applied = 0, "
                 "phase_started_at = NULL, baseline = NULL, reason = ?, seq = seq + 1, "
                 "updated_at = ? WHERE id = ? AND seq = ?",
-                (state, step, weight, int(shadow), reason, at.isoformat(), current.id,
-                 current.seq),
-            )  # fmt: skip
+                (state, step, weight, int(shadow), reason, at.isoformat(), current.id, current.seq),
+            )
             if cur.rowcount != 1:
                 raise RolloutError(
                     f"rollout #{current.id} was changed by another process; re-read its status"
@@ -258,10 +290,16 @@ class RolloutStore:
             db.execute(
                 "INSERT INTO rollout_events (rollout_id, at, from_state, to_state, weight, "
                 "reason, evidence) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (current.id, at.isoformat(), current.label,
-                 replace(current, state=state, step=step, weight=weight).label, weight, reason,
-                 json.dumps(evidence, default=str)),
-            )  # fmt: skip
+                (
+                    current.id,
+                    at.isoformat(),
+                    current.label,
+                    replace(current, state=state, step=step, weight=weight).label,
+                    weight,
+                    reason,
+                    json.dumps(evidence, default=str),
+                ),
+            )
         return self.get(current.id)
 
     def mark_applied(
@@ -272,9 +310,14 @@ class RolloutStore:
             cur = db.execute(
                 "UPDATE rollouts SET applied = 1, phase_started_at = ?, baseline = ?, "
                 "seq = seq + 1, updated_at = ? WHERE id = ? AND seq = ?",
-                (at.isoformat(), None if baseline is None else json.dumps(baseline),
-                 at.isoformat(), current.id, current.seq),
-            )  # fmt: skip
+                (
+                    at.isoformat(),
+                    None if baseline is None else json.dumps(baseline),
+                    at.isoformat(),
+                    current.id,
+                    current.seq,
+                ),
+            )
             if cur.rowcount != 1:
                 raise RolloutError(
                     f"rollout #{current.id} was changed by another process; re-read its status"

@@ -54,13 +54,19 @@ def step_policy(cfg: RolloutConfig, strategy: str) -> StepPolicy:
     phases = len(judged_weights(cfg, strategy))
     max_duration = cfg.ab_max_duration_s + 1.0 if strategy == "ab" else cfg.max_duration_s
     return StepPolicy(
-        promote_error_rate=cfg.promote_error_rate, rollback_error_rate=cfg.rollback_error_rate,
-        promote_p99_ratio=cfg.promote_p99_ratio, rollback_p99_ratio=cfg.rollback_p99_ratio,
-        kl_max=cfg.kl_max, kl_action=cfg.kl_action, min_requests=cfg.min_requests,
-        guard_min_requests=cfg.guard_min_requests, min_duration_s=cfg.min_duration_s,
-        max_duration_s=max_duration, alpha=cfg.alpha / phases,
+        promote_error_rate=cfg.promote_error_rate,
+        rollback_error_rate=cfg.rollback_error_rate,
+        promote_p99_ratio=cfg.promote_p99_ratio,
+        rollback_p99_ratio=cfg.rollback_p99_ratio,
+        kl_max=cfg.kl_max,
+        kl_action=cfg.kl_action,
+        min_requests=cfg.min_requests,
+        guard_min_requests=cfg.guard_min_requests,
+        min_duration_s=cfg.min_duration_s,
+        max_duration_s=max_duration,
+        alpha=cfg.alpha / phases,
         p99_slack_s=cfg.p99_slack_ms / 1000.0,
-    )  # fmt: skip
+    )
 
 
 def evidence_json(items: tuple[Evidence, ...] | list[Evidence]) -> dict[str, Any]:
@@ -86,38 +92,61 @@ def shadow_verdict(config: RolloutConfig, r: Rollout, window: Snapshot, elapsed:
     summary = shadow_summary(window.get(r.version), cfg.agreement_tolerance)
     total = summary.answers + summary.errors
     error_rate = summary.errors / total if total else None
-    evidence = evidence_json([
-        Evidence("shadow_answers", float(total), float(cfg.min_answers),
-                 total >= cfg.min_answers, "challenger answers computed in shadow"),
-        Evidence("shadow_error_rate", error_rate, cfg.max_error_rate,
-                 None if error_rate is None else error_rate <= cfg.max_error_rate,
-                 "failed shadow answers"),
-        Evidence("agreement", summary.agreement, cfg.min_agreement,
-                 None if summary.agreement is None
-                 else summary.agreement >= cfg.min_agreement,
-                 f"share within {cfg.agreement_tolerance:g} (relative) of the champion; "
-                 f"median divergence {summary.median_divergence}"),
-    ])  # fmt: skip
+    evidence = evidence_json(
+        [
+            Evidence(
+                "shadow_answers",
+                float(total),
+                float(cfg.min_answers),
+                total >= cfg.min_answers,
+                "challenger answers computed in shadow",
+            ),
+            Evidence(
+                "shadow_error_rate",
+                error_rate,
+                cfg.max_error_rate,
+                None if error_rate is None else error_rate <= cfg.max_error_rate,
+                "failed shadow answers",
+            ),
+            Evidence(
+                "agreement",
+                summary.agreement,
+                cfg.min_agreement,
+                None if summary.agreement is None else summary.agreement >= cfg.min_agreement,
+                f"share within {cfg.agreement_tolerance:g} (relative) of the champion; "
+                f"median divergence {summary.median_divergence}",
+            ),
+        ]
+    )
     if total < cfg.min_answers:
         if elapsed >= config.max_duration_s:
-            return Verdict("rollback", f"shadow deadline passed with {total} of "
-                           f"{cfg.min_answers} answers", evidence)  # fmt: skip
+            return Verdict(
+                "rollback",
+                f"shadow deadline passed with {total} of {cfg.min_answers} answers",
+                evidence,
+            )
         return Verdict("wait", f"shadow answers {total} of {cfg.min_answers}", evidence)
     if error_rate is not None and error_rate > cfg.max_error_rate:
-        return Verdict("rollback", f"shadow error rate {error_rate:.4f} > "
-                       f"{cfg.max_error_rate:g}", evidence)  # fmt: skip
+        return Verdict(
+            "rollback", f"shadow error rate {error_rate:.4f} > {cfg.max_error_rate:g}", evidence
+        )
     if summary.agreement is not None and summary.agreement < cfg.min_agreement:
-        return Verdict("rollback", f"shadow agreement {summary.agreement:.3f} < "
-                       f"{cfg.min_agreement:g}", evidence)  # fmt: skip
+        return Verdict(
+            "rollback",
+            f"shadow agreement {summary.agreement:.3f} < {cfg.min_agreement:g}",
+            evidence,
+        )
     agreement = "not measured" if summary.agreement is None else f"{summary.agreement:.4f}"
-    return Verdict("next", f"shadow passed: {total} answers, agreement {agreement}",
-                   evidence)  # fmt: skip
+    return Verdict("next", f"shadow passed: {total} answers, agreement {agreement}", evidence)
 
 
 def label_evidence(
-    cfg: RolloutConfig, task: str, r: Rollout,
-    canary: VersionOutcomes | None, stable: VersionOutcomes | None,
-) -> tuple[list[Evidence], Evidence, Evidence]:  # fmt: skip
+    cfg: RolloutConfig,
+    task: str,
+    r: Rollout,
+    canary: VersionOutcomes | None,
+    stable: VersionOutcomes | None,
+) -> tuple[list[Evidence], Evidence, Evidence]:
     """Outcome evidence rows, the business gate, and the accuracy verdict: the paired
     test when it has decided, else the canary slice's labels against the stable's."""
     business, accuracy = outcome_evidence(canary, stable, cfg.outcomes, task)
@@ -131,10 +160,14 @@ def label_evidence(
 
 
 def step_verdict(
-    cfg: RolloutConfig, r: Rollout, window: Snapshot, elapsed: float,
-    outcomes: tuple[VersionOutcomes | None, VersionOutcomes | None], task: str,
+    cfg: RolloutConfig,
+    r: Rollout,
+    window: Snapshot,
+    elapsed: float,
+    outcomes: tuple[VersionOutcomes | None, VersionOutcomes | None],
+    task: str,
     retrained_on_drift: Callable[[str], bool],
-) -> Verdict:  # fmt: skip
+) -> Verdict:
     """A judged step (canary, blue-green, A/B): the judge's guards and tests, then the
     labels (paired when they have decided) and, in A/B, the business outcome."""
     policy = step_policy(cfg, r.strategy)
@@ -143,16 +176,22 @@ def step_verdict(
     canary_out, stable_out = outcomes
     rows, business, accuracy = label_evidence(cfg, task, r, canary_out, stable_out)
     if obs.kl is not None and obs.kl > policy.kl_max and retrained_on_drift(r.version):
-        obs = replace(obs, retrained_on_drift=True, labels_ok=accuracy.passed,
-                      labels_detail=accuracy.detail)  # fmt: skip
+        obs = replace(
+            obs, retrained_on_drift=True, labels_ok=accuracy.passed, labels_detail=accuracy.detail
+        )
     verdict = judge_step(obs, policy)  # the drift-retrain rule is the judge's (see judge)
     evidence = evidence_json([*verdict.evidence, *rows])
     if accuracy.name == "paired_loss" and accuracy.passed is False:
-        return Verdict("rollback", f"paired labels: canary loss significantly higher "
-                       f"than the stable's ({accuracy.detail})", evidence)  # fmt: skip
+        return Verdict(
+            "rollback",
+            f"paired labels: canary loss significantly higher "
+            f"than the stable's ({accuracy.detail})",
+            evidence,
+        )
     if r.strategy == "ab":
-        return ab_verdict(cfg, verdict.decision, verdict.reason, evidence, canary_out,
-                          stable_out, elapsed)  # fmt: skip
+        return ab_verdict(
+            cfg, verdict.decision, verdict.reason, evidence, canary_out, stable_out, elapsed
+        )
     if verdict.decision == "promote":
         failing = [e.name for e in (business, accuracy) if e.passed is False]
         if not failing:
@@ -166,9 +205,14 @@ def step_verdict(
 
 
 def ab_verdict(
-    config: RolloutConfig, decision: str, reason: str, evidence: dict[str, Any],
-    canary: VersionOutcomes | None, stable: VersionOutcomes | None, elapsed: float,
-) -> Verdict:  # fmt: skip
+    config: RolloutConfig,
+    decision: str,
+    reason: str,
+    evidence: dict[str, Any],
+    canary: VersionOutcomes | None,
+    stable: VersionOutcomes | None,
+    elapsed: float,
+) -> Verdict:
     """A/B: hold the split until the always-valid test of the business outcome decides."""
     if decision == "rollback":  # the canary's guards and sequential tests hold in A/B too
         return Verdict("rollback", reason, evidence)
@@ -178,22 +222,33 @@ def ab_verdict(
     b = stable.business if stable else empty
     test = mean_difference_test(a, b, alpha=config.ab_alpha)
     evidence["ab_test"] = {
-        "value": test.statistic, "threshold": test.threshold,
+        "value": test.statistic,
+        "threshold": test.threshold,
         "passed": None if test.decision == "continue" else True,
         "detail": f"always-valid two-sided test of mean {cfg.business_metric}: challenger "
         f"{a.mean:.4g} (n={a.n}) minus champion {b.mean:.4g} (n={b.n}) = "
         f"{test.estimate:+.4g}, p <= {test.p_value:.4g}",
-    }  # fmt: skip
+    }
     enough = a.n >= cfg.min_outcomes and b.n >= cfg.min_outcomes
     if test.decision == "worse" and enough:
         challenger_better = (test.estimate > 0) == cfg.higher_is_better
         if challenger_better:
-            return Verdict("next", f"challenger wins the A/B test on {cfg.business_metric}"
-                           f" (p <= {test.p_value:.3g})", evidence)  # fmt: skip
-        return Verdict("rollback", f"champion wins the A/B test on {cfg.business_metric} "
-                       f"(p <= {test.p_value:.3g})", evidence)  # fmt: skip
+            return Verdict(
+                "next",
+                f"challenger wins the A/B test on {cfg.business_metric} (p <= {test.p_value:.3g})",
+                evidence,
+            )
+        return Verdict(
+            "rollback",
+            f"champion wins the A/B test on {cfg.business_metric} (p <= {test.p_value:.3g})",
+            evidence,
+        )
     if elapsed >= config.ab_max_duration_s:
-        return Verdict("rollback", "A/B test inconclusive at its deadline: the champion "
-                       "stays", evidence)  # fmt: skip
-    return Verdict("wait", f"A/B test: no significant difference yet ({a.n} and {b.n} "
-                   f"{cfg.business_metric} outcomes)", evidence)  # fmt: skip
+        return Verdict(
+            "rollback", "A/B test inconclusive at its deadline: the champion stays", evidence
+        )
+    return Verdict(
+        "wait",
+        f"A/B test: no significant difference yet ({a.n} and {b.n} {cfg.business_metric} outcomes)",
+        evidence,
+    )

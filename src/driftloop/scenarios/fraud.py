@@ -28,8 +28,16 @@ import pandas as pd
 
 __all__ = ["CATEGORIES", "FraudScenario", "generate_fraud"]
 
-CATEGORIES = ("grocery", "restaurant", "fuel", "retail", "travel", "electronics", "jewelry",
-              "digital_goods")  # fmt: skip
+CATEGORIES = (
+    "grocery",
+    "restaurant",
+    "fuel",
+    "retail",
+    "travel",
+    "electronics",
+    "jewelry",
+    "digital_goods",
+)
 CHANNELS = ("pos", "online", "atm")
 _BURST_CATEGORIES = (4, 5, 6)  # travel, electronics, jewelry
 _DIGITAL = 7
@@ -88,12 +96,17 @@ def _takeover(
     daily = rng.integers(1, 3, span)
     k = int(daily.sum())
     offsets = np.repeat(np.arange(span), daily) * 86400 + _day_seconds(rng, k, 0.0)
-    return pd.DataFrame({
-        "card_id": card_id, "timestamp": moment + pd.to_timedelta(offsets, "s"),
-        "amount": np.exp(mu + rng.normal(0.2, 0.4, k)),
-        "merchant_category": _DIGITAL, "channel": 1,
-        "distance_km": np.exp(rng.normal(1.5, 0.8, k)), "is_fraud": 1,
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "card_id": card_id,
+            "timestamp": moment + pd.to_timedelta(offsets, "s"),
+            "amount": np.exp(mu + rng.normal(0.2, 0.4, k)),
+            "merchant_category": _DIGITAL,
+            "channel": 1,
+            "distance_km": np.exp(rng.normal(1.5, 0.8, k)),
+            "is_fraud": 1,
+        }
+    )
 
 
 def _burst(rng: np.random.Generator, card_id: str, mu: float, moment: pd.Timestamp) -> pd.DataFrame:
@@ -102,17 +115,21 @@ def _burst(rng: np.random.Generator, card_id: str, mu: float, moment: pd.Timesta
     first = _day_seconds(rng, 1, 0.2)[0]
     offsets = first + np.cumsum(rng.exponential(1500, k)).astype("int64")
     burst = rng.random(k) < 0.7  # the rest blend into the card's own shopping
-    return pd.DataFrame({
-        "card_id": card_id, "timestamp": moment + pd.to_timedelta(offsets, "s"),
-        "amount": np.exp(mu + np.where(burst, rng.uniform(0.4, 2.0, k),
-                                       rng.normal(0, 0.6, k))),
-        "merchant_category": np.where(burst, rng.choice(_BURST_CATEGORIES, k),
-                                      rng.integers(0, 4, k)),
-        "channel": np.where(rng.random(k) < 0.5, 1, 0),
-        "distance_km": np.exp(np.where(burst, rng.normal(3.5, 1.5, k),
-                                       rng.normal(1.5, 0.8, k))),
-        "is_fraud": 1,
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "card_id": card_id,
+            "timestamp": moment + pd.to_timedelta(offsets, "s"),
+            "amount": np.exp(mu + np.where(burst, rng.uniform(0.4, 2.0, k), rng.normal(0, 0.6, k))),
+            "merchant_category": np.where(
+                burst, rng.choice(_BURST_CATEGORIES, k), rng.integers(0, 4, k)
+            ),
+            "channel": np.where(rng.random(k) < 0.5, 1, 0),
+            "distance_km": np.exp(
+                np.where(burst, rng.normal(3.5, 1.5, k), rng.normal(1.5, 0.8, k))
+            ),
+            "is_fraud": 1,
+        }
+    )
 
 
 def _tidy(table: pd.DataFrame, start: pd.Timestamp, days: int) -> pd.DataFrame:
@@ -169,15 +186,20 @@ def generate_fraud(cfg: FraudScenario) -> pd.DataFrame:
     channel = np.where(rng.random(m) < online[card], 1, 0)
     channel = np.where((channel == 0) & (rng.random(m) < 0.05), 2, channel)
     channel = np.where(category == _DIGITAL, 1, channel)
-    legit = pd.DataFrame({
-        "card_id": ids[card], "timestamp": when,
-        "amount": np.exp(mu[card] + rng.normal(0, 0.6, m)),
-        "merchant_category": category, "channel": channel,
-        # 3 % of purchases are made travelling, far from home
-        "distance_km": np.exp(np.where(rng.random(m) < 0.03, rng.normal(4.5, 1.2, m),
-                                       rng.normal(1.5, 0.8, m))),
-        "is_fraud": 0,
-    })  # fmt: skip
+    legit = pd.DataFrame(
+        {
+            "card_id": ids[card],
+            "timestamp": when,
+            "amount": np.exp(mu[card] + rng.normal(0, 0.6, m)),
+            "merchant_category": category,
+            "channel": channel,
+            # 3 % of purchases are made travelling, far from home
+            "distance_km": np.exp(
+                np.where(rng.random(m) < 0.03, rng.normal(4.5, 1.2, m), rng.normal(1.5, 0.8, m))
+            ),
+            "is_fraud": 0,
+        }
+    )
 
     # Fraud: the compromised cards of each day.
     frauds = []

@@ -47,9 +47,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(ctx: ServerContext) -> FastAPI:
     """An ASGI app serving ``ctx``'s model; the lifespan starts and stops its logs."""
     app = FastAPI(
-        title="driftloop model server", lifespan=_lifespan, docs_url=None, redoc_url=None,
+        title="driftloop model server",
+        lifespan=_lifespan,
+        docs_url=None,
+        redoc_url=None,
         openapi_url=None,  # the handlers read raw bodies: serving/openapi.py describes them
-    )  # fmt: skip
+    )
     app.state.ctx = ctx
     app.exception_handler(DriftloopError)(driftloop_error)
     app.exception_handler(HTTPException)(http_error)

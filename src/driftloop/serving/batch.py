@@ -78,16 +78,19 @@ def _parse(ctx: ServerContext, body: bytes, rid: str) -> list[_Request]:
             )
         unknown = sorted(set(item) - set(BATCH_REQUEST_FIELDS))
         if unknown:
-            raise RequestError(f"{where}: unknown field(s) {unknown}; allowed: "
-                               f"{', '.join(BATCH_REQUEST_FIELDS)}", 422)  # fmt: skip
+            raise RequestError(
+                f"{where}: unknown field(s) {unknown}; allowed: {', '.join(BATCH_REQUEST_FIELDS)}",
+                422,
+            )
         if not item["entities"]:
             raise RequestError(f"{where}.entities must be a non-empty list", 422)
         total += len(item["entities"])
         if total > ctx.settings.max_batch_rows:
             raise RequestError(
                 f"the batch's entities exceed serving.max_batch_rows "
-                f"{ctx.settings.max_batch_rows} at {where}; split the batch", 413,
-            )  # fmt: skip
+                f"{ctx.settings.max_batch_rows} at {where}; split the batch",
+                413,
+            )
         own = item.get("request_id", f"{rid}-{j}")
         key = item.get("routing_key")
         for name, value in (("request_id", own), ("routing_key", key)):
@@ -226,19 +229,31 @@ def _answer(
         rows = [r.first + i for i in mine]
         served = state.models[version]
         route = r.routed[mine[0]][0]
-        ctx.log_rows(request_ids=[r.ids[i] for i in mine], served=served, route=route,
-                     endpoint="entity", x=r.inputs[version], preds=values, seconds=seconds,
-                     event_time=r.event_time, entities=[r.keys[i] for i in mine],
-                     feature_times=block.seconds[rows],
-                     overrides=None if logged is None else [logged[i] for i in mine],
-                     outside_ttl=[outside[i] for i in mine])  # fmt: skip
+        ctx.log_rows(
+            request_ids=[r.ids[i] for i in mine],
+            served=served,
+            route=route,
+            endpoint="entity",
+            x=r.inputs[version],
+            preds=values,
+            seconds=seconds,
+            event_time=r.event_time,
+            entities=[r.keys[i] for i in mine],
+            feature_times=block.seconds[rows],
+            overrides=None if logged is None else [logged[i] for i in mine],
+            outside_ttl=[outside[i] for i in mine],
+        )
         ctx.metrics.observe(version, route, "entity", values, seconds)
         for i, p, row in zip(mine, values.tolist(), rows, strict=True):
             results[i] = {
-                "request_id": r.ids[i], **dict(zip(names, r.keys[i], strict=True)),
-                "prediction": p, "model_version": version, "route": route,
-                "feature_time": block.iso[row], "outside_ttl": outside[i],
-            }  # fmt: skip
+                "request_id": r.ids[i],
+                **dict(zip(names, r.keys[i], strict=True)),
+                "prediction": p,
+                "model_version": version,
+                "route": route,
+                "feature_time": block.iso[row],
+                "outside_ttl": outside[i],
+            }
         if route == "champion":
             shadow_rows, champion_preds = rows, values
     payload: dict[str, Any] = {"request_id": r.rid, "predictions": results}
@@ -254,8 +269,16 @@ def _answer(
         challenger = state.models[state.routes.challenger]
         mine = [i - r.first for i in shadow_rows]
         task = BackgroundTask(
-            _shadow, ctx, challenger, block, shadow_rows, [r.keys[i] for i in mine],
+            _shadow,
+            ctx,
+            challenger,
+            block,
+            shadow_rows,
+            [r.keys[i] for i in mine],
             None if logged is None else [logged[i] for i in mine],
-            [r.ids[i] for i in mine], r.event_time, champion_preds, [outside[i] for i in mine],
-        )  # fmt: skip
+            [r.ids[i] for i in mine],
+            r.event_time,
+            champion_preds,
+            [outside[i] for i in mine],
+        )
     return payload, task

@@ -59,9 +59,12 @@ class ServerContext:
         self.clock = clock or WallClock()
         self.registry = registry
         self.service = ModelService(
-            registry, RoutingStore(project.state_dir / "state.db", registry.model_name), self.clock,
-            pin_version=self.settings.pin_version, accuracy_metric=self.accuracy_metric,
-        )  # fmt: skip
+            registry,
+            RoutingStore(project.state_dir / "state.db", registry.model_name),
+            self.clock,
+            pin_version=self.settings.pin_version,
+            accuracy_metric=self.accuracy_metric,
+        )
         self.admin_token = admin_token or self.settings.resolved_admin_token()
         self.layout = project_layout(project)
         self.entity_keys: tuple[str, ...] = tuple(self.layout.entity_keys)
@@ -71,22 +74,36 @@ class ServerContext:
         sendable = self.request_time_features | fields
         # What an entity item may hold: (request fields, numeric ones, sendable, allowed).
         self.entity_fields = (
-            fields, self.layout.numeric_fields,
-            sendable, frozenset({*self.entity_keys, "request_id", *sendable}),
-        )  # fmt: skip
+            fields,
+            self.layout.numeric_fields,
+            sendable,
+            frozenset({*self.entity_keys, "request_id", *sendable}),
+        )
         self.live = LiveMonitor(
-            registry.model_name, project.config.monitoring, self.accuracy_metric,
+            registry.model_name,
+            project.config.monitoring,
+            self.accuracy_metric,
             open_day_store(project, self.entity_keys),
             registry_info(registry, self.accuracy_metric),
-        )  # fmt: skip
+        )
         self.metrics = self._new_metrics(None)
         interval, rows = self.settings.log_flush_interval_s, self.settings.log_flush_rows
         self.predictions = SegmentLog(
-            predictions_dir(project.state_dir), interval, rows, self.clock,
-            encode=self._encode, rows_of=len, after_write=self.live.fold_predictions,
-        )  # fmt: skip
-        self.feedback = SegmentLog(feedback_dir(project.state_dir), interval, rows, self.clock,
-                                   after_write=self.live.fold_feedback)  # fmt: skip
+            predictions_dir(project.state_dir),
+            interval,
+            rows,
+            self.clock,
+            encode=self._encode,
+            rows_of=len,
+            after_write=self.live.fold_predictions,
+        )
+        self.feedback = SegmentLog(
+            feedback_dir(project.state_dir),
+            interval,
+            rows,
+            self.clock,
+            after_write=self.live.fold_feedback,
+        )
         self._feature_store: Any = None
         self.load_error: str | None = None
         self._probe_lock = threading.Lock()
@@ -125,8 +142,9 @@ class ServerContext:
     def _set_references(self) -> None:
         for served in self.service.state.models.values():
             if served.profile is not None:
-                self.live.set_reference(served.version, served.profile, served.reference_error,
-                                        served.reference_rate)  # fmt: skip
+                self.live.set_reference(
+                    served.version, served.profile, served.reference_error, served.reference_rate
+                )
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -167,8 +185,10 @@ class ServerContext:
                 at, found = self._probed
                 if (now - at).total_seconds() < self.settings.dependency_check_interval_s:
                     return found
-            found = {"registry": _probe(self.registry.check_reachable),
-                     "feature_store": _probe(self.feature_store().check_reachable)}  # fmt: skip
+            found = {
+                "registry": _probe(self.registry.check_reachable),
+                "feature_store": _probe(self.feature_store().check_reachable),
+            }
             for name, error in found.items():
                 if error is not None:
                     logger.warning("dependency %s is unreachable: %s", name, error)
@@ -230,22 +250,43 @@ class ServerContext:
     ) -> None:
         now = self.clock.now()
         batch = PredictionBatch(
-            served_at=now, event_time=event_time or now, request_ids=request_ids,
-            endpoint=endpoint, model=self.model_name, version=served.version, route=route,
-            feature_names=served.feature_names, x=x, preds=preds, latency_ms=seconds * 1000.0,
-            entities=entities, feature_times=feature_times,
+            served_at=now,
+            event_time=event_time or now,
+            request_ids=request_ids,
+            endpoint=endpoint,
+            model=self.model_name,
+            version=served.version,
+            route=route,
+            feature_names=served.feature_names,
+            x=x,
+            preds=preds,
+            latency_ms=seconds * 1000.0,
+            entities=entities,
+            feature_times=feature_times,
             overrides=[",".join(sorted(o)) for o in overrides] if overrides else None,
             outside_ttl=outside_ttl,
-        )  # fmt: skip
+        )
         self.predictions.append((batch,))
 
     def record_v2(
-        self, rid: str, served: ServedModel, route: str, x: np.ndarray, preds: np.ndarray,
+        self,
+        rid: str,
+        served: ServedModel,
+        route: str,
+        x: np.ndarray,
+        preds: np.ndarray,
         seconds: float,
-    ) -> None:  # fmt: skip
+    ) -> None:
         ids = [rid] if len(preds) == 1 else [f"{rid}:{i}" for i in range(len(preds))]
-        self.log_rows(request_ids=ids, served=served, route=route, endpoint="v2", x=x,
-                      preds=preds, seconds=seconds)  # fmt: skip
+        self.log_rows(
+            request_ids=ids,
+            served=served,
+            route=route,
+            endpoint="v2",
+            x=x,
+            preds=preds,
+            seconds=seconds,
+        )
         self.metrics.observe(served.version, route, "v2", preds, seconds)
 
     def shadow_v2(
@@ -262,8 +303,15 @@ class ServerContext:
             logger.warning("shadow v%s failed on %s: %s", challenger.version, rid, exc)
             return
         ids = [rid] if len(preds) == 1 else [f"{rid}:{i}" for i in range(len(preds))]
-        self.log_rows(request_ids=ids, served=challenger, route="shadow", endpoint="v2", x=x,
-                      preds=preds, seconds=time.perf_counter() - started)  # fmt: skip
+        self.log_rows(
+            request_ids=ids,
+            served=challenger,
+            route="shadow",
+            endpoint="v2",
+            x=x,
+            preds=preds,
+            seconds=time.perf_counter() - started,
+        )
         self.metrics.observe_shadow(challenger.version, preds, champion_preds)
 
     # -- admin -------------------------------------------------------------------------

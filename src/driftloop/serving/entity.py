@@ -78,17 +78,18 @@ def _number(value: Any, where: str, nullable: bool = False) -> float:
     return float(value)
 
 
-def _parse_entities(ctx: ServerContext, doc: dict[str, Any], rid: str) -> tuple[
-    list[tuple[Any, ...]], list[str], list[dict[str, Any]]
-]:  # fmt: skip
+def _parse_entities(
+    ctx: ServerContext, doc: dict[str, Any], rid: str
+) -> tuple[list[tuple[Any, ...]], list[str], list[dict[str, Any]]]:
     """Keys, request ids, and per entity what it sends: request-time feature values
     (retail) or the event's own fields (a table project)."""
     items = doc["entities"]
     if len(items) > ctx.settings.max_batch_rows:
         raise RequestError(
             f"{len(items)} entities exceed serving.max_batch_rows "
-            f"{ctx.settings.max_batch_rows}; split the request", 413,
-        )  # fmt: skip
+            f"{ctx.settings.max_batch_rows}; split the request",
+            413,
+        )
     layout, names = ctx.layout, ctx.entity_keys
     fields, numeric, sendable, allowed = ctx.entity_fields
     required = (*names, *sorted(fields))
@@ -136,9 +137,12 @@ def _parse_entities(ctx: ServerContext, doc: dict[str, Any], rid: str) -> tuple[
 
 
 def _feature_rows(
-    ctx: ServerContext, online: Any, keys: list[tuple[Any, ...]], sent: list[dict[str, Any]],
+    ctx: ServerContext,
+    online: Any,
+    keys: list[tuple[Any, ...]],
+    sent: list[dict[str, Any]],
     event_time: datetime | None,
-) -> pd.DataFrame:  # fmt: skip
+) -> pd.DataFrame:
     """One row of features per requested entity, in request order, with its feature time:
     the online store's rows and what each entity sent, as the layout combines them
     (``ProjectLayout.online_frame``)."""
@@ -155,9 +159,11 @@ def _feature_rows(
 
 
 def _lookup_rows(
-    ctx: ServerContext, keys: list[tuple[Any, ...]], sent: list[dict[str, Any]],
+    ctx: ServerContext,
+    keys: list[tuple[Any, ...]],
+    sent: list[dict[str, Any]],
     event_time: datetime | None,
-) -> pd.DataFrame:  # fmt: skip
+) -> pd.DataFrame:
     """The online lookup and the feature rows; with real-time features both happen under
     the activity lock, so two requests of an entity never step the same state."""
     unique = sorted(set(keys))
@@ -199,9 +205,11 @@ def _read_missing(
 
 
 async def _rows(
-    ctx: ServerContext, keys: list[tuple[Any, ...]], sent: list[dict[str, Any]],
+    ctx: ServerContext,
+    keys: list[tuple[Any, ...]],
+    sent: list[dict[str, Any]],
     event_time: datetime | None,
-) -> RowBlock:  # fmt: skip
+) -> RowBlock:
     """The request's feature rows: from the row cache on the event loop when every entity
     is cached, else the misses read from Feast in a worker thread. A table project (event
     features, real-time state) builds its frame in a worker thread."""
@@ -263,23 +271,38 @@ async def handle_predict(
         preds = await ctx.run_model(served, x)
         route = routed[rows[0]][0]
         seconds = time.perf_counter() - started
-        ctx.log_rows(request_ids=[ids[i] for i in rows], served=served, route=route,
-                     endpoint="entity", x=x, preds=preds, seconds=seconds, event_time=event_time,
-                     entities=[keys[i] for i in rows],
-                     feature_times=block.seconds[rows],
-                     overrides=None if logged is None else [logged[i] for i in rows],
-                     outside_ttl=[outside[i] for i in rows])  # fmt: skip
+        ctx.log_rows(
+            request_ids=[ids[i] for i in rows],
+            served=served,
+            route=route,
+            endpoint="entity",
+            x=x,
+            preds=preds,
+            seconds=seconds,
+            event_time=event_time,
+            entities=[keys[i] for i in rows],
+            feature_times=block.seconds[rows],
+            overrides=None if logged is None else [logged[i] for i in rows],
+            outside_ttl=[outside[i] for i in rows],
+        )
         ctx.metrics.observe(version, route, "entity", preds, seconds)
         for i, p in zip(rows, preds.tolist(), strict=True):
             results[i] = {
-                "request_id": ids[i], **dict(zip(names, keys[i], strict=True)),
-                "prediction": p, "model_version": version, "route": route,
-                "feature_time": block.iso[i], "outside_ttl": outside[i],
-            }  # fmt: skip
+                "request_id": ids[i],
+                **dict(zip(names, keys[i], strict=True)),
+                "prediction": p,
+                "model_version": version,
+                "route": route,
+                "feature_time": block.iso[i],
+                "outside_ttl": outside[i],
+            }
         if route == "champion":
             shadow_rows, champion_preds = rows, preds
-    payload: dict[str, Any] = {"model_name": ctx.model_name, "request_id": rid,
-                               "predictions": results}  # fmt: skip
+    payload: dict[str, Any] = {
+        "model_name": ctx.model_name,
+        "request_id": rid,
+        "predictions": results,
+    }
     flagged = sum(outside)
     if flagged:
         payload["warning"] = (
@@ -291,19 +314,33 @@ async def handle_predict(
     if state.routes.shadow and state.routes.challenger and shadow_rows:
         challenger = state.models[state.routes.challenger]
         task = BackgroundTask(
-            _shadow, ctx, challenger, block, shadow_rows, [keys[i] for i in shadow_rows],
+            _shadow,
+            ctx,
+            challenger,
+            block,
+            shadow_rows,
+            [keys[i] for i in shadow_rows],
             None if logged is None else [logged[i] for i in shadow_rows],
-            [ids[i] for i in shadow_rows], event_time, champion_preds,
+            [ids[i] for i in shadow_rows],
+            event_time,
+            champion_preds,
             [outside[i] for i in shadow_rows],
-        )  # fmt: skip
+        )
     return payload, task
 
 
 def _shadow(
-    ctx: ServerContext, challenger: ServedModel, block: RowBlock, rows: list[int],
-    keys: list[tuple[Any, ...]], logged: list[list[str]] | None, ids: list[str],
-    event_time: datetime | None, champion_preds: np.ndarray, outside: list[bool],
-) -> None:  # fmt: skip
+    ctx: ServerContext,
+    challenger: ServedModel,
+    block: RowBlock,
+    rows: list[int],
+    keys: list[tuple[Any, ...]],
+    logged: list[list[str]] | None,
+    ids: list[str],
+    event_time: datetime | None,
+    champion_preds: np.ndarray,
+    outside: list[bool],
+) -> None:
     started = time.perf_counter()
     try:
         x = block.matrix(challenger.feature_names, rows, ctx.nullable_features)
@@ -311,8 +348,18 @@ def _shadow(
     except Exception:
         ctx.metrics.shadow.labels(ctx.model_name, challenger.version, "error").inc()
         return
-    ctx.log_rows(request_ids=ids, served=challenger, route="shadow", endpoint="entity", x=x,
-                 preds=preds, seconds=time.perf_counter() - started, event_time=event_time,
-                 entities=keys, feature_times=block.seconds[rows], overrides=logged,
-                 outside_ttl=outside)  # fmt: skip
+    ctx.log_rows(
+        request_ids=ids,
+        served=challenger,
+        route="shadow",
+        endpoint="entity",
+        x=x,
+        preds=preds,
+        seconds=time.perf_counter() - started,
+        event_time=event_time,
+        entities=keys,
+        feature_times=block.seconds[rows],
+        overrides=logged,
+        outside_ttl=outside,
+    )
     ctx.metrics.observe_shadow(challenger.version, preds, champion_preds)

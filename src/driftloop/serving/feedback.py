@@ -35,8 +35,15 @@ OUTCOME_KINDS = ("label", "business")
 OUTCOME_FIELDS = ("value", "request_id", "kind", "name", "date")
 LOOKBACK_DAYS = 7  # serving days of the on-disk log searched for ids not in memory
 # names people send for a field, beside what difflib finds close
-USUAL_NAMES = {"label": "value", "target": "value", "outcome": "value", "y": "value",
-               "id": "request_id", "requestId": "request_id", "day": "date"}  # fmt: skip
+USUAL_NAMES = {
+    "label": "value",
+    "target": "value",
+    "outcome": "value",
+    "y": "value",
+    "id": "request_id",
+    "requestId": "request_id",
+    "day": "date",
+}
 MAX_LISTED = 100  # unmatched request ids named in one answer (the count is always whole)
 
 
@@ -72,8 +79,9 @@ def _parse(ctx: ServerContext, i: int, item: Any, now: datetime) -> dict[str, An
     if not isinstance(name, str) or not name:
         raise RequestError(f"{where}.name must be a non-empty string", 422)
     request_id = item.get("request_id")
-    if request_id is not None and (isinstance(request_id, bool) or request_id == ""
-                                   or not isinstance(request_id, str | int)):  # fmt: skip
+    if request_id is not None and (
+        isinstance(request_id, bool) or request_id == "" or not isinstance(request_id, str | int)
+    ):
         raise RequestError(f"{where}.request_id must be a non-empty string", 422)
     day: date | None = None
     keys: list[Any] = [None] * len(names)
@@ -85,10 +93,14 @@ def _parse(ctx: ServerContext, i: int, item: Any, now: datetime) -> dict[str, An
         keys = [_key(item[k], ctx.layout.entity_types[k], f"{where}.{k}") for k in names]
         day = _time(item["date"], f"{where}.date").date()
     return {
-        "received_at": now, "request_id": None if request_id is None else str(request_id),
-        **dict(zip(names, keys, strict=True)), "date": day, "name": name,
-        "kind": kind, "value": float(value),
-    }  # fmt: skip
+        "received_at": now,
+        "request_id": None if request_id is None else str(request_id),
+        **dict(zip(names, keys, strict=True)),
+        "date": day,
+        "name": name,
+        "kind": kind,
+        "value": float(value),
+    }
 
 
 def _buffered_ids(ctx: ServerContext) -> set[str]:
@@ -144,8 +156,11 @@ def handle_feedback(ctx: ServerContext, body: bytes) -> dict[str, Any]:
     ctx.feedback.append(rows)
     ids = {r["request_id"] for r in rows if r["request_id"] is not None}
     found = match_request_ids(ctx, ids) if ids else set()
-    unmatched = [r["request_id"] for r in rows
-                 if r["request_id"] is not None and r["request_id"] not in found]  # fmt: skip
+    unmatched = [
+        r["request_id"]
+        for r in rows
+        if r["request_id"] is not None and r["request_id"] not in found
+    ]
     by_request = sum(r["request_id"] is not None for r in rows)
     return {
         "accepted": len(rows),

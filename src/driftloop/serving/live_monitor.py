@@ -36,9 +36,13 @@ class LiveMonitor(Collector):
     """The gauges of the latest window, read from the day store the log flusher feeds."""
 
     def __init__(
-        self, model: str, cfg: MonitoringConfig, metric: str, store: DayStore,
+        self,
+        model: str,
+        cfg: MonitoringConfig,
+        metric: str,
+        store: DayStore,
         fallback: VersionInfo,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.model = model
         self.cfg = cfg
         self.metric = metric  # the accuracy metric (ACCURACY_METRICS of the task)
@@ -101,22 +105,32 @@ class LiveMonitor(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         labels = ["model", "version"]
-        feature = GaugeMetricFamily("driftloop_feature_drift_score",
-                                    "Drift of a feature in the current window.",
-                                    labels=[*labels, "feature", "method"])  # fmt: skip
-        prediction = GaugeMetricFamily("driftloop_prediction_drift_score",
-                                       "Drift of the predictions in the current window.",
-                                       labels=[*labels, "method"])  # fmt: skip
-        rows = GaugeMetricFamily("driftloop_window_rows", "Rows in the current window.",
-                                 labels=labels)  # fmt: skip
-        accuracy = GaugeMetricFamily("driftloop_accuracy", "Accuracy from delayed labels.",
-                                     labels=[*labels, "metric"])  # fmt: skip
-        reference = GaugeMetricFamily("driftloop_accuracy_reference",
-                                      "The same metric on the version's training holdout.",
-                                      labels=[*labels, "metric"])  # fmt: skip
-        coverage = GaugeMetricFamily("driftloop_label_coverage",
-                                     "Share of the window's predictions with a label.",
-                                     labels=labels)  # fmt: skip
+        feature = GaugeMetricFamily(
+            "driftloop_feature_drift_score",
+            "Drift of a feature in the current window.",
+            labels=[*labels, "feature", "method"],
+        )
+        prediction = GaugeMetricFamily(
+            "driftloop_prediction_drift_score",
+            "Drift of the predictions in the current window.",
+            labels=[*labels, "method"],
+        )
+        rows = GaugeMetricFamily(
+            "driftloop_window_rows", "Rows in the current window.", labels=labels
+        )
+        accuracy = GaugeMetricFamily(
+            "driftloop_accuracy", "Accuracy from delayed labels.", labels=[*labels, "metric"]
+        )
+        reference = GaugeMetricFamily(
+            "driftloop_accuracy_reference",
+            "The same metric on the version's training holdout.",
+            labels=[*labels, "metric"],
+        )
+        coverage = GaugeMetricFamily(
+            "driftloop_label_coverage",
+            "Share of the window's predictions with a label.",
+            labels=labels,
+        )
         for a in self.assessments():
             base = [self.model, a.version]
             rows.add_metric(base, a.rows)
@@ -127,8 +141,9 @@ class LiveMonitor(Collector):
                 coverage.add_metric(base, a.accuracy.coverage)
                 acc = a.accuracy
                 if acc.labeled >= self.cfg.min_labels:  # below it, a number is noise
-                    _add(accuracy, base,
-                         {"wape": acc.wape, "mape": acc.mape, acc.metric: acc.error})  # fmt: skip
+                    _add(
+                        accuracy, base, {"wape": acc.wape, "mape": acc.mape, acc.metric: acc.error}
+                    )
                 _add(reference, base, {acc.metric: acc.reference})
         yield from (feature, prediction, rows, accuracy, reference, coverage)
 

@@ -18,8 +18,22 @@ __all__ = [
     "observe_many",
 ]
 
-LATENCY_BUCKETS_S = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1,
-                     0.25, 0.5, 1.0, 2.5)  # fmt: skip
+LATENCY_BUCKETS_S = (
+    0.0005,
+    0.001,
+    0.002,
+    0.003,
+    0.005,
+    0.0075,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+)
 DIVERGENCE_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 DEFAULT_PREDICTION_BUCKETS = tuple(float(v) for v in np.geomspace(0.5, 1000.0, 12).round(3))
 
@@ -33,43 +47,62 @@ class ServerMetrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.predictions = Counter(
-            "driftloop_predictions", "Predictions answered (rows).",
-            ["model", "version", "route"], registry=r,
-        )  # fmt: skip
-        self.requests = Counter(
-            "driftloop_requests", "Requests answered.", ["model", "version", "endpoint"],
+            "driftloop_predictions",
+            "Predictions answered (rows).",
+            ["model", "version", "route"],
             registry=r,
-        )  # fmt: skip
+        )
+        self.requests = Counter(
+            "driftloop_requests",
+            "Requests answered.",
+            ["model", "version", "endpoint"],
+            registry=r,
+        )
         self.errors = Counter(
-            "driftloop_errors", "Requests that failed, by version (empty before routing).",
-            ["model", "version", "kind"], registry=r,
-        )  # fmt: skip
+            "driftloop_errors",
+            "Requests that failed, by version (empty before routing).",
+            ["model", "version", "kind"],
+            registry=r,
+        )
         self.latency = Histogram(
-            "driftloop_request_latency_seconds", "Server-side latency of answered requests.",
-            ["model", "version"], buckets=LATENCY_BUCKETS_S, registry=r,
-        )  # fmt: skip
+            "driftloop_request_latency_seconds",
+            "Server-side latency of answered requests.",
+            ["model", "version"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
         buckets = tuple(sorted(set(prediction_buckets or DEFAULT_PREDICTION_BUCKETS)))
         self.prediction_value = Histogram(
-            "driftloop_prediction_value", "Predicted values (bins from the champion's profile).",
-            ["model", "version"], buckets=buckets, registry=r,
-        )  # fmt: skip
+            "driftloop_prediction_value",
+            "Predicted values (bins from the champion's profile).",
+            ["model", "version"],
+            buckets=buckets,
+            registry=r,
+        )
         self.route_weight = Gauge(
-            "driftloop_route_weight", "Percent of entities routed to a version.",
-            ["model", "version", "alias"], registry=r,
-        )  # fmt: skip
+            "driftloop_route_weight",
+            "Percent of entities routed to a version.",
+            ["model", "version", "alias"],
+            registry=r,
+        )
         self.shadow = Counter(
-            "driftloop_shadow_predictions", "Challenger answers computed in shadow mode.",
-            ["model", "version", "outcome"], registry=r,
-        )  # fmt: skip
+            "driftloop_shadow_predictions",
+            "Challenger answers computed in shadow mode.",
+            ["model", "version", "outcome"],
+            registry=r,
+        )
         self.shadow_divergence = Histogram(
             "driftloop_shadow_divergence",
             "Shadow answer vs the champion's for the same row: |s - c| / max(|c|, 1).",
-            ["model", "version"], buckets=DIVERGENCE_BUCKETS, registry=r,
-        )  # fmt: skip
-        self.log_pending = Gauge(
-            "driftloop_prediction_log_pending_rows", "Rows buffered, not yet flushed.",
+            ["model", "version"],
+            buckets=DIVERGENCE_BUCKETS,
             registry=r,
-        )  # fmt: skip
+        )
+        self.log_pending = Gauge(
+            "driftloop_prediction_log_pending_rows",
+            "Rows buffered, not yet flushed.",
+            registry=r,
+        )
 
     def set_routes(self, routes: RouteTable) -> None:
         self.route_weight.clear()
@@ -103,8 +136,9 @@ class ServerMetrics:
     def observe_shadow(self, version: str, shadow: np.ndarray, champion: np.ndarray) -> None:
         """Count shadow answers and how far each is from the champion's answer."""
         self.shadow.labels(self.model, version, "ok").inc(len(shadow))
-        observe_many(self.shadow_divergence.labels(self.model, version),
-                     divergence(shadow, champion))  # fmt: skip
+        observe_many(
+            self.shadow_divergence.labels(self.model, version), divergence(shadow, champion)
+        )
 
     def render(self) -> bytes:
         data: bytes = generate_latest(self.registry)

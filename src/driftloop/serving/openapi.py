@@ -244,8 +244,13 @@ def _admin_schemas() -> dict[str, Any]:
 
 
 def _path_param(name: str, example: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"},
-            "example": example}  # fmt: skip
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "example": example,
+    }
 
 
 def _admin(summary: str, body: str | None, ok: dict[str, Any], *more: int) -> dict[str, Any]:
@@ -264,18 +269,37 @@ def _v2_paths(name: dict[str, Any], any_json: dict[str, Any]) -> dict[str, Any]:
     ver = _path_param("version", "1")
     infer = {
         "summary": "Open Inference Protocol V2 inference (JSON or binary tensor extension)",
-        "parameters": [name, {"name": BINARY_HEADER, "in": "header", "required": False,
-                              "schema": {"type": "string", "pattern": "^[0-9]+$"}}],
-        "requestBody": {"required": True, "content": {
-            JSON: {"schema": {"$ref": "#/components/schemas/InferenceRequest"}},
-            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-        }},
+        "parameters": [
+            name,
+            {
+                "name": BINARY_HEADER,
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "pattern": "^[0-9]+$"},
+            },
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {
+                JSON: {"schema": {"$ref": "#/components/schemas/InferenceRequest"}},
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+            },
+        },
         "responses": _responses(
-            {"content": {JSON: {"schema": {"$ref": "#/components/schemas/InferenceResponse"}},
-                         "application/octet-stream": {"schema": {"type": "string"}}}},
-            400, 404, 413, 422, 500, 503,
+            {
+                "content": {
+                    JSON: {"schema": {"$ref": "#/components/schemas/InferenceResponse"}},
+                    "application/octet-stream": {"schema": {"type": "string"}},
+                }
+            },
+            400,
+            404,
+            413,
+            422,
+            500,
+            503,
         ),
-    }  # fmt: skip
+    }
     infer_version = {**infer, "parameters": [*infer["parameters"], ver]}
     meta = {"responses": _responses(any_json, 404, 503)}
     return {

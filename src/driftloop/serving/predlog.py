@@ -88,11 +88,13 @@ def encode_predictions(
             "feature_time": _feature_times(group, per_row),
             "prediction": np.concatenate([b.preds for b in group]).astype("float64"),
             "latency_ms": np.repeat([b.latency_ms for b in group], counts),
-            "overrides": per_row(lambda b: b.overrides) if any(b.overrides for b in group)
+            "overrides": per_row(lambda b: b.overrides)
+            if any(b.overrides for b in group)
             else [""] * sum(counts),
-            "outside_ttl": np.array([bool(v) for v in per_row(lambda b: b.outside_ttl)],
-                                    dtype=bool),
-        }  # fmt: skip
+            "outside_ttl": np.array(
+                [bool(v) for v in per_row(lambda b: b.outside_ttl)], dtype=bool
+            ),
+        }
         frame = pd.DataFrame(columns)
         frame["overrides"] = frame["overrides"].fillna("")
         # the features as one float64 block: per-column inserts, or a dict of columns that

@@ -56,8 +56,9 @@ class RowBlock:
             if unknown:
                 raise RequestError(
                     f"features {unknown} are neither in the online store nor sent: send them "
-                    "as request-time values, or apply and materialize the features", 422,
-                )  # fmt: skip
+                    "as request-time values, or apply and materialize the features",
+                    422,
+                )
             take = self.takes[order] = np.array([self.index[n] for n in order], dtype=np.intp)
         # rows are increasing positions: as many as the block has means all of them
         chosen = self.values if len(rows) == len(self.values) else self.values[list(rows)]
@@ -70,8 +71,9 @@ class RowBlock:
             if missing:
                 raise RequestError(
                     f"no value for {missing}: send them as request-time values, or "
-                    "rematerialize the features", 422,
-                )  # fmt: skip
+                    "rematerialize the features",
+                    422,
+                )
         return np.ascontiguousarray(x, dtype=np.float32)
 
     def outside(self, event_seconds: float | None, ttl_seconds: float) -> list[bool]:
@@ -119,9 +121,9 @@ class OnlineRowCache:
         self._stamp: tuple[int, ...] | None = None
         self.takes: dict[tuple[str, ...], np.ndarray] = {}
 
-    def get(self, stamp: tuple[int, ...] | None, keys: Sequence[tuple[Any, ...]]) -> list[
-        CachedRow | None
-    ]:  # fmt: skip
+    def get(
+        self, stamp: tuple[int, ...] | None, keys: Sequence[tuple[Any, ...]]
+    ) -> list[CachedRow | None]:
         """Cached rows (None for a miss) under the store's current ``stamp`` (None: the
         store is never cached, every key misses)."""
         if stamp is None:
@@ -141,9 +143,10 @@ class OnlineRowCache:
         for i, (key, stamp) in enumerate(zip(keys, stamps.tolist(), strict=True)):
             when = None if pd.isna(stamp) else pd.Timestamp(stamp)
             out[key] = CachedRow(
-                values[i].copy(), float("nan") if when is None else when.timestamp(),
+                values[i].copy(),
+                float("nan") if when is None else when.timestamp(),
                 None if when is None else when.isoformat(),
-            )  # fmt: skip
+            )
         return out
 
     def keep(self, stamp: tuple[int, ...] | None, rows: dict[tuple[Any, ...], CachedRow]) -> None:
@@ -160,9 +163,12 @@ class OnlineRowCache:
                 if j is not None:
                     values[r, j] = value
         return RowBlock(
-            values, self.index, np.fromiter((r.seconds for r in found), float, len(found)),
-            [r.iso for r in found], self.takes,
-        )  # fmt: skip
+            values,
+            self.index,
+            np.fromiter((r.seconds for r in found), float, len(found)),
+            [r.iso for r in found],
+            self.takes,
+        )
 
 
 def block_from_frame(frame: pd.DataFrame, names: Sequence[str]) -> RowBlock:

@@ -31,9 +31,16 @@ def _config(app: Any, host: str, port: int, log_level: str) -> Any:
     import uvicorn
 
     return uvicorn.Config(
-        app, host=host, port=port, log_level=log_level, access_log=False,
-        loop="uvloop", http="httptools", lifespan="on", timeout_graceful_shutdown=30,
-    )  # fmt: skip
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        timeout_graceful_shutdown=30,
+    )
 
 
 def run_server(ctx: Any, host: str, port: int, log_level: str = "info") -> None:

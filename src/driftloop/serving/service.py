@@ -70,9 +70,15 @@ class RoutingStore:
         with closing(sqlite3.connect(self.path, timeout=30)) as db, db:
             db.execute(
                 "INSERT OR REPLACE INTO routing VALUES (?, ?, ?, ?, ?, ?)",
-                (self.model, routes.champion, routes.challenger, routes.challenger_weight,
-                 int(routes.shadow), at),
-            )  # fmt: skip
+                (
+                    self.model,
+                    routes.champion,
+                    routes.challenger,
+                    routes.challenger_weight,
+                    int(routes.shadow),
+                    at,
+                ),
+            )
 
     def load(self) -> RouteTable | None:
         with closing(sqlite3.connect(self.path, timeout=30)) as db:

@@ -28,11 +28,18 @@ __all__ = [
 BINARY_HEADER = "inference-header-content-length"
 DATATYPES: Mapping[str, np.dtype[Any]] = {
     "BOOL": np.dtype("bool"),
-    "UINT8": np.dtype("<u1"), "UINT16": np.dtype("<u2"), "UINT32": np.dtype("<u4"),
-    "UINT64": np.dtype("<u8"), "INT8": np.dtype("<i1"), "INT16": np.dtype("<i2"),
-    "INT32": np.dtype("<i4"), "INT64": np.dtype("<i8"), "FP16": np.dtype("<f2"),
-    "FP32": np.dtype("<f4"), "FP64": np.dtype("<f8"),
-}  # fmt: skip
+    "UINT8": np.dtype("<u1"),
+    "UINT16": np.dtype("<u2"),
+    "UINT32": np.dtype("<u4"),
+    "UINT64": np.dtype("<u8"),
+    "INT8": np.dtype("<i1"),
+    "INT16": np.dtype("<i2"),
+    "INT32": np.dtype("<i4"),
+    "INT64": np.dtype("<i8"),
+    "FP16": np.dtype("<f2"),
+    "FP32": np.dtype("<f4"),
+    "FP64": np.dtype("<f8"),
+}
 
 
 @dataclass(frozen=True)
@@ -141,13 +148,15 @@ def _refuse_non_numbers(name: str, data: Any, datatype: str) -> None:
             raise RequestError(
                 f"input {name!r}: data is not all {datatype} values: null at position {i} "
                 "(row-major). A feature that may be missing is sent as NaN in binary data, "
-                "or its per-feature tensor is left out", 422,
-            )  # fmt: skip
+                "or its per-feature tensor is left out",
+                422,
+            )
         if isinstance(value, str | dict):
             raise RequestError(
                 f"input {name!r}: data is not all {datatype} values: {value!r} at position "
-                f"{i} (row-major)", 422,
-            )  # fmt: skip
+                f"{i} (row-major)",
+                422,
+            )
 
 
 def _flat(data: Any) -> Iterator[Any]:

@@ -94,18 +94,24 @@ class DriftCalibration:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "window_days": self.window_days, "chunks": self.chunks,
-            "psi_mean": self.psi_mean, "psi_sd": self.psi_sd,
-            "ks_mean": self.ks_mean, "ks_sd": self.ks_sd,
-        }  # fmt: skip
+            "window_days": self.window_days,
+            "chunks": self.chunks,
+            "psi_mean": self.psi_mean,
+            "psi_sd": self.psi_sd,
+            "ks_mean": self.ks_mean,
+            "ks_sd": self.ks_sd,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DriftCalibration:
         return cls(
-            window_days=int(data["window_days"]), chunks=int(data["chunks"]),
-            psi_mean=float(data["psi_mean"]), psi_sd=float(data["psi_sd"]),
-            ks_mean=float(data["ks_mean"]), ks_sd=float(data["ks_sd"]),
-        )  # fmt: skip
+            window_days=int(data["window_days"]),
+            chunks=int(data["chunks"]),
+            psi_mean=float(data["psi_mean"]),
+            psi_sd=float(data["psi_sd"]),
+            ks_mean=float(data["ks_mean"]),
+            ks_sd=float(data["ks_sd"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -162,8 +168,9 @@ def profile_column(values: ArrayLike, bins: int) -> ColumnProfile:
     v = np.asarray(values, dtype="float64").ravel()
     finite = v[np.isfinite(v)]
     if finite.size == 0:
-        return ColumnProfile((), (0,), int(v.size), float("nan"), float("nan"),
-                             float("nan"), float("nan"), True)  # fmt: skip
+        return ColumnProfile(
+            (), (0,), int(v.size), float("nan"), float("nan"), float("nan"), float("nan"), True
+        )
     distinct = _distinct_if_few(finite, bins)
     discrete = distinct.size <= bins
     if discrete:

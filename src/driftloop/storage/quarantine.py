@@ -91,8 +91,9 @@ def quarantine_file(path: Path, reason: str, state_dir: Path | None = None) -> Q
             moved = str(target)
         os.replace(path, target)
     except FileNotFoundError:  # another reader moved it first: its record stands
-        return QuarantineRecord(datetime.now(UTC).isoformat(), log, str(path), None,
-                                f"{reason}; already moved", size)  # fmt: skip
+        return QuarantineRecord(
+            datetime.now(UTC).isoformat(), log, str(path), None, f"{reason}; already moved", size
+        )
     except OSError as exc:
         moved = None
         reason = f"{reason}; could not be moved ({exc}), skipped"

@@ -189,8 +189,11 @@ def _literal(path: Path | str) -> str:
 
 
 def _query(con: Any, files: str | list[Path], selected: str, where: str) -> pd.DataFrame:
-    source = _literal(files) if isinstance(files, str) else (
-        "[" + ", ".join(_literal(f) for f in files) + "]")  # fmt: skip
+    source = (
+        _literal(files)
+        if isinstance(files, str)
+        else ("[" + ", ".join(_literal(f) for f in files) + "]")
+    )
     query = f"SELECT {selected} FROM read_parquet({source}, union_by_name = true)"
     if where:
         query += f" WHERE {where}"

@@ -91,9 +91,11 @@ def non_features(
         for name, why in split.items()
     ]
     ids = _leaks_mod.id_like(
-        frame, times, {n: v.to_numpy("float64") for n, v in numeric.items()},
+        frame,
+        times,
+        {n: v.to_numpy("float64") for n, v in numeric.items()},
         [n for n in features if n not in split],
-    )  # fmt: skip
+    )
     out += [
         f"column {name!r} {why}: an id says which row it is, not what happened; drop it (or "
         "pass it as --entity) unless its value means something"

@@ -37,9 +37,21 @@ SPLIT_AGREEMENT = 0.98
 ID_DISTINCT_SHARE = 0.9
 SAMPLE_ROWS = 5_000  # enough rows to call a relation exact; keeps k x k pairs cheap
 SPLIT_WORDS = frozenset(
-    {"train", "training", "test", "testing", "valid", "validation", "val", "holdout", "dev",
-     "eval", "evaluation", "oot"}
-)  # fmt: skip
+    {
+        "train",
+        "training",
+        "test",
+        "testing",
+        "valid",
+        "validation",
+        "val",
+        "holdout",
+        "dev",
+        "eval",
+        "evaluation",
+        "oot",
+    }
+)
 _SPLIT_NAME = re.compile(r"(^|_)(split|fold|subset|partition|is_train|is_test|is_valid)($|_)")
 _ID_NAME = re.compile(r"(^id$|_id$|^id_|uuid|guid|(^|_)(key|index|row_?number|rownum)$)")
 

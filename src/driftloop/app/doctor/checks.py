@@ -38,10 +38,16 @@ def _level1(config: ProjectConfig, state: ProjectState) -> list[Check]:
         f"Feast registry {'present' if state.feast_registry else 'absent'}",
         f"offline feature table {'present' if state.offline_table else 'absent'}",
     ]
-    checks.append(_check(
-        1, "features.applied", "features declared once, applied to the feature store", applied,
-        ", ".join(parts), "driftloop features apply",
-    ))  # fmt: skip
+    checks.append(
+        _check(
+            1,
+            "features.applied",
+            "features declared once, applied to the feature store",
+            applied,
+            ", ".join(parts),
+            "driftloop features apply",
+        )
+    )
     online = config.features.online_store
     if online.type == "sqlite":
         found = "present" if state.online_store else "absent"
@@ -51,24 +57,43 @@ def _level1(config: ProjectConfig, state: ProjectState) -> list[Check]:
             f"online store (redis) at {online.redacted()}, not contacted; feature views "
             f"{'applied' if state.online_store else 'not applied'}"
         )
-    checks.append(_check(
-        1, "features.online", "online store materialized from the same definitions",
-        state.online_store, seen, "driftloop features materialize",
-    ))  # fmt: skip
+    checks.append(
+        _check(
+            1,
+            "features.online",
+            "online store materialized from the same definitions",
+            state.online_store,
+            seen,
+            "driftloop features materialize",
+        )
+    )
     reachable = state.registry_error is None
-    checks.append(_check(
-        1, "registry.reachable", "model registry can be read", reachable,
-        "registry opened" if reachable else str(state.registry_error),
-        "driftloop train (creates the local registry), or set registry.tracking_uri",
-    ))  # fmt: skip
+    checks.append(
+        _check(
+            1,
+            "registry.reachable",
+            "model registry can be read",
+            reachable,
+            "registry opened" if reachable else str(state.registry_error),
+            "driftloop train (creates the local registry), or set registry.tracking_uri",
+        )
+    )
     champ = state.champion
-    checks.append(_check(
-        1, "registry.champion", "a champion version is registered", champ is not None,
-        f"champion is v{champ.version}" if champ is not None
-        else ("no champion alias" if reachable else "registry not readable (registry.reachable)"),
-        "driftloop train (a first version that passes its gate becomes champion), "
-        "or driftloop models promote V",
-    ))  # fmt: skip
+    checks.append(
+        _check(
+            1,
+            "registry.champion",
+            "a champion version is registered",
+            champ is not None,
+            f"champion is v{champ.version}"
+            if champ is not None
+            else (
+                "no champion alias" if reachable else "registry not readable (registry.reachable)"
+            ),
+            "driftloop train (a first version that passes its gate becomes champion), "
+            "or driftloop models promote V",
+        )
+    )
     if champ is None:
         lineage_ok, lineage_seen = False, "no champion to inspect"
     else:
@@ -78,16 +103,23 @@ def _level1(config: ProjectConfig, state: ProjectState) -> list[Check]:
             missing.append("driftloop.git_commit (unknown, and no driftloop.version)")
         lineage_ok = not missing
         lineage_seen = (
-            f"v{champ.version} lacks {', '.join(missing)}" if missing
+            f"v{champ.version} lacks {', '.join(missing)}"
+            if missing
             else f"v{champ.version}: data digest {champ.tags['driftloop.data_digest'][:12]}, "
             f"window {champ.tags['driftloop.window_start']}..{champ.tags['driftloop.window_end']}, "
             f"code {commit[:12]}"
-        )  # fmt: skip
-    checks.append(_check(
-        1, "registry.lineage", "champion carries its training lineage", lineage_ok,
-        lineage_seen, "driftloop train (registers a version with data, split, feature and "
-        "code lineage), then promote it",
-    ))  # fmt: skip
+        )
+    checks.append(
+        _check(
+            1,
+            "registry.lineage",
+            "champion carries its training lineage",
+            lineage_ok,
+            lineage_seen,
+            "driftloop train (registers a version with data, split, feature and "
+            "code lineage), then promote it",
+        )
+    )
     return checks
 
 
@@ -100,35 +132,54 @@ def _level2(config: ProjectConfig, state: ProjectState) -> list[Check]:
     bound_key = "min_metric" if higher else "max_metric"
     bound = gate.min_metric if higher else gate.max_metric
     gate_ok = bound is not None and gate.relative_tolerance <= MAX_GATE_RELATIVE_TOLERANCE
-    checks.append(_check(
-        2, "training.gate", "quality gate: relative tolerance and an absolute bound", gate_ok,
-        f"metric {gate.metric}, relative_tolerance {gate.relative_tolerance:g} (sane <= "
-        f"{MAX_GATE_RELATIVE_TOLERANCE:g}), {bound_key} {bound if bound is not None else 'unset'}",
-        f"training.gate.{bound_key}: <bound>, training.gate.relative_tolerance: <= "
-        f"{MAX_GATE_RELATIVE_TOLERANCE:g}",
-    ))  # fmt: skip
+    checks.append(
+        _check(
+            2,
+            "training.gate",
+            "quality gate: relative tolerance and an absolute bound",
+            gate_ok,
+            f"metric {gate.metric}, relative_tolerance {gate.relative_tolerance:g} (sane <= "
+            f"{MAX_GATE_RELATIVE_TOLERANCE:g}), {bound_key} "
+            f"{bound if bound is not None else 'unset'}",
+            f"training.gate.{bound_key}: <bound>, training.gate.relative_tolerance: <= "
+            f"{MAX_GATE_RELATIVE_TOLERANCE:g}",
+        )
+    )
     champ = state.champion
-    checks.append(_check(
-        2, "registry.champion_gated", "the champion passed the quality gate",
-        champ is not None and champ.gate == "passed",
-        f"v{champ.version} gate {champ.gate}" if champ is not None else "no champion",
-        "driftloop train until a version passes its gate (driftloop models promote V without "
-        "--force keeps rejected versions out)",
-    ))  # fmt: skip
+    checks.append(
+        _check(
+            2,
+            "registry.champion_gated",
+            "the champion passed the quality gate",
+            champ is not None and champ.gate == "passed",
+            f"v{champ.version} gate {champ.gate}" if champ is not None else "no champion",
+            "driftloop train until a version passes its gate (driftloop models promote V without "
+            "--force keeps rejected versions out)",
+        )
+    )
     skew = config.features.skew
-    checks.append(_check(
-        2, "features.skew_gate", "training-serving skew check is a strict test",
-        skew.max_mismatch_rate <= MAX_SKEW_MISMATCH_RATE,
-        f"features.skew.max_mismatch_rate {skew.max_mismatch_rate:g} "
-        f"(sane <= {MAX_SKEW_MISMATCH_RATE:g})",
-        f"features.skew.max_mismatch_rate: <= {MAX_SKEW_MISMATCH_RATE:g}",
-    ))  # fmt: skip
+    checks.append(
+        _check(
+            2,
+            "features.skew_gate",
+            "training-serving skew check is a strict test",
+            skew.max_mismatch_rate <= MAX_SKEW_MISMATCH_RATE,
+            f"features.skew.max_mismatch_rate {skew.max_mismatch_rate:g} "
+            f"(sane <= {MAX_SKEW_MISMATCH_RATE:g})",
+            f"features.skew.max_mismatch_rate: <= {MAX_SKEW_MISMATCH_RATE:g}",
+        )
+    )
     on_pass = config.training.on_pass
-    checks.append(_check(
-        2, "training.on_pass", "a passing candidate goes to the canary, not straight to champion",
-        on_pass == "challenger", f"training.on_pass {on_pass}",
-        "training.on_pass: challenger",
-    ))  # fmt: skip
+    checks.append(
+        _check(
+            2,
+            "training.on_pass",
+            "a passing candidate goes to the canary, not straight to champion",
+            on_pass == "challenger",
+            f"training.on_pass {on_pass}",
+            "training.on_pass: challenger",
+        )
+    )
     r = config.rollout
     problems = []
     if r.rollback_error_rate > MAX_ROLLBACK_ERROR_RATE:
@@ -140,21 +191,30 @@ def _level2(config: ProjectConfig, state: ProjectState) -> list[Check]:
     if r.kl_max > MAX_ROLLOUT_KL:
         problems.append(f"kl_max {r.kl_max:g} > {MAX_ROLLOUT_KL}")
     steps = " -> ".join(f"{s:g}%" for s in r.steps)
-    checks.append(_check(
-        2, "rollout.gates", "rollout promote/rollback gates within sane bounds", not problems,
-        f"{r.strategy}, steps {steps}, promote at error < {r.promote_error_rate:g} and p99 <= "
-        f"{r.promote_p99_ratio:g}x, roll back at error > {r.rollback_error_rate:g} or p99 > "
-        f"{r.rollback_p99_ratio:g}x, KL < {r.kl_max:g}"
-        + (f"; too loose: {'; '.join(problems)}" if problems else ""),
-        f"rollout.rollback_error_rate <= {MAX_ROLLBACK_ERROR_RATE}, rollout.rollback_p99_ratio "
-        f"<= {MAX_ROLLBACK_P99_RATIO}, rollout.kl_max <= {MAX_ROLLOUT_KL}",
-    ))  # fmt: skip
-    checks.append(_check(
-        2, "serving.admin_token", "the server's admin API is on (automated deployment uses it)",
-        state.admin_token,
-        "admin token set" if state.admin_token else "no admin token: the admin API is disabled",
-        "serving.admin_token: <secret>, or export DRIFTLOOP_ADMIN_TOKEN",
-    ))  # fmt: skip
+    checks.append(
+        _check(
+            2,
+            "rollout.gates",
+            "rollout promote/rollback gates within sane bounds",
+            not problems,
+            f"{r.strategy}, steps {steps}, promote at error < {r.promote_error_rate:g} and p99 <= "
+            f"{r.promote_p99_ratio:g}x, roll back at error > {r.rollback_error_rate:g} or p99 > "
+            f"{r.rollback_p99_ratio:g}x, KL < {r.kl_max:g}"
+            + (f"; too loose: {'; '.join(problems)}" if problems else ""),
+            f"rollout.rollback_error_rate <= {MAX_ROLLBACK_ERROR_RATE}, rollout.rollback_p99_ratio "
+            f"<= {MAX_ROLLBACK_P99_RATIO}, rollout.kl_max <= {MAX_ROLLOUT_KL}",
+        )
+    )
+    checks.append(
+        _check(
+            2,
+            "serving.admin_token",
+            "the server's admin API is on (automated deployment uses it)",
+            state.admin_token,
+            "admin token set" if state.admin_token else "no admin token: the admin API is disabled",
+            "serving.admin_token: <secret>, or export DRIFTLOOP_ADMIN_TOKEN",
+        )
+    )
     counts = dict(state.rollouts or {})
     decided = sum(counts.get(s, 0) for s in DECIDED_ROLLOUT_STATES)
     if state.rollouts is None:
@@ -163,31 +223,45 @@ def _level2(config: ProjectConfig, state: ProjectState) -> list[Check]:
         seen = "no rollout of this model in .driftloop/state.db"
     else:
         seen = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(counts.items()))
-    checks.append(_check(
-        2, "rollout.history", "a rollout promoted or rolled back on its own", decided > 0, seen,
-        "driftloop serve, then driftloop rollout start V",
-    ))  # fmt: skip
+    checks.append(
+        _check(
+            2,
+            "rollout.history",
+            "a rollout promoted or rolled back on its own",
+            decided > 0,
+            seen,
+            "driftloop serve, then driftloop rollout start V",
+        )
+    )
     return checks
 
 
 def _level3(config: ProjectConfig, state: ProjectState) -> list[Check]:
     checks: list[Check] = []
     loop = config.loop
-    checks.append(_check(
-        3, "loop.enabled", "the controller may retrain, on at least one trigger",
-        loop.enabled and bool(loop.triggers),
-        f"loop.enabled {str(loop.enabled).lower()}, triggers "
-        f"{', '.join(loop.triggers) or 'none'}",
-        "loop.enabled: true, loop.triggers: [feature_drift, prediction_drift, accuracy]",
-    ))  # fmt: skip
+    checks.append(
+        _check(
+            3,
+            "loop.enabled",
+            "the controller may retrain, on at least one trigger",
+            loop.enabled and bool(loop.triggers),
+            f"loop.enabled {str(loop.enabled).lower()}, triggers "
+            f"{', '.join(loop.triggers) or 'none'}",
+            "loop.enabled: true, loop.triggers: [feature_drift, prediction_drift, accuracy]",
+        )
+    )
     capped = loop.max_retrains <= loop.period_days
-    checks.append(_check(
-        3, "loop.policy", "retraining has a cool-down and a cap",
-        loop.cooldown_days > 0 and capped,
-        f"cooldown_days {loop.cooldown_days:g}, at most {loop.max_retrains} retrain(s) per "
-        f"{loop.period_days} days",
-        "loop.cooldown_days: > 0, loop.max_retrains: <= loop.period_days",
-    ))  # fmt: skip
+    checks.append(
+        _check(
+            3,
+            "loop.policy",
+            "retraining has a cool-down and a cap",
+            loop.cooldown_days > 0 and capped,
+            f"cooldown_days {loop.cooldown_days:g}, at most {loop.max_retrains} retrain(s) per "
+            f"{loop.period_days} days",
+            "loop.cooldown_days: > 0, loop.max_retrains: <= loop.period_days",
+        )
+    )
     m = config.monitoring
     problems = []
     if m.psi_act > MAX_PSI_ACT:
@@ -196,57 +270,91 @@ def _level3(config: ProjectConfig, state: ProjectState) -> list[Check]:
         problems.append(f"prediction_kl {m.prediction_kl:g} > {MAX_PREDICTION_KL}")
     if m.accuracy_ratio > MAX_ACCURACY_RATIO:
         problems.append(f"accuracy_ratio {m.accuracy_ratio:g} > {MAX_ACCURACY_RATIO}")
-    checks.append(_check(
-        3, "monitoring.thresholds", "drift and accuracy thresholds that can fire", not problems,
-        f"PSI {m.psi_notice:g}/{m.psi_warning:g}/{m.psi_act:g}, prediction KL "
-        f"{m.prediction_kl:g}, accuracy ratio {m.accuracy_ratio:g}"
-        + (f"; too loose: {'; '.join(problems)}" if problems else ""),
-        f"monitoring.psi_act <= {MAX_PSI_ACT}, monitoring.prediction_kl <= {MAX_PREDICTION_KL}, "
-        f"monitoring.accuracy_ratio <= {MAX_ACCURACY_RATIO}",
-    ))  # fmt: skip
+    checks.append(
+        _check(
+            3,
+            "monitoring.thresholds",
+            "drift and accuracy thresholds that can fire",
+            not problems,
+            f"PSI {m.psi_notice:g}/{m.psi_warning:g}/{m.psi_act:g}, prediction KL "
+            f"{m.prediction_kl:g}, accuracy ratio {m.accuracy_ratio:g}"
+            + (f"; too loose: {'; '.join(problems)}" if problems else ""),
+            f"monitoring.psi_act <= {MAX_PSI_ACT}, "
+            f"monitoring.prediction_kl <= {MAX_PREDICTION_KL}, "
+            f"monitoring.accuracy_ratio <= {MAX_ACCURACY_RATIO}",
+        )
+    )
     # Labels of the last delay_days of a window are not known yet when it is judged.
     delay, window = config.labels.delay_days, m.window_days
     coverage = max(0.0, (window - delay) / window)
     judgeable = coverage >= m.min_label_coverage and coverage > 0.0
-    checks.append(_check(
-        3, "labels.judgeable", "delayed labels arrive in time to judge accuracy", judgeable,
-        f"labels.delay_days {delay} in a {window}-day window: at most {coverage:.0%} of its rows "
-        f"labelled when judged (monitoring.min_label_coverage {m.min_label_coverage:.0%})",
-        f"monitoring.window_days: >= {_min_window(delay, m.min_label_coverage)} (or a shorter "
-        "labels.delay_days, or a lower monitoring.min_label_coverage)",
-    ))  # fmt: skip
+    checks.append(
+        _check(
+            3,
+            "labels.judgeable",
+            "delayed labels arrive in time to judge accuracy",
+            judgeable,
+            f"labels.delay_days {delay} in a {window}-day window: at most {coverage:.0%} of its "
+            f"rows labelled when judged (monitoring.min_label_coverage "
+            f"{m.min_label_coverage:.0%})",
+            f"monitoring.window_days: >= {_min_window(delay, m.min_label_coverage)} (or a shorter "
+            "labels.delay_days, or a lower monitoring.min_label_coverage)",
+        )
+    )
     progressive = _progressive(config)
-    checks.append(_check(
-        3, "rollout.progressive", "new versions are tried on part of the traffic (canary or A/B)",
-        progressive,
-        f"rollout.strategy {config.rollout.strategy}, steps "
-        f"{' -> '.join(f'{s:g}%' for s in config.rollout.steps)}",
-        "rollout.strategy: canary with rollout.steps [10, 50, 100] (or ab)",
-    ))  # fmt: skip
-    checks.append(_check(
-        3, "serving.prediction_log", "the server logs predictions for monitoring",
-        state.prediction_segments > 0,
-        f"{state.prediction_segments} prediction log segment(s), {state.feedback_segments} "
-        "feedback segment(s) under .driftloop/",
-        "driftloop serve, send traffic and outcomes (/v1/feedback)",
-    ))  # fmt: skip
+    checks.append(
+        _check(
+            3,
+            "rollout.progressive",
+            "new versions are tried on part of the traffic (canary or A/B)",
+            progressive,
+            f"rollout.strategy {config.rollout.strategy}, steps "
+            f"{' -> '.join(f'{s:g}%' for s in config.rollout.steps)}",
+            "rollout.strategy: canary with rollout.steps [10, 50, 100] (or ab)",
+        )
+    )
+    checks.append(
+        _check(
+            3,
+            "serving.prediction_log",
+            "the server logs predictions for monitoring",
+            state.prediction_segments > 0,
+            f"{state.prediction_segments} prediction log segment(s), {state.feedback_segments} "
+            "feedback segment(s) under .driftloop/",
+            "driftloop serve, send traffic and outcomes (/v1/feedback)",
+        )
+    )
     damaged, held = state.damaged_segments, state.quarantined_files
-    checks.append(_check(
-        3, "logs.readable", "every log segment can be read (none damaged, none quarantined)",
-        not damaged and not held,
-        f"{len(damaged)} damaged segment(s) in place"
-        + (f" ({', '.join(damaged[:3])}{' ...' if len(damaged) > 3 else ''})" if damaged else "")
-        + f", {held} file(s) in .driftloop/quarantine/",
-        "`driftloop monitor` moves damaged segments aside; restore each from a backup or "
-        "delete it from .driftloop/quarantine/ (records.jsonl says why each was moved)",
-    ))  # fmt: skip
+    checks.append(
+        _check(
+            3,
+            "logs.readable",
+            "every log segment can be read (none damaged, none quarantined)",
+            not damaged and not held,
+            f"{len(damaged)} damaged segment(s) in place"
+            + (
+                f" ({', '.join(damaged[:3])}{' ...' if len(damaged) > 3 else ''})"
+                if damaged
+                else ""
+            )
+            + f", {held} file(s) in .driftloop/quarantine/",
+            "`driftloop monitor` moves damaged segments aside; restore each from a backup or "
+            "delete it from .driftloop/quarantine/ (records.jsonl says why each was moved)",
+        )
+    )
     runs = state.loop_events
-    checks.append(_check(
-        3, "loop.history", "the loop has run and recorded its decisions", bool(runs),
-        "never run (no loop_events table in .driftloop/state.db)" if runs is None
-        else f"{runs} loop event(s) recorded",
-        "driftloop loop run",
-    ))  # fmt: skip
+    checks.append(
+        _check(
+            3,
+            "loop.history",
+            "the loop has run and recorded its decisions",
+            bool(runs),
+            "never run (no loop_events table in .driftloop/state.db)"
+            if runs is None
+            else f"{runs} loop event(s) recorded",
+            "driftloop loop run",
+        )
+    )
     return checks
 
 

@@ -159,8 +159,15 @@ def draw_accuracy(ax: Axes, timeline: Timeline, s: Series) -> None:
     for v in s.versions:
         if np.isfinite(s.wape[v]).any():
             anything = True
-            _line(ax, s.x, smooth(s.wape[v]), color=colors[v], linewidth=1.0, alpha=0.6,
-                  label=mpl_text(_label(v)))  # fmt: skip
+            _line(
+                ax,
+                s.x,
+                smooth(s.wape[v]),
+                color=colors[v],
+                linewidth=1.0,
+                alpha=0.6,
+                label=mpl_text(_label(v)),
+            )
     baselines = (
         (s.frozen, "#555555", "--", "frozen first champion (control)"),
         (s.scheduled, "#1f77b4", ":", "retrained on a fixed schedule"),
@@ -168,15 +175,20 @@ def draw_accuracy(ax: Axes, timeline: Timeline, s: Series) -> None:
     for values, color, style, label in baselines:
         if np.isfinite(values).any():
             anything = True
-            _line(ax, s.x, smooth(values), color=color, linewidth=1.3, linestyle=style,
-                  label=label)  # fmt: skip
+            _line(ax, s.x, smooth(values), color=color, linewidth=1.3, linestyle=style, label=label)
     if np.isfinite(s.served).any():
         anything = True
-        ax.plot(s.x, s.served, color=LOOP_COLOR, linewidth=0.6, alpha=0.3,
-                label="served, daily")  # fmt: skip
+        ax.plot(s.x, s.served, color=LOOP_COLOR, linewidth=0.6, alpha=0.3, label="served, daily")
         # the loop's result: drawn last, dark and wide, above every other line
-        _line(ax, s.x, smooth(s.served), color=LOOP_COLOR, linewidth=3.0, zorder=5,
-              label="served by the loop (traffic mix)")  # fmt: skip
+        _line(
+            ax,
+            s.x,
+            smooth(s.served),
+            color=LOOP_COLOR,
+            linewidth=3.0,
+            zorder=5,
+            label="served by the loop (traffic mix)",
+        )
     _shift_line(ax, timeline)
     if not anything:
         no_data(ax, f"no {timeline.accuracy_metric} was recorded")
@@ -232,16 +244,28 @@ def _not_judged(ax: Axes, s: Series, judged: np.ndarray) -> None:
         end = day
         while end + 1 < len(judged) and not judged[end + 1]:
             end += 1
-        ax.axvspan(float(s.x[day] - 0.5), float(s.x[end] + 0.5), color=NOT_JUDGED_COLOR,
-                   alpha=0.3, linewidth=0, label=None if labelled else "not judged")  # fmt: skip
+        ax.axvspan(
+            float(s.x[day] - 0.5),
+            float(s.x[end] + 0.5),
+            color=NOT_JUDGED_COLOR,
+            alpha=0.3,
+            linewidth=0,
+            label=None if labelled else "not judged",
+        )
         labelled = True
         day = end + 1
 
 
 def _draw_metric(
-    ax: Axes, timeline: Timeline, s: Series, values: np.ndarray, judged: np.ndarray,
-    name: str, color: str, title: str,
-) -> None:  # fmt: skip
+    ax: Axes,
+    timeline: Timeline,
+    s: Series,
+    values: np.ndarray,
+    judged: np.ndarray,
+    name: str,
+    color: str,
+    title: str,
+) -> None:
     if np.isfinite(values).any():
         _line(ax, s.x, values, color=color, linewidth=1.3, label=name)
     else:
@@ -253,16 +277,32 @@ def _draw_metric(
 
 
 def draw_psi(ax: Axes, timeline: Timeline, s: Series) -> None:
-    _draw_metric(ax, timeline, s, s.psi, s.drift_judged, "max feature PSI", "#1f77b4",
-                 "Feature drift: largest PSI of any feature")  # fmt: skip
+    _draw_metric(
+        ax,
+        timeline,
+        s,
+        s.psi,
+        s.drift_judged,
+        "max feature PSI",
+        "#1f77b4",
+        "Feature drift: largest PSI of any feature",
+    )
     _threshold(ax, timeline.thresholds.get("psi_warning"), "warning", "#ff7f0e")
     _threshold(ax, timeline.thresholds.get("psi_act"), "act", "#d62728")
     _legend(ax, ncol=4)
 
 
 def draw_kl(ax: Axes, timeline: Timeline, s: Series) -> None:
-    _draw_metric(ax, timeline, s, s.kl, s.drift_judged, "prediction KL", "#9467bd",
-                 "Prediction drift: KL(current || reference)")  # fmt: skip
+    _draw_metric(
+        ax,
+        timeline,
+        s,
+        s.kl,
+        s.drift_judged,
+        "prediction KL",
+        "#9467bd",
+        "Prediction drift: KL(current || reference)",
+    )
     _threshold(ax, timeline.thresholds.get("prediction_kl"), "alarm", "#d62728")
     _legend(ax, ncol=3)
 
@@ -281,12 +321,28 @@ def draw_ratio(ax: Axes, timeline: Timeline, s: Series) -> None:
     values = s.fixed_ratio if fixed else s.ratio
     metric = timeline.accuracy_metric
     ref = f"v{s.fixed_reference[0]} holdout" if s.fixed_reference else "own holdout"
-    _draw_metric(ax, timeline, s, values, s.accuracy_judged, f"{metric} / {ref}", "#8c564b",
-                 f"Accuracy: the window's {metric} over {ratio_reference(timeline, s)} "
-                 "(above the line: degraded)")  # fmt: skip
+    _draw_metric(
+        ax,
+        timeline,
+        s,
+        values,
+        s.accuracy_judged,
+        f"{metric} / {ref}",
+        "#8c564b",
+        f"Accuracy: the window's {metric} over {ratio_reference(timeline, s)} "
+        "(above the line: degraded)",
+    )
     if fixed and not np.allclose(s.ratio, s.fixed_ratio, equal_nan=True):
-        _line(ax, s.x, s.ratio, color="#8c564b", linewidth=0.9, linestyle=":", alpha=0.8,
-              label="as the loop judged it (each champion / its own holdout)")  # fmt: skip
+        _line(
+            ax,
+            s.x,
+            s.ratio,
+            color="#8c564b",
+            linewidth=0.9,
+            linestyle=":",
+            alpha=0.8,
+            label="as the loop judged it (each champion / its own holdout)",
+        )
     _threshold(ax, timeline.thresholds.get("accuracy_ratio"), "degraded above", "#d62728")
     _legend(ax, ncol=4)
 

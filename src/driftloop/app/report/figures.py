@@ -19,7 +19,7 @@ from driftloop.app.report.draw import (
     draw_weights,
     mpl_text,
     no_data,
-)  # fmt: skip
+)
 from driftloop.app.report.series import events_of, series_of
 from driftloop.loop.timeline import Timeline
 

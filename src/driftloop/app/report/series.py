@@ -22,7 +22,7 @@ __all__ = [
     "series_of",
     "smooth",
     "version_order",
-]  # fmt: skip
+]
 
 SMOOTHING_DAYS = 7
 """Trailing window (days) of the smoothed accuracy lines."""
@@ -88,8 +88,13 @@ def _judged(days: Sequence[DayRecord], flag: str, values: np.ndarray) -> np.ndar
     """A day counts as judged where the timeline says so; older timelines (no flag) where
     a value was recorded."""
     recorded = [getattr(d, flag) for d in days]
-    return np.array([bool(r) if r is not None else bool(np.isfinite(v))
-                     for r, v in zip(recorded, values, strict=True)], dtype=bool)  # fmt: skip
+    return np.array(
+        [
+            bool(r) if r is not None else bool(np.isfinite(v))
+            for r, v in zip(recorded, values, strict=True)
+        ],
+        dtype=bool,
+    )
 
 
 def _fixed_ratio(

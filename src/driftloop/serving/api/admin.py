@@ -22,8 +22,9 @@ def _authorize(request: Request) -> ServerContext:
     if token is None:
         raise RequestError(
             "the admin API is disabled: set DRIFTLOOP_ADMIN_TOKEN (or serving.admin_token) "
-            "and restart the server", 403,
-        )  # fmt: skip
+            "and restart the server",
+            403,
+        )
     given = request.headers.get("authorization", "")
     scheme, _, value = given.partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(value.encode(), token.encode()):

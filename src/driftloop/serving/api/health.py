@@ -15,8 +15,7 @@ async def openapi(request: Request) -> Response:
     from driftloop import __version__
 
     ctx = server_context(request)
-    keys = {k: "string" if t == "string" else "integer"
-            for k, t in ctx.layout.entity_types.items()}  # fmt: skip
+    keys = {k: "string" if t == "string" else "integer" for k, t in ctx.layout.entity_types.items()}
     return json_response(openapi_document(ctx.model_name, __version__, keys))
 
 

@@ -34,8 +34,9 @@ __all__ = [
 async def server_metadata() -> Response:
     from driftloop import __version__
 
-    return json_response({"name": "driftloop", "version": __version__,
-                          "extensions": ["binary_tensor_data"]})  # fmt: skip
+    return json_response(
+        {"name": "driftloop", "version": __version__, "extensions": ["binary_tensor_data"]}
+    )
 
 
 def _metadata(ctx: ServerContext, served: ServedModel, versions: list[str]) -> dict[str, Any]:
@@ -95,8 +96,9 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
     v2 = decode_request(body, request.headers.get(BINARY_HEADER), ctx.settings.max_batch_rows)
     state = ctx.service.state
     if version is None:
-        key = str(v2.parameters.get("routing_key") or request.headers.get("x-routing-key")
-                  or v2.id or rid)  # fmt: skip
+        key = str(
+            v2.parameters.get("routing_key") or request.headers.get("x-routing-key") or v2.id or rid
+        )
         route, version = choose(state.routes, key)
     else:
         route = "direct"
@@ -106,9 +108,13 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
     seconds = time.perf_counter() - started
     ctx.record_v2(rid, served, route, x, preds, seconds)
     body_out, headers = encode_response(
-        ctx.model_name, served.version, v2.id, preds, v2.binary_output,
+        ctx.model_name,
+        served.version,
+        v2.id,
+        preds,
+        v2.binary_output,
         {"route": route, "request_id": rid},
-    )  # fmt: skip
+    )
     headers["X-Request-Id"] = rid
     task = None
     if route == "champion" and state.routes.shadow and state.routes.challenger:
