@@ -33,6 +33,7 @@ from driftloop.serving.entity import (
     _rows,
     _shadow,
     _time,
+    answer_item,
     handle_predict,
     parse_json_object,
 )
@@ -245,15 +246,15 @@ def _answer(
         )
         ctx.metrics.observe(version, route, "entity", values, seconds)
         for i, p, row in zip(mine, values.tolist(), rows, strict=True):
-            results[i] = {
-                "request_id": r.ids[i],
-                **dict(zip(names, r.keys[i], strict=True)),
-                "prediction": p,
-                "model_version": version,
-                "route": route,
-                "feature_time": block.iso[row],
-                "outside_ttl": outside[i],
-            }
+            results[i] = answer_item(
+                r.ids[i],
+                dict(zip(names, r.keys[i], strict=True)),
+                p,
+                version,
+                route,
+                block.iso[row],
+                outside[i],
+            )
         if route == "champion":
             shadow_rows, champion_preds = rows, values
     payload: dict[str, Any] = {"request_id": r.rid, "predictions": results}

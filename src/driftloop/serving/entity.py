@@ -22,7 +22,7 @@ from driftloop.serving.service import ServedModel, predict
 if TYPE_CHECKING:
     from driftloop.serving.context import ServerContext
 
-__all__ = ["handle_predict", "parse_json_object"]
+__all__ = ["answer_item", "handle_predict", "parse_json_object"]
 
 EARLIEST_TIME = datetime(1678, 1, 1, tzinfo=UTC)  # within pandas' nanosecond timestamps
 LATEST_TIME = datetime(2261, 12, 31, tzinfo=UTC)
@@ -230,6 +230,27 @@ async def _rows(
     return ctx.row_cache.block(cast("list[CachedRow]", found), sent)
 
 
+def answer_item(
+    request_id: str,
+    keys: dict[str, Any],
+    prediction: float,
+    version: str,
+    route: str,
+    feature_time: str | None,
+    outside_ttl: bool,
+) -> dict[str, Any]:
+    """One entity's prediction as ``/v1/predict`` answers it (and each request of a batch)."""
+    return {
+        "request_id": request_id,
+        **keys,
+        "prediction": prediction,
+        "model_version": version,
+        "route": route,
+        "feature_time": feature_time,
+        "outside_ttl": outside_ttl,
+    }
+
+
 async def handle_predict(
     ctx: ServerContext, body: bytes, rid: str, routing_key: str | None = None
 ) -> tuple[dict[str, Any], BackgroundTask | None]:
@@ -287,15 +308,15 @@ async def handle_predict(
         )
         ctx.metrics.observe(version, route, "entity", preds, seconds)
         for i, p in zip(rows, preds.tolist(), strict=True):
-            results[i] = {
-                "request_id": ids[i],
-                **dict(zip(names, keys[i], strict=True)),
-                "prediction": p,
-                "model_version": version,
-                "route": route,
-                "feature_time": block.iso[i],
-                "outside_ttl": outside[i],
-            }
+            results[i] = answer_item(
+                ids[i],
+                dict(zip(names, keys[i], strict=True)),
+                p,
+                version,
+                route,
+                block.iso[i],
+                outside[i],
+            )
         if route == "champion":
             shadow_rows, champion_preds = rows, preds
     payload: dict[str, Any] = {
