@@ -36,6 +36,7 @@ from driftloop.serving.entity import (
     answer_item,
     handle_predict,
     parse_json_object,
+    ttl_warning,
 )
 from driftloop.serving.routing import choose
 
@@ -258,13 +259,9 @@ def _answer(
         if route == "champion":
             shadow_rows, champion_preds = rows, values
     payload: dict[str, Any] = {"request_id": r.rid, "predictions": results}
-    flagged = sum(outside)
-    if flagged:
-        payload["warning"] = (
-            f"{flagged} of {len(r.keys)} predictions used features further than the feature "
-            f"views' TTL (features.ttl_days = {ttl_days}) from event_time; they are marked "
-            "outside_ttl here and in the prediction log"
-        )
+    warning = ttl_warning(sum(outside), len(r.keys), ttl_days)
+    if warning:
+        payload["warning"] = warning
     task = None
     if state.routes.shadow and state.routes.challenger and shadow_rows:
         challenger = state.models[state.routes.challenger]

@@ -22,7 +22,7 @@ from driftloop.serving.service import ServedModel, predict
 if TYPE_CHECKING:
     from driftloop.serving.context import ServerContext
 
-__all__ = ["answer_item", "handle_predict", "parse_json_object"]
+__all__ = ["answer_item", "handle_predict", "parse_json_object", "ttl_warning"]
 
 EARLIEST_TIME = datetime(1678, 1, 1, tzinfo=UTC)  # within pandas' nanosecond timestamps
 LATEST_TIME = datetime(2261, 12, 31, tzinfo=UTC)
@@ -230,6 +230,18 @@ async def _rows(
     return ctx.row_cache.block(cast("list[CachedRow]", found), sent)
 
 
+def ttl_warning(flagged: int, total: int, ttl_days: float) -> str | None:
+    """The answer's warning when ``flagged`` of ``total`` predictions used features
+    further than the views' TTL from ``event_time`` (None when none did)."""
+    if not flagged:
+        return None
+    return (
+        f"{flagged} of {total} predictions used features further than the feature "
+        f"views' TTL (features.ttl_days = {ttl_days}) from event_time; they are marked "
+        "outside_ttl here and in the prediction log"
+    )
+
+
 def answer_item(
     request_id: str,
     keys: dict[str, Any],
@@ -324,13 +336,9 @@ async def handle_predict(
         "request_id": rid,
         "predictions": results,
     }
-    flagged = sum(outside)
-    if flagged:
-        payload["warning"] = (
-            f"{flagged} of {len(keys)} predictions used features further than the feature "
-            f"views' TTL (features.ttl_days = {ttl_days}) from event_time; they are marked "
-            "outside_ttl here and in the prediction log"
-        )
+    warning = ttl_warning(sum(outside), len(keys), ttl_days)
+    if warning:
+        payload["warning"] = warning
     task = None
     if state.routes.shadow and state.routes.challenger and shadow_rows:
         challenger = state.models[state.routes.challenger]
