@@ -6,6 +6,7 @@
     │   ├── ProjectError            project folder missing, not empty, or not initialised
     │   ├── DataError               a data file is missing, or a query selects no rows
     │   ├── ModelNotFound           a model version or alias that does not exist (HTTP 404)
+    │   ├── AliasError              an alias cannot move as asked (already champion, ...) (409)
     │   ├── RequestError            an HTTP request the server cannot serve (HTTP 4xx)
     │   └── RolloutError            a rollout cannot start or change as asked (one runs, ...)
     ├── BackendError                a store or service failed underneath us (exit 2)
@@ -27,6 +28,7 @@ reach HTTP carry ``http_status``; the server maps them to ``{"error": message}``
 from __future__ import annotations
 
 __all__ = [
+    "AliasError",
     "BackendError",
     "CheckFailed",
     "ConfigError",
@@ -97,6 +99,12 @@ class ModelNotFound(UsageError):
     """A model version or alias that the registry does not hold."""
 
     http_status = 404
+
+
+class AliasError(UsageError):
+    """An alias cannot move as asked: already the champion, nothing to roll back to, ..."""
+
+    http_status = 409
 
 
 class RequestError(UsageError):

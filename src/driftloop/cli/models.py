@@ -148,25 +148,14 @@ def promote(
     json_out: JsonOption = False,
 ) -> None:
     """Make a version the champion (clears challenger if it pointed there)."""
-    from driftloop.errors import UsageError
-    from driftloop.registry import CHALLENGER, CHAMPION
+    from driftloop.registry import aliases
 
     with handle_errors():
         registry = _registry(project)
-        target = registry.get(version)
-        if target.gate != "passed" and not force:
-            raise UsageError(
-                f"version {version} failed its gate ({target.tags.get('driftloop.gate_summary')}):"
-                " pass --force to promote it anyway"
-            )
-        if CHAMPION in target.aliases:
-            raise UsageError(f"version {version} is already the champion")
-        move = registry.move_alias(
-            CHAMPION, version, "promote", _actor(), reason or "manual promotion"
+        aliases.check_promotion(registry, version, force=force)
+        move = aliases.promote(
+            registry, version, actor=_actor(), reason=reason or "manual promotion"
         )
-        challenger = registry.alias(CHALLENGER)
-        if challenger is not None and challenger.version == version:
-            registry.move_alias(CHALLENGER, None, "clear", _actor(), f"v{version} became champion")
         if json_out:
             emit_json(move)
             return
@@ -180,23 +169,14 @@ def rollback(
     json_out: JsonOption = False,
 ) -> None:
     """Put champion back on the previous champion."""
-    from driftloop.errors import UsageError
-    from driftloop.registry import CHAMPION
-    from driftloop.registry.history import previous_holder
+    from driftloop.registry import CHAMPION, aliases
 
     with handle_errors():
         registry = _registry(project)
+        target = aliases.rollback_target(registry)
         current = registry.alias(CHAMPION)
-        if current is None:
-            raise UsageError("there is no champion to roll back: run `driftloop train` first")
-        target = previous_holder(registry.alias_history(CHAMPION))
-        if target is None:
-            raise UsageError(
-                f"v{current.version} is the only champion there has been: nothing to roll back to"
-            )
-        move = registry.move_alias(
-            CHAMPION, target, "rollback", _actor(), reason or f"rollback from v{current.version}"
-        )
+        why = reason or f"rollback from v{current.version if current else '-'}"
+        move = aliases.rollback(registry, target, actor=_actor(), reason=why)
         if json_out:
             emit_json(move)
             return

@@ -25,7 +25,7 @@ import numpy as np
 import orjson
 
 from driftloop.features.engineering import ENTITY_KEYS
-from driftloop.registry.base import CHALLENGER, ModelRegistry
+from driftloop.registry import CHALLENGER, ModelRegistry, aliases
 from driftloop.storage.segments import read_segments
 
 __all__ = [
@@ -328,9 +328,9 @@ def run_churn(
 
         for cycle in range(cycles):
             step = cycle * STEPS_PER_CYCLE
-            champion = timeline.current.champion
-            other = versions[1] if champion == versions[0] else versions[0]
-            registry.move_alias(CHALLENGER, other, "promote", "load churn", f"cycle {cycle}")
+            other = versions[1] if timeline.current.champion == versions[0] else versions[0]
+            why, actor = f"cycle {cycle}", "load churn"
+            aliases.point(registry, CHALLENGER, other, kind="promote", actor=actor, reason=why)
             call(step, "reload (new challenger)", "/admin/reload", {})
             call(step + 1, "weight 10", "/admin/weights", {"challenger_weight": 10})
             call(step + 2, "weight 50", "/admin/weights", {"challenger_weight": 50})

@@ -23,6 +23,7 @@ from pathlib import Path
 from driftloop.faults import crash_point
 from driftloop.loop.store import LoopEvent, LoopStore
 from driftloop.pipeline.train import TRAIN_STEPS
+from driftloop.registry import aliases
 from driftloop.registry.base import CHALLENGER, CHAMPION, ModelRegistry, ModelVersion
 from driftloop.storage.quarantine import records
 
@@ -101,13 +102,8 @@ def finish_interrupted(
     champion, challenger = registry.alias(CHAMPION), registry.alias(CHALLENGER)
     aliased = {v.version for v in (champion, challenger) if v is not None}
     if version.version not in aliased:  # killed between registration and the alias
-        registry.move_alias(
-            CHALLENGER,
-            version.version,
-            "train",
-            ACTOR,
-            f"gate {summary} (alias moved after a restart)",
-        )
+        why = f"gate {summary} (alias moved after a restart)"
+        aliases.point(registry, CHALLENGER, version.version, kind="train", actor=ACTOR, reason=why)
     return store.record(
         model,
         now,

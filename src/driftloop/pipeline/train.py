@@ -29,7 +29,7 @@ from driftloop.pipeline.metrics import MIN_HOLDOUT_ROWS, evaluate, too_few_to_ev
 from driftloop.pipeline.onnx_export import export_onnx
 from driftloop.pipeline.split import TimeSplit, grow_split, plan_split
 from driftloop.project import Project
-from driftloop.registry.base import CHAMPION, ModelRegistry, RegistrationRequest
+from driftloop.registry import CHAMPION, ModelRegistry, RegistrationRequest, aliases
 from driftloop.statistics.profile import ReferenceProfile, build_profile
 
 __all__ = ["TRAIN_STEPS", "Recency", "TrainingResult", "run_training"]
@@ -238,7 +238,7 @@ def run_training(
     crash_point("train.registered")
     alias, reason = _choose_alias(verdict, champion_version, on_pass or cfg.on_pass)
     if alias is not None:
-        registry.move_alias(alias, registered.version, "train", actor, reason)
+        aliases.point(registry, alias, registered.version, kind="train", actor=actor, reason=reason)
     return TrainingResult(
         version=registered.version,
         alias=alias,

@@ -27,6 +27,7 @@ from driftloop.clock import Clock, WallClock
 from driftloop.config import RolloutConfig
 from driftloop.errors import DriftloopError, MetricsUnavailable, RolloutError, RouterError
 from driftloop.faults import crash_point
+from driftloop.registry import aliases
 from driftloop.registry.base import CHALLENGER, CHAMPION, ModelRegistry
 from driftloop.rollout.metrics import Snapshot, delta
 from driftloop.rollout.outcomes import OutcomeSource, VersionOutcomes
@@ -206,11 +207,10 @@ class RolloutController:
 
     def _begin(self, r: Rollout) -> Rollout:
         """Pending: make the version the challenger, have the router load it, first phase."""
-        challenger = self.registry.alias(CHALLENGER)
-        if challenger is None or challenger.version != r.version:
-            self.registry.move_alias(
-                CHALLENGER, r.version, "canary", self._actor(r), f"rollout #{r.id} begins"
-            )
+        why = f"rollout #{r.id} begins"
+        if aliases.point(
+            self.registry, CHALLENGER, r.version, kind="canary", actor=self._actor(r), reason=why
+        ):
             crash_point("rollout.challenger_set")
         live = self.router.reload()
         if live.challenger != r.version:
@@ -276,21 +276,19 @@ class RolloutController:
             baseline = self.metrics.snapshot()
             return self.store.mark_applied(r, self.clock.now(), baseline.to_json())
         if r.state == "promoted":
-            champion = self.registry.alias(CHAMPION)
-            if champion is None or champion.version != r.version:
-                self.registry.move_alias(CHAMPION, r.version, "promote", actor, r.reason)
+            if aliases.point(
+                self.registry, CHAMPION, r.version, kind="promote", actor=actor, reason=r.reason
+            ):
                 crash_point("rollout.champion_moved")
-            challenger = self.registry.alias(CHALLENGER)
-            if challenger is not None and challenger.version == r.version:
-                self.registry.move_alias(CHALLENGER, None, "clear", actor, f"v{r.version} promoted")
+            aliases.clear_challenger(
+                self.registry, actor=actor, reason=f"v{r.version} promoted", of=r.version
+            )
             self.router.reload()
         elif r.state in ("rolled_back", "aborted"):
             live = self.router.current()
             if live.challenger == r.version and (live.challenger_weight > 0 or live.shadow):
                 self.router.set_weight(0.0, False)  # users first: stop the canary's traffic
-            challenger = self.registry.alias(CHALLENGER)
-            if challenger is not None and challenger.version == r.version:
-                self.registry.move_alias(CHALLENGER, None, "clear", actor, r.reason)
+            aliases.clear_challenger(self.registry, actor=actor, reason=r.reason, of=r.version)
             self.router.reload()
         return self.store.mark_applied(r, self.clock.now(), None)
 
