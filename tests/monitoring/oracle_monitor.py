@@ -14,8 +14,12 @@ import pandas as pd
 import pytest
 
 from driftloop.config import MonitoringConfig
-from driftloop.monitoring.assess import AccuracyStats, VersionAssessment, assess_version
-from driftloop.monitoring.labels import accuracy_arrays
+from driftloop.monitoring.assess import (
+    AccuracyStats,
+    VersionAssessment,
+    accuracy_stats,
+    assess_version,
+)
 from driftloop.monitoring.monitor import WindowReport, join_labels
 from driftloop.monitoring.sketch import BinnedSketch
 from driftloop.statistics.profile import ReferenceProfile
@@ -26,7 +30,7 @@ Info = Callable[[str], tuple[ReferenceProfile, float, float]]
 
 def _accuracy(rows: pd.DataFrame) -> AccuracyStats:
     labeled = rows[rows["label"].notna()]
-    return accuracy_arrays(
+    return accuracy_stats(
         labeled["label"].to_numpy("float64"), labeled["prediction"].to_numpy("float64")
     )
 

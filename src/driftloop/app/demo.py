@@ -42,12 +42,12 @@ from driftloop.loop.replay import (
     run_replay,
     trailing_wape,
     versions_table,
-    wape,
 )
 from driftloop.loop.simulate import DayServed, Simulation
 from driftloop.loop.timeline import KeyNumber, Timeline, TimelineEvent
 from driftloop.pipeline.train import TrainingResult, run_training
 from driftloop.project import Project
+from driftloop.statistics.accuracy import wape
 
 __all__ = ["DEMO_STEPS", "DemoResult", "run_demo"]
 
@@ -272,7 +272,7 @@ def _measure(
         (served["day"] >= shift_date - timedelta(days=REFERENCE_DAYS))
         & (served["day"] < shift_date)
     ]
-    reference = wape(ref_rows["prediction"].to_numpy(), ref_rows["label"].to_numpy("float64"))
+    reference = wape(ref_rows["label"].to_numpy("float64"), ref_rows["prediction"].to_numpy())
     recovery, trailing = _recovery_day(served, shift_date, reference, end)
     frozen_recovery, frozen_trailing = _recovery_day(frozen, shift_date, reference, end)
     detections = [e for e in events if e.kind == "drift_detected"]

@@ -28,11 +28,12 @@ from driftloop.loop.schedule import ScheduleThread, scheduled_predictions, score
 from driftloop.loop.simulate import DayServed, Intervention, Simulation, midnight
 from driftloop.loop.store import LoopEvent, LoopStore
 from driftloop.loop.timeline import DayRecord, KeyNumber, Timeline, TimelineEvent
-from driftloop.monitoring.assess import ACCURACY_METRICS, log_loss_sum, metric_label
+from driftloop.monitoring.assess import ACCURACY_METRICS, metric_label
 from driftloop.pipeline.train import TrainingResult, run_training
 from driftloop.project import Project
 from driftloop.registry import open_registry
 from driftloop.registry.base import ModelRegistry
+from driftloop.statistics.accuracy import log_loss, pr_auc, roc_auc, wape
 
 __all__ = [
     "REPLAY_STEPS",
@@ -46,7 +47,6 @@ __all__ = [
     "summarize_replay",
     "trailing_wape",
     "versions_table",
-    "wape",
 ]
 
 REPLAY_STEPS = (
@@ -76,28 +76,15 @@ class ReplayResult:
     first: TrainingResult
 
 
-def wape(pred: np.ndarray, label: np.ndarray) -> float:
-    """WAPE over the labelled rows (NaN labels skipped); NaN without any label mass."""
-    ok = np.isfinite(label)
-    total = np.abs(label[ok]).sum()
-    return float(np.abs(pred[ok] - label[ok]).sum() / total) if total > 0 else math.nan
-
-
-def mean_log_loss(pred: np.ndarray, label: np.ndarray) -> float:
-    """Mean log loss of probabilities over the labelled rows; NaN without labels."""
-    ok = np.isfinite(label)
-    return log_loss_sum(label[ok], pred[ok]) / int(ok.sum()) if ok.any() else math.nan
-
-
 def replay_error(project: Project) -> tuple[str, str, Callable[[np.ndarray, np.ndarray], float]]:
     """The accuracy metric the monitor judges this project by: key, label, function."""
     metric = ACCURACY_METRICS[project.config.training.task]
-    return metric, metric_label(metric), mean_log_loss if metric == "log_loss" else wape
+    return metric, metric_label(metric), log_loss if metric == "log_loss" else wape
 
 
 def trailing_wape(per_day: pd.DataFrame, day: date, days: int = TRAILING_DAYS) -> float:
     window = per_day[(per_day["day"] > day - timedelta(days=days)) & (per_day["day"] <= day)]
-    return wape(window["prediction"].to_numpy(), window["label"].to_numpy("float64"))
+    return wape(window["label"].to_numpy("float64"), window["prediction"].to_numpy())
 
 
 def frozen_predictions(
@@ -213,7 +200,7 @@ def day_records(result: ReplayResult) -> list[DayRecord]:
     def score(rows: pd.DataFrame | None) -> float | None:
         if rows is None or rows.empty:
             return None
-        return error(rows["prediction"].to_numpy("float64"), rows["label"].to_numpy("float64"))
+        return error(rows["label"].to_numpy("float64"), rows["prediction"].to_numpy("float64"))
 
     for d in result.days:
         rows = by_day.get(d.day, served.iloc[0:0])
@@ -224,7 +211,7 @@ def day_records(result: ReplayResult) -> list[DayRecord]:
                 day=d.day,
                 weights={str(v): len(g) / total for v, g in rows.groupby("version")},
                 wape={
-                    str(v): error(g["prediction"].to_numpy(), g["label"].to_numpy("float64"))
+                    str(v): error(g["label"].to_numpy("float64"), g["prediction"].to_numpy())
                     for v, g in rows.groupby("version")
                 },
                 served_wape=score(rows),
@@ -275,22 +262,19 @@ def period_error(
     if frame.empty:
         return math.nan
     rows = frame[(frame["day"] >= start) & (frame["day"] < end)]
-    return error(rows["prediction"].to_numpy("float64"), rows["label"].to_numpy("float64"))
+    return error(rows["label"].to_numpy("float64"), rows["prediction"].to_numpy("float64"))
 
 
 def _period_ranking(frame: pd.DataFrame, start: date, end: date) -> str:
     """``ROC AUC (PR AUC)`` of a classifier's probabilities over ``start``..``end``."""
-    from sklearn.metrics import average_precision_score, roc_auc_score
-
     if frame.empty:
         return "-"
     rows = frame[(frame["day"] >= start) & (frame["day"] < end)]
     y = rows["label"].to_numpy("float64")
     p = rows["prediction"].to_numpy("float64")
-    ok = np.isfinite(y) & np.isfinite(p)
-    if np.unique(y[ok]).size < 2:
-        return "-"
-    return f"{roc_auc_score(y[ok], p[ok]):.3f} ({average_precision_score(y[ok], p[ok]):.3f})"
+    ok = np.isfinite(p)
+    auc = roc_auc(y[ok], p[ok])
+    return "-" if math.isnan(auc) else f"{auc:.3f} ({pr_auc(y[ok], p[ok]):.3f})"
 
 
 def scenario_shift_date(project: Project) -> date | None:

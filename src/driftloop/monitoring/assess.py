@@ -16,12 +16,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from driftloop.config import MonitoringConfig
 from driftloop.monitoring.calendar import is_calendar_position
 from driftloop.monitoring.calibration import calibrated_levels
 from driftloop.monitoring.drift import js_divergence, kl_divergence, psi, psi_level
 from driftloop.monitoring.sketch import BinnedSketch
+from driftloop.statistics.accuracy import class_losses, wape_of
 from driftloop.statistics.profile import ColumnProfile, ReferenceProfile
 
 __all__ = [
@@ -33,10 +35,8 @@ __all__ = [
     "VersionAssessment",
     "accuracy_stats",
     "assess_version",
-    "class_losses",
     "column_drift",
     "judged_features",
-    "log_loss_sum",
     "metric_label",
 ]
 
@@ -48,7 +48,6 @@ NAN = float("nan")
 # loss is taken at the holdout's positive rate (the mean loss on its positives and on its
 # negatives, weighted as in the holdout): a week with more fraud is not a worse model.
 ACCURACY_METRICS = {"regression": "wape", "classification": "log_loss"}
-LOSS_CLIP = 1e-6
 MIN_POSITIVES = 10  # labelled positives a window needs before its log loss is judged
 
 
@@ -211,7 +210,7 @@ def _accuracy(
     if metric not in ACCURACY_METRICS.values():
         raise ValueError(f"unknown accuracy metric {metric!r}: {sorted(ACCURACY_METRICS.values())}")
     coverage = stats.labeled / rows if rows else 0.0
-    wape = stats.abs_error / stats.abs_label if stats.abs_label > 0 else NAN
+    wape = wape_of(stats.abs_error, stats.abs_label)
     mape = stats.ape_sum / stats.ape_count if stats.ape_count else NAN
     bias = stats.error / stats.abs_label if stats.abs_label > 0 else NAN
     enough = stats.labeled >= cfg.min_labels and coverage >= cfg.min_label_coverage
@@ -332,39 +331,21 @@ def _alerts(
     return alerts
 
 
-def accuracy_stats(labels: Sequence[float], predictions: Sequence[float]) -> AccuracyStats:
-    """Sums for ``AccuracyStats`` from matched labels and predictions."""
-    total = AccuracyStats()
-    abs_error = abs_label = error = ape_sum = 0.0
-    ape_count = 0
-    for y, p in zip(labels, predictions, strict=True):
-        e = p - y
-        abs_error += abs(e)
-        abs_label += abs(y)
-        error += e
-        if y != 0:
-            ape_sum += abs(e) / abs(y)
-            ape_count += 1
-    ys, ps = np.asarray(labels, dtype="float64"), np.asarray(predictions, dtype="float64")
-    positives, loss_pos, loss_neg = class_losses(ys, ps)
-    return total + AccuracyStats(
-        len(labels), abs_error, abs_label, error, ape_sum, ape_count, positives, loss_pos, loss_neg
-    )
-
-
-def log_loss_sum(y: np.ndarray, p: np.ndarray) -> float:
-    """Log loss summed over arrays, ``p`` clipped to [1e-6, 1 - 1e-6]; labels not 0 or 1
-    count 0."""
-    _, pos, neg = class_losses(y, p)
-    return pos + neg
-
-
-def class_losses(y: np.ndarray, p: np.ndarray) -> tuple[int, float, float]:
-    """Positives, and the log loss summed over the positives and over the negatives."""
-    q = np.clip(p, LOSS_CLIP, 1.0 - LOSS_CLIP)
-    positive, negative = y == 1.0, y == 0.0
-    return (
-        int(positive.sum()),
-        float(-np.log(q[positive]).sum()),
-        float(-np.log(1.0 - q[negative]).sum()),
+def accuracy_stats(labels: ArrayLike, predictions: ArrayLike) -> AccuracyStats:
+    """The ``AccuracyStats`` sums of matched labels and predictions (vectorised)."""
+    y = np.asarray(labels, dtype="float64")
+    p = np.asarray(predictions, dtype="float64")
+    e = p - y
+    nonzero = y != 0
+    positives, loss_pos, loss_neg = class_losses(y, p)
+    return AccuracyStats(
+        labeled=len(y),
+        abs_error=float(np.abs(e).sum()),
+        abs_label=float(np.abs(y).sum()),
+        error=float(e.sum()),
+        ape_sum=float((np.abs(e[nonzero]) / np.abs(y[nonzero])).sum()),
+        ape_count=int(nonzero.sum()),
+        positives=positives,
+        loss_pos=loss_pos,
+        loss_neg=loss_neg,
     )

@@ -14,9 +14,9 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from driftloop.monitoring.assess import AccuracyStats
+from driftloop.monitoring.assess import AccuracyStats, accuracy_stats
 from driftloop.monitoring.dayledger import PREDICTION
-from driftloop.monitoring.labels import ScoreHistogram, accuracy_arrays
+from driftloop.monitoring.labels import ScoreHistogram
 from driftloop.monitoring.predlog import entity_strings, event_days, feature_column
 from driftloop.statistics.profile import ReferenceProfile, bin_counts
 
@@ -201,7 +201,7 @@ def refresh(con: sqlite3.Connection, days: Iterable[Day]) -> None:
             (version, day),
         ).fetchall()
         values = np.asarray(rows, dtype="float64").reshape(-1, 2)
-        stats = accuracy_arrays(values[:, 1], values[:, 0])
+        stats = accuracy_stats(values[:, 1], values[:, 0])
         scores = ScoreHistogram.of(values[:, 1], values[:, 0])
         business = {
             name: [count, total]

@@ -1,6 +1,6 @@
 """Label aggregates that merge by addition (pure): accuracy sums and score histograms.
 
-``accuracy_arrays`` gives the ``AccuracyStats`` sums of matched labels and predictions.
+The accuracy sums are ``monitoring.assess.accuracy_stats``.
 ``ScoreHistogram`` counts the scores of positives and of negatives in fixed bins on the
 logit scale; ROC AUC of any union of days follows from the summed counts. Pairs in
 different bins are ordered exactly; pairs that share a bin count one half (as ties do), so
@@ -11,39 +11,18 @@ bins of width 0.008 in logit, far below the third decimal on real scores.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from driftloop.monitoring.assess import AccuracyStats, class_losses
+from driftloop.statistics.accuracy import roc_auc_from_counts
 
-__all__ = ["AUC_BINS", "ScoreHistogram", "accuracy_arrays", "roc_auc_from_counts"]
+__all__ = ["AUC_BINS", "ScoreHistogram"]
 
 AUC_BINS = 4096
 AUC_LOGIT_RANGE = 16.0  # bins cover logit(p) in [-16, 16]; the outer bins hold the rest
 _EDGES = np.linspace(-AUC_LOGIT_RANGE, AUC_LOGIT_RANGE, AUC_BINS - 1)
-
-
-def accuracy_arrays(labels: ArrayLike, predictions: ArrayLike) -> AccuracyStats:
-    """The ``AccuracyStats`` sums of matched labels and predictions (vectorised)."""
-    y = np.asarray(labels, dtype="float64")
-    p = np.asarray(predictions, dtype="float64")
-    e = p - y
-    nonzero = y != 0
-    positives, loss_pos, loss_neg = class_losses(y, p)
-    return AccuracyStats(
-        labeled=len(y),
-        abs_error=float(np.abs(e).sum()),
-        abs_label=float(np.abs(y).sum()),
-        error=float(e.sum()),
-        ape_sum=float((np.abs(e[nonzero]) / np.abs(y[nonzero])).sum()),
-        ape_count=int(nonzero.sum()),
-        positives=positives,
-        loss_pos=loss_pos,
-        loss_neg=loss_neg,
-    )
 
 
 def _bins(scores: np.ndarray) -> np.ndarray:
@@ -52,18 +31,6 @@ def _bins(scores: np.ndarray) -> np.ndarray:
         logit = np.log(q) - np.log1p(-q)
     found: np.ndarray = np.searchsorted(_EDGES, logit, side="left")
     return found
-
-
-def roc_auc_from_counts(positives: ArrayLike, negatives: ArrayLike) -> float:
-    """ROC AUC from per-bin counts of positives and negatives (bins in score order);
-    pairs in one bin count one half. NaN without both classes."""
-    pos = np.asarray(positives, dtype="float64")
-    neg = np.asarray(negatives, dtype="float64")
-    n_pos, n_neg = pos.sum(), neg.sum()
-    if n_pos == 0 or n_neg == 0:
-        return math.nan
-    below = np.cumsum(neg) - neg  # negatives in lower bins
-    return float((pos * (below + 0.5 * neg)).sum() / (n_pos * n_neg))
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Evaluation metrics: arrays in, a frozen result out.
 
 Regression: WAPE, MAPE (over rows with a non-zero label), RMSE and relative bias.
-Classification: ROC-AUC, PR-AUC (average precision) and log loss, from scikit-learn.
+Classification: ROC-AUC, PR-AUC (average precision) and log loss. WAPE, log loss and the
+AUCs are those of :mod:`driftloop.statistics.accuracy`, as the monitor and rollout use.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
+
+from driftloop.statistics.accuracy import log_loss, pr_auc, roc_auc, wape
 
 __all__ = [
     "HIGHER_IS_BETTER",
@@ -93,7 +96,7 @@ def regression_metrics(y_true: ArrayLike, y_pred: ArrayLike) -> RegressionMetric
     total = float(np.abs(y).sum())
     nonzero = y != 0
     return RegressionMetrics(
-        wape=float(np.abs(err).sum() / total) if total > 0 else float("inf"),
+        wape=wape(y, p),
         mape=float(np.mean(np.abs(err[nonzero]) / np.abs(y[nonzero]))) if nonzero.any() else 0.0,
         rmse=float(np.sqrt(np.mean(err**2))),
         bias=float(err.sum() / total) if total > 0 else 0.0,
@@ -103,21 +106,18 @@ def regression_metrics(y_true: ArrayLike, y_pred: ArrayLike) -> RegressionMetric
 
 def classification_metrics(y_true: ArrayLike, y_prob: ArrayLike) -> ClassificationMetrics:
     """ROC-AUC, PR-AUC and log loss of probabilities ``y_prob`` for 0/1 labels."""
-    from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
-
     y, p = _pair(y_true, y_prob)
     if not np.isin(y, (0.0, 1.0)).all():
         raise ValueError("classification labels must be 0 or 1")
     if np.unique(y).size < 2:
         raise ValueError("the holdout has only one class: AUC is undefined; widen the holdout")
-    clipped = np.clip(p, 1e-15, 1 - 1e-15)
     return ClassificationMetrics(
-        roc_auc=float(roc_auc_score(y, p)),
-        pr_auc=float(average_precision_score(y, p)),
-        log_loss=float(log_loss(y, clipped, labels=[0, 1])),
+        roc_auc=roc_auc(y, p),
+        pr_auc=pr_auc(y, p),
+        log_loss=log_loss(y, p),
         positive_rate=float(y.mean()),
         rows=int(y.size),
-        wape=float(np.abs(p - y).sum() / y.sum()),
+        wape=wape(y, p),
     )
 
 

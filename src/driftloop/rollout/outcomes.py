@@ -18,10 +18,10 @@ import pandas as pd
 
 from driftloop.config import OutcomeGateConfig
 from driftloop.config.rollout import PairedConfig
-from driftloop.monitoring.assess import LOSS_CLIP
 from driftloop.monitoring.predlog import feedback_dir, predictions_dir
 from driftloop.rollout.judge import Evidence
 from driftloop.rollout.sequential import MeanStats, SequentialResult, paired_mean_test
+from driftloop.statistics.accuracy import or_none, roc_auc, row_log_loss, wape_of
 from driftloop.storage.segments import read_segments
 
 __all__ = [
@@ -55,7 +55,7 @@ class VersionOutcomes:
 
     @property
     def wape(self) -> float | None:
-        return self.abs_error / self.label_sum if self.labels and self.label_sum > 0 else None
+        return or_none(wape_of(self.abs_error, self.label_sum)) if self.labels else None
 
 
 def _stats(values: np.ndarray) -> MeanStats:
@@ -63,12 +63,11 @@ def _stats(values: np.ndarray) -> MeanStats:
 
 
 def row_losses(y: np.ndarray, p: np.ndarray, task: str) -> np.ndarray:
-    """Per-row loss: log loss (``p`` clipped as monitoring clips it) for classification,
-    absolute error otherwise (the loss WAPE sums)."""
+    """Per-row loss: log loss for classification, absolute error otherwise (the loss WAPE
+    sums)."""
     y, p = np.asarray(y, dtype=np.float64), np.asarray(p, dtype=np.float64)
     if task == "classification":
-        q = np.clip(p, LOSS_CLIP, 1.0 - LOSS_CLIP)
-        return np.asarray(-(y * np.log(q) + (1.0 - y) * np.log(1.0 - q)), dtype=np.float64)
+        return row_log_loss(y, p)
     return np.asarray(np.abs(p - y), dtype=np.float64)
 
 
@@ -132,11 +131,7 @@ def version_outcomes(
         labels = group.loc[group["kind"] == "label"]
         y = labels["value"].to_numpy(dtype=np.float64)
         p = labels["prediction"].to_numpy(dtype=np.float64)
-        auc = None
-        if task == "classification" and np.unique(y).size == 2:
-            from sklearn.metrics import roc_auc_score
-
-            auc = float(roc_auc_score(y, p))
+        auc = or_none(roc_auc(y, p)) if task == "classification" else None
         out[str(version)] = VersionOutcomes(
             _stats(business),
             int(y.size),

@@ -1,0 +1,122 @@
+"""Accuracy metrics: WAPE, log loss and ROC AUC, one definition each (pure).
+
+The training holdout, the monitor, the rollout's labelled evidence and the replay all
+compute them here. One convention for missing labels: a metric with nothing to judge
+(no label mass, no labels, one class only) is NaN. Rows whose label is NaN are skipped
+where a function says so. Records written as JSON turn NaN into null with :func:`or_none`.
+Log loss clips probabilities to ``[LOSS_CLIP, 1 - LOSS_CLIP]`` everywhere, so a window's
+loss and the holdout's loss it is divided by are measured alike.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+__all__ = [
+    "LOSS_CLIP",
+    "class_losses",
+    "log_loss",
+    "log_loss_sum",
+    "or_none",
+    "pr_auc",
+    "roc_auc",
+    "roc_auc_from_counts",
+    "row_log_loss",
+    "wape",
+    "wape_of",
+]
+
+LOSS_CLIP = 1e-6
+
+
+def or_none(value: float) -> float | None:
+    """``value``, or None where it is NaN (JSON has no NaN)."""
+    return None if math.isnan(value) else value
+
+
+def wape_of(abs_error: float, abs_label: float) -> float:
+    """WAPE from its two sums, sum |y - p| / sum |y|; NaN without label mass."""
+    return abs_error / abs_label if abs_label > 0 else math.nan
+
+
+def wape(y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    """WAPE over the rows with a label (NaN labels skipped); NaN without label mass."""
+    y = np.asarray(y_true, dtype="float64")
+    p = np.asarray(y_pred, dtype="float64")
+    ok = np.isfinite(y)
+    return wape_of(float(np.abs(p[ok] - y[ok]).sum()), float(np.abs(y[ok]).sum()))
+
+
+def row_log_loss(y_true: ArrayLike, y_prob: ArrayLike) -> np.ndarray:
+    """Per-row log loss of probabilities (clipped) for 0/1 labels."""
+    y = np.asarray(y_true, dtype="float64")
+    q = np.clip(np.asarray(y_prob, dtype="float64"), LOSS_CLIP, 1.0 - LOSS_CLIP)
+    return np.asarray(-(y * np.log(q) + (1.0 - y) * np.log(1.0 - q)), dtype=np.float64)
+
+
+def class_losses(y_true: ArrayLike, y_prob: ArrayLike) -> tuple[int, float, float]:
+    """Positives, and the log loss summed over the positives and over the negatives
+    (labels other than 0 and 1 count for neither)."""
+    y = np.asarray(y_true, dtype="float64")
+    q = np.clip(np.asarray(y_prob, dtype="float64"), LOSS_CLIP, 1.0 - LOSS_CLIP)
+    positive, negative = y == 1.0, y == 0.0
+    return (
+        int(positive.sum()),
+        float(-np.log(q[positive]).sum()),
+        float(-np.log(1.0 - q[negative]).sum()),
+    )
+
+
+def log_loss_sum(y_true: ArrayLike, y_prob: ArrayLike) -> float:
+    """Log loss summed over the rows; labels not 0 or 1 count 0."""
+    _, pos, neg = class_losses(y_true, y_prob)
+    return pos + neg
+
+
+def log_loss(y_true: ArrayLike, y_prob: ArrayLike) -> float:
+    """Mean log loss over the rows with a label (NaN labels skipped); NaN without labels."""
+    y = np.asarray(y_true, dtype="float64")
+    p = np.asarray(y_prob, dtype="float64")
+    ok = np.isfinite(y)
+    n = int(ok.sum())
+    return log_loss_sum(y[ok], p[ok]) / n if n else math.nan
+
+
+def roc_auc(y_true: ArrayLike, y_score: ArrayLike) -> float:
+    """ROC AUC of scores for 0/1 labels (NaN labels skipped); NaN without both classes."""
+    from sklearn.metrics import roc_auc_score
+
+    y = np.asarray(y_true, dtype="float64")
+    s = np.asarray(y_score, dtype="float64")
+    ok = np.isfinite(y)
+    if np.unique(y[ok]).size != 2:
+        return math.nan
+    return float(roc_auc_score(y[ok], s[ok]))
+
+
+def pr_auc(y_true: ArrayLike, y_score: ArrayLike) -> float:
+    """PR AUC (average precision) of scores for 0/1 labels (NaN labels skipped); NaN
+    without both classes."""
+    from sklearn.metrics import average_precision_score
+
+    y = np.asarray(y_true, dtype="float64")
+    s = np.asarray(y_score, dtype="float64")
+    ok = np.isfinite(y)
+    if np.unique(y[ok]).size != 2:
+        return math.nan
+    return float(average_precision_score(y[ok], s[ok]))
+
+
+def roc_auc_from_counts(positives: ArrayLike, negatives: ArrayLike) -> float:
+    """ROC AUC from per-bin counts of positives and negatives (bins in score order);
+    pairs in one bin count one half. NaN without both classes."""
+    pos = np.asarray(positives, dtype="float64")
+    neg = np.asarray(negatives, dtype="float64")
+    n_pos, n_neg = pos.sum(), neg.sum()
+    if n_pos == 0 or n_neg == 0:
+        return math.nan
+    below = np.cumsum(neg) - neg  # negatives in lower bins
+    return float((pos * (below + 0.5 * neg)).sum() / (n_pos * n_neg))
