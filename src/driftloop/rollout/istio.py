@@ -37,7 +37,7 @@ from kubernetes.client.exceptions import ApiException
 from driftloop.config import IstioConfig
 from driftloop.errors import RouterError
 from driftloop.registry.base import CHALLENGER, CHAMPION, ModelRegistry
-from driftloop.serving.routing import RouteTable
+from driftloop.serving.routing import RouteTable, resolve_routes
 
 __all__ = ["GROUP", "PLURAL", "VERSION", "CustomObjects", "IstioRouter", "kube_api"]
 
@@ -148,15 +148,9 @@ class IstioRouter:
             if champion is None:
                 raise RouterError(f"model {self.registry.model_name!r} has no champion")
             challenger = self.registry.alias(CHALLENGER)
-            ch = (
-                challenger.version
-                if challenger and challenger.version != champion.version
-                else None
+            return resolve_routes(
+                champion.version, challenger.version if challenger else None, live
             )
-            weight, shadow = 0.0, False
-            if ch is not None and live.challenger == ch and live.champion == champion.version:
-                weight, shadow = live.challenger_weight, live.shadow
-            return RouteTable(champion.version, ch, weight, shadow)
 
         return self._update(resolve)
 

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from driftloop.errors import RouterError
 from driftloop.registry.base import CHALLENGER, CHAMPION, ModelRegistry
-from driftloop.serving.routing import RouteTable
+from driftloop.serving.routing import RouteTable, resolve_routes
 
 __all__ = ["NoopRouter", "ServerAdminRouter", "TrafficRouter", "route_table"]
 
@@ -126,10 +126,7 @@ class NoopRouter:
         if champion is None:
             raise RouterError(f"model {self.registry.model_name!r} has no champion")
         challenger = self.registry.alias(CHALLENGER)
-        ch = challenger.version if challenger and challenger.version != champion.version else None
-        weight, shadow = 0.0, False
-        if self.table is not None and self.table.challenger == ch and ch is not None:
-            weight, shadow = self.table.challenger_weight, self.table.shadow
-        self.table = RouteTable(champion.version, ch, weight, shadow)
-        self.calls.append(("reload", weight, shadow))
+        ch = challenger.version if challenger else None
+        self.table = resolve_routes(champion.version, ch, self.table)
+        self.calls.append(("reload", self.table.challenger_weight, self.table.shadow))
         return self.table

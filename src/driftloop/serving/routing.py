@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, replace
 
-__all__ = ["BUCKETS", "RouteTable", "bucket", "choose"]
+__all__ = ["BUCKETS", "RouteTable", "bucket", "choose", "resolve_routes"]
 
 BUCKETS = 10_000  # weights resolve to 0.01 %
 
@@ -64,3 +64,19 @@ def choose(table: RouteTable, key: str) -> tuple[str, str]:
     if bucket(key, table.salt) < threshold:
         return "challenger", table.challenger
     return "champion", table.champion
+
+
+def resolve_routes(
+    champion: str, challenger: str | None, previous: RouteTable | None
+) -> RouteTable:
+    """The table a reload serves, given the versions the registry's aliases name.
+
+    A challenger equal to the champion is no challenger. The challenger keeps its weight
+    and shadow mode only when ``previous`` served the same champion and challenger; a new
+    pair starts at 0 %, so a changed champion never inherits a canary's share. The server
+    and every traffic router resolve a reload here (``tests/rollout/test_router_contract``).
+    """
+    ch = challenger if challenger != champion else None
+    if ch is None or previous is None or (previous.champion, previous.challenger) != (champion, ch):
+        return RouteTable(champion, ch)
+    return RouteTable(champion, ch, previous.challenger_weight, previous.shadow)

@@ -19,9 +19,9 @@ import numpy as np
 
 from driftloop.clock import Clock, WallClock
 from driftloop.errors import ModelLoadError, PredictionError, RequestError
+from driftloop.registry import aliases
 from driftloop.registry.base import CHALLENGER, CHAMPION, LoadedModel, ModelRegistry
-from driftloop.registry.history import previous_holder
-from driftloop.serving.routing import RouteTable
+from driftloop.serving.routing import RouteTable, resolve_routes
 from driftloop.statistics.profile import ReferenceProfile
 
 __all__ = ["ModelService", "RoutingStore", "ServedModel", "ServingState", "predict"]
@@ -187,10 +187,7 @@ class ModelService:
                         raise
                     deferred, ch_version = exc, None
             previous = self._state.routes if self._state else self.routing_store.load()
-            weight, shadow = 0.0, False
-            if previous is not None and previous.challenger == ch_version and ch_version:
-                weight, shadow = previous.challenger_weight, previous.shadow
-            state = self._swap(RouteTable(champion.version, ch_version, weight, shadow), models)
+            state = self._swap(resolve_routes(champion.version, ch_version, previous), models)
             if deferred is not None:
                 raise deferred
             return state
@@ -215,36 +212,25 @@ class ModelService:
             return self._swap(routes, state.models)
 
     def promote(self, actor: str, reason: str, version: str | None = None) -> ServingState:
-        """Make ``version`` (default: the challenger) champion in the registry and serve it."""
+        """Make ``version`` (default: the challenger) champion in the registry and serve it.
+
+        The admin API promotes what it is asked to, a version its gate rejected included."""
         state = self.state
         target = version or state.routes.challenger
         if target is None:
             raise RequestError("no version given and there is no challenger to promote", 409)
-        if target == state.routes.champion:
-            raise RequestError(f"v{target} is already the champion", 409)
+        aliases.check_promotion(self.registry, target, force=True)  # unknown: 404
         # Load first: a version that cannot load (tampered, missing) leaves the registry as is.
-        self.registry.get(target)  # an unknown version is a 404, not a load failure
         loaded = self._load(target, state.models)
-        self.registry.move_alias(CHAMPION, target, "promote", actor, reason)
-        current = self.registry.alias(CHALLENGER)
-        if current is not None and current.version == target:
-            self.registry.move_alias(CHALLENGER, None, "clear", actor, f"v{target} promoted")
+        aliases.promote(self.registry, target, actor=actor, reason=reason)
         return self.reload(preloaded={target: loaded})
 
     def rollback(self, actor: str, reason: str) -> ServingState:
         """Put the previous champion back (registry and serving)."""
-        target = previous_holder(self.registry.alias_history(CHAMPION))
-        if target is None:
-            raise RequestError("there is no previous champion to roll back to", 409)
+        target = aliases.rollback_target(self.registry)
         loaded = self._load(target, self._state.models if self._state else {})
-        self.registry.move_alias(CHAMPION, target, "rollback", actor, reason)
+        aliases.rollback(self.registry, target, actor=actor, reason=reason)
         return self.reload(preloaded={target: loaded})
-
-    def clear_challenger(self, actor: str, reason: str) -> ServingState:
-        """Stop the canary: all traffic to the champion, challenger alias removed."""
-        if self.registry.alias(CHALLENGER) is not None:
-            self.registry.move_alias(CHALLENGER, None, "clear", actor, reason)
-        return self.reload()
 
 
 def predict(served: ServedModel, x: np.ndarray) -> np.ndarray:
