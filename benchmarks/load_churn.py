@@ -218,8 +218,8 @@ def one_run(
         exit_code = proc.wait(timeout=120)
     if exit_code != 0:
         console.print(f"{name}: the server exited with {exit_code}; its output: {server_log}")
-    log = check_log(project.state_dir / "predictions", answers, prefix)
-    warmup_log = check_log(project.state_dir / "predictions", warmup, f"{prefix}_warm")
+    log = check_log(project.state_dir, answers, prefix)
+    warmup_log = check_log(project.state_dir, warmup, f"{prefix}_warm")
     answers = [*warmup, *answers]  # for the failure lines below
     for a in [a for a in answers if not a.ok][:5]:
         console.print(f"{name}: failed {a.endpoint} {a.request_id}: {a.status} {a.error}")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from driftloop.harness.loadcheck import Answer, LoadPlan, RouteTimeline, check_log, misrouted
+from driftloop.monitoring.predlog import predictions_dir
 from driftloop.storage.segments import SegmentLog
 
 
@@ -42,7 +43,7 @@ def test_a_request_may_name_any_table_in_force_while_it_was_in_flight() -> None:
 
 
 def test_the_log_check_names_missing_and_unexpected_rows(tmp_path: Path) -> None:
-    log = SegmentLog(tmp_path, 3600.0, 10_000)
+    log = SegmentLog(predictions_dir(tmp_path), 3600.0, 10_000)
     log.append(
         [
             {"request_id": "t-1", "version": "1", "route": "champion"},

@@ -105,7 +105,7 @@ def test_promote_rollback_churn_under_load_fails_nothing_and_loses_no_log_row(
     seen = {(route, version) for a in answers for _, version, route in a.rows}
     assert {("champion", "1"), ("challenger", "2"), ("champion", "2")} <= seen
     assert {a.endpoint for a in answers} == {"v2", "entity"}
-    log = check_log(rollout_project.state_dir / "predictions", answers, "churn")
+    log = check_log(rollout_project.state_dir, answers, "churn")
     assert (log.missing, log.unexpected) == ((), ())
     assert log.found == log.expected == summarize(answers).rows
     assert timeline.current.champion == "1"  # every cycle ended with its rollback
@@ -140,6 +140,6 @@ def test_a_stop_under_load_logs_every_answered_row(rollout_project: Any) -> None
     answered = [a for a in answers if a.ok]
     assert len(answered) >= 300 and pending_at_stop[0] > 0  # the last flush had rows to write
     assert {a.status for a in answers if not a.ok} <= {0}  # refused once closed, never a 5xx
-    log = check_log(rollout_project.state_dir / "predictions", answers, "stop")
+    log = check_log(rollout_project.state_dir, answers, "stop")
     assert (log.missing, log.unexpected) == ((), ())
     assert log.found == summarize(answers).rows

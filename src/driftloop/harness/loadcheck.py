@@ -25,8 +25,8 @@ import numpy as np
 import orjson
 
 from driftloop.features.engineering import ENTITY_KEYS
+from driftloop.monitoring.predlog import read_predictions
 from driftloop.registry import CHALLENGER, ModelRegistry, aliases
-from driftloop.storage.segments import read_segments
 
 __all__ = [
     "STEPS_PER_CYCLE",
@@ -363,11 +363,11 @@ class LogCheck:
         return not self.missing and not self.unexpected
 
 
-def check_log(predictions_dir: Path, answers: Sequence[Answer], prefix: str) -> LogCheck:
+def check_log(state_dir: Path, answers: Sequence[Answer], prefix: str) -> LogCheck:
     """Compare the served rows (request id, version, route) logged for ``prefix``'s requests."""
     expected = Counter(row for a in answers if a.ok for row in a.rows)
-    log = read_segments(
-        predictions_dir, f"starts_with(request_id, '{prefix}-')", ["request_id", "version", "route"]
+    log = read_predictions(
+        state_dir, f"starts_with(request_id, '{prefix}-')", ["request_id", "version", "route"]
     )
     found: Counter[Row] = Counter()
     if not log.empty:

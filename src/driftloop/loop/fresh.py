@@ -18,12 +18,13 @@ from pathlib import Path
 
 from driftloop.config import CONFIG_FILENAME
 from driftloop.errors import ProjectError, UsageError
+from driftloop.monitoring.predlog import FEEDBACK, PREDICTIONS
 from driftloop.project import Project
 
 __all__ = ["STATE_NAMES", "FreshStart", "remove_loop_state", "require_project_folder"]
 
 # Inside .driftloop/: what a replay or a served loop writes.
-STATE_NAMES = ("mlflow.db", "mlartifacts", "state.db", "predictions", "feedback", "timeline.json")
+STATE_NAMES = ("mlflow.db", "mlartifacts", "state.db", PREDICTIONS, FEEDBACK, "timeline.json")
 _SQLITE_SIDECARS = ("-wal", "-shm", "-journal")
 
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from driftloop.storage.quarantine import read_or_quarantine
-from driftloop.storage.segments import read_segments
+from driftloop.storage.segments import SEGMENT_GLOB, read_segments
 
 __all__ = [
     "FEATURE_PREFIX",
@@ -29,6 +30,7 @@ __all__ = [
     "feature_names",
     "feedback_dir",
     "has_predictions",
+    "logged_request_ids",
     "predictions_dir",
     "read_feedback",
     "read_predictions",
@@ -41,7 +43,6 @@ logger = logging.getLogger("driftloop.monitoring")
 PREDICTIONS = "predictions"
 FEEDBACK = "feedback"
 FEATURE_PREFIX = "f__"  # a model input logged beside its prediction: f__<feature name>
-SEGMENT_GLOB = "part-*.parquet"
 
 
 def predictions_dir(state_dir: Path) -> Path:
@@ -65,17 +66,40 @@ def feature_names(columns: Iterable[str]) -> list[str]:
 
 
 def read_predictions(
-    state_dir: Path, where: str = "", columns: Sequence[str] | None = None
+    state_dir: Path, where: str = "", columns: Sequence[str] | None = None, from_day: str = ""
 ) -> pd.DataFrame:
-    """The prediction log (rows matching ``where``, only ``columns`` if given)."""
-    return read_segments(predictions_dir(state_dir), where, columns)
+    """The prediction log (rows matching ``where``, only ``columns`` if given; with
+    ``from_day``, ``YYYY-MM-DD``, only the segments written from that day on)."""
+    return read_segments(predictions_dir(state_dir), where, columns, from_day)
 
 
 def read_feedback(
-    state_dir: Path, where: str = "", columns: Sequence[str] | None = None
+    state_dir: Path, where: str = "", columns: Sequence[str] | None = None, from_day: str = ""
 ) -> pd.DataFrame:
-    """The feedback log (rows matching ``where``, only ``columns`` if given)."""
-    return read_segments(feedback_dir(state_dir), where, columns)
+    """The feedback log (as :func:`read_predictions` reads the prediction log)."""
+    return read_segments(feedback_dir(state_dir), where, columns, from_day)
+
+
+def logged_request_ids(state_dir: Path, wanted: set[str], days: Sequence[date]) -> set[str]:
+    """Which of ``wanted`` the prediction log's segments written on ``days`` hold (DuckDB
+    reads the ``request_id`` column only); a damaged segment answers none (the monitor
+    quarantines it)."""
+    import duckdb
+
+    folder = predictions_dir(state_dir)
+    files = [str(p) for d in days for p in sorted((folder / f"{d:%Y-%m-%d}").glob(SEGMENT_GLOB))]
+    if not files or not wanted:
+        return set()
+    try:
+        with duckdb.connect() as con:
+            rows = con.execute(
+                "SELECT DISTINCT request_id FROM read_parquet(?, union_by_name = true) "
+                "WHERE request_id IN (SELECT unnest(?))",
+                [files, sorted(wanted)],
+            ).fetchall()
+    except duckdb.Error:
+        return set()
+    return {str(r[0]) for r in rows}
 
 
 def segment_files(folder: Path, from_day: str = "") -> list[Path]:

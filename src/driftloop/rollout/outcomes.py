@@ -18,11 +18,10 @@ import pandas as pd
 
 from driftloop.config import OutcomeGateConfig
 from driftloop.config.rollout import PairedConfig
-from driftloop.monitoring.predlog import feedback_dir, predictions_dir
+from driftloop.monitoring.predlog import read_feedback, read_predictions
 from driftloop.rollout.judge import Evidence
 from driftloop.rollout.sequential import MeanStats, SequentialResult, paired_mean_test
 from driftloop.statistics.accuracy import or_none, roc_auc, row_log_loss, wape_of
-from driftloop.storage.segments import read_segments
 
 __all__ = [
     "LogOutcomeSource",
@@ -292,16 +291,16 @@ class LogOutcomeSource:
         costs the same late in a long run as early."""
         stamp = since.isoformat()
         from_day = (since - timedelta(days=1)).strftime("%Y-%m-%d")
-        predictions = read_segments(
-            predictions_dir(self.state_dir),
+        predictions = read_predictions(
+            self.state_dir,
             f"served_at >= TIMESTAMPTZ '{stamp}'",
             ("request_id", "version", "route", "prediction"),
             from_day,
         )
         if predictions.empty:
             return {}
-        feedback = read_segments(
-            feedback_dir(self.state_dir),
+        feedback = read_feedback(
+            self.state_dir,
             "request_id IS NOT NULL",
             ("request_id", "kind", "name", "value"),
             from_day,

@@ -19,11 +19,10 @@ from __future__ import annotations
 import difflib
 import math
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from driftloop.errors import RequestError
-from driftloop.monitoring.predlog import predictions_dir
+from driftloop.monitoring.predlog import logged_request_ids
 from driftloop.serving.entity import _key, _time, parse_json_object
 
 if TYPE_CHECKING:
@@ -111,28 +110,6 @@ def _buffered_ids(ctx: ServerContext) -> set[str]:
     return ids
 
 
-def logged_ids(folder: Path, wanted: set[str], today: date) -> set[str]:
-    """Which of ``wanted`` the prediction log segments of the last ``LOOKBACK_DAYS`` hold."""
-    import duckdb
-
-    days = [today - timedelta(days=d) for d in range(LOOKBACK_DAYS)]
-    files = [
-        str(p) for d in days for p in sorted((folder / f"{d:%Y-%m-%d}").glob("part-*.parquet"))
-    ]
-    if not files or not wanted:
-        return set()
-    try:
-        with duckdb.connect() as con:
-            rows = con.execute(
-                "SELECT DISTINCT request_id FROM read_parquet(?, union_by_name = true) "
-                "WHERE request_id IN (SELECT unnest(?))",
-                [files, sorted(wanted)],
-            ).fetchall()
-    except duckdb.Error:  # a damaged segment: the monitor quarantines it; answer unmatched
-        return set()
-    return {str(r[0]) for r in rows}
-
-
 def match_request_ids(ctx: ServerContext, ids: set[str]) -> set[str]:
     """Which of ``ids`` belong to a logged (or buffered) prediction."""
     found = ctx.live.seen(ids)
@@ -141,8 +118,9 @@ def match_request_ids(ctx: ServerContext, ids: set[str]) -> set[str]:
         found |= missing & _buffered_ids(ctx)
         missing = ids - found
     if missing:
-        folder = predictions_dir(ctx.project.state_dir)
-        found |= logged_ids(folder, missing, ctx.clock.now().date())
+        today = ctx.clock.now().date()
+        days = [today - timedelta(days=d) for d in range(LOOKBACK_DAYS)]
+        found |= logged_request_ids(ctx.project.state_dir, missing, days)
         found |= ctx.live.seen(ids - found)  # flushed while the log was read
     return found
 

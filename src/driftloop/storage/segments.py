@@ -21,7 +21,9 @@ from driftloop.errors import DataError
 from driftloop.faults import crash_point
 from driftloop.storage.quarantine import damaged_parquet, quarantine_file
 
-__all__ = ["SegmentLog", "read_segments", "records_frame"]
+__all__ = ["SEGMENT_GLOB", "SegmentLog", "read_segments", "records_frame"]
+
+SEGMENT_GLOB = "part-*.parquet"  # a segment's file name in its day folder
 
 
 def records_frame(items: Sequence[Any]) -> pd.DataFrame:
@@ -160,16 +162,16 @@ def read_segments(
         files: list[Path] = []
     elif from_day:  # only the day folders from that day on are listed
         days = sorted(d for d in folder.iterdir() if d.is_dir() and d.name >= from_day)
-        files = [f for d in days for f in sorted(d.glob("part-*.parquet"))]
+        files = [f for d in days for f in sorted(d.glob(SEGMENT_GLOB))]
     else:
-        files = sorted(folder.glob("*/part-*.parquet"))
+        files = sorted(folder.glob(f"*/{SEGMENT_GLOB}"))
     if not files:
         return pd.DataFrame()
     selected = ", ".join(f'"{c}"' for c in columns) if columns else "*"
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
         try:
-            pattern = files if from_day else str(folder / "*" / "part-*.parquet")
+            pattern = files if from_day else str(folder / "*" / SEGMENT_GLOB)
             frame = _query(con, pattern, selected, where)
         except duckdb.Error as exc:
             frame = _read_around_damage(con, folder, files, selected, where, exc)
