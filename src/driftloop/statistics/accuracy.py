@@ -85,16 +85,20 @@ def log_loss(y_true: ArrayLike, y_prob: ArrayLike) -> float:
     return log_loss_sum(y[ok], p[ok]) / n if n else math.nan
 
 
+def _both_classes(y_true: ArrayLike, y_score: ArrayLike) -> tuple[np.ndarray, np.ndarray] | None:
+    """The labelled rows (NaN labels skipped), or None without both classes."""
+    y = np.asarray(y_true, dtype="float64")
+    s = np.asarray(y_score, dtype="float64")
+    ok = np.isfinite(y)
+    return (y[ok], s[ok]) if np.unique(y[ok]).size == 2 else None
+
+
 def roc_auc(y_true: ArrayLike, y_score: ArrayLike) -> float:
     """ROC AUC of scores for 0/1 labels (NaN labels skipped); NaN without both classes."""
     from sklearn.metrics import roc_auc_score
 
-    y = np.asarray(y_true, dtype="float64")
-    s = np.asarray(y_score, dtype="float64")
-    ok = np.isfinite(y)
-    if np.unique(y[ok]).size != 2:
-        return math.nan
-    return float(roc_auc_score(y[ok], s[ok]))
+    rows = _both_classes(y_true, y_score)
+    return math.nan if rows is None else float(roc_auc_score(*rows))
 
 
 def pr_auc(y_true: ArrayLike, y_score: ArrayLike) -> float:
@@ -102,12 +106,8 @@ def pr_auc(y_true: ArrayLike, y_score: ArrayLike) -> float:
     without both classes."""
     from sklearn.metrics import average_precision_score
 
-    y = np.asarray(y_true, dtype="float64")
-    s = np.asarray(y_score, dtype="float64")
-    ok = np.isfinite(y)
-    if np.unique(y[ok]).size != 2:
-        return math.nan
-    return float(average_precision_score(y[ok], s[ok]))
+    rows = _both_classes(y_true, y_score)
+    return math.nan if rows is None else float(average_precision_score(*rows))
 
 
 def roc_auc_from_counts(positives: ArrayLike, negatives: ArrayLike) -> float:
