@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from driftloop.registry.base import RegistrationRequest
-from driftloop.registry.integrity import TRUSTED_TYPES_TAG, digest_dir
+from driftloop.registry.integrity import CHECKSUM_TAG, TRUSTED_TYPES_TAG, digest_dir
 
 __all__ = [
     "GATE_ARTIFACT",
@@ -23,6 +23,7 @@ __all__ = [
     "model_digests",
     "model_signature",
     "version_description",
+    "version_tags",
 ]
 
 PROFILE_ARTIFACT = "reference_profile.json"
@@ -119,3 +120,29 @@ def model_digests(client: Any, info: Any) -> dict[str, str]:
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=tmp))
         return digest_dir(local, MODEL_ARTIFACT)
+
+
+def version_tags(
+    request: RegistrationRequest,
+    model_digests: dict[str, str],
+    profile_text: str,
+    logged: dict[str, str],
+) -> dict[str, str]:
+    """The new version's tags: the request's, those ``logged`` with its model and ONNX copy,
+    the checksums of its artifacts (the model's files, the profile, the ONNX copy), its
+    gate's verdict, model kind, task and features."""
+    digests = {
+        **model_digests,
+        PROFILE_ARTIFACT: hashlib.sha256(profile_text.encode("utf-8")).hexdigest(),
+    }
+    if request.onnx_model is not None:
+        digests[ONNX_ARTIFACT] = hashlib.sha256(request.onnx_model).hexdigest()
+    return {
+        **request.tags,
+        **logged,
+        CHECKSUM_TAG: json.dumps(digests, sort_keys=True),
+        "driftloop.gate": "passed" if request.gate_passed else "rejected",
+        "driftloop.model_kind": request.model_kind,
+        "driftloop.task": request.task,
+        "driftloop.features": json.dumps(list(request.feature_names)),
+    }

@@ -7,7 +7,6 @@ the URI (credentials masked) and what to do.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -44,6 +43,7 @@ from driftloop.registry.mlflow_artifacts import (
     model_digests,
     model_signature,
     version_description,
+    version_tags,
 )
 from driftloop.registry.predictors import BoosterPredictor, EstimatorPredictor, OnnxPredictor
 from driftloop.statistics.profile import ReferenceProfile
@@ -247,22 +247,8 @@ class MlflowRegistry:
                 for name, text in request.artifacts.items():
                     mlflow.log_text(text, name)
                 onnx_tags = log_onnx(request.onnx_model)
-            digests = {
-                **model_digests(self.client(), info),
-                PROFILE_ARTIFACT: hashlib.sha256(profile_text.encode("utf-8")).hexdigest(),
-            }
-            if request.onnx_model is not None:
-                digests[ONNX_ARTIFACT] = hashlib.sha256(request.onnx_model).hexdigest()
-            version_tags = {
-                **request.tags,
-                **onnx_tags,
-                **trust_tags,
-                CHECKSUM_TAG: json.dumps(digests, sort_keys=True),
-                "driftloop.gate": "passed" if request.gate_passed else "rejected",
-                "driftloop.model_kind": request.model_kind,
-                "driftloop.task": request.task,
-                "driftloop.features": json.dumps(list(request.feature_names)),
-            }
+            digests = model_digests(self.client(), info)
+            tags = version_tags(request, digests, profile_text, {**onnx_tags, **trust_tags})
             client = self.client()
             if not client.search_registered_models(f"name = '{self.model_name}'"):
                 client.create_registered_model(self.model_name)
@@ -270,7 +256,7 @@ class MlflowRegistry:
                 self.model_name,
                 source=info.model_uri,
                 run_id=run.info.run_id,
-                tags=version_tags,
+                tags=tags,
                 description=version_description(request),
             )
             return self._to_version(mv)
