@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-import driftloop
 from driftloop.config import TrainingConfig
 from driftloop.errors import DataError
 from driftloop.faults import crash_point
@@ -24,9 +22,17 @@ from driftloop.features.training_set import build_training_set
 from driftloop.monitoring.calibration import calibrate_profile
 from driftloop.pipeline.estimators import train_model
 from driftloop.pipeline.gate import GateVerdict, evaluate_gate, prediction_sanity
-from driftloop.pipeline.lineage import driftloop_source, frame_digest, git_commit, pip_requirements
+from driftloop.pipeline.lineage import frame_digest, pip_requirements
 from driftloop.pipeline.metrics import MIN_HOLDOUT_ROWS, evaluate, too_few_to_evaluate
 from driftloop.pipeline.onnx_export import export_onnx
+from driftloop.pipeline.record import (
+    FrameHook,
+    choose_alias,
+    gate_document,
+    lineage_tags,
+    logged_metrics,
+    run_tags,
+)
 from driftloop.pipeline.split import TimeSplit, grow_split, plan_split
 from driftloop.project import Project
 from driftloop.registry import CHAMPION, ModelRegistry, RegistrationRequest, aliases
@@ -44,7 +50,6 @@ TRAIN_STEPS = (
     "profile reference data",
     "register version",
 )
-FrameHook = Callable[[pd.DataFrame], pd.DataFrame]
 
 
 @dataclass(frozen=True)
@@ -214,8 +219,8 @@ def run_training(
     digest = frame_digest(frame)
     rows = {k: len(v) for k, v in parts.items()}
     tags = {
-        **_lineage_tags(project, store, chosen, split, digest, champion_version),
-        **_run_tags(verdict, onnx.reason, actor, frame_hook, recency),
+        **lineage_tags(project, store, chosen, split, digest, champion_version),
+        **run_tags(verdict, onnx.reason, actor, frame_hook, recency.describe() if recency else ""),
         **(tags or {}),
     }
     registered = registry.register(
@@ -225,10 +230,10 @@ def run_training(
             task=cfg.task,
             feature_names=trained.feature_names,
             params=trained.params,
-            metrics=_logged_metrics(metrics, champion_metrics, rows, trained.best_iteration),
+            metrics=logged_metrics(metrics, champion_metrics, rows, trained.best_iteration),
             tags=tags,
             profile=profile,
-            gate=_gate_document(verdict),
+            gate=gate_document(verdict),
             gate_passed=verdict.passed,
             onnx_model=onnx.model,
             pip_requirements=pip_requirements(trained.kind),
@@ -236,7 +241,7 @@ def run_training(
         )
     )
     crash_point("train.registered")
-    alias, reason = _choose_alias(verdict, champion_version, on_pass or cfg.on_pass)
+    alias, reason = choose_alias(verdict, champion_version, on_pass or cfg.on_pass)
     if alias is not None:
         aliases.point(registry, alias, registered.version, kind="train", actor=actor, reason=reason)
     return TrainingResult(
@@ -326,79 +331,6 @@ def _gate(
     return verdict, champion_version, champion_metrics
 
 
-def _run_tags(
-    verdict: GateVerdict,
-    onnx: str,
-    actor: str,
-    frame_hook: FrameHook | None,
-    recency: Recency | None,
-) -> dict[str, str]:
-    """How this run trained and what its gate and ONNX export said (MLflow tags)."""
-    return {
-        "driftloop.gate_summary": verdict.summary()[:4000],
-        "driftloop.onnx": onnx[:4000],
-        "driftloop.actor": actor,
-        "driftloop.frame_hook": getattr(frame_hook, "__name__", "") if frame_hook else "",
-        "driftloop.recency": recency.describe() if recency else "",
-    }
-
-
-def _logged_metrics(
-    metrics: dict[str, float],
-    champion_metrics: dict[str, float] | None,
-    rows: dict[str, int],
-    best_iteration: int | None,
-) -> dict[str, float]:
-    """The version's MLflow metrics: its holdout metrics, the champion's on the same
-    holdout, the rows of each part and the boosting rounds kept."""
-    logged = {f"holdout_{k}": v for k, v in metrics.items() if np.isfinite(v)}
-    if champion_metrics:
-        logged.update({f"champion_holdout_{k}": v for k, v in champion_metrics.items()})
-    logged.update({f"rows_{k}": float(v) for k, v in rows.items()})
-    if best_iteration:
-        logged["best_iteration"] = float(best_iteration)
-    return logged
-
-
-def _lineage_tags(
-    project: Project,
-    store: FeatureStore,
-    chosen: date,
-    split: TimeSplit,
-    digest: str,
-    champion_version: str | None,
-) -> dict[str, str]:
-    """Where a version's data, features and code came from (its MLflow tags)."""
-    return {
-        "driftloop.as_of": chosen.isoformat(),
-        "driftloop.window_start": split.train_start.isoformat(),
-        "driftloop.window_end": split.holdout_end.isoformat(),
-        "driftloop.split": split.to_json(),
-        "driftloop.data_digest": digest,
-        "driftloop.feature_service": store.layout.feature_service,
-        "driftloop.feature_views": ",".join(store.layout.views()),
-        "driftloop.feature_registry_digest": store.definitions_digest(),
-        "driftloop.label_delay_days": str(project.config.labels.delay_days),
-        "driftloop.version": driftloop.__version__,
-        "driftloop.git_commit": git_commit(driftloop_source()) or "unknown",
-        "driftloop.project_git_commit": git_commit(project.root) or "none",
-        "driftloop.parent_version": champion_version or "",
-    }
-
-
-def _gate_document(verdict: GateVerdict) -> dict[str, Any]:
-    """The gate's verdict as the registry stores it beside the version."""
-    return {
-        "passed": verdict.passed,
-        "summary": verdict.summary(),
-        "metric": verdict.metric,
-        "candidate": verdict.candidate,
-        "champion": verdict.champion,
-        "champion_version": verdict.champion_version,
-        "checks": [asdict(c) for c in verdict.checks],
-    }
-
-
 def _reference_profile(
     project: Project, parts: dict[str, pd.DataFrame], features: list[str], valid_pred: np.ndarray
 ) -> ReferenceProfile:
@@ -423,13 +355,3 @@ def _reference_profile(
         mon.min_rows,
         mon.calibration_min_windows,
     )
-
-
-def _choose_alias(
-    verdict: GateVerdict, champion: str | None, on_pass: str
-) -> tuple[str | None, str]:
-    if not verdict.passed:
-        return None, f"gate {verdict.summary()}; no alias moved"
-    if champion is None:
-        return CHAMPION, f"first model to pass its gate: {verdict.summary()}"
-    return on_pass, f"gate {verdict.summary()}"
