@@ -303,6 +303,7 @@ def create_table_project(
         windows=windows,
         ttl=timedelta(days=config.features.ttl_days),
         activity_amount=activity,
+        nullable=[c for c in schema.numeric if bool(events[c].isna().any())],
     )
     with staged_directory(target) as staging:
         (staging / CONFIG_FILENAME).write_text(
