@@ -143,6 +143,11 @@ def table_settings(
     min_requests = _clamp(canary_per_day * 3, 10, 2000)
     min_outcomes = _clamp(canary_per_day * 5, 20, 200)
     days_needed = max(min_requests, min_outcomes) / canary_per_day + schema.label_delay.days
+    max_days = _clamp(3 * days_needed, 3, 60)
+    # A slice too sparse to reach min_requests by the deadline (one event a day: a canary
+    # request every ten days) is judged on the challenger's answers to every request, its
+    # own slice's and those it computes in shadow on the champion's (rollout.paired).
+    sparse = canary_per_day * max_days < min_requests
     return {
         "labels": {"delay_days": max(1, math.ceil(schema.label_delay / timedelta(days=1)))},
         "features": {"ttl_days": 3650},
@@ -184,10 +189,11 @@ def table_settings(
             "min_requests": min_requests,
             "guard_min_requests": min_requests,
             "min_duration_s": 12 * 3600.0,
-            "max_duration_s": float(_clamp(3 * days_needed, 3, 60) * 86400),
+            "max_duration_s": float(max_days * 86400),
             "check_interval_s": 4 * 3600.0,
             "p99_slack_ms": 25.0,
             "outcomes": {"min_outcomes": min_outcomes},
+            **({"paired": {"count_shadow": True}} if sparse else {}),
         },
     }
 
