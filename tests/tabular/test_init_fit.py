@@ -112,3 +112,25 @@ def test_a_field_the_table_leaves_empty_may_be_missing_when_served(tmp_path: Pat
             json={"event_time": "2023-05-01", "entities": [{**entity, "day_of_week": None}]},
         )
         assert refused.status_code == 422 and "day_of_week" in refused.text, refused.text
+
+
+def test_a_sparse_table_counts_shadow_answers_in_its_canary_a_busy_one_does_not(
+    tmp_path: Path,
+) -> None:
+    """One event a day: a 10 % canary slice sees a request every ten days and cannot reach
+    min_requests by its deadline, so its steps count the challenger's shadow answers."""
+    sparse, _ = create_table_project(
+        tmp_path / "one", "one", ["shop"], "day", "log_sales", frame=growing_log_table(1, days=1100)
+    )
+    rollout = sparse.config.rollout
+    assert rollout.paired.count_shadow and rollout.min_requests == 10
+    assert rollout.max_duration_s <= 60 * 86400 < 10 / 0.1 * 86400
+    busy, _ = create_table_project(
+        tmp_path / "eight",
+        "eight",
+        ["shop"],
+        "day",
+        "log_sales",
+        frame=growing_log_table(8, days=140),
+    )
+    assert not busy.config.rollout.paired.count_shadow
