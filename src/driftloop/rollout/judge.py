@@ -338,12 +338,7 @@ def _rollback_reason(obs: StepObservation, pol: StepPolicy, t: _Tests) -> str | 
     ):
         ratio = (obs.canary_p99_s or 0.0) / (obs.stable_p99_s or 1.0)
         return f"canary p99 is {ratio:.3f}x stable's > {pol.rollback_p99_ratio:g}"
-    if (
-        pol.kl_action == "rollback"
-        and not exempt
-        and obs.kl is not None
-        and obs.kl > pol.kl_max
-    ):
+    if pol.kl_action == "rollback" and not exempt and obs.kl is not None and obs.kl > pol.kl_max:
         if t.shift.decision == "worse":
             return (
                 f"prediction shift significant (always-valid p <= {a:.3g}) with KL "
