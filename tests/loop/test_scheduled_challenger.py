@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 
 from driftloop.clock import SimulatedClock
+from driftloop.loop.assessor import newest_event_day
 from driftloop.loop.controller import LoopController
+from driftloop.loop.policy import Decision
 from driftloop.loop.store import LoopStore
 from driftloop.pipeline.train import run_training
 from driftloop.project import Project
@@ -84,3 +86,30 @@ def test_no_scheduled_challenger_when_it_is_off(
     store, turns = _checks(_with_schedule(project_copy, 0), [28, 60])
     assert [t.decision.action for t in turns] == ["none", "none"]
     assert store.events(project_copy.model_name, kinds=("retrain_started",)) == []
+
+
+def test_a_retrain_waits_while_no_labelled_row_arrived_since_the_last_one(
+    project_copy: Any,
+) -> None:
+    """A table that gains rows once a month, checked daily: a retrain a week after the
+    last one would learn the same rows; the loop holds it (blocker ``data``) and says so."""
+    project = project_copy
+    newest = newest_event_day(project)
+    assert newest is not None
+    clock = SimulatedClock(_midnight(newest + timedelta(days=30)))
+    registry = open_registry(project, clock)
+    store = LoopStore(project.state_dir / "state.db")
+    loop = LoopController(
+        project, registry, open_controller(project, server="http://127.0.0.1:9", clock=clock), clock
+    )
+    why = "degraded accuracy sustained (1 check); retraining"
+    retrain = Decision("retrain", why, ("accuracy",))
+    assert loop._with_new_rows(retrain, clock.now()) is retrain  # no retrain yet
+    model = project.model_name
+    store.record(model, _midnight(newest - timedelta(days=20)), "retrain_started", "r", evidence={})
+    assert loop._with_new_rows(retrain, clock.now()) is retrain  # rows came after it
+    store.record(model, _midnight(newest + timedelta(days=10)), "retrain_started", "r", evidence={})
+    held = loop._with_new_rows(retrain, clock.now())
+    assert (held.action, held.blocker, held.triggers) == ("hold", "data", ("accuracy",))
+    assert held.reason.startswith("degraded accuracy sustained (1 check); no labelled row since")
+    assert held.reason.endswith("a retrain would learn the same rows")

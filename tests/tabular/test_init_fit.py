@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,6 +17,7 @@ from driftloop.features.store import FeatureStore
 from driftloop.features.table import load_repo
 from driftloop.pipeline.train import run_training
 from driftloop.registry import open_registry
+from driftloop.serving.server import BackgroundServer, build_context
 
 
 def growing_log_table(n_entities: int = 8, days: int = 130, seed: int = 5) -> pd.DataFrame:
@@ -81,3 +83,54 @@ def test_the_gate_floor_comes_from_the_targets_range() -> None:
     assert table_gate("regression", None)["min_prediction"] is None
     classification = table_gate("classification", (0.0, 1.0))
     assert classification["min_prediction"] == 0.0 and classification["max_abs_bias"] is None
+
+
+def test_a_field_the_table_leaves_empty_may_be_missing_when_served(tmp_path: Path) -> None:
+    """A column with empty cells (last month's listings, unknown for a city's first month)
+    is declared nullable: the model learns what missing means and a request may send null
+    for it; a field the table always fills is still refused when missing."""
+    table = growing_log_table()
+    table["temp"] = table["temp"].where(table.index % 9 != 0)
+    project, _ = create_table_project(
+        tmp_path / "p", "generated", ["shop"], "day", "log_sales", frame=table
+    )
+    module = load_repo(project.root)
+    assert module.NULLABLE_FEATURES == ["temp"]
+    store = FeatureStore(project)
+    store.apply()
+    result = run_training(project, open_registry(project), actor="tests")
+    assert result.alias == "champion", result.gate.summary()
+    store.materialize(pd.Timestamp("2023-05-01", tz="UTC").to_pydatetime())
+    ctx = build_context(project, registry=open_registry(project))
+    with BackgroundServer(ctx) as server, httpx.Client(base_url=server.url) as client:
+        entity = {"shop": 1, "temp": None, "day_of_week": 2}
+        answer = client.post("/v1/predict", json={"event_time": "2023-05-01", "entities": [entity]})
+        assert answer.status_code == 200, answer.text
+        assert np.isfinite(answer.json()["predictions"][0]["prediction"])
+        refused = client.post(
+            "/v1/predict",
+            json={"event_time": "2023-05-01", "entities": [{**entity, "day_of_week": None}]},
+        )
+        assert refused.status_code == 422 and "day_of_week" in refused.text, refused.text
+
+
+def test_a_sparse_table_counts_shadow_answers_in_its_canary_a_busy_one_does_not(
+    tmp_path: Path,
+) -> None:
+    """One event a day: a 10 % canary slice sees a request every ten days and cannot reach
+    min_requests by its deadline, so its steps count the challenger's shadow answers."""
+    sparse, _ = create_table_project(
+        tmp_path / "one", "one", ["shop"], "day", "log_sales", frame=growing_log_table(1, days=1100)
+    )
+    rollout = sparse.config.rollout
+    assert rollout.paired.count_shadow and rollout.min_requests == 10
+    assert rollout.max_duration_s <= 60 * 86400 < 10 / 0.1 * 86400
+    busy, _ = create_table_project(
+        tmp_path / "eight",
+        "eight",
+        ["shop"],
+        "day",
+        "log_sales",
+        frame=growing_log_table(8, days=140),
+    )
+    assert not busy.config.rollout.paired.count_shadow

@@ -17,6 +17,7 @@ from driftloop.config import (
     CONFIG_FILENAME,
     ProjectConfig,
     RetailScenarioConfig,
+    RolloutConfig,
     dump_config,
     format_validation_error,
 )
@@ -30,6 +31,7 @@ from driftloop.features.table import (
     check_generated_names,
     history_feature_names,
 )
+from driftloop.loop.simulate import ROUNDS_PER_DAY
 from driftloop.project import Project, atomic_write_parquet, staged_directory
 from driftloop.scenarios.retail import generate_retail
 
@@ -75,7 +77,17 @@ def create_project(
     _refuse_existing(target)
     try:
         scenario_cfg = RetailScenarioConfig.model_validate({**(overrides or {}), "seed": seed})
+        # each store asks for each product's forecast ROUNDS_PER_DAY times a day: the
+        # canary fitted to that pace (1,440 a day by default)
+        per_day = scenario_cfg.n_stores * scenario_cfg.n_products * ROUNDS_PER_DAY
         config = ProjectConfig(project=_project_name(target), scenario=scenario_cfg)
+        config = config.model_copy(
+            update={
+                "rollout": RolloutConfig.model_validate(
+                    rollout_settings(per_day, config.labels.delay_days)
+                )
+            }
+        )
     except ValidationError as exc:
         raise ConfigError(format_validation_error(Path("scenario options"), exc)) from exc
     with staged_directory(target) as staging:
@@ -124,6 +136,34 @@ def table_gate(task: str, target_range: tuple[float, float] | None) -> dict[str,
     return {"metric": "wape", "max_metric": None, "max_abs_bias": None, "min_prediction": floor}
 
 
+def rollout_settings(per_day: float, label_delay_days: int) -> dict[str, Any]:
+    """The rollout section fitted to a pace of ``per_day`` predictions.
+
+    The first step (10 %) needs about three days of canary traffic and, for the outcome
+    gates, the labels of five; its deadline is three times what the slower of the two
+    takes at this pace. The spec's 2,000 requests a step in 30 minutes need a busy online
+    service; a daily batch of 1,440 forecasts gives a 10 % canary 144 a day."""
+    canary_per_day = max(per_day * 0.1, 0.1)
+    min_requests = _clamp(canary_per_day * 3, 10, 2000)
+    min_outcomes = _clamp(canary_per_day * 5, 20, 200)
+    days_needed = max(min_requests, min_outcomes) / canary_per_day + label_delay_days
+    max_days = _clamp(3 * days_needed, 3, 60)
+    # A slice too sparse to reach min_requests by the deadline (one event a day: a canary
+    # request every ten days) is judged on the challenger's answers to every request, its
+    # own slice's and those it computes in shadow on the champion's (rollout.paired).
+    sparse = canary_per_day * max_days < min_requests
+    return {
+        "min_requests": min_requests,
+        "guard_min_requests": min_requests,
+        "min_duration_s": 12 * 3600.0,
+        "max_duration_s": float(max_days * 86400),
+        "check_interval_s": 4 * 3600.0,
+        "p99_slack_ms": 25.0,
+        "outcomes": {"min_outcomes": min_outcomes},
+        **({"paired": {"count_shadow": True}} if sparse else {}),
+    }
+
+
 def table_settings(
     schema: TableSchema, counts: bool = False, target_range: tuple[float, float] | None = None
 ) -> dict[str, Any]:
@@ -139,10 +179,6 @@ def table_settings(
     objective = "binary" if task == "classification" else "poisson" if counts else "regression"
     gate = table_gate(task, target_range)
     holdout = _clamp(span_days * 0.05, 7, 28)
-    canary_per_day = max(per_day * 0.1, 0.1)
-    min_requests = _clamp(canary_per_day * 3, 10, 2000)
-    min_outcomes = _clamp(canary_per_day * 5, 20, 200)
-    days_needed = max(min_requests, min_outcomes) / canary_per_day + schema.label_delay.days
     return {
         "labels": {"delay_days": max(1, math.ceil(schema.label_delay / timedelta(days=1)))},
         "features": {"ttl_days": 3650},
@@ -176,19 +212,7 @@ def table_settings(
             # driftloop's calendar features and the table's own calendar positions
             "exclude_features": list(dict.fromkeys([*CALENDAR_FEATURES, *schema.calendar])),
         },
-        "rollout": {
-            # The first step (10 %) needs about three days of canary traffic and, for the
-            # outcome gates, the labels of five; its deadline is three times what the
-            # slower of the two takes at the table's pace. The spec's 2,000 requests a
-            # step need a busy service.
-            "min_requests": min_requests,
-            "guard_min_requests": min_requests,
-            "min_duration_s": 12 * 3600.0,
-            "max_duration_s": float(_clamp(3 * days_needed, 3, 60) * 86400),
-            "check_interval_s": 4 * 3600.0,
-            "p99_slack_ms": 25.0,
-            "outcomes": {"min_outcomes": min_outcomes},
-        },
+        "rollout": rollout_settings(per_day, schema.label_delay.days),
     }
 
 
@@ -303,6 +327,7 @@ def create_table_project(
         windows=windows,
         ttl=timedelta(days=config.features.ttl_days),
         activity_amount=activity,
+        nullable=[c for c in schema.numeric if bool(events[c].isna().any())],
     )
     with staged_directory(target) as staging:
         (staging / CONFIG_FILENAME).write_text(

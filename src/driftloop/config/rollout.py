@@ -93,6 +93,13 @@ class PairedConfig(_Strict):
     mixture_sd: float = Field(
         0.2, gt=0.0, description="mixture prior scale of the effect, in standard deviations"
     )
+    count_shadow: bool = Field(
+        False,
+        description="count the challenger's answers computed in shadow toward a step's "
+        "min_requests and its error gates (latency and the prediction histogram stay the "
+        "served slice's): for traffic too sparse for the canary slice alone to reach "
+        "min_requests before max_duration_s; `init --data` turns it on for such tables",
+    )
 
 
 class IstioConfig(_Strict):

@@ -40,6 +40,7 @@ class RepoSpec:
         ttl: timedelta,
         activity_amount: str | None = None,
         activity_scales: Mapping[str, float] = ACTIVITY_SCALES,
+        nullable: Sequence[str] = (),
     ) -> None:
         self.project = project
         self.entity = tuple(entity)
@@ -55,6 +56,10 @@ class RepoSpec:
             raise ValueError(f"the activity amount {activity_amount!r} is not a numeric field")
         self.activity_amount = activity_amount
         self.activity_scales = dict(activity_scales)
+        unknown = [n for n in nullable if n not in self.numeric]
+        if unknown:
+            raise ValueError(f"nullable fields {unknown} are not numeric fields")
+        self.nullable = tuple(nullable)
 
 
 def _td(value: timedelta) -> str:
@@ -136,6 +141,9 @@ REQUEST_FIELDS = NUMERIC + list(CATEGORIES)
 
 EVENT_FEATURES = NUMERIC + list(CATEGORIES) + CALENDAR
 INTEGER_FEATURES = CALENDAR
+# Fields your table leaves empty in some rows: a request may omit them too (the model
+# learned what a missing value means); any other missing field is refused.
+NULLABLE_FEATURES = {list(spec.nullable)!r}
 
 HISTORY_WINDOWS = [{", ".join(_td(w) for w in spec.windows)}]
 HISTORY_FEATURES = {list(history)!r}

@@ -22,7 +22,7 @@ from driftloop.errors import (
     DriftloopError,
 )
 from driftloop.faults import crash_point
-from driftloop.loop.assessor import ChampionAssessor, newest_event_day
+from driftloop.loop.assessor import ChampionAssessor, newest_event_day, rows_between
 from driftloop.loop.lease import LeaseHolder, LoopLease
 from driftloop.loop.outages import OUTAGES, Outages
 from driftloop.loop.policy import (
@@ -33,6 +33,7 @@ from driftloop.loop.policy import (
     fired,
     scheduled_challenger,
     trigger_words,
+    unchanged_data,
 )
 from driftloop.loop.recovery import (
     RETRAIN_TAG,
@@ -139,6 +140,8 @@ class LoopController:
             baseline_wape=None if baseline is None else float(baseline),
             episode_since=None if episode is None else _day(episode.evidence.get("since")),
         )
+        if decision.action == "retrain":
+            decision = self._with_new_rows(decision, now)
         self._record_check(signals, decision, history, episode)
         if decision.action == "none":
             decision = self._scheduled(now, running) or decision
@@ -160,7 +163,22 @@ class LoopController:
         )
         if due() is None:  # due by the clock, then by the data (read only when due)
             return None
-        return due(newest_data=newest_event_day(self.project))
+        decision = due(newest_data=newest_event_day(self.project))
+        if decision is None or self._with_new_rows(decision, now).action != "retrain":
+            return None
+        return decision
+
+    def _with_new_rows(self, decision: Decision, now: datetime) -> Decision:
+        """``decision`` (a retrain), or a hold when no labelled row arrived since the last
+        retrain's window ended: it would learn the same rows again."""
+        last = max(self.store.retrains(self.model), default=None)
+        if last is None:
+            return decision
+        delay = self.project.config.labels.delay_days
+        trained_until = last.date() - timedelta(days=delay)
+        if rows_between(self.project, trained_until, now.date() - timedelta(days=delay)):
+            return decision
+        return unchanged_data(decision, last, delay)
 
     def _unstarted(self) -> LoopEvent | None:
         """The newest gate_passed with no rollout recorded after it."""

@@ -34,6 +34,10 @@ def midnight(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
 
 
+# A retail scenario's traffic: every store asks for every product's forecast 12 times a day.
+ROUNDS_PER_DAY = 12
+
+
 @dataclass(frozen=True)
 class DayServed:
     """What one simulated day served and what the controller saw at its end."""
@@ -58,7 +62,7 @@ class Simulation:
     loop: LoopController
     clock: SimulatedClock
     flush: Callable[[], Any]
-    rounds_per_day: int = 12
+    rounds_per_day: int = ROUNDS_PER_DAY
     served: list[dict[str, Any]] = field(default_factory=list)
     _pending_labels: dict[date, list[dict[str, Any]]] = field(default_factory=dict)
 

@@ -63,6 +63,13 @@ __all__ = [
 # back on a p99 of 86 ms against 49 ms: its second-slowest request.
 P99_MIN_REQUESTS = 300
 
+# Below this many served canary predictions the fixed KL gate is not judged: a histogram of
+# a few predictions against the stable's is mostly sampling noise (with 20 bins the KL of
+# two samples of one distribution is about 0.03 at 300 predictions, 0.1 at 100). The
+# sequential shift test judges at any size. A sparse table's canary slice (one request in
+# ten days) would otherwise hold every promotion on noise.
+KL_MIN_REQUESTS = 300
+
 DRIFT_RETRAIN_RULE = (
     "a version retrained on drift (registry tag driftloop.trigger) predicts differently "
     "from the stale stable on purpose: a prediction KL above kl_max neither rolls back nor "
@@ -89,11 +96,20 @@ class _Tests:
     shift: SequentialResult
 
 
+def _answers(obs: StepObservation, pol: StepPolicy) -> tuple[int, int]:
+    """The canary's answers and failures the traffic and error gates count: its served
+    slice, and with ``count_shadow`` also its answers computed in shadow."""
+    if pol.count_shadow:
+        return obs.answers, obs.answer_errors
+    return obs.canary_requests, obs.canary_errors
+
+
 def _tests(obs: StepObservation, pol: StepPolicy) -> _Tests:
     n, a = obs.canary_requests, pol.test_alpha
+    answers, failed = _answers(obs, pol)
     error = error_rate_test(
-        obs.canary_errors,
-        n,
+        failed,
+        answers,
         obs.stable_errors,
         obs.stable_requests,
         alpha=a,
@@ -104,7 +120,7 @@ def _tests(obs: StepObservation, pol: StepPolicy) -> _Tests:
     def above(level: float) -> SequentialResult | None:
         if stable_rate is None or stable_rate >= level:
             return None  # the stable is at or above it: only "no worse than the stable"
-        return proportion_above_test(obs.canary_errors, n, level, alpha=a)
+        return proportion_above_test(failed, answers, level, alpha=a)
 
     timed = bool(obs.stable_p99_s)  # no stable p99 yet: nothing to count exceedances against
 
@@ -157,14 +173,20 @@ def _p99_fails(
     return _slower(obs, ratio, slack_s)
 
 
+def _judged_kl(obs: StepObservation) -> float | None:
+    """The KL the fixed gate judges: None below :data:`KL_MIN_REQUESTS` served predictions."""
+    return obs.kl if obs.canary_requests >= KL_MIN_REQUESTS else None
+
+
 def _drift_rule(obs: StepObservation, pol: StepPolicy) -> bool:
     """Whether :data:`DRIFT_RETRAIN_RULE` judges this look's prediction shift."""
-    return obs.retrained_on_drift and obs.kl is not None and obs.kl > pol.kl_max
+    kl = _judged_kl(obs)
+    return obs.retrained_on_drift and kl is not None and kl > pol.kl_max
 
 
 def _evidence(obs: StepObservation, pol: StepPolicy, t: _Tests) -> dict[str, Evidence]:
-    n = obs.canary_requests
-    rate = obs.canary_errors / n if n else None
+    n, failed = _answers(obs, pol)
+    rate = failed / n if n else None
     stable_rate = obs.stable_errors / obs.stable_requests if obs.stable_requests else None
     ratio = (
         obs.canary_p99_s / obs.stable_p99_s
@@ -180,7 +202,9 @@ def _evidence(obs: StepObservation, pol: StepPolicy, t: _Tests) -> dict[str, Evi
     )
     counted = t.p99_promote is not None
     p99_ok = (
-        None
+        True  # not judged: too few served requests for a p99 (the latency test judges)
+        if not counted and obs.canary_requests < P99_MIN_REQUESTS
+        else None
         if ratio is None and not counted
         else not _p99_fails(obs, t.p99_promote, pol.promote_p99_ratio, pol.p99_slack_s)
     )
@@ -196,10 +220,18 @@ def _evidence(obs: StepObservation, pol: StepPolicy, t: _Tests) -> dict[str, Evi
             )
         )
     )
-    kl_ok: bool | None = None if obs.kl is None else obs.kl < pol.kl_max
+    kl = _judged_kl(obs)
+    kl_ok: bool | None = True if obs.canary_requests < KL_MIN_REQUESTS else None
+    if kl is not None:
+        kl_ok = kl < pol.kl_max
     kl_note = (
         f"above it: {pol.kl_action} once significant or after {pol.guard_min_requests} requests"
     )
+    if kl_ok and kl is None:
+        kl_note = (
+            f"not judged: below {KL_MIN_REQUESTS} served predictions a KL is sampling noise "
+            "(the shift test judges)"
+        )
     if _drift_rule(obs, pol):
         kl_ok = obs.labels_ok
         kl_note = f"retrained on drift, judged on labels: {obs.labels_detail or 'none yet'}"
@@ -209,7 +241,12 @@ def _evidence(obs: StepObservation, pol: StepPolicy, t: _Tests) -> dict[str, Evi
             float(n),
             float(pol.min_requests),
             n >= pol.min_requests,
-            "canary requests this step",
+            (
+                f"canary answers this step: {obs.canary_requests} served, "
+                f"{obs.shadow_answers} computed in shadow on the stable's requests"
+                if pol.count_shadow
+                else "canary requests this step"
+            ),
         ),
         (
             "elapsed_s",
@@ -236,7 +273,7 @@ def _evidence(obs: StepObservation, pol: StepPolicy, t: _Tests) -> dict[str, Evi
                 if counted
                 else f"not judged: below {P99_MIN_REQUESTS} requests a p99 is the slowest one "
                 "(the latency test judges); "
-                if n < P99_MIN_REQUESTS
+                if obs.canary_requests < P99_MIN_REQUESTS
                 else ""
             )
             + f"{_ms(obs.canary_p99_s)} vs stable {_ms(obs.stable_p99_s)}; promote needs <= "
@@ -271,10 +308,17 @@ def _evidence(obs: StepObservation, pol: StepPolicy, t: _Tests) -> dict[str, Evi
     return {row[0]: Evidence(*row) for row in rows}
 
 
+def _rate(obs: StepObservation, pol: StepPolicy) -> float:
+    n, failed = _answers(obs, pol)
+    return failed / n if n else 0.0
+
+
 def _rollback_reason(obs: StepObservation, pol: StepPolicy, t: _Tests) -> str | None:
     """Why the step rolls back now (guards and always-valid tests), or None."""
     n, a = obs.canary_requests, pol.test_alpha
     drift_rule = _drift_rule(obs, pol)
+    # a retrain on drift shifts predictions on purpose: no KL rollback at any sample size
+    exempt = obs.retrained_on_drift and obs.kl is not None and obs.kl > pol.kl_max
     if drift_rule and obs.labels_ok is False:
         return (
             f"prediction KL {obs.kl:.4f} > {pol.kl_max:g} after a retrain on drift, "
@@ -284,7 +328,7 @@ def _rollback_reason(obs: StepObservation, pol: StepPolicy, t: _Tests) -> str | 
         return f"canary error rate significantly worse than stable (always-valid p <= {a:.3g})"
     if t.error_rollback is not None and t.error_rollback.decision == "worse":
         return (
-            f"canary error rate {obs.canary_errors / n:.4f} significantly above "
+            f"canary error rate {_rate(obs, pol):.4f} significantly above "
             f"{pol.rollback_error_rate:g} (always-valid p <= {a:.3g})"
         )
     if t.latency.decision == "worse":
@@ -294,12 +338,7 @@ def _rollback_reason(obs: StepObservation, pol: StepPolicy, t: _Tests) -> str | 
     ):
         ratio = (obs.canary_p99_s or 0.0) / (obs.stable_p99_s or 1.0)
         return f"canary p99 is {ratio:.3f}x stable's > {pol.rollback_p99_ratio:g}"
-    if (
-        pol.kl_action == "rollback"
-        and not drift_rule
-        and obs.kl is not None
-        and obs.kl > pol.kl_max
-    ):
+    if pol.kl_action == "rollback" and not exempt and obs.kl is not None and obs.kl > pol.kl_max:
         if t.shift.decision == "worse":
             return (
                 f"prediction shift significant (always-valid p <= {a:.3g}) with KL "
@@ -321,7 +360,6 @@ def judge_step(obs: StepObservation, policy: StepPolicy | None = None) -> StepVe
     tests = _tests(obs, pol)
     ev = _evidence(obs, pol, tests)
     entries = tuple(ev.values())
-    n = obs.canary_requests
 
     def verdict(decision: Literal["wait", "promote", "rollback"], reason: str) -> StepVerdict:
         return StepVerdict(decision, reason, entries)
@@ -339,8 +377,9 @@ def judge_step(obs: StepObservation, policy: StepPolicy | None = None) -> StepVe
                 f"explained by labelled accuracy ({obs.labels_detail})",
             )
         return verdict("promote", "all promote gates hold")
+    answers, _ = _answers(obs, pol)
     if obs.elapsed_s >= pol.max_duration_s:
-        if n < pol.min_requests:
+        if answers < pol.min_requests:
             return verdict("rollback", "deadline passed without enough canary traffic")
         if drift_rule and obs.labels_ok is None:
             return verdict(
@@ -348,7 +387,7 @@ def judge_step(obs: StepObservation, policy: StepPolicy | None = None) -> StepVe
             )
         failing = ", ".join(g for g in gates if not ev[g].passed)
         return verdict("rollback", f"deadline passed with promote gates failing: {failing}")
-    if n == 0:
+    if answers == 0:
         return verdict("wait", "no canary traffic yet")
     if drift_rule and obs.labels_ok is None:
         return verdict(

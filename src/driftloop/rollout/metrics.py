@@ -244,6 +244,7 @@ def observe_step(
                 for r in p99_ratios
             ]
     canary_bins, stable_bins = _aligned_counts(c.predictions, s.predictions)
+    shadow_answers = round(c.shadow_ok + c.shadow_errors)
     return StepObservation(
         canary_requests=c_total,
         canary_errors=min(round(c.errors), c_total),
@@ -258,6 +259,8 @@ def observe_step(
         canary_over_rollback_p99=over[1],
         canary_predictions=canary_bins,
         stable_predictions=stable_bins,
+        shadow_answers=shadow_answers,
+        shadow_errors=min(round(c.shadow_errors), shadow_answers),
     )
 
 

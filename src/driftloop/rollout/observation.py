@@ -35,9 +35,15 @@ class StepObservation:
     retrained_on_drift: bool = False
     labels_ok: bool | None = None
     labels_detail: str = ""
+    # Paired steps: the canary's answers to the stable's requests, computed in shadow (no
+    # user saw them), and how many of those failed. They count toward the step's traffic
+    # and its error gates; latency and the prediction histogram are the served slice's.
+    shadow_answers: int = 0
+    shadow_errors: int = 0
 
     def __post_init__(self) -> None:
         _check_count("canary_errors", self.canary_errors, "canary_requests", self.canary_requests)
+        _check_count("shadow_errors", self.shadow_errors, "shadow_answers", self.shadow_answers)
         _check_count("stable_errors", self.stable_errors, "stable_requests", self.stable_requests)
         _check_count("canary_slow", self.canary_slow, "canary_requests", self.canary_requests)
         for name in ("canary_over_promote_p99", "canary_over_rollback_p99"):
@@ -46,6 +52,15 @@ class StepObservation:
                 _check_count(name, value, "canary_requests", self.canary_requests)
         for name in ("canary_p99_s", "stable_p99_s", "kl", "elapsed_s"):
             _finite_nonneg(name, getattr(self, name))
+
+    @property
+    def answers(self) -> int:
+        """The canary's answers this step: served on its slice and computed in shadow."""
+        return self.canary_requests + self.shadow_answers
+
+    @property
+    def answer_errors(self) -> int:
+        return self.canary_errors + self.shadow_errors
 
 
 def _check_count(name: str, count: int, total_name: str, total: int) -> None:
@@ -84,6 +99,9 @@ class StepPolicy:
     error_mixture_sd: float = 0.02
     latency_mixture_sd: float = 0.05
     latency_null_share: float = 0.01
+    # Count the canary's answers computed in shadow (paired steps) toward min_requests and
+    # the error gates: for traffic too sparse for the canary slice alone.
+    count_shadow: bool = False
 
     def __post_init__(self) -> None:
         for name in ("promote_error_rate", "rollback_error_rate", "latency_null_share"):

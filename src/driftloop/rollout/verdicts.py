@@ -66,6 +66,7 @@ def step_policy(cfg: RolloutConfig, strategy: str) -> StepPolicy:
         max_duration_s=max_duration,
         alpha=cfg.alpha / phases,
         p99_slack_s=cfg.p99_slack_ms / 1000.0,
+        count_shadow=cfg.paired.enabled and cfg.paired.count_shadow and strategy == "canary",
     )
 
 
