@@ -23,10 +23,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from driftloop.clock import Clock
+from driftloop.config import ProjectConfig
 from driftloop.errors import BackendError
 from driftloop.loop.lease import LeaseHolder, RenewingLease
 
-__all__ = ["CoordinationApi", "KubeLease", "coordination_api", "micro_time"]
+__all__ = ["CoordinationApi", "KubeLease", "coordination_api", "lease_name", "micro_time"]
 
 
 class CoordinationApi(Protocol):
@@ -65,6 +66,13 @@ def coordination_api(context: str | None = None) -> CoordinationApi:
         ) from None
     api: CoordinationApi = client.CoordinationV1Api()
     return api
+
+
+def lease_name(config: ProjectConfig) -> str:
+    """The Lease `driftloop deploy k8s` renders for this project's controller."""
+    from driftloop.deploy.k8s_rbac import loop_lease_name
+
+    return loop_lease_name(config)
 
 
 def micro_time(at: datetime) -> str:

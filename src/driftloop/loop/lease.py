@@ -25,9 +25,17 @@ from pathlib import Path
 from typing import Protocol
 
 from driftloop.clock import Clock
+from driftloop.config import ProjectConfig
 from driftloop.storage.statedb import connect, immediate
 
-__all__ = ["ControllerLease", "LeaseHolder", "LoopLease", "RenewingLease", "default_holder"]
+__all__ = [
+    "ControllerLease",
+    "LeaseHolder",
+    "LoopLease",
+    "RenewingLease",
+    "default_holder",
+    "open_lease",
+]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS loop_leases (
@@ -231,3 +239,17 @@ class LoopLease(RenewingLease):
                 )
         except sqlite3.Error:
             pass  # it expires on its own
+
+
+def open_lease(
+    config: ProjectConfig, state_path: Path, model: str, clock: Clock
+) -> ControllerLease:
+    """``loop.lease_backend``: the lease in ``state_path`` (state), or the Kubernetes Lease
+    that `driftloop deploy k8s` renders for this project (kubernetes)."""
+    loop = config.loop
+    if loop.lease_backend == "kubernetes":
+        from driftloop.loop.kube_lease import KubeLease, coordination_api, lease_name
+
+        api = coordination_api(loop.kube_context)
+        return KubeLease(api, config.deploy.namespace, lease_name(config), clock, loop.lease_s)
+    return LoopLease(state_path, model, clock, loop.lease_s)
