@@ -18,6 +18,7 @@ plus one poll; a controller that has just started waits up to ``lease_s`` first,
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -123,14 +124,16 @@ class KubeLease(RenewingLease):
     ) -> None:
         super().__init__(clock, lease_s, holder)
         from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
 
         self.api, self.namespace, self.name = api, namespace, name
         self._api_error = ApiException
+        self._unreachable: tuple[type[Exception], ...] = (HTTPError, OSError)
         self._seen: _Seen | None = None
-        self._duration = max(1, round(lease_s))
+        self._duration = math.ceil(lease_s)
 
     def transient(self) -> tuple[type[Exception], ...]:
-        return (self._api_error, OSError, BackendError)
+        return (BackendError, *self._unreachable)
 
     def _where(self) -> str:
         return f"Lease {self.namespace}/{self.name}"
@@ -157,6 +160,8 @@ class KubeLease(RenewingLease):
             if exc.status == 404:
                 return None
             raise self._fail(exc, "read") from None
+        except self._unreachable as exc:
+            raise BackendError(f"{self._where()}: the API server did not answer ({exc})") from None
 
     def _observe(self, lease: dict[str, Any], now: datetime) -> _Seen:
         spec = lease.get("spec") or {}
@@ -251,6 +256,8 @@ class KubeLease(RenewingLease):
             if exc.status == 409:
                 return False
             raise self._fail(exc, "write") from None
+        except self._unreachable as exc:
+            raise BackendError(f"{self._where()}: the API server did not answer ({exc})") from None
         self._seen = None
         self._observe(written, self.clock.now())
         return True
@@ -265,5 +272,5 @@ class KubeLease(RenewingLease):
             spec["renewTime"] = micro_time(self.clock.now())
             body = {**lease, "spec": spec}
             self.api.replace_namespaced_lease(self.name, self.namespace, body)
-        except (BackendError, self._api_error, OSError):
+        except (BackendError, self._api_error, *self._unreachable):  # type: ignore[misc]
             pass  # it expires on its own
