@@ -4,16 +4,20 @@ etcd and kube-apiserver run here (tests/loop/kube_apiserver.py); the controller'
 identity holds only the RBAC that ``driftloop deploy k8s`` renders, applied by an
 administrator. Time is a simulated clock: the API server stores the Lease and enforces
 ``resourceVersion``; expiry is judged by the controllers, as client-go's are. With real
-processes: two ``driftloop loop run`` on one project, the first killed with SIGKILL.
+processes: two ``driftloop loop run`` on one project, the first killed with SIGKILL, the
+second takes the Lease within ``lease_s`` + one poll + 1 s of the kill.
 """
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.conftest import copy_with_registry
 from tests.loop.kube_apiserver import (
     ADMIN_TOKEN,
     CONTROLLER_TOKEN,
@@ -22,12 +26,16 @@ from tests.loop.kube_apiserver import (
     kube_apiserver,
     missing_reason,
 )
+from tests.loop.test_lease import LEASE_S, TOKEN, Lines, loop_run
 
 from driftloop.clock import SimulatedClock
 from driftloop.config import ProjectConfig, dump_config
 from driftloop.deploy.k8s import DeployTarget, ServedVersions, render_manifests
 from driftloop.errors import BackendError
 from driftloop.loop.kube_lease import KubeLease, lease_name
+from driftloop.loop.store import LoopStore
+from driftloop.project import Project
+from driftloop.serving.server import BackgroundServer, build_context
 
 pytestmark = pytest.mark.skipif(missing_reason() is not None, reason=str(missing_reason()))
 
@@ -170,3 +178,53 @@ def test_without_the_rendered_rbac_the_error_names_the_fix(kube: KubeApi) -> Non
     )
     with pytest.raises(BackendError, match="may not read Lease default/another-loop"):
         other.acquire()  # get and update only on its own Lease
+
+
+def test_a_second_controller_process_takes_the_kubernetes_lease_from_a_killed_one(
+    kube: KubeApi, trained_project: Any, tmp_path: Path
+) -> None:
+    _delete(kube)
+    project: Project = copy_with_registry(trained_project, tmp_path / "shop")
+    env = {
+        "DRIFTLOOP__LOOP__LEASE_BACKEND": "kubernetes",
+        "DRIFTLOOP__DEPLOY__NAME": "retail-shop",  # the Lease and Role of the fixture
+        "KUBECONFIG": str(kube.kubeconfig(CONTROLLER_TOKEN, "controller")),
+    }
+    store = LoopStore(project.state_dir / "state.db")
+    admin = _coordination(kube, ADMIN_TOKEN)
+    with BackgroundServer(build_context(project, admin_token=TOKEN)) as server:
+        first = loop_run(project, server.url, env)
+        second = None
+        outputs = [out_first := Lines(first.stdout)]  # type: ignore[arg-type]
+        try:
+            out_first.until(" none: ")  # its first check is done: it holds the lease
+            assert admin.read_namespaced_lease(NAME, NAMESPACE).spec.holder_identity.endswith(
+                f":{first.pid}"
+            )
+            second = loop_run(project, server.url, env)
+            outputs.append(out_second := Lines(second.stdout))  # type: ignore[arg-type]
+            waiting = out_second.until("another controller is active")
+            assert f":{first.pid} holds the lease" in waiting
+
+            first.send_signal(signal.SIGKILL)
+            killed_at = datetime.now(UTC)
+            assert first.wait(timeout=30) == -signal.SIGKILL
+            out_second.until(" none: ")  # the second took over and checked
+            taken = store.events(project.model_name, kinds=("lease_acquired",))
+            assert taken[1].evidence["taken_from"] == taken[0].evidence["holder"]
+            assert taken[1].evidence["holder"].endswith(f":{second.pid}")
+            late_s = (taken[1].at - killed_at).total_seconds()
+            assert 0.0 < late_s <= LEASE_S + LEASE_S / 10 + 1.0, late_s
+            spec = admin.read_namespaced_lease(NAME, NAMESPACE).spec
+            assert spec.lease_transitions == 1 and spec.lease_duration_seconds == LEASE_S
+
+            second.send_signal(signal.SIGTERM)  # a graceful stop releases the Lease
+            assert second.wait(timeout=60) == 0, out_second.seen
+        finally:
+            for proc in (first, second):
+                if proc is not None and proc.poll() is None:
+                    proc.kill()
+                    proc.wait(timeout=30)
+            for output in outputs:
+                output.close()
+    assert admin.read_namespaced_lease(NAME, NAMESPACE).spec.holder_identity is None
