@@ -235,18 +235,27 @@ class KubeLease(RenewingLease):
         ours = seen.holder == self.holder
         acquired = seen.acquired_at if ours else now
         transitions = int((lease.get("spec") or {}).get("leaseTransitions") or 0)
-        body = {
-            "apiVersion": "coordination.k8s.io/v1",
-            "kind": "Lease",
-            "metadata": {**lease["metadata"], "resourceVersion": seen.version},
-            "spec": self._spec(acquired, now, transitions if ours else transitions + 1),
-        }
+        spec = self._spec(acquired, now, transitions if ours else transitions + 1)
+        body = self._replacing(lease, seen.version, spec)
         if not self._write(
             lambda: self.api.replace_namespaced_lease(self.name, self.namespace, body)
         ):
             return None
         taken_from = seen.holder if seen.holder and not ours else None
         return LeaseHolder(self.holder, acquired, expires, taken_from)
+
+    def _replacing(self, lease: dict[str, Any], version: str, spec: dict[str, Any]) -> Any:
+        """A replace of ``lease`` at ``version`` with ``spec``; its labels and annotations
+        (those `deploy k8s` rendered) kept, the server's own fields left to the server."""
+        meta = lease.get("metadata") or {}
+        kept = {k: meta[k] for k in ("labels", "annotations") if meta.get(k)}
+        metadata = {"name": self.name, "namespace": self.namespace, **kept}
+        return {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {**metadata, "resourceVersion": version},
+            "spec": spec,
+        }
 
     def _write(self, call: Any) -> bool:
         """Run a create or replace; False when another controller wrote first (409)."""
@@ -266,11 +275,15 @@ class KubeLease(RenewingLease):
         """Give the Lease up (a graceful stop): an empty holder, free at once."""
         try:
             lease = self._read()
-            if lease is None or (lease.get("spec") or {}).get("holderIdentity") != self.holder:
+            if lease is None:
                 return
-            spec = {**(lease.get("spec") or {}), "holderIdentity": None}
-            spec["renewTime"] = micro_time(self.clock.now())
-            body = {**lease, "spec": spec}
+            now = self.clock.now()
+            seen = self._observe(lease, now)
+            if seen.holder != self.holder:
+                return
+            transitions = int((lease.get("spec") or {}).get("leaseTransitions") or 0)
+            spec = {**self._spec(seen.acquired_at, now, transitions), "holderIdentity": None}
+            body = self._replacing(lease, seen.version, spec)
             self.api.replace_namespaced_lease(self.name, self.namespace, body)
         except (BackendError, self._api_error, *self._unreachable):  # type: ignore[misc]
             pass  # it expires on its own
