@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Iterator
@@ -63,14 +64,17 @@ class KubeApi:
     root: Path
 
     def client(self, token: str) -> Any:
-        """An ``ApiClient`` that authenticates with ``token``."""
+        """An ``ApiClient`` that authenticates with ``token`` (the one the controller
+        uses, which writes times as ``MicroTime``)."""
         from kubernetes import client
+
+        from driftloop.loop.kube_lease import micro_time_client
 
         cfg = client.Configuration()
         cfg.host = self.url
         cfg.ssl_ca_cert = str(self.ca)
         cfg.api_key = {"authorization": f"Bearer {token}"}
-        return client.ApiClient(cfg)
+        return micro_time_client(cfg)
 
     def kubeconfig(self, token: str, name: str) -> Path:
         """A kubeconfig file for ``token`` (what a process outside the cluster reads)."""
@@ -121,7 +125,8 @@ def _wait_ready(url: str, ca: Path, proc: subprocess.Popen[bytes], log: Path) ->
             )
         if ca.exists():
             try:
-                if httpx.get(f"{url}/readyz", headers=headers, verify=str(ca)).status_code == 200:
+                verify = ssl.create_default_context(cafile=str(ca))
+                if httpx.get(f"{url}/readyz", headers=headers, verify=verify).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass

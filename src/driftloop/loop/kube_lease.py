@@ -28,7 +28,14 @@ from driftloop.config import ProjectConfig
 from driftloop.errors import BackendError
 from driftloop.loop.lease import LeaseHolder, RenewingLease
 
-__all__ = ["CoordinationApi", "KubeLease", "coordination_api", "lease_name", "micro_time"]
+__all__ = [
+    "CoordinationApi",
+    "KubeLease",
+    "coordination_api",
+    "lease_name",
+    "micro_time",
+    "micro_time_client",
+]
 
 
 class CoordinationApi(Protocol):
@@ -65,8 +72,26 @@ def coordination_api(context: str | None = None) -> CoordinationApi:
             f"no Kubernetes configuration for the loop's lease ({exc}): run inside the "
             "cluster, or set KUBECONFIG / loop.kube_context, or loop.lease_backend: state"
         ) from None
-    api: CoordinationApi = client.CoordinationV1Api()
+    api: CoordinationApi = client.CoordinationV1Api(micro_time_client())
     return api
+
+
+def micro_time_client(configuration: Any = None) -> Any:
+    """A ``kubernetes.client.ApiClient`` that writes every time as a ``MicroTime``.
+
+    The client (v37) turns a Lease body into its model and writes times with
+    ``isoformat()``, which leaves the fraction out when it is zero; the API server then
+    refuses the ``MicroTime`` (400, ``cannot parse "+00:00" as ".000000"``). Six digits of
+    fraction and ``Z`` parse as both ``MicroTime`` and ``Time``."""
+    from kubernetes.client import ApiClient
+
+    class MicroTimeClient(ApiClient):
+        def sanitize_for_serialization(self, obj: Any) -> Any:
+            if isinstance(obj, datetime):
+                return micro_time(obj)
+            return super().sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
+
+    return MicroTimeClient(configuration)
 
 
 def lease_name(config: ProjectConfig) -> str:
