@@ -2,8 +2,9 @@
 
 Both come from Debian's packages, built or installed by ``.ci/run``: etcd from
 ``etcd-server``, kube-apiserver built from the source package ``kubernetes`` (the one that
-ships ``kubectl``, v1.20) with Debian's Go. ``KUBE_APISERVER`` names the binary (default:
-``kube-apiserver`` on PATH); the tests that need it skip, saying why, when either is absent.
+ships ``kubectl``, v1.20) with Debian's Go into /opt/driftloop-kube. ``KUBE_APISERVER``
+names the binary (default: ``kube-apiserver`` on PATH, else the one .ci/run built); the
+tests that need it skip, saying why, when either is absent.
 
 Authentication is by static tokens: an administrator (``system:masters``) that applies
 the RBAC ``driftloop deploy k8s`` renders, and the loop controller's ServiceAccount
@@ -31,9 +32,16 @@ CONTROLLER_TOKEN = "driftloop-test-controller-token-0123456789"
 STRANGER_TOKEN = "driftloop-test-stranger-token-0123456789"
 
 
+BUILT = "/opt/driftloop-kube/kube-apiserver"  # where .ci/run builds it
+
+
 def binaries() -> tuple[str | None, str | None]:
     """(kube-apiserver, etcd), each None when not installed."""
-    return shutil.which(os.environ.get("KUBE_APISERVER", "kube-apiserver")), shutil.which("etcd")
+    named = os.environ.get("KUBE_APISERVER")
+    apiserver = shutil.which(named) if named else shutil.which("kube-apiserver")
+    if apiserver is None and not named:
+        apiserver = shutil.which(BUILT)
+    return apiserver, shutil.which("etcd")
 
 
 def missing_reason() -> str | None:
