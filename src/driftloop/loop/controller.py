@@ -23,7 +23,7 @@ from driftloop.errors import (
 )
 from driftloop.faults import crash_point
 from driftloop.loop.assessor import ChampionAssessor, newest_event_day, rows_between
-from driftloop.loop.lease import LeaseHolder, LoopLease
+from driftloop.loop.lease import ControllerLease, LeaseHolder
 from driftloop.loop.outages import OUTAGES, Outages
 from driftloop.loop.policy import (
     SCHEDULED,
@@ -222,7 +222,7 @@ class LoopController:
         until: datetime | None = None,
         on_turn: Callable[[LoopTurn], None] | None = None,
         *,
-        lease: LoopLease | None = None,
+        lease: ControllerLease | None = None,
         on_wait: Callable[[LeaseHolder], None] | None = None,
     ) -> None:
         """Turn until ``until`` (forever without it): a check every ``check_every_hours``;
@@ -247,7 +247,7 @@ class LoopController:
         self,
         until: datetime | None,
         on_turn: Callable[[LoopTurn], None] | None,
-        lease: LoopLease | None,
+        lease: ControllerLease | None,
         on_wait: Callable[[LeaseHolder], None] | None,
     ) -> None:
         every = self.cfg.check_every_hours * 3600.0
@@ -289,7 +289,7 @@ class LoopController:
 
     def _take(
         self,
-        lease: LoopLease,
+        lease: ControllerLease,
         until: datetime | None,
         on_wait: Callable[[LeaseHolder], None] | None,
     ) -> bool:
