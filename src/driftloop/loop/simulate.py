@@ -189,8 +189,11 @@ class Simulation:
     def _maybe_tick(self) -> None:
         now = self.clock.now()
         if self._last_tick is None or (now - self._last_tick).total_seconds() >= self._every:
-            self.flush()  # the rollout's outcome gates read the logs
-            self.loop.tick_rollout()
+            # Only a running rollout reads the logs here (its outcome gates): without one the
+            # tick is a no-op and the buffered rows wait for the end of the day's flush.
+            if self.loop.rollouts.store.active(self.loop.model) is not None:
+                self.flush()
+                self.loop.tick_rollout()
             self._last_tick = now
 
     def _batch(self, client: Any, bodies: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
