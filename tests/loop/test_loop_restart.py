@@ -52,7 +52,9 @@ def test_run_checks_at_its_own_pace_and_ticks_the_rollout_in_between(
     from datetime import timedelta
 
     monkeypatch.setenv("DRIFTLOOP_ADMIN_TOKEN", TOKEN)
-    rollout = project_copy.config.rollout.model_copy(update={"check_interval_s": 6 * 3600.0})
+    # the spec's 30-minute step deadline (the scenario fits a longer one to its pace)
+    pace = {"check_interval_s": 6 * 3600.0, "min_duration_s": 300.0, "max_duration_s": 1800.0}
+    rollout = project_copy.config.rollout.model_copy(update=pace)
     project = dataclasses.replace(
         project_copy, config=project_copy.config.model_copy(update={"rollout": rollout})
     )
