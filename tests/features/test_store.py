@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,6 +17,7 @@ from driftloop.features.layout import project_layout
 from driftloop.features.skew import OnlineSampleSource, check_skew
 from driftloop.features.store import FeatureStore, utc_midnight
 from driftloop.features.training_set import build_training_set, label_rows
+from driftloop.project import Project
 
 
 def assert_same_values(a: pd.DataFrame, b: pd.DataFrame, columns: list[str]) -> None:
@@ -118,6 +121,28 @@ def test_cached_online_rows_follow_every_write_to_the_store(project_copy: Any) -
     moved = reader.online([(0, 1)]).frame
     assert moved["event_timestamp"].iloc[0] == pd.Timestamp("2019-05-02", tz="UTC")
     assert reader.online([(99, 99)]).missing == ((99, 99),)  # misses are never cached
+
+
+def test_a_copied_projects_feast_is_shared_only_once_its_sources_point_at_the_copy(
+    applied_project: Any, tmp_path: Path
+) -> None:
+    # The server's worker threads all open Feast at once on the first requests: one that
+    # found the store while another re-registered the copy's sources read the registry
+    # with its feature service deleted for the re-add (a 503 under load).
+    shutil.copytree(applied_project.root, tmp_path / "shop")
+    copy = Project.load(tmp_path / "shop")
+    visible: list[Any] = []
+
+    class Watched(FeatureStore):
+        def _repoint_sources(self, store: Any) -> None:
+            visible.append(self._store)  # what a lookup in another thread would use now
+            super()._repoint_sources(store)
+
+    store = Watched(copy)
+    assert store.online([(0, 1)]).missing == ()
+    assert visible == [None]
+    paths = {s.path for s in store._feast().list_data_sources() if hasattr(s, "path")}
+    assert paths and all(p.startswith(str(tmp_path / "shop")) for p in paths)
 
 
 def test_training_set_for_a_range_without_data_names_the_range(applied_project: Any) -> None:

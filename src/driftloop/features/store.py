@@ -9,6 +9,7 @@ import contextlib
 import io
 import os
 import re
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -48,10 +49,14 @@ class OnlineRows:
 
 
 @contextmanager
-def _feast_errors(action: str) -> Iterator[None]:
-    """Translate Feast failures, keep its progress prints off our stdout (--json)."""
+def _feast_errors(action: str, quiet: bool = True) -> Iterator[None]:
+    """Translate Feast failures, keep its progress prints off our stdout (--json).
+
+    ``quiet=False`` for calls that print nothing and run on server threads: swapping
+    ``sys.stdout`` is process-wide, and two threads interleaving the swap leave it
+    pointing at one of their buffers for good."""
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():
             yield
     except (DataError, FeatureStoreError):
         raise
@@ -68,6 +73,7 @@ class FeatureStore:
         self.project = project
         self.layout: ProjectLayout = project_layout(project)
         self._store: Any = None
+        self._opening = threading.Lock()  # server threads may all open Feast at once
         self._service: Any = None
         # Online rows by entity, valid while the SQLite online store's files are unchanged
         # (SQLite only: see caches_online_rows).
@@ -76,28 +82,38 @@ class FeatureStore:
         self._stamp_paths: tuple[str, ...] | None = None  # stat()ed per lookup: built once
 
     def _feast(self) -> Any:
-        if self._store is None:
-            import_feast()
-            from feast import FeatureStore as FeastStore
-            from feast import RepoConfig
-            from feast.infra.offline_stores.duckdb import DuckDBOfflineStoreConfig
-
-            self.project.state_dir.mkdir(parents=True, exist_ok=True)
-            with _feast_errors("configure the online store"):
-                online_store = self._online_store_config()
-            config = RepoConfig(
-                project=self.project.config.project,
-                registry=str(self.project.feast_registry_path),
-                provider="local",
-                offline_store=DuckDBOfflineStoreConfig(),
-                online_store=online_store,
-                entity_key_serialization_version=3,
-            )
-            with _feast_errors("open its registry"):
-                store = FeastStore(config=config, repo_path=str(self.project.root))
-                self._store = store
-                self._repoint_sources(store)
+        """Feast's store, opened once; published only once its sources are repointed, so a
+        concurrent lookup never reads the registry while ``_repoint_sources`` rewrites it
+        (a feature service is deleted and re-added there: the lookup saw it missing)."""
+        if self._store is not None:
+            return self._store
+        with self._opening:
+            if self._store is None:
+                self._store = self._open_feast()
         return self._store
+
+    def _open_feast(self) -> Any:
+        """Feast's store for this project, its file sources pointing at this folder."""
+        import_feast()
+        from feast import FeatureStore as FeastStore
+        from feast import RepoConfig
+        from feast.infra.offline_stores.duckdb import DuckDBOfflineStoreConfig
+
+        self.project.state_dir.mkdir(parents=True, exist_ok=True)
+        with _feast_errors("configure the online store"):
+            online_store = self._online_store_config()
+        config = RepoConfig(
+            project=self.project.config.project,
+            registry=str(self.project.feast_registry_path),
+            provider="local",
+            offline_store=DuckDBOfflineStoreConfig(),
+            online_store=online_store,
+            entity_key_serialization_version=3,
+        )
+        with _feast_errors("open its registry"):
+            store = FeastStore(config=config, repo_path=str(self.project.root))
+            self._repoint_sources(store)
+        return store
 
     def _repoint_sources(self, store: Any) -> None:
         """Feast's registry holds each file source's absolute path: in a moved or copied
@@ -254,7 +270,7 @@ class FeatureStore:
     def _online_lookup(self, entities: Sequence[tuple[Any, ...]]) -> OnlineRows:
         feast = self._feast()
         rows = [dict(zip(self.keys, e, strict=True)) for e in entities]
-        with _feast_errors("read the online store"):
+        with _feast_errors("read the online store", quiet=False):
             if self._service is None:  # a registry read per lookup cost 1.2 ms
                 self._service = feast.get_feature_service(self.layout.feature_service)
             response = feast.get_online_features(features=self._service, entity_rows=rows)
@@ -273,7 +289,7 @@ class FeatureStore:
         from feast.data_source import PushMode
 
         feast = self._feast()
-        with _feast_errors("push activity to the online store"):
+        with _feast_errors("push activity to the online store", quiet=False):
             feast.push(source, rows, to=PushMode.ONLINE)
 
     def online_view(self, entities: Sequence[tuple[Any, ...]], view: str) -> OnlineRows:
@@ -281,7 +297,7 @@ class FeatureStore:
         feast = self._feast()
         names = self.layout.views()[view]
         rows = [dict(zip(self.keys, e, strict=True)) for e in entities]
-        with _feast_errors("read the online store"):
+        with _feast_errors("read the online store", quiet=False):
             response = feast.get_online_features(
                 features=[f"{view}:{n}" for n in names], entity_rows=rows
             )

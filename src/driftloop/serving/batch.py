@@ -38,7 +38,7 @@ from driftloop.serving.entity import (
     parse_json_object,
     ttl_warning,
 )
-from driftloop.serving.routing import choose
+from driftloop.serving.routing import choose, splits
 
 if TYPE_CHECKING:
     from driftloop.serving.context import ServerContext
@@ -164,8 +164,8 @@ async def _predict(ctx: ServerContext, requests: list[_Request]) -> dict[str, np
     state = ctx.service.state
     inputs: dict[str, list[np.ndarray]] = {}
     for r in requests:
-        if r.routing_key is not None:
-            r.routed = [choose(state.routes, r.routing_key)] * len(r.keys)
+        if r.routing_key is not None or not splits(state.routes):
+            r.routed = [choose(state.routes, r.routing_key or "")] * len(r.keys)
         else:
             r.routed = [choose(state.routes, ":".join(str(v) for v in k)) for k in r.keys]
     for r in requests:

@@ -105,6 +105,7 @@ class ServerContext:
             after_write=self.live.fold_feedback,
         )
         self._feature_store: Any = None
+        self._store_lock = threading.Lock()
         self.load_error: str | None = None
         self._probe_lock = threading.Lock()
         # Real-time features: an entity's state is read, stepped and pushed as one unit.
@@ -225,10 +226,14 @@ class ServerContext:
         return await anyio.to_thread.run_sync(predict, served, x)
 
     def feature_store(self) -> Any:
+        """The one FeatureStore of this server (requests in worker threads may ask at once:
+        two would each open Feast and rewrite its registry under the other's lookups)."""
         if self._feature_store is None:
             from driftloop.features.store import FeatureStore
 
-            self._feature_store = FeatureStore(self.project)
+            with self._store_lock:
+                if self._feature_store is None:
+                    self._feature_store = FeatureStore(self.project)
         return self._feature_store
 
     # -- logging -----------------------------------------------------------------------

@@ -15,7 +15,7 @@ import pandas as pd
 from starlette.background import BackgroundTask
 
 from driftloop.errors import FeatureStoreError, RequestError
-from driftloop.serving.routing import choose
+from driftloop.serving.routing import choose, splits
 from driftloop.serving.rows import CachedRow, RowBlock, UnknownEntities, block_from_frame
 from driftloop.serving.service import ServedModel, predict
 
@@ -288,8 +288,8 @@ async def handle_predict(
         None if event_time is None else event_time.timestamp(), ttl_days * 86400.0
     )
     state = ctx.service.state
-    if key is not None:
-        routed = [choose(state.routes, key)] * len(keys)
+    if key is not None or not splits(state.routes):  # one answer for every entity
+        routed = [choose(state.routes, key or "")] * len(keys)
     else:
         routed = [choose(state.routes, ":".join(str(v) for v in k)) for k in keys]
     # the request-time values each entity sent (none: no column to fill in the log)

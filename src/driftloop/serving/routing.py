@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, replace
 
-__all__ = ["BUCKETS", "RouteTable", "bucket", "choose", "resolve_routes"]
+__all__ = ["BUCKETS", "RouteTable", "bucket", "choose", "resolve_routes", "splits"]
 
 BUCKETS = 10_000  # weights resolve to 0.01 %
 
@@ -56,9 +56,15 @@ class RouteTable:
         return (self.champion,) if self.challenger is None else (self.champion, self.challenger)
 
 
+def splits(table: RouteTable) -> bool:
+    """Whether the key decides anything: a challenger with a positive weight (else every
+    key goes to the champion, and a caller need not build keys)."""
+    return table.challenger is not None and table.challenger_weight > 0.0
+
+
 def choose(table: RouteTable, key: str) -> tuple[str, str]:
     """(alias, version) that answers for ``key`` under ``table``."""
-    if table.challenger is None or table.challenger_weight <= 0.0:
+    if not splits(table) or table.challenger is None:  # the second: for the type checker
         return "champion", table.champion
     threshold = round(table.challenger_weight * BUCKETS / 100.0)
     if bucket(key, table.salt) < threshold:
