@@ -142,7 +142,7 @@ def rollout_settings(per_day: float, label_delay_days: int) -> dict[str, Any]:
     The first step (10 %) needs about three days of canary traffic and, for the outcome
     gates, the labels of five; its deadline is three times what the slower of the two
     takes at this pace. The spec's 2,000 requests a step in 30 minutes need a busy online
-    service; a retail chain of 10 stores asking 12 times a day gives a 10 % canary 12.
+    service; a retail chain of 10 stores asking 12 times a day gives a 10 % canary 12."""
     canary_per_day = max(per_day * 0.1, 0.1)
     min_requests = _clamp(canary_per_day * 3, 10, 2000)
     min_outcomes = _clamp(canary_per_day * 5, 20, 200)
