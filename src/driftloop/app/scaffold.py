@@ -77,9 +77,9 @@ def create_project(
     _refuse_existing(target)
     try:
         scenario_cfg = RetailScenarioConfig.model_validate({**(overrides or {}), "seed": seed})
-        # each store asks for each product's forecast ROUNDS_PER_DAY times a day: the
-        # canary fitted to that pace (1,440 a day by default)
-        per_day = scenario_cfg.n_stores * scenario_cfg.n_products * ROUNDS_PER_DAY
+        # each store asks for its products' forecasts ROUNDS_PER_DAY times a day, one
+        # request a store: the canary fitted to that pace (120 requests a day by default)
+        per_day = scenario_cfg.n_stores * ROUNDS_PER_DAY
         config = ProjectConfig(project=_project_name(target), scenario=scenario_cfg)
         config = config.model_copy(
             update={
@@ -142,7 +142,7 @@ def rollout_settings(per_day: float, label_delay_days: int) -> dict[str, Any]:
     The first step (10 %) needs about three days of canary traffic and, for the outcome
     gates, the labels of five; its deadline is three times what the slower of the two
     takes at this pace. The spec's 2,000 requests a step in 30 minutes need a busy online
-    service; a daily batch of 1,440 forecasts gives a 10 % canary 144 a day."""
+    service; a retail chain of 10 stores asking 12 times a day gives a 10 % canary 12."""
     canary_per_day = max(per_day * 0.1, 0.1)
     min_requests = _clamp(canary_per_day * 3, 10, 2000)
     min_outcomes = _clamp(canary_per_day * 5, 20, 200)
