@@ -14,6 +14,7 @@ import pytest
 from driftloop.clock import SimulatedClock
 from driftloop.loop.assessor import newest_event_day
 from driftloop.loop.controller import LoopController
+from driftloop.loop.newrows import with_new_rows
 from driftloop.loop.policy import Decision
 from driftloop.loop.store import LoopStore
 from driftloop.pipeline.train import run_training
@@ -96,20 +97,14 @@ def test_a_retrain_waits_while_no_labelled_row_arrived_since_the_last_one(
     project = project_copy
     newest = newest_event_day(project)
     assert newest is not None
-    clock = SimulatedClock(_midnight(newest + timedelta(days=30)))
-    registry = open_registry(project, clock)
-    store = LoopStore(project.state_dir / "state.db")
-    loop = LoopController(
-        project, registry, open_controller(project, server="http://127.0.0.1:9", clock=clock), clock
-    )
+    now = _midnight(newest + timedelta(days=30))
     why = "degraded accuracy sustained (1 check); retraining"
     retrain = Decision("retrain", why, ("accuracy",))
-    assert loop._with_new_rows(retrain, clock.now()) is retrain  # no retrain yet
-    model = project.model_name
-    store.record(model, _midnight(newest - timedelta(days=20)), "retrain_started", "r", evidence={})
-    assert loop._with_new_rows(retrain, clock.now()) is retrain  # rows came after it
-    store.record(model, _midnight(newest + timedelta(days=10)), "retrain_started", "r", evidence={})
-    held = loop._with_new_rows(retrain, clock.now())
+    assert with_new_rows(project, [], retrain, now) is retrain  # no retrain yet
+    earlier = _midnight(newest - timedelta(days=20))
+    assert with_new_rows(project, [earlier], retrain, now) is retrain  # rows came after it
+    later = _midnight(newest + timedelta(days=10))
+    held = with_new_rows(project, [earlier, later], retrain, now)
     assert (held.action, held.blocker, held.triggers) == ("hold", "data", ("accuracy",))
     assert held.reason.startswith("degraded accuracy sustained (1 check); no labelled row since")
     assert held.reason.endswith("a retrain would learn the same rows")

@@ -273,16 +273,11 @@ def create_table_project(
     (decayed event counts, the amount against its usual). ``truth``: a generated
     scenario's ground truth, kept beside the data."""
     from driftloop.features.repo_template import RepoSpec, write_repo
-    from driftloop.tabular.infer import infer_schema, parse_duration, prepare_table, read_table
+    from driftloop.tabular.infer import infer_schema, prepare_table, read_table
 
     target = target.expanduser().resolve()
     _refuse_existing(target)
-    delay = parse_duration(label_delay, "--label-delay") if label_delay else None
-    if delay is not None and delay % timedelta(days=1):
-        raise UsageError(
-            f"--label-delay {label_delay}: driftloop's loop works in whole days; round it up "
-            f"to {math.ceil(delay / timedelta(days=1))}d"
-        )
+    delay = _whole_days(label_delay)
     if task not in (None, "regression", "classification"):
         raise UsageError(f"--task {task!r}: choose regression or classification")
     if frame is None:
@@ -343,6 +338,19 @@ def create_table_project(
             staged.scenario_truth_path.write_text(json.dumps(truth, indent=2), encoding="utf-8")
         staged.state_dir.mkdir()
     return Project.load(target), schema
+
+
+def _whole_days(label_delay: str | None) -> timedelta | None:
+    """``--label-delay`` parsed; refused unless whole days (the loop works in days)."""
+    from driftloop.tabular.infer import parse_duration
+
+    delay = parse_duration(label_delay, "--label-delay") if label_delay else None
+    if delay is not None and delay % timedelta(days=1):
+        raise UsageError(
+            f"--label-delay {label_delay}: driftloop's loop works in whole days; round it up "
+            f"to {math.ceil(delay / timedelta(days=1))}d"
+        )
+    return delay
 
 
 def _calendar(

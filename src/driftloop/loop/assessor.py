@@ -15,7 +15,7 @@ from driftloop.project import Project
 from driftloop.registry.base import CHAMPION, ModelRegistry
 from driftloop.statistics.profile import ReferenceProfile
 
-__all__ = ["ChampionAssessor", "newest_event_day", "rows_between"]
+__all__ = ["ChampionAssessor", "newest_event_day"]
 
 
 def newest_event_day(project: Project) -> date | None:
@@ -23,13 +23,6 @@ def newest_event_day(project: Project) -> date | None:
     layout = project_layout(project)
     days = layout.event_days(layout.read_events())
     return days.max() if len(days) else None
-
-
-def rows_between(project: Project, after: date, until: date) -> bool:
-    """Whether the project's raw events hold a day in ``(after, until]``."""
-    layout = project_layout(project)
-    days = layout.event_days(layout.read_events())
-    return bool(((days > after) & (days <= until)).any()) if len(days) else False
 
 
 class ChampionAssessor:

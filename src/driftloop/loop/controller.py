@@ -22,8 +22,9 @@ from driftloop.errors import (
     DriftloopError,
 )
 from driftloop.faults import crash_point
-from driftloop.loop.assessor import ChampionAssessor, newest_event_day, rows_between
+from driftloop.loop.assessor import ChampionAssessor, newest_event_day
 from driftloop.loop.lease import ControllerLease, LeaseHolder
+from driftloop.loop.newrows import with_new_rows
 from driftloop.loop.outages import OUTAGES, Outages
 from driftloop.loop.policy import (
     SCHEDULED,
@@ -33,7 +34,6 @@ from driftloop.loop.policy import (
     fired,
     scheduled_challenger,
     trigger_words,
-    unchanged_data,
 )
 from driftloop.loop.recovery import (
     RETRAIN_TAG,
@@ -41,6 +41,7 @@ from driftloop.loop.recovery import (
     finish_interrupted,
     mirror_quarantine,
 )
+from driftloop.loop.retraining import retrain_project
 from driftloop.loop.store import LoopEvent, LoopStore
 from driftloop.monitoring.assess import ACCURACY_METRICS, metric_label
 from driftloop.pipeline.split import SplitTooSmall
@@ -141,7 +142,7 @@ class LoopController:
             episode_since=None if episode is None else _day(episode.evidence.get("since")),
         )
         if decision.action == "retrain":
-            decision = self._with_new_rows(decision, now)
+            decision = with_new_rows(self.project, self.store.retrains(self.model), decision, now)
         self._record_check(signals, decision, history, episode)
         if decision.action == "none":
             decision = self._scheduled(now, running) or decision
@@ -164,21 +165,10 @@ class LoopController:
         if due() is None:  # due by the clock, then by the data (read only when due)
             return None
         decision = due(newest_data=newest_event_day(self.project))
-        if decision is None or self._with_new_rows(decision, now).action != "retrain":
-            return None
-        return decision
-
-    def _with_new_rows(self, decision: Decision, now: datetime) -> Decision:
-        """``decision`` (a retrain), or a hold when no labelled row arrived since the last
-        retrain's window ended: it would learn the same rows again."""
-        last = max(self.store.retrains(self.model), default=None)
-        if last is None:
+        retrains = self.store.retrains(self.model)
+        if decision and with_new_rows(self.project, retrains, decision, now) is decision:
             return decision
-        delay = self.project.config.labels.delay_days
-        trained_until = last.date() - timedelta(days=delay)
-        if rows_between(self.project, trained_until, now.date() - timedelta(days=delay)):
-            return decision
-        return unchanged_data(decision, last, delay)
+        return None
 
     def _unstarted(self) -> LoopEvent | None:
         """The newest gate_passed with no rollout recorded after it."""
@@ -425,7 +415,7 @@ class LoopController:
         crash_point("loop.retrain_recorded")
         try:
             result = self.trainer(
-                _retrain_project(self.project, scheduled),
+                retrain_project(self.project, scheduled),
                 self.registry,
                 now.date(),
                 actor="driftloop loop",
@@ -526,25 +516,6 @@ class LoopController:
             version=rollout.version,
             evidence=evidence,
         )
-
-
-def _retrain_project(project: Project, scheduled: bool) -> Project:
-    """The project as the loop retrains it: its own validation and holdout days, versions
-    registered as challenger; a scheduled challenger must beat the champion by
-    ``loop.challenger_min_gain`` at the gate (a negative tolerance)."""
-    cfg, loop = project.config, project.config.loop
-    gate = cfg.training.gate
-    if scheduled:
-        gate = gate.model_copy(update={"relative_tolerance": -loop.challenger_min_gain})
-    training = cfg.training.model_copy(
-        update={
-            "validation_days": loop.retrain_validation_days,
-            "gate": gate,
-            "holdout_days": loop.retrain_holdout_days,
-            "on_pass": "challenger",
-        }
-    )
-    return Project(project.root, cfg.model_copy(update={"training": training}))
 
 
 def _day(value: object) -> date | None:

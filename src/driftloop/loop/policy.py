@@ -28,7 +28,6 @@ __all__ = [
     "scheduled_challenger",
     "signals_from",
     "trigger_words",
-    "unchanged_data",
 ]
 
 SCHEDULED = "scheduled challenger"  # the reason of a retrain on loop.challenger_every_days
@@ -348,23 +347,6 @@ def decide(
         since,
         recent_from,
         evidence,
-    )
-
-
-def unchanged_data(decision: Decision, last_retrain: datetime, label_delay_days: int) -> Decision:
-    """A retrain held because no labelled row arrived since ``last_retrain``'s window
-    ended: it would learn the rows the last retrain learned (a monthly table checked
-    daily, retrained every week of its month)."""
-    trained_until = last_retrain.date() - timedelta(days=label_delay_days)
-    return Decision(
-        "hold",
-        f"{decision.reason.split(';')[0]}; no labelled row since the retrain of "
-        f"{last_retrain:%Y-%m-%d} (its window ended {trained_until}): a retrain would learn "
-        "the same rows",
-        decision.triggers,
-        decision.since,
-        evidence=decision.evidence,
-        blocker="data",
     )
 
 

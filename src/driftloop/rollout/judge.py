@@ -31,6 +31,13 @@ from driftloop.rollout.observation import (
     StepPolicy,
     StepVerdict,
 )
+from driftloop.rollout.samples import (
+    KL_MIN_REQUESTS,
+    answer_rate,
+    answers,
+    judged_kl,
+    traffic_detail,
+)
 from driftloop.rollout.sequential import (
     MeanStats,
     SequentialResult,
@@ -44,6 +51,7 @@ from driftloop.rollout.sequential import (
 
 __all__ = [
     "DRIFT_RETRAIN_RULE",
+    "KL_MIN_REQUESTS",
     "Evidence",
     "MeanStats",
     "SequentialResult",
@@ -63,12 +71,6 @@ __all__ = [
 # back on a p99 of 86 ms against 49 ms: its second-slowest request.
 P99_MIN_REQUESTS = 300
 
-# Below this many served canary predictions the fixed KL gate is not judged: a histogram of
-# a few predictions against the stable's is mostly sampling noise (with 20 bins the KL of
-# two samples of one distribution is about 0.03 at 300 predictions, 0.1 at 100). The
-# sequential shift test judges at any size. A sparse table's canary slice (one request in
-# ten days) would otherwise hold every promotion on noise.
-KL_MIN_REQUESTS = 300
 
 DRIFT_RETRAIN_RULE = (
     "a version retrained on drift (registry tag driftloop.trigger) predicts differently "
@@ -96,20 +98,12 @@ class _Tests:
     shift: SequentialResult
 
 
-def _answers(obs: StepObservation, pol: StepPolicy) -> tuple[int, int]:
-    """The canary's answers and failures the traffic and error gates count: its served
-    slice, and with ``count_shadow`` also its answers computed in shadow."""
-    if pol.count_shadow:
-        return obs.answers, obs.answer_errors
-    return obs.canary_requests, obs.canary_errors
-
-
 def _tests(obs: StepObservation, pol: StepPolicy) -> _Tests:
     n, a = obs.canary_requests, pol.test_alpha
-    answers, failed = _answers(obs, pol)
+    total, failed = answers(obs, pol)
     error = error_rate_test(
         failed,
-        answers,
+        total,
         obs.stable_errors,
         obs.stable_requests,
         alpha=a,
@@ -120,7 +114,7 @@ def _tests(obs: StepObservation, pol: StepPolicy) -> _Tests:
     def above(level: float) -> SequentialResult | None:
         if stable_rate is None or stable_rate >= level:
             return None  # the stable is at or above it: only "no worse than the stable"
-        return proportion_above_test(failed, answers, level, alpha=a)
+        return proportion_above_test(failed, total, level, alpha=a)
 
     timed = bool(obs.stable_p99_s)  # no stable p99 yet: nothing to count exceedances against
 
@@ -173,19 +167,36 @@ def _p99_fails(
     return _slower(obs, ratio, slack_s)
 
 
-def _judged_kl(obs: StepObservation) -> float | None:
-    """The KL the fixed gate judges: None below :data:`KL_MIN_REQUESTS` served predictions."""
-    return obs.kl if obs.canary_requests >= KL_MIN_REQUESTS else None
-
-
 def _drift_rule(obs: StepObservation, pol: StepPolicy) -> bool:
     """Whether :data:`DRIFT_RETRAIN_RULE` judges this look's prediction shift."""
-    kl = _judged_kl(obs)
+    kl = judged_kl(obs)
     return obs.retrained_on_drift and kl is not None and kl > pol.kl_max
 
 
+def _kl_gate(obs: StepObservation, pol: StepPolicy) -> tuple[bool | None, str]:
+    """The fixed KL gate: passed (None: not measured) and why."""
+    if _drift_rule(obs, pol):
+        return (
+            obs.labels_ok,
+            f"retrained on drift, judged on labels: {obs.labels_detail or 'none yet'}",
+        )
+    kl = judged_kl(obs)
+    if kl is not None:
+        return kl < pol.kl_max, (
+            f"above it: {pol.kl_action} once significant or after {pol.guard_min_requests} requests"
+        )
+    if obs.canary_requests < KL_MIN_REQUESTS:
+        return True, (
+            f"not judged: below {KL_MIN_REQUESTS} served predictions a KL is sampling noise "
+            "(the shift test judges)"
+        )
+    return None, (
+        f"above it: {pol.kl_action} once significant or after {pol.guard_min_requests} requests"
+    )
+
+
 def _evidence(obs: StepObservation, pol: StepPolicy, t: _Tests) -> dict[str, Evidence]:
-    n, failed = _answers(obs, pol)
+    n, failed = answers(obs, pol)
     rate = failed / n if n else None
     stable_rate = obs.stable_errors / obs.stable_requests if obs.stable_requests else None
     ratio = (
@@ -220,33 +231,14 @@ def _evidence(obs: StepObservation, pol: StepPolicy, t: _Tests) -> dict[str, Evi
             )
         )
     )
-    kl = _judged_kl(obs)
-    kl_ok: bool | None = True if obs.canary_requests < KL_MIN_REQUESTS else None
-    if kl is not None:
-        kl_ok = kl < pol.kl_max
-    kl_note = (
-        f"above it: {pol.kl_action} once significant or after {pol.guard_min_requests} requests"
-    )
-    if kl_ok and kl is None:
-        kl_note = (
-            f"not judged: below {KL_MIN_REQUESTS} served predictions a KL is sampling noise "
-            "(the shift test judges)"
-        )
-    if _drift_rule(obs, pol):
-        kl_ok = obs.labels_ok
-        kl_note = f"retrained on drift, judged on labels: {obs.labels_detail or 'none yet'}"
+    kl_ok, kl_note = _kl_gate(obs, pol)
     rows: list[tuple[str, float | None, float, bool | None, str]] = [
         (
             "canary_requests",
             float(n),
             float(pol.min_requests),
             n >= pol.min_requests,
-            (
-                f"canary answers this step: {obs.canary_requests} served, "
-                f"{obs.shadow_answers} computed in shadow on the stable's requests"
-                if pol.count_shadow
-                else "canary requests this step"
-            ),
+            traffic_detail(obs, pol),
         ),
         (
             "elapsed_s",
@@ -308,11 +300,6 @@ def _evidence(obs: StepObservation, pol: StepPolicy, t: _Tests) -> dict[str, Evi
     return {row[0]: Evidence(*row) for row in rows}
 
 
-def _rate(obs: StepObservation, pol: StepPolicy) -> float:
-    n, failed = _answers(obs, pol)
-    return failed / n if n else 0.0
-
-
 def _rollback_reason(obs: StepObservation, pol: StepPolicy, t: _Tests) -> str | None:
     """Why the step rolls back now (guards and always-valid tests), or None."""
     n, a = obs.canary_requests, pol.test_alpha
@@ -328,7 +315,7 @@ def _rollback_reason(obs: StepObservation, pol: StepPolicy, t: _Tests) -> str | 
         return f"canary error rate significantly worse than stable (always-valid p <= {a:.3g})"
     if t.error_rollback is not None and t.error_rollback.decision == "worse":
         return (
-            f"canary error rate {_rate(obs, pol):.4f} significantly above "
+            f"canary error rate {answer_rate(obs, pol):.4f} significantly above "
             f"{pol.rollback_error_rate:g} (always-valid p <= {a:.3g})"
         )
     if t.latency.decision == "worse":
@@ -377,9 +364,9 @@ def judge_step(obs: StepObservation, policy: StepPolicy | None = None) -> StepVe
                 f"explained by labelled accuracy ({obs.labels_detail})",
             )
         return verdict("promote", "all promote gates hold")
-    answers, _ = _answers(obs, pol)
+    total, _ = answers(obs, pol)
     if obs.elapsed_s >= pol.max_duration_s:
-        if answers < pol.min_requests:
+        if total < pol.min_requests:
             return verdict("rollback", "deadline passed without enough canary traffic")
         if drift_rule and obs.labels_ok is None:
             return verdict(
@@ -387,7 +374,7 @@ def judge_step(obs: StepObservation, policy: StepPolicy | None = None) -> StepVe
             )
         failing = ", ".join(g for g in gates if not ev[g].passed)
         return verdict("rollback", f"deadline passed with promote gates failing: {failing}")
-    if answers == 0:
+    if total == 0:
         return verdict("wait", "no canary traffic yet")
     if drift_rule and obs.labels_ok is None:
         return verdict(
