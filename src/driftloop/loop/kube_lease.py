@@ -27,6 +27,7 @@ from driftloop.clock import Clock
 from driftloop.config import ProjectConfig
 from driftloop.errors import BackendError
 from driftloop.loop.lease import LeaseHolder, RenewingLease
+from driftloop.rollout.istio import load_kube_configuration
 
 __all__ = [
     "CoordinationApi",
@@ -52,7 +53,7 @@ def coordination_api(context: str | None = None) -> CoordinationApi:
     """A ``CoordinationV1Api``: in-cluster config (the pod's ServiceAccount), else the
     kubeconfig (``context``)."""
     try:
-        from kubernetes import client, config
+        from kubernetes import client
         from kubernetes.config.config_exception import ConfigException
     except ImportError as exc:
         raise BackendError(
@@ -60,13 +61,7 @@ def coordination_api(context: str | None = None) -> CoordinationApi:
             "pip install 'driftloop[cluster]'"
         ) from None
     try:
-        if context is None:
-            try:
-                config.load_incluster_config()  # type: ignore[no-untyped-call]
-            except ConfigException:
-                config.load_kube_config()  # type: ignore[no-untyped-call]
-        else:
-            config.load_kube_config(context=context)  # type: ignore[no-untyped-call]
+        load_kube_configuration(context)
     except (ConfigException, OSError) as exc:
         raise BackendError(
             f"no Kubernetes configuration for the loop's lease ({exc}): run inside the "

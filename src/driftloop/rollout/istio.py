@@ -56,19 +56,28 @@ class CustomObjects(Protocol):
     ) -> Any: ...
 
 
+def load_kube_configuration(context: str | None) -> None:
+    """Configure the Kubernetes client: in-cluster, else the kubeconfig (``context``).
+    Raises the client's ``ConfigException`` or ``OSError``; callers name the fix."""
+    from kubernetes import config
+    from kubernetes.config.config_exception import ConfigException
+
+    if context is not None:
+        config.load_kube_config(context=context)  # type: ignore[no-untyped-call]
+        return
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except ConfigException:
+        config.load_kube_config()  # type: ignore[no-untyped-call]
+
+
 def kube_api(context: str | None = None) -> CustomObjects:
     """A ``CustomObjectsApi``: in-cluster config, else the kubeconfig (``context``)."""
-    from kubernetes import client, config
+    from kubernetes import client
     from kubernetes.config.config_exception import ConfigException
 
     try:
-        if context is None:
-            try:
-                config.load_incluster_config()  # type: ignore[no-untyped-call]
-            except ConfigException:
-                config.load_kube_config()  # type: ignore[no-untyped-call]
-        else:
-            config.load_kube_config(context=context)  # type: ignore[no-untyped-call]
+        load_kube_configuration(context)
     except (ConfigException, OSError) as exc:
         raise RouterError(
             f"no Kubernetes configuration for the istio router ({exc}); run inside the "
