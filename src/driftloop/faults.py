@@ -23,7 +23,7 @@ CRASH_POINTS = (
     "rollout.stored.rolled_back",  # rollback decided and stored, the weight not reset
     "rollout.weight_set",  # the router has the step's weight, the store does not know it
     "rollout.judged",  # a step's window is judged, the verdict not acted on
-    "rollout.champion_moved",  # promoted: champion alias moved, challenger not cleared
+    "aliases.champion_moved",  # promoted: champion alias moved, challenger not cleared
     "log.segment_written",  # a log segment's temporary file is written, not renamed
     "loop.retrain_recorded",  # retrain_started stored, nothing trained
     "loop.trained",  # the model is trained, not evaluated or gated

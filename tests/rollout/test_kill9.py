@@ -48,7 +48,7 @@ CHAIN = [
     ("rollout.weight_set", "step", False, 10.0),  # 10 % set on the server, not marked applied
     ("rollout.judged#2", "step", True, None),  # during the judgement of a step's window
     ("rollout.stored.promoted", "promoted", False, None),  # decided, no alias moved
-    ("rollout.champion_moved", "promoted", False, None),  # challenger alias not cleared
+    ("aliases.champion_moved", "promoted", False, None),  # challenger alias not cleared
 ]
 EVENTS = [
     ("", "pending"),

@@ -148,6 +148,7 @@ def promote(
     json_out: JsonOption = False,
 ) -> None:
     """Make a version the champion (clears challenger if it pointed there)."""
+    from driftloop.errors import AliasError
     from driftloop.registry import aliases
 
     with handle_errors():
@@ -156,6 +157,8 @@ def promote(
         move = aliases.promote(
             registry, version, actor=_actor(), reason=reason or "manual promotion"
         )
+        if move is None:  # promoted by another process since the check
+            raise AliasError(f"version {version} is already the champion")
         if json_out:
             emit_json(move)
             return

@@ -26,7 +26,7 @@ import orjson
 
 from driftloop.features.engineering import ENTITY_KEYS
 from driftloop.monitoring.predlog import read_predictions
-from driftloop.registry import CHALLENGER, ModelRegistry, aliases
+from driftloop.registry import ModelRegistry, aliases
 
 __all__ = [
     "STEPS_PER_CYCLE",
@@ -330,7 +330,7 @@ def run_churn(
             step = cycle * STEPS_PER_CYCLE
             other = versions[1] if timeline.current.champion == versions[0] else versions[0]
             why, actor = f"cycle {cycle}", "load churn"
-            aliases.point(registry, CHALLENGER, other, kind="promote", actor=actor, reason=why)
+            aliases.set_challenger(registry, other, kind="promote", actor=actor, reason=why)
             call(step, "reload (new challenger)", "/admin/reload", {})
             call(step + 1, "weight 10", "/admin/weights", {"challenger_weight": 10})
             call(step + 2, "weight 50", "/admin/weights", {"challenger_weight": 50})

@@ -103,7 +103,7 @@ def finish_interrupted(
     aliased = {v.version for v in (champion, challenger) if v is not None}
     if version.version not in aliased:  # killed between registration and the alias
         why = f"gate {summary} (alias moved after a restart)"
-        aliases.point(registry, CHALLENGER, version.version, kind="train", actor=ACTOR, reason=why)
+        aliases.set_challenger(registry, version.version, kind="train", actor=ACTOR, reason=why)
     return store.record(
         model,
         now,

@@ -9,6 +9,7 @@ instead of composing :meth:`ModelRegistry.move_alias` themselves. A refused move
 from __future__ import annotations
 
 from driftloop.errors import AliasError
+from driftloop.faults import crash_point
 from driftloop.registry.base import ALIASES, CHALLENGER, CHAMPION, ModelRegistry, ModelVersion
 from driftloop.registry.history import AliasMove, previous_holder
 
@@ -19,6 +20,7 @@ __all__ = [
     "promote",
     "rollback",
     "rollback_target",
+    "set_challenger",
 ]
 
 
@@ -34,6 +36,14 @@ def point(
     if current is not None and current.version == version:
         return None
     return registry.move_alias(alias, version, kind, actor, reason)
+
+
+def set_challenger(
+    registry: ModelRegistry, version: str, *, kind: str, actor: str, reason: str
+) -> AliasMove | None:
+    """Make ``version`` the challenger; None when it already is. ``kind`` is recorded with
+    the move ("train" for a trained version, "canary" for a rollout's)."""
+    return point(registry, CHALLENGER, version, kind=kind, actor=actor, reason=reason)
 
 
 def clear_challenger(
@@ -62,11 +72,15 @@ def check_promotion(registry: ModelRegistry, version: str, *, force: bool) -> Mo
     return target
 
 
-def promote(registry: ModelRegistry, version: str, *, actor: str, reason: str) -> AliasMove:
-    """Make ``version`` the champion and clear the challenger if it pointed there.
+def promote(registry: ModelRegistry, version: str, *, actor: str, reason: str) -> AliasMove | None:
+    """Make ``version`` the champion, then clear the challenger if it pointed there.
 
-    Check first with :func:`check_promotion`; this moves whatever it is given."""
-    move = registry.move_alias(CHAMPION, version, "promote", actor, reason)
+    Idempotent, so a promotion resumed after a crash finishes: None when ``version`` already
+    is the champion (the challenger is still cleared). Check first with
+    :func:`check_promotion`; this moves whatever it is given."""
+    move = point(registry, CHAMPION, version, kind="promote", actor=actor, reason=reason)
+    if move is not None:
+        crash_point("aliases.champion_moved")
     clear_challenger(registry, actor=actor, reason=f"v{version} promoted", of=version)
     return move
 

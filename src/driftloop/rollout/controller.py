@@ -28,7 +28,7 @@ from driftloop.config import RolloutConfig
 from driftloop.errors import DriftloopError, MetricsUnavailable, RolloutError, RouterError
 from driftloop.faults import crash_point
 from driftloop.registry import aliases
-from driftloop.registry.base import CHALLENGER, CHAMPION, ModelRegistry
+from driftloop.registry.base import CHAMPION, ModelRegistry
 from driftloop.rollout.metrics import Snapshot, delta
 from driftloop.rollout.outcomes import OutcomeSource, VersionOutcomes
 from driftloop.rollout.router import TrafficRouter
@@ -208,8 +208,8 @@ class RolloutController:
     def _begin(self, r: Rollout) -> Rollout:
         """Pending: make the version the challenger, have the router load it, first phase."""
         why = f"rollout #{r.id} begins"
-        if aliases.point(
-            self.registry, CHALLENGER, r.version, kind="canary", actor=self._actor(r), reason=why
+        if aliases.set_challenger(
+            self.registry, r.version, kind="canary", actor=self._actor(r), reason=why
         ):
             crash_point("rollout.challenger_set")
         live = self.router.reload()
@@ -276,13 +276,7 @@ class RolloutController:
             baseline = self.metrics.snapshot()
             return self.store.mark_applied(r, self.clock.now(), baseline.to_json())
         if r.state == "promoted":
-            if aliases.point(
-                self.registry, CHAMPION, r.version, kind="promote", actor=actor, reason=r.reason
-            ):
-                crash_point("rollout.champion_moved")
-            aliases.clear_challenger(
-                self.registry, actor=actor, reason=f"v{r.version} promoted", of=r.version
-            )
+            aliases.promote(self.registry, r.version, actor=actor, reason=r.reason)
             self.router.reload()
         elif r.state in ("rolled_back", "aborted"):
             live = self.router.current()
