@@ -23,7 +23,7 @@ from driftloop.monitoring.calendar import is_calendar_position
 from driftloop.monitoring.calibration import calibrated_levels
 from driftloop.monitoring.drift import js_divergence, kl_divergence, psi, psi_level
 from driftloop.monitoring.sketch import BinnedSketch
-from driftloop.statistics.accuracy import class_losses, wape_of
+from driftloop.statistics.accuracy import class_losses, wape_of, wape_sums
 from driftloop.statistics.profile import ColumnProfile, ReferenceProfile
 
 __all__ = [
@@ -338,10 +338,11 @@ def accuracy_stats(labels: ArrayLike, predictions: ArrayLike) -> AccuracyStats:
     e = p - y
     nonzero = y != 0
     positives, loss_pos, loss_neg = class_losses(y, p)
+    abs_error, abs_label = wape_sums(y, p)
     return AccuracyStats(
         labeled=len(y),
-        abs_error=float(np.abs(e).sum()),
-        abs_label=float(np.abs(y).sum()),
+        abs_error=abs_error,
+        abs_label=abs_label,
         error=float(e.sum()),
         ape_sum=float((np.abs(e[nonzero]) / np.abs(y[nonzero])).sum()),
         ape_count=int(nonzero.sum()),

@@ -21,7 +21,7 @@ from driftloop.config.rollout import PairedConfig
 from driftloop.monitoring.predlog import read_feedback, read_predictions
 from driftloop.rollout.judge import Evidence
 from driftloop.rollout.sequential import MeanStats, SequentialResult, paired_mean_test
-from driftloop.statistics.accuracy import or_none, roc_auc, row_log_loss, wape_of
+from driftloop.statistics.accuracy import or_none, roc_auc, row_log_loss, wape_of, wape_sums
 
 __all__ = [
     "LogOutcomeSource",
@@ -134,8 +134,7 @@ def version_outcomes(
         out[str(version)] = VersionOutcomes(
             _stats(business),
             int(y.size),
-            float(np.abs(p - y).sum()),
-            float(np.abs(y).sum()),
+            *wape_sums(y, p),
             int((y == 1.0).sum()),
             auc,
             task,

@@ -27,6 +27,7 @@ __all__ = [
     "row_log_loss",
     "wape",
     "wape_of",
+    "wape_sums",
 ]
 
 LOSS_CLIP = 1e-6
@@ -42,12 +43,20 @@ def wape_of(abs_error: float, abs_label: float) -> float:
     return abs_error / abs_label if abs_label > 0 else math.nan
 
 
+def wape_sums(y_true: ArrayLike, y_pred: ArrayLike) -> tuple[float, float]:
+    """WAPE's two sums over the rows given, sum |y - p| and sum |y|, to add up across
+    windows before :func:`wape_of`."""
+    y = np.asarray(y_true, dtype="float64")
+    p = np.asarray(y_pred, dtype="float64")
+    return float(np.abs(p - y).sum()), float(np.abs(y).sum())
+
+
 def wape(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """WAPE over the rows with a label (NaN labels skipped); NaN without label mass."""
     y = np.asarray(y_true, dtype="float64")
     p = np.asarray(y_pred, dtype="float64")
     ok = np.isfinite(y)
-    return wape_of(float(np.abs(p[ok] - y[ok]).sum()), float(np.abs(y[ok]).sum()))
+    return wape_of(*wape_sums(y[ok], p[ok]))
 
 
 def row_log_loss(y_true: ArrayLike, y_prob: ArrayLike) -> np.ndarray:
