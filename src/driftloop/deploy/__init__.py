@@ -1,7 +1,8 @@
 """Running on a cluster: Kubernetes, Istio and Prometheus manifests and a Grafana dashboard.
 
 ``k8s`` and ``dashboard`` render plain dicts (pure); ``write`` writes them; ``plan`` reads
-the registry and ties it together for ``driftloop deploy k8s``.
+the registry and ties it together for ``driftloop deploy k8s``; ``kube_client`` configures
+the Kubernetes client for the istio router and the loop's lease.
 """
 
 from __future__ import annotations

@@ -25,9 +25,9 @@ from typing import Any, Protocol
 
 from driftloop.clock import Clock
 from driftloop.config import ProjectConfig
+from driftloop.deploy.kube_client import load_kube_configuration
 from driftloop.errors import BackendError
 from driftloop.loop.lease import LeaseHolder, RenewingLease
-from driftloop.rollout.istio import load_kube_configuration
 
 __all__ = [
     "CoordinationApi",

@@ -35,6 +35,7 @@ from typing import Any, Protocol
 from kubernetes.client.exceptions import ApiException
 
 from driftloop.config import IstioConfig
+from driftloop.deploy.kube_client import load_kube_configuration
 from driftloop.errors import RouterError
 from driftloop.registry.base import CHALLENGER, CHAMPION, ModelRegistry
 from driftloop.serving.routing import RouteTable, resolve_routes
@@ -54,21 +55,6 @@ class CustomObjects(Protocol):
     def replace_namespaced_custom_object(
         self, group: str, version: str, namespace: str, plural: str, name: str, body: Any
     ) -> Any: ...
-
-
-def load_kube_configuration(context: str | None) -> None:
-    """Configure the Kubernetes client: in-cluster, else the kubeconfig (``context``).
-    Raises the client's ``ConfigException`` or ``OSError``; callers name the fix."""
-    from kubernetes import config
-    from kubernetes.config.config_exception import ConfigException
-
-    if context is not None:
-        config.load_kube_config(context=context)  # type: ignore[no-untyped-call]
-        return
-    try:
-        config.load_incluster_config()  # type: ignore[no-untyped-call]
-    except ConfigException:
-        config.load_kube_config()  # type: ignore[no-untyped-call]
 
 
 def kube_api(context: str | None = None) -> CustomObjects:
