@@ -35,7 +35,6 @@ LONG_FUNCTIONS: dict[str, tuple[int, str]] = {
     "loop/replay.py:run_replay": (87, "the formatter's layout (no fmt: skip): split next"),
     "pipeline/train.py:run_training": (101, "the formatter's layout (no fmt: skip): split next"),
     "rollout/judge.py:_evidence": (107, "the formatter's layout (no fmt: skip): split next"),
-    "serving/entity.py:handle_predict": (97, "the formatter's layout (no fmt: skip): split next"),
 }
 
 

@@ -29,15 +29,15 @@ from starlette.background import BackgroundTask, BackgroundTasks
 
 from driftloop.errors import PredictionError, RequestError
 from driftloop.serving.entity import (
-    _parse_entities,
+    _Entities,
+    _logged,
+    _record,
     _rows,
-    _shadow,
-    _time,
-    answer_item,
+    _shadow_task,
     handle_predict,
-    parse_json_object,
     ttl_warning,
 )
+from driftloop.serving.entity_parse import parse_entities, parse_json_object, parse_time
 from driftloop.serving.routing import choose, splits
 
 if TYPE_CHECKING:
@@ -98,9 +98,11 @@ def _parse(ctx: ServerContext, body: bytes, rid: str) -> list[_Request]:
         for name, value in (("request_id", own), ("routing_key", key)):
             if value is not None and (not isinstance(value, str) or not value):
                 raise RequestError(f"{where}.{name} must be a non-empty string, got {value!r}", 422)
-        when = _time(item["event_time"], f"{where}.event_time") if "event_time" in item else None
+        when = None
+        if "event_time" in item:
+            when = parse_time(item["event_time"], f"{where}.event_time")
         try:
-            keys, ids, sent = _parse_entities(ctx, item, own)
+            keys, ids, sent = parse_entities(ctx, item, own)
         except RequestError as exc:  # name the request the entity belongs to
             raise RequestError(f"{where}.{exc}", exc.http_status) from None
         out.append(_Request(own, when, key, keys, ids, sent))
@@ -216,67 +218,24 @@ def _answer(
 ) -> tuple[dict[str, Any], BackgroundTask | None]:
     """Log, count and answer one request whose versions predicted ``preds`` (its rows of
     each version in order), as ``handle_predict`` does."""
-    block, state, names = _block(r), ctx.service.state, ctx.entity_keys
+    block, state = _block(r), ctx.service.state
     ttl_days = ctx.project.config.features.ttl_days
     outside = [False] * len(r.keys)  # as RowBlock.outside, on this request's rows only
     if r.event_time is not None:
         gap = np.abs(r.event_time.timestamp() - block.seconds[r.first : r.first + len(r.keys)])
         outside = (gap > ttl_days * 86400.0).tolist()  # no feature time (NaN) is never flagged
-    logged = [sorted(v) for v in r.sent] if not ctx.layout.event_requests and any(r.sent) else None
+    logged = _logged(ctx, r.sent)
+    req = _Entities(r.rid, r.keys, r.ids, r.event_time, block, outside, logged, r.first)
     results: list[dict[str, Any]] = [{} for _ in r.keys]
-    shadow_rows: list[int] = []
-    champion_preds = np.empty(0)
+    task = None
     for version, values in preds.items():
         mine = [i for i, (_, v) in enumerate(r.routed) if v == version]
-        rows = [r.first + i for i in mine]
-        served = state.models[version]
-        route = r.routed[mine[0]][0]
-        ctx.log_rows(
-            request_ids=[r.ids[i] for i in mine],
-            served=served,
-            route=route,
-            endpoint="entity",
-            x=r.inputs[version],
-            preds=values,
-            seconds=seconds,
-            event_time=r.event_time,
-            entities=[r.keys[i] for i in mine],
-            feature_times=block.seconds[rows],
-            overrides=None if logged is None else [logged[i] for i in mine],
-            outside_ttl=[outside[i] for i in mine],
-        )
-        ctx.metrics.observe(version, route, "entity", values, seconds)
-        for i, p, row in zip(mine, values.tolist(), rows, strict=True):
-            results[i] = answer_item(
-                r.ids[i],
-                dict(zip(names, r.keys[i], strict=True)),
-                p,
-                version,
-                route,
-                block.iso[row],
-                outside[i],
-            )
-        if route == "champion":
-            shadow_rows, champion_preds = rows, values
+        served, route = state.models[version], r.routed[mine[0]][0]
+        _record(ctx, req, served, route, mine, r.inputs[version], values, seconds, results)
+        if route == "champion" and state.routes.shadow and state.routes.challenger:
+            task = _shadow_task(ctx, req, state.models[state.routes.challenger], mine, values)
     payload: dict[str, Any] = {"request_id": r.rid, "predictions": results}
     warning = ttl_warning(sum(outside), len(r.keys), ttl_days)
     if warning:
         payload["warning"] = warning
-    task = None
-    if state.routes.shadow and state.routes.challenger and shadow_rows:
-        challenger = state.models[state.routes.challenger]
-        mine = [i - r.first for i in shadow_rows]
-        task = BackgroundTask(
-            _shadow,
-            ctx,
-            challenger,
-            block,
-            shadow_rows,
-            [r.keys[i] for i in mine],
-            None if logged is None else [logged[i] for i in mine],
-            [r.ids[i] for i in mine],
-            r.event_time,
-            champion_preds,
-            [outside[i] for i in mine],
-        )
     return payload, task

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -37,9 +37,15 @@ __all__ = [
     "PredictionBatch",
     "ServerContext",
     "encode_predictions",
+    "v2_row_ids",
 ]
 
 logger = logging.getLogger("driftloop.serving")
+
+
+def v2_row_ids(rid: str, rows: int) -> list[str]:
+    """The log's request ids of a V2 request's rows: ``rid``, or ``rid:i`` for several."""
+    return [rid] if rows == 1 else [f"{rid}:{i}" for i in range(rows)]
 
 
 class ServerContext:
@@ -282,9 +288,8 @@ class ServerContext:
         preds: np.ndarray,
         seconds: float,
     ) -> None:
-        ids = [rid] if len(preds) == 1 else [f"{rid}:{i}" for i in range(len(preds))]
         self.log_rows(
-            request_ids=ids,
+            request_ids=v2_row_ids(rid, len(preds)),
             served=served,
             route=route,
             endpoint="v2",
@@ -294,28 +299,38 @@ class ServerContext:
         )
         self.metrics.observe(served.version, route, "v2", preds, seconds)
 
-    def shadow_v2(
-        self, rid: str, challenger: ServedModel, x: np.ndarray, champion_preds: np.ndarray
+    def shadow(
+        self,
+        challenger: ServedModel,
+        features: Callable[[], np.ndarray],
+        champion_preds: np.ndarray,
+        *,
+        request_ids: Sequence[str],
+        endpoint: str,
+        **logged: Any,
     ) -> None:
-        """Score the challenger on a request the champion answered; log, never return."""
+        """Score the challenger on rows the champion answered (``features`` builds its
+        matrix): log its answers on the shadow route and how far they are from the
+        champion's; a failure is counted and logged, never raised or returned."""
         import time
 
         started = time.perf_counter()
         try:
+            x = features()
             preds = predict(challenger, x)
         except Exception as exc:
             self.metrics.shadow.labels(self.model_name, challenger.version, "error").inc()
-            logger.warning("shadow v%s failed on %s: %s", challenger.version, rid, exc)
+            logger.warning("shadow v%s failed on %s: %s", challenger.version, request_ids[0], exc)
             return
-        ids = [rid] if len(preds) == 1 else [f"{rid}:{i}" for i in range(len(preds))]
         self.log_rows(
-            request_ids=ids,
+            request_ids=request_ids,
             served=challenger,
             route="shadow",
-            endpoint="v2",
+            endpoint=endpoint,
             x=x,
             preds=preds,
             seconds=time.perf_counter() - started,
+            **logged,
         )
         self.metrics.observe_shadow(challenger.version, preds, champion_preds)
 

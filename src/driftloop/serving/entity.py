@@ -3,137 +3,26 @@
 from __future__ import annotations
 
 import contextlib
-import math
 import time
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 import numpy as np
-import orjson
 import pandas as pd
 from starlette.background import BackgroundTask
 
 from driftloop.errors import FeatureStoreError, RequestError
+from driftloop.serving.entity_parse import parse_entities, parse_json_object, parse_time
 from driftloop.serving.routing import choose, splits
 from driftloop.serving.rows import CachedRow, RowBlock, UnknownEntities, block_from_frame
-from driftloop.serving.service import ServedModel, predict
+from driftloop.serving.service import ServedModel
 
 if TYPE_CHECKING:
     from driftloop.serving.context import ServerContext
 
-__all__ = ["answer_item", "handle_predict", "parse_json_object", "ttl_warning"]
-
-EARLIEST_TIME = datetime(1678, 1, 1, tzinfo=UTC)  # within pandas' nanosecond timestamps
-LATEST_TIME = datetime(2261, 12, 31, tzinfo=UTC)
-
-
-def parse_json_object(body: bytes, key: str) -> dict[str, Any]:
-    """A JSON object holding a non-empty list under ``key``."""
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise RequestError(f"request body is not valid JSON: {exc}") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get(key), list) or not doc[key]:
-        raise RequestError(f"request body must be a JSON object with a non-empty {key!r} list")
-    return doc
-
-
-def _whole(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise RequestError(f"{where} must be a whole number, got {value!r}", 422)
-    return value
-
-
-def _time(value: Any, where: str) -> datetime:
-    if not isinstance(value, str):
-        raise RequestError(f"{where} must be an ISO date or timestamp string", 422)
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise RequestError(f"{where} {value!r} is not an ISO date or timestamp", 422) from None
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    if not EARLIEST_TIME <= moment <= LATEST_TIME:  # the log stores nanosecond timestamps
-        raise RequestError(
-            f"{where} {value!r} is outside the times driftloop logs "
-            f"({EARLIEST_TIME:%Y-%m-%d} to {LATEST_TIME:%Y-%m-%d})",
-            422,
-        )
-    return moment
-
-
-def _key(value: Any, kind: str, where: str) -> Any:
-    if kind == "string":
-        if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
-            raise RequestError(f"{where} must be a non-empty string, got {value!r}", 422)
-        return str(value)
-    return _whole(value, where)
-
-
-def _number(value: Any, where: str, nullable: bool = False) -> float:
-    if value is None and nullable:
-        return math.nan
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise RequestError(f"{where} must be a finite number, got {value!r}", 422)
-    return float(value)
-
-
-def _parse_entities(
-    ctx: ServerContext, doc: dict[str, Any], rid: str
-) -> tuple[list[tuple[Any, ...]], list[str], list[dict[str, Any]]]:
-    """Keys, request ids, and per entity what it sends: request-time feature values
-    (retail) or the event's own fields (a table project)."""
-    items = doc["entities"]
-    if len(items) > ctx.settings.max_batch_rows:
-        raise RequestError(
-            f"{len(items)} entities exceed serving.max_batch_rows "
-            f"{ctx.settings.max_batch_rows}; split the request",
-            413,
-        )
-    layout, names = ctx.layout, ctx.entity_keys
-    fields, numeric, sendable, allowed = ctx.entity_fields
-    required = (*names, *sorted(fields))
-    types = layout.entity_types
-    strings = any(types[k] == "string" for k in names)
-    keys, ids, sent = [], [], []
-    for i, item in enumerate(items):
-        where = f"entities[{i}]"
-        if not isinstance(item, dict):
-            raise RequestError(f"{where} must be an object with {' and '.join(names)}", 422)
-        if not allowed.issuperset(item):
-            unknown = sorted(set(item) - allowed)
-            stored = [u for u in unknown if u in layout.all_features]
-            hint = (
-                f"{stored} come from the online store and cannot be sent"
-                if stored
-                else f"allowed: {', '.join(names)}, request_id, and {sorted(sendable)}"
-            )
-            raise RequestError(f"{where}: unknown field(s) {unknown}; {hint}", 422)
-        missing = [k for k in required if k not in item]
-        if missing:
-            raise RequestError(f"{where} lacks {missing}", 422)
-        key = tuple(item[k] for k in names)
-        if not all(type(v) is int for v in key) or strings:  # type(): a bool is no key
-            key = tuple(_key(item[k], types[k], f"{where}.{k}") for k in names)
-        keys.append(key)
-        given = item.get("request_id")
-        ids.append(str(given) if given is not None else (rid if len(items) == 1 else f"{rid}:{i}"))
-        values: dict[str, Any] = {}
-        if len(item) > len(names):  # anything besides the keys: request id or values
-            for name in ctx.request_time_features.intersection(item):
-                values[name] = _number(item[name], f"{where}.{name}")
-        for name in fields:
-            value = item[name]
-            if name in numeric:
-                values[name] = _number(value, f"{where}.{name}", nullable=True)
-            elif value is not None and (
-                isinstance(value, bool) or not isinstance(value, str | int | float)
-            ):
-                raise RequestError(f"{where}.{name} must be a string or number, got {value!r}", 422)
-            else:
-                values[name] = value
-        sent.append(values)
-    return keys, ids, sent
+__all__ = ["answer_item", "handle_predict", "ttl_warning"]
 
 
 def _feature_rows(
@@ -263,6 +152,39 @@ def answer_item(
     }
 
 
+@dataclass(frozen=True)
+class _Entities:
+    """One request's entities with their feature rows (from row ``first`` of ``block``)."""
+
+    rid: str
+    keys: list[tuple[Any, ...]]
+    ids: list[str]
+    event_time: datetime | None
+    block: RowBlock
+    outside: list[bool]  # per entity: features further than the TTL from event_time
+    logged: list[list[str]] | None  # the request-time values each entity sent, for the log
+    first: int = 0
+
+    def block_rows(self, mine: list[int]) -> list[int]:
+        """The block's rows of the entities at positions ``mine``."""
+        return [self.first + i for i in mine]
+
+    def log_fields(self, mine: list[int]) -> dict[str, Any]:
+        """What the prediction log records of the entities ``mine`` beside the answers."""
+        return {
+            "event_time": self.event_time,
+            "entities": [self.keys[i] for i in mine],
+            "feature_times": self.block.seconds[self.block_rows(mine)],
+            "overrides": None if self.logged is None else [self.logged[i] for i in mine],
+            "outside_ttl": [self.outside[i] for i in mine],
+        }
+
+
+def _logged(ctx: ServerContext, sent: list[dict[str, Any]]) -> list[list[str]] | None:
+    """The request-time values each entity sent, by name (None: no column to fill)."""
+    return [sorted(v) for v in sent] if not ctx.layout.event_requests and any(sent) else None
+
+
 async def handle_predict(
     ctx: ServerContext, body: bytes, rid: str, routing_key: str | None = None
 ) -> tuple[dict[str, Any], BackgroundTask | None]:
@@ -276,61 +198,33 @@ async def handle_predict(
     """
     started = time.perf_counter()
     doc = parse_json_object(body, "entities")
-    event_time = _time(doc["event_time"], "event_time") if "event_time" in doc else None
-    keys, ids, sent = _parse_entities(ctx, doc, rid)
+    event_time = parse_time(doc["event_time"], "event_time") if "event_time" in doc else None
+    keys, ids, sent = parse_entities(ctx, doc, rid)
     key = doc.get("routing_key", routing_key)
     if key is not None and (not isinstance(key, str) or not key):
         raise RequestError(f"routing_key must be a non-empty string, got {key!r}", 422)
-    names = ctx.entity_keys
     block = await _rows(ctx, keys, sent, event_time)
     ttl_days = ctx.project.config.features.ttl_days
     outside = block.outside(
         None if event_time is None else event_time.timestamp(), ttl_days * 86400.0
     )
+    req = _Entities(rid, keys, ids, event_time, block, outside, _logged(ctx, sent))
     state = ctx.service.state
     if key is not None or not splits(state.routes):  # one answer for every entity
         routed = [choose(state.routes, key or "")] * len(keys)
     else:
         routed = [choose(state.routes, ":".join(str(v) for v in k)) for k in keys]
-    # the request-time values each entity sent (none: no column to fill in the log)
-    logged = [sorted(v) for v in sent] if not ctx.layout.event_requests and any(sent) else None
     results: list[dict[str, Any]] = [{} for _ in keys]
-    shadow_rows: list[int] = []
-    champion_preds = np.empty(0)
+    task = None
     for version in sorted({v for _, v in routed}):
         rows = [i for i, (_, v) in enumerate(routed) if v == version]
-        served = state.models[version]
+        served, route = state.models[version], routed[rows[0]][0]
         x = block.matrix(served.feature_names, rows, ctx.nullable_features)
         preds = await ctx.run_model(served, x)
-        route = routed[rows[0]][0]
         seconds = time.perf_counter() - started
-        ctx.log_rows(
-            request_ids=[ids[i] for i in rows],
-            served=served,
-            route=route,
-            endpoint="entity",
-            x=x,
-            preds=preds,
-            seconds=seconds,
-            event_time=event_time,
-            entities=[keys[i] for i in rows],
-            feature_times=block.seconds[rows],
-            overrides=None if logged is None else [logged[i] for i in rows],
-            outside_ttl=[outside[i] for i in rows],
-        )
-        ctx.metrics.observe(version, route, "entity", preds, seconds)
-        for i, p in zip(rows, preds.tolist(), strict=True):
-            results[i] = answer_item(
-                ids[i],
-                dict(zip(names, keys[i], strict=True)),
-                p,
-                version,
-                route,
-                block.iso[i],
-                outside[i],
-            )
-        if route == "champion":
-            shadow_rows, champion_preds = rows, preds
+        _record(ctx, req, served, route, rows, x, preds, seconds, results)
+        if route == "champion" and state.routes.shadow and state.routes.challenger:
+            task = _shadow_task(ctx, req, state.models[state.routes.challenger], rows, preds)
     payload: dict[str, Any] = {
         "model_name": ctx.model_name,
         "request_id": rid,
@@ -339,56 +233,61 @@ async def handle_predict(
     warning = ttl_warning(sum(outside), len(keys), ttl_days)
     if warning:
         payload["warning"] = warning
-    task = None
-    if state.routes.shadow and state.routes.challenger and shadow_rows:
-        challenger = state.models[state.routes.challenger]
-        task = BackgroundTask(
-            _shadow,
-            ctx,
-            challenger,
-            block,
-            shadow_rows,
-            [keys[i] for i in shadow_rows],
-            None if logged is None else [logged[i] for i in shadow_rows],
-            [ids[i] for i in shadow_rows],
-            event_time,
-            champion_preds,
-            [outside[i] for i in shadow_rows],
-        )
     return payload, task
 
 
-def _shadow(
+def _record(
     ctx: ServerContext,
-    challenger: ServedModel,
-    block: RowBlock,
-    rows: list[int],
-    keys: list[tuple[Any, ...]],
-    logged: list[list[str]] | None,
-    ids: list[str],
-    event_time: datetime | None,
-    champion_preds: np.ndarray,
-    outside: list[bool],
+    req: _Entities,
+    served: ServedModel,
+    route: str,
+    mine: list[int],
+    x: np.ndarray,
+    preds: np.ndarray,
+    seconds: float,
+    results: list[dict[str, Any]],
 ) -> None:
-    started = time.perf_counter()
-    try:
-        x = block.matrix(challenger.feature_names, rows, ctx.nullable_features)
-        preds = predict(challenger, x)
-    except Exception:
-        ctx.metrics.shadow.labels(ctx.model_name, challenger.version, "error").inc()
-        return
+    """Log and count one version's answers to the entities ``mine``; fill their
+    ``results``."""
     ctx.log_rows(
-        request_ids=ids,
-        served=challenger,
-        route="shadow",
+        request_ids=[req.ids[i] for i in mine],
+        served=served,
+        route=route,
         endpoint="entity",
         x=x,
         preds=preds,
-        seconds=time.perf_counter() - started,
-        event_time=event_time,
-        entities=keys,
-        feature_times=block.seconds[rows],
-        overrides=logged,
-        outside_ttl=outside,
+        seconds=seconds,
+        **req.log_fields(mine),
     )
-    ctx.metrics.observe_shadow(challenger.version, preds, champion_preds)
+    ctx.metrics.observe(served.version, route, "entity", preds, seconds)
+    names = ctx.entity_keys
+    for i, p, row in zip(mine, preds.tolist(), req.block_rows(mine), strict=True):
+        results[i] = answer_item(
+            req.ids[i],
+            dict(zip(names, req.keys[i], strict=True)),
+            p,
+            served.version,
+            route,
+            req.block.iso[row],
+            req.outside[i],
+        )
+
+
+def _shadow_task(
+    ctx: ServerContext,
+    req: _Entities,
+    challenger: ServedModel,
+    mine: list[int],
+    champion_preds: np.ndarray,
+) -> BackgroundTask:
+    """The challenger scored in shadow on the entities ``mine``, after the answer."""
+    rows = req.block_rows(mine)
+    return BackgroundTask(
+        ctx.shadow,
+        challenger,
+        lambda: req.block.matrix(challenger.feature_names, rows, ctx.nullable_features),
+        champion_preds,
+        request_ids=[req.ids[i] for i in mine],
+        endpoint="entity",
+        **req.log_fields(mine),
+    )

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from driftloop.errors import RequestError
 from driftloop.monitoring.predlog import logged_request_ids
-from driftloop.serving.entity import _key, _time, parse_json_object
+from driftloop.serving.entity_parse import parse_json_object, parse_key, parse_time
 
 if TYPE_CHECKING:
     from driftloop.serving.context import ServerContext
@@ -89,8 +89,8 @@ def _parse(ctx: ServerContext, i: int, item: Any, now: datetime) -> dict[str, An
             raise RequestError(
                 f"{where} needs a request_id, or {' and '.join(names)} with a date", 422
             )
-        keys = [_key(item[k], ctx.layout.entity_types[k], f"{where}.{k}") for k in names]
-        day = _time(item["date"], f"{where}.date").date()
+        keys = [parse_key(item[k], ctx.layout.entity_types[k], f"{where}.{k}") for k in names]
+        day = parse_time(item["date"], f"{where}.date").date()
     return {
         "received_at": now,
         "request_id": None if request_id is None else str(request_id),

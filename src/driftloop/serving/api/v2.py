@@ -15,7 +15,7 @@ from driftloop.serving.api.common import (
     request_id,
     server_context,
 )
-from driftloop.serving.context import ServerContext
+from driftloop.serving.context import ServerContext, v2_row_ids
 from driftloop.serving.routing import choose
 from driftloop.serving.service import ServedModel
 from driftloop.serving.v2 import BINARY_HEADER, decode_request, encode_response, features_matrix
@@ -118,7 +118,11 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
     headers["X-Request-Id"] = rid
     task = None
     if route == "champion" and state.routes.shadow and state.routes.challenger:
-        task = BackgroundTask(ctx.shadow_v2, rid, state.models[state.routes.challenger], x, preds)
+        ids = v2_row_ids(rid, len(preds))
+        challenger = state.models[state.routes.challenger]
+        task = BackgroundTask(
+            ctx.shadow, challenger, lambda: x, preds, request_ids=ids, endpoint="v2"
+        )
     media = "application/octet-stream" if v2.binary_output else "application/json"
     return Response(body_out, media_type=media, headers=headers, background=task)
 
