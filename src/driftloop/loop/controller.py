@@ -5,16 +5,17 @@
 monitoring window, asks the policy, and on "retrain" trains on the recent window with
 recency weighting, gates against the champion, registers the version as challenger and
 starts its canary through the rollout controller. Every check and decision goes to the
-loop's event log with its evidence; rollout transitions are mirrored there too.
+loop's event log with its evidence; rollout transitions are mirrored there too. The
+episodes' bookkeeping is in :mod:`driftloop.loop.episodes`, the pace of checks and ticks
+and the controller lease in :mod:`driftloop.loop.running`.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from functools import partial
 
 from driftloop.clock import Clock
@@ -23,17 +24,16 @@ from driftloop.errors import (
 )
 from driftloop.faults import crash_point
 from driftloop.loop.assessor import ChampionAssessor, newest_event_day
+from driftloop.loop.episodes import Episodes, iso_day
 from driftloop.loop.lease import ControllerLease, LeaseHolder
 from driftloop.loop.newrows import with_new_rows
-from driftloop.loop.outages import OUTAGES, Outages
+from driftloop.loop.outages import Outages
 from driftloop.loop.policy import (
     SCHEDULED,
     Decision,
     Signals,
     decide,
-    fired,
     scheduled_challenger,
-    trigger_words,
 )
 from driftloop.loop.recovery import (
     RETRAIN_TAG,
@@ -42,8 +42,8 @@ from driftloop.loop.recovery import (
     mirror_quarantine,
 )
 from driftloop.loop.retraining import retrain_project
+from driftloop.loop.running import run_turns, take_lease
 from driftloop.loop.store import LoopEvent, LoopStore
-from driftloop.monitoring.assess import ACCURACY_METRICS, metric_label
 from driftloop.pipeline.split import SplitTooSmall
 from driftloop.pipeline.train import Recency, TrainingResult, run_training
 from driftloop.project import Project
@@ -100,20 +100,11 @@ class LoopController:
         self.cfg = project.config.loop
         self.assessor = ChampionAssessor(project, registry)
         self.outages = Outages(project, registry, rollouts.router, self.store, clock)
+        self.episodes = Episodes(project, registry, self.store)
 
     @property
     def model(self) -> str:
         return self.registry.model_name
-
-    def _labelled_since(self, episode: LoopEvent, signals: Signals) -> bool:
-        """Whether the accuracy just judged covers labelled days of the episode's regime:
-        an episode is not recovered on labels that all predate it (they arrive late)."""
-        since = _day(episode.evidence.get("since"))
-        if since is None:
-            return True
-        end = signals.accuracy_window[1] if signals.accuracy_window else signals.window[1]
-        labelled_until = end - timedelta(days=self.project.config.labels.delay_days)
-        return labelled_until > since
 
     # -- the turn -------------------------------------------------------------------------
     def check(self) -> LoopTurn:
@@ -130,7 +121,7 @@ class LoopController:
         signals = self.assess(now)
         mirror_quarantine(self.store, self.model, self.project.state_dir, self.clock.now())
         history = [*self.store.checks(self.model, HISTORY_CHECKS), signals]
-        episode = self.open_episode()
+        episode = self.episodes.open()
         baseline = None if episode is None else episode.evidence.get("baseline_wape")
         decision = decide(
             history,
@@ -139,11 +130,11 @@ class LoopController:
             label_delay_days=self.project.config.labels.delay_days,
             rollout_running=running,
             baseline_wape=None if baseline is None else float(baseline),
-            episode_since=None if episode is None else _day(episode.evidence.get("since")),
+            episode_since=None if episode is None else iso_day(episode.evidence.get("since")),
         )
         if decision.action == "retrain":
             decision = with_new_rows(self.project, self.store.retrains(self.model), decision, now)
-        self._record_check(signals, decision, history, episode)
+        self.episodes.record_check(signals, decision, history, episode)
         if decision.action == "none":
             decision = self._scheduled(now, running) or decision
         trained, started = self.retrain(decision) if decision.action == "retrain" else (None, None)
@@ -152,7 +143,7 @@ class LoopController:
     def _scheduled(self, now: datetime, running: str | None) -> Decision | None:
         """The scheduled challenger's retrain when it is due (policy.scheduled_challenger)."""
         champion = self.registry.alias(CHAMPION)
-        as_of = _day(champion.tags.get("driftloop.as_of")) if champion is not None else None
+        as_of = iso_day(champion.tags.get("driftloop.as_of")) if champion is not None else None
         due = partial(
             scheduled_challenger,
             now,
@@ -228,173 +219,15 @@ class LoopController:
         who holds it meanwhile); it is renewed at least every third of its time, and a
         controller that finds it taken stops acting and waits again."""
         if lease is None:
-            self._turns(until, on_turn, None, None)
-        elif self._take(lease, until, on_wait):
+            run_turns(self, until, on_turn, None, None)
+        elif take_lease(self, lease, until, on_wait):
             with lease.kept():
-                self._turns(until, on_turn, lease, on_wait)
-
-    def _turns(
-        self,
-        until: datetime | None,
-        on_turn: Callable[[LoopTurn], None] | None,
-        lease: ControllerLease | None,
-        on_wait: Callable[[LeaseHolder], None] | None,
-    ) -> None:
-        every = self.cfg.check_every_hours * 3600.0
-        tick_every = self.project.config.rollout.check_interval_s
-        next_check = self.clock.now()
-        while until is None or self.clock.now() < until:
-            if lease is not None and not lease.renew():
-                logger.warning("loop: the lease of %s was taken over; waiting", self.model)
-                if not self._take(lease, until, on_wait):
-                    return
-            paused = False
-            try:
-                self.outages.probe()
-                self.outages.resume()
-                if self.clock.now() >= next_check:
-                    turn = self.check()
-                    next_check = turn.at + timedelta(seconds=every)
-                    if on_turn is not None:
-                        on_turn(turn)
-                else:
-                    self.tick_rollout()
-            except OUTAGES as exc:
-                self.outages.pause(exc)
-                paused = True
-            now = self.clock.now()
-            running = self.rollouts.store.active(self.model) is not None
-            wait = (next_check - now).total_seconds()
-            if paused:
-                wait = tick_every  # probe again at the rollout's pace
-            elif running:
-                wait = min(wait, tick_every)
-            if lease is not None:
-                wait = min(wait, lease.renew_every_s)
-            if until is not None:
-                wait = min(wait, (until - now).total_seconds())
-                if wait <= 0:
-                    break
-            self.clock.sleep(max(wait, 0.0))
-
-    def _take(
-        self,
-        lease: ControllerLease,
-        until: datetime | None,
-        on_wait: Callable[[LeaseHolder], None] | None,
-    ) -> bool:
-        """Wait for the lease and record taking it; False if ``until`` came first."""
-        got = lease.wait(until, on_wait)
-        if got is None:
-            return False
-        message = f"{lease.holder} is the active controller (lease {lease.lease_s:g} s)"
-        if got.taken_from is not None:
-            message += f", taking over from {got.taken_from}, whose lease expired"
-        self.store.record(
-            self.model,
-            self.clock.now(),
-            "lease_acquired",
-            message,
-            evidence={
-                "holder": lease.holder,
-                "taken_from": got.taken_from,
-                "lease_s": lease.lease_s,
-            },
-        )
-        return True
+                run_turns(self, until, on_turn, lease, on_wait)
 
     # -- assessing ------------------------------------------------------------------------
     def assess(self, now: datetime) -> Signals:
         """The champion's signals at ``now`` (see :class:`ChampionAssessor`)."""
         return self.assessor.assess(now)
-
-    def open_episode(self) -> LoopEvent | None:
-        """The drift_detected event of the episode still open (not recovered), if any."""
-        detected = self.store.last(self.model, "drift_detected")
-        if detected is None:
-            return None
-        recovered = self.store.last(self.model, "recovered")
-        return detected if recovered is None or recovered.id < detected.id else None
-
-    def _baseline(self, history: list[Signals]) -> float | None:
-        """The WAPE before the episode: that of the newest check whose window ended before
-        the first signalling window began (windows that overlap the change already saw
-        some of it); else the champion's holdout WAPE."""
-        first = history[-1]
-        for s in reversed(history[:-1]):
-            if not fired(s, self.cfg):
-                break
-            first = s
-        for s in reversed(history[:-1]):
-            if s.window[1] <= first.window[0] and s.wape is not None and not fired(s, self.cfg):
-                return s.wape
-        champion = self.registry.alias(CHAMPION)
-        if champion is None:
-            return None
-        metric = ACCURACY_METRICS[self.project.config.training.task]
-        value = float(champion.metrics.get(f"holdout_{metric}", math.nan))
-        return value if math.isfinite(value) else None
-
-    def _record_check(
-        self,
-        signals: Signals,
-        decision: Decision,
-        history: list[Signals],
-        episode: LoopEvent | None,
-    ) -> None:
-        at = signals.at
-        self.store.record(
-            self.model,
-            at,
-            "check",
-            decision.reason,
-            version=signals.champion,
-            evidence={
-                "signals": signals.to_json(),
-                "action": decision.action,
-                "triggers": list(decision.triggers),
-            },
-        )
-        sustained = bool(decision.triggers)
-        if sustained and episode is None:
-            baseline = self._baseline(history)
-            self.store.record(
-                self.model,
-                at,
-                "drift_detected",
-                f"{trigger_words(decision.triggers)} sustained for v{signals.champion} since "
-                f"{decision.since}: {_describe(signals)}; the episode stays open until the "
-                f"window's {metric_label(signals.accuracy_metric)} is back within "
-                f"{self.cfg.recovery_tolerance:.0%} of "
-                + ("the level before" if baseline is None else f"{baseline:.4f}"),
-                version=signals.champion,
-                evidence={**signals.to_json(), "baseline_wape": baseline, "since": decision.since},
-            )
-        elif (
-            episode is not None
-            and decision.reason == "healthy"
-            and signals.wape is not None
-            and self._labelled_since(episode, signals)
-        ):
-            self.store.record(
-                self.model,
-                at,
-                "recovered",
-                f"no trigger fires for v{signals.champion}: {_describe(signals)}",
-                version=signals.champion,
-                evidence=signals.to_json(),
-            )
-        if decision.action == "hold":
-            last = self.store.last(self.model, "hold")
-            if last is None or last.evidence.get("blocker") != decision.blocker:
-                self.store.record(
-                    self.model,
-                    at,
-                    "hold",
-                    decision.reason,
-                    version=signals.champion,
-                    evidence={"blocker": decision.blocker},
-                )
 
     # -- acting ---------------------------------------------------------------------------
     def retrain(self, decision: Decision) -> tuple[TrainingResult | None, Rollout | None]:
@@ -516,19 +349,3 @@ class LoopController:
             version=rollout.version,
             evidence=evidence,
         )
-
-
-def _day(value: object) -> date | None:
-    return date.fromisoformat(value) if isinstance(value, str) else None
-
-
-def _describe(s: Signals) -> str:
-    parts = [f"{len(s.drifted_features)} feature(s) at PSI >= act"]
-    if s.max_feature_psi is not None:
-        parts.append(f"max PSI {s.max_feature_psi:.2f}")
-    if s.prediction_kl is not None:
-        parts.append(f"prediction KL {s.prediction_kl:.3f}")
-    if s.accuracy_ratio is not None:
-        name = metric_label(s.accuracy_metric)
-        parts.append(f"{name} {s.accuracy_ratio:.2f}x holdout ({s.accuracy_state})")
-    return ", ".join(parts)
