@@ -43,17 +43,14 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from driftloop.harness.churn import STEPS_PER_CYCLE, ChurnStep, RouteTimeline, run_churn
 from driftloop.harness.loadcheck import (
-    STEPS_PER_CYCLE,
     Answer,
-    ChurnStep,
     LoadPlan,
     LoadSummary,
     LogCheck,
-    RouteTimeline,
     check_log,
     misrouted,
-    run_churn,
     run_load,
     summarize,
 )

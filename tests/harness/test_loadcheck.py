@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from driftloop.harness.loadcheck import Answer, LoadPlan, RouteTimeline, check_log, misrouted
+from driftloop.harness.churn import RouteTimeline
+from driftloop.harness.loadcheck import Answer, LoadPlan, check_log, misrouted
 from driftloop.monitoring.predlog import predictions_dir
 from driftloop.storage.segments import SegmentLog
 

@@ -11,18 +11,8 @@ from typing import Any
 import httpx
 
 from driftloop.features.store import FeatureStore
-from driftloop.harness.loadcheck import (
-    STEPS_PER_CYCLE,
-    Answer,
-    ChurnStep,
-    LoadPlan,
-    RouteTimeline,
-    check_log,
-    misrouted,
-    run_churn,
-    run_load,
-    summarize,
-)
+from driftloop.harness.churn import STEPS_PER_CYCLE, ChurnStep, RouteTimeline, run_churn
+from driftloop.harness.loadcheck import Answer, LoadPlan, check_log, misrouted, run_load, summarize
 from driftloop.registry import open_registry
 from driftloop.serving.server import BackgroundServer, build_context
 
