@@ -1,8 +1,10 @@
-"""The doctor's checks, level by level: pure functions of the config and the gathered state."""
+"""The doctor's checks, level by level: pure functions of the config and the gathered state.
+
+Levels 1 and 2 are here; level 3 (the loop closes on its own) is in ``loop_checks``.
+"""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 from driftloop.app.doctor.facts import (
@@ -10,7 +12,9 @@ from driftloop.app.doctor.facts import (
     UNKNOWN_COMMIT,
     Check,
     ProjectState,
+    check,
 )
+from driftloop.app.doctor.loop_checks import loop_checks
 from driftloop.config import ProjectConfig
 
 __all__ = ["evaluate"]
@@ -21,17 +25,16 @@ MAX_SKEW_MISMATCH_RATE = 0.01
 MAX_ROLLBACK_ERROR_RATE = 0.05
 MAX_ROLLBACK_P99_RATIO = 2.0
 MAX_ROLLOUT_KL = 0.5
-MAX_PSI_ACT = 0.5
-MAX_PREDICTION_KL = 0.5
-MAX_ACCURACY_RATIO = 2.0
 DECIDED_ROLLOUT_STATES = ("promoted", "rolled_back")
 
 
-def _check(level: int, id_: str, title: str, passed: bool, seen: str, fix: str) -> Check:
-    return Check(id=id_, level=level, title=title, passed=passed, seen=seen, fix=fix)
-
-
 def _level1(config: ProjectConfig, state: ProjectState) -> list[Check]:
+    """Level 1: the pieces exist (features applied, a champion registered with lineage)."""
+    return [*_features_ready(config, state), *_registry_ready(config, state)]
+
+
+def _features_ready(config: ProjectConfig, state: ProjectState) -> list[Check]:
+    """Level 1, features: applied to the store and materialized online."""
     checks: list[Check] = []
     applied = state.feast_registry and state.offline_table
     parts = [
@@ -39,7 +42,7 @@ def _level1(config: ProjectConfig, state: ProjectState) -> list[Check]:
         f"offline feature table {'present' if state.offline_table else 'absent'}",
     ]
     checks.append(
-        _check(
+        check(
             1,
             "features.applied",
             "features declared once, applied to the feature store",
@@ -58,7 +61,7 @@ def _level1(config: ProjectConfig, state: ProjectState) -> list[Check]:
             f"{'applied' if state.online_store else 'not applied'}"
         )
     checks.append(
-        _check(
+        check(
             1,
             "features.online",
             "online store materialized from the same definitions",
@@ -67,9 +70,15 @@ def _level1(config: ProjectConfig, state: ProjectState) -> list[Check]:
             "driftloop features materialize",
         )
     )
+    return checks
+
+
+def _registry_ready(config: ProjectConfig, state: ProjectState) -> list[Check]:
+    """Level 1, registry: readable, with a champion that carries its lineage."""
+    checks: list[Check] = []
     reachable = state.registry_error is None
     checks.append(
-        _check(
+        check(
             1,
             "registry.reachable",
             "model registry can be read",
@@ -80,7 +89,7 @@ def _level1(config: ProjectConfig, state: ProjectState) -> list[Check]:
     )
     champ = state.champion
     checks.append(
-        _check(
+        check(
             1,
             "registry.champion",
             "a champion version is registered",
@@ -110,7 +119,7 @@ def _level1(config: ProjectConfig, state: ProjectState) -> list[Check]:
             f"code {commit[:12]}"
         )
     checks.append(
-        _check(
+        check(
             1,
             "registry.lineage",
             "champion carries its training lineage",
@@ -124,6 +133,12 @@ def _level1(config: ProjectConfig, state: ProjectState) -> list[Check]:
 
 
 def _level2(config: ProjectConfig, state: ProjectState) -> list[Check]:
+    """Level 2: versions are gated and rolled out with gates."""
+    return [*_gated(config, state), *_rolled_out(config, state)]
+
+
+def _gated(config: ProjectConfig, state: ProjectState) -> list[Check]:
+    """Level 2, gates: training's quality gate, skew check, and the canary as next step."""
     from driftloop.pipeline.metrics import HIGHER_IS_BETTER
 
     checks: list[Check] = []
@@ -133,7 +148,7 @@ def _level2(config: ProjectConfig, state: ProjectState) -> list[Check]:
     bound = gate.min_metric if higher else gate.max_metric
     gate_ok = bound is not None and gate.relative_tolerance <= MAX_GATE_RELATIVE_TOLERANCE
     checks.append(
-        _check(
+        check(
             2,
             "training.gate",
             "quality gate: relative tolerance and an absolute bound",
@@ -147,7 +162,7 @@ def _level2(config: ProjectConfig, state: ProjectState) -> list[Check]:
     )
     champ = state.champion
     checks.append(
-        _check(
+        check(
             2,
             "registry.champion_gated",
             "the champion passed the quality gate",
@@ -159,7 +174,7 @@ def _level2(config: ProjectConfig, state: ProjectState) -> list[Check]:
     )
     skew = config.features.skew
     checks.append(
-        _check(
+        check(
             2,
             "features.skew_gate",
             "training-serving skew check is a strict test",
@@ -171,7 +186,7 @@ def _level2(config: ProjectConfig, state: ProjectState) -> list[Check]:
     )
     on_pass = config.training.on_pass
     checks.append(
-        _check(
+        check(
             2,
             "training.on_pass",
             "a passing candidate goes to the canary, not straight to champion",
@@ -180,6 +195,12 @@ def _level2(config: ProjectConfig, state: ProjectState) -> list[Check]:
             "training.on_pass: challenger",
         )
     )
+    return checks
+
+
+def _rolled_out(config: ProjectConfig, state: ProjectState) -> list[Check]:
+    """Level 2, rollouts: sane gates, the admin API on, and a rollout decided."""
+    checks: list[Check] = []
     r = config.rollout
     problems = []
     if r.rollback_error_rate > MAX_ROLLBACK_ERROR_RATE:
@@ -192,7 +213,7 @@ def _level2(config: ProjectConfig, state: ProjectState) -> list[Check]:
         problems.append(f"kl_max {r.kl_max:g} > {MAX_ROLLOUT_KL}")
     steps = " -> ".join(f"{s:g}%" for s in r.steps)
     checks.append(
-        _check(
+        check(
             2,
             "rollout.gates",
             "rollout promote/rollback gates within sane bounds",
@@ -206,7 +227,7 @@ def _level2(config: ProjectConfig, state: ProjectState) -> list[Check]:
         )
     )
     checks.append(
-        _check(
+        check(
             2,
             "serving.admin_token",
             "the server's admin API is on (automated deployment uses it)",
@@ -224,7 +245,7 @@ def _level2(config: ProjectConfig, state: ProjectState) -> list[Check]:
     else:
         seen = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(counts.items()))
     checks.append(
-        _check(
+        check(
             2,
             "rollout.history",
             "a rollout promoted or rolled back on its own",
@@ -236,147 +257,10 @@ def _level2(config: ProjectConfig, state: ProjectState) -> list[Check]:
     return checks
 
 
-def _level3(config: ProjectConfig, state: ProjectState) -> list[Check]:
-    checks: list[Check] = []
-    loop = config.loop
-    checks.append(
-        _check(
-            3,
-            "loop.enabled",
-            "the controller may retrain, on at least one trigger",
-            loop.enabled and bool(loop.triggers),
-            f"loop.enabled {str(loop.enabled).lower()}, triggers "
-            f"{', '.join(loop.triggers) or 'none'}",
-            "loop.enabled: true, loop.triggers: [feature_drift, prediction_drift, accuracy]",
-        )
-    )
-    capped = loop.max_retrains <= loop.period_days
-    checks.append(
-        _check(
-            3,
-            "loop.policy",
-            "retraining has a cool-down and a cap",
-            loop.cooldown_days > 0 and capped,
-            f"cooldown_days {loop.cooldown_days:g}, at most {loop.max_retrains} retrain(s) per "
-            f"{loop.period_days} days",
-            "loop.cooldown_days: > 0, loop.max_retrains: <= loop.period_days",
-        )
-    )
-    m = config.monitoring
-    problems = []
-    if m.psi_act > MAX_PSI_ACT:
-        problems.append(f"psi_act {m.psi_act:g} > {MAX_PSI_ACT}")
-    if m.prediction_kl > MAX_PREDICTION_KL:
-        problems.append(f"prediction_kl {m.prediction_kl:g} > {MAX_PREDICTION_KL}")
-    if m.accuracy_ratio > MAX_ACCURACY_RATIO:
-        problems.append(f"accuracy_ratio {m.accuracy_ratio:g} > {MAX_ACCURACY_RATIO}")
-    checks.append(
-        _check(
-            3,
-            "monitoring.thresholds",
-            "drift and accuracy thresholds that can fire",
-            not problems,
-            f"PSI {m.psi_notice:g}/{m.psi_warning:g}/{m.psi_act:g}, prediction KL "
-            f"{m.prediction_kl:g}, accuracy ratio {m.accuracy_ratio:g}"
-            + (f"; too loose: {'; '.join(problems)}" if problems else ""),
-            f"monitoring.psi_act <= {MAX_PSI_ACT}, "
-            f"monitoring.prediction_kl <= {MAX_PREDICTION_KL}, "
-            f"monitoring.accuracy_ratio <= {MAX_ACCURACY_RATIO}",
-        )
-    )
-    # Labels of the last delay_days of a window are not known yet when it is judged.
-    delay, window = config.labels.delay_days, m.window_days
-    coverage = max(0.0, (window - delay) / window)
-    judgeable = coverage >= m.min_label_coverage and coverage > 0.0
-    checks.append(
-        _check(
-            3,
-            "labels.judgeable",
-            "delayed labels arrive in time to judge accuracy",
-            judgeable,
-            f"labels.delay_days {delay} in a {window}-day window: at most {coverage:.0%} of its "
-            f"rows labelled when judged (monitoring.min_label_coverage "
-            f"{m.min_label_coverage:.0%})",
-            f"monitoring.window_days: >= {_min_window(delay, m.min_label_coverage)} (or a shorter "
-            "labels.delay_days, or a lower monitoring.min_label_coverage)",
-        )
-    )
-    progressive = _progressive(config)
-    checks.append(
-        _check(
-            3,
-            "rollout.progressive",
-            "new versions are tried on part of the traffic (canary or A/B)",
-            progressive,
-            f"rollout.strategy {config.rollout.strategy}, steps "
-            f"{' -> '.join(f'{s:g}%' for s in config.rollout.steps)}",
-            "rollout.strategy: canary with rollout.steps [10, 50, 100] (or ab)",
-        )
-    )
-    checks.append(
-        _check(
-            3,
-            "serving.prediction_log",
-            "the server logs predictions for monitoring",
-            state.prediction_segments > 0,
-            f"{state.prediction_segments} prediction log segment(s), {state.feedback_segments} "
-            "feedback segment(s) under .driftloop/",
-            "driftloop serve, send traffic and outcomes (/v1/feedback)",
-        )
-    )
-    damaged, held = state.damaged_segments, state.quarantined_files
-    checks.append(
-        _check(
-            3,
-            "logs.readable",
-            "every log segment can be read (none damaged, none quarantined)",
-            not damaged and not held,
-            f"{len(damaged)} damaged segment(s) in place"
-            + (
-                f" ({', '.join(damaged[:3])}{' ...' if len(damaged) > 3 else ''})"
-                if damaged
-                else ""
-            )
-            + f", {held} file(s) in .driftloop/quarantine/",
-            "`driftloop monitor` moves damaged segments aside; restore each from a backup or "
-            "delete it from .driftloop/quarantine/ (records.jsonl says why each was moved)",
-        )
-    )
-    runs = state.loop_events
-    checks.append(
-        _check(
-            3,
-            "loop.history",
-            "the loop has run and recorded its decisions",
-            bool(runs),
-            "never run (no loop_events table in .driftloop/state.db)"
-            if runs is None
-            else f"{runs} loop event(s) recorded",
-            "driftloop loop run",
-        )
-    )
-    return checks
-
-
-def _progressive(config: ProjectConfig) -> bool:
-    """Canary with at least one partial step, or an A/B test."""
-    r = config.rollout
-    if r.strategy == "ab":
-        return True
-    return r.strategy == "canary" and any(s < 100.0 for s in r.steps)
-
-
-def _min_window(delay: int, min_coverage: float) -> int:
-    """Smallest window (days) whose labelled share reaches ``min_coverage``."""
-    if min_coverage >= 1.0:
-        return delay + 1  # no window reaches full coverage; shorten the delay instead
-    return max(delay + 1, math.ceil(delay / (1.0 - min_coverage) - 1e-9))
-
-
 _LEVELS: tuple[Callable[[ProjectConfig, ProjectState], list[Check]], ...] = (
     _level1,
     _level2,
-    _level3,
+    loop_checks,
 )
 
 

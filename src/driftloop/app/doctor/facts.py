@@ -14,6 +14,7 @@ __all__ = [
     "Check",
     "Diagnosis",
     "ProjectState",
+    "check",
     "conclude",
     "reached_level",
 ]
@@ -83,6 +84,11 @@ class Check:
     passed: bool
     seen: str
     fix: str
+
+
+def check(level: int, id_: str, title: str, passed: bool, seen: str, fix: str) -> Check:
+    """A :class:`Check`, its fields in the order the level checks write them."""
+    return Check(id=id_, level=level, title=title, passed=passed, seen=seen, fix=fix)
 
 
 @dataclass(frozen=True)
