@@ -418,7 +418,7 @@ def test_the_table_s_own_calendar_positions_are_recognised(frame: pd.DataFrame) 
 
 
 def test_init_leaves_the_table_s_calendar_positions_out_of_drift(frame: pd.DataFrame) -> None:
-    from driftloop.app.scaffold import table_settings
+    from driftloop.app.fitting import table_settings
 
     table = frame.assign(mnth=pd.to_datetime(frame["ts"]).dt.month)
     schema = infer_schema(table, ["customer_id"], "ts", "churned")

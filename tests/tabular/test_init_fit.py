@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from driftloop.app.scaffold import create_table_project, table_gate
+from driftloop.app.fitting import table_gate
+from driftloop.app.scaffold import create_table_project
 from driftloop.errors import DataError
 from driftloop.features.store import FeatureStore
 from driftloop.features.table import load_repo

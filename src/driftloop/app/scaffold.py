@@ -1,4 +1,7 @@
-"""``driftloop init``: a new project folder with config and generated raw data."""
+"""``driftloop init``: a new project folder with config and generated raw data.
+
+The settings fitted to a table (gate, rollout pace, windows) are in ``fitting``.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from pydantic import ValidationError
 
+from driftloop.app.fitting import is_counts, rollout_settings, table_settings, target_range
 from driftloop.config import (
     CONFIG_FILENAME,
     ProjectConfig,
@@ -36,6 +40,7 @@ from driftloop.project import Project, atomic_write_parquet, staged_directory
 from driftloop.scenarios.retail import generate_retail
 
 if TYPE_CHECKING:
+    from driftloop.features.repo_template import RepoSpec
     from driftloop.tabular.infer import TableSchema
 
 __all__ = [
@@ -43,8 +48,6 @@ __all__ = [
     "create_fraud_project",
     "create_project",
     "create_table_project",
-    "table_gate",
-    "table_settings",
 ]
 
 SCENARIOS = ("retail", "fraud")
@@ -111,111 +114,6 @@ def create_project(
     return Project.load(target)
 
 
-def _clamp(value: float, low: int, high: int) -> int:
-    return int(max(low, min(high, round(value))))
-
-
-def table_gate(task: str, target_range: tuple[float, float] | None) -> dict[str, Any]:
-    """The quality gate init can justify from the table: against the champion only, plus
-    sanity bounds the target's own range supports. No absolute metric or bias bound (a
-    growing series is biased on its holdout; a logarithm's mean may be near zero); the
-    smallest plausible prediction is a full range below the smallest target seen (a log
-    target is often negative; a least-squares model goes a little below zero targets)."""
-    if task == "classification":
-        return {
-            "metric": "roc_auc",
-            "max_metric": None,
-            "min_metric": None,
-            "max_abs_bias": None,
-            "min_prediction": 0.0,
-        }
-    floor = None
-    if target_range is not None:
-        low, high = target_range
-        floor = float(f"{low - max(high - low, abs(low), 1.0):.4g}")
-    return {"metric": "wape", "max_metric": None, "max_abs_bias": None, "min_prediction": floor}
-
-
-def rollout_settings(per_day: float, label_delay_days: int) -> dict[str, Any]:
-    """The rollout section fitted to a pace of ``per_day`` predictions.
-
-    The first step (10 %) needs about three days of canary traffic and, for the outcome
-    gates, the labels of five; its deadline is three times what the slower of the two
-    takes at this pace. The spec's 2,000 requests a step in 30 minutes need a busy online
-    service; a retail chain of 10 stores asking 12 times a day gives a 10 % canary 12."""
-    canary_per_day = max(per_day * 0.1, 0.1)
-    min_requests = _clamp(canary_per_day * 3, 10, 2000)
-    min_outcomes = _clamp(canary_per_day * 5, 20, 200)
-    days_needed = max(min_requests, min_outcomes) / canary_per_day + label_delay_days
-    max_days = _clamp(3 * days_needed, 3, 60)
-    # A slice too sparse to reach min_requests by the deadline (one event a day: a canary
-    # request every ten days) is judged on the challenger's answers to every request, its
-    # own slice's and those it computes in shadow on the champion's (rollout.paired).
-    sparse = canary_per_day * max_days < min_requests
-    return {
-        "min_requests": min_requests,
-        "guard_min_requests": min_requests,
-        "min_duration_s": 12 * 3600.0,
-        "max_duration_s": float(max_days * 86400),
-        "check_interval_s": 4 * 3600.0,
-        "p99_slack_ms": 25.0,
-        "outcomes": {"min_outcomes": min_outcomes},
-        **({"paired": {"count_shadow": True}} if sparse else {}),
-    }
-
-
-def table_settings(
-    schema: TableSchema, counts: bool = False, target_range: tuple[float, float] | None = None
-) -> dict[str, Any]:
-    """Config sections fitted to a user's table: its task, its pace of events, its span.
-
-    ``counts``: the target is a non-negative whole number (Poisson loss fits it).
-    ``target_range``: its smallest and largest value (the gate's sanity floor)."""
-    span_days = max((schema.last - schema.first).days, 1)
-    per_day = schema.rows / span_days
-    per_week = per_day * 7
-    task = schema.task
-    counts = counts and task == "regression"
-    objective = "binary" if task == "classification" else "poisson" if counts else "regression"
-    gate = table_gate(task, target_range)
-    holdout = _clamp(span_days * 0.05, 7, 28)
-    return {
-        "labels": {"delay_days": max(1, math.ceil(schema.label_delay / timedelta(days=1)))},
-        "features": {"ttl_days": 3650},
-        "training": {
-            "task": task,
-            "window_days": _clamp(span_days * 0.5, 60, 365),
-            "validation_days": holdout,
-            "holdout_days": holdout,
-            "min_train_rows": _clamp(per_day * 20, 50, 500),
-            "model": {
-                "type": "lightgbm",
-                "params": {
-                    "objective": objective,
-                    "learning_rate": 0.05,
-                    "num_leaves": 31,
-                    "min_data_in_leaf": _clamp(per_day, 10, 40),
-                    "feature_fraction": 0.9,
-                    "lambda_l2": 1.0,
-                },
-            },
-            "gate": gate,
-        },
-        "monitoring": {
-            # A classifier's log loss rests on the few positives of a window (tens of
-            # fraud a week in the fraud example): two weeks of them, and a rise of 50 %
-            # (a 20 % rise is within a week's noise; the fraud replay's pre-shift weeks
-            # reached 1.5x).
-            **({"accuracy_ratio": 1.5, "window_days": 14} if task == "classification" else {}),
-            "min_rows": _clamp(per_week * 0.5, 30, 500),
-            "min_labels": _clamp(per_week * 0.3, 20, 200),
-            # driftloop's calendar features and the table's own calendar positions
-            "exclude_features": list(dict.fromkeys([*CALENDAR_FEATURES, *schema.calendar])),
-        },
-        "rollout": rollout_settings(per_day, schema.label_delay.days),
-    }
-
-
 def create_fraud_project(
     target: Path, seed: int = 1, overrides: Mapping[str, Any] | None = None
 ) -> Project:
@@ -272,7 +170,7 @@ def create_table_project(
     ``activity``: a numeric column whose real-time activity features the server keeps
     (decayed event counts, the amount against its usual). ``truth``: a generated
     scenario's ground truth, kept beside the data."""
-    from driftloop.features.repo_template import RepoSpec, write_repo
+    from driftloop.features.repo_template import write_repo
     from driftloop.tabular.infer import infer_schema, prepare_table, read_table
 
     target = target.expanduser().resolve()
@@ -285,6 +183,29 @@ def create_table_project(
     schema = infer_schema(frame, list(entity), timestamp, label, task, delay)  # type: ignore[arg-type,unused-ignore]
     events = prepare_table(frame, schema).rename(columns={timestamp: TIMESTAMP_COLUMN})
     name = _project_name(target)
+    config = _table_config(name, source, timestamp, schema, events)
+    spec, schema = _repo_spec(name, schema, config, events, activity)
+    with staged_directory(target) as staging:
+        (staging / CONFIG_FILENAME).write_text(
+            "# driftloop project made from your table by `driftloop init --data`; every key\n"
+            "# is shown with its value. The features are defined in feature_repo/features.py.\n"
+            + dump_config(config),
+            encoding="utf-8",
+        )
+        staged = Project(root=staging, config=config)
+        atomic_write_parquet(events, project_layout(staged).raw_events_path)
+        write_repo(staging, spec)
+        if truth is not None:
+            staged.scenario_truth_path.write_text(json.dumps(truth, indent=2), encoding="utf-8")
+        staged.state_dir.mkdir()
+    return Project.load(target), schema
+
+
+def _table_config(
+    name: str, source: str, timestamp: str, schema: TableSchema, events: pd.DataFrame
+) -> ProjectConfig:
+    """The project's config: where the table came from, and the settings fitted to it."""
+    target = events[schema.target]
     raw = {
         "project": name,
         "data": {
@@ -293,12 +214,25 @@ def create_table_project(
             "timestamp": timestamp,
             "target": schema.target,
         },
-        **table_settings(schema, _counts(events[schema.target]), _range(events[schema.target])),
+        **table_settings(schema, is_counts(target), target_range(target)),
     }
     try:
-        config = ProjectConfig.model_validate(raw)
+        return ProjectConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(Path("inferred settings"), exc)) from exc
+
+
+def _repo_spec(
+    name: str,
+    schema: TableSchema,
+    config: ProjectConfig,
+    events: pd.DataFrame,
+    activity: str | None,
+) -> tuple[RepoSpec, TableSchema]:
+    """The Feast repository's spec (history windows by the table's pace, calendar parts,
+    activity features), and the schema with a note for each calendar column it reuses."""
+    from driftloop.features.repo_template import RepoSpec
+
     daily_or_slower = schema.spacing >= timedelta(hours=12)
     if activity is not None and activity not in schema.numeric:
         raise UsageError(f"activity column {activity!r} is not one of the numeric columns")
@@ -324,20 +258,7 @@ def create_table_project(
         activity_amount=activity,
         nullable=[c for c in schema.numeric if bool(events[c].isna().any())],
     )
-    with staged_directory(target) as staging:
-        (staging / CONFIG_FILENAME).write_text(
-            "# driftloop project made from your table by `driftloop init --data`; every key\n"
-            "# is shown with its value. The features are defined in feature_repo/features.py.\n"
-            + dump_config(config),
-            encoding="utf-8",
-        )
-        staged = Project(root=staging, config=config)
-        atomic_write_parquet(events, project_layout(staged).raw_events_path)
-        write_repo(staging, spec)
-        if truth is not None:
-            staged.scenario_truth_path.write_text(json.dumps(truth, indent=2), encoding="utf-8")
-        staged.state_dir.mkdir()
-    return Project.load(target), schema
+    return spec, schema
 
 
 def _whole_days(label_delay: str | None) -> timedelta | None:
@@ -378,16 +299,6 @@ def _calendar(
     )
     calendar = [c for c in CALENDAR_FEATURES if (c != "hour" or timed) and c not in taken]
     return calendar, replace(schema, checks=schema.checks + notes)
-
-
-def _range(values: pd.Series) -> tuple[float, float]:
-    v = values.to_numpy("float64")
-    return float(v.min()), float(v.max())
-
-
-def _counts(values: pd.Series) -> bool:
-    v = values.to_numpy("float64")
-    return bool(len(v) and (v >= 0).all() and (v == v.round()).all())
 
 
 def _refuse_existing(target: Path) -> None:

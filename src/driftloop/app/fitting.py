@@ -1,0 +1,134 @@
+"""The settings ``driftloop init`` fits to a table: its quality gate, its rollout's pace,
+its training and monitoring windows (pure functions of the table's schema and pace)."""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from driftloop.features.table import CALENDAR_FEATURES
+
+if TYPE_CHECKING:
+    from driftloop.tabular.infer import TableSchema
+
+__all__ = ["is_counts", "rollout_settings", "table_gate", "table_settings", "target_range"]
+
+
+def _clamp(value: float, low: int, high: int) -> int:
+    return int(max(low, min(high, round(value))))
+
+
+def table_gate(task: str, target_range: tuple[float, float] | None) -> dict[str, Any]:
+    """The quality gate init can justify from the table: against the champion only, plus
+    sanity bounds the target's own range supports. No absolute metric or bias bound (a
+    growing series is biased on its holdout; a logarithm's mean may be near zero); the
+    smallest plausible prediction is a full range below the smallest target seen (a log
+    target is often negative; a least-squares model goes a little below zero targets)."""
+    if task == "classification":
+        return {
+            "metric": "roc_auc",
+            "max_metric": None,
+            "min_metric": None,
+            "max_abs_bias": None,
+            "min_prediction": 0.0,
+        }
+    floor = None
+    if target_range is not None:
+        low, high = target_range
+        floor = float(f"{low - max(high - low, abs(low), 1.0):.4g}")
+    return {"metric": "wape", "max_metric": None, "max_abs_bias": None, "min_prediction": floor}
+
+
+def rollout_settings(per_day: float, label_delay_days: int) -> dict[str, Any]:
+    """The rollout section fitted to a pace of ``per_day`` predictions.
+
+    The first step (10 %) needs about three days of canary traffic and, for the outcome
+    gates, the labels of five; its deadline is three times what the slower of the two
+    takes at this pace. The spec's 2,000 requests a step in 30 minutes need a busy online
+    service; a retail chain of 10 stores asking 12 times a day gives a 10 % canary 12."""
+    canary_per_day = max(per_day * 0.1, 0.1)
+    min_requests = _clamp(canary_per_day * 3, 10, 2000)
+    min_outcomes = _clamp(canary_per_day * 5, 20, 200)
+    days_needed = max(min_requests, min_outcomes) / canary_per_day + label_delay_days
+    max_days = _clamp(3 * days_needed, 3, 60)
+    # A slice too sparse to reach min_requests by the deadline (one event a day: a canary
+    # request every ten days) is judged on the challenger's answers to every request, its
+    # own slice's and those it computes in shadow on the champion's (rollout.paired).
+    sparse = canary_per_day * max_days < min_requests
+    return {
+        "min_requests": min_requests,
+        "guard_min_requests": min_requests,
+        "min_duration_s": 12 * 3600.0,
+        "max_duration_s": float(max_days * 86400),
+        "check_interval_s": 4 * 3600.0,
+        "p99_slack_ms": 25.0,
+        "outcomes": {"min_outcomes": min_outcomes},
+        **({"paired": {"count_shadow": True}} if sparse else {}),
+    }
+
+
+def table_settings(
+    schema: TableSchema, counts: bool = False, target_range: tuple[float, float] | None = None
+) -> dict[str, Any]:
+    """Config sections fitted to a user's table: its task, its pace of events, its span.
+
+    ``counts``: the target is a non-negative whole number (Poisson loss fits it).
+    ``target_range``: its smallest and largest value (the gate's sanity floor)."""
+    span_days = max((schema.last - schema.first).days, 1)
+    per_day = schema.rows / span_days
+    per_week = per_day * 7
+    task = schema.task
+    counts = counts and task == "regression"
+    objective = "binary" if task == "classification" else "poisson" if counts else "regression"
+    gate = table_gate(task, target_range)
+    holdout = _clamp(span_days * 0.05, 7, 28)
+    return {
+        "labels": {"delay_days": max(1, math.ceil(schema.label_delay / timedelta(days=1)))},
+        "features": {"ttl_days": 3650},
+        "training": {
+            "task": task,
+            "window_days": _clamp(span_days * 0.5, 60, 365),
+            "validation_days": holdout,
+            "holdout_days": holdout,
+            "min_train_rows": _clamp(per_day * 20, 50, 500),
+            "model": {
+                "type": "lightgbm",
+                "params": {
+                    "objective": objective,
+                    "learning_rate": 0.05,
+                    "num_leaves": 31,
+                    "min_data_in_leaf": _clamp(per_day, 10, 40),
+                    "feature_fraction": 0.9,
+                    "lambda_l2": 1.0,
+                },
+            },
+            "gate": gate,
+        },
+        "monitoring": {
+            # A classifier's log loss rests on the few positives of a window (tens of
+            # fraud a week in the fraud example): two weeks of them, and a rise of 50 %
+            # (a 20 % rise is within a week's noise; the fraud replay's pre-shift weeks
+            # reached 1.5x).
+            **({"accuracy_ratio": 1.5, "window_days": 14} if task == "classification" else {}),
+            "min_rows": _clamp(per_week * 0.5, 30, 500),
+            "min_labels": _clamp(per_week * 0.3, 20, 200),
+            # driftloop's calendar features and the table's own calendar positions
+            "exclude_features": list(dict.fromkeys([*CALENDAR_FEATURES, *schema.calendar])),
+        },
+        "rollout": rollout_settings(per_day, schema.label_delay.days),
+    }
+
+
+def target_range(values: pd.Series) -> tuple[float, float]:
+    """The smallest and largest value of the target."""
+    v = values.to_numpy("float64")
+    return float(v.min()), float(v.max())
+
+
+def is_counts(values: pd.Series) -> bool:
+    """Whether the target is a non-negative whole number (a count)."""
+    v = values.to_numpy("float64")
+    return bool(len(v) and (v >= 0).all() and (v == v.round()).all())
