@@ -15,12 +15,12 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from driftloop.clock import SimulatedClock
+from driftloop.clock import Clock, SimulatedClock
 from driftloop.errors import DataError
 from driftloop.features.store import FeatureStore
 from driftloop.features.training_set import build_training_set
@@ -34,6 +34,9 @@ from driftloop.project import Project
 from driftloop.registry import open_registry
 from driftloop.registry.base import ModelRegistry
 from driftloop.statistics.accuracy import log_loss, pr_auc, roc_auc, wape
+
+if TYPE_CHECKING:
+    from driftloop.rollout.controller import RolloutController
 
 __all__ = [
     "REPLAY_STEPS",
@@ -110,11 +113,6 @@ def run_replay(
     """Apply the features, train v1 as of ``start``, and play ``start``..``end`` (exclusive)
     through a real server with the loop running; then score the baselines."""
     from driftloop.loop.controller import LoopController
-    from driftloop.rollout.controller import RolloutController
-    from driftloop.rollout.outcomes import LogOutcomeSource
-    from driftloop.rollout.router import ServerAdminRouter
-    from driftloop.rollout.sources import ServerMetricsSource
-    from driftloop.rollout.store import RolloutStore
     from driftloop.serving.server import BackgroundServer, build_context
 
     if end <= start:
@@ -126,18 +124,7 @@ def run_replay(
     progress(REPLAY_STEPS[1])
     clock = SimulatedClock(midnight(start))
     registry = open_registry(project, clock)
-    if registry.versions():
-        raise DataError(
-            f"{project.root} already has registered models: a replay starts from an empty "
-            "registry; start over with `driftloop replay --fresh` (keeps your config, data "
-            "and feature_repo/)"
-        )
-    first = run_training(project, registry, start, actor="replay")
-    if not first.gate.passed:
-        raise DataError(
-            f"version 1 (trained as of {start}) failed its gate: {first.gate.summary()}; "
-            "start the replay later (--from) or adjust training.gate"
-        )
+    first = _first_version(project, registry, start)
 
     # The fixed-schedule control depends on the offline features only: its training set is
     # read here, its models are trained in a thread while the days are served (LightGBM
@@ -147,19 +134,7 @@ def run_replay(
     token = secrets.token_urlsafe(24)
     ctx = build_context(project, registry=registry, clock=clock, admin_token=token)
     with BackgroundServer(ctx) as server:
-        rollouts = RolloutController(
-            registry=registry,
-            router=ServerAdminRouter(server.url, token),
-            metrics=ServerMetricsSource(server.url, registry.model_name),
-            store=RolloutStore(project.state_dir / "state.db"),
-            config=project.config.rollout,
-            clock=clock,
-            outcomes=LogOutcomeSource(
-                project.state_dir,
-                project.config.rollout.outcomes.business_metric,
-                project.config.training.task,
-            ),
-        )
+        rollouts = _rollouts(project, registry, clock, server.url, token)
         loop = LoopController(project, registry, rollouts, clock)
         sim = Simulation(store, server.url, loop, clock, ctx.flush_logs, rounds_per_day)
         with schedule:
@@ -181,6 +156,49 @@ def run_replay(
         schedule_days,
         events,
         first,
+    )
+
+
+def _first_version(project: Project, registry: ModelRegistry, start: date) -> TrainingResult:
+    """Version 1, trained as of ``start`` in an empty registry; refused if it fails its gate."""
+    if registry.versions():
+        raise DataError(
+            f"{project.root} already has registered models: a replay starts from an empty "
+            "registry; start over with `driftloop replay --fresh` (keeps your config, data "
+            "and feature_repo/)"
+        )
+    first = run_training(project, registry, start, actor="replay")
+    if not first.gate.passed:
+        raise DataError(
+            f"version 1 (trained as of {start}) failed its gate: {first.gate.summary()}; "
+            "start the replay later (--from) or adjust training.gate"
+        )
+    return first
+
+
+def _rollouts(
+    project: Project, registry: ModelRegistry, clock: Clock, url: str, token: str
+) -> RolloutController:
+    """The rollout controller of a replay: the server's admin API routes, its metrics and
+    its logged outcomes judge."""
+    from driftloop.rollout.controller import RolloutController
+    from driftloop.rollout.outcomes import LogOutcomeSource
+    from driftloop.rollout.router import ServerAdminRouter
+    from driftloop.rollout.sources import ServerMetricsSource
+    from driftloop.rollout.store import RolloutStore
+
+    return RolloutController(
+        registry=registry,
+        router=ServerAdminRouter(url, token),
+        metrics=ServerMetricsSource(url, registry.model_name),
+        store=RolloutStore(project.state_dir / "state.db"),
+        config=project.config.rollout,
+        clock=clock,
+        outcomes=LogOutcomeSource(
+            project.state_dir,
+            project.config.rollout.outcomes.business_metric,
+            project.config.training.task,
+        ),
     )
 
 
