@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import Result
+from typer.testing import CliRunner
 
 SHIFT_DAY = date(2023, 6, 30)
 
@@ -54,3 +56,12 @@ def sensor_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("user_table") / "sensors.csv"
     sensor_table().to_csv(path, index=False)
     return path
+
+
+def init_sensors(root: Path, source: Path, *extra: str) -> Result:
+    """``driftloop init ROOT --data SOURCE`` for the sensor table (its entity, timestamp
+    and target), with ``extra`` options."""
+    from driftloop.cli.main import app
+
+    args = ["--entity", "sensor", "--timestamp", "day", "--target", "demand", *extra]
+    return CliRunner().invoke(app, ["init", str(root), "--data", str(source), *args])

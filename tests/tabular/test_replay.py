@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
+from tests.tabular.conftest import init_sensors
 from typer.testing import CliRunner
 
 from driftloop.cli.main import app
@@ -18,21 +19,7 @@ def test_replay_detects_the_shift_retrains_and_beats_the_frozen_model(
     tmp_path: Path, sensor_csv: Path, shift_day: date
 ) -> None:
     root = tmp_path / "sensors"
-    made = runner.invoke(
-        app,
-        [
-            "init",
-            str(root),
-            "--data",
-            str(sensor_csv),
-            "--entity",
-            "sensor",
-            "--timestamp",
-            "day",
-            "--target",
-            "demand",
-        ],
-    )
+    made = init_sensors(root, sensor_csv)
     assert made.exit_code == 0, made.output
     project = Project.load(root)
     start, end = shift_day - timedelta(days=7), shift_day + timedelta(days=35)

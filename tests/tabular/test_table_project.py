@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
+from tests.tabular.conftest import init_sensors
 from typer.testing import CliRunner
 
 from driftloop.cli.main import app
@@ -25,43 +26,10 @@ from driftloop.serving.server import BackgroundServer, build_context
 runner = CliRunner()
 
 
-def _init(tmp_path: Path, source: Path, *extra: str) -> Any:
-    return runner.invoke(
-        app,
-        [
-            "init",
-            str(tmp_path / "proj"),
-            "--data",
-            str(source),
-            "--entity",
-            "sensor",
-            "--timestamp",
-            "day",
-            "--target",
-            "demand",
-            *extra,
-        ],
-    )
-
-
 @pytest.fixture(scope="module")
 def table_project(tmp_path_factory: pytest.TempPathFactory, sensor_csv: Path) -> Project:
     root = tmp_path_factory.mktemp("table") / "proj"
-    result = runner.invoke(
-        app,
-        [
-            "init",
-            str(root),
-            "--data",
-            str(sensor_csv),
-            "--entity",
-            "sensor",
-            "--timestamp",
-            "day",
-            "--target",
-            "demand",
-        ],
-    )
+    result = init_sensors(root, sensor_csv)
     assert result.exit_code == 0, result.output
     return Project.load(root)
 
@@ -156,7 +124,7 @@ def test_bad_input_exits_2_naming_the_problem_and_writes_nothing(
 ) -> None:
     source = tmp_path / "bad.csv"
     change(pd.read_csv(sensor_csv)).to_csv(source, index=False)
-    result = _init(tmp_path, source, *extra)
+    result = init_sensors(tmp_path / "proj", source, *extra)
     assert result.exit_code == 2, result.output
     assert pd.Series([result.output]).str.contains(message, regex=True).item(), result.output
     assert "Traceback" not in result.output
