@@ -279,25 +279,31 @@ class ServerContext:
         )
         self.predictions.append((batch,))
 
-    def record_v2(
+    def record(
         self,
-        rid: str,
+        *,
+        request_ids: Sequence[str],
         served: ServedModel,
         route: str,
+        endpoint: str,
         x: np.ndarray,
         preds: np.ndarray,
         seconds: float,
+        **logged: Any,
     ) -> None:
+        """Log the answered rows (``logged``: the entity fields of :meth:`log_rows`) and
+        count them in the server's metrics."""
         self.log_rows(
-            request_ids=v2_row_ids(rid, len(preds)),
+            request_ids=request_ids,
             served=served,
             route=route,
-            endpoint="v2",
+            endpoint=endpoint,
             x=x,
             preds=preds,
             seconds=seconds,
+            **logged,
         )
-        self.metrics.observe(served.version, route, "v2", preds, seconds)
+        self.metrics.observe(served.version, route, endpoint, preds, seconds)
 
     def shadow(
         self,

@@ -249,7 +249,7 @@ def _record(
 ) -> None:
     """Log and count one version's answers to the entities ``mine``; fill their
     ``results``."""
-    ctx.log_rows(
+    ctx.record(
         request_ids=[req.ids[i] for i in mine],
         served=served,
         route=route,
@@ -259,7 +259,6 @@ def _record(
         seconds=seconds,
         **req.log_fields(mine),
     )
-    ctx.metrics.observe(served.version, route, "entity", preds, seconds)
     names = ctx.entity_keys
     for i, p, row in zip(mine, preds.tolist(), req.block_rows(mine), strict=True):
         results[i] = answer_item(

@@ -106,7 +106,15 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
     x = features_matrix(v2, served.feature_names, ctx.nullable_features)
     preds = await ctx.run_model(served, x)
     seconds = time.perf_counter() - started
-    ctx.record_v2(rid, served, route, x, preds, seconds)
+    ctx.record(
+        request_ids=v2_row_ids(rid, len(preds)),
+        served=served,
+        route=route,
+        endpoint="v2",
+        x=x,
+        preds=preds,
+        seconds=seconds,
+    )
     body_out, headers = encode_response(
         ctx.model_name,
         served.version,
