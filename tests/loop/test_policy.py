@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 
 import pytest
 
 from driftloop.config import LoopConfig
+from driftloop.loop.challenger import SCHEDULED, retrain_weight, scheduled_challenger
 from driftloop.loop.policy import (
-    SCHEDULED,
+    Decision,
     Signals,
     accuracy_lag_days,
     decide,
     fired,
-    scheduled_challenger,
 )
 
 DAY0 = date(2020, 3, 1)
@@ -204,7 +205,7 @@ def test_a_scheduled_challenger_is_due_when_the_champion_and_last_retrain_are_ol
     assert scheduled_challenger(at(27), as_of, None, cfg) is None  # 27 days old
     due = scheduled_challenger(at(28), as_of, None, cfg)  # 28 days
     assert due is not None and due.action == "retrain" and due.reason.startswith(SCHEDULED)
-    assert due.evidence == {"scheduled": True, "age_days": 28}
+    assert due.evidence == {"scheduled": True, "age_days": 28, "follow_up": False}
     assert due.recent_from == DAY0 + timedelta(days=27)  # the last labelled day
     assert "beats the champion by 2%" in due.reason
     # a retrain since (drift's or the schedule's own) restarts the count
@@ -220,7 +221,7 @@ def test_a_scheduled_challenger_waits_for_new_data_not_the_clock() -> None:
     assert scheduled_challenger(at(400), DAY0, None, cfg, newest_data=newest) is None
     assert scheduled_challenger(at(40), DAY0, None, cfg, newest_data=DAY0 + timedelta(27)) is None
     due = scheduled_challenger(at(400), DAY0, None, cfg, newest_data=DAY0 + timedelta(days=28))
-    assert due is not None and due.evidence == {"scheduled": True, "age_days": 28}
+    assert due is not None and due.evidence["age_days"] == 28
     # data newer than the clock (a replay holds its whole table) counts to the clock
     late = scheduled_challenger(at(28), DAY0, None, cfg, newest_data=DAY0 + timedelta(days=99))
     assert late is not None and late.evidence["age_days"] == 28
@@ -239,3 +240,29 @@ def test_no_scheduled_challenger_when_off_disabled_or_a_rollout_runs(
     cfg: LoopConfig, running: str | None
 ) -> None:
     assert scheduled_challenger(at(90), DAY0, None, cfg, rollout_running=running) is None
+
+
+def test_after_a_change_challengers_follow_as_the_new_regime_doubles() -> None:
+    """A model fitted 7 days into a new regime is followed by challengers when the regime
+    has 14, 28 and 56 days (each weighting the regime's rows), then the plain schedule."""
+    cfg = LoopConfig(challenger_every_days=56, min_recent_days=7, lookback_days=6)
+    change = DAY0 + timedelta(days=100)
+    fitted = at(107)  # the drift retrain, 7 days into the regime
+    due = partial(scheduled_challenger, champion_as_of=DAY0, cfg=cfg, regime_since=change)
+    assert due(at(113), last_retrain=fitted) is None
+    first = due(at(114), last_retrain=fitted)
+    assert first is not None and first.evidence["follow_up"] is True
+    assert first.recent_from == change - timedelta(days=6)
+    assert retrain_weight(first, cfg) == cfg.recent_weight
+    assert "doubled" in first.reason
+    assert due(at(127), last_retrain=at(114)) is None  # the regime had 14 days: 14 more
+    assert due(at(128), last_retrain=at(114)) is not None
+    assert due(at(155), last_retrain=at(128)) is None  # 28 days: 28 more
+    assert due(at(156), last_retrain=at(128)) is not None
+    # fitted on 56 days of the regime: the plain schedule, unweighted
+    assert due(at(211), last_retrain=at(156)) is None
+    plain = due(at(212), last_retrain=at(156))
+    assert plain is not None and plain.evidence["follow_up"] is False
+    assert retrain_weight(plain, cfg) == 1.0
+    # a drift retrain's decision weighs the regime's rows
+    assert retrain_weight(Decision("retrain", "drift"), cfg) == cfg.recent_weight

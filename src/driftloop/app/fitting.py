@@ -45,7 +45,8 @@ def table_gate(task: str, target_range: tuple[float, float] | None) -> dict[str,
 def rollout_settings(per_day: float, label_delay_days: int) -> dict[str, Any]:
     """The rollout section fitted to a pace of ``per_day`` predictions.
 
-    The first step (10 %) needs about three days of canary traffic and, for the outcome
+    The first step (10 %) needs about three days of canary traffic (of the whole traffic
+    when the slice is too sparse and shadow answers count) and, for the outcome
     gates, the labels of five; its deadline is three times what the slower of the two
     takes at this pace. The spec's 2,000 requests a step in 30 minutes need a busy online
     service; a retail chain of 10 stores asking 12 times a day gives a 10 % canary 12."""
@@ -58,6 +59,12 @@ def rollout_settings(per_day: float, label_delay_days: int) -> dict[str, Any]:
     # request every ten days) is judged on the challenger's answers to every request, its
     # own slice's and those it computes in shadow on the champion's (rollout.paired).
     sparse = canary_per_day * max_days < min_requests
+    if sparse:
+        # Counted this way the challenger answers every request, so three days of the whole
+        # pace make a step (at least 3 answers: a challenger that fails outright fails all
+        # three). Waiting for 10 at one event a day kept each new model 20 days from full
+        # traffic (Puerto Rico's deaths); the step's real evidence is the gate's holdout.
+        min_requests = _clamp(per_day * 3, 3, min_requests)
     return {
         "min_requests": min_requests,
         "guard_min_requests": min_requests,

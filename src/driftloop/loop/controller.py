@@ -24,16 +24,15 @@ from driftloop.errors import (
 )
 from driftloop.faults import crash_point
 from driftloop.loop.assessor import ChampionAssessor, newest_event_day
+from driftloop.loop.challenger import SCHEDULED, retrain_weight, scheduled_challenger
 from driftloop.loop.episodes import Episodes, iso_day
 from driftloop.loop.lease import ControllerLease, LeaseHolder
 from driftloop.loop.newrows import with_new_rows
 from driftloop.loop.outages import Outages
 from driftloop.loop.policy import (
-    SCHEDULED,
     Decision,
     Signals,
     decide,
-    scheduled_challenger,
 )
 from driftloop.loop.recovery import (
     RETRAIN_TAG,
@@ -144,6 +143,7 @@ class LoopController:
         """The scheduled challenger's retrain when it is due (policy.scheduled_challenger)."""
         champion = self.registry.alias(CHAMPION)
         as_of = iso_day(champion.tags.get("driftloop.as_of")) if champion is not None else None
+        detected = self.store.last(self.model, "drift_detected")
         due = partial(
             scheduled_challenger,
             now,
@@ -152,6 +152,7 @@ class LoopController:
             self.cfg,
             rollout_running=running,
             label_delay_days=self.project.config.labels.delay_days,
+            regime_since=None if detected is None else iso_day(detected.evidence.get("since")),
         )
         if due() is None:  # due by the clock, then by the data (read only when due)
             return None
@@ -253,7 +254,7 @@ class LoopController:
                 now.date(),
                 actor="driftloop loop",
                 on_pass="challenger",
-                recency=Recency(decision.recent_from, 1.0 if scheduled else self.cfg.recent_weight),
+                recency=Recency(decision.recent_from, retrain_weight(decision, self.cfg)),
                 tags={
                     "driftloop.trigger": trigger,
                     "driftloop.trigger_since": str(decision.since),

@@ -19,18 +19,14 @@ from driftloop.config import LoopConfig, Trigger
 from driftloop.monitoring.assess import VersionAssessment
 
 __all__ = [
-    "SCHEDULED",
     "Decision",
     "Signals",
     "accuracy_lag_days",
     "decide",
     "fired",
-    "scheduled_challenger",
     "signals_from",
     "trigger_words",
 ]
-
-SCHEDULED = "scheduled challenger"  # the reason of a retrain on loop.challenger_every_days
 
 TRIGGER_WORDS = {
     "feature_drift": "feature drift",
@@ -347,45 +343,4 @@ def decide(
         since,
         recent_from,
         evidence,
-    )
-
-
-def scheduled_challenger(
-    at: datetime,
-    champion_as_of: date | None,
-    last_retrain: datetime | None,
-    cfg: LoopConfig,
-    *,
-    label_delay_days: int = 1,
-    rollout_running: str | None = None,
-    newest_data: date | None = None,
-) -> Decision | None:
-    """A retrain on a schedule when nothing else retrains: the champion's data is
-    ``loop.challenger_every_days`` old and no retrain started since. Its version is only a
-    challenger: the gate and the canary decide whether it replaces the champion. None
-    when the schedule is off, not due, or a rollout runs (it finishes first).
-
-    ``newest_data``: the newest day the project's data holds. Age counts to it when it is
-    earlier than ``at``: a champion is not stale because the clock moved on while no new
-    data arrived (a retrain would learn the same rows)."""
-    every = cfg.challenger_every_days
-    if not every or not cfg.enabled or rollout_running or champion_as_of is None:
-        return None
-    since = champion_as_of
-    if last_retrain is not None and last_retrain.date() > since:
-        since = last_retrain.date()
-    until = at.date() if newest_data is None else min(at.date(), newest_data)
-    age = (until - since).days
-    if age < every:
-        return None
-    labelled_until = at.date() - timedelta(days=label_delay_days)
-    return Decision(
-        "retrain",
-        f"{SCHEDULED}: the champion's data and the last retrain are {age} days "
-        f"old (loop.challenger_every_days {every:g}); retraining on the window to "
-        f"{labelled_until}, deployed only if it beats the champion by "
-        f"{cfg.challenger_min_gain:.0%} at the gate and through the canary",
-        since=since,
-        recent_from=labelled_until,
-        evidence={"scheduled": True, "age_days": age},
     )

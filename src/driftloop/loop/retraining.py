@@ -9,12 +9,14 @@ __all__ = ["retrain_project"]
 
 def retrain_project(project: Project, scheduled: bool) -> Project:
     """The project as the loop retrains it: its own validation and holdout days, versions
-    registered as challenger; a scheduled challenger must beat the champion by
-    ``loop.challenger_min_gain`` at the gate (a negative tolerance)."""
+    registered as challenger. A scheduled challenger must beat the champion by
+    ``loop.challenger_min_gain`` at the gate (a negative tolerance); a drift retrain must be
+    no worse than the champion on the holdout (tolerance 0): a version the gate cannot tell
+    from the one serving is not worth a deployment."""
     cfg, loop = project.config, project.config.loop
     gate = cfg.training.gate
-    if scheduled:
-        gate = gate.model_copy(update={"relative_tolerance": -loop.challenger_min_gain})
+    tolerance = -loop.challenger_min_gain if scheduled else 0.0
+    gate = gate.model_copy(update={"relative_tolerance": tolerance})
     training = cfg.training.model_copy(
         update={
             "validation_days": loop.retrain_validation_days,

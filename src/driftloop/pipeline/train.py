@@ -20,11 +20,11 @@ from driftloop.faults import crash_point
 from driftloop.features.store import FeatureStore
 from driftloop.features.training_set import build_training_set
 from driftloop.monitoring.calibration import calibrate_profile
-from driftloop.pipeline.estimators import train_model
 from driftloop.pipeline.gate import GateVerdict, evaluate_gate, prediction_sanity
 from driftloop.pipeline.lineage import frame_digest, pip_requirements
 from driftloop.pipeline.metrics import MIN_HOLDOUT_ROWS, evaluate, too_few_to_evaluate
 from driftloop.pipeline.onnx_export import export_onnx
+from driftloop.pipeline.recency import Recency, fit_candidate
 from driftloop.pipeline.record import (
     FrameHook,
     choose_alias,
@@ -50,28 +50,6 @@ TRAIN_STEPS = (
     "profile reference data",
     "register version",
 )
-
-
-@dataclass(frozen=True)
-class Recency:
-    """Learn the recent regime: rows on or after ``since`` weigh ``weight`` times more.
-
-    ``refit`` fits the final model on train and validation together, so the days just
-    before the holdout (the newest the model may see) are learned from too.
-    """
-
-    since: date
-    weight: float
-    refit: bool = True
-
-    def weights(self, part: pd.DataFrame) -> np.ndarray:
-        day = part["event_timestamp"].dt.tz_convert(None).dt.date
-        return np.where(day >= self.since, self.weight, 1.0)
-
-    def describe(self) -> str:
-        """As the version's lineage records it."""
-        refit = ", refit on train+validation" if self.refit else ""
-        return f"rows since {self.since} weigh {self.weight:g}x{refit}"
 
 
 @dataclass(frozen=True)
@@ -190,16 +168,8 @@ def run_training(
 
     progress(TRAIN_STEPS[2])
     xy = {k: (v[features], v[label].to_numpy("float64")) for k, v in parts.items()}
-    trained = train_model(
-        cfg.model,
-        cfg.task,
-        cfg.seed,
-        xy["train"],
-        xy["validation"],
-        weights=recency.weights(parts["train"]) if recency else None,
-        valid_weights=recency.weights(parts["validation"]) if recency else None,
-        refit=recency.refit if recency else False,
-    )
+    fitted = fit_candidate(cfg, xy["train"], xy["validation"], parts, recency)
+    trained = fitted.model
 
     progress(TRAIN_STEPS[3])
     holdout_pred = trained.predict(parts["holdout"])
@@ -220,7 +190,7 @@ def run_training(
     rows = {k: len(v) for k, v in parts.items()}
     tags = {
         **lineage_tags(project, store, chosen, split, digest, champion_version),
-        **run_tags(verdict, onnx.reason, actor, frame_hook, recency.describe() if recency else ""),
+        **run_tags(verdict, onnx.reason, actor, frame_hook, fitted.description),
         **(tags or {}),
     }
     registered = registry.register(

@@ -1,0 +1,81 @@
+"""Recency weighting is kept only when the validation days prefer it."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from driftloop.config import LightGBMModelConfig, TrainingConfig
+from driftloop.pipeline.recency import Recency, fit_candidate, prefer_weighted
+
+START = date(2023, 1, 1)
+SINCE = date(2023, 5, 1)
+
+
+def test_prefer_weighted_follows_the_metric_direction() -> None:
+    assert prefer_weighted("wape", 0.10, 0.12)
+    assert not prefer_weighted("wape", 0.12, 0.10)
+    assert not prefer_weighted("wape", 0.10, 0.10)  # a tie keeps the unweighted fit
+    assert prefer_weighted("roc_auc", 0.80, 0.75)
+    assert not prefer_weighted("log_loss", 0.50, 0.40)
+    assert not prefer_weighted("wape", float("nan"), 0.3)
+    assert prefer_weighted("wape", 0.3, float("inf"))
+
+
+def _parts(new_regime: bool, seed: int = 3) -> dict[str, pd.DataFrame]:
+    """150 days, 20 rows a day; y = x * slope + noise. With ``new_regime`` the slope flips
+    on SINCE and stays flipped (weighting the recent rows should win); without it, the
+    rows since SINCE are the same relation with far more noise (weighting them should lose)."""
+    rng = np.random.default_rng(seed)
+    days = [START + timedelta(days=i) for i in range(150) for _ in range(20)]
+    x = rng.uniform(0, 10, len(days))
+    recent = np.array([d >= SINCE for d in days])
+    slope = np.where(recent & new_regime, -1.0, 1.0)
+    noise = np.where(recent & ~new_regime, 6.0, 0.3)
+    y = 20 + slope * x + rng.normal(0, 1, len(days)) * noise
+    stamps = pd.to_datetime(pd.Series(days)).dt.tz_localize("UTC")
+    frame = pd.DataFrame({"event_timestamp": stamps, "x": x, "y": y})
+    day = frame["event_timestamp"].dt.date
+    validation = (day >= date(2023, 5, 16)) & (day < date(2023, 5, 23))
+    if not new_regime:  # judged on clean days: the recent noisy ones only mislead
+        validation = (day >= date(2023, 4, 20)) & (day < date(2023, 4, 27))
+    return {
+        "train": frame[~validation & (day < date(2023, 5, 23))],
+        "validation": frame[validation],
+    }
+
+
+def _config() -> TrainingConfig:
+    model = LightGBMModelConfig(
+        params={"objective": "regression", "learning_rate": 0.2, "num_leaves": 7},
+        num_boost_round=60,
+        early_stopping_rounds=10,
+    )
+    return TrainingConfig(window_days=120, validation_days=7, holdout_days=7, model=model)
+
+
+@pytest.mark.parametrize("new_regime", [True, False])
+def test_fit_candidate_keeps_the_weighting_the_validation_days_prefer(new_regime: bool) -> None:
+    parts = _parts(new_regime)
+    cfg = _config()
+    xy = {k: (v[["x"]], v["y"].to_numpy("float64")) for k, v in parts.items()}
+    fitted = fit_candidate(cfg, xy["train"], xy["validation"], parts, Recency(SINCE, 20.0))
+    assert fitted.recency is not None
+    assert (fitted.recency.weight == 20.0) is new_regime
+    assert "validation wape" in fitted.description
+    assert "weigh 20x" in fitted.description
+    assert fitted.description.startswith("unweighted") is not new_regime
+
+
+def test_fit_candidate_without_weighting_fits_once_as_asked() -> None:
+    parts = _parts(True)
+    cfg = _config()
+    xy = {k: (v[["x"]], v["y"].to_numpy("float64")) for k, v in parts.items()}
+    plain = fit_candidate(cfg, xy["train"], xy["validation"], parts, None)
+    assert plain.recency is None and plain.description == ""
+    flat = fit_candidate(cfg, xy["train"], xy["validation"], parts, Recency(SINCE, 1.0))
+    assert flat.description == Recency(SINCE, 1.0).describe()
+    assert flat.model.params["refit"] is True
