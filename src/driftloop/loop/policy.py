@@ -247,6 +247,35 @@ def _episode_start(
     return start
 
 
+def _blocker(
+    at: datetime, retrains: Sequence[datetime], cfg: LoopConfig, rollout_running: str | None
+) -> tuple[Blocker, str] | None:
+    """What stops a retrain the signals ask for, before its data is looked at: the loop is
+    disabled, a rollout runs, the cool-down after the last retrain, the cap per period."""
+    if not cfg.enabled:
+        return "disabled", "sustained, but loop.enabled is false: retrain by hand"
+    if rollout_running:
+        return "rollout", f"sustained; {rollout_running} is running, it finishes first"
+    if retrains:
+        last = max(retrains)
+        ready = last + timedelta(days=cfg.cooldown_days)
+        if at < ready:
+            return (
+                "cooldown",
+                f"sustained; cool-down after the retrain of "
+                f"{last:%Y-%m-%d} until {ready:%Y-%m-%d %H:%M}",
+            )
+    period_start = at - timedelta(days=cfg.period_days)
+    recent = [r for r in retrains if r > period_start]
+    if len(recent) >= cfg.max_retrains:
+        return (
+            "cap",
+            f"sustained; cap reached: {len(recent)} retrains in the last "
+            f"{cfg.period_days} days (loop.max_retrains {cfg.max_retrains})",
+        )
+    return None
+
+
 def decide(
     history: Sequence[Signals],
     retrains: Sequence[datetime],
@@ -299,29 +328,10 @@ def decide(
     def hold(blocker: Blocker, reason: str) -> Decision:
         return Decision("hold", reason, sustained, since, evidence=evidence, blocker=blocker)
 
-    if not cfg.enabled:
-        return hold("disabled", f"{names} sustained, but loop.enabled is false: retrain by hand")
-    if rollout_running:
-        why = f"{names} sustained; {rollout_running} is running, it finishes first"
-        return hold("rollout", why)
     at = now.at
-    if retrains:
-        last = max(retrains)
-        ready = last + timedelta(days=cfg.cooldown_days)
-        if at < ready:
-            return hold(
-                "cooldown",
-                f"{names} sustained; cool-down after the retrain of "
-                f"{last:%Y-%m-%d} until {ready:%Y-%m-%d %H:%M}",
-            )
-    period_start = at - timedelta(days=cfg.period_days)
-    recent = [r for r in retrains if r > period_start]
-    if len(recent) >= cfg.max_retrains:
-        return hold(
-            "cap",
-            f"{names} sustained; cap reached: {len(recent)} retrains in the last "
-            f"{cfg.period_days} days (loop.max_retrains {cfg.max_retrains})",
-        )
+    blocked = _blocker(at, retrains, cfg, rollout_running)
+    if blocked is not None:
+        return hold(blocked[0], f"{names} {blocked[1]}")
     labelled_until = at.date() - timedelta(days=label_delay_days)  # last day with labels
     recent_from = since - timedelta(days=cfg.lookback_days)
     labelled_days = (labelled_until - recent_from).days + 1

@@ -20,10 +20,11 @@ from driftloop.faults import crash_point
 from driftloop.features.store import FeatureStore
 from driftloop.features.training_set import build_training_set
 from driftloop.monitoring.calibration import calibrate_profile
+from driftloop.pipeline.estimators import TrainedModel
 from driftloop.pipeline.gate import GateVerdict, evaluate_gate, prediction_sanity
 from driftloop.pipeline.lineage import frame_digest, pip_requirements
 from driftloop.pipeline.metrics import MIN_HOLDOUT_ROWS, evaluate, too_few_to_evaluate
-from driftloop.pipeline.onnx_export import export_onnx
+from driftloop.pipeline.onnx_export import OnnxExport, export_onnx
 from driftloop.pipeline.recency import Recency, fit_candidate
 from driftloop.pipeline.record import (
     FrameHook,
@@ -193,22 +194,9 @@ def run_training(
         **run_tags(verdict, onnx.reason, actor, frame_hook, fitted.description),
         **(tags or {}),
     }
+    logged = logged_metrics(metrics, champion_metrics, rows, trained.best_iteration)
     registered = registry.register(
-        RegistrationRequest(
-            model_kind=trained.kind,
-            model=trained.model,
-            task=cfg.task,
-            feature_names=trained.feature_names,
-            params=trained.params,
-            metrics=logged_metrics(metrics, champion_metrics, rows, trained.best_iteration),
-            tags=tags,
-            profile=profile,
-            gate=gate_document(verdict),
-            gate_passed=verdict.passed,
-            onnx_model=onnx.model,
-            pip_requirements=pip_requirements(trained.kind),
-            run_name=f"train as of {chosen}",
-        )
+        _request(trained, cfg.task, logged, tags, profile, verdict, onnx, f"train as of {chosen}")
     )
     crash_point("train.registered")
     alias, reason = choose_alias(verdict, champion_version, on_pass or cfg.on_pass)
@@ -227,6 +215,34 @@ def run_training(
         onnx=onnx.reason,
         data_digest=digest,
         duration_s=time.perf_counter() - started,
+    )
+
+
+def _request(
+    trained: TrainedModel,
+    task: str,
+    metrics: dict[str, float],
+    tags: dict[str, str],
+    profile: ReferenceProfile,
+    verdict: GateVerdict,
+    onnx: OnnxExport,
+    run_name: str,
+) -> RegistrationRequest:
+    """The new version as the registry stores it, in one go."""
+    return RegistrationRequest(
+        model_kind=trained.kind,
+        model=trained.model,
+        task=task,
+        feature_names=trained.feature_names,
+        params=trained.params,
+        metrics=metrics,
+        tags=tags,
+        profile=profile,
+        gate=gate_document(verdict),
+        gate_passed=verdict.passed,
+        onnx_model=onnx.model,
+        pip_requirements=pip_requirements(trained.kind),
+        run_name=run_name,
     )
 
 

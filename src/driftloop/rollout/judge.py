@@ -195,44 +195,73 @@ def _kl_gate(obs: StepObservation, pol: StepPolicy) -> tuple[bool | None, str]:
     )
 
 
-def _evidence(obs: StepObservation, pol: StepPolicy, t: _Tests) -> dict[str, Evidence]:
+Row = tuple[str, float | None, float, bool | None, str]
+
+
+def _error_row(obs: StepObservation, pol: StepPolicy, t: _Tests) -> Row:
+    """The error-rate gate: no worse than the stable, and under the threshold when it is."""
     n, failed = answers(obs, pol)
     rate = failed / n if n else None
     stable_rate = obs.stable_errors / obs.stable_requests if obs.stable_requests else None
+    worse = t.error.decision == "worse" or (
+        t.error_promote is not None and t.error_promote.decision == "worse"
+    )
+    under = ""
+    if stable_rate is not None:
+        under = f"; stable {stable_rate:.4f}" + (
+            " (at or above it: judged against the stable only)"
+            if stable_rate >= pol.promote_error_rate
+            else ""
+        )
+    return (
+        "error_rate",
+        rate,
+        pol.promote_error_rate,
+        None if rate is None else not worse,
+        f"promote unless significantly above {pol.promote_error_rate:g} or the stable"
+        f"{under}; rolls back when significantly above {pol.rollback_error_rate:g}",
+    )
+
+
+def _p99_row(obs: StepObservation, pol: StepPolicy, t: _Tests) -> Row:
+    """The p99 gate: the canary's p99 against the stable's, with the slack."""
     ratio = (
         obs.canary_p99_s / obs.stable_p99_s
         if obs.canary_p99_s is not None and obs.stable_p99_s
         else None
     )
-    error_ok = (
-        None
-        if rate is None
-        else not (
-            t.error.decision == "worse" or (t.error_promote and t.error_promote.decision == "worse")
-        )
-    )
     counted = t.p99_promote is not None
+    few = not counted and obs.canary_requests < P99_MIN_REQUESTS
     p99_ok = (
         True  # not judged: too few served requests for a p99 (the latency test judges)
-        if not counted and obs.canary_requests < P99_MIN_REQUESTS
+        if few
         else None
         if ratio is None and not counted
         else not _p99_fails(obs, t.p99_promote, pol.promote_p99_ratio, pol.p99_slack_s)
     )
-    under = (
-        ""
-        if stable_rate is None
-        else (
-            f"; stable {stable_rate:.4f}"
-            + (
-                " (at or above it: judged against the stable only)"
-                if stable_rate >= pol.promote_error_rate
-                else ""
-            )
-        )
+    how = (
+        "counted: canary share slower than ratio x stable p99 tested against 1%; "
+        if counted
+        else f"not judged: below {P99_MIN_REQUESTS} requests a p99 is the slowest one "
+        "(the latency test judges); "
+        if few
+        else ""
     )
+    return (
+        "p99_ratio",
+        ratio,
+        pol.promote_p99_ratio,
+        p99_ok,
+        how + f"{_ms(obs.canary_p99_s)} vs stable {_ms(obs.stable_p99_s)}; promote needs <= "
+        f"{pol.promote_p99_ratio:g}; rolls back above {pol.rollback_p99_ratio:g}"
+        + (f"; differences under {_ms(pol.p99_slack_s)} pass" if pol.p99_slack_s else ""),
+    )
+
+
+def _evidence(obs: StepObservation, pol: StepPolicy, t: _Tests) -> dict[str, Evidence]:
+    n, _failed = answers(obs, pol)
     kl_ok, kl_note = _kl_gate(obs, pol)
-    rows: list[tuple[str, float | None, float, bool | None, str]] = [
+    rows: list[Row] = [
         (
             "canary_requests",
             float(n),
@@ -247,31 +276,8 @@ def _evidence(obs: StepObservation, pol: StepPolicy, t: _Tests) -> dict[str, Evi
             obs.elapsed_s >= pol.min_duration_s,
             f"deadline at {pol.max_duration_s:g} s",
         ),
-        (
-            "error_rate",
-            rate,
-            pol.promote_error_rate,
-            error_ok,
-            f"promote unless significantly above {pol.promote_error_rate:g} or the stable"
-            f"{under}; rolls back when significantly above {pol.rollback_error_rate:g}",
-        ),
-        (
-            "p99_ratio",
-            ratio,
-            pol.promote_p99_ratio,
-            p99_ok,
-            (
-                "counted: canary share slower than ratio x stable p99 tested against 1%; "
-                if counted
-                else f"not judged: below {P99_MIN_REQUESTS} requests a p99 is the slowest one "
-                "(the latency test judges); "
-                if obs.canary_requests < P99_MIN_REQUESTS
-                else ""
-            )
-            + f"{_ms(obs.canary_p99_s)} vs stable {_ms(obs.stable_p99_s)}; promote needs <= "
-            f"{pol.promote_p99_ratio:g}; rolls back above {pol.rollback_p99_ratio:g}"
-            + (f"; differences under {_ms(pol.p99_slack_s)} pass" if pol.p99_slack_s else ""),
-        ),
+        _error_row(obs, pol, t),
+        _p99_row(obs, pol, t),
         ("kl", obs.kl, pol.kl_max, kl_ok, f"promote needs < {pol.kl_max:g}; {kl_note}"),
         (
             "error_rate_test",
