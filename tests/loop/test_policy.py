@@ -47,7 +47,7 @@ DRIFT = {"drifted_features": ("units_lag_7", "units_mean_28d"), "max_feature_psi
 ONE_FEATURE = {"drifted_features": ("units_lag_7",), "max_feature_psi": 0.4}
 DEGRADED = {"accuracy_state": "degraded", "accuracy_ratio": 1.4, "wape": 0.49}
 PRED = {"prediction_drift": True, "prediction_kl": 0.2}
-THIN = {"enough_data": False, "rows": 100}
+THIN = {"enough_data": False, "rows": 100, "accuracy_state": "not enough labels", "wape": None}
 
 
 def history(*specs: dict[str, object], start: int = 0) -> list[Signals]:
@@ -266,3 +266,15 @@ def test_after_a_change_challengers_follow_as_the_new_regime_doubles() -> None:
     assert retrain_weight(plain, cfg) == 1.0
     # a drift retrain's decision weighs the regime's rows
     assert retrain_weight(Decision("retrain", "drift"), cfg) == cfg.recent_weight
+
+
+def test_accuracy_judged_on_its_labels_acts_while_the_window_has_too_few_rows_for_drift() -> None:
+    """A sparse table's new champion: 22 rows (drift needs 30) but enough labels to judge
+    its error degraded. Accuracy fires; drift on the same thin window does not."""
+    thin_degraded = {**THIN, **DEGRADED}
+    decision = decide(history(*[thin_degraded] * 3), [], CFG)
+    assert decision.action == "retrain" and decision.triggers == ("accuracy",), decision.reason
+    thin_drift = {**THIN, **DRIFT, **PRED, "accuracy_state": "ok", "wape": 0.35}
+    quiet = decide(history(*[thin_drift] * 5), [], CFG)
+    assert quiet.action == "none" and quiet.reason == "healthy"
+    assert fired(check(0, **thin_drift), CFG) == ()

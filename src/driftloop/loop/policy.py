@@ -28,6 +28,8 @@ __all__ = [
     "trigger_words",
 ]
 
+JUDGED_ACCURACY = ("ok", "degraded")  # states the monitor gives on enough labels
+
 TRIGGER_WORDS = {
     "feature_drift": "feature drift",
     "prediction_drift": "prediction drift",
@@ -184,13 +186,17 @@ def fired(
 
     With ``baseline_wape`` (an episode is open: the WAPE before it began), accuracy also
     fires while the window's WAPE is not back within ``recovery_tolerance`` of it.
+
+    Drift needs the window's rows (``enough_data``); accuracy needs its labels only (the
+    monitor judges it from ``monitoring.min_labels``). A sparse table's new champion
+    serves 30 rows in 30 days: Puerto Rico's champion after Hurricane Maria served at 3.8x
+    its holdout error for three weeks, judged degraded on 22 labels, while every check
+    waited for 30 rows before it could act.
     """
-    if not signals.enough_data:
-        return ()
     out: list[Trigger] = []
-    if len(signals.drifted_features) >= cfg.min_drifted_features:
+    if signals.enough_data and len(signals.drifted_features) >= cfg.min_drifted_features:
         out.append("feature_drift")
-    if signals.prediction_drift:
+    if signals.enough_data and signals.prediction_drift:
         out.append("prediction_drift")
     unrecovered = (
         baseline_wape is not None
@@ -300,7 +306,7 @@ def decide(
     now = history[-1]
     if now.champion is None:
         return Decision("none", "no champion served in the window")
-    if not now.enough_data:
+    if not (now.enough_data or now.accuracy_state in JUDGED_ACCURACY):
         return Decision("none", f"not enough data: {now.rows} rows in the window")
     streaks = {t: _streak(history, t, cfg, baseline_wape) for t in cfg.triggers}
     needed = {
