@@ -138,7 +138,7 @@ class DayStore(DayLedger):
             # Only days whose new rows found a label (or a business outcome) that came first
             # need their label sums recomputed; the others only count more rows.
             judged = insert_served(con, frame, versions, days, request_ids, entity)
-            count_days(con, groups, judged)
+            count_days(con, groups)
             refresh(con, sorted(judged))
             self._mark_in(con, segment, PREDICTIONS, len(frame))
 
