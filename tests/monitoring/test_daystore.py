@@ -230,3 +230,46 @@ def test_a_store_whose_logs_are_gone_is_made_again_from_what_is_left(tmp_path: P
     shutil.rmtree(tmp_path / "predictions" / "2024-03-01")  # the oldest day's logs removed
     assert store.sync(lambda v: profiles[v][0]) == 2
     assert store.day_range() == (date(2024, 3, 2), date(2024, 3, 3))
+
+
+def test_served_predictions_older_than_the_label_horizon_are_let_go_and_windows_stay(
+    tmp_path: Path,
+) -> None:
+    profiles = _profiles(7, "regression")
+    cfg = MonitoringConfig(window_days=7, min_rows=150, min_labels=60)
+    # labels arrive up to 3 days after their prediction's day: 5 days keep every one
+    store = DayStore(tmp_path, KEYS, keep_days=5)
+    _write_logs(tmp_path, 11, "regression", lambda: store.sync(lambda v: profiles[v][0]))
+    with store._connect() as con:
+        oldest = con.execute("SELECT MIN(day) FROM served").fetchone()[0]
+        entity_days = con.execute("SELECT MIN(day) FROM entity_labels").fetchone()[0]
+    last = START + timedelta(days=DAYS - 1)
+    assert oldest == entity_days == (last - timedelta(days=5)).isoformat()
+    expected = oracle_windows(tmp_path, KEYS, cfg, "wape", profiles.__getitem__)
+    report = monitor_store(store, "m", profiles.__getitem__, cfg, "wape", sized_by_data=False)
+    for new, old in zip(report.windows, expected, strict=True):
+        assert_same_window(new, old)
+    # a rebuild meets the logs in the order they were written: the same answers
+    rebuilt = DayStore(tmp_path / "again", KEYS, keep_days=5)
+    rebuilt.state_dir = tmp_path
+    rebuilt.rebuild(lambda v: profiles[v][0])
+    again = monitor_store(rebuilt, "m", profiles.__getitem__, cfg, "wape", sized_by_data=False)
+    for new, old in zip(again.windows, expected, strict=True):
+        assert_same_window(new, old)
+
+    # a label for a day let go judges nothing (without the horizon it would: sanity)
+    def first_day(days: DayStore) -> Any:
+        return days.window(START, START + timedelta(days=1), lambda v: profiles[v][0])
+
+    before = first_day(store)
+    kept_all = DayStore(tmp_path / "all", KEYS)
+    kept_all.state_dir = tmp_path
+    kept_all.rebuild(lambda v: profiles[v][0])
+    clock = SimulatedClock(datetime(2024, 4, 1, tzinfo=UTC))
+    late = SegmentLog(tmp_path / "feedback", 60.0, 10**9, clock)
+    late.append([_outcome({"request_id": f"r0-{i}", "value": 1e6}, clock.now()) for i in range(5)])
+    late.flush()
+    assert store.sync(lambda v: profiles[v][0]) == 1
+    assert repr(first_day(store)) == repr(before)  # repr: NaN fields compare unequal
+    assert kept_all.sync(lambda v: profiles[v][0]) == 1
+    assert repr(first_day(kept_all)) != repr(before)

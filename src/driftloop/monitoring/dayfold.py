@@ -28,6 +28,7 @@ __all__ = [
     "insert_served",
     "label_by_entity",
     "label_by_id",
+    "prune_served",
     "refresh",
 ]
 
@@ -218,6 +219,16 @@ def refresh(con: sqlite3.Connection, days: Iterable[Day]) -> None:
                 json.dumps(business),
             ),
         )
+
+
+def prune_served(con: sqlite3.Connection, before: str) -> None:
+    """Forget the served predictions of days before ``before`` (ISO), with the labels and
+    business outcomes joined to them: their days' aggregates are final."""
+    old = "SELECT request_id FROM served WHERE day < ?"
+    con.execute(f"DELETE FROM id_labels WHERE request_id IN ({old})", (before,))
+    con.execute(f"DELETE FROM business WHERE request_id IN ({old})", (before,))
+    con.execute("DELETE FROM entity_labels WHERE day < ?", (before,))
+    con.execute("DELETE FROM served WHERE day < ?", (before,))
 
 
 def _touch(

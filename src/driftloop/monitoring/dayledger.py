@@ -107,6 +107,7 @@ class DayLedger:
             "days",
         ):
             con.execute(f"DELETE FROM {table}")
+        con.execute("DELETE FROM meta WHERE key = 'served_from'")
 
     @staticmethod
     def _seen(con: sqlite3.Connection, log: str, segment: tuple[str, str]) -> bool:
