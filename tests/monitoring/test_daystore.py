@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 from tests.monitoring.oracle_monitor import assert_same_window, labels_of, oracle_windows
@@ -273,3 +274,33 @@ def test_served_predictions_older_than_the_label_horizon_are_let_go_and_windows_
     assert repr(first_day(store)) == repr(before)  # repr: NaN fields compare unequal
     assert kept_all.sync(lambda v: profiles[v][0]) == 1
     assert repr(first_day(kept_all)) != repr(before)
+
+
+def test_the_horizon_follows_event_days_capped_by_the_servers_clock(tmp_path: Path) -> None:
+    profiles = _profiles(1, "regression")
+    store = DayStore(tmp_path, KEYS, keep_days=5)
+
+    def fold(segment_day: str, event_day: date, n: int) -> None:
+        stamp = datetime(event_day.year, event_day.month, event_day.day, 12, tzinfo=UTC)
+        frame = pd.DataFrame(
+            {
+                "event_time": [stamp] * n,
+                "request_id": [f"{event_day}-{i}" for i in range(n)],
+                "version": ["1"] * n,
+                "prediction": [1.0] * n,
+                "f__a": [0.0] * n,
+            }
+        )
+        store.fold_predictions(frame, lambda v: profiles[v][0], (segment_day, f"{event_day}"))
+
+    def served_days() -> list[str]:
+        with store._connect() as con:
+            return [d for (d,) in con.execute("SELECT DISTINCT day FROM served ORDER BY day")]
+
+    # a backfill served years after its event days (a wall clock) keeps them for labels
+    fold("2026-12-07", date(2024, 3, 1), 3)
+    fold("2026-12-07", date(2024, 3, 4), 3)
+    assert served_days() == ["2024-03-01", "2024-03-04"]
+    # an event_time past the server's clock moves the horizon only as far as the clock
+    fold("2024-03-08", date(2030, 1, 1), 3)
+    assert served_days() == ["2024-03-04", "2030-01-01"]

@@ -147,7 +147,7 @@ class DayStore(DayLedger):
             for (version, day), index in groups.items():
                 add_counts(con, version, day, frame.iloc[index], profiles(version))
             count_days(con, groups)
-            kept = self._served_from(con, segment)
+            kept = self._served_from(con, segment, str(days.max()))
             if kept:  # a day before it is not indexed: no label can judge it any more
                 recent = days >= kept
                 if not recent.all():
@@ -160,19 +160,24 @@ class DayStore(DayLedger):
             refresh(con, sorted(judged))
             self._mark_in(con, segment, PREDICTIONS, len(frame))
 
-    def _served_from(self, con: sqlite3.Connection, segment: tuple[str, str] | None) -> str:
-        """The first day (ISO) whose served predictions are kept, '' for all; moving it on
-        (a segment of a later day) forgets the days before it (``prune_served``)."""
+    def _served_from(
+        self, con: sqlite3.Connection, segment: tuple[str, str] | None, newest: str = ""
+    ) -> str:
+        """The first day (ISO) whose served predictions are kept, '' for all. It moves on
+        with the newest event day folded (``newest``), capped by the day folder of the
+        segment (the server's clock: an ``event_time`` in the future moves nothing), and
+        moving it forgets the days before it (``prune_served``)."""
         if self.keep_days is None:
             return ""
         found = con.execute("SELECT value FROM meta WHERE key = 'served_from'").fetchone()
         kept = found[0] if found is not None else ""
         try:
             written = date.fromisoformat(segment[0]) if segment is not None else None
+            latest = min(date.fromisoformat(newest), written) if written and newest else None
         except ValueError:  # not a day folder: nothing to go by
-            written = None
-        if written is not None:
-            start = (written - timedelta(days=self.keep_days)).isoformat()
+            latest = None
+        if latest is not None:
+            start = (latest - timedelta(days=self.keep_days)).isoformat()
             if start > kept:
                 prune_served(con, start)
                 con.execute("INSERT OR REPLACE INTO meta VALUES ('served_from', ?)", (start,))
