@@ -132,7 +132,7 @@ async def _body(request: Request) -> bytes:
 
 def wait_http(url: str, proc: subprocess.Popen[bytes], body: bytes | None = None) -> None:
     """Wait until ``url`` answers 200 to a POST of ``body`` (a GET without one)."""
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + 600  # five servers starting at once on a loaded machine
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"server for {url} exited with {proc.returncode}")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 from tests.monitoring.oracle_monitor import assert_same_window, labels_of, oracle_windows
@@ -230,3 +231,76 @@ def test_a_store_whose_logs_are_gone_is_made_again_from_what_is_left(tmp_path: P
     shutil.rmtree(tmp_path / "predictions" / "2024-03-01")  # the oldest day's logs removed
     assert store.sync(lambda v: profiles[v][0]) == 2
     assert store.day_range() == (date(2024, 3, 2), date(2024, 3, 3))
+
+
+def test_served_predictions_older_than_the_label_horizon_are_let_go_and_windows_stay(
+    tmp_path: Path,
+) -> None:
+    profiles = _profiles(7, "regression")
+    cfg = MonitoringConfig(window_days=7, min_rows=150, min_labels=60)
+    # labels arrive up to 3 days after their prediction's day: 5 days keep every one
+    store = DayStore(tmp_path, KEYS, keep_days=5)
+    _write_logs(tmp_path, 11, "regression", lambda: store.sync(lambda v: profiles[v][0]))
+    with store._connect() as con:
+        oldest = con.execute("SELECT MIN(day) FROM served").fetchone()[0]
+        entity_days = con.execute("SELECT MIN(day) FROM entity_labels").fetchone()[0]
+    last = START + timedelta(days=DAYS - 1)
+    assert oldest == entity_days == (last - timedelta(days=5)).isoformat()
+    expected = oracle_windows(tmp_path, KEYS, cfg, "wape", profiles.__getitem__)
+    report = monitor_store(store, "m", profiles.__getitem__, cfg, "wape", sized_by_data=False)
+    for new, old in zip(report.windows, expected, strict=True):
+        assert_same_window(new, old)
+    # a rebuild meets the logs in the order they were written: the same answers
+    rebuilt = DayStore(tmp_path / "again", KEYS, keep_days=5)
+    rebuilt.state_dir = tmp_path
+    rebuilt.rebuild(lambda v: profiles[v][0])
+    again = monitor_store(rebuilt, "m", profiles.__getitem__, cfg, "wape", sized_by_data=False)
+    for new, old in zip(again.windows, expected, strict=True):
+        assert_same_window(new, old)
+
+    # a label for a day let go judges nothing (without the horizon it would: sanity)
+    def first_day(days: DayStore) -> Any:
+        return days.window(START, START + timedelta(days=1), lambda v: profiles[v][0])
+
+    before = first_day(store)
+    kept_all = DayStore(tmp_path / "all", KEYS)
+    kept_all.state_dir = tmp_path
+    kept_all.rebuild(lambda v: profiles[v][0])
+    clock = SimulatedClock(datetime(2024, 4, 1, tzinfo=UTC))
+    late = SegmentLog(tmp_path / "feedback", 60.0, 10**9, clock)
+    late.append([_outcome({"request_id": f"r0-{i}", "value": 1e6}, clock.now()) for i in range(5)])
+    late.flush()
+    assert store.sync(lambda v: profiles[v][0]) == 1
+    assert repr(first_day(store)) == repr(before)  # repr: NaN fields compare unequal
+    assert kept_all.sync(lambda v: profiles[v][0]) == 1
+    assert repr(first_day(kept_all)) != repr(before)
+
+
+def test_the_horizon_follows_event_days_capped_by_the_servers_clock(tmp_path: Path) -> None:
+    profiles = _profiles(1, "regression")
+    store = DayStore(tmp_path, KEYS, keep_days=5)
+
+    def fold(segment_day: str, event_day: date, n: int) -> None:
+        stamp = datetime(event_day.year, event_day.month, event_day.day, 12, tzinfo=UTC)
+        frame = pd.DataFrame(
+            {
+                "event_time": [stamp] * n,
+                "request_id": [f"{event_day}-{i}" for i in range(n)],
+                "version": ["1"] * n,
+                "prediction": [1.0] * n,
+                "f__a": [0.0] * n,
+            }
+        )
+        store.fold_predictions(frame, lambda v: profiles[v][0], (segment_day, f"{event_day}"))
+
+    def served_days() -> list[str]:
+        with store._connect() as con:
+            return [d for (d,) in con.execute("SELECT DISTINCT day FROM served ORDER BY day")]
+
+    # a backfill served years after its event days (a wall clock) keeps them for labels
+    fold("2026-12-07", date(2024, 3, 1), 3)
+    fold("2026-12-07", date(2024, 3, 4), 3)
+    assert served_days() == ["2024-03-01", "2024-03-04"]
+    # an event_time past the server's clock moves the horizon only as far as the clock
+    fold("2024-03-08", date(2030, 1, 1), 3)
+    assert served_days() == ["2024-03-04", "2030-01-01"]

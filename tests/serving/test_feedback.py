@@ -131,3 +131,18 @@ def test_accuracy_gauges_are_not_exported_below_min_labels(tmp_path: Path) -> No
     feedback("part-2.parquet", ids[49:50])
     assert 'driftloop_accuracy{metric="wape"' in exported()
     assert live.seen(["r0", "zz"]) == {"r0"}
+
+
+def test_the_live_index_of_request_ids_forgets_whole_segments_oldest_first(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    from driftloop.serving import live_monitor
+
+    monkeypatch.setattr(live_monitor, "MAX_RECENT", 10)
+    profile = build_profile({"f": np.arange(20.0)}, np.arange(20.0), bins=4)
+    info = (profile, 0.2, float("nan"))
+    live = LiveMonitor("m", MonitoringConfig(), "wape", DayStore(tmp_path), lambda _v: info)
+    for segment in range(4):  # 6 ids a segment
+        live._remember(f"s{segment}-{i}" for i in range(6))
+    # the last two segments hold 12 >= 10 ids: the first two are forgotten
+    assert live.seen(["s0-0", "s1-5", "s2-0", "s3-5"]) == {"s2-0", "s3-5"}

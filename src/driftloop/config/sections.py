@@ -289,6 +289,7 @@ class RegistryConfig(_Strict):
 
 
 DEFAULT_MAX_WINDOW_DAYS = 91
+DEFAULT_LATE_LABEL_DAYS = 28  # beyond labels.delay_days: a label later than this is not counted
 
 
 class MonitoringConfig(_Strict):
@@ -312,6 +313,14 @@ class MonitoringConfig(_Strict):
     )
     min_label_coverage: float = Field(0.5, ge=0.0, le=1.0)
     min_labels: int = Field(200, ge=1, description="labeled rows needed to judge accuracy")
+    late_label_days: int = Field(
+        DEFAULT_LATE_LABEL_DAYS,
+        ge=0,
+        le=3650,
+        description="a label arriving more than labels.delay_days plus this many days after "
+        "its prediction's day is not counted: the monitoring store keeps its index of served "
+        "predictions that long (the per-day aggregates stay for ever)",
+    )
     persistence_windows: int = Field(1, ge=1, description="windows in a row before an alert")
     exclude_features: tuple[str, ...] = Field(
         ("day_of_week", "day_of_month", "month", "day_of_year", "is_holiday"),

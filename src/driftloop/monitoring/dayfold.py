@@ -28,6 +28,7 @@ __all__ = [
     "insert_served",
     "label_by_entity",
     "label_by_id",
+    "prune_served",
     "refresh",
 ]
 
@@ -111,16 +112,12 @@ def insert_served(
     }
 
 
-def count_days(con: sqlite3.Connection, groups: dict[Day, np.ndarray], judged: set[Day]) -> None:
-    """Add the new rows of the (version, day)s that need no label recompute."""
+def count_days(con: sqlite3.Connection, groups: dict[Day, np.ndarray]) -> None:
+    """Add the new rows of each (version, day) to its row count."""
     con.executemany(
         "INSERT INTO days VALUES (?, ?, ?, 0, ?, ?, '{}') ON CONFLICT (version, day) "
         "DO UPDATE SET rows = rows + excluded.rows",
-        [
-            (v, d, len(i), _EMPTY_STATS, _EMPTY_SCORES)
-            for (v, d), i in groups.items()
-            if (v, d) not in judged
-        ],
+        [(v, d, len(i), _EMPTY_STATS, _EMPTY_SCORES) for (v, d), i in groups.items()],
     )
 
 
@@ -189,16 +186,14 @@ def entity_labels(labels: pd.DataFrame, keys: Sequence[str]) -> list[tuple[str, 
 
 
 def refresh(con: sqlite3.Connection, days: Iterable[Day]) -> None:
-    """Recompute the label aggregates of (version, day)s from the served index."""
+    """Recompute the label aggregates of (version, day)s from the served index (their row
+    counts are ``count_days``')."""
     for version, day in days:
-        total = con.execute(
-            "SELECT COUNT(*) FROM served WHERE version = ? AND day = ?", (version, day)
-        ).fetchone()[0]
         rows = con.execute(
             "SELECT prediction, COALESCE(id_label, entity_label) FROM served "
-            "WHERE version = ? AND day = ? AND COALESCE(id_label, entity_label) IS NOT NULL "
+            "WHERE day = ? AND version = ? AND COALESCE(id_label, entity_label) IS NOT NULL "
             "ORDER BY rowid",
-            (version, day),
+            (day, version),
         ).fetchall()
         values = np.asarray(rows, dtype="float64").reshape(-1, 2)
         stats = accuracy_stats(values[:, 1], values[:, 0])
@@ -207,22 +202,33 @@ def refresh(con: sqlite3.Connection, days: Iterable[Day]) -> None:
             name: [count, total]
             for name, count, total in con.execute(
                 "SELECT name, COUNT(*), SUM(value) FROM business WHERE request_id IN "
-                "(SELECT request_id FROM served WHERE version = ? AND day = ?) GROUP BY name",
-                (version, day),
+                "(SELECT request_id FROM served WHERE day = ? AND version = ?) GROUP BY name",
+                (day, version),
             )
         }
         con.execute(
-            "INSERT OR REPLACE INTO days VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO days VALUES (?, ?, 0, ?, ?, ?, ?) ON CONFLICT (version, day) DO UPDATE "
+            "SET labeled = excluded.labeled, stats = excluded.stats, auc = excluded.auc, "
+            "business = excluded.business",
             (
                 version,
                 day,
-                total,
                 stats.labeled,
                 json.dumps(stats.__dict__),
                 scores.to_json(),
                 json.dumps(business),
             ),
         )
+
+
+def prune_served(con: sqlite3.Connection, before: str) -> None:
+    """Forget the served predictions of days before ``before`` (ISO), with the labels and
+    business outcomes joined to them: their days' aggregates are final."""
+    old = "SELECT request_id FROM served WHERE day < ?"
+    con.execute(f"DELETE FROM id_labels WHERE request_id IN ({old})", (before,))
+    con.execute(f"DELETE FROM business WHERE request_id IN ({old})", (before,))
+    con.execute("DELETE FROM entity_labels WHERE day < ?", (before,))
+    con.execute("DELETE FROM served WHERE day < ?", (before,))
 
 
 def _touch(

@@ -18,7 +18,7 @@ from pathlib import Path
 __all__ = ["PREDICTION", "STORE_FILE", "STORE_FORMAT", "DayLedger"]
 
 STORE_FILE = "monitor_days.db"
-STORE_FORMAT = "1"
+STORE_FORMAT = "2"
 PREDICTION = ""  # the column name under which the prediction's counts are stored
 
 _SCHEMA = """
@@ -32,8 +32,9 @@ CREATE INDEX IF NOT EXISTS counts_day ON counts (day);
 CREATE TABLE IF NOT EXISTS served (request_id TEXT, version TEXT NOT NULL, day TEXT NOT NULL,
     prediction REAL NOT NULL, entity TEXT, id_label REAL, entity_label REAL);
 CREATE INDEX IF NOT EXISTS served_request ON served (request_id);
-CREATE INDEX IF NOT EXISTS served_entity ON served (entity, day);
-CREATE INDEX IF NOT EXISTS served_day ON served (version, day);
+DROP INDEX IF EXISTS served_entity;
+DROP INDEX IF EXISTS served_day;
+CREATE INDEX IF NOT EXISTS served_day_entity ON served (day, entity);
 CREATE TABLE IF NOT EXISTS id_labels (request_id TEXT PRIMARY KEY, value REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS entity_labels (entity TEXT NOT NULL, day TEXT NOT NULL,
     value REAL NOT NULL, PRIMARY KEY (entity, day));
@@ -106,6 +107,7 @@ class DayLedger:
             "days",
         ):
             con.execute(f"DELETE FROM {table}")
+        con.execute("DELETE FROM meta WHERE key = 'served_from'")
 
     @staticmethod
     def _seen(con: sqlite3.Connection, log: str, segment: tuple[str, str]) -> bool:

@@ -23,8 +23,9 @@ By concern: ``dayledger`` (the SQLite file, its transactions, the folded ledger)
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,7 @@ from driftloop.monitoring.dayfold import (
     insert_served,
     label_by_entity,
     label_by_id,
+    prune_served,
     refresh,
 )
 from driftloop.monitoring.dayledger import STORE_FILE, DayLedger
@@ -59,8 +61,13 @@ __all__ = ["STORE_FILE", "DayStore", "ProfileSource", "WindowCounts"]
 class DayStore(DayLedger):
     """The per-day aggregates of one project, in ``state_dir / STORE_FILE``."""
 
-    def __init__(self, state_dir: Path, keys: Sequence[str] = ()) -> None:
+    def __init__(
+        self, state_dir: Path, keys: Sequence[str] = (), keep_days: int | None = None
+    ) -> None:
         self.keys = tuple(keys)
+        # Served predictions are kept for labels this many days after the day of the log
+        # segment folded last (None: for ever); older days keep only their aggregates.
+        self.keep_days = keep_days
         super().__init__(state_dir)
 
     # -- folding ------------------------------------------------------------------------
@@ -80,7 +87,9 @@ class DayStore(DayLedger):
                 if oldest is not None and not (folder / oldest).is_dir():
                     self._clear(con)
                     break
-        folded = 0
+        # Both logs in the order they were written (day folder, then time-stamped name), so
+        # a rebuild meets each label before the served predictions it judges are let go.
+        pending: list[tuple[str, str, str, Path]] = []
         for log, folder in logs:
             with self._connect() as con:
                 newest = (
@@ -93,16 +102,18 @@ class DayStore(DayLedger):
                     ).fetchall()
                 )
             for path in segment_files(folder, newest):
-                if (path.parent.name, path.name) in seen:
-                    continue
-                frame = read_segment(path)
-                if frame is None:
-                    continue
-                if log == PREDICTIONS:
-                    self.fold_predictions(frame, profiles, (path.parent.name, path.name))
-                else:
-                    self.fold_feedback(frame, (path.parent.name, path.name))
-                folded += 1
+                if (path.parent.name, path.name) not in seen:
+                    pending.append((path.parent.name, path.name, log, path))
+        folded = 0
+        for day_dir, name, log, path in sorted(pending):
+            frame = read_segment(path)
+            if frame is None:
+                continue
+            if log == PREDICTIONS:
+                self.fold_predictions(frame, profiles, (day_dir, name))
+            else:
+                self.fold_feedback(frame, (day_dir, name))
+            folded += 1
         return folded
 
     def rebuild(self, profiles: ProfileSource) -> int:
@@ -135,12 +146,43 @@ class DayStore(DayLedger):
                 return
             for (version, day), index in groups.items():
                 add_counts(con, version, day, frame.iloc[index], profiles(version))
+            count_days(con, groups)
+            kept = self._served_from(con, segment, str(days.max()))
+            if kept:  # a day before it is not indexed: no label can judge it any more
+                recent = days >= kept
+                if not recent.all():
+                    frame, versions, days = frame[recent], versions[recent], days[recent]
+                    request_ids = None if request_ids is None else request_ids[recent]
+                    entity = entity[recent]
             # Only days whose new rows found a label (or a business outcome) that came first
             # need their label sums recomputed; the others only count more rows.
             judged = insert_served(con, frame, versions, days, request_ids, entity)
-            count_days(con, groups, judged)
             refresh(con, sorted(judged))
             self._mark_in(con, segment, PREDICTIONS, len(frame))
+
+    def _served_from(
+        self, con: sqlite3.Connection, segment: tuple[str, str] | None, newest: str = ""
+    ) -> str:
+        """The first day (ISO) whose served predictions are kept, '' for all. It moves on
+        with the newest event day folded (``newest``), capped by the day folder of the
+        segment (the server's clock: an ``event_time`` in the future moves nothing), and
+        moving it forgets the days before it (``prune_served``)."""
+        if self.keep_days is None:
+            return ""
+        found = con.execute("SELECT value FROM meta WHERE key = 'served_from'").fetchone()
+        kept = found[0] if found is not None else ""
+        try:
+            written = date.fromisoformat(segment[0]) if segment is not None else None
+            latest = min(date.fromisoformat(newest), written) if written and newest else None
+        except ValueError:  # not a day folder: nothing to go by
+            latest = None
+        if latest is not None:
+            start = (latest - timedelta(days=self.keep_days)).isoformat()
+            if start > kept:
+                prune_served(con, start)
+                con.execute("INSERT OR REPLACE INTO meta VALUES ('served_from', ?)", (start,))
+                kept = start
+        return kept
 
     def fold_feedback(self, frame: pd.DataFrame, segment: tuple[str, str] | None = None) -> None:
         """Fold labels and business outcomes into the days of the predictions they judge."""
@@ -165,7 +207,8 @@ class DayStore(DayLedger):
             if segment is not None and self._seen(con, FEEDBACK, segment):
                 return
             touched = label_by_id(con, by_id)
-            touched |= label_by_entity(con, by_entity)
+            kept = self._served_from(con, None)  # older days' entity labels judge nothing
+            touched |= label_by_entity(con, [e for e in by_entity if e[1] >= kept])
             if not business.empty and rid is not None:
                 values = business["value"].astype("float64").tolist()
                 rows = list(

@@ -135,8 +135,11 @@ def registry_info(registry: ModelRegistry, metric: str) -> VersionInfo:
 
 
 def open_day_store(project: Project, keys: Sequence[str]) -> DayStore:
-    """The project's store of per-day monitoring aggregates (entity keys ``keys``)."""
-    return DayStore(project.state_dir, tuple(keys))
+    """The project's store of per-day monitoring aggregates (entity keys ``keys``), which
+    keeps served predictions for labels ``labels.delay_days + monitoring.late_label_days``."""
+    config = project.config
+    keep = config.labels.delay_days + config.monitoring.late_label_days
+    return DayStore(project.state_dir, tuple(keys), keep_days=keep)
 
 
 def _assess_window(

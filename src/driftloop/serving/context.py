@@ -178,6 +178,19 @@ class ServerContext:
             self.metrics = self._new_metrics(champion.profile.prediction.edges)
         self._set_references()
         self.metrics.set_routes(state.routes)
+        self.warm_features()
+
+    def warm_features(self) -> None:
+        """Open Feast and read the online store once, at start: importing and opening Feast
+        takes seconds, which the first ``/v1/predict`` used to wait for. A project whose
+        features were never applied skips it; a failure is logged and the entity endpoint
+        reports it when asked (the store is opened again then)."""
+        if not self.project.feast_registry_path.exists():
+            return
+        try:
+            self.feature_store().check_reachable()
+        except Exception as exc:
+            logger.warning("the feature store did not open at start: %s", exc)
 
     def flush_logs(self) -> int:
         return self.predictions.flush() + self.feedback.flush()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections import OrderedDict
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
@@ -50,7 +50,9 @@ class LiveMonitor(Collector):
         self.fallback = fallback  # versions this process does not serve: from the registry
         self._lock = threading.Lock()
         self._references: dict[str, tuple[ReferenceProfile, float, float]] = {}
-        self._recent: OrderedDict[str, None] = OrderedDict()
+        # the request ids of each folded segment, oldest first, and how many they hold
+        self._recent: deque[frozenset[str]] = deque()
+        self._recent_ids = 0
 
     def set_reference(
         self, version: str, profile: ReferenceProfile, reference: float, rate: float = math.nan
@@ -74,22 +76,33 @@ class LiveMonitor(Collector):
     def fold_predictions(self, path: Path, frame: pd.DataFrame) -> None:
         """The log flusher's hook: fold a written prediction segment (never raises: a
         segment left unfolded is folded by the next read)."""
-        self._remember(frame["request_id"].dropna().astype(str))
+        self._remember(map(str, frame["request_id"].dropna().tolist()))
         try:
             self.store.fold_predictions(frame, self._profile, (path.parent.name, path.name))
         except Exception as exc:
             logger.warning("monitoring did not fold %s yet: %s", path, exc)
 
     def _remember(self, request_ids: Iterable[str]) -> None:
+        """Remember one segment's ids as one set (a dict update per id cost 5 % of a
+        100-entity request's CPU); whole segments are forgotten, oldest first."""
+        ids = frozenset(request_ids)
         with self._lock:
-            self._recent.update(dict.fromkeys(request_ids))
-            while len(self._recent) > MAX_RECENT:
-                self._recent.popitem(last=False)
+            if not self._recent:
+                self._recent_ids = 0
+            self._recent.append(ids)
+            self._recent_ids += len(ids)
+            while len(self._recent) > 1 and self._recent_ids - len(self._recent[0]) >= MAX_RECENT:
+                self._recent_ids -= len(self._recent.popleft())
 
     def seen(self, request_ids: Iterable[str]) -> set[str]:
-        """Which of ``request_ids`` are among the last ``MAX_RECENT`` logged predictions."""
+        """Which of ``request_ids`` are among the last ``MAX_RECENT`` (or a few more)
+        logged predictions."""
+        wanted = set(request_ids)
+        found: set[str] = set()
         with self._lock:
-            return {rid for rid in request_ids if rid in self._recent}
+            for ids in reversed(self._recent):
+                found |= wanted & ids
+        return found
 
     def fold_feedback(self, path: Path, frame: pd.DataFrame) -> None:
         """The log flusher's hook for a written feedback segment."""
