@@ -24,6 +24,7 @@ from driftloop.errors import DataError, FeatureStoreError
 from driftloop.features.engineering import TIMESTAMP_COLUMN
 from driftloop.features.feast_import import import_feast
 from driftloop.features.layout import ProjectLayout, project_layout
+from driftloop.features.online_write import OfflineRows, write_interval
 from driftloop.project import Project, atomic_write_parquet
 
 __all__ = ["ApplyResult", "FeatureStore", "OnlineRows", "utc_midnight"]
@@ -80,6 +81,7 @@ class FeatureStore:
         self._online_cache: dict[tuple[Any, ...], dict[Any, Any]] = {}
         self._online_stamp: tuple[int, ...] | None = None
         self._stamp_paths: tuple[str, ...] | None = None  # stat()ed per lookup: built once
+        self._offline: OfflineRows | None = None  # for incremental online writes
 
     def _feast(self) -> Any:
         """Feast's store, opened once; published only once its sources are repointed, so a
@@ -193,9 +195,17 @@ class FeatureStore:
             )
 
     def materialize(self, until: datetime, since: datetime | None = None) -> None:
-        """Load the rows valid at ``until`` into the online store."""
+        """Load the rows valid at ``until`` into the online store: with ``since``, only the
+        rows stamped from ``since`` on, written straight (features/online_write.py)."""
         self._require_applied()
-        start = since or until - timedelta(days=self.project.config.features.ttl_days)
+        if since is not None:
+            if self._offline is None:
+                self._offline = OfflineRows(self.layout.offline_path)
+            with _feast_errors("write new rows to the online store"):
+                views = self.layout.views()
+                write_interval(self._feast(), views, list(self.keys), self._offline, since, until)
+            return
+        start = until - timedelta(days=self.project.config.features.ttl_days)
         with _feast_errors("materialize to the online store"):
             # Feast's window excludes its end; one microsecond takes in a row stamped at `until`.
             self._feast().materialize(start_date=start, end_date=until + timedelta(microseconds=1))
