@@ -24,7 +24,7 @@ from driftloop.errors import DataError, FeatureStoreError
 from driftloop.features.engineering import TIMESTAMP_COLUMN
 from driftloop.features.feast_import import import_feast
 from driftloop.features.layout import ProjectLayout, project_layout
-from driftloop.features.online_write import OfflineRows, write_interval
+from driftloop.features.online_write import OfflineRows, push_rows, push_views, write_interval
 from driftloop.project import Project, atomic_write_parquet
 
 __all__ = ["ApplyResult", "FeatureStore", "OnlineRows", "utc_midnight"]
@@ -82,6 +82,7 @@ class FeatureStore:
         self._online_stamp: tuple[int, ...] | None = None
         self._stamp_paths: tuple[str, ...] | None = None  # stat()ed per lookup: built once
         self._offline: OfflineRows | None = None  # for incremental online writes
+        self._pushed: dict[str, list[Any] | None] = {}  # push source -> its feature views
 
     def _feast(self) -> Any:
         """Feast's store, opened once; published only once its sources are repointed, so a
@@ -179,6 +180,7 @@ class FeatureStore:
         with _feast_errors("apply the feature definitions"):
             self._feast().apply(self.definitions())
         self._service = None
+        self._pushed = {}
         return ApplyResult(
             rows=len(features),
             entities=int(features.groupby(list(self.keys)).ngroups),
@@ -300,7 +302,13 @@ class FeatureStore:
 
         feast = self._feast()
         with _feast_errors("push activity to the online store", quiet=False):
-            feast.push(source, rows, to=PushMode.ONLINE)
+            if source not in self._pushed:  # the registry's views, looked up once
+                self._pushed[source] = push_views(feast, source)
+            views = self._pushed[source]
+            if views is None:
+                feast.push(source, rows, to=PushMode.ONLINE)
+            else:
+                push_rows(feast, views, rows)
 
     def online_view(self, entities: Sequence[tuple[Any, ...]], view: str) -> OnlineRows:
         """One view's online rows (its own feature time), read past the cache."""
