@@ -18,23 +18,21 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from driftloop.features.engineering import TIMESTAMP_COLUMN
-
 __all__ = ["OfflineRows", "push_rows", "push_views", "write_interval"]
 
 
 class OfflineRows:
-    """The offline feature table, read once and again only when its file changed."""
+    """A view's offline table, read once and again only when its file changed."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, timestamp: str) -> None:
         self.path = path
+        self.timestamp = timestamp
         self._stamp: tuple[int, int, int] | None = None
         self._frame: pd.DataFrame | None = None
 
@@ -43,41 +41,60 @@ class OfflineRows:
         stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
         if self._frame is None or stamp != self._stamp:
             frame = pd.read_parquet(self.path)
-            stamps = frame[TIMESTAMP_COLUMN]
+            stamps = frame[self.timestamp]
             if stamps.dt.tz is None:  # Feast reads a naive stamp as UTC
-                frame[TIMESTAMP_COLUMN] = stamps.dt.tz_localize("UTC")
+                frame[self.timestamp] = stamps.dt.tz_localize("UTC")
             self._frame, self._stamp = frame, stamp
         return self._frame
 
 
 def interval_rows(
-    frame: pd.DataFrame, keys: list[str], since: datetime, until: datetime
+    frame: pd.DataFrame, keys: list[str], timestamp: str, since: datetime, until: datetime
 ) -> pd.DataFrame:
     """The rows stamped in ``since``..``until`` (both included), the newest per entity."""
-    stamps = frame[TIMESTAMP_COLUMN]
+    stamps = frame[timestamp]
     rows = frame[(stamps >= pd.Timestamp(since)) & (stamps <= pd.Timestamp(until))]
-    newest = rows.sort_values(TIMESTAMP_COLUMN, kind="stable").drop_duplicates(keys, keep="last")
+    newest = rows.sort_values(timestamp, kind="stable").drop_duplicates(keys, keep="last")
     return newest.reset_index(drop=True)
 
 
 def write_interval(
-    feast: Any,
-    views: Mapping[str, Sequence[str]],
-    keys: list[str],
-    offline: OfflineRows,
-    since: datetime,
-    until: datetime,
-) -> int:
-    """Write each view's rows stamped in ``since``..``until`` to the online store; the
-    number of entity rows written."""
-    rows = interval_rows(offline.frame(), keys, since, until)
-    if rows.empty:
-        return 0
+    feast: Any, tables: dict[str, OfflineRows], since: datetime, until: datetime
+) -> bool:
+    """Write the rows stamped in ``since``..``until`` of every view Feast's materialize
+    would materialize (each from its own batch source) to the online store; False, having
+    written nothing, when one of them is not a plain view over a file table whose columns
+    it names (Feast's materialize then does it)."""
+    from feast import FeatureView, FileSource
+
+    plan = []
+    try:
+        views = feast._get_feature_views_to_materialize(None)
+    except AttributeError:  # another Feast: its own materialize
+        return False
+    for view in views:
+        source = view.batch_source
+        plain = type(view) is FeatureView and isinstance(source, FileSource)
+        if not plain or source.created_timestamp_column or source.field_mapping:
+            return False
+        if source.path not in tables:
+            tables[source.path] = OfflineRows(Path(source.path), source.timestamp_field)
+        columns = [
+            *(e.name for e in view.entity_columns),
+            source.timestamp_field,
+            *(f.name for f in view.features),
+        ]
+        if not set(columns) <= set(tables[source.path].frame().columns):
+            return False
+        plan.append((view, source, columns))
     provider = feast._get_provider()
-    for view, names in views.items():
-        definition = feast.get_feature_view(view)
-        provider.ingest_df(definition, rows[[*keys, TIMESTAMP_COLUMN, *names]])
-    return len(rows)
+    for view, source, columns in plan:
+        keys = [e.name for e in view.entity_columns]
+        frame = tables[source.path].frame()
+        rows = interval_rows(frame, keys, source.timestamp_field, since, until)
+        if not rows.empty:
+            provider.ingest_df(view, rows[columns])
+    return True
 
 
 def push_views(feast: Any, source: str) -> list[Any] | None:

@@ -81,7 +81,7 @@ class FeatureStore:
         self._online_cache: dict[tuple[Any, ...], dict[Any, Any]] = {}
         self._online_stamp: tuple[int, ...] | None = None
         self._stamp_paths: tuple[str, ...] | None = None  # stat()ed per lookup: built once
-        self._offline: OfflineRows | None = None  # for incremental online writes
+        self._offline: dict[str, OfflineRows] = {}  # offline tables, for incremental writes
         self._pushed: dict[str, list[Any] | None] = {}  # push source -> its feature views
 
     def _feast(self) -> Any:
@@ -201,13 +201,10 @@ class FeatureStore:
         rows stamped from ``since`` on, written straight (features/online_write.py)."""
         self._require_applied()
         if since is not None:
-            if self._offline is None:
-                self._offline = OfflineRows(self.layout.offline_path)
             with _feast_errors("write new rows to the online store"):
-                views = self.layout.views()
-                write_interval(self._feast(), views, list(self.keys), self._offline, since, until)
-            return
-        start = until - timedelta(days=self.project.config.features.ttl_days)
+                if write_interval(self._feast(), self._offline, since, until):
+                    return
+        start = since or until - timedelta(days=self.project.config.features.ttl_days)
         with _feast_errors("materialize to the online store"):
             # Feast's window excludes its end; one microsecond takes in a row stamped at `until`.
             self._feast().materialize(start_date=start, end_date=until + timedelta(microseconds=1))
