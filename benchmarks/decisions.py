@@ -41,6 +41,7 @@ from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
 from rich.console import Console
 from rich.table import Table
 from typer.testing import CliRunner
@@ -53,12 +54,14 @@ from driftloop.cli.main import app  # noqa: E402
 from driftloop.cli.replay import default_window  # noqa: E402
 from driftloop.features.store import FeatureStore  # noqa: E402
 from driftloop.loop.replay import (  # noqa: E402
+    REPLAY_STEPS,
+    ReplayResult,
     period_error,
     replay_error,
     run_replay,
     scenario_shift_date,
-    scheduled_predictions,
 )
+from driftloop.loop.schedule import ScheduleThread  # noqa: E402
 from driftloop.project import Project  # noqa: E402
 
 SCHEDULES = (7, 28)
@@ -181,6 +184,27 @@ def _set_loop(folder: Path, loop: dict[str, object]) -> None:
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
 
 
+def _replay_with_monthly(
+    project: Project, start: date, end: date
+) -> tuple[ReplayResult, pd.DataFrame]:
+    """The replay (with the weekly schedule), and the monthly schedule's predictions: the
+    monthly models are trained in a thread while the days are served, as the weekly ones
+    (same training sets and models as ``scheduled_predictions`` after the replay)."""
+    monthly: list[ScheduleThread] = []
+
+    def on_step(step: str) -> None:
+        if step == REPLAY_STEPS[2]:  # the features are applied: the control can read them
+            monthly.append(ScheduleThread(project, FeatureStore(project), start, end, SCHEDULES[1]))
+            monthly[0].__enter__()
+
+    try:
+        result = run_replay(project, start, end, schedule_days=SCHEDULES[0], progress=on_step)
+        return result, monthly[0].result(lambda _done, _total: None)
+    finally:
+        for thread in monthly:
+            thread.__exit__(None, None, None)
+
+
 def run_table(
     spec: PanelTable, work: Path, console: Console, loop: dict[str, object] | None = None
 ) -> Row:
@@ -198,8 +222,7 @@ def run_table(
     change = None if outside else documented
     began = time.perf_counter()
     with console.status(f"{spec.name}: replaying {start} to {end}"):
-        result = run_replay(project, start, end, schedule_days=SCHEDULES[0])
-        monthly = scheduled_predictions(FeatureStore(project), start, end, SCHEDULES[1])
+        result, monthly = _replay_with_monthly(project, start, end)
     seconds = time.perf_counter() - began
     _key, metric, error = replay_error(project)
     quarter = start + (end - start) * 3 // 4

@@ -167,3 +167,25 @@ def test_training_set_rows_carry_label_and_every_feature(applied_project: Any) -
 
 def test_skew_error_class_is_a_failed_check() -> None:
     assert SkewDetected("x").exit_code == 1
+
+
+def test_incremental_online_writes_leave_the_rows_feasts_materialize_leaves(
+    applied_project: Any, tmp_path: Path
+) -> None:
+    # materialize(until, since=...) writes the interval's newest row per entity straight to
+    # the online store (features/online_write.py); Feast's materialize of the same window
+    # must leave the same online rows, values and feature times alike.
+    from tests.conftest import copy_project
+
+    until = utc_midnight(pd.Timestamp("2019-05-03"))
+    ttl = pd.Timedelta(days=applied_project.config.features.ttl_days)
+    by_feast = FeatureStore(copy_project(applied_project, tmp_path / "feast"))
+    by_feast.materialize(until)  # Feast's materialize of (until - ttl, until]
+    direct = FeatureStore(copy_project(applied_project, tmp_path / "direct"))
+    direct.materialize(until, since=until - ttl)
+    entities = by_feast.entities()
+    expected = by_feast.online(entities)
+    found = direct.online(entities)
+    assert found.missing == expected.missing == ()
+    pd.testing.assert_frame_equal(found.frame, expected.frame)
+    assert (found.frame["event_timestamp"] == pd.Timestamp("2019-05-03", tz="UTC")).all()

@@ -24,6 +24,7 @@ from driftloop.errors import DataError, FeatureStoreError
 from driftloop.features.engineering import TIMESTAMP_COLUMN
 from driftloop.features.feast_import import import_feast
 from driftloop.features.layout import ProjectLayout, project_layout
+from driftloop.features.online_write import OfflineRows, push_rows, push_views, write_interval
 from driftloop.project import Project, atomic_write_parquet
 
 __all__ = ["ApplyResult", "FeatureStore", "OnlineRows", "utc_midnight"]
@@ -80,6 +81,8 @@ class FeatureStore:
         self._online_cache: dict[tuple[Any, ...], dict[Any, Any]] = {}
         self._online_stamp: tuple[int, ...] | None = None
         self._stamp_paths: tuple[str, ...] | None = None  # stat()ed per lookup: built once
+        self._offline: dict[str, OfflineRows] = {}  # offline tables, for incremental writes
+        self._pushed: dict[str, list[Any] | None] = {}  # push source -> its feature views
 
     def _feast(self) -> Any:
         """Feast's store, opened once; published only once its sources are repointed, so a
@@ -177,6 +180,7 @@ class FeatureStore:
         with _feast_errors("apply the feature definitions"):
             self._feast().apply(self.definitions())
         self._service = None
+        self._pushed = {}
         return ApplyResult(
             rows=len(features),
             entities=int(features.groupby(list(self.keys)).ngroups),
@@ -193,8 +197,13 @@ class FeatureStore:
             )
 
     def materialize(self, until: datetime, since: datetime | None = None) -> None:
-        """Load the rows valid at ``until`` into the online store."""
+        """Load the rows valid at ``until`` into the online store: with ``since``, only the
+        rows stamped from ``since`` on, written straight (features/online_write.py)."""
         self._require_applied()
+        if since is not None:
+            with _feast_errors("write new rows to the online store"):
+                if write_interval(self._feast(), self._offline, since, until):
+                    return
         start = since or until - timedelta(days=self.project.config.features.ttl_days)
         with _feast_errors("materialize to the online store"):
             # Feast's window excludes its end; one microsecond takes in a row stamped at `until`.
@@ -290,7 +299,13 @@ class FeatureStore:
 
         feast = self._feast()
         with _feast_errors("push activity to the online store", quiet=False):
-            feast.push(source, rows, to=PushMode.ONLINE)
+            if source not in self._pushed:  # the registry's views, looked up once
+                self._pushed[source] = push_views(feast, source)
+            views = self._pushed[source]
+            if views is None:
+                feast.push(source, rows, to=PushMode.ONLINE)
+            else:
+                push_rows(feast, views, rows)
 
     def online_view(self, entities: Sequence[tuple[Any, ...]], view: str) -> OnlineRows:
         """One view's online rows (its own feature time), read past the cache."""

@@ -102,6 +102,8 @@ class MlflowRegistry:
         os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(timeout_s)
         _quiet_mlflow()
         self._client: Any = None
+        # A run's metrics, logged before its version is created and never after: read once.
+        self._run_metrics: dict[str, dict[str, float]] = {}
 
     def __repr__(self) -> str:
         return f"MlflowRegistry({mask_uri(self.tracking_uri)!r}, model={self.model_name!r})"
@@ -155,16 +157,22 @@ class MlflowRegistry:
         return by_version
 
     def _to_version(self, mv: Any, aliases: dict[str, list[str]] | None = None) -> ModelVersion:
-        run = self.client().get_run(mv.run_id)
+        """``aliases``: version -> aliases, for a searched ``mv`` (searches leave them out;
+        a version read alone carries its own)."""
+        metrics = self._run_metrics.get(mv.run_id)
+        if metrics is None:
+            metrics = dict(self.client().get_run(mv.run_id).data.metrics)
+            self._run_metrics[mv.run_id] = metrics
         if aliases is None:
-            aliases = self._aliases()
+            own = getattr(mv, "aliases", None)
+            aliases = {str(mv.version): list(own)} if own is not None else self._aliases()
         return ModelVersion(
             name=mv.name,
             version=str(mv.version),
             created_at=datetime.fromtimestamp(mv.creation_timestamp / 1000, tz=UTC),
             aliases=tuple(sorted(aliases.get(str(mv.version), ()))),
             gate=mv.tags.get("driftloop.gate", "unknown"),
-            metrics=dict(run.data.metrics),
+            metrics=dict(metrics),
             tags=dict(mv.tags),
             run_id=mv.run_id,
             source=mv.source,

@@ -18,10 +18,18 @@ import pandas as pd
 
 from driftloop.config import OutcomeGateConfig
 from driftloop.config.rollout import PairedConfig
-from driftloop.monitoring.predlog import read_feedback, read_predictions
+from driftloop.errors import DataError
+from driftloop.monitoring.predlog import (
+    feedback_dir,
+    predictions_dir,
+    read_feedback,
+    read_predictions,
+    segment_files,
+)
 from driftloop.rollout.judge import Evidence
 from driftloop.rollout.sequential import MeanStats, SequentialResult, paired_mean_test
 from driftloop.statistics.accuracy import or_none, roc_auc, row_log_loss, wape_of, wape_sums
+from driftloop.storage.segments import read_segment_files
 
 __all__ = [
     "LogOutcomeSource",
@@ -276,32 +284,85 @@ class OutcomeSource(Protocol):
 
 
 class LogOutcomeSource:
-    """Reads the server's flushed prediction log and feedback segments under ``state_dir``."""
+    """Reads the server's flushed prediction log and feedback segments under ``state_dir``.
+
+    Each segment is read once and kept (a segment is written whole and never changed;
+    its size, mtime and inode are checked at every read): a tick reads only the segments
+    flushed since the last one, then joins in memory."""
 
     def __init__(self, state_dir: Path, business_metric: str, task: str = "regression") -> None:
         self.state_dir = state_dir
         self.business_metric = business_metric
         self.task = task
+        self._kept: dict[Path, tuple[tuple[int, int, int], pd.DataFrame]] = {}
 
     def outcomes(self, since: datetime) -> Mapping[str, VersionOutcomes]:
         """Only the segments written from the day before ``since`` on are read (a day's
         margin for the clock's zone): a prediction served since then is in a segment
         written since, and its outcomes, sent after it was answered, too. So a tick
         costs the same late in a long run as early."""
-        stamp = since.isoformat()
         from_day = (since - timedelta(days=1)).strftime("%Y-%m-%d")
-        predictions = read_predictions(
-            self.state_dir,
-            f"served_at >= TIMESTAMPTZ '{stamp}'",
-            ("request_id", "version", "route", "prediction"),
-            from_day,
-        )
+        columns = ("request_id", "version", "route", "prediction")
+        logged = self._rows(predictions_dir(self.state_dir), (*columns, "served_at"), from_day)
+        if logged is None:  # segments of another schema: read them as one query
+            predictions = read_predictions(
+                self.state_dir, f"served_at >= TIMESTAMPTZ '{since.isoformat()}'", columns, from_day
+            )
+        else:
+            begun = pd.Timestamp(since)  # a naive moment is UTC, as DuckDB reads it
+            begun = begun.tz_localize("UTC") if begun.tzinfo is None else begun
+            predictions = logged.loc[logged["served_at"] >= begun, list(columns)]
+            predictions = predictions.reset_index(drop=True)
         if predictions.empty:
             return {}
-        feedback = read_feedback(
-            self.state_dir,
-            "request_id IS NOT NULL",
-            ("request_id", "kind", "name", "value"),
-            from_day,
-        )
+        columns = ("request_id", "kind", "name", "value")
+        feedback = self._rows(feedback_dir(self.state_dir), columns, from_day)
+        if feedback is None:
+            feedback = read_feedback(self.state_dir, "", columns, from_day)
+        feedback = feedback.loc[feedback["request_id"].notna()].reset_index(drop=True)
         return version_outcomes(predictions, feedback, self.business_metric, self.task)
+
+    def _rows(self, folder: Path, columns: tuple[str, ...], from_day: str) -> pd.DataFrame | None:
+        """The segments of ``folder`` from ``from_day`` on, in order (as one DuckDB query
+        reads them); None when a segment lacks one of ``columns``."""
+        parts = []
+        for path in segment_files(folder, from_day):
+            try:
+                st = path.stat()
+            except FileNotFoundError:  # quarantined meanwhile
+                continue
+            stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+            kept = self._kept.get(path)
+            if kept is None or kept[0] != stamp:
+                frame = _segment(folder, path, columns)
+                if frame is None:
+                    return None
+                kept = (stamp, frame)
+                self._kept[path] = kept
+            if not kept[1].empty:
+                parts.append(kept[1])
+        if from_day:  # forget segments the next reads start after
+            for path in [p for p in self._kept if p.parent.parent == folder]:
+                if path.parent.name < from_day:
+                    del self._kept[path]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+
+
+def _segment(folder: Path, path: Path, columns: tuple[str, ...]) -> pd.DataFrame | None:
+    """One segment's ``columns`` (pyarrow: a tenth of a DuckDB query's cost on one small
+    file; the same frame); one that pyarrow cannot read goes through ``read_segments``'s
+    reader, which quarantines a damaged segment. None when it lacks a column."""
+    try:
+        frame = pd.read_parquet(path, columns=list(columns))
+    except Exception:  # damaged, or another schema: the reader that knows what to do
+        try:
+            return read_segment_files(folder, [path], columns)
+        except DataError:
+            return None
+    for column in frame.columns:  # timestamps as UTC, as read_segments gives them
+        values = frame[column]
+        if pd.api.types.is_datetime64_any_dtype(values) and values.dt.tz is None:
+            frame[column] = values.dt.tz_localize("UTC")
+        elif isinstance(values.dtype, pd.DatetimeTZDtype):
+            frame[column] = values.dt.tz_convert("UTC")
+    return frame

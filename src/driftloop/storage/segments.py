@@ -21,7 +21,7 @@ from driftloop.errors import DataError
 from driftloop.faults import crash_point
 from driftloop.storage.quarantine import damaged_parquet, quarantine_file
 
-__all__ = ["SEGMENT_GLOB", "SegmentLog", "read_segments", "records_frame"]
+__all__ = ["SEGMENT_GLOB", "SegmentLog", "read_segment_files", "read_segments", "records_frame"]
 
 SEGMENT_GLOB = "part-*.parquet"  # a segment's file name in its day folder
 
@@ -156,8 +156,6 @@ def read_segments(
     quarantine folder with a record of why (:mod:`driftloop.storage.quarantine`) and the frame
     comes from the others; a query that fails with every segment readable raises
     ``DataError`` naming the folder."""
-    import duckdb
-
     if not folder.is_dir():
         files: list[Path] = []
     elif from_day:  # only the day folders from that day on are listed
@@ -167,11 +165,32 @@ def read_segments(
         files = sorted(folder.glob(f"*/{SEGMENT_GLOB}"))
     if not files:
         return pd.DataFrame()
+    return _read(
+        folder, files, files if from_day else str(folder / "*" / SEGMENT_GLOB), where, columns
+    )
+
+
+def read_segment_files(
+    folder: Path, files: list[Path], columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """``files`` (segments of ``folder``) as :func:`read_segments` reads them: one frame,
+    columns united by name, a segment that cannot be read quarantined."""
+    return _read(folder, files, files, "", columns) if files else pd.DataFrame()
+
+
+def _read(
+    folder: Path,
+    files: list[Path],
+    pattern: str | list[Path],
+    where: str,
+    columns: Sequence[str] | None,
+) -> pd.DataFrame:
+    import duckdb
+
     selected = ", ".join(f'"{c}"' for c in columns) if columns else "*"
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
         try:
-            pattern = files if from_day else str(folder / "*" / SEGMENT_GLOB)
             frame = _query(con, pattern, selected, where)
         except duckdb.Error as exc:
             frame = _read_around_damage(con, folder, files, selected, where, exc)
