@@ -37,15 +37,9 @@ __all__ = [
     "PredictionBatch",
     "ServerContext",
     "encode_predictions",
-    "v2_row_ids",
 ]
 
 logger = logging.getLogger("driftloop.serving")
-
-
-def v2_row_ids(rid: str, rows: int) -> list[str]:
-    """The log's request ids of a V2 request's rows: ``rid``, or ``rid:i`` for several."""
-    return [rid] if rows == 1 else [f"{rid}:{i}" for i in range(rows)]
 
 
 class ServerContext:

@@ -23,6 +23,7 @@ __all__ = [
     "decode_request",
     "encode_response",
     "features_matrix",
+    "v2_row_ids",
 ]
 
 BINARY_HEADER = "inference-header-content-length"
@@ -319,3 +320,8 @@ def encode_response(
     output["parameters"] = {"binary_data_size": len(raw)}
     header = orjson.dumps(doc)
     return header + raw, {"Inference-Header-Content-Length": str(len(header))}
+
+
+def v2_row_ids(rid: str, rows: int) -> list[str]:
+    """The log's request ids of a V2 request's rows: ``rid``, or ``rid:i`` for several."""
+    return [rid] if rows == 1 else [f"{rid}:{i}" for i in range(rows)]

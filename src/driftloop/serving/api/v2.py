@@ -15,10 +15,16 @@ from driftloop.serving.api.common import (
     request_id,
     server_context,
 )
-from driftloop.serving.context import ServerContext, v2_row_ids
+from driftloop.serving.context import ServerContext
 from driftloop.serving.routing import choose
 from driftloop.serving.service import ServedModel
-from driftloop.serving.v2 import BINARY_HEADER, decode_request, encode_response, features_matrix
+from driftloop.serving.v2 import (
+    BINARY_HEADER,
+    decode_request,
+    encode_response,
+    features_matrix,
+    v2_row_ids,
+)
 
 __all__ = [
     "infer",
