@@ -3,7 +3,7 @@
 A retrain after a change weights the rows of the new regime more, so the model learns it
 from a few weeks. Whether that helps depends on the table: it brought the retail shift
 back in days, and on a monthly housing series it fitted one year's months and served the
-next year 25 % worse. So the weighted fit is checked against an unweighted one on the
+next year 23 % worse. So the weighted fit is checked against an unweighted one on the
 validation days (the newest the model does not learn from before its refit), and the
 better of the two is kept, with both numbers in the version's lineage.
 """
