@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -325,8 +326,6 @@ class ServerContext:
         """Score the challenger on rows the champion answered (``features`` builds its
         matrix): log its answers on the shadow route and how far they are from the
         champion's; a failure is counted and logged, never raised or returned."""
-        import time
-
         started = time.perf_counter()
         try:
             x = features()

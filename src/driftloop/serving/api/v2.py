@@ -112,8 +112,9 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
     x = features_matrix(v2, served.feature_names, ctx.nullable_features)
     preds = await ctx.run_model(served, x)
     seconds = time.perf_counter() - started
+    ids = v2_row_ids(rid, len(preds))
     ctx.record(
-        request_ids=v2_row_ids(rid, len(preds)),
+        request_ids=ids,
         served=served,
         route=route,
         endpoint="v2",
@@ -132,7 +133,6 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
     headers["X-Request-Id"] = rid
     task = None
     if route == "champion" and state.routes.shadow and state.routes.challenger:
-        ids = v2_row_ids(rid, len(preds))
         challenger = state.models[state.routes.challenger]
         task = BackgroundTask(
             ctx.shadow, challenger, lambda: x, preds, request_ids=ids, endpoint="v2"
