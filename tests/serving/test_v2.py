@@ -183,3 +183,21 @@ def test_a_left_out_nullable_feature_tensor_is_missing_and_a_wrong_name_is_named
     wrong = body([{"name": "features", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}])
     with pytest.raises(RequestError, match=r"unknown \['features'\].*named 'input'"):
         features_matrix(decode_request(wrong, None, 10), NAMES, frozenset())
+
+
+@pytest.mark.parametrize("datatype", ["FP16", "FP32", "FP64"])
+def test_float_json_data_read_once_equal_a_direct_conversion(datatype: str) -> None:
+    # ints, floats and booleans mixed, as JSON sends them; the values NumPy read while
+    # checking for null and text are cast, and must equal NumPy's own conversion
+    data = [[1, 2.5, True], [0.1, -3, 1e-8], [65504, 1 / 3, False]]
+    raw = body([{"name": "input", "shape": [3, 3], "datatype": datatype, "data": data}])
+    got = decode_request(raw, None, 10).inputs["input"]
+    want = np.asarray(data, dtype=np.dtype(datatype.replace("FP", "float")))
+    assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+
+
+def test_nan_or_inf_found_in_a_matrix_whose_sum_overflows_only_when_present() -> None:
+    big = float(np.finfo(np.float32).max)
+    raw = body([{"name": "input", "shape": [2, 3], "datatype": "FP32", "data": [big] * 6}])
+    x = features_matrix(decode_request(raw, None, 10), NAMES, frozenset())
+    assert np.isfinite(x).all()

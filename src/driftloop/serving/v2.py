@@ -117,11 +117,13 @@ def _tensor(spec: Any, index: int, binary: memoryview, offset: int) -> tuple[str
         return name, _shaped(name, array, shape), offset + size
     if "data" not in spec:
         raise RequestError(f"input {name!r}: no data (and no binary_data_size)")
-    if dtype.kind != "b":
-        _refuse_non_numbers(name, spec["data"], datatype)
+    probe = None if dtype.kind == "b" else _refuse_non_numbers(name, spec["data"], datatype)
     try:
         with np.errstate(over="raise", invalid="raise"):
-            array = np.asarray(spec["data"], dtype=dtype)
+            if probe is not None and dtype.kind == "f" and probe.dtype.kind in "biuf":
+                array = probe.astype(dtype, copy=False)  # the numbers, read once
+            else:  # integer tensors: NumPy refuses out-of-range Python ints, not a cast
+                array = np.asarray(spec["data"], dtype=dtype)
     except FloatingPointError:
         raise RequestError(
             f"input {name!r}: data holds values out of range for {datatype}"
@@ -135,15 +137,16 @@ def _tensor(spec: Any, index: int, binary: memoryview, offset: int) -> tuple[str
     return name, _shaped(name, array, shape), offset
 
 
-def _refuse_non_numbers(name: str, data: Any, datatype: str) -> None:
+def _refuse_non_numbers(name: str, data: Any, datatype: str) -> np.ndarray | None:
     """JSON ``null`` and strings are no values of a numeric tensor (NumPy would read them
-    as NaN and parse "1.5"): refuse them, naming the first one's position."""
+    as NaN and parse "1.5"): refuse them, naming the first one's position. Returns the
+    data as NumPy read them (None when it could not)."""
     try:
         probe = np.asarray(data)
     except (TypeError, ValueError):
-        return  # ragged or odd: the conversion below names it
+        return None  # ragged or odd: the conversion names it
     if probe.dtype.kind not in "OUS":
-        return
+        return probe
     for i, value in enumerate(_flat(data)):
         if value is None:
             raise RequestError(
@@ -158,6 +161,7 @@ def _refuse_non_numbers(name: str, data: Any, datatype: str) -> None:
                 f"{i} (row-major)",
                 422,
             )
+    return None
 
 
 def _flat(data: Any) -> Iterator[Any]:
@@ -246,8 +250,10 @@ def features_matrix(
         matrix = _feature_columns(inputs, names, nullable)
     if matrix.shape[0] == 0:
         raise RequestError("the request holds no rows")
-    bad = ~np.isfinite(matrix)
-    if bad.any():
+    # One reduction for the usual all-finite case (float64 sums of float32 values cannot
+    # overflow); NaN or inf anywhere makes the sum so, and the check below says where.
+    if not math.isfinite(float(matrix.sum(dtype=np.float64))):
+        bad = ~np.isfinite(matrix)
         not_allowed = [n for j, n in enumerate(names) if bad[:, j].any() and n not in nullable]
         if not_allowed:
             raise RequestError(

@@ -10,6 +10,7 @@ from starlette.background import BackgroundTask
 
 from driftloop.serving.api.common import (
     check_model,
+    hot_headers,
     json_response,
     read_body,
     request_id,
@@ -95,15 +96,17 @@ async def version_ready(request: Request, name: str, version: str) -> Response:
 async def _infer(request: Request, name: str, version: str | None) -> Response:
     started = time.perf_counter()
     ctx = server_context(request)
-    rid = request_id(request)
+    headers_in = hot_headers(request)
+    rid = request_id(request, headers_in)
     request.state.request_id = rid
     check_model(ctx, name)
-    body = await read_body(request, ctx.settings.max_body_bytes)
-    v2 = decode_request(body, request.headers.get(BINARY_HEADER), ctx.settings.max_batch_rows)
+    body = await read_body(request, ctx.settings.max_body_bytes, headers_in.get(b"content-length"))
+    binary = headers_in.get(BINARY_HEADER.encode())
+    v2 = decode_request(body, binary, ctx.settings.max_batch_rows)
     state = ctx.service.state
     if version is None:
         key = str(
-            v2.parameters.get("routing_key") or request.headers.get("x-routing-key") or v2.id or rid
+            v2.parameters.get("routing_key") or headers_in.get(b"x-routing-key") or v2.id or rid
         )
         route, version = choose(state.routes, key)
     else:
