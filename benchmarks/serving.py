@@ -50,7 +50,9 @@ def free_port() -> int:
 
 
 def bare_app(model_path: str) -> Any:
-    """The baseline: FastAPI parsing the same V2 JSON and calling ONNX Runtime, nothing else."""
+    """The baseline: FastAPI parsing the same V2 JSON, calling ONNX Runtime and answering
+    what the protocol requires of a response (model name, the request's id, each output's
+    name, datatype, shape and data), nothing else."""
     import numpy as np
     import onnxruntime as ort
     import orjson
@@ -67,9 +69,13 @@ def bare_app(model_path: str) -> Any:
         doc = orjson.loads(await request.body())
         spec = doc["inputs"][0]
         x = np.asarray(spec["data"], dtype=np.float32).reshape(spec["shape"])
-        y = session.run(None, {name: x})[0].ravel()
+        y = session.run(None, {name: x})[0].astype(np.float64).ravel()
+        out = {"name": "predict", "datatype": "FP64", "shape": [len(y), 1], "data": y}
+        answer = {"model_name": "bench", "outputs": [out]}
+        if "id" in doc:
+            answer["id"] = doc["id"]
         return Response(
-            orjson.dumps({"outputs": [{"name": "predict", "data": y.tolist()}]}),
+            orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY),
             media_type="application/json",
         )
 
@@ -154,9 +160,35 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], body: bytes | None = None
 LATENCY = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", re.M)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of ``pid`` and every process under it (``mlflow models serve``
+    answers from a child), from /proc."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    tree, grown = {pid}, True
+    while grown:
+        more = {p for p, parent in parents.items() if parent in tree} - tree
+        tree |= more
+        grown = bool(more)
+    return sum(times.get(p, 0.0) for p in tree)
+
+
 def run_wrk(
-    url: str, body: bytes, connections: int, duration_s: int, tmp: Path
+    url: str, body: bytes, connections: int, duration_s: int, tmp: Path, pid: int
 ) -> dict[str, float]:
+    """One wrk run: req/s, latency, and the server's CPU per answered request (its own
+    processes' user + system time: a measure the machine's other load moves far less than
+    req/s, which depends on how much of the 2 cores the server got)."""
     script = tmp / "post.lua"
     script.write_text(
         'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
@@ -168,6 +200,7 @@ def run_wrk(
         capture_output=True,
         check=True,
     )  # warm-up
+    cpu_before, load = cpu_seconds(pid), os.getloadavg()[0]
     out = subprocess.run(
         [
             "wrk",
@@ -183,12 +216,16 @@ def run_wrk(
         text=True,
         check=True,
     ).stdout
+    cpu = cpu_seconds(pid) - cpu_before
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
     lat = {p: float(v) * scale[u] for p, v, u in LATENCY.findall(out)}
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    answered = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     return {
         "rps": rps,
+        "cpu_us": cpu / max(answered, 1) * 1e6,
+        "load": load,
         "p50_ms": lat["50"],
         "p99_ms": lat["99"],
         "non_2xx": float(errors.group(1)) if errors else 0.0,
@@ -345,7 +382,9 @@ def main() -> None:
                             continue
                         body = bodies["split" if "mlflow" in name else workload]
                         with console.status(f"{name}: {workload}, {conns} conn(s)"):
-                            found = run_wrk(urls[workload], body, conns, args.duration, tmp)
+                            found = run_wrk(
+                                urls[workload], body, conns, args.duration, tmp, procs[name].pid
+                            )
                         results.setdefault((workload, name, conns), []).append(found)
         finally:
             for proc in procs.values():
@@ -461,7 +500,8 @@ def report(
         for k, runs in results.items()
     }
     table = Table(title="wrk, 127.0.0.1, 2 shared cores (medians of the rounds)")
-    for column in ("request", "conns", "server", "req/s", "p50 ms", "p99 ms", "non-2xx"):
+    columns = ("request", "conns", "server", "req/s", "p50 ms", "p99 ms", "CPU us/req", "load")
+    for column in (*columns, "non-2xx"):
         table.add_column(column, justify="left" if column in ("request", "server") else "right")
     for (workload, name, conns), r in med.items():
         table.add_row(
@@ -471,6 +511,8 @@ def report(
             f"{r['rps']:,.0f}",
             f"{r['p50_ms']:.3f}",
             f"{r['p99_ms']:.3f}",
+            f"{r['cpu_us']:,.0f}",
+            f"{r['load']:.1f}",
             f"{r['non_2xx']:.0f}",
         )
     console.print(table)
@@ -492,8 +534,13 @@ def report(
         value = a[metric] / b[metric]
         ok = value <= target if most else value >= target
         sign = "<=" if most else ">="
+        # each round's ratio (the two runs closest in time), and the CPU per request's
+        mine, theirs = results[(workload, ours, conns)], results[(workload, base, conns)]
+        each = ", ".join(f"{x[metric] / y[metric]:.2f}" for x, y in zip(mine, theirs, strict=True))
+        cpu = a["cpu_us"] / b["cpu_us"]
         checks.append(
-            f"{label}: {value:.2f}x (target {sign} {target}x) {'met' if ok else 'NOT met'}"
+            f"{label}: {value:.2f}x (target {sign} {target}x) {'met' if ok else 'NOT met'}; "
+            f"rounds {each}; CPU/request {cpu:.2f}x"
         )
 
     dl, floor, feast = (

@@ -38,7 +38,8 @@ class OnnxPredictor:
         self.format = "onnx"
 
     def predict_array(self, x: np.ndarray) -> np.ndarray:
-        (out,) = self.session.run([self._output], {self.input_name: x.astype("float32")})
+        x32 = x.astype(np.float32, copy=False)  # the servers' matrices are float32 already
+        (out,) = self.session.run([self._output], {self.input_name: x32})
         arr = np.asarray(out, dtype="float64")
         if self.task == "classification":
             return arr[:, 1] if arr.ndim == 2 else arr.ravel()

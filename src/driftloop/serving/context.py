@@ -285,7 +285,7 @@ class ServerContext:
             overrides=[",".join(sorted(o)) for o in overrides] if overrides else None,
             outside_ttl=outside_ttl,
         )
-        self.predictions.append((batch,))
+        self.predictions.append_one(batch, len(preds))
 
     def record(
         self,

@@ -78,6 +78,15 @@ class SegmentLog:
         if full:
             self._wake.set()
 
+    def append_one(self, item: Any, rows: int) -> None:
+        """Buffer one item of ``rows`` rows (a server's request: no list built per call)."""
+        with self._lock:
+            self._rows.append(item)
+            self._pending_rows += rows
+            full = self._pending_rows >= self.flush_rows
+        if full:
+            self._wake.set()
+
     @property
     def pending(self) -> int:
         """Rows buffered and not yet written."""
