@@ -233,6 +233,8 @@ class TrainingConfig(_Strict):
     )
     profile_bins: int = Field(DEFAULT_PROFILE_BINS, ge=2, le=100)
     seed: int = Field(0, ge=0)
+    # Refit a version the gate passed with its holdout days too (see loop.refit_holdout).
+    refit_holdout: bool = False
 
     @model_validator(mode="after")
     def _split_fits(self) -> TrainingConfig:
