@@ -125,13 +125,26 @@ def test_accuracy_with_drifted_inputs_is_accuracy_degradation() -> None:
     assert "concept_drift" not in {a.kind for a in report.alerts}
 
 
-def test_too_few_labels_is_not_judged() -> None:
-    y = np.full(50, 10.0)
-    stats = labeled(y, y * 3)
-    report = assess_version(
-        "1", PROFILE, {}, prediction_sketch(np.full(2000, 10.0)), stats, 0.3, CFG
-    )
-    assert report.accuracy is not None and report.accuracy.state == "not enough labels"
+def _state(n: int, factor: float) -> str:
+    """The accuracy state of ``n`` labels predicted ``factor`` times their value (WAPE
+    ``factor - 1``) against a holdout WAPE of 0.3."""
+    y = np.full(n, 10.0)
+    sketch = prediction_sketch(np.full(n, 10.0))  # every prediction labelled
+    report = assess_version("1", PROFILE, {}, sketch, labeled(y, y * factor), 0.3, CFG)
+    assert report.accuracy is not None
+    return report.accuracy.state
+
+
+def test_too_few_labels_never_judge_ok_nor_a_modest_degradation() -> None:
+    assert _state(50, 1.1) == "not enough labels"  # ratio 0.33: "ok" needs min_labels (100)
+    assert _state(50, 1.5) == "not enough labels"  # ratio 1.67 < 1.2 * (1 + 3 / sqrt(50))
+    assert _state(100, 1.5) == "degraded"
+
+
+def test_a_large_degradation_is_judged_on_a_quarter_of_the_labels() -> None:
+    assert _state(50, 1.6) == "degraded"  # ratio 2.0 > 1.71 on 50 labels
+    assert _state(24, 3.0) == "not enough labels"  # under a quarter of min_labels
+    assert _state(25, 3.0) == "degraded"  # ratio 6.7 > 1.2 * (1 + 3 / 5) = 1.92
 
 
 def test_accuracy_stats_worked_example_and_merge() -> None:

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from driftloop.config import LightGBMModelConfig, TrainingConfig
-from driftloop.pipeline.recency import Recency, fit_candidate, prefer_weighted
+from driftloop.pipeline.estimators import TrainedModel
+from driftloop.pipeline.recency import Recency, final_model, fit_candidate, prefer_weighted
 
 START = date(2023, 1, 1)
 SINCE = date(2023, 5, 1)
@@ -79,3 +80,41 @@ def test_fit_candidate_without_weighting_fits_once_as_asked() -> None:
     flat = fit_candidate(cfg, xy["train"], xy["validation"], parts, Recency(SINCE, 1.0))
     assert flat.description == Recency(SINCE, 1.0).describe()
     assert flat.model.params["refit"] is True
+
+
+def test_final_model_learns_the_holdout_days_only_when_asked_and_passed() -> None:
+    """The newest week reaches values of ``z`` never seen before: the kept fit (which never
+    saw them) gets them wrong, the version refitted with its holdout days learns them, with
+    the same number of trees."""
+    rng = np.random.default_rng(5)
+    days = [START + timedelta(days=i) for i in range(60) for _ in range(40)]
+    newest = np.array([d >= START + timedelta(days=53) for d in days])
+    x = rng.uniform(0, 10, len(days))
+    z = rng.uniform(0, 5, len(days)) + np.where(newest, 5.0, 0.0)
+    y = 20 + x + 3 * z + rng.normal(0, 0.3, len(days))
+    stamps = pd.to_datetime(pd.Series(days)).dt.tz_localize("UTC")
+    frame = pd.DataFrame({"event_timestamp": stamps, "x": x, "z": z, "y": y})
+    day = frame["event_timestamp"].dt.date
+    cut = [START + timedelta(days=n) for n in (46, 53)]
+    parts = {
+        "train": frame[day < cut[0]],
+        "validation": frame[(day >= cut[0]) & (day < cut[1])],
+        "holdout": frame[day >= cut[1]],
+    }
+    xy = {k: (v[["x", "z"]], v["y"].to_numpy("float64")) for k, v in parts.items()}
+    cfg = _config().model_copy(update={"refit_holdout": True})
+    fitted = fit_candidate(cfg, xy["train"], xy["validation"], parts, None)
+
+    def holdout_error(model: TrainedModel) -> float:
+        return float(np.abs(model.predict(parts["holdout"]) - xy["holdout"][1]).mean())
+
+    same, note = final_model(cfg, fitted, parts, "y", passed=False)
+    assert same is fitted.model and note == ""
+    kept, _ = final_model(_config(), fitted, parts, "y", passed=True)
+    assert kept is fitted.model
+
+    refitted, note = final_model(cfg, fitted, parts, "y", passed=True)
+    assert "holdout (2400 rows) after the gate" in note
+    assert refitted.best_iteration == fitted.model.best_iteration
+    assert refitted.model.num_trees() == fitted.model.model.num_trees()
+    assert holdout_error(fitted.model) > 5.0 > 1.0 > holdout_error(refitted)

@@ -83,6 +83,22 @@ def test_count_shadow_applies_to_paired_canary_steps_only() -> None:
     assert not step_policy(RolloutConfig(), "canary").count_shadow
 
 
+def test_a_canary_replacing_a_degraded_stable_counts_its_shadow_answers() -> None:
+    """A retrain the loop made because the stable's accuracy was judged degraded on its
+    labels is judged on all its answers, not on its 10 % slice alone: a table of 40
+    events a day gives the slice 4 a day, 3 days for a step's 12 at 10 %."""
+    pace = {"min_duration_s": 0.5 * DAY, "max_duration_s": 20 * DAY}
+    cfg = RolloutConfig.model_validate({"min_requests": 12, "guard_min_requests": 12, **pace})
+    degraded = step_policy(cfg, "canary", stable_degraded=True)
+    assert degraded.count_shadow and not step_policy(cfg, "canary").count_shadow
+    assert not step_policy(cfg, "blue-green", stable_degraded=True).count_shadow
+    unpaired = cfg.model_copy(update={"paired": cfg.paired.model_copy(update={"enabled": False})})
+    assert not step_policy(unpaired, "canary", stable_degraded=True).count_shadow
+    first_day = _sparse(canary_requests=4, stable_requests=36, shadow_answers=36, elapsed_s=DAY)
+    assert judge_step(first_day, degraded).decision == "promote"
+    assert judge_step(first_day, step_policy(cfg, "canary")).decision == "wait"
+
+
 def test_a_sparse_drift_retrain_is_not_held_on_a_kl_of_one_prediction() -> None:
     """The drift-retrain rule asks labels to explain a KL the gate judges; a KL of one
     served prediction is not judged, and never rolls a drift retrain back."""

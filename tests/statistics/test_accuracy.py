@@ -12,6 +12,7 @@ from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
 from driftloop.statistics.accuracy import (
     LOSS_CLIP,
     class_losses,
+    degraded_ratio_at,
     log_loss_sum,
     or_none,
     pr_auc,
@@ -65,3 +66,15 @@ def test_aucs_match_scikit_learn_and_are_nan_with_one_class() -> None:
 
 def test_or_none_is_the_json_edge() -> None:
     assert or_none(math.nan) is None and or_none(0.5) == 0.5
+
+
+def test_degraded_ratio_at_worked_example() -> None:
+    assert degraded_ratio_at(20, 1.2, 20) == 1.2
+    assert degraded_ratio_at(200, 1.2, 20) == 1.2
+    assert degraded_ratio_at(5, 1.2, 20) == pytest.approx(1.2 * (1 + 3 / 5**0.5))  # 2.81
+    assert degraded_ratio_at(19, 1.2, 20) == pytest.approx(2.026, abs=1e-3)
+    assert degraded_ratio_at(4, 1.2, 20) is None  # under a quarter of min_labels
+    assert degraded_ratio_at(2, 1.2, 4) is None  # and never on fewer than 3
+    assert degraded_ratio_at(3, 1.2, 4) == pytest.approx(1.2 * (1 + 3 / 3**0.5))
+    with pytest.raises(ValueError, match="min_labels"):
+        degraded_ratio_at(5, 1.2, 0)

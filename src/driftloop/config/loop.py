@@ -130,6 +130,14 @@ class LoopConfig(_Strict):
         "retrain waits (a retrain_waiting event)",
     )
 
+    refit_holdout: bool = Field(
+        True,
+        description="a retrain that passes its gate is refitted with its holdout days before "
+        "it is registered (training.refit_holdout): the holdout judges the recipe, then the "
+        "newest week is learned instead of left out; on a one-event-a-day series, leaving "
+        "it out cost 4 % in error (Puerto Rico's deaths, weekly retrains)",
+    )
+
     @model_validator(mode="after")
     def _known_triggers(self) -> LoopConfig:
         if len(set(self.triggers)) != len(self.triggers):

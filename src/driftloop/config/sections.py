@@ -233,6 +233,8 @@ class TrainingConfig(_Strict):
     )
     profile_bins: int = Field(DEFAULT_PROFILE_BINS, ge=2, le=100)
     seed: int = Field(0, ge=0)
+    # Refit a version the gate passed with its holdout days too (see loop.refit_holdout).
+    refit_holdout: bool = False
 
     @model_validator(mode="after")
     def _split_fits(self) -> TrainingConfig:
@@ -312,7 +314,7 @@ class MonitoringConfig(_Strict):
         1.2, gt=1.0, description="window WAPE / holdout WAPE above this is degradation"
     )
     min_label_coverage: float = Field(0.5, ge=0.0, le=1.0)
-    min_labels: int = Field(200, ge=1, description="labeled rows needed to judge accuracy")
+    min_labels: int = Field(200, ge=1, description="labels to judge accuracy (fewer: big drops)")
     late_label_days: int = Field(
         DEFAULT_LATE_LABEL_DAYS,
         ge=0,

@@ -23,6 +23,7 @@ def retrain_project(project: Project, scheduled: bool) -> Project:
             "gate": gate,
             "holdout_days": loop.retrain_holdout_days,
             "on_pass": "challenger",
+            "refit_holdout": loop.refit_holdout,
         }
     )
     return Project(project.root, cfg.model_copy(update={"training": training}))

@@ -23,7 +23,7 @@ from driftloop.monitoring.calendar import is_calendar_position
 from driftloop.monitoring.calibration import calibrated_levels
 from driftloop.monitoring.drift import js_divergence, kl_divergence, psi, psi_level
 from driftloop.monitoring.sketch import BinnedSketch
-from driftloop.statistics.accuracy import class_losses, wape_of, wape_sums
+from driftloop.statistics.accuracy import class_losses, degraded_ratio_at, wape_of, wape_sums
 from driftloop.statistics.profile import ColumnProfile, ReferenceProfile
 
 __all__ = [
@@ -219,10 +219,18 @@ def _accuracy(
         error = _log_loss_at(stats, reference_rate)
         enough = enough and stats.positives >= MIN_POSITIVES
     ratio = error / reference if reference > 0 and math.isfinite(error) else NAN
-    if not enough:
-        state = "not enough labels"
-    else:
+    # Fewer labels than min_labels judge a degradation large enough to show through their
+    # noise (degraded_ratio_at), never an "ok".
+    early = degraded_ratio_at(stats.labeled, cfg.accuracy_ratio, cfg.min_labels)
+    covered = coverage >= cfg.min_label_coverage and (
+        metric != "log_loss" or stats.positives >= MIN_POSITIVES
+    )
+    if enough:
         state = "degraded" if ratio > cfg.accuracy_ratio else "ok"
+    elif covered and early is not None and ratio > early:
+        state = "degraded"
+    else:
+        state = "not enough labels"
     return Accuracy(
         stats.labeled, coverage, wape, mape, bias, reference, ratio, state, metric, error
     )

@@ -16,7 +16,7 @@ import pandas as pd
 from driftloop.config import LightGBMModelConfig, ModelConfig, SklearnModelConfig
 from driftloop.errors import ConfigError
 
-__all__ = ["Predictor", "TrainedModel", "resolve_estimator", "train_model"]
+__all__ = ["Predictor", "TrainedModel", "refit_model", "resolve_estimator", "train_model"]
 
 
 class Predictor(Protocol):
@@ -120,16 +120,10 @@ def _train_lightgbm(
     if refit:
         # The validation days are the most recent the model may learn from: after early
         # stopping found the number of trees, fit that many on train and validation together.
-        rounds = best or cfg.num_boost_round
-        x = np.vstack([train[0].to_numpy("float32"), valid[0].to_numpy("float32")])
+        x = pd.concat([train[0], valid[0]], ignore_index=True)
         y = np.concatenate([train[1], valid[1]])
         w = None if weights is None else np.concatenate([weights, _ones(valid_weights, valid[1])])
-        full = lgb.Dataset(x, y, weight=w, feature_name=list(features))
-        booster = lgb.train(
-            {k: v for k, v in params.items() if k != "early_stopping_round"},
-            full,
-            num_boost_round=rounds,
-        )
+        booster = _lightgbm_rounds(params, (x, y), w, best or cfg.num_boost_round)
     return TrainedModel(
         kind="lightgbm",
         model=booster,
@@ -138,6 +132,49 @@ def _train_lightgbm(
         params={**params, "num_boost_round": cfg.num_boost_round, "refit": refit},
         best_iteration=best,
     )
+
+
+def _lightgbm_rounds(
+    params: dict[str, Any],
+    data: tuple[pd.DataFrame, np.ndarray],
+    weights: np.ndarray | None,
+    rounds: int,
+) -> Any:
+    """A booster of exactly ``rounds`` trees on ``data`` (no early stopping)."""
+    import lightgbm as lgb
+
+    full = lgb.Dataset(
+        data[0].to_numpy("float32"), data[1], weight=weights, feature_name=list(data[0].columns)
+    )
+    fixed = {k: v for k, v in params.items() if k not in ("early_stopping_round", "refit")}
+    return lgb.train(fixed, full, num_boost_round=rounds)
+
+
+def refit_model(
+    trained: TrainedModel,
+    cfg: ModelConfig,
+    seed: int,
+    data: tuple[pd.DataFrame, np.ndarray],
+    weights: np.ndarray | None = None,
+) -> TrainedModel:
+    """``trained``'s model fitted again on ``data`` (e.g. its training rows and the
+    newest days it was judged on): the same parameters and, for LightGBM, the same number
+    of trees, so no rows are set aside to choose them."""
+    if weights is not None and len(weights) != len(data[1]):
+        raise ValueError(f"{len(weights)} weights for {len(data[1])} rows")
+    if isinstance(cfg, LightGBMModelConfig):
+        params = {k: v for k, v in trained.params.items() if k != "num_boost_round"}
+        rounds = trained.best_iteration or cfg.num_boost_round
+        booster = _lightgbm_rounds(params, data, weights, rounds)
+        return TrainedModel(
+            kind="lightgbm",
+            model=booster,
+            feature_names=trained.feature_names,
+            task=trained.task,
+            params=trained.params,
+            best_iteration=trained.best_iteration,
+        )
+    return _train_sklearn(cfg, trained.task, seed, data, weights)
 
 
 def _ones(weights: np.ndarray | None, labels: np.ndarray) -> np.ndarray:

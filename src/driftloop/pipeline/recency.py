@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 
 from driftloop.config import TrainingConfig
-from driftloop.pipeline.estimators import TrainedModel, train_model
+from driftloop.pipeline.estimators import TrainedModel, refit_model, train_model
 from driftloop.pipeline.metrics import HIGHER_IS_BETTER, evaluate, too_few_to_evaluate
 
-__all__ = ["Fitted", "Recency", "fit_candidate", "prefer_weighted"]
+__all__ = ["Fitted", "Recency", "final_model", "fit_candidate", "prefer_weighted"]
 
 XY = tuple[pd.DataFrame, np.ndarray]
 
@@ -112,3 +112,28 @@ def fit_candidate(
     asked = recency.describe()
     head = asked if chosen.weight != 1.0 else f"unweighted (asked: {asked})"
     return Fitted(model, chosen, f"{head}; {note}")
+
+
+def final_model(
+    cfg: TrainingConfig,
+    fitted: Fitted,
+    parts: dict[str, pd.DataFrame],
+    label: str,
+    passed: bool,
+) -> tuple[TrainedModel, str]:
+    """The model to register, and how it was refitted for the lineage: with
+    ``training.refit_holdout``, a version the gate passed is fitted again on train,
+    validation and holdout together (same parameters, trees and weighting), so it learns
+    from the newest labelled days too; else the kept fit, unchanged."""
+    if not (cfg.refit_holdout and passed):
+        return fitted.model, ""
+    rows = pd.concat([parts[k] for k in ("train", "validation", "holdout")], ignore_index=True)
+    chosen = fitted.recency
+    weights = chosen.weights(rows) if chosen is not None and chosen.weight != 1.0 else None
+    features = list(fitted.model.feature_names)
+    data = (rows[features], rows[label].to_numpy("float64"))
+    model = refit_model(fitted.model, cfg.model, cfg.seed, data, weights)
+    return model, (
+        f"refit on train, validation and holdout ({len(rows)} rows) after the gate; the "
+        "gate's metrics are the fit's without the holdout"
+    )

@@ -63,6 +63,7 @@ def run_tags(
     actor: str,
     frame_hook: FrameHook | None,
     recency: str,
+    refit: str = "",
 ) -> dict[str, str]:
     """How this run trained and what its gate and ONNX export said (MLflow tags)."""
     return {
@@ -71,6 +72,7 @@ def run_tags(
         "driftloop.actor": actor,
         "driftloop.frame_hook": getattr(frame_hook, "__name__", "") if frame_hook else "",
         "driftloop.recency": recency,
+        "driftloop.refit": refit,
     }
 
 

@@ -25,7 +25,7 @@ from driftloop.pipeline.gate import GateVerdict, evaluate_gate, prediction_sanit
 from driftloop.pipeline.lineage import frame_digest, pip_requirements
 from driftloop.pipeline.metrics import MIN_HOLDOUT_ROWS, evaluate, too_few_to_evaluate
 from driftloop.pipeline.onnx_export import OnnxExport, export_onnx
-from driftloop.pipeline.recency import Recency, fit_candidate
+from driftloop.pipeline.recency import Recency, final_model, fit_candidate
 from driftloop.pipeline.record import (
     FrameHook,
     choose_alias,
@@ -153,9 +153,7 @@ def run_training(
 
     ``frame_hook`` may alter the train and validation rows (the demo uses it to train a
     deliberately broken model); the holdout is altered only with ``hook_holdout``.
-    ``recency`` weights recent rows (the loop's retrains); ``tags`` are added to the
-    version's lineage.
-    """
+    ``recency`` weights recent rows (the loop's retrains); ``tags`` join the lineage."""
     started = time.perf_counter()
     cfg = project.config.training
     store = FeatureStore(project)
@@ -170,16 +168,17 @@ def run_training(
     progress(TRAIN_STEPS[2])
     xy = {k: (v[features], v[label].to_numpy("float64")) for k, v in parts.items()}
     fitted = fit_candidate(cfg, xy["train"], xy["validation"], parts, recency)
-    trained = fitted.model
 
     progress(TRAIN_STEPS[3])
-    holdout_pred = trained.predict(parts["holdout"])
+    holdout_pred = fitted.model.predict(parts["holdout"])
     metrics = evaluate(cfg.task, xy["holdout"][1], holdout_pred)
 
     progress(TRAIN_STEPS[4])
     verdict, champion_version, champion_metrics = _gate(
         registry, cfg, parts["holdout"], label, metrics, holdout_pred, float(xy["train"][1].max())
     )
+
+    trained, refit = final_model(cfg, fitted, parts, label, verdict.passed)
 
     progress(TRAIN_STEPS[5])
     onnx = export_onnx(trained, parts["holdout"])
@@ -191,7 +190,7 @@ def run_training(
     rows = {k: len(v) for k, v in parts.items()}
     tags = {
         **lineage_tags(project, store, chosen, split, digest, champion_version),
-        **run_tags(verdict, onnx.reason, actor, frame_hook, fitted.description),
+        **run_tags(verdict, onnx.reason, actor, frame_hook, fitted.description, refit),
         **(tags or {}),
     }
     logged = logged_metrics(metrics, champion_metrics, rows, trained.best_iteration)

@@ -166,7 +166,7 @@ class RolloutController:
                 window = Snapshot({**window.versions, r.stable: baseline.get(r.stable)})
             task = getattr(self.outcomes, "task", "regression")
             verdict = step_verdict(
-                self.cfg, r, window, elapsed, self._outcomes(r), task, self._retrained_on_drift
+                self.cfg, r, window, elapsed, self._outcomes(r), task, self._trigger
             )
         crash_point("rollout.judged")
         return self._act(r, verdict)
@@ -296,9 +296,10 @@ class RolloutController:
         found = self.outcomes.outcomes(r.phase_started_at)
         return found.get(r.version), found.get(r.stable)
 
-    def _retrained_on_drift(self, version: str) -> bool:
-        """A version the loop retrained because the world changed (``driftloop.trigger``)."""
+    def _trigger(self, version: str) -> str:
+        """Why the loop retrained a version (``driftloop.trigger``: its triggers, or
+        ``schedule``); empty for a version it did not retrain."""
         try:
-            return bool(self.registry.get(version).tags.get("driftloop.trigger"))
+            return str(self.registry.get(version).tags.get("driftloop.trigger") or "")
         except DriftloopError:
-            return False
+            return ""

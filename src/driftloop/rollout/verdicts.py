@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from driftloop.config import RolloutConfig
+from driftloop.config.loop import Trigger
 from driftloop.errors import RolloutError
 from driftloop.rollout.judge import (
     Evidence,
@@ -22,6 +23,10 @@ from driftloop.rollout.judge import (
 from driftloop.rollout.metrics import Snapshot, observe_step, shadow_summary
 from driftloop.rollout.outcomes import VersionOutcomes, outcome_evidence, paired_evidence
 from driftloop.rollout.store import Rollout
+
+# The loop's trigger (config ``loop.triggers``) that means the stable's own labels judged
+# its accuracy degraded.
+ACCURACY_TRIGGER: Trigger = "accuracy"
 
 __all__ = [
     "STRATEGIES",
@@ -49,8 +54,15 @@ def judged_weights(cfg: RolloutConfig, strategy: str) -> tuple[float, ...]:
     raise RolloutError(f"strategy {strategy!r} must be one of {', '.join(STRATEGIES)}")
 
 
-def step_policy(cfg: RolloutConfig, strategy: str) -> StepPolicy:
-    """The judge's policy; the rollout's false-rollback budget is split over its phases."""
+def step_policy(cfg: RolloutConfig, strategy: str, stable_degraded: bool = False) -> StepPolicy:
+    """The judge's policy; the rollout's false-rollback budget is split over its phases.
+
+    ``stable_degraded``: the challenger was retrained because the stable's accuracy was
+    judged degraded on its labels. Its paired canary steps then count the answers it
+    computes in shadow (as ``paired.count_shadow`` does for sparse traffic): every day at
+    10 % keeps most users on a model known to be worse, so a step waits for volume only
+    as long as the whole traffic needs to supply it (the guards, ``min_duration_s`` and the
+    paired test still judge it)."""
     phases = len(judged_weights(cfg, strategy))
     max_duration = cfg.ab_max_duration_s + 1.0 if strategy == "ab" else cfg.max_duration_s
     return StepPolicy(
@@ -66,7 +78,9 @@ def step_policy(cfg: RolloutConfig, strategy: str) -> StepPolicy:
         max_duration_s=max_duration,
         alpha=cfg.alpha / phases,
         p99_slack_s=cfg.p99_slack_ms / 1000.0,
-        count_shadow=cfg.paired.enabled and cfg.paired.count_shadow and strategy == "canary",
+        count_shadow=cfg.paired.enabled
+        and (cfg.paired.count_shadow or stable_degraded)
+        and strategy == "canary",
     )
 
 
@@ -167,16 +181,20 @@ def step_verdict(
     elapsed: float,
     outcomes: tuple[VersionOutcomes | None, VersionOutcomes | None],
     task: str,
-    retrained_on_drift: Callable[[str], bool],
+    trigger: Callable[[str], str],
 ) -> Verdict:
     """A judged step (canary, blue-green, A/B): the judge's guards and tests, then the
-    labels (paired when they have decided) and, in A/B, the business outcome."""
-    policy = step_policy(cfg, r.strategy)
+    labels (paired when they have decided) and, in A/B, the business outcome.
+
+    ``trigger``: what made the loop retrain a version (its ``driftloop.trigger`` tag, empty
+    for a version the loop did not retrain)."""
+    why = trigger(r.version)
+    policy = step_policy(cfg, r.strategy, stable_degraded=ACCURACY_TRIGGER in why.split(", "))
     ratios = (policy.promote_p99_ratio, policy.rollback_p99_ratio)
     obs = observe_step(window, r.version, r.stable, elapsed, policy.p99_slack_s, ratios)
     canary_out, stable_out = outcomes
     rows, business, accuracy = label_evidence(cfg, task, r, canary_out, stable_out)
-    if obs.kl is not None and obs.kl > policy.kl_max and retrained_on_drift(r.version):
+    if obs.kl is not None and obs.kl > policy.kl_max and why:
         obs = replace(
             obs, retrained_on_drift=True, labels_ok=accuracy.passed, labels_detail=accuracy.detail
         )

@@ -18,6 +18,7 @@ from numpy.typing import ArrayLike
 __all__ = [
     "LOSS_CLIP",
     "class_losses",
+    "degraded_ratio_at",
     "log_loss",
     "log_loss_sum",
     "or_none",
@@ -129,3 +130,29 @@ def roc_auc_from_counts(positives: ArrayLike, negatives: ArrayLike) -> float:
         return math.nan
     below = np.cumsum(neg) - neg  # negatives in lower bins
     return float((pos * (below + 0.5 * neg)).sum() / (n_pos * n_neg))
+
+
+EARLY_Z = 3.0  # standard errors a ratio must clear to be judged on fewer labels than asked
+
+
+def degraded_ratio_at(labeled: int, threshold: float, min_labels: int) -> float | None:
+    """The error ratio (window / holdout) above which ``labeled`` labels show a version
+    degraded, for a rule that asks ``min_labels`` labels to judge at ``threshold``.
+
+    From ``min_labels`` labels on: ``threshold``. Below it, a window's error is a mean of
+    per-label errors whose spread is about their mean (a coefficient of variation of 1,
+    above a normal error's 0.76), so its relative standard error is about 1/sqrt(n): the
+    ratio must clear ``threshold`` by ``EARLY_Z`` of them, ``threshold * (1 + 3/sqrt(n))``
+    (2.8x on 5 labels at threshold 1.2, 2.0x on 19). Fewer than a quarter of
+    ``min_labels`` (at least 3): None, not judged. Only a degradation is judged early: a
+    version is called fine on ``min_labels`` labels only."""
+    if labeled < 0 or min_labels < 1 or not threshold > 0:
+        raise ValueError(
+            f"labeled {labeled!r} must be >= 0, min_labels {min_labels!r} >= 1 and "
+            f"threshold {threshold!r} > 0"
+        )
+    if labeled >= min_labels:
+        return threshold
+    if labeled < max(min_labels // 4, 3):
+        return None
+    return threshold * (1.0 + EARLY_Z / math.sqrt(labeled))
