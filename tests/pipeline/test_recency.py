@@ -79,3 +79,31 @@ def test_fit_candidate_without_weighting_fits_once_as_asked() -> None:
     flat = fit_candidate(cfg, xy["train"], xy["validation"], parts, Recency(SINCE, 1.0))
     assert flat.description == Recency(SINCE, 1.0).describe()
     assert flat.model.params["refit"] is True
+
+
+@pytest.mark.parametrize("new_regime", [True, False])
+def test_the_kept_fit_is_the_model_a_fresh_fit_of_its_weighting_grows(new_regime: bool) -> None:
+    """fit_candidate refits the comparison's fit instead of fitting the kept weighting again:
+    the model is tree for tree the one ``train_model(..., refit=True)`` grows."""
+    from driftloop.pipeline.estimators import train_model
+
+    parts = _parts(new_regime)
+    cfg = _config()
+    xy = {k: (v[["x"]], v["y"].to_numpy("float64")) for k, v in parts.items()}
+    recency = Recency(SINCE, 20.0)
+    fitted = fit_candidate(cfg, xy["train"], xy["validation"], parts, recency)
+    w = (recency.weights(parts["train"]), recency.weights(parts["validation"]))
+    w = w if new_regime else (None, None)
+    fresh = train_model(
+        cfg.model,
+        cfg.task,
+        cfg.seed,
+        xy["train"],
+        xy["validation"],
+        weights=w[0],
+        valid_weights=w[1],
+        refit=True,
+    )
+    assert fitted.model.model.model_to_string() == fresh.model.model_to_string()
+    assert fitted.model.params == fresh.params
+    assert fitted.model.best_iteration == fresh.best_iteration

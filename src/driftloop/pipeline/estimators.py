@@ -16,7 +16,7 @@ import pandas as pd
 from driftloop.config import LightGBMModelConfig, ModelConfig, SklearnModelConfig
 from driftloop.errors import ConfigError
 
-__all__ = ["Predictor", "TrainedModel", "resolve_estimator", "train_model"]
+__all__ = ["Predictor", "TrainedModel", "refit_model", "resolve_estimator", "train_model"]
 
 
 class Predictor(Protocol):
@@ -69,19 +69,7 @@ def resolve_estimator(path: str) -> type[Any]:
     return cls
 
 
-def _train_lightgbm(
-    cfg: LightGBMModelConfig,
-    task: str,
-    seed: int,
-    train: tuple[pd.DataFrame, np.ndarray],
-    valid: tuple[pd.DataFrame, np.ndarray],
-    weights: np.ndarray | None = None,
-    valid_weights: np.ndarray | None = None,
-    refit: bool = False,
-) -> TrainedModel:
-    import lightgbm as lgb
-
-    features = tuple(train[0].columns)
+def _lightgbm_params(cfg: LightGBMModelConfig, task: str, seed: int) -> dict[str, Any]:
     params: dict[str, Any] = {
         "verbosity": -1,
         "seed": seed,
@@ -97,6 +85,23 @@ def _train_lightgbm(
                 f"training.model.params.objective {params['objective']!r} does not fit a "
                 "classification task; use binary"
             )
+    return params
+
+
+def _train_lightgbm(
+    cfg: LightGBMModelConfig,
+    task: str,
+    seed: int,
+    train: tuple[pd.DataFrame, np.ndarray],
+    valid: tuple[pd.DataFrame, np.ndarray],
+    weights: np.ndarray | None = None,
+    valid_weights: np.ndarray | None = None,
+    refit: bool = False,
+) -> TrainedModel:
+    import lightgbm as lgb
+
+    features = tuple(train[0].columns)
+    params = _lightgbm_params(cfg, task, seed)
     train_set = lgb.Dataset(
         train[0].to_numpy("float32"), train[1], weight=weights, feature_name=list(features)
     )
@@ -117,26 +122,50 @@ def _train_lightgbm(
     if best is not None:
         # Keep only the trees up to the best iteration, so every copy predicts alike.
         booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
-    if refit:
-        # The validation days are the most recent the model may learn from: after early
-        # stopping found the number of trees, fit that many on train and validation together.
-        rounds = best or cfg.num_boost_round
-        x = np.vstack([train[0].to_numpy("float32"), valid[0].to_numpy("float32")])
-        y = np.concatenate([train[1], valid[1]])
-        w = None if weights is None else np.concatenate([weights, _ones(valid_weights, valid[1])])
-        full = lgb.Dataset(x, y, weight=w, feature_name=list(features))
-        booster = lgb.train(
-            {k: v for k, v in params.items() if k != "early_stopping_round"},
-            full,
-            num_boost_round=rounds,
-        )
-    return TrainedModel(
+    stopped = TrainedModel(
         kind="lightgbm",
         model=booster,
         feature_names=features,
         task=task,
-        params={**params, "num_boost_round": cfg.num_boost_round, "refit": refit},
+        params={**params, "num_boost_round": cfg.num_boost_round, "refit": False},
         best_iteration=best,
+    )
+    if not refit:
+        return stopped
+    return _refit_lightgbm(cfg, params, stopped, train, valid, weights, valid_weights)
+
+
+def _refit_lightgbm(
+    cfg: LightGBMModelConfig,
+    params: dict[str, Any],
+    stopped: TrainedModel,
+    train: tuple[pd.DataFrame, np.ndarray],
+    valid: tuple[pd.DataFrame, np.ndarray],
+    weights: np.ndarray | None,
+    valid_weights: np.ndarray | None,
+) -> TrainedModel:
+    """The validation days are the most recent the model may learn from: after early
+    stopping (``stopped``) found the number of trees, fit that many on train and validation
+    together."""
+    import lightgbm as lgb
+
+    rounds = stopped.best_iteration or cfg.num_boost_round
+    x = np.vstack([train[0].to_numpy("float32"), valid[0].to_numpy("float32")])
+    y = np.concatenate([train[1], valid[1]])
+    w = None if weights is None else np.concatenate([weights, _ones(valid_weights, valid[1])])
+    full = lgb.Dataset(x, y, weight=w, feature_name=list(stopped.feature_names))
+    booster = lgb.train(
+        {k: v for k, v in params.items() if k != "early_stopping_round"},
+        full,
+        num_boost_round=rounds,
+    )
+    return TrainedModel(
+        kind="lightgbm",
+        model=booster,
+        feature_names=stopped.feature_names,
+        task=stopped.task,
+        params={**params, "num_boost_round": cfg.num_boost_round, "refit": True},
+        best_iteration=stopped.best_iteration,
     )
 
 
@@ -225,3 +254,27 @@ def train_model(
         w = None if weights is None else np.concatenate([weights, _ones(valid_weights, valid[1])])
         return _train_sklearn(cfg, task, seed, (x, y), w)
     return _train_sklearn(cfg, task, seed, train, weights)
+
+
+def refit_model(
+    cfg: ModelConfig,
+    task: str,
+    seed: int,
+    train: tuple[pd.DataFrame, np.ndarray],
+    valid: tuple[pd.DataFrame, np.ndarray],
+    fitted: TrainedModel,
+    *,
+    weights: np.ndarray | None = None,
+    valid_weights: np.ndarray | None = None,
+) -> TrainedModel:
+    """``train_model(..., refit=True)`` for a model already fitted by ``train_model`` with
+    the same arguments and ``refit=False`` (``fitted``): LightGBM's early stopping is not run
+    again (it is deterministic: the same trees), only the fit on train and validation."""
+    if isinstance(cfg, LightGBMModelConfig) and fitted.kind == "lightgbm":
+        if fitted.params.get("refit") is not False:
+            raise ValueError("refit_model takes a model fitted without refit")
+        params = _lightgbm_params(cfg, task, seed)
+        return _refit_lightgbm(cfg, params, fitted, train, valid, weights, valid_weights)
+    return train_model(
+        cfg, task, seed, train, valid, weights=weights, valid_weights=valid_weights, refit=True
+    )
