@@ -13,6 +13,17 @@ import pytest
 os.environ.setdefault("FEAST_USAGE", "False")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
+# Workers for `-n auto` (pytest-xdist, the default in pyproject's addopts): one per core
+# this process may use, at most 4: each worker builds its own session fixtures (trained
+# projects), which more workers would only repeat.
+MAX_WORKERS = 4
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cores or 1, MAX_WORKERS))
+
+
 SMALL_SCENARIO: dict[str, Any] = {
     "n_stores": 3,
     "n_products": 4,
