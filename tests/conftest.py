@@ -13,6 +13,42 @@ import pytest
 os.environ.setdefault("FEAST_USAGE", "False")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
+# Workers for `-n auto` (pytest-xdist, the default in pyproject's addopts): one per core
+# this process may use, at most 4: each worker builds its own session fixtures (trained
+# projects), which more workers would only repeat.
+MAX_WORKERS = 4
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cores or 1, MAX_WORKERS))
+
+
+# The slowest modules, slowest first (`pytest --durations`, at 2 workers): collected
+# first, so each starts at once on a worker of its own instead of running alone at the end
+# while the other worker idles (--dist loadfile hands modules out in collection order).
+# Order only: every other test keeps its place.
+SLOW_FIRST = (
+    "tests/loop/test_loop_kill9.py",
+    "tests/tabular/test_fraud_loop.py",
+    "tests/loop/test_quarantine.py",
+    "tests/loop/test_loop_run.py",
+    "tests/rollout/test_kill9.py",
+    "tests/optimize/test_optimize_cli.py",
+    "tests/monitoring/test_live.py",
+    "tests/tabular/test_fraud_skew.py",
+    "tests/tabular/test_replay.py",
+    "tests/monitoring/test_monitor.py",
+    "tests/serving/test_fuzz_server.py",
+    "tests/loop/test_scheduled_challenger.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {module: i for i, module in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.partition("::")[0], len(rank)))
+
+
 SMALL_SCENARIO: dict[str, Any] = {
     "n_stores": 3,
     "n_products": 4,

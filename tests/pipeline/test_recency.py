@@ -118,3 +118,31 @@ def test_final_model_learns_the_holdout_days_only_when_asked_and_passed() -> Non
     assert refitted.best_iteration == fitted.model.best_iteration
     assert refitted.model.num_trees() == fitted.model.model.num_trees()
     assert holdout_error(fitted.model) > 5.0 > 1.0 > holdout_error(refitted)
+
+
+@pytest.mark.parametrize("new_regime", [True, False])
+def test_the_kept_fit_is_the_model_a_fresh_fit_of_its_weighting_grows(new_regime: bool) -> None:
+    """fit_candidate refits the comparison's fit instead of fitting the kept weighting again:
+    the model is tree for tree the one ``train_model(..., refit=True)`` grows."""
+    from driftloop.pipeline.estimators import train_model
+
+    parts = _parts(new_regime)
+    cfg = _config()
+    xy = {k: (v[["x"]], v["y"].to_numpy("float64")) for k, v in parts.items()}
+    recency = Recency(SINCE, 20.0)
+    fitted = fit_candidate(cfg, xy["train"], xy["validation"], parts, recency)
+    w = (recency.weights(parts["train"]), recency.weights(parts["validation"]))
+    w = w if new_regime else (None, None)
+    fresh = train_model(
+        cfg.model,
+        cfg.task,
+        cfg.seed,
+        xy["train"],
+        xy["validation"],
+        weights=w[0],
+        valid_weights=w[1],
+        refit=True,
+    )
+    assert fitted.model.model.model_to_string() == fresh.model.model_to_string()
+    assert fitted.model.params == fresh.params
+    assert fitted.model.best_iteration == fresh.best_iteration

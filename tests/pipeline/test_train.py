@@ -132,13 +132,19 @@ def test_no_model_artifact_is_a_pickle(trained_project: Any) -> None:
         assert path.read_bytes()[:1] != b"\x80", f"{path} starts like a pickle"
 
 
-def test_loaded_model_is_the_onnx_copy_and_matches_native(trained_project: Any) -> None:
+def test_loaded_model_is_the_onnx_copy_and_matches_native(
+    trained_project: Any, tmp_path: Path
+) -> None:
     import mlflow.lightgbm
 
     registry = open_registry(trained_project)
     onnx_model = registry.load_model("1")
     assert onnx_model.format == "onnx"
-    native = mlflow.lightgbm.load_model(f"models:/{registry.model_name}/1")
+    # Downloaded to a folder of the test's: loaded in place from the shared project's local
+    # artifact store, MLflow would write a registered_model_meta file into the version's
+    # artifacts, which the registry's checksums then refuse for every later test.
+    uri = f"models:/{registry.model_name}/1"
+    native = mlflow.lightgbm.load_model(uri, dst_path=str(tmp_path))
     frame = build_training_set(FeatureStore(trained_project), date(2019, 7, 1), date(2019, 7, 7))
     x = frame[list(onnx_model.feature_names)].to_numpy("float32")
     np.testing.assert_allclose(onnx_model.predict(frame), native.predict(x), rtol=1e-4, atol=1e-3)

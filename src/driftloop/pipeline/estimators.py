@@ -16,7 +16,14 @@ import pandas as pd
 from driftloop.config import LightGBMModelConfig, ModelConfig, SklearnModelConfig
 from driftloop.errors import ConfigError
 
-__all__ = ["Predictor", "TrainedModel", "refit_model", "resolve_estimator", "train_model"]
+__all__ = [
+    "Predictor",
+    "TrainedModel",
+    "refit_model",
+    "refit_with",
+    "resolve_estimator",
+    "train_model",
+]
 
 
 class Predictor(Protocol):
@@ -69,19 +76,7 @@ def resolve_estimator(path: str) -> type[Any]:
     return cls
 
 
-def _train_lightgbm(
-    cfg: LightGBMModelConfig,
-    task: str,
-    seed: int,
-    train: tuple[pd.DataFrame, np.ndarray],
-    valid: tuple[pd.DataFrame, np.ndarray],
-    weights: np.ndarray | None = None,
-    valid_weights: np.ndarray | None = None,
-    refit: bool = False,
-) -> TrainedModel:
-    import lightgbm as lgb
-
-    features = tuple(train[0].columns)
+def _lightgbm_params(cfg: LightGBMModelConfig, task: str, seed: int) -> dict[str, Any]:
     params: dict[str, Any] = {
         "verbosity": -1,
         "seed": seed,
@@ -97,6 +92,23 @@ def _train_lightgbm(
                 f"training.model.params.objective {params['objective']!r} does not fit a "
                 "classification task; use binary"
             )
+    return params
+
+
+def _train_lightgbm(
+    cfg: LightGBMModelConfig,
+    task: str,
+    seed: int,
+    train: tuple[pd.DataFrame, np.ndarray],
+    valid: tuple[pd.DataFrame, np.ndarray],
+    weights: np.ndarray | None = None,
+    valid_weights: np.ndarray | None = None,
+    refit: bool = False,
+) -> TrainedModel:
+    import lightgbm as lgb
+
+    features = tuple(train[0].columns)
+    params = _lightgbm_params(cfg, task, seed)
     train_set = lgb.Dataset(
         train[0].to_numpy("float32"), train[1], weight=weights, feature_name=list(features)
     )
@@ -117,20 +129,42 @@ def _train_lightgbm(
     if best is not None:
         # Keep only the trees up to the best iteration, so every copy predicts alike.
         booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
-    if refit:
-        # The validation days are the most recent the model may learn from: after early
-        # stopping found the number of trees, fit that many on train and validation together.
-        x = pd.concat([train[0], valid[0]], ignore_index=True)
-        y = np.concatenate([train[1], valid[1]])
-        w = None if weights is None else np.concatenate([weights, _ones(valid_weights, valid[1])])
-        booster = _lightgbm_rounds(params, (x, y), w, best or cfg.num_boost_round)
-    return TrainedModel(
+    stopped = TrainedModel(
         kind="lightgbm",
         model=booster,
         feature_names=features,
         task=task,
-        params={**params, "num_boost_round": cfg.num_boost_round, "refit": refit},
+        params={**params, "num_boost_round": cfg.num_boost_round, "refit": False},
         best_iteration=best,
+    )
+    if not refit:
+        return stopped
+    return _refit_lightgbm(cfg, params, stopped, train, valid, weights, valid_weights)
+
+
+def _refit_lightgbm(
+    cfg: LightGBMModelConfig,
+    params: dict[str, Any],
+    stopped: TrainedModel,
+    train: tuple[pd.DataFrame, np.ndarray],
+    valid: tuple[pd.DataFrame, np.ndarray],
+    weights: np.ndarray | None,
+    valid_weights: np.ndarray | None,
+) -> TrainedModel:
+    """The validation days are the most recent the model may learn from: after early
+    stopping (``stopped``) found the number of trees, fit that many on train and validation
+    together."""
+    x = pd.concat([train[0], valid[0]], ignore_index=True)
+    y = np.concatenate([train[1], valid[1]])
+    w = None if weights is None else np.concatenate([weights, _ones(valid_weights, valid[1])])
+    booster = _lightgbm_rounds(params, (x, y), w, stopped.best_iteration or cfg.num_boost_round)
+    return TrainedModel(
+        kind="lightgbm",
+        model=booster,
+        feature_names=stopped.feature_names,
+        task=stopped.task,
+        params={**params, "num_boost_round": cfg.num_boost_round, "refit": True},
+        best_iteration=stopped.best_iteration,
     )
 
 
@@ -148,33 +182,6 @@ def _lightgbm_rounds(
     )
     fixed = {k: v for k, v in params.items() if k not in ("early_stopping_round", "refit")}
     return lgb.train(fixed, full, num_boost_round=rounds)
-
-
-def refit_model(
-    trained: TrainedModel,
-    cfg: ModelConfig,
-    seed: int,
-    data: tuple[pd.DataFrame, np.ndarray],
-    weights: np.ndarray | None = None,
-) -> TrainedModel:
-    """``trained``'s model fitted again on ``data`` (e.g. its training rows and the
-    newest days it was judged on): the same parameters and, for LightGBM, the same number
-    of trees, so no rows are set aside to choose them."""
-    if weights is not None and len(weights) != len(data[1]):
-        raise ValueError(f"{len(weights)} weights for {len(data[1])} rows")
-    if isinstance(cfg, LightGBMModelConfig):
-        params = {k: v for k, v in trained.params.items() if k != "num_boost_round"}
-        rounds = trained.best_iteration or cfg.num_boost_round
-        booster = _lightgbm_rounds(params, data, weights, rounds)
-        return TrainedModel(
-            kind="lightgbm",
-            model=booster,
-            feature_names=trained.feature_names,
-            task=trained.task,
-            params=trained.params,
-            best_iteration=trained.best_iteration,
-        )
-    return _train_sklearn(cfg, trained.task, seed, data, weights)
 
 
 def _ones(weights: np.ndarray | None, labels: np.ndarray) -> np.ndarray:
@@ -262,3 +269,53 @@ def train_model(
         w = None if weights is None else np.concatenate([weights, _ones(valid_weights, valid[1])])
         return _train_sklearn(cfg, task, seed, (x, y), w)
     return _train_sklearn(cfg, task, seed, train, weights)
+
+
+def refit_model(
+    cfg: ModelConfig,
+    task: str,
+    seed: int,
+    train: tuple[pd.DataFrame, np.ndarray],
+    valid: tuple[pd.DataFrame, np.ndarray],
+    fitted: TrainedModel,
+    *,
+    weights: np.ndarray | None = None,
+    valid_weights: np.ndarray | None = None,
+) -> TrainedModel:
+    """``train_model(..., refit=True)`` for a model already fitted by ``train_model`` with
+    the same arguments and ``refit=False`` (``fitted``): LightGBM's early stopping is not run
+    again (it is deterministic: the same trees), only the fit on train and validation."""
+    if isinstance(cfg, LightGBMModelConfig) and fitted.kind == "lightgbm":
+        if fitted.params.get("refit") is not False:
+            raise ValueError("refit_model takes a model fitted without refit")
+        params = _lightgbm_params(cfg, task, seed)
+        return _refit_lightgbm(cfg, params, fitted, train, valid, weights, valid_weights)
+    return train_model(
+        cfg, task, seed, train, valid, weights=weights, valid_weights=valid_weights, refit=True
+    )
+
+
+def refit_with(
+    trained: TrainedModel,
+    cfg: ModelConfig,
+    seed: int,
+    data: tuple[pd.DataFrame, np.ndarray],
+    weights: np.ndarray | None = None,
+) -> TrainedModel:
+    """``trained``'s model fitted again on ``data`` (e.g. its training rows and the
+    newest days it was judged on): the same parameters and, for LightGBM, the same number
+    of trees, so no rows are set aside to choose them."""
+    if weights is not None and len(weights) != len(data[1]):
+        raise ValueError(f"{len(weights)} weights for {len(data[1])} rows")
+    if isinstance(cfg, LightGBMModelConfig) and trained.kind == "lightgbm":
+        params = {k: v for k, v in trained.params.items() if k != "num_boost_round"}
+        rounds = trained.best_iteration or cfg.num_boost_round
+        return TrainedModel(
+            kind="lightgbm",
+            model=_lightgbm_rounds(params, data, weights, rounds),
+            feature_names=trained.feature_names,
+            task=trained.task,
+            params=trained.params,
+            best_iteration=trained.best_iteration,
+        )
+    return _train_sklearn(cfg, trained.task, seed, data, weights)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from driftloop.config import TrainingConfig
-from driftloop.pipeline.estimators import TrainedModel, refit_model, train_model
+from driftloop.pipeline.estimators import TrainedModel, refit_model, refit_with, train_model
 from driftloop.pipeline.metrics import HIGHER_IS_BETTER, evaluate, too_few_to_evaluate
 
 __all__ = ["Fitted", "Recency", "final_model", "fit_candidate", "prefer_weighted"]
@@ -80,38 +80,49 @@ def fit_candidate(
         model = train_model(cfg.model, cfg.task, cfg.seed, train, valid, refit=refit)
         return Fitted(model, recency, recency.describe() if recency else "")
     weights = recency.weights(parts["train"]), recency.weights(parts["validation"])
-    metric = cfg.gate.metric
     why_not = too_few_to_evaluate(cfg.task, valid[1])
     if why_not is not None:
-        chosen = recency
         note = f"kept without a comparison: the validation days hold {why_not}"
-    else:
-        scores = {}
-        for name, w in (("weighted", weights), ("unweighted", (None, None))):
-            model = train_model(
-                cfg.model, cfg.task, cfg.seed, train, valid, weights=w[0], valid_weights=w[1]
-            )
-            scores[name] = evaluate(cfg.task, valid[1], model.predict(parts["validation"]))[metric]
-        better = prefer_weighted(metric, scores["weighted"], scores["unweighted"])
-        chosen = recency if better else Recency(recency.since, 1.0, recency.refit)
-        note = (
-            f"validation {metric} {scores['weighted']:.4g} weighted vs "
-            f"{scores['unweighted']:.4g} unweighted"
+        model = train_model(
+            cfg.model,
+            cfg.task,
+            cfg.seed,
+            train,
+            valid,
+            weights=weights[0],
+            valid_weights=weights[1],
+            refit=recency.refit,
         )
-    w = weights if chosen.weight != 1.0 else (None, None)
-    model = train_model(
-        cfg.model,
-        cfg.task,
-        cfg.seed,
-        train,
-        valid,
-        weights=w[0],
-        valid_weights=w[1],
-        refit=chosen.refit,
+        return Fitted(model, recency, _lineage(recency, recency, note))
+    scores: dict[str, float] = {}
+    fits: dict[str, TrainedModel] = {}
+    for name, w in (("weighted", weights), ("unweighted", (None, None))):
+        fits[name] = train_model(
+            cfg.model, cfg.task, cfg.seed, train, valid, weights=w[0], valid_weights=w[1]
+        )
+        predicted = fits[name].predict(parts["validation"])
+        scores[name] = evaluate(cfg.task, valid[1], predicted)[cfg.gate.metric]
+    better = prefer_weighted(cfg.gate.metric, scores["weighted"], scores["unweighted"])
+    chosen = recency if better else Recency(recency.since, 1.0, recency.refit)
+    note = (
+        f"validation {cfg.gate.metric} {scores['weighted']:.4g} weighted vs "
+        f"{scores['unweighted']:.4g} unweighted"
     )
-    asked = recency.describe()
-    head = asked if chosen.weight != 1.0 else f"unweighted (asked: {asked})"
-    return Fitted(model, chosen, f"{head}; {note}")
+    # The kept model is the comparison's fit (training is seeded and deterministic, so a
+    # second fit would grow the same trees): only the refit on train and validation is left.
+    model = fits["weighted" if better else "unweighted"]
+    if chosen.refit:
+        w = weights if better else (None, None)
+        model = refit_model(
+            cfg.model, cfg.task, cfg.seed, train, valid, model, weights=w[0], valid_weights=w[1]
+        )
+    return Fitted(model, chosen, _lineage(recency, chosen, note))
+
+
+def _lineage(asked: Recency, chosen: Recency, note: str) -> str:
+    """The lineage text: the weighting asked for, the one kept, and why."""
+    head = asked.describe() if chosen.weight != 1.0 else f"unweighted (asked: {asked.describe()})"
+    return f"{head}; {note}"
 
 
 def final_model(
@@ -132,7 +143,7 @@ def final_model(
     weights = chosen.weights(rows) if chosen is not None and chosen.weight != 1.0 else None
     features = list(fitted.model.feature_names)
     data = (rows[features], rows[label].to_numpy("float64"))
-    model = refit_model(fitted.model, cfg.model, cfg.seed, data, weights)
+    model = refit_with(fitted.model, cfg.model, cfg.seed, data, weights)
     return model, (
         f"refit on train, validation and holdout ({len(rows)} rows) after the gate; the "
         "gate's metrics are the fit's without the holdout"
