@@ -307,7 +307,7 @@ def refit_with(
     of trees, so no rows are set aside to choose them."""
     if weights is not None and len(weights) != len(data[1]):
         raise ValueError(f"{len(weights)} weights for {len(data[1])} rows")
-    if isinstance(cfg, LightGBMModelConfig) and trained.kind == "lightgbm":
+    if isinstance(cfg, LightGBMModelConfig):
         params = {k: v for k, v in trained.params.items() if k != "num_boost_round"}
         rounds = trained.best_iteration or cfg.num_boost_round
         return TrainedModel(
