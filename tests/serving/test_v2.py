@@ -153,6 +153,25 @@ def test_nan_only_where_allowed() -> None:
     assert err.value.http_status == 422
 
 
+def test_plus_and_minus_infinity_in_one_request_are_named_without_a_warning() -> None:
+    """inf and -inf sum to NaN: the one-reduction check must still name them (tests turn
+    NumPy's 'invalid value' warning into an error, as the fuzz test found)."""
+    x = np.array([[np.inf, 1, -np.inf]], dtype="<f4")
+    header = body(
+        [
+            {
+                "name": "input",
+                "shape": [1, 3],
+                "datatype": "FP32",
+                "parameters": {"binary_data_size": x.nbytes},
+            }
+        ]
+    )
+    req = decode_request(header + x.tobytes(), str(len(header)), 10)
+    with pytest.raises(RequestError, match=r"NaN or infinite values in \['a', 'c'\]"):
+        features_matrix(req, NAMES, frozenset())
+
+
 @pytest.mark.parametrize("datatype", ["FP32", "FP64", "INT64"])
 def test_null_or_text_in_numeric_json_data_is_refused_by_position(datatype: str) -> None:
     for data, said in (

@@ -251,8 +251,11 @@ def features_matrix(
     if matrix.shape[0] == 0:
         raise RequestError("the request holds no rows")
     # One reduction for the usual all-finite case (float64 sums of float32 values cannot
-    # overflow); NaN or inf anywhere makes the sum so, and the check below says where.
-    if not math.isfinite(float(matrix.sum(dtype=np.float64))):
+    # overflow); NaN or inf anywhere makes the sum so (inf - inf: NaN, without a warning),
+    # and the check below says where.
+    with np.errstate(invalid="ignore"):
+        total = float(matrix.sum(dtype=np.float64))
+    if not math.isfinite(total):
         bad = ~np.isfinite(matrix)
         not_allowed = [n for j, n in enumerate(names) if bad[:, j].any() and n not in nullable]
         if not_allowed:
