@@ -7,7 +7,7 @@ import orjson
 import pytest
 
 from driftloop.errors import RequestError
-from driftloop.serving.v2 import decode_request, encode_response, features_matrix
+from driftloop.serving.v2 import V2Request, decode_request, encode_response, features_matrix
 
 NAMES = ("a", "b", "c")
 SHORT_BINARY = orjson.dumps(
@@ -134,8 +134,8 @@ def test_wrong_width_missing_and_extra_features() -> None:
         features_matrix(named, NAMES, frozenset())
 
 
-def test_nan_only_where_allowed() -> None:
-    x = np.array([[1, np.nan, 3]], dtype="<f4")
+def _binary_row(x: np.ndarray) -> V2Request:
+    """One FP32 row of three features sent as binary data."""
     header = body(
         [
             {
@@ -146,7 +146,12 @@ def test_nan_only_where_allowed() -> None:
             }
         ]
     )
-    req = decode_request(header + x.tobytes(), str(len(header)), 10)
+    return decode_request(header + x.tobytes(), str(len(header)), 10)
+
+
+def test_nan_only_where_allowed() -> None:
+    x = np.array([[1, np.nan, 3]], dtype="<f4")
+    req = _binary_row(x)
     assert np.isnan(features_matrix(req, NAMES, frozenset({"b"}))[0, 1])
     with pytest.raises(RequestError, match=r"NaN or infinite values in \['b'\]") as err:
         features_matrix(req, NAMES, frozenset())
@@ -157,17 +162,7 @@ def test_plus_and_minus_infinity_in_one_request_are_named_without_a_warning() ->
     """inf and -inf sum to NaN: the one-reduction check must still name them (tests turn
     NumPy's 'invalid value' warning into an error, as the fuzz test found)."""
     x = np.array([[np.inf, 1, -np.inf]], dtype="<f4")
-    header = body(
-        [
-            {
-                "name": "input",
-                "shape": [1, 3],
-                "datatype": "FP32",
-                "parameters": {"binary_data_size": x.nbytes},
-            }
-        ]
-    )
-    req = decode_request(header + x.tobytes(), str(len(header)), 10)
+    req = _binary_row(x)
     with pytest.raises(RequestError, match=r"NaN or infinite values in \['a', 'c'\]"):
         features_matrix(req, NAMES, frozenset())
 
