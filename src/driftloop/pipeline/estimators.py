@@ -7,7 +7,7 @@ with skops. Neither is a pickle.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -139,12 +139,26 @@ def _train_lightgbm(
     )
     if not refit:
         return stopped
-    return _refit_lightgbm(cfg, params, stopped, train, valid, weights, valid_weights)
+    return _refit_lightgbm(cfg, seed, stopped, train, valid, weights, valid_weights)
+
+
+def _stacked(
+    train: tuple[pd.DataFrame, np.ndarray],
+    valid: tuple[pd.DataFrame, np.ndarray],
+    weights: np.ndarray | None,
+    valid_weights: np.ndarray | None,
+) -> tuple[tuple[pd.DataFrame, np.ndarray], np.ndarray | None]:
+    """Train and validation as one part, with their weights (validation rows without
+    weights count 1 when the training rows have some)."""
+    x = pd.concat([train[0], valid[0]], ignore_index=True)
+    y = np.concatenate([train[1], valid[1]])
+    w = None if weights is None else np.concatenate([weights, _ones(valid_weights, valid[1])])
+    return (x, y), w
 
 
 def _refit_lightgbm(
     cfg: LightGBMModelConfig,
-    params: dict[str, Any],
+    seed: int,
     stopped: TrainedModel,
     train: tuple[pd.DataFrame, np.ndarray],
     valid: tuple[pd.DataFrame, np.ndarray],
@@ -154,18 +168,9 @@ def _refit_lightgbm(
     """The validation days are the most recent the model may learn from: after early
     stopping (``stopped``) found the number of trees, fit that many on train and validation
     together."""
-    x = pd.concat([train[0], valid[0]], ignore_index=True)
-    y = np.concatenate([train[1], valid[1]])
-    w = None if weights is None else np.concatenate([weights, _ones(valid_weights, valid[1])])
-    booster = _lightgbm_rounds(params, (x, y), w, stopped.best_iteration or cfg.num_boost_round)
-    return TrainedModel(
-        kind="lightgbm",
-        model=booster,
-        feature_names=stopped.feature_names,
-        task=stopped.task,
-        params={**params, "num_boost_round": cfg.num_boost_round, "refit": True},
-        best_iteration=stopped.best_iteration,
-    )
+    data, w = _stacked(train, valid, weights, valid_weights)
+    refitted = refit_with(stopped, cfg, seed, data, w)
+    return replace(refitted, params={**stopped.params, "refit": True})
 
 
 def _lightgbm_rounds(
@@ -264,10 +269,7 @@ def train_model(
     if isinstance(cfg, LightGBMModelConfig):
         return _train_lightgbm(cfg, task, seed, train, valid, weights, valid_weights, refit)
     if refit:
-        x = pd.concat([train[0], valid[0]], ignore_index=True)
-        y = np.concatenate([train[1], valid[1]])
-        w = None if weights is None else np.concatenate([weights, _ones(valid_weights, valid[1])])
-        return _train_sklearn(cfg, task, seed, (x, y), w)
+        return _train_sklearn(cfg, task, seed, *_stacked(train, valid, weights, valid_weights))
     return _train_sklearn(cfg, task, seed, train, weights)
 
 
@@ -288,8 +290,7 @@ def refit_model(
     if isinstance(cfg, LightGBMModelConfig) and fitted.kind == "lightgbm":
         if fitted.params.get("refit") is not False:
             raise ValueError("refit_model takes a model fitted without refit")
-        params = _lightgbm_params(cfg, task, seed)
-        return _refit_lightgbm(cfg, params, fitted, train, valid, weights, valid_weights)
+        return _refit_lightgbm(cfg, seed, fitted, train, valid, weights, valid_weights)
     return train_model(
         cfg, task, seed, train, valid, weights=weights, valid_weights=valid_weights, refit=True
     )
