@@ -25,6 +25,7 @@ from driftloop.features.engineering import TIMESTAMP_COLUMN
 from driftloop.features.feast_import import import_feast
 from driftloop.features.layout import ProjectLayout, project_layout
 from driftloop.features.online_write import OfflineRows, push_rows, push_views, write_interval
+from driftloop.features.pit_join import join_in_memory
 from driftloop.project import Project, atomic_write_parquet
 
 __all__ = ["ApplyResult", "FeatureStore", "OnlineRows", "utc_midnight"]
@@ -218,15 +219,25 @@ class FeatureStore:
         feast = self._feast()
         with _feast_errors("join historical features"):
             service = feast.get_feature_service(self.layout.feature_service)
-            job = feast.get_historical_features(entity_df=entity_df, features=service)
-            with warnings.catch_warnings():  # ibis's deprecation notices, not the user's business
-                warnings.simplefilter("ignore", DeprecationWarning)
-                joined: pd.DataFrame = job.to_df()
+            joined = join_in_memory(feast, service, entity_df, TIMESTAMP_COLUMN, self._offline)
+            if joined is None:  # not a plain service: Feast's own retrieval
+                joined = self._feast_historical(entity_df)
         joined = self.layout.with_realtime(joined)
         order = [*entity_df.columns, *[c for c in self.layout.all_features if c not in entity_df]]
         return joined.sort_values([TIMESTAMP_COLUMN, *self.keys], kind="stable")[order].reset_index(
             drop=True
         )
+
+    def _feast_historical(self, entity_df: pd.DataFrame) -> pd.DataFrame:
+        """Feast's historical retrieval of the feature service (a DuckDB query)."""
+        feast = self._feast()
+        with _feast_errors("join historical features"):
+            service = feast.get_feature_service(self.layout.feature_service)
+            job = feast.get_historical_features(entity_df=entity_df, features=service)
+            with warnings.catch_warnings():  # ibis's deprecation notices, not the user's business
+                warnings.simplefilter("ignore", DeprecationWarning)
+                joined: pd.DataFrame = job.to_df()
+        return joined
 
     def _store_stamp(self) -> tuple[int, ...]:
         """Size and mtime of the online store's files: any write (a materialize, another
