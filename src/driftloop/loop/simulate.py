@@ -156,9 +156,14 @@ class Simulation:
 
     def _materialize(self, until: datetime) -> None:
         """The rows valid at ``until`` into the online store: the whole TTL window the first
-        time, then only the rows stamped since the last call (the store keeps the rest)."""
-        since = None if self._materialized is None else self._materialized + _JUST_AFTER
-        if since is None or since <= until:
+        time, then only the rows stamped since the last call (the store keeps the rest).
+        The first window is written as the later ones are, straight to the online store
+        (the rows Feast's materialize of it leaves: tests/features/test_store.py)."""
+        if self._materialized is None:
+            since = until - timedelta(days=self.store.project.config.features.ttl_days)
+        else:
+            since = self._materialized + _JUST_AFTER
+        if since <= until:
             self.store.materialize(until, since=since)
         self._materialized = until if self._materialized is None else max(until, self._materialized)
 
