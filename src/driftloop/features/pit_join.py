@@ -4,13 +4,14 @@ without its query.
 Feast's ``get_historical_features`` on the DuckDB offline store plans a SQL join through
 ibis and converts the entity rows to and from DuckDB: on the retail demo's 48,000-row
 training set 1.2-1.7 CPU seconds a call (4-7 s wall at load 10) against 0.1 s here, and a
-replay builds a training set for every retrain. For a feature service of plain views over file tables (the views driftloop
-writes, and any the user adds of the same kind) the join is the same as a
-``merge_asof``: for each entity row, the view's newest row of the same keys stamped at or
-before the row's time and no older than the view's TTL (both ends included, as Feast's
-predicates are). The offline tables are read once (``OfflineRows``, again only when the
-file changes). The result is converted as Feast's result is (through Arrow: timestamps
-to microseconds, an integer feature that some rows miss to float).
+replay builds a training set for every retrain. For a feature service of plain views
+over file tables (the views driftloop writes, and any the user adds of the same kind) the
+join is the same as a ``merge_asof``: for each entity row, the view's newest row of the
+same keys stamped at or before the row's time and no older than the view's TTL (both
+ends included, as Feast's predicates are). The offline tables are read once
+(``OfflineRows``, again only when the file changes). The result is converted as Feast's
+result is (through Arrow: timestamps to microseconds, an integer feature that some rows
+miss to float).
 
 Anything else (a created-timestamp column, a field mapping, a join key map or alias, an
 on-demand view, a feature that is not a number, entity rows repeating the same keys and
