@@ -21,6 +21,7 @@ from typing import Any
 
 from driftloop.clock import Clock, WallClock
 from driftloop.errors import ModelLoadError, ModelNotFound, RegistryError, UsageError
+from driftloop.registry.alias_cache import AliasCache
 from driftloop.registry.base import LoadedModel, ModelVersion, RegistrationRequest
 from driftloop.registry.history import AliasHistory, AliasMove
 from driftloop.registry.integrity import (
@@ -104,6 +105,7 @@ class MlflowRegistry:
         self._client: Any = None
         # A run's metrics, logged before its version is created and never after: read once.
         self._run_metrics: dict[str, dict[str, float]] = {}
+        self._alias_cache = AliasCache(tracking_uri)  # kept while the SQLite file is unchanged
 
     def __repr__(self) -> str:
         return f"MlflowRegistry({mask_uri(self.tracking_uri)!r}, model={self.model_name!r})"
@@ -204,16 +206,19 @@ class MlflowRegistry:
             )
 
     def alias(self, alias: str) -> ModelVersion | None:
-        from mlflow.exceptions import MlflowException
+        def read() -> ModelVersion | None:
+            from mlflow.exceptions import MlflowException
 
-        with self._errors(f"resolve alias {alias!r}"):
-            try:
-                mv = self.client().get_model_version_by_alias(self.model_name, alias)
-            except MlflowException as exc:
-                if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-                    return None
-                raise
-            return self._to_version(mv)
+            with self._errors(f"resolve alias {alias!r}"):
+                try:
+                    mv = self.client().get_model_version_by_alias(self.model_name, alias)
+                except MlflowException as exc:
+                    if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                        return None
+                    raise
+                return self._to_version(mv)
+
+        return self._alias_cache.get(alias, read)  # read only when the database changed
 
     def alias_history(self, alias: str | None = None) -> list[AliasMove]:
         return self.history.moves(self.model_name, alias)
@@ -300,14 +305,10 @@ class MlflowRegistry:
         import mlflow
 
         with self._errors(f"download {artifact}"):
-            return Path(
-                mlflow.artifacts.download_artifacts(
-                    run_id=run_id,
-                    artifact_path=artifact,
-                    dst_path=into,
-                    tracking_uri=self.tracking_uri,
-                )
+            got = mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=artifact, dst_path=into, tracking_uri=self.tracking_uri
             )
+        return Path(got)
 
     def _verified(self, mv: ModelVersion, artifact: str, into: str, required: bool = True) -> Path:
         """A run artifact, downloaded from inside the artifact root and checked against the
