@@ -123,6 +123,26 @@ def test_cached_online_rows_follow_every_write_to_the_store(project_copy: Any) -
     assert reader.online([(99, 99)]).missing == ((99, 99),)  # misses are never cached
 
 
+def test_incremental_writes_put_the_store_in_wal_mode_and_readers_see_each_one(
+    project_copy: Any,
+) -> None:
+    import sqlite3
+    from datetime import timedelta
+
+    store, reader = FeatureStore(project_copy), FeatureStore(project_copy)
+    first = utc_midnight(pd.Timestamp("2019-05-01"))
+    store.materialize(first, since=first - timedelta(days=7))
+    assert reader.online([(0, 1)]).frame["event_timestamp"].iloc[0] == pd.Timestamp(first)
+    con = sqlite3.connect(project_copy.online_store_path)
+    try:
+        assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        con.close()
+    second = first + timedelta(days=1)
+    store.materialize(second, since=first + timedelta(microseconds=1))
+    assert reader.online([(0, 1)]).frame["event_timestamp"].iloc[0] == pd.Timestamp(second)
+
+
 def test_a_copied_projects_feast_is_shared_only_once_its_sources_point_at_the_copy(
     applied_project: Any, tmp_path: Path
 ) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["OfflineRows", "push_rows", "push_views", "write_interval"]
+__all__ = ["OfflineRows", "push_rows", "push_views", "sqlite_wal", "write_interval"]
 
 
 class OfflineRows:
@@ -87,6 +87,7 @@ def write_interval(
         if not set(columns) <= set(tables[source.path].frame().columns):
             return False
         plan.append((view, source, columns))
+    sqlite_wal(feast)
     provider = feast._get_provider()
     for view, source, columns in plan:
         keys = [e.name for e in view.entity_columns]
@@ -134,3 +135,25 @@ def push_rows(feast: Any, views: list[Any], rows: pd.DataFrame) -> None:
             )
             continue
         provider.ingest_df(view, rows)
+
+
+def sqlite_wal(feast: Any) -> None:
+    """Feast's SQLite online store in WAL mode with ``synchronous = NORMAL``, as the day
+    ledger's store (monitoring/dayledger.py). In its default rollback-journal mode every
+    write (one a view) writes, syncs and deletes a journal and syncs the database: on this
+    shared machine's disk 0.7 s of waiting for a simulated day's write against 0.07 s of
+    CPU (0.12-0.25 s in WAL mode). In WAL mode a read is not blocked by a write; after a
+    crash the store is consistent, at worst without its last writes, which a materialize
+    writes again from the offline table. Another online store, or another Feast, is left
+    as it is."""
+    from feast.infra.online_stores.sqlite import SqliteOnlineStore
+
+    try:
+        store = feast._get_provider().online_store
+        if not isinstance(store, SqliteOnlineStore):
+            return
+        conn = store._get_conn(feast.config)
+    except AttributeError:
+        return
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
