@@ -106,3 +106,17 @@ def test_a_rewritten_offline_table_is_read_again(sensor_project: Project) -> Non
         assert (after[name] == before[name] + 1.0).all()
     finally:
         store.apply()
+
+
+def test_a_real_time_projects_rows_equal_feasts(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The fraud scenario: an activity view fed by a push source, joined from its offline
+    table, and the real-time features computed from each row's state after the join."""
+    from driftloop.app.scaffold import create_fraud_project
+
+    small = {"n_cards": 40, "days": 70, "shift_after_days": 50, "txn_per_card_day": 0.5}
+    project = create_fraud_project(tmp_path_factory.mktemp("rt") / "fraud", 3, small)
+    store = FeatureStore(project)
+    store.apply()
+    events = store.layout.read_events()
+    days = store.layout.event_days(events)
+    assert_same_as_feast(store, label_rows(store, events, days.min(), days.max()))
