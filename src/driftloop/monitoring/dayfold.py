@@ -95,10 +95,12 @@ def insert_served(
         "(SELECT request_id FROM id_labels)",
         (first,),
     )
+    # only the rows a label waits for are written (setting NULL again cost a row write)
     con.execute(
         "UPDATE served NOT INDEXED SET entity_label = (SELECT value FROM entity_labels l "
         "WHERE l.entity = served.entity AND l.day = served.day) WHERE rowid >= ? "
-        "AND entity IS NOT NULL",
+        "AND entity IS NOT NULL AND EXISTS (SELECT 1 FROM entity_labels l "
+        "WHERE l.entity = served.entity AND l.day = served.day)",
         (first,),
     )
     return {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import orjson
 
@@ -80,6 +80,34 @@ def _number(value: Any, where: str, nullable: bool = False) -> float:
     return float(value)
 
 
+def _field(value: Any, numeric: bool, where: str) -> Any:
+    """An event field an entity sent: a number (missing allowed) or a string."""
+    if numeric:
+        return _number(value, where, nullable=True)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, str | int | float)):
+        raise RequestError(f"{where} must be a string or number, got {value!r}", 422)
+    return value
+
+
+def _refuse_item(ctx: ServerContext, i: int, item: Any, required: tuple[str, ...]) -> NoReturn:
+    """Why ``entities[i]`` is refused: not an object, unknown fields, or missing ones."""
+    names, where = ctx.entity_keys, f"entities[{i}]"
+    _fields, _numeric, sendable, allowed = ctx.entity_fields
+    if not isinstance(item, dict):
+        raise RequestError(f"{where} must be an object with {' and '.join(names)}", 422)
+    if not allowed.issuperset(item):
+        unknown = sorted(set(item) - allowed)
+        stored = [u for u in unknown if u in ctx.layout.all_features]
+        hint = (
+            f"{stored} come from the online store and cannot be sent"
+            if stored
+            else f"allowed: {', '.join(names)}, request_id, and {sorted(sendable)}"
+        )
+        raise RequestError(f"{where}: unknown field(s) {unknown}; {hint}", 422)
+    missing = [k for k in required if k not in item]
+    raise RequestError(f"{where} lacks {missing}", 422)
+
+
 def parse_entities(
     ctx: ServerContext, doc: dict[str, Any], rid: str
 ) -> tuple[list[tuple[Any, ...]], list[str], list[dict[str, Any]]]:
@@ -93,46 +121,28 @@ def parse_entities(
             413,
         )
     layout, names = ctx.layout, ctx.entity_keys
-    fields, numeric, sendable, allowed = ctx.entity_fields
+    fields, numeric, _sendable, allowed = ctx.entity_fields
     required = (*names, *sorted(fields))
     types = layout.entity_types
     strings = any(types[k] == "string" for k in names)
+    needed = frozenset(required)
+    only_ints = frozenset({int})  # type(): a bool is no key
     keys, ids, sent = [], [], []
     for i, item in enumerate(items):
-        where = f"entities[{i}]"
-        if not isinstance(item, dict):
-            raise RequestError(f"{where} must be an object with {' and '.join(names)}", 422)
-        if not allowed.issuperset(item):
-            unknown = sorted(set(item) - allowed)
-            stored = [u for u in unknown if u in layout.all_features]
-            hint = (
-                f"{stored} come from the online store and cannot be sent"
-                if stored
-                else f"allowed: {', '.join(names)}, request_id, and {sorted(sendable)}"
-            )
-            raise RequestError(f"{where}: unknown field(s) {unknown}; {hint}", 422)
-        missing = [k for k in required if k not in item]
-        if missing:
-            raise RequestError(f"{where} lacks {missing}", 422)
-        key = tuple(item[k] for k in names)
-        if not all(type(v) is int for v in key) or strings:  # type(): a bool is no key
-            key = tuple(parse_key(item[k], types[k], f"{where}.{k}") for k in names)
+        if not isinstance(item, dict) or not allowed.issuperset(item) or not needed <= item.keys():
+            _refuse_item(ctx, i, item, required)
+        key = tuple([item[k] for k in names])
+        if strings or not only_ints.issuperset(map(type, key)):
+            key = tuple(parse_key(item[k], types[k], f"entities[{i}].{k}") for k in names)
         keys.append(key)
         given = item.get("request_id")
         ids.append(str(given) if given is not None else (rid if len(items) == 1 else f"{rid}:{i}"))
         values: dict[str, Any] = {}
         if len(item) > len(names):  # anything besides the keys: request id or values
+            where = f"entities[{i}]"
             for name in ctx.request_time_features.intersection(item):
                 values[name] = _number(item[name], f"{where}.{name}")
-        for name in fields:
-            value = item[name]
-            if name in numeric:
-                values[name] = _number(value, f"{where}.{name}", nullable=True)
-            elif value is not None and (
-                isinstance(value, bool) or not isinstance(value, str | int | float)
-            ):
-                raise RequestError(f"{where}.{name} must be a string or number, got {value!r}", 422)
-            else:
-                values[name] = value
+            for name in fields:
+                values[name] = _field(item[name], name in numeric, f"{where}.{name}")
         sent.append(values)
     return keys, ids, sent
