@@ -14,7 +14,21 @@ from driftloop.features.table import CALENDAR_FEATURES
 if TYPE_CHECKING:
     from driftloop.tabular.infer import TableSchema
 
-__all__ = ["is_counts", "rollout_settings", "table_gate", "table_settings", "target_range"]
+__all__ = [
+    "SMALL_WINDOW_ROWS",
+    "WEEKLY_CHALLENGER_DAYS",
+    "is_counts",
+    "loop_settings",
+    "rollout_settings",
+    "table_gate",
+    "table_settings",
+    "target_range",
+]
+
+# A training window of at most this many rows fits in seconds: the loop may try a
+# challenger every week, and the gate's min gain and the canary decide what is deployed.
+SMALL_WINDOW_ROWS = 5000
+WEEKLY_CHALLENGER_DAYS = 7.0
 
 
 def _clamp(value: float, low: int, high: int) -> int:
@@ -65,7 +79,13 @@ def rollout_settings(per_day: float, label_delay_days: int) -> dict[str, Any]:
         # three). Waiting for 10 at one event a day kept each new model 20 days from full
         # traffic (Puerto Rico's deaths); the step's real evidence is the gate's holdout.
         min_requests = _clamp(per_day * 3, 3, min_requests)
+    # Counted this way, every step judges the same evidence (the challenger's answers to
+    # the whole traffic): a second judged step only repeats the first, and a week of
+    # rollout (10 %, 50 %, then 100 % at three days a step) cost Puerto Rico's loop a
+    # third of its gap to a weekly schedule. One judged step, then full traffic.
+    steps = {"steps": [10.0, 100.0]} if sparse else {}
     return {
+        **steps,
         "min_requests": min_requests,
         "guard_min_requests": min_requests,
         "min_duration_s": 12 * 3600.0,
@@ -92,12 +112,13 @@ def table_settings(
     objective = "binary" if task == "classification" else "poisson" if counts else "regression"
     gate = table_gate(task, target_range)
     holdout = _clamp(span_days * 0.05, 7, 28)
+    window_days = _clamp(span_days * 0.5, 60, 365)
     return {
         "labels": {"delay_days": max(1, math.ceil(schema.label_delay / timedelta(days=1)))},
         "features": {"ttl_days": 3650},
         "training": {
             "task": task,
-            "window_days": _clamp(span_days * 0.5, 60, 365),
+            "window_days": window_days,
             "validation_days": holdout,
             "holdout_days": holdout,
             "min_train_rows": _clamp(per_day * 20, 50, 500),
@@ -126,7 +147,21 @@ def table_settings(
             "exclude_features": list(dict.fromkeys([*CALENDAR_FEATURES, *schema.calendar])),
         },
         "rollout": rollout_settings(per_day, schema.label_delay.days),
+        "loop": loop_settings(per_day * window_days),
     }
+
+
+def loop_settings(window_rows: float) -> dict[str, Any]:
+    """The loop section fitted to the rows a retrain learns from: a window of at most
+    ``SMALL_WINDOW_ROWS`` gets a scheduled challenger every week (a retrain costs seconds;
+    the gate's ``challenger_min_gain`` and the canary decide what is deployed), a larger
+    one keeps the default. On Puerto Rico's daily deaths, offline, a weekly challenger
+    deployed when it beat the champion by 2 % on its 10-row holdout was as accurate as the
+    weekly schedule with a quarter of its deployments; the loop's drift-triggered retrains
+    alone stayed 4 % behind."""
+    if window_rows > SMALL_WINDOW_ROWS:
+        return {}
+    return {"challenger_every_days": WEEKLY_CHALLENGER_DAYS}
 
 
 def target_range(values: pd.Series) -> tuple[float, float]:
