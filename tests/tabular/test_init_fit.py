@@ -11,7 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from driftloop.app.fitting import table_gate
+from driftloop.app.fitting import (
+    SMALL_WINDOW_ROWS,
+    WEEKLY_CHALLENGER_DAYS,
+    loop_settings,
+    table_gate,
+)
 from driftloop.app.scaffold import create_table_project
 from driftloop.errors import DataError
 from driftloop.features.store import FeatureStore
@@ -126,6 +131,10 @@ def test_a_sparse_table_counts_shadow_answers_in_its_canary_a_busy_one_does_not(
     rollout = sparse.config.rollout
     # the challenger answers each of the one request a day: three days make a step
     assert rollout.paired.count_shadow and rollout.min_requests == 3
+    # every step would judge the same answers: one judged step, then full traffic
+    assert rollout.steps == (10.0, 100.0)
+    # 550 rows in the training window: a retrain costs seconds, a challenger every week
+    assert sparse.config.loop.challenger_every_days == WEEKLY_CHALLENGER_DAYS
     assert rollout.max_duration_s <= 60 * 86400 < 10 / 0.1 * 86400
     busy, _ = create_table_project(
         tmp_path / "eight",
@@ -136,3 +145,10 @@ def test_a_sparse_table_counts_shadow_answers_in_its_canary_a_busy_one_does_not(
         frame=growing_log_table(8, days=140),
     )
     assert not busy.config.rollout.paired.count_shadow
+    assert busy.config.rollout.steps == (10.0, 50.0, 100.0)
+
+
+def test_a_weekly_challenger_only_where_the_training_window_is_small() -> None:
+    assert loop_settings(365) == {"challenger_every_days": WEEKLY_CHALLENGER_DAYS}
+    assert loop_settings(SMALL_WINDOW_ROWS) == {"challenger_every_days": 7.0}
+    assert loop_settings(SMALL_WINDOW_ROWS + 1) == {}  # the default, every 56 days
