@@ -4,6 +4,7 @@ it, and the gate holds nothing absolute the table contradicts (a growing log tar
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -148,7 +149,9 @@ def test_a_sparse_table_counts_shadow_answers_in_its_canary_a_busy_one_does_not(
     assert busy.config.rollout.steps == (10.0, 50.0, 100.0)
 
 
-def test_a_weekly_challenger_only_where_the_training_window_is_small() -> None:
-    assert loop_settings(365) == {"challenger_every_days": WEEKLY_CHALLENGER_DAYS}
-    assert loop_settings(SMALL_WINDOW_ROWS) == {"challenger_every_days": 7.0}
-    assert loop_settings(SMALL_WINDOW_ROWS + 1) == {}  # the default, every 56 days
+def test_a_weekly_challenger_only_for_a_small_window_of_daily_events() -> None:
+    day = timedelta(days=1)
+    assert loop_settings(365, day) == {"challenger_every_days": WEEKLY_CHALLENGER_DAYS}
+    assert loop_settings(SMALL_WINDOW_ROWS, timedelta(0)) == {"challenger_every_days": 7.0}
+    assert loop_settings(SMALL_WINDOW_ROWS + 1, day) == {}  # the default, every 56 days
+    assert loop_settings(550, 30 * day) == {}  # monthly: a week brings no new rows

@@ -147,19 +147,22 @@ def table_settings(
             "exclude_features": list(dict.fromkeys([*CALENDAR_FEATURES, *schema.calendar])),
         },
         "rollout": rollout_settings(per_day, schema.label_delay.days),
-        "loop": loop_settings(per_day * window_days),
+        "loop": loop_settings(per_day * window_days, schema.spacing),
     }
 
 
-def loop_settings(window_rows: float) -> dict[str, Any]:
-    """The loop section fitted to the rows a retrain learns from: a window of at most
-    ``SMALL_WINDOW_ROWS`` gets a scheduled challenger every week (a retrain costs seconds;
-    the gate's ``challenger_min_gain`` and the canary decide what is deployed), a larger
-    one keeps the default. On Puerto Rico's daily deaths, offline, a weekly challenger
-    deployed when it beat the champion by 2 % on its 10-row holdout was as accurate as the
-    weekly schedule with a quarter of its deployments; the loop's drift-triggered retrains
-    alone stayed 4 % behind."""
-    if window_rows > SMALL_WINDOW_ROWS:
+def loop_settings(window_rows: float, spacing: timedelta) -> dict[str, Any]:
+    """The loop section fitted to the rows a retrain learns from and the pace they come
+    at: a window of at most ``SMALL_WINDOW_ROWS`` whose entities have an event at least
+    daily (``spacing``, the median gap) gets a scheduled challenger every week: a retrain
+    costs seconds and a week brings seven days of rows; the gate's
+    ``challenger_min_gain`` and the canary decide what is deployed. Else the default.
+
+    On Puerto Rico's daily deaths, offline, weekly challengers deployed when they beat the
+    champion by 2 % on the 10-row holdout were as accurate as the weekly schedule with a
+    quarter of its deployments; the loop's drift-triggered retrains stayed 4 % behind. A
+    monthly table (Texas housing) gains no rows in a week: it keeps the default."""
+    if window_rows > SMALL_WINDOW_ROWS or spacing > timedelta(days=1):
         return {}
     return {"challenger_every_days": WEEKLY_CHALLENGER_DAYS}
 
