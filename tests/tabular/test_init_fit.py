@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 
 from driftloop.app.fitting import (
-    SMALL_WINDOW_ROWS,
     WEEKLY_CHALLENGER_DAYS,
     loop_settings,
     table_gate,
 )
 from driftloop.app.scaffold import create_table_project
+from driftloop.config.loop import DEFAULT_CHALLENGER_EVERY_DAYS
 from driftloop.errors import DataError
 from driftloop.features.store import FeatureStore
 from driftloop.features.table import load_repo
@@ -134,7 +134,7 @@ def test_a_sparse_table_counts_shadow_answers_in_its_canary_a_busy_one_does_not(
     assert rollout.paired.count_shadow and rollout.min_requests == 3
     # every step would judge the same answers: one judged step, then full traffic
     assert rollout.steps == (10.0, 100.0)
-    # 550 rows in the training window: a retrain costs seconds, a challenger every week
+    # 7 rows a week, 30 to judge drift: a challenger every week
     assert sparse.config.loop.challenger_every_days == WEEKLY_CHALLENGER_DAYS
     assert rollout.max_duration_s <= 60 * 86400 < 10 / 0.1 * 86400
     busy, _ = create_table_project(
@@ -147,11 +147,12 @@ def test_a_sparse_table_counts_shadow_answers_in_its_canary_a_busy_one_does_not(
     )
     assert not busy.config.rollout.paired.count_shadow
     assert busy.config.rollout.steps == (10.0, 50.0, 100.0)
+    assert busy.config.loop.challenger_every_days == DEFAULT_CHALLENGER_EVERY_DAYS
 
 
-def test_a_weekly_challenger_only_for_a_small_window_of_daily_events() -> None:
+def test_a_weekly_challenger_only_for_a_daily_table_too_sparse_to_judge_a_week() -> None:
     day = timedelta(days=1)
-    assert loop_settings(365, day) == {"challenger_every_days": WEEKLY_CHALLENGER_DAYS}
-    assert loop_settings(SMALL_WINDOW_ROWS, timedelta(0)) == {"challenger_every_days": 7.0}
-    assert loop_settings(SMALL_WINDOW_ROWS + 1, day) == {}  # the default, every 56 days
-    assert loop_settings(550, 30 * day) == {}  # monthly: a week brings no new rows
+    assert loop_settings(7, 30, day) == {"challenger_every_days": WEEKLY_CHALLENGER_DAYS}
+    assert loop_settings(29.9, 30, timedelta(0)) == {"challenger_every_days": 7.0}
+    assert loop_settings(30, 30, day) == {}  # a week is judged: the default, every 56 days
+    assert loop_settings(10, 30, 30 * day) == {}  # monthly: a week brings no new rows
