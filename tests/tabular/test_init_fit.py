@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from driftloop.app.fitting import (
+    SPARSE_MIN_GAIN,
     WEEKLY_CHALLENGER_DAYS,
     loop_settings,
     table_gate,
@@ -152,7 +153,12 @@ def test_a_sparse_table_counts_shadow_answers_in_its_canary_a_busy_one_does_not(
 
 def test_a_weekly_challenger_only_for_a_daily_table_too_sparse_to_judge_a_week() -> None:
     day = timedelta(days=1)
-    assert loop_settings(7, 30, day) == {"challenger_every_days": WEEKLY_CHALLENGER_DAYS}
-    assert loop_settings(29.9, 30, timedelta(0)) == {"challenger_every_days": 7.0}
+    weekly = {
+        "challenger_every_days": WEEKLY_CHALLENGER_DAYS,
+        "challenger_min_gain": SPARSE_MIN_GAIN,
+        "drift_min_gain": SPARSE_MIN_GAIN,
+    }
+    assert loop_settings(7, 30, day) == weekly
+    assert loop_settings(29.9, 30, timedelta(0)) == weekly
     assert loop_settings(30, 30, day) == {}  # a week is judged: the default, every 56 days
     assert loop_settings(10, 30, 30 * day) == {}  # monthly: a week brings no new rows

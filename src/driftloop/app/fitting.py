@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from driftloop.tabular.infer import TableSchema
 
 __all__ = [
+    "SPARSE_MIN_GAIN",
     "WEEKLY_CHALLENGER_DAYS",
     "is_counts",
     "loop_settings",
@@ -26,6 +27,9 @@ __all__ = [
 
 # A daily table too sparse for a week to be judged for drift gets a challenger this often.
 WEEKLY_CHALLENGER_DAYS = 7.0
+# ... and any of its retrains, drift or scheduled, must beat the champion by this at the
+# gate: with one due every week, one that only ties the champion is not worth deploying.
+SPARSE_MIN_GAIN = 0.02
 
 
 def _clamp(value: float, low: int, high: int) -> int:
@@ -163,7 +167,12 @@ def loop_settings(per_week: float, min_rows: int, spacing: timedelta) -> dict[st
     drift-triggered retrains, with the same models, stayed 5 % behind it."""
     if per_week >= min_rows or spacing > timedelta(days=1):
         return {}
-    return {"challenger_every_days": WEEKLY_CHALLENGER_DAYS}
+    gain = SPARSE_MIN_GAIN
+    return {
+        "challenger_every_days": WEEKLY_CHALLENGER_DAYS,
+        "challenger_min_gain": gain,
+        "drift_min_gain": gain,
+    }
 
 
 def target_range(values: pd.Series) -> tuple[float, float]:
