@@ -4,6 +4,7 @@ it, and the gate holds nothing absolute the table contradicts (a growing log tar
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -11,8 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from driftloop.app.fitting import table_gate
+from driftloop.app.fitting import (
+    SPARSE_MIN_GAIN,
+    WEEKLY_CHALLENGER_DAYS,
+    loop_settings,
+    table_gate,
+)
 from driftloop.app.scaffold import create_table_project
+from driftloop.config.loop import DEFAULT_CHALLENGER_EVERY_DAYS
 from driftloop.errors import DataError
 from driftloop.features.store import FeatureStore
 from driftloop.features.table import load_repo
@@ -126,6 +133,10 @@ def test_a_sparse_table_counts_shadow_answers_in_its_canary_a_busy_one_does_not(
     rollout = sparse.config.rollout
     # the challenger answers each of the one request a day: three days make a step
     assert rollout.paired.count_shadow and rollout.min_requests == 3
+    # every step would judge the same answers: one judged step, then full traffic
+    assert rollout.steps == (10.0, 100.0)
+    # 7 rows a week, 30 to judge drift: a challenger every week
+    assert sparse.config.loop.challenger_every_days == WEEKLY_CHALLENGER_DAYS
     assert rollout.max_duration_s <= 60 * 86400 < 10 / 0.1 * 86400
     busy, _ = create_table_project(
         tmp_path / "eight",
@@ -136,3 +147,18 @@ def test_a_sparse_table_counts_shadow_answers_in_its_canary_a_busy_one_does_not(
         frame=growing_log_table(8, days=140),
     )
     assert not busy.config.rollout.paired.count_shadow
+    assert busy.config.rollout.steps == (10.0, 50.0, 100.0)
+    assert busy.config.loop.challenger_every_days == DEFAULT_CHALLENGER_EVERY_DAYS
+
+
+def test_a_weekly_challenger_only_for_a_daily_table_too_sparse_to_judge_a_week() -> None:
+    day = timedelta(days=1)
+    weekly = {
+        "challenger_every_days": WEEKLY_CHALLENGER_DAYS,
+        "challenger_min_gain": SPARSE_MIN_GAIN,
+        "drift_min_gain": SPARSE_MIN_GAIN,
+    }
+    assert loop_settings(7, 30, day) == weekly
+    assert loop_settings(29.9, 30, timedelta(0)) == weekly
+    assert loop_settings(30, 30, day) == {}  # a week is judged: the default, every 56 days
+    assert loop_settings(10, 30, 30 * day) == {}  # monthly: a week brings no new rows

@@ -14,7 +14,22 @@ from driftloop.features.table import CALENDAR_FEATURES
 if TYPE_CHECKING:
     from driftloop.tabular.infer import TableSchema
 
-__all__ = ["is_counts", "rollout_settings", "table_gate", "table_settings", "target_range"]
+__all__ = [
+    "SPARSE_MIN_GAIN",
+    "WEEKLY_CHALLENGER_DAYS",
+    "is_counts",
+    "loop_settings",
+    "rollout_settings",
+    "table_gate",
+    "table_settings",
+    "target_range",
+]
+
+# A daily table too sparse for a week to be judged for drift gets a challenger this often.
+WEEKLY_CHALLENGER_DAYS = 7.0
+# ... and any of its retrains, drift or scheduled, must beat the champion by this at the
+# gate: with one due every week, one that only ties the champion is not worth deploying.
+SPARSE_MIN_GAIN = 0.02
 
 
 def _clamp(value: float, low: int, high: int) -> int:
@@ -65,7 +80,13 @@ def rollout_settings(per_day: float, label_delay_days: int) -> dict[str, Any]:
         # three). Waiting for 10 at one event a day kept each new model 20 days from full
         # traffic (Puerto Rico's deaths); the step's real evidence is the gate's holdout.
         min_requests = _clamp(per_day * 3, 3, min_requests)
+    # Counted this way, every step judges the same evidence (the challenger's answers to
+    # the whole traffic): a second judged step only repeats the first, and a week of
+    # rollout (10 %, 50 %, then 100 % at three days a step) cost Puerto Rico's loop a
+    # third of its gap to a weekly schedule. One judged step, then full traffic.
+    steps = {"steps": [10.0, 100.0]} if sparse else {}
     return {
+        **steps,
         "min_requests": min_requests,
         "guard_min_requests": min_requests,
         "min_duration_s": 12 * 3600.0,
@@ -92,12 +113,14 @@ def table_settings(
     objective = "binary" if task == "classification" else "poisson" if counts else "regression"
     gate = table_gate(task, target_range)
     holdout = _clamp(span_days * 0.05, 7, 28)
+    window_days = _clamp(span_days * 0.5, 60, 365)
+    min_rows = _clamp(per_week * 0.5, 30, 500)
     return {
         "labels": {"delay_days": max(1, math.ceil(schema.label_delay / timedelta(days=1)))},
         "features": {"ttl_days": 3650},
         "training": {
             "task": task,
-            "window_days": _clamp(span_days * 0.5, 60, 365),
+            "window_days": window_days,
             "validation_days": holdout,
             "holdout_days": holdout,
             "min_train_rows": _clamp(per_day * 20, 50, 500),
@@ -120,12 +143,35 @@ def table_settings(
             # (a 20 % rise is within a week's noise; the fraud replay's pre-shift weeks
             # reached 1.5x).
             **({"accuracy_ratio": 1.5, "window_days": 14} if task == "classification" else {}),
-            "min_rows": _clamp(per_week * 0.5, 30, 500),
+            "min_rows": min_rows,
             "min_labels": _clamp(per_week * 0.3, 20, 200),
             # driftloop's calendar features and the table's own calendar positions
             "exclude_features": list(dict.fromkeys([*CALENDAR_FEATURES, *schema.calendar])),
         },
         "rollout": rollout_settings(per_day, schema.label_delay.days),
+        "loop": loop_settings(per_week, min_rows, schema.spacing),
+    }
+
+
+def loop_settings(per_week: float, min_rows: int, spacing: timedelta) -> dict[str, Any]:
+    """The loop section fitted to the table's pace: when a week of events holds fewer than
+    ``monitoring.min_rows`` (``min_rows``), drift cannot judge a week, and the scheduled
+    challenger is what keeps the model fresh: every week, if the entities have an event at
+    least daily (``spacing``, the median gap; a monthly table gains no rows in a week).
+    Such a retrain learns a few hundred rows in seconds; the gate's
+    ``challenger_min_gain`` and the canary decide what is deployed. Else the default.
+
+    On Puerto Rico's daily deaths (7 rows a week, 30 to judge), offline, weekly
+    challengers deployed when they beat the champion by 2 % on the 10-row holdout were as
+    accurate as the weekly schedule with a quarter of its deployments; the loop's
+    drift-triggered retrains, with the same models, stayed 5 % behind it."""
+    if per_week >= min_rows or spacing > timedelta(days=1):
+        return {}
+    gain = SPARSE_MIN_GAIN
+    return {
+        "challenger_every_days": WEEKLY_CHALLENGER_DAYS,
+        "challenger_min_gain": gain,
+        "drift_min_gain": gain,
     }
 
 

@@ -112,6 +112,15 @@ class LoopConfig(_Strict):
         description="how much better than the champion on the gate's holdout a scheduled "
         "challenger must be (0.02: a 2 % lower error, or a 2 % higher ROC AUC)",
     )
+    drift_min_gain: float = Field(
+        0.0,
+        ge=0.0,
+        le=0.5,
+        description="how much better than the champion on the gate's holdout a retrain on a "
+        "drift or accuracy signal must be (0: no worse); init sets challenger_min_gain for a "
+        "table that gets a weekly challenger: there a version that only ties the champion "
+        "on a 10-row holdout is a coin flip, and the next challenger comes within a week",
+    )
 
     retrain_validation_days: int = Field(
         7,

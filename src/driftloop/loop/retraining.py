@@ -10,12 +10,12 @@ __all__ = ["retrain_project"]
 def retrain_project(project: Project, scheduled: bool) -> Project:
     """The project as the loop retrains it: its own validation and holdout days, versions
     registered as challenger. A scheduled challenger must beat the champion by
-    ``loop.challenger_min_gain`` at the gate (a negative tolerance); a drift retrain must be
-    no worse than the champion on the holdout (tolerance 0): a version the gate cannot tell
-    from the one serving is not worth a deployment."""
+    ``loop.challenger_min_gain`` at the gate (a negative tolerance); a drift retrain by
+    ``loop.drift_min_gain`` (0 by default: no worse than the champion on the holdout; a
+    version the gate cannot tell from the one serving is not worth a deployment)."""
     cfg, loop = project.config, project.config.loop
     gate = cfg.training.gate
-    tolerance = -loop.challenger_min_gain if scheduled else 0.0
+    tolerance = -(loop.challenger_min_gain if scheduled else loop.drift_min_gain)
     gate = gate.model_copy(update={"relative_tolerance": tolerance})
     training = cfg.training.model_copy(
         update={
