@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from driftloop.config import GateConfig
 from driftloop.pipeline.gate import evaluate_gate, prediction_sanity
+from driftloop.statistics.paired import PairedGain, paired_gain
 
 OK = prediction_sanity([1.0, 5.0, 9.0])
 GOOD = {"wape": 0.30, "bias": 0.01}
@@ -61,3 +63,29 @@ def test_absolute_bounds_on_metric_and_bias() -> None:
     verdict = evaluate_gate(GateConfig(), {"wape": 0.7, "bias": -0.3}, OK, 20)
     assert set(verdict.failed_checks) == {"max_wape", "max_abs_bias"}
     assert "rejected (max_wape, max_abs_bias)" in verdict.summary()
+
+
+def _paired(gain_per_day: list[float]) -> PairedGain:
+    days = np.arange(len(gain_per_day))
+    champion = np.full(len(gain_per_day), 10.0)
+    return paired_gain(champion, champion - np.asarray(gain_per_day), days)
+
+
+def test_significance_asks_a_gain_the_days_cannot_explain() -> None:
+    cfg = GateConfig(significance=0.05)
+    better = {"wape": 0.28, "bias": 0.0}
+    steady = evaluate_gate(cfg, better, OK, 20, {"wape": 0.30}, "3", _paired([1.0, 1.2, 0.9] * 3))
+    assert steady.passed
+    check = next(c for c in steady.checks if c.name == "significant_gain")
+    assert check.value < 0.05 and "over 9 days" in check.detail
+    # The same mean gain, but carried by two lucky days: not deployed.
+    lucky = _paired([5.0, 4.0, -1.0, -0.5, -1.0, 0.5, -1.0, -0.5, 3.5])
+    noisy = evaluate_gate(cfg, better, OK, 20, {"wape": 0.30}, "3", lucky)
+    assert not noisy.passed and noisy.failed_checks == ("significant_gain",)
+    # Without the champion's paired losses, or on two days, the gate cannot tell: no.
+    for paired in (None, _paired([1.0, 1.0])):
+        blind = evaluate_gate(cfg, better, OK, 20, {"wape": 0.30}, "3", paired)
+        assert blind.failed_checks == ("significant_gain",)
+    # Off by default; and a first model has nothing to beat.
+    assert evaluate_gate(GateConfig(), better, OK, 20, {"wape": 0.30}, "3", lucky).passed
+    assert evaluate_gate(cfg, better, OK, 20).passed

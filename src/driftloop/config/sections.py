@@ -209,6 +209,14 @@ class GateConfig(_Strict):
     max_abs_bias: float | None = Field(
         DEFAULT_GATE_MAX_ABS_BIAS, ge=0.0, description="|mean error| / mean label (regression)"
     )
+    significance: float | None = Field(
+        None,
+        gt=0.0,
+        lt=1.0,
+        description="the candidate must also beat the champion on the holdout by a one-sided "
+        "paired test over its days at this level (null: off; the loop's retrains set "
+        "loop.deploy_significance)",
+    )
     min_prediction: float | None = Field(0.0, description="smallest plausible prediction")
     max_prediction_factor: float = Field(
         DEFAULT_GATE_MAX_PREDICTION_FACTOR,
