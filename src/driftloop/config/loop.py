@@ -140,14 +140,6 @@ class LoopConfig(_Strict):
         "retrain waits (a retrain_waiting event)",
     )
 
-    split_young_regime: bool = Field(
-        True,
-        description="a retrain on a change with fewer labelled days than twice "
-        "retrain_holdout_days judges on the newest half of them (at least 3 days) and learns "
-        "the older half first, weighted: with the whole change in the holdout the candidate "
-        "has not seen it",
-    )
-
     refit_holdout: bool = Field(
         True,
         description="a retrain that passes its gate is refitted with its holdout days before "

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 
 from driftloop.clock import Clock
@@ -231,15 +231,6 @@ class LoopController:
         return self.assessor.assess(now)
 
     # -- acting ---------------------------------------------------------------------------
-    def _regime_days(self, decision: Decision, now: datetime) -> int | None:
-        """The labelled days of the change ``decision`` retrains on (None: a plain
-        scheduled challenger, no change to learn)."""
-        plain = decision.evidence.get("scheduled") and not decision.evidence.get("follow_up")
-        if plain or decision.recent_from is None:
-            return None
-        labelled_until = now.date() - timedelta(days=self.project.config.labels.delay_days)
-        return max((labelled_until - decision.recent_from).days + 1, 0)
-
     def retrain(self, decision: Decision) -> tuple[TrainingResult | None, Rollout | None]:
         """Train on the decision's window, gate, and start the canary of a passed version."""
         now = self.clock.now()
@@ -258,7 +249,7 @@ class LoopController:
         crash_point("loop.retrain_recorded")
         try:
             result = self.trainer(
-                retrain_project(self.project, scheduled, self._regime_days(decision, now)),
+                retrain_project(self.project, scheduled),
                 self.registry,
                 now.date(),
                 actor="driftloop loop",
