@@ -89,3 +89,24 @@ def test_significance_asks_a_gain_the_days_cannot_explain() -> None:
     # Off by default; and a first model has nothing to beat.
     assert evaluate_gate(GateConfig(), better, OK, 20, {"wape": 0.30}, "3", lucky).passed
     assert evaluate_gate(cfg, better, OK, 20).passed
+
+
+def test_a_broken_champion_needs_no_paired_test() -> None:
+    cfg = GateConfig(significance=0.05)
+    lucky = _paired([5.0, 4.0, -1.0, -0.5, -1.0, 0.5, -1.0, -0.5, 3.5])
+    better = {"wape": 0.22, "bias": 0.0}
+    # The champion registered at WAPE 0.04 serves the new days at 0.23 (5.8x): broken.
+    broken = evaluate_gate(cfg, better, OK, 20, {"wape": 0.23}, "2", lucky, 0.04)
+    assert broken.passed
+    check = next(c for c in broken.checks if c.name == "significant_gain")
+    assert check.value == pytest.approx(0.23 / 0.04) and "waived" in check.detail
+    # At 1.5x its own error it is not: the test stands, and a worse candidate still fails.
+    assert not evaluate_gate(cfg, better, OK, 20, {"wape": 0.23}, "2", lucky, 0.16).passed
+    worse = evaluate_gate(
+        cfg, {"wape": 0.25, "bias": 0.0}, OK, 20, {"wape": 0.23}, "2", lucky, 0.04
+    )
+    assert worse.failed_checks == ("vs_champion",)
+    # AUCs judge 1 - AUC: 0.62 against 0.93 at registration is 5.4x.
+    auc = GateConfig(metric="roc_auc", significance=0.05, max_metric=None)
+    fraud = evaluate_gate(auc, {"roc_auc": 0.94}, OK, 20, {"roc_auc": 0.62}, "1", lucky, 0.93)
+    assert fraud.passed

@@ -217,6 +217,13 @@ class GateConfig(_Strict):
         "paired test over its days at this level (null: off; the loop's retrains set "
         "loop.deploy_significance)",
     )
+    significance_waived_at: float = Field(
+        2.0,
+        gt=1.0,
+        description="a champion whose error on the holdout (1 - AUC for AUCs) is this many "
+        "times its own holdout error at registration is broken: a candidate no worse than it "
+        "needs no paired test (refitted, it learns the days the champion never saw)",
+    )
     min_prediction: float | None = Field(0.0, description="smallest plausible prediction")
     max_prediction_factor: float = Field(
         DEFAULT_GATE_MAX_PREDICTION_FACTOR,

@@ -87,9 +87,12 @@ def evaluate_gate(
     champion: Mapping[str, float] | None = None,
     champion_version: str | None = None,
     paired: PairedGain | None = None,
+    champion_reference: float | None = None,
 ) -> GateVerdict:
     """Decide whether ``candidate`` may take an alias; every number is kept. ``paired``:
-    both models' per-row losses on the holdout, judged day by day (``cfg.significance``)."""
+    both models' per-row losses on the holdout, judged day by day (``cfg.significance``);
+    ``champion_reference``: the champion's own holdout value of the metric when it was
+    registered (a champion far past it is broken: ``cfg.significance_waived_at``)."""
     metric = cfg.metric
     value = float(candidate[metric])
     checks = [
@@ -101,7 +104,12 @@ def evaluate_gate(
         champion_value = float(champion[metric])
         checks.append(_vs_champion(cfg, metric, value, champion_value, champion_version))
         if cfg.significance is not None:
-            checks.append(_significant_gain(cfg.significance, paired, champion_version))
+            broken = _broken(cfg, metric, champion_value, champion_reference)
+            checks.append(
+                _significant_gain(cfg.significance, paired, champion_version)
+                if broken is None
+                else broken
+            )
     return GateVerdict(
         metric=metric,
         candidate=value,
@@ -238,4 +246,24 @@ def _significant_gain(alpha: float, paired: PairedGain | None, champion: str | N
         f"loss {paired.relative:+.1%} lower than champion v{champion}'s on the same "
         f"{paired.rows} rows over {paired.groups} days: one-sided paired t-test over days "
         f"p = {paired.p_value:.3g} (deployed when < {alpha:g})",
+    )
+
+
+def _broken(cfg: GateConfig, metric: str, now: float, reference: float | None) -> GateCheck | None:
+    """The paired test waived, passed, when the champion's error on this holdout is
+    ``significance_waived_at`` times its own at registration (None: it is not)."""
+    if reference is None or not (np.isfinite(now) and np.isfinite(reference)):
+        return None
+    higher = metric in HIGHER_IS_BETTER
+    error, ref = (1.0 - now, 1.0 - reference) if higher else (now, reference)
+    if ref <= 0 or error < cfg.significance_waived_at * ref:
+        return None
+    return GateCheck(
+        "significant_gain",
+        True,
+        error / ref,
+        cfg.significance_waived_at,
+        f"waived: champion's {'1 - ' if higher else ''}{metric} on this holdout is "
+        f"{error / ref:.2f}x its own at registration (>= {cfg.significance_waived_at:g}x: "
+        "broken), so a candidate no worse than it is deployed",
     )

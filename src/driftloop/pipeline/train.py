@@ -117,13 +117,13 @@ def _as_of(project: Project, days: pd.Series, as_of: date | None) -> date:
 
 
 def _champion_metrics(
-    registry: ModelRegistry, holdout: pd.DataFrame, task: str, label: str
-) -> tuple[str | None, dict[str, float] | None, str | None, np.ndarray | None]:
+    registry: ModelRegistry, holdout: pd.DataFrame, task: str, label: str, metric: str
+) -> tuple[str | None, dict[str, float] | None, str | None, np.ndarray | None, float | None]:
     """(champion version, its metrics on this holdout, why it could not be compared, its
-    predictions on the holdout)."""
+    predictions on the holdout, its own holdout value of the gate metric at registration)."""
     champion = registry.alias(CHAMPION)
     if champion is None:
-        return None, None, None, None
+        return None, None, None, None, None
     model = registry.load_model(champion.version)
     missing = [n for n in model.feature_names if n not in holdout.columns]
     if missing:
@@ -135,9 +135,12 @@ def _champion_metrics(
                 "longer has; review and promote by hand with `driftloop models promote`"
             ),
             None,
+            None,
         )
     preds = model.predict(holdout)
-    return champion.version, evaluate(task, holdout[label].to_numpy(), preds), None, preds
+    own = champion.metrics.get(f"holdout_{metric}")
+    metrics = evaluate(task, holdout[label].to_numpy(), preds)
+    return champion.version, metrics, None, preds, None if own is None else float(own)
 
 
 def run_training(
@@ -299,8 +302,8 @@ def _gate(
     label_max: float,
 ) -> tuple[GateVerdict, str | None, dict[str, float] | None]:
     """The gate's verdict on the candidate against the champion on the same holdout."""
-    champion_version, champion_metrics, incomparable, champion_pred = _champion_metrics(
-        registry, holdout, cfg.task, label
+    champion_version, champion_metrics, incomparable, champion_pred, own = _champion_metrics(
+        registry, holdout, cfg.task, label, cfg.gate.metric
     )
     paired = None
     if champion_pred is not None and cfg.gate.significance is not None:
@@ -313,6 +316,7 @@ def _gate(
         champion_metrics,
         champion_version,
         paired,
+        own,
     )
     if incomparable:
         from driftloop.pipeline.gate import GateCheck
