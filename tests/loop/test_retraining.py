@@ -1,5 +1,6 @@
 """The loop's retrains are gated by how much they must beat the champion: a scheduled
-challenger by ``loop.challenger_min_gain``, a drift retrain by ``loop.drift_min_gain``."""
+challenger by ``loop.challenger_min_gain``, a drift retrain by ``loop.drift_min_gain``,
+both by the paired test over days (``loop.deploy_significance``)."""
 
 from __future__ import annotations
 
@@ -35,3 +36,15 @@ def test_a_drift_retrain_need_only_be_no_worse_by_default(tmp_path: Path) -> Non
     assert project.config.loop.drift_min_gain == 0.0
     gate = retrain_project(project, scheduled=False).config.training.gate
     assert gate.relative_tolerance == 0.0
+
+
+def test_retrain_project_sets_the_gate_days_and_the_deployment_bar(tmp_path: Path) -> None:
+    project = Project(tmp_path, ProjectConfig(project="shop"))
+    drift = retrain_project(project, scheduled=False).config.training
+    assert drift.holdout_days == 7 and drift.on_pass == "challenger"
+    assert drift.gate.significance == 0.05 and drift.gate.relative_tolerance == 0.0
+    plain = retrain_project(project, scheduled=True).config.training
+    assert plain.gate.relative_tolerance == -0.02 and plain.gate.significance == 0.05
+    loop = ProjectConfig(project="shop").loop.model_copy(update={"deploy_significance": None})
+    off = Project(tmp_path, ProjectConfig(project="shop").model_copy(update={"loop": loop}))
+    assert retrain_project(off, scheduled=False).config.training.gate.significance is None

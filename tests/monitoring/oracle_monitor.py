@@ -74,6 +74,7 @@ def _assess(
                 cfg,
                 metric,
                 rate,
+                [_accuracy(day) for _, day in group.groupby(group["event_time"].dt.date)],
             )
         )
         business[str(version)] = _business(group, feedback)

@@ -147,6 +147,42 @@ def test_a_large_degradation_is_judged_on_a_quarter_of_the_labels() -> None:
     assert _state(25, 3.0) == "degraded"  # ratio 6.7 > 1.2 * (1 + 3 / 5) = 1.92
 
 
+def _week(holiday_factor: float, usual_factor: float) -> tuple[AccuracyStats, list[AccuracyStats]]:
+    """Seven days of 30 labels at 10, six predicted ``usual_factor`` times their value and
+    the last ``holiday_factor`` times (a day the features cannot see coming)."""
+    y = np.full(30, 10.0)
+    days = [labeled(y, y * usual_factor) for _ in range(6)] + [labeled(y, y * holiday_factor)]
+    total = days[0]
+    for day in days[1:]:
+        total = total + day
+    return total, days
+
+
+def _week_state(holiday_factor: float, usual_factor: float) -> tuple[str, float]:
+    total, days = _week(holiday_factor, usual_factor)
+    sketch = prediction_sketch(np.full(total.labeled, 10.0))
+    report = assess_version("1", PROFILE, {}, sketch, total, 0.3, CFG, days=days)
+    assert report.accuracy is not None
+    return report.accuracy.state, report.accuracy.ratio
+
+
+def test_one_bad_day_is_not_a_degraded_week_but_a_broad_rise_is() -> None:
+    # Six days at the holdout's WAPE (0.3) and a holiday at 3.0: the week's WAPE is 0.69,
+    # 2.3x the holdout, but its median day is 1.0x: not degraded.
+    state, ratio = _week_state(4.0, 1.3)
+    assert ratio == pytest.approx((6 * 0.3 + 3.0) / 7 / 0.3) and state == "ok"
+    # Every day 1.5x worse (WAPE 0.45 against 0.3): degraded, as without the days.
+    assert _week_state(1.45, 1.45)[0] == "degraded"
+    total, _ = _week(4.0, 1.3)
+    sketch = prediction_sketch(np.full(total.labeled, 10.0))
+    pooled = assess_version("1", PROFILE, {}, sketch, total, 0.3, CFG)
+    assert pooled.accuracy is not None and pooled.accuracy.state == "degraded"
+    off = CFG.model_copy(update={"day_min_labels": 0})
+    _, days = _week(4.0, 1.3)
+    again = assess_version("1", PROFILE, {}, sketch, total, 0.3, off, days=days)
+    assert again.accuracy is not None and again.accuracy.state == "degraded"
+
+
 def test_accuracy_stats_worked_example_and_merge() -> None:
     a = accuracy_stats([10.0, 0.0], [12.0, 1.0])
     b = accuracy_stats([20.0], [15.0])

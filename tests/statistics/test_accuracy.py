@@ -14,6 +14,7 @@ from driftloop.statistics.accuracy import (
     class_losses,
     degraded_ratio_at,
     log_loss_sum,
+    median_day_ratio,
     or_none,
     pr_auc,
     roc_auc,
@@ -78,3 +79,18 @@ def test_degraded_ratio_at_worked_example() -> None:
     assert degraded_ratio_at(3, 1.2, 4) == pytest.approx(1.2 * (1 + 3 / 3**0.5))
     with pytest.raises(ValueError, match="min_labels"):
         degraded_ratio_at(5, 1.2, 0)
+
+
+def test_median_day_ratio_worked_example() -> None:
+    # Five days at WAPE 0.30 and a holiday at 3.0, against a holdout WAPE of 0.30: the
+    # pooled WAPE is 180 / 510 = 0.35, the median day 1.0x the holdout.
+    errors = [30.0, 30.0, 30.0, 30.0, 30.0, 30.0]
+    labels = [100.0, 100.0, 100.0, 100.0, 100.0, 10.0]
+    assert median_day_ratio(errors, labels, 0.3) == pytest.approx(1.0)
+    assert median_day_ratio([40.0] * 5, [100.0] * 5, 0.2) == pytest.approx(2.0)
+    # Days without label mass are skipped; fewer than five judged days: NaN.
+    assert math.isnan(median_day_ratio([40.0] * 5, [100.0] * 4 + [0.0], 0.2))
+    assert median_day_ratio([1.0, 2.0, 3.0], [10.0] * 3, 0.1, min_days=3) == pytest.approx(2.0)
+    assert math.isnan(median_day_ratio([1.0] * 5, [1.0] * 5, math.nan))
+    with pytest.raises(ValueError, match="shape"):
+        median_day_ratio([1.0], [1.0, 2.0], 0.3)

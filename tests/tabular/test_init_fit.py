@@ -157,6 +157,7 @@ def test_a_weekly_challenger_only_for_a_daily_table_too_sparse_to_judge_a_week()
         "challenger_every_days": WEEKLY_CHALLENGER_DAYS,
         "challenger_min_gain": SPARSE_MIN_GAIN,
         "drift_min_gain": SPARSE_MIN_GAIN,
+        "deploy_significance": None,
     }
     assert loop_settings(7, 30, day) == weekly
     assert loop_settings(29.9, 30, timedelta(0)) == weekly

@@ -122,6 +122,16 @@ class LoopConfig(_Strict):
         "on a 10-row holdout is a coin flip, and the next challenger comes within a week",
     )
 
+    deploy_significance: float | None = Field(
+        0.05,
+        gt=0.0,
+        lt=1.0,
+        description="a retrain is deployed only when it beats the champion on the gate's "
+        "holdout by a one-sided paired t-test over the holdout's days at this level "
+        "(training.gate.significance): a lower error the week's luck could explain is not "
+        "worth a deployment (null: any gain)",
+    )
+
     retrain_validation_days: int = Field(
         7,
         ge=1,

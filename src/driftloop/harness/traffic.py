@@ -46,7 +46,8 @@ def replay_days(
     keys = store.entities()
     n_days = requests = predictions = feedback = 0
     versions: set[str] = set()
-    with httpx.Client(base_url=base_url, timeout=60) as client:
+    # Loopback to the demo's own server: on a loaded machine a request may wait for the CPU.
+    with httpx.Client(base_url=base_url, timeout=httpx.Timeout(600.0, connect=30.0)) as client:
         for day in days:
             store.materialize(utc_midnight(pd.Timestamp(day)))
             todays = sales[day_of == day]

@@ -70,6 +70,9 @@ class Signals:
     # same length, ending ``accuracy_lag_days`` earlier (None: the trailing window).
     accuracy_window: tuple[date, date] | None = None
     accuracy_metric: str = "wape"
+    # The median day's error / the holdout's, when a degraded-looking window was judged
+    # by its days too (monitoring.day_min_labels): below the ratio, a few days carry it.
+    accuracy_day_ratio: float | None = None
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -92,6 +95,11 @@ class Signals:
                 else {}
             ),
             **({"accuracy_metric": self.accuracy_metric} if self.accuracy_metric != "wape" else {}),
+            **(
+                {"accuracy_day_ratio": self.accuracy_day_ratio}
+                if self.accuracy_day_ratio is not None
+                else {}
+            ),
         }
 
     @classmethod
@@ -114,6 +122,7 @@ class Signals:
             wape=_opt(doc.get("wape")),
             accuracy_window=_window(doc.get("accuracy_window")),
             accuracy_metric=str(doc.get("accuracy_metric", "wape")),
+            accuracy_day_ratio=_opt(doc.get("accuracy_day_ratio")),
         )
 
 
@@ -176,6 +185,7 @@ def signals_from(
         wape=_opt(acc.error) if acc is not None and acc.state != "not enough labels" else None,
         accuracy_window=lagged[0] if lagged is not None else None,
         accuracy_metric=acc.metric if acc is not None else "wape",
+        accuracy_day_ratio=_opt(acc.day_ratio) if acc is not None else None,
     )
 
 

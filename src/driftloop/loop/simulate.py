@@ -25,6 +25,8 @@ from driftloop.loop.policy import Signals
 
 __all__ = ["DayServed", "Simulation", "midnight"]
 
+REPLAY_READ_TIMEOUT_S = 1800.0  # a batch to the replay's own server (loopback)
+
 _JUST_AFTER = timedelta(microseconds=1)  # Feast's window includes its start
 
 Intervention = Callable[["Simulation", date], None]
@@ -106,7 +108,11 @@ class Simulation:
         import httpx
 
         days: list[DayServed] = []
-        with httpx.Client(base_url=self.server_url, timeout=60) as client:
+        # The replay's own server on loopback: a batch may wait minutes for the CPU on a
+        # loaded machine (a fraud replay at load 18 died on a 60 s read timeout); only a
+        # server that accepts no connection is an error early.
+        timeout = httpx.Timeout(REPLAY_READ_TIMEOUT_S, connect=30.0)
+        with httpx.Client(base_url=self.server_url, timeout=timeout) as client:
             day = start
             while day < end:
                 served = self._day(client, day, (interventions or {}).get(day))

@@ -23,7 +23,13 @@ from driftloop.monitoring.calendar import is_calendar_position
 from driftloop.monitoring.calibration import calibrated_levels
 from driftloop.monitoring.drift import js_divergence, kl_divergence, psi, psi_level
 from driftloop.monitoring.sketch import BinnedSketch
-from driftloop.statistics.accuracy import class_losses, degraded_ratio_at, wape_of, wape_sums
+from driftloop.statistics.accuracy import (
+    class_losses,
+    degraded_ratio_at,
+    median_day_ratio,
+    wape_of,
+    wape_sums,
+)
 from driftloop.statistics.profile import ColumnProfile, ReferenceProfile
 
 __all__ = [
@@ -109,6 +115,9 @@ class Accuracy:
     metric: str = "wape"  # what accuracy is judged by (ACCURACY_METRICS)
     error: float = NAN  # the window's value of ``metric``
     roc_auc: float = NAN  # classification: ROC AUC of the labelled predictions
+    # WAPE: the median day's WAPE / reference, when a degraded-looking window was also
+    # judged by its days (monitoring.day_min_labels); NaN when it was not.
+    day_ratio: float = NAN
 
 
 @dataclass(frozen=True)
@@ -206,6 +215,7 @@ def _accuracy(
     cfg: MonitoringConfig,
     metric: str,
     reference_rate: float = NAN,
+    days: Sequence[AccuracyStats] = (),
 ) -> Accuracy:
     if metric not in ACCURACY_METRICS.values():
         raise ValueError(f"unknown accuracy metric {metric!r}: {sorted(ACCURACY_METRICS.values())}")
@@ -225,14 +235,33 @@ def _accuracy(
     covered = coverage >= cfg.min_label_coverage and (
         metric != "log_loss" or stats.positives >= MIN_POSITIVES
     )
+    day_ratio = NAN
     if enough:
         state = "degraded" if ratio > cfg.accuracy_ratio else "ok"
+        if state == "degraded" and metric == "wape" and cfg.day_min_labels > 0:
+            # Broad or carried by a few days? (median_day_ratio: holidays are not decay.)
+            judged = [d for d in days if d.labeled >= cfg.day_min_labels]
+            day_ratio = median_day_ratio(
+                [d.abs_error for d in judged], [d.abs_label for d in judged], reference
+            )
+            if day_ratio <= cfg.accuracy_ratio:
+                state = "ok"
     elif covered and early is not None and ratio > early:
         state = "degraded"
     else:
         state = "not enough labels"
     return Accuracy(
-        stats.labeled, coverage, wape, mape, bias, reference, ratio, state, metric, error
+        stats.labeled,
+        coverage,
+        wape,
+        mape,
+        bias,
+        reference,
+        ratio,
+        state,
+        metric,
+        error,
+        day_ratio=day_ratio,
     )
 
 
@@ -246,8 +275,11 @@ def assess_version(
     cfg: MonitoringConfig,
     metric: str = "wape",
     reference_rate: float = NAN,
+    days: Sequence[AccuracyStats] = (),
 ) -> VersionAssessment:
-    """Judge one version's window: per-feature drift, prediction drift, accuracy, alerts."""
+    """Judge one version's window: per-feature drift, prediction drift, accuracy, alerts.
+    ``days``: the window's label sums day by day (a degradation carried by a few days is
+    not one, ``monitoring.day_min_labels``)."""
     rows = prediction.total
     drifts = tuple(
         column_drift(name, profile.features[name], features[name], cfg)
@@ -256,7 +288,7 @@ def assess_version(
     )
     pred = column_drift("prediction", profile.prediction, prediction, cfg)
     acc = (
-        _accuracy(accuracy, rows, reference, cfg, metric, reference_rate)
+        _accuracy(accuracy, rows, reference, cfg, metric, reference_rate, days)
         if accuracy is not None
         else None
     )

@@ -27,6 +27,7 @@ class WindowCounts:
     features: dict[str, BinnedSketch]
     prediction: BinnedSketch
     accuracy: AccuracyStats = field(default_factory=AccuracyStats)
+    days: list[AccuracyStats] = field(default_factory=list)  # each stored day's label sums
     scores: ScoreHistogram = field(default_factory=ScoreHistogram)
     business: dict[str, tuple[int, float]] = field(default_factory=dict)  # name -> count, sum
 
@@ -63,7 +64,9 @@ def merge_window(
         window = out.get(version)
         if window is None:
             continue
-        window.accuracy = window.accuracy + AccuracyStats(**json.loads(stats))
+        day = AccuracyStats(**json.loads(stats))
+        window.accuracy = window.accuracy + day
+        window.days.append(day)
         window.scores = window.scores + ScoreHistogram.from_json(auc)
         for name, (count, total) in json.loads(business).items():
             n, s = window.business.get(name, (0, 0.0))

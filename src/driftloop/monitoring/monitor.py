@@ -163,6 +163,7 @@ def _assess_window(
             cfg,
             versions.metric,
             rate,
+            counts.days,
         )
         if found.accuracy is not None and versions.metric == "log_loss":
             roc_auc = counts.scores.roc_auc()

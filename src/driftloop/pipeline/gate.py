@@ -13,6 +13,7 @@ from numpy.typing import ArrayLike
 
 from driftloop.config import GateConfig
 from driftloop.pipeline.metrics import HIGHER_IS_BETTER
+from driftloop.statistics.paired import MIN_GROUPS, PairedGain
 
 __all__ = ["GateCheck", "GateVerdict", "PredictionSanity", "evaluate_gate", "prediction_sanity"]
 
@@ -85,8 +86,13 @@ def evaluate_gate(
     max_training_label: float,
     champion: Mapping[str, float] | None = None,
     champion_version: str | None = None,
+    paired: PairedGain | None = None,
+    champion_reference: float | None = None,
 ) -> GateVerdict:
-    """Decide whether ``candidate`` may take an alias; every number is kept."""
+    """Decide whether ``candidate`` may take an alias; every number is kept. ``paired``:
+    both models' per-row losses on the holdout, judged day by day (``cfg.significance``);
+    ``champion_reference``: the champion's own holdout value of the metric when it was
+    registered (a champion far past it is broken: ``cfg.significance_waived_at``)."""
     metric = cfg.metric
     value = float(candidate[metric])
     checks = [
@@ -97,6 +103,13 @@ def evaluate_gate(
     if champion is not None:
         champion_value = float(champion[metric])
         checks.append(_vs_champion(cfg, metric, value, champion_value, champion_version))
+        if cfg.significance is not None:
+            broken = _broken(cfg, metric, champion_value, champion_reference)
+            checks.append(
+                _significant_gain(cfg.significance, paired, champion_version)
+                if broken is None
+                else broken
+            )
     return GateVerdict(
         metric=metric,
         candidate=value,
@@ -209,4 +222,48 @@ def _vs_champion(
         limit,
         f"{metric} {value:.4f} vs champion v{champion_version} {champion_value:.4f}: "
         f"must be {rel} {limit:.4f} (tolerance {tol:.1%})",
+    )
+
+
+def _significant_gain(alpha: float, paired: PairedGain | None, champion: str | None) -> GateCheck:
+    """The candidate's per-row losses below the champion's, by more than the holdout's
+    days vary: a gain the week's luck cannot explain (statistics.paired)."""
+    if paired is None or not np.isfinite(paired.p_value):
+        days = 0 if paired is None else paired.groups
+        return GateCheck(
+            "significant_gain",
+            False,
+            float("nan"),
+            alpha,
+            f"the holdout holds {days} day(s) with labels: a paired test against champion "
+            f"v{champion} needs at least {MIN_GROUPS}",
+        )
+    return GateCheck(
+        "significant_gain",
+        bool(paired.p_value < alpha),
+        paired.p_value,
+        alpha,
+        f"loss {paired.relative:+.1%} lower than champion v{champion}'s on the same "
+        f"{paired.rows} rows over {paired.groups} days: one-sided paired t-test over days "
+        f"p = {paired.p_value:.3g} (deployed when < {alpha:g})",
+    )
+
+
+def _broken(cfg: GateConfig, metric: str, now: float, reference: float | None) -> GateCheck | None:
+    """The paired test waived, passed, when the champion's error on this holdout is
+    ``significance_waived_at`` times its own at registration (None: it is not)."""
+    if reference is None or not (np.isfinite(now) and np.isfinite(reference)):
+        return None
+    higher = metric in HIGHER_IS_BETTER
+    error, ref = (1.0 - now, 1.0 - reference) if higher else (now, reference)
+    if ref <= 0 or error < cfg.significance_waived_at * ref:
+        return None
+    return GateCheck(
+        "significant_gain",
+        True,
+        error / ref,
+        cfg.significance_waived_at,
+        f"waived: champion's {'1 - ' if higher else ''}{metric} on this holdout is "
+        f"{error / ref:.2f}x its own at registration (>= {cfg.significance_waived_at:g}x: "
+        "broken), so a candidate no worse than it is deployed",
     )

@@ -37,6 +37,8 @@ from driftloop.pipeline.record import (
 from driftloop.pipeline.split import TimeSplit, grow_split, plan_split
 from driftloop.project import Project
 from driftloop.registry import CHAMPION, ModelRegistry, RegistrationRequest, aliases
+from driftloop.statistics.accuracy import row_log_loss
+from driftloop.statistics.paired import PairedGain, paired_gain
 from driftloop.statistics.profile import ReferenceProfile, build_profile
 
 __all__ = ["TRAIN_STEPS", "Recency", "TrainingResult", "run_training"]
@@ -115,12 +117,13 @@ def _as_of(project: Project, days: pd.Series, as_of: date | None) -> date:
 
 
 def _champion_metrics(
-    registry: ModelRegistry, holdout: pd.DataFrame, task: str, label: str
-) -> tuple[str | None, dict[str, float] | None, str | None]:
-    """(champion version, its metrics on this holdout, why it could not be compared)."""
+    registry: ModelRegistry, holdout: pd.DataFrame, task: str, label: str, metric: str
+) -> tuple[str | None, dict[str, float] | None, str | None, np.ndarray | None, float | None]:
+    """(champion version, its metrics on this holdout, why it could not be compared, its
+    predictions on the holdout, its own holdout value of the gate metric at registration)."""
     champion = registry.alias(CHAMPION)
     if champion is None:
-        return None, None, None
+        return None, None, None, None, None
     model = registry.load_model(champion.version)
     missing = [n for n in model.feature_names if n not in holdout.columns]
     if missing:
@@ -131,9 +134,13 @@ def _champion_metrics(
                 f"champion v{champion.version} uses features {missing} that the feature store no "
                 "longer has; review and promote by hand with `driftloop models promote`"
             ),
+            None,
+            None,
         )
     preds = model.predict(holdout)
-    return champion.version, evaluate(task, holdout[label].to_numpy(), preds), None
+    own = champion.metrics.get(f"holdout_{metric}")
+    metrics = evaluate(task, holdout[label].to_numpy(), preds)
+    return champion.version, metrics, None, preds, None if own is None else float(own)
 
 
 def run_training(
@@ -295,9 +302,12 @@ def _gate(
     label_max: float,
 ) -> tuple[GateVerdict, str | None, dict[str, float] | None]:
     """The gate's verdict on the candidate against the champion on the same holdout."""
-    champion_version, champion_metrics, incomparable = _champion_metrics(
-        registry, holdout, cfg.task, label
+    champion_version, champion_metrics, incomparable, champion_pred, own = _champion_metrics(
+        registry, holdout, cfg.task, label, cfg.gate.metric
     )
+    paired = None
+    if champion_pred is not None and cfg.gate.significance is not None:
+        paired = _paired(cfg.task, holdout, label, champion_pred, holdout_pred)
     verdict = evaluate_gate(
         cfg.gate,
         metrics,
@@ -305,6 +315,8 @@ def _gate(
         label_max,
         champion_metrics,
         champion_version,
+        paired,
+        own,
     )
     if incomparable:
         from driftloop.pipeline.gate import GateCheck
@@ -314,6 +326,20 @@ def _gate(
             verdict.metric, verdict.candidate, None, champion_version, (*verdict.checks, check)
         )
     return verdict, champion_version, champion_metrics
+
+
+def _paired(
+    task: str, holdout: pd.DataFrame, label: str, champion: np.ndarray, candidate: np.ndarray
+) -> PairedGain:
+    """Both models' per-row losses on the holdout (absolute error, or log loss for a
+    classifier), paired by row and grouped by event day."""
+    y = holdout[label].to_numpy("float64")
+    if task == "classification":
+        losses = row_log_loss(y, champion), row_log_loss(y, candidate)
+    else:
+        losses = np.abs(champion - y), np.abs(candidate - y)
+    days = holdout["event_timestamp"].dt.tz_convert(None).to_numpy("datetime64[D]")
+    return paired_gain(*losses, days)
 
 
 def _reference_profile(

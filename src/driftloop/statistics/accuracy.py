@@ -21,6 +21,7 @@ __all__ = [
     "degraded_ratio_at",
     "log_loss",
     "log_loss_sum",
+    "median_day_ratio",
     "or_none",
     "pr_auc",
     "roc_auc",
@@ -156,3 +157,29 @@ def degraded_ratio_at(labeled: int, threshold: float, min_labels: int) -> float 
     if labeled < max(min_labels // 4, 3):
         return None
     return threshold * (1.0 + EARLY_Z / math.sqrt(labeled))
+
+
+MIN_JUDGED_DAYS = 5  # days a median of daily errors needs before it is asked
+
+
+def median_day_ratio(
+    abs_errors: ArrayLike, abs_labels: ArrayLike, reference: float, min_days: int = MIN_JUDGED_DAYS
+) -> float:
+    """The median over days of each day's WAPE divided by ``reference``.
+
+    A window's WAPE pools its days, so one day far off the model's usual error (a
+    holiday its features cannot see, a store closed, a storm) can lift the whole week
+    past an alarm threshold while every other day is as good as ever. The median day
+    says whether the error is broad: a changed world lifts most days. ``abs_errors`` and
+    ``abs_labels`` hold each day's two WAPE sums; days without label mass are skipped.
+    NaN with fewer than ``min_days`` judged days or no positive finite ``reference``."""
+    e = np.asarray(abs_errors, dtype="float64")
+    y = np.asarray(abs_labels, dtype="float64")
+    if e.shape != y.shape:
+        raise ValueError(f"abs_errors {e.shape} and abs_labels {y.shape} differ in shape")
+    if not (math.isfinite(reference) and reference > 0):
+        return math.nan
+    ok = (y > 0) & np.isfinite(e)
+    if int(ok.sum()) < max(min_days, 1):
+        return math.nan
+    return float(np.median(e[ok] / y[ok]) / reference)

@@ -63,6 +63,7 @@ _KNOWN: dict[str, tuple[str, Callable[[Any], str]]] = {
     "max_feature_psi": ("largest feature PSI", number),
     "prediction_kl": ("prediction KL", number),
     "accuracy_ratio": ("window error / holdout", _times),
+    "accuracy_day_ratio": ("median day error / holdout", _times),
     "label_coverage": ("rows with a label", _percent),
     "wape": ("window WAPE", number),
     "baseline_wape": ("WAPE before the episode", number),
