@@ -82,10 +82,14 @@ def test_significance_asks_a_gain_the_days_cannot_explain() -> None:
     lucky = _paired([5.0, 4.0, -1.0, -0.5, -1.0, 0.5, -1.0, -0.5, 3.5])
     noisy = evaluate_gate(cfg, better, OK, 20, {"wape": 0.30}, "3", lucky)
     assert not noisy.passed and noisy.failed_checks == ("significant_gain",)
-    # Without the champion's paired losses, or on two days, the gate cannot tell: no.
+    # On two days (a monthly table's week holds one) the test cannot judge: the comparison
+    # with the champion decides alone, and the check says so.
     for paired in (None, _paired([1.0, 1.0])):
         blind = evaluate_gate(cfg, better, OK, 20, {"wape": 0.30}, "3", paired)
-        assert blind.failed_checks == ("significant_gain",)
+        check = next(c for c in blind.checks if c.name == "significant_gain")
+        assert blind.passed and check.detail.startswith("not judged")
+        worse = evaluate_gate(cfg, {"wape": 0.31, "bias": 0.0}, OK, 20, {"wape": 0.30}, "3", paired)
+        assert worse.failed_checks == ("vs_champion",)
     # Off by default; and a first model has nothing to beat.
     assert evaluate_gate(GateConfig(), better, OK, 20, {"wape": 0.30}, "3", lucky).passed
     assert evaluate_gate(cfg, better, OK, 20).passed

@@ -227,16 +227,18 @@ def _vs_champion(
 
 def _significant_gain(alpha: float, paired: PairedGain | None, champion: str | None) -> GateCheck:
     """The candidate's per-row losses below the champion's, by more than the holdout's
-    days vary: a gain the week's luck cannot explain (statistics.paired)."""
+    days vary: a gain the week's luck cannot explain (statistics.paired). A holdout of
+    fewer than ``MIN_GROUPS`` days (a monthly table's week holds one) cannot be judged so:
+    the check passes, saying so, and the gain rule decides alone."""
     if paired is None or not np.isfinite(paired.p_value):
         days = 0 if paired is None else paired.groups
         return GateCheck(
             "significant_gain",
-            False,
+            True,
             float("nan"),
             alpha,
-            f"the holdout holds {days} day(s) with labels: a paired test against champion "
-            f"v{champion} needs at least {MIN_GROUPS}",
+            f"not judged: the holdout holds {days} day(s) with labels, a paired test over "
+            f"days needs {MIN_GROUPS}; the comparison with champion v{champion} decides",
         )
     return GateCheck(
         "significant_gain",
