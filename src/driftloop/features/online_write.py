@@ -24,7 +24,14 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["OfflineRows", "push_rows", "push_views", "sqlite_wal", "write_interval"]
+__all__ = [
+    "OfflineRows",
+    "file_table",
+    "push_rows",
+    "push_views",
+    "sqlite_wal",
+    "write_interval",
+]
 
 
 class OfflineRows:
@@ -58,6 +65,22 @@ def interval_rows(
     return newest.reset_index(drop=True)
 
 
+def file_table(view: Any, tables: dict[str, OfflineRows]) -> OfflineRows | None:
+    """The offline table of ``view`` (cached in ``tables`` by path) when it is a plain
+    feature view over a file table whose columns it names as they are; None otherwise
+    (an on-demand or stream view, a created-timestamp column, a field mapping): Feast's
+    own materialize and retrieval handle those."""
+    from feast import FeatureView, FileSource
+
+    source = view.batch_source
+    plain = type(view) is FeatureView and isinstance(source, FileSource)
+    if not plain or source.created_timestamp_column or source.field_mapping:
+        return None
+    if source.path not in tables:
+        tables[source.path] = OfflineRows(Path(source.path), source.timestamp_field)
+    return tables[source.path]
+
+
 def write_interval(
     feast: Any, tables: dict[str, OfflineRows], since: datetime, until: datetime
 ) -> bool:
@@ -65,26 +88,22 @@ def write_interval(
     would materialize (each from its own batch source) to the online store; False, having
     written nothing, when one of them is not a plain view over a file table whose columns
     it names (Feast's materialize then does it)."""
-    from feast import FeatureView, FileSource
-
     plan = []
     try:
         views = feast._get_feature_views_to_materialize(None)
     except AttributeError:  # another Feast: its own materialize
         return False
     for view in views:
-        source = view.batch_source
-        plain = type(view) is FeatureView and isinstance(source, FileSource)
-        if not plain or source.created_timestamp_column or source.field_mapping:
+        table = file_table(view, tables)
+        if table is None:
             return False
-        if source.path not in tables:
-            tables[source.path] = OfflineRows(Path(source.path), source.timestamp_field)
+        source = view.batch_source
         columns = [
             *(e.name for e in view.entity_columns),
             source.timestamp_field,
             *(f.name for f in view.features),
         ]
-        if not set(columns) <= set(tables[source.path].frame().columns):
+        if not set(columns) <= set(table.frame().columns):
             return False
         plan.append((view, source, columns))
     sqlite_wal(feast)

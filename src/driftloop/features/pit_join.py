@@ -22,13 +22,12 @@ compares the two frames.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from driftloop.features.online_write import OfflineRows
+from driftloop.features.online_write import OfflineRows, file_table
 
 __all__ = ["join_in_memory"]
 
@@ -38,7 +37,6 @@ _STAMP = "__driftloop_feature_time"
 
 def _plain_views(feast: Any, service: Any, tables: dict[str, OfflineRows]) -> list[Any] | None:
     """(view, keys, timestamp field, features, table) per projection, or None."""
-    from feast import FeatureView, FileSource
 
     plan = []
     for projection in service.feature_view_projections:
@@ -48,15 +46,12 @@ def _plain_views(feast: Any, service: Any, tables: dict[str, OfflineRows]) -> li
             view = feast.get_feature_view(projection.name)
         except Exception:  # an on-demand or stream view: Feast's retrieval handles it
             return None
-        source = view.batch_source
-        plain = type(view) is FeatureView and isinstance(source, FileSource)
-        if not plain or source.created_timestamp_column or source.field_mapping:
+        table = file_table(view, tables)
+        if table is None:
             return None
-        if source.path not in tables:
-            tables[source.path] = OfflineRows(Path(source.path), source.timestamp_field)
         keys = [e.name for e in view.entity_columns]
         features = [f.name for f in projection.features]
-        plan.append((view, keys, source.timestamp_field, features, tables[source.path]))
+        plan.append((view, keys, view.batch_source.timestamp_field, features, table))
     return plan
 
 
