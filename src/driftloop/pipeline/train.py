@@ -116,31 +116,42 @@ def _as_of(project: Project, days: pd.Series, as_of: date | None) -> date:
     return chosen
 
 
-def _champion_metrics(
+@dataclass(frozen=True)
+class _Champion:
+    """The champion on a candidate's holdout (all None without a champion)."""
+
+    version: str | None = None
+    metrics: dict[str, float] | None = None  # its metrics on this holdout
+    incomparable: str | None = None  # why it could not be compared
+    predictions: np.ndarray | None = None  # on this holdout
+    registered: float | None = None  # its own holdout value of the gate metric
+
+
+def _champion_on(
     registry: ModelRegistry, holdout: pd.DataFrame, task: str, label: str, metric: str
-) -> tuple[str | None, dict[str, float] | None, str | None, np.ndarray | None, float | None]:
-    """(champion version, its metrics on this holdout, why it could not be compared, its
-    predictions on the holdout, its own holdout value of the gate metric at registration)."""
+) -> _Champion:
+    """The champion scored on ``holdout``."""
     champion = registry.alias(CHAMPION)
     if champion is None:
-        return None, None, None, None, None
+        return _Champion()
     model = registry.load_model(champion.version)
     missing = [n for n in model.feature_names if n not in holdout.columns]
     if missing:
-        return (
+        return _Champion(
             champion.version,
-            None,
-            (
+            incomparable=(
                 f"champion v{champion.version} uses features {missing} that the feature store no "
                 "longer has; review and promote by hand with `driftloop models promote`"
             ),
-            None,
-            None,
         )
     preds = model.predict(holdout)
     own = champion.metrics.get(f"holdout_{metric}")
-    metrics = evaluate(task, holdout[label].to_numpy(), preds)
-    return champion.version, metrics, None, preds, None if own is None else float(own)
+    return _Champion(
+        champion.version,
+        evaluate(task, holdout[label].to_numpy(), preds),
+        predictions=preds,
+        registered=None if own is None else float(own),
+    )
 
 
 def run_training(
@@ -302,30 +313,30 @@ def _gate(
     label_max: float,
 ) -> tuple[GateVerdict, str | None, dict[str, float] | None]:
     """The gate's verdict on the candidate against the champion on the same holdout."""
-    champion_version, champion_metrics, incomparable, champion_pred, own = _champion_metrics(
-        registry, holdout, cfg.task, label, cfg.gate.metric
-    )
+    champion = _champion_on(registry, holdout, cfg.task, label, cfg.gate.metric)
     paired = None
-    if champion_pred is not None and cfg.gate.significance is not None:
-        paired = _paired(cfg.task, holdout, label, champion_pred, holdout_pred)
+    if champion.predictions is not None and cfg.gate.significance is not None:
+        paired = _paired(cfg.task, holdout, label, champion.predictions, holdout_pred)
     verdict = evaluate_gate(
         cfg.gate,
         metrics,
         prediction_sanity(holdout_pred),
         label_max,
-        champion_metrics,
-        champion_version,
+        champion.metrics,
+        champion.version,
         paired,
-        own,
+        champion.registered,
     )
-    if incomparable:
+    if champion.incomparable:
         from driftloop.pipeline.gate import GateCheck
 
-        check = GateCheck("champion_comparable", False, float("nan"), float("nan"), incomparable)
-        verdict = GateVerdict(
-            verdict.metric, verdict.candidate, None, champion_version, (*verdict.checks, check)
+        check = GateCheck(
+            "champion_comparable", False, float("nan"), float("nan"), champion.incomparable
         )
-    return verdict, champion_version, champion_metrics
+        verdict = GateVerdict(
+            verdict.metric, verdict.candidate, None, champion.version, (*verdict.checks, check)
+        )
+    return verdict, champion.version, champion.metrics
 
 
 def _paired(
@@ -338,8 +349,13 @@ def _paired(
         losses = row_log_loss(y, champion), row_log_loss(y, candidate)
     else:
         losses = np.abs(champion - y), np.abs(candidate - y)
-    days = holdout["event_timestamp"].dt.tz_convert(None).to_numpy("datetime64[D]")
-    return paired_gain(*losses, days)
+    return paired_gain(*losses, _event_days(holdout))
+
+
+def _event_days(frame: pd.DataFrame) -> np.ndarray:
+    """Each row's event day (UTC), as ``datetime64[D]``."""
+    days: np.ndarray = frame["event_timestamp"].dt.tz_convert(None).to_numpy("datetime64[D]")
+    return days
 
 
 def _reference_profile(
@@ -356,7 +372,7 @@ def _reference_profile(
         return build_profile(columns, valid_pred, bins)
     window = pd.concat([parts["train"], parts["validation"]], ignore_index=True)
     columns = {n: window[n].to_numpy("float64") for n in features}
-    stamps = window["event_timestamp"].dt.tz_convert(None).to_numpy("datetime64[D]")
+    stamps = _event_days(window)
     profile = build_profile(columns, valid_pred, bins)
     return calibrate_profile(
         profile,
