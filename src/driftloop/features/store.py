@@ -221,7 +221,7 @@ class FeatureStore:
             service = feast.get_feature_service(self.layout.feature_service)
             joined = join_in_memory(feast, service, entity_df, TIMESTAMP_COLUMN, self._offline)
             if joined is None:  # not a plain service: Feast's own retrieval
-                joined = self._feast_historical(entity_df)
+                joined = _feast_historical(feast, service, entity_df)
         joined = self.layout.with_realtime(joined)
         order = [*entity_df.columns, *[c for c in self.layout.all_features if c not in entity_df]]
         return joined.sort_values([TIMESTAMP_COLUMN, *self.keys], kind="stable")[order].reset_index(
@@ -229,15 +229,12 @@ class FeatureStore:
         )
 
     def _feast_historical(self, entity_df: pd.DataFrame) -> pd.DataFrame:
-        """Feast's historical retrieval of the feature service (a DuckDB query)."""
+        """Feast's historical retrieval of the feature service (a DuckDB query), as the
+        in-memory join must answer it (tests/features/test_pit_join.py)."""
         feast = self._feast()
         with _feast_errors("join historical features"):
             service = feast.get_feature_service(self.layout.feature_service)
-            job = feast.get_historical_features(entity_df=entity_df, features=service)
-            with warnings.catch_warnings():  # ibis's deprecation notices, not the user's business
-                warnings.simplefilter("ignore", DeprecationWarning)
-                joined: pd.DataFrame = job.to_df()
-        return joined
+            return _feast_historical(feast, service, entity_df)
 
     def _store_stamp(self) -> tuple[int, ...]:
         """Size and mtime of the online store's files: any write (a materialize, another
@@ -390,3 +387,12 @@ def utc_midnight(day: date | datetime | pd.Timestamp) -> datetime:
     stamp = pd.Timestamp(day)
     stamp = stamp.tz_localize(UTC) if stamp.tzinfo is None else stamp.tz_convert(UTC)
     return stamp.normalize().to_pydatetime()
+
+
+def _feast_historical(feast: Any, service: Any, entity_df: pd.DataFrame) -> pd.DataFrame:
+    """Feast's historical retrieval of ``service`` for ``entity_df`` (a DuckDB query)."""
+    job = feast.get_historical_features(entity_df=entity_df, features=service)
+    with warnings.catch_warnings():  # ibis's deprecation notices, not the user's business
+        warnings.simplefilter("ignore", DeprecationWarning)
+        joined: pd.DataFrame = job.to_df()
+    return joined
